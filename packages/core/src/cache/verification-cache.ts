@@ -1,0 +1,97 @@
+import { LRUCache } from "lru-cache";
+import type { StoredApiKey } from "../domain/api-key.js";
+import type { Clock } from "../util/clock.js";
+
+/** What the cache remembers for a key hash: the stored key, or that no key has this hash. */
+export type CachedLookup = { readonly key: StoredApiKey } | { readonly key: undefined };
+
+const UNKNOWN: CachedLookup = Object.freeze({ key: undefined });
+
+export interface VerificationCacheOptions {
+  readonly maxEntries: number;
+  readonly ttlMs: number;
+  /** How long "no such key" is remembered: short, so a key created elsewhere works soon. */
+  readonly negativeTtlMs: number;
+  readonly clock: Clock;
+}
+
+/**
+ * Bounded hash -> key cache in front of the store: the reason a warm verification does no
+ * I/O. Entries expire after a TTL (so revocations made by other processes are seen within
+ * it), unknown hashes are remembered briefly (so a flood of random keys costs one query
+ * per distinct key, not per request), and concurrent misses for one hash share a single
+ * store query.
+ */
+export class VerificationCache {
+  readonly #lru: LRUCache<string, CachedLookup>;
+  readonly #inFlight = new Map<string, Promise<CachedLookup>>();
+  readonly #negativeTtlMs: number;
+
+  constructor(options: VerificationCacheOptions) {
+    this.#negativeTtlMs = options.negativeTtlMs;
+    this.#lru = new LRUCache<string, CachedLookup>({
+      max: options.maxEntries,
+      ttl: options.ttlMs,
+      // Time comes from the injected clock so TTL behaviour is testable without sleeps.
+      perf: options.clock,
+      ttlResolution: 0,
+    });
+  }
+
+  /** The cached lookup for a hash, or `undefined` on a miss. Synchronous: no I/O. */
+  peek(keyHash: string): CachedLookup | undefined {
+    return this.#lru.get(keyHash);
+  }
+
+  /** Looks the hash up through `load` on a miss, sharing one load between concurrent callers. */
+  async resolve(
+    keyHash: string,
+    load: (keyHash: string) => Promise<StoredApiKey | undefined>,
+  ): Promise<CachedLookup> {
+    const cached = this.#lru.get(keyHash);
+    if (cached !== undefined) return cached;
+    let pending = this.#inFlight.get(keyHash);
+    if (pending === undefined) {
+      const load$ = load(keyHash).then((key) => {
+        const lookup = key === undefined ? UNKNOWN : { key };
+        // An invalidation while the query ran means its answer may be stale: hand it to
+        // the callers that were already waiting, but do not remember it.
+        if (this.#inFlight.get(keyHash) === load$) {
+          this.#inFlight.delete(keyHash);
+          this.#lru.set(keyHash, lookup, key === undefined ? { ttl: this.#negativeTtlMs } : {});
+        }
+        return lookup;
+      });
+      load$.catch(() => {
+        if (this.#inFlight.get(keyHash) === load$) this.#inFlight.delete(keyHash);
+      });
+      pending = load$;
+      this.#inFlight.set(keyHash, pending);
+    }
+    return pending;
+  }
+
+  /** Forgets one key (after this process revoked or changed it). */
+  invalidate(keyHash: string): void {
+    this.#lru.delete(keyHash);
+    this.#inFlight.delete(keyHash);
+  }
+
+  /** Forgets every cached key of an organization (after a suspension or reactivation). */
+  invalidateOrganization(orgId: string): void {
+    for (const [hash, lookup] of this.#lru.entries()) {
+      if (lookup.key?.orgId === orgId) this.#lru.delete(hash);
+    }
+    this.#inFlight.clear();
+  }
+
+  /** Number of cached entries (known and unknown hashes). */
+  get size(): number {
+    return this.#lru.size;
+  }
+
+  clear(): void {
+    this.#lru.clear();
+    this.#inFlight.clear();
+  }
+}

@@ -1,0 +1,95 @@
+import { z } from "zod";
+import { KeyGuardError } from "../errors/keyguard-error.js";
+import { type DatabaseTarget, parseDatabaseUrl } from "./database-url.js";
+
+const positiveInt = (field: string) =>
+  z.coerce
+    .number({ error: `${field} must be a number` })
+    .int(`${field} must be a whole number`)
+    .positive(`${field} must be greater than 0`)
+    .max(Number.MAX_SAFE_INTEGER, `${field} is too large`);
+
+const configSchema = z.object({
+  secretKey: z
+    .string({ error: "secretKey is required (or set KEYGUARD_SECRET_KEY)" })
+    .min(8, "secretKey must be at least 8 characters; use a long random value"),
+  databaseUrl: z.string().min(1).default("sqlite:keyguard.db"),
+  redisUrl: z
+    .string()
+    .regex(/^rediss?:\/\//i, "redisUrl must start with redis:// or rediss://")
+    .optional(),
+  defaultRateLimitPerMinute: positiveInt("defaultRateLimitPerMinute").default(60),
+  ipBlockThreshold: positiveInt("ipBlockThreshold").default(100),
+  /** Whether new keys are `kg_live_...` or `kg_test_...` unless a caller says otherwise. */
+  keyEnvironment: z.enum(["live", "test"]).default("live"),
+  cache: z
+    .object({
+      maxEntries: positiveInt("cache.maxEntries").default(10_000),
+      ttlMs: positiveInt("cache.ttlMs").default(30_000),
+      negativeTtlMs: positiveInt("cache.negativeTtlMs").default(5_000),
+    })
+    .strict()
+    .prefault({}),
+  usage: z
+    .object({
+      batchSize: positiveInt("usage.batchSize").default(500),
+      flushIntervalMs: positiveInt("usage.flushIntervalMs").default(1_000),
+      maxBuffered: positiveInt("usage.maxBuffered").default(100_000),
+    })
+    .strict()
+    .prefault({}),
+});
+
+/** What a user passes to `createKeyGuard` (every field optional but the secret). */
+export type KeyGuardConfigInput = z.input<typeof configSchema>;
+
+/** The validated configuration, with defaults applied and `databaseUrl` understood. */
+export type KeyGuardConfig = z.output<typeof configSchema> & {
+  readonly database: DatabaseTarget;
+};
+
+/** The environment variable that supplies each top-level field when it is not passed. */
+export const CONFIG_ENV_VARS = {
+  secretKey: "KEYGUARD_SECRET_KEY",
+  databaseUrl: "KEYGUARD_DATABASE_URL",
+  redisUrl: "KEYGUARD_REDIS_URL",
+  defaultRateLimitPerMinute: "KEYGUARD_DEFAULT_RATE_LIMIT_PER_MINUTE",
+  ipBlockThreshold: "KEYGUARD_IP_BLOCK_THRESHOLD",
+} as const;
+
+/**
+ * Validates a configuration, filling each missing field from its `KEYGUARD_*` environment
+ * variable and then from the seed's defaults. Throws `invalid_config` naming the field.
+ *
+ * @example
+ * ```ts
+ * const config = resolveConfig({ secretKey: "a-long-random-secret" });
+ * config.databaseUrl; // "sqlite:keyguard.db"
+ * ```
+ */
+export function resolveConfig(
+  input: Partial<KeyGuardConfigInput> = {},
+  env: Record<string, string | undefined> = process.env,
+): KeyGuardConfig {
+  const merged: Record<string, unknown> = { ...input };
+  for (const [field, variable] of Object.entries(CONFIG_ENV_VARS)) {
+    const fromEnv = env[variable];
+    if (merged[field] === undefined && fromEnv !== undefined && fromEnv !== "") {
+      merged[field] = fromEnv;
+    }
+  }
+  const parsed = configSchema.strict().safeParse(merged);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const field = issue?.path.join(".") || "config";
+    const message =
+      issue?.code === "unrecognized_keys"
+        ? `unknown option(s): ${issue.keys.join(", ")}`
+        : (issue?.message ?? "invalid");
+    throw new KeyGuardError(
+      "invalid_config",
+      message.startsWith(field) ? message : `${field}: ${message}`,
+    );
+  }
+  return { ...parsed.data, database: parseDatabaseUrl(parsed.data.databaseUrl) };
+}

@@ -1,0 +1,72 @@
+import type { DatabaseTarget } from "./config/database-url.js";
+import { type KeyGuardConfigInput, resolveConfig } from "./config/keyguard-config.js";
+import { KeyGuard } from "./keyguard.js";
+import type { Store } from "./ports/store.js";
+import type { Clock } from "./util/clock.js";
+import { loadOptionalModule } from "./util/load-optional-module.js";
+
+export interface CreateKeyGuardOptions {
+  /** A store to use instead of the one `databaseUrl` names. */
+  readonly store?: Store;
+  readonly clock?: Clock;
+  /** Run migrations before returning (default `true`). */
+  readonly migrate?: boolean;
+  readonly onBackgroundError?: (error: unknown) => void;
+  /** Where `KEYGUARD_*` variables are read from (default `process.env`). */
+  readonly env?: Record<string, string | undefined>;
+}
+
+/** What core needs from `@keyguard/store-kysely`; imported by name so core stays driver-free. */
+interface StoreModule {
+  createKyselyStore(options: { database: DatabaseTarget }): Promise<Store>;
+}
+
+// A variable, so bundlers and TypeScript leave the optional package unresolved until used.
+const STORE_PACKAGE = "@keyguard/store-kysely";
+
+/**
+ * Builds a ready KeyGuard from configuration: validates it, opens the store named by
+ * `databaseUrl` (SQLite file by default, PostgreSQL for `postgres://` URLs) and migrates it.
+ *
+ * @example
+ * ```ts
+ * // Zero infrastructure: a keyguard.db file next to your app.
+ * const kg = await createKeyGuard({ secretKey: "my-secret" });
+ *
+ * // Production: PostgreSQL.
+ * const kg = await createKeyGuard({
+ *   secretKey: process.env.KEYGUARD_SECRET_KEY,
+ *   databaseUrl: "postgres://app@db:5432/app",
+ * });
+ * ```
+ */
+export async function createKeyGuard(
+  config: Partial<KeyGuardConfigInput> = {},
+  options: CreateKeyGuardOptions = {},
+): Promise<KeyGuard> {
+  const resolved = resolveConfig(config, options.env);
+  let store = options.store;
+  if (store === undefined) {
+    const { createKyselyStore } = await loadOptionalModule(
+      STORE_PACKAGE,
+      `databaseUrl ${resolved.database.dialect === "sqlite" ? "(SQLite)" : "(PostgreSQL)"}`,
+      () => import(STORE_PACKAGE) as Promise<StoreModule>,
+    );
+    store = await createKyselyStore({ database: resolved.database });
+  }
+  const kg = new KeyGuard({
+    config: resolved,
+    store,
+    clock: options.clock,
+    onBackgroundError: options.onBackgroundError,
+  });
+  if (options.migrate ?? true) {
+    try {
+      await kg.init();
+    } catch (error) {
+      await store.close().catch(() => {});
+      throw error;
+    }
+  }
+  return kg;
+}

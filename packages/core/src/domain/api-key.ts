@@ -1,0 +1,51 @@
+import type { OrganizationStatus } from "./organization.js";
+
+/**
+ * An API key as stored (the seed's `api_keys` table). The raw key is never part of it:
+ * only its HMAC (`keyHash`) and a short display prefix such as `kg_live_4Gk9`.
+ */
+export interface ApiKey {
+  readonly id: string;
+  readonly orgId: string;
+  readonly label: string;
+  /** Human-facing start of the key, e.g. `kg_live_4Gk9`: for listings and look-ups. */
+  readonly prefix: string;
+  /** HMAC-SHA256 of the raw key, keyed with the secret. Internal: never leaves the library. */
+  readonly keyHash: string;
+  readonly isActive: boolean;
+  readonly scopes: readonly string[];
+  readonly rateLimitPerMinute: number;
+  /** Requests allowed per calendar month (UTC); `null` means no monthly quota. */
+  readonly monthlyLimit: number | null;
+  readonly createdAt: Date;
+  readonly expiresAt: Date | null;
+  readonly lastUsedAt: Date | null;
+}
+
+/** A stored key together with the facts about its organization that verification needs. */
+export interface StoredApiKey extends ApiKey {
+  readonly organizationName: string;
+  readonly organizationStatus: OrganizationStatus;
+}
+
+/**
+ * What KeyGuard hands to callers: a key without its hash (and, of course, without the raw
+ * key). This is what listings return and what adapters attach to a request.
+ */
+export type ApiKeyInfo = Omit<StoredApiKey, "keyHash">;
+
+/** The fields of a key that can be changed after creation. */
+export interface ApiKeyPatch {
+  readonly label?: string;
+  readonly isActive?: boolean;
+  readonly scopes?: readonly string[];
+  readonly rateLimitPerMinute?: number;
+  readonly monthlyLimit?: number | null;
+  readonly expiresAt?: Date | null;
+}
+
+/** Drops the hash: the only way an {@link ApiKeyInfo} is made from a stored key. */
+export function toApiKeyInfo(key: StoredApiKey): ApiKeyInfo {
+  const { keyHash: _hidden, ...info } = key;
+  return info;
+}

@@ -1,0 +1,21 @@
+/** The seed's `stats` figures. `errorRate` is a fraction (0.024 means 2.4%). */
+export interface KeyGuardStats {
+  readonly organizations: number;
+  readonly totalKeys: number;
+  /** Keys that are not revoked and not expired. */
+  readonly activeKeys: number;
+  readonly totalRequests: number;
+  readonly requestsLastHour: number;
+  /** Share of logged requests answered with a status of 400 or above; 0 when there are none. */
+  readonly errorRate: number;
+}
+
+/** The raw counts a store reports; the service derives {@link KeyGuardStats} from them. */
+export interface StoreCounts {
+  readonly organizations: number;
+  readonly totalKeys: number;
+  readonly activeKeys: number;
+  readonly totalRequests: number;
+  readonly requestsSince: number;
+  readonly errorRequests: number;
+}

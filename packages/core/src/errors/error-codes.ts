@@ -1,0 +1,52 @@
+/**
+ * Every error KeyGuard reports has one of these stable codes. The table is the single
+ * source of truth for how a code is answered over HTTP: adapters, the admin API and the
+ * CLI all read it, so a code never maps to two different statuses.
+ */
+export const ERROR_CODES = {
+  // Configuration and set-up (raised at start-up, never in a request).
+  invalid_config: { status: 500, title: "Invalid configuration" },
+  driver_missing: { status: 500, title: "Driver not installed" },
+
+  // Bad input to an operation (CLI, admin API, programmatic use).
+  invalid_input: { status: 400, title: "Invalid input" },
+  organization_not_found: { status: 404, title: "Organization not found" },
+  organization_exists: { status: 409, title: "Organization already exists" },
+  api_key_not_found: { status: 404, title: "API key not found" },
+  ambiguous_key_reference: { status: 409, title: "Ambiguous key reference" },
+
+  // Request authentication and authorization.
+  missing_api_key: { status: 401, title: "Missing API key" },
+  invalid_api_key: { status: 401, title: "Invalid API key" },
+  revoked_api_key: { status: 401, title: "Revoked API key" },
+  expired_api_key: { status: 401, title: "Expired API key" },
+  organization_suspended: { status: 403, title: "Organization suspended" },
+  insufficient_scope: { status: 403, title: "Insufficient scope" },
+  unauthorized: { status: 401, title: "Unauthorized" },
+
+  // Abuse prevention and limits.
+  ip_blocked: { status: 403, title: "IP address blocked" },
+  rate_limited: { status: 429, title: "Rate limit exceeded" },
+  quota_exceeded: { status: 429, title: "Monthly quota exceeded" },
+
+  // Infrastructure.
+  database_unavailable: { status: 503, title: "Database unavailable" },
+  service_unavailable: { status: 503, title: "Service unavailable" },
+} as const satisfies Record<string, { status: number; title: string }>;
+
+/** A stable, machine-readable error code. */
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** The HTTP status an error code is answered with. */
+export function httpStatusFor(code: ErrorCode): number {
+  return ERROR_CODES[code].status;
+}
+
+/** The short, human title for an error code (the `title` of a problem+json body). */
+export function titleFor(code: ErrorCode): string {
+  return ERROR_CODES[code].title;
+}
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === "string" && Object.hasOwn(ERROR_CODES, value);
+}

@@ -1,0 +1,55 @@
+export type { VerificationCacheOptions } from "./cache/verification-cache.js";
+export { VerificationCache } from "./cache/verification-cache.js";
+export { type DatabaseTarget, parseDatabaseUrl, redactUrl } from "./config/database-url.js";
+export {
+  CONFIG_ENV_VARS,
+  type KeyGuardConfig,
+  type KeyGuardConfigInput,
+  resolveConfig,
+} from "./config/keyguard-config.js";
+export { type CreateKeyGuardOptions, createKeyGuard } from "./create-keyguard.js";
+export {
+  type ApiKey,
+  type ApiKeyInfo,
+  type ApiKeyPatch,
+  type StoredApiKey,
+  toApiKeyInfo,
+} from "./domain/api-key.js";
+export type { Organization, OrganizationStatus } from "./domain/organization.js";
+export type { KeyGuardStats, StoreCounts } from "./domain/stats.js";
+export type { UsageEvent } from "./domain/usage-event.js";
+export {
+  ERROR_CODES,
+  type ErrorCode,
+  httpStatusFor,
+  isErrorCode,
+  titleFor,
+} from "./errors/error-codes.js";
+export { isKeyGuardError, KeyGuardError } from "./errors/keyguard-error.js";
+export {
+  type CreateApiKeyInput,
+  type CreatedApiKey,
+  KeyGuard,
+  type KeyGuardOptions,
+  type UpdateApiKeyInput,
+  type VerifyOutcome,
+  type VerifyResult,
+} from "./keyguard.js";
+export {
+  DISPLAY_PREFIX_LENGTH,
+  type GeneratedKey,
+  generateRawKey,
+  isWellFormedKey,
+  type KeyEnvironment,
+  keyEnvironmentOf,
+  RAW_KEY_LENGTH,
+} from "./keys/key-format.js";
+export { createKeyHasher, type KeyHasher } from "./keys/key-hasher.js";
+export type { Store } from "./ports/store.js";
+export {
+  UsageRecorder,
+  type UsageRecorderOptions,
+  type UsageRecorderStats,
+} from "./usage/usage-recorder.js";
+export { type Clock, systemClock } from "./util/clock.js";
+export { loadOptionalModule } from "./util/load-optional-module.js";

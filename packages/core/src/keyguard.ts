@@ -1,0 +1,409 @@
+import { randomUUID } from "node:crypto";
+import { type CachedLookup, VerificationCache } from "./cache/verification-cache.js";
+import type { KeyGuardConfig } from "./config/keyguard-config.js";
+import {
+  type ApiKey,
+  type ApiKeyInfo,
+  type ApiKeyPatch,
+  type StoredApiKey,
+  toApiKeyInfo,
+} from "./domain/api-key.js";
+import type { Organization, OrganizationStatus } from "./domain/organization.js";
+import type { KeyGuardStats } from "./domain/stats.js";
+import type { UsageEvent } from "./domain/usage-event.js";
+import type { ErrorCode } from "./errors/error-codes.js";
+import { KeyGuardError } from "./errors/keyguard-error.js";
+import {
+  DISPLAY_PREFIX_LENGTH,
+  generateRawKey,
+  isWellFormedKey,
+  type KeyEnvironment,
+} from "./keys/key-format.js";
+import { createKeyHasher, type KeyHasher } from "./keys/key-hasher.js";
+import type { Store } from "./ports/store.js";
+import { UsageRecorder, type UsageRecorderStats } from "./usage/usage-recorder.js";
+import { type Clock, systemClock } from "./util/clock.js";
+import {
+  expiresAtSchema,
+  keyLabelSchema,
+  monthlyLimitSchema,
+  organizationNameSchema,
+  parseInput,
+  rateLimitSchema,
+  scopesSchema,
+} from "./validation/operation-inputs.js";
+
+export interface KeyGuardOptions {
+  /** A validated configuration (see `resolveConfig`). */
+  readonly config: KeyGuardConfig;
+  readonly store: Store;
+  /** Time source; tests pass a fake one. */
+  readonly clock?: Clock;
+  /** Told about failures that happen off the request path (a usage batch that failed). */
+  readonly onBackgroundError?: (error: unknown) => void;
+}
+
+export interface CreateApiKeyInput {
+  /** The owning organization, by name or id. */
+  readonly organization: string;
+  readonly label: string;
+  /** Defaults to the configured `defaultRateLimitPerMinute`. */
+  readonly rateLimitPerMinute?: number;
+  /** Requests per calendar month (UTC); omitted or `null` = no quota. */
+  readonly monthlyLimit?: number | null;
+  readonly scopes?: readonly string[];
+  /** When the key stops working; must be in the future. */
+  readonly expiresAt?: Date | null;
+  /** `kg_live_` or `kg_test_` keys; defaults to the configured `keyEnvironment`. */
+  readonly environment?: KeyEnvironment;
+}
+
+/** A new key: `rawKey` is shown to the caller once and never stored anywhere. */
+export interface CreatedApiKey {
+  readonly rawKey: string;
+  readonly key: ApiKeyInfo;
+}
+
+export type UpdateApiKeyInput = Omit<ApiKeyPatch, "isActive">;
+
+/** Why a raw key was or was not accepted. */
+export type VerifyOutcome =
+  | "valid"
+  | "missing"
+  | "malformed"
+  | "unknown"
+  | "revoked"
+  | "expired"
+  | "organization_suspended";
+
+export type VerifyResult =
+  | { readonly outcome: "valid"; readonly key: ApiKeyInfo }
+  | {
+      readonly outcome: Exclude<VerifyOutcome, "valid">;
+      /** The error code a request with this key is refused with. */
+      readonly code: ErrorCode;
+    };
+
+const REFUSALS = {
+  missing: { outcome: "missing", code: "missing_api_key" },
+  malformed: { outcome: "malformed", code: "invalid_api_key" },
+  unknown: { outcome: "unknown", code: "invalid_api_key" },
+  revoked: { outcome: "revoked", code: "revoked_api_key" },
+  expired: { outcome: "expired", code: "expired_api_key" },
+  organization_suspended: { outcome: "organization_suspended", code: "organization_suspended" },
+} as const satisfies Record<Exclude<VerifyOutcome, "valid">, VerifyResult>;
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** How many candidates an ambiguous prefix reports. */
+const MAX_CANDIDATES = 10;
+const HOUR_MS = 60 * 60 * 1000;
+
+/**
+ * The KeyGuard service: organizations, keys, verification and usage over one store.
+ * Every write is validated first, so bad input is refused before anything is stored.
+ *
+ * @example
+ * ```ts
+ * const kg = await createKeyGuard({ secretKey: process.env.KEYGUARD_SECRET_KEY });
+ * await kg.createOrganization("Acme Corp");
+ * const { rawKey } = await kg.createApiKey({ organization: "Acme Corp", label: "prod" });
+ * const result = await kg.verifyKey(rawKey); // { outcome: "valid", key: { label: "prod", ... } }
+ * await kg.close();
+ * ```
+ */
+export class KeyGuard {
+  readonly config: KeyGuardConfig;
+  readonly store: Store;
+  readonly clock: Clock;
+  readonly #hash: KeyHasher;
+  readonly #cache: VerificationCache;
+  readonly #usage: UsageRecorder;
+  #closing: Promise<void> | undefined;
+
+  constructor(options: KeyGuardOptions) {
+    this.config = options.config;
+    this.store = options.store;
+    this.clock = options.clock ?? systemClock;
+    this.#hash = createKeyHasher(options.config.secretKey);
+    this.#cache = new VerificationCache({ ...options.config.cache, clock: this.clock });
+    this.#usage = new UsageRecorder({
+      ...options.config.usage,
+      write: (events) => this.store.insertUsageEvents(events),
+      onError: options.onBackgroundError,
+    });
+  }
+
+  /** Creates or upgrades the database schema (the seed's `init_db`). Safe to repeat. */
+  async init(): Promise<void> {
+    await this.store.migrate();
+  }
+
+  // ---- organizations -------------------------------------------------------------
+
+  async createOrganization(name: string): Promise<Organization> {
+    const organization: Organization = {
+      id: randomUUID(),
+      name: parseInput(organizationNameSchema, name),
+      status: "active",
+      createdAt: new Date(this.clock.now()),
+    };
+    await this.store.insertOrganization(organization);
+    return organization;
+  }
+
+  listOrganizations(): Promise<Organization[]> {
+    return this.store.listOrganizations();
+  }
+
+  /** Finds an organization by name, or by id. Throws `organization_not_found`. */
+  async getOrganization(nameOrId: string): Promise<Organization> {
+    const reference = typeof nameOrId === "string" ? nameOrId.trim() : "";
+    const found =
+      (reference && (await this.store.findOrganizationByName(reference))) ||
+      (UUID.test(reference) ? await this.store.findOrganizationById(reference) : undefined);
+    if (!found) {
+      throw new KeyGuardError(
+        "organization_not_found",
+        `No organization named "${reference}". List them with: keyguard list-orgs`,
+      );
+    }
+    return found;
+  }
+
+  /** Suspends an organization: its keys are refused until it is reactivated. */
+  suspendOrganization(nameOrId: string): Promise<Organization> {
+    return this.#setOrganizationStatus(nameOrId, "suspended");
+  }
+
+  reactivateOrganization(nameOrId: string): Promise<Organization> {
+    return this.#setOrganizationStatus(nameOrId, "active");
+  }
+
+  async #setOrganizationStatus(
+    nameOrId: string,
+    status: OrganizationStatus,
+  ): Promise<Organization> {
+    const organization = await this.getOrganization(nameOrId);
+    const updated = await this.store.updateOrganizationStatus(organization.id, status);
+    this.#cache.invalidateOrganization(organization.id);
+    if (!updated) throw this.#organizationGone(organization);
+    return updated;
+  }
+
+  #organizationGone(organization: Organization): KeyGuardError {
+    return new KeyGuardError(
+      "organization_not_found",
+      `Organization "${organization.name}" no longer exists.`,
+    );
+  }
+
+  // ---- keys ------------------------------------------------------------------------
+
+  /** Creates a key. The returned `rawKey` is the only copy: show it once, then drop it. */
+  async createApiKey(input: CreateApiKeyInput): Promise<CreatedApiKey> {
+    const now = this.clock.now();
+    const label = parseInput(keyLabelSchema, input.label);
+    const rateLimitPerMinute = parseInput(
+      rateLimitSchema,
+      input.rateLimitPerMinute ?? this.config.defaultRateLimitPerMinute,
+    );
+    const monthlyLimit = parseInput(monthlyLimitSchema, input.monthlyLimit ?? null);
+    const scopes = parseInput(scopesSchema, input.scopes ?? []);
+    const expiresAt = this.#parseExpiry(input.expiresAt ?? null, now);
+    const organization = await this.getOrganization(input.organization);
+
+    const { rawKey, prefix } = generateRawKey(input.environment ?? this.config.keyEnvironment);
+    const key: ApiKey = {
+      id: randomUUID(),
+      orgId: organization.id,
+      label,
+      prefix,
+      keyHash: this.#hash(rawKey),
+      isActive: true,
+      scopes,
+      rateLimitPerMinute,
+      monthlyLimit,
+      createdAt: new Date(now),
+      expiresAt,
+      lastUsedAt: null,
+    };
+    await this.store.insertApiKey(key);
+    // A lookup of this hash may have been cached as unknown (a client tried it early).
+    this.#cache.invalidate(key.keyHash);
+    const { keyHash: _hidden, ...info } = key;
+    return {
+      rawKey,
+      key: {
+        ...info,
+        organizationName: organization.name,
+        organizationStatus: organization.status,
+      },
+    };
+  }
+
+  /** Keys, masked (no hash, no raw key), oldest first; optionally of one organization. */
+  async listApiKeys(filter: { organization?: string } = {}): Promise<ApiKeyInfo[]> {
+    const orgId =
+      filter.organization === undefined
+        ? undefined
+        : (await this.getOrganization(filter.organization)).id;
+    const keys = await this.store.listApiKeys(orgId === undefined ? {} : { orgId });
+    return keys.map(toApiKeyInfo);
+  }
+
+  /**
+   * Finds a key by id, by display prefix (`kg_live_4Gk9`, or any start of it) or by the
+   * raw key itself. A prefix that fits several keys is an `ambiguous_key_reference` error
+   * listing them: KeyGuard never guesses which key you meant.
+   */
+  async getApiKey(reference: string): Promise<ApiKeyInfo> {
+    return toApiKeyInfo(await this.#findKey(reference));
+  }
+
+  /** Changes a key's label, limits, scopes or expiry. Takes effect in this process at once. */
+  async updateApiKey(reference: string, input: UpdateApiKeyInput): Promise<ApiKeyInfo> {
+    const patch: { -readonly [K in keyof ApiKeyPatch]: ApiKeyPatch[K] } = {};
+    if (input.label !== undefined) patch.label = parseInput(keyLabelSchema, input.label);
+    if (input.rateLimitPerMinute !== undefined) {
+      patch.rateLimitPerMinute = parseInput(rateLimitSchema, input.rateLimitPerMinute);
+    }
+    if (input.monthlyLimit !== undefined) {
+      patch.monthlyLimit = parseInput(monthlyLimitSchema, input.monthlyLimit);
+    }
+    if (input.scopes !== undefined) patch.scopes = parseInput(scopesSchema, input.scopes);
+    if (input.expiresAt !== undefined) {
+      patch.expiresAt = this.#parseExpiry(input.expiresAt, this.clock.now());
+    }
+    const key = await this.#findKey(reference);
+    if (Object.keys(patch).length === 0) return toApiKeyInfo(key);
+    return this.#applyPatch(key, patch);
+  }
+
+  /** Revokes a key: it is refused from now on (at once in this process). */
+  async revokeApiKey(reference: string): Promise<ApiKeyInfo> {
+    const key = await this.#findKey(reference);
+    return this.#applyPatch(key, { isActive: false });
+  }
+
+  async #applyPatch(key: StoredApiKey, patch: ApiKeyPatch): Promise<ApiKeyInfo> {
+    const updated = await this.store.updateApiKey(key.id, patch);
+    this.#cache.invalidate(key.keyHash);
+    if (!updated)
+      throw new KeyGuardError("api_key_not_found", `API key ${key.prefix} no longer exists.`);
+    return toApiKeyInfo(updated);
+  }
+
+  async #findKey(reference: string): Promise<StoredApiKey> {
+    const ref = typeof reference === "string" ? reference.trim() : "";
+    if (ref === "") throw new KeyGuardError("invalid_input", "a key id or prefix is required");
+    if (UUID.test(ref)) {
+      const byId = await this.store.findApiKeyById(ref.toLowerCase());
+      if (byId) return byId;
+    } else if (isWellFormedKey(ref)) {
+      const byHash = await this.store.findApiKeyByHash(this.#hash(ref));
+      if (byHash) return byHash;
+    } else if (ref.length <= DISPLAY_PREFIX_LENGTH) {
+      const candidates = await this.store.findApiKeysByPrefix(ref, MAX_CANDIDATES + 1);
+      if (candidates.length === 1 && candidates[0]) return candidates[0];
+      if (candidates.length > 1) throw ambiguous(ref, candidates);
+    }
+    throw new KeyGuardError(
+      "api_key_not_found",
+      `No API key matches "${ref.length > 40 ? `${ref.slice(0, 12)}...` : ref}". List keys with: keyguard list-keys`,
+    );
+  }
+
+  #parseExpiry(expiresAt: Date | null, now: number): Date | null {
+    const parsed = parseInput(expiresAtSchema, expiresAt);
+    if (parsed !== null && parsed.getTime() <= now) {
+      throw new KeyGuardError("invalid_input", "expiresAt must be in the future");
+    }
+    return parsed;
+  }
+
+  // ---- verification ------------------------------------------------------------------
+
+  /**
+   * Decides whether a raw key may be used. Junk (wrong length, bad checksum, control
+   * characters) is refused without hashing; a key seen recently is answered from the
+   * cache without I/O. Throws `database_unavailable` only when the store must be asked
+   * and cannot answer.
+   */
+  async verifyKey(rawKey: string | null | undefined): Promise<VerifyResult> {
+    if (rawKey === undefined || rawKey === null || rawKey === "") return REFUSALS.missing;
+    if (!isWellFormedKey(rawKey)) return REFUSALS.malformed;
+    const keyHash = this.#hash(rawKey);
+    const lookup: CachedLookup =
+      this.#cache.peek(keyHash) ??
+      (await this.#cache.resolve(keyHash, (hash) => this.store.findApiKeyByHash(hash)));
+    const key = lookup.key;
+    if (key === undefined) return REFUSALS.unknown;
+    if (!key.isActive) return REFUSALS.revoked;
+    if (key.expiresAt !== null && key.expiresAt.getTime() <= this.clock.now()) {
+      return REFUSALS.expired;
+    }
+    if (key.organizationStatus !== "active") return REFUSALS.organization_suspended;
+    return { outcome: "valid", key: toApiKeyInfo(key) };
+  }
+
+  // ---- usage and stats -----------------------------------------------------------------
+
+  /** Queues a usage event; it is written with the next batch. Never waits, never throws. */
+  recordUsage(event: UsageEvent): void {
+    this.#usage.record(event);
+  }
+
+  /** Writes every queued usage event now. */
+  flushUsage(): Promise<void> {
+    return this.#usage.flush();
+  }
+
+  get usageStats(): UsageRecorderStats {
+    return this.#usage.stats;
+  }
+
+  /** The seed's statistics. Queued usage is written first, so the numbers are current. */
+  async stats(): Promise<KeyGuardStats> {
+    await this.#usage.flush();
+    const now = this.clock.now();
+    const counts = await this.store.countStats(new Date(now - HOUR_MS), new Date(now));
+    return {
+      organizations: counts.organizations,
+      totalKeys: counts.totalKeys,
+      activeKeys: counts.activeKeys,
+      totalRequests: counts.totalRequests,
+      requestsLastHour: counts.requestsSince,
+      errorRate: counts.totalRequests === 0 ? 0 : counts.errorRequests / counts.totalRequests,
+    };
+  }
+
+  /** Writes queued usage and closes the store. Safe to call more than once. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      try {
+        await this.#usage.close();
+      } finally {
+        await this.store.close();
+      }
+    })();
+    return this.#closing;
+  }
+}
+
+function ambiguous(reference: string, candidates: readonly StoredApiKey[]): KeyGuardError {
+  const shown = candidates.slice(0, MAX_CANDIDATES).map((key) => ({
+    id: key.id,
+    prefix: key.prefix,
+    label: key.label,
+    organization: key.organizationName,
+  }));
+  const list = shown
+    .map((c) => `${c.prefix} (${c.label}, ${c.organization}, id ${c.id})`)
+    .join("; ");
+  const more = candidates.length > MAX_CANDIDATES ? " and more" : "";
+  return new KeyGuardError(
+    "ambiguous_key_reference",
+    `"${reference}" matches several keys: ${list}${more}. Use the key's id instead.`,
+    { details: { candidates: shown } },
+  );
+}

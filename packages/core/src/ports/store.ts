@@ -1,0 +1,61 @@
+import type { ApiKey, ApiKeyPatch, StoredApiKey } from "../domain/api-key.js";
+import type { Organization, OrganizationStatus } from "../domain/organization.js";
+import type { StoreCounts } from "../domain/stats.js";
+import type { UsageEvent } from "../domain/usage-event.js";
+
+/**
+ * Persistence for organizations, keys and usage. KeyGuard's service validates every input
+ * before it reaches a store, so a store only has to store faithfully, map its own
+ * constraint errors to KeyGuard codes, and behave identically on every backend (the
+ * conformance suite in `@keyguard/testkit` checks that).
+ *
+ * Rules every implementation follows:
+ * - Unique organization names: a duplicate insert throws `KeyGuardError("organization_exists")`
+ *   even when two processes race.
+ * - Connection failures throw `KeyGuardError("database_unavailable")` with the driver error
+ *   as `cause`.
+ * - `insertUsageEvents` writes the whole batch or nothing, and moves each key's
+ *   `lastUsedAt` forward to its newest event in the same transaction.
+ *
+ * @example
+ * ```ts
+ * import { createKyselyStore } from "@keyguard/store-kysely";
+ * const store = await createKyselyStore({ url: "sqlite:keyguard.db" });
+ * await store.migrate();
+ * const kg = new KeyGuard({ config, store });
+ * ```
+ */
+export interface Store {
+  /** The backend's name, for messages (`"sqlite"`, `"postgres"`, ...). */
+  readonly dialect: string;
+
+  /** Creates or upgrades the schema. Idempotent and safe to run from two processes at once. */
+  migrate(): Promise<void>;
+
+  insertOrganization(organization: Organization): Promise<void>;
+  listOrganizations(): Promise<Organization[]>;
+  findOrganizationById(id: string): Promise<Organization | undefined>;
+  findOrganizationByName(name: string): Promise<Organization | undefined>;
+  updateOrganizationStatus(
+    id: string,
+    status: OrganizationStatus,
+  ): Promise<Organization | undefined>;
+
+  insertApiKey(key: ApiKey): Promise<void>;
+  findApiKeyByHash(keyHash: string): Promise<StoredApiKey | undefined>;
+  findApiKeyById(id: string): Promise<StoredApiKey | undefined>;
+  /** Keys whose display prefix starts with `prefix`, at most `limit` of them. */
+  findApiKeysByPrefix(prefix: string, limit: number): Promise<StoredApiKey[]>;
+  /** Keys ordered by creation time, optionally of one organization. */
+  listApiKeys(filter?: { orgId?: string }): Promise<StoredApiKey[]>;
+  updateApiKey(id: string, patch: ApiKeyPatch): Promise<StoredApiKey | undefined>;
+
+  /** Writes a batch of usage events in one transaction (see the rules above). */
+  insertUsageEvents(events: readonly UsageEvent[]): Promise<void>;
+
+  /** Counts for `stats`; `requestsSince` counts events at or after `since`. */
+  countStats(since: Date, now: Date): Promise<StoreCounts>;
+
+  /** Releases connections and file handles. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,334 @@
+import type {
+  ApiKey,
+  ApiKeyPatch,
+  Organization,
+  OrganizationStatus,
+  Store,
+  StoreCounts,
+  StoredApiKey,
+  UsageEvent,
+} from "@keyguard/core";
+import { KeyGuardError } from "@keyguard/core";
+import type { Kysely, Selectable, Updateable } from "kysely";
+import { type ColumnCodec, codecFor, type SqlDialect } from "./column-codec.js";
+import { isUniqueViolation, toStoreError } from "./database-errors.js";
+import type { ApiKeysTable, DatabaseSchema, OrganizationsTable } from "./database-schema.js";
+import { migrateToLatest } from "./migrations/migrate.js";
+
+/** Rows per INSERT statement: well under SQLite's and PostgreSQL's bound-parameter limits. */
+const USAGE_ROWS_PER_STATEMENT = 1_000;
+
+type KeyRow = Selectable<ApiKeysTable> & { organization_name: string; organization_status: string };
+
+/**
+ * The Store port on Kysely. One implementation for SQLite and PostgreSQL: queries are
+ * written once and `ColumnCodec` absorbs the type differences.
+ */
+export class KyselyStore implements Store {
+  readonly dialect: SqlDialect;
+  readonly db: Kysely<DatabaseSchema>;
+  readonly #codec: ColumnCodec;
+  readonly #schema: string | undefined;
+  #closed: Promise<void> | undefined;
+
+  constructor(db: Kysely<DatabaseSchema>, dialect: SqlDialect, options: { schema?: string } = {}) {
+    this.db = db;
+    this.dialect = dialect;
+    this.#codec = codecFor(dialect);
+    this.#schema = options.schema;
+  }
+
+  migrate(): Promise<void> {
+    return this.#run(() => migrateToLatest(this.db as Kysely<unknown>, this.dialect, this.#schema));
+  }
+
+  // ---- organizations ------------------------------------------------------------------
+
+  insertOrganization(organization: Organization): Promise<void> {
+    return this.#run(async () => {
+      try {
+        await this.db
+          .insertInto("organizations")
+          .values({
+            id: organization.id,
+            name: organization.name,
+            status: organization.status,
+            created_at: this.#codec.date(organization.createdAt),
+          })
+          .execute();
+      } catch (error) {
+        if (isUniqueViolation(error)) {
+          throw new KeyGuardError(
+            "organization_exists",
+            `An organization named "${organization.name}" already exists.`,
+            { cause: error },
+          );
+        }
+        throw error;
+      }
+    });
+  }
+
+  listOrganizations(): Promise<Organization[]> {
+    return this.#run(async () => {
+      const rows = await this.db
+        .selectFrom("organizations")
+        .selectAll()
+        .orderBy("created_at")
+        .orderBy("name")
+        .execute();
+      return rows.map((row) => this.#toOrganization(row));
+    });
+  }
+
+  findOrganizationById(id: string): Promise<Organization | undefined> {
+    return this.#findOrganization("id", id);
+  }
+
+  findOrganizationByName(name: string): Promise<Organization | undefined> {
+    return this.#findOrganization("name", name);
+  }
+
+  #findOrganization(column: "id" | "name", value: string): Promise<Organization | undefined> {
+    return this.#run(async () => {
+      const row = await this.db
+        .selectFrom("organizations")
+        .selectAll()
+        .where(column, "=", value)
+        .executeTakeFirst();
+      return row && this.#toOrganization(row);
+    });
+  }
+
+  updateOrganizationStatus(
+    id: string,
+    status: OrganizationStatus,
+  ): Promise<Organization | undefined> {
+    return this.#run(async () => {
+      await this.db.updateTable("organizations").set({ status }).where("id", "=", id).execute();
+      return this.findOrganizationById(id);
+    });
+  }
+
+  // ---- keys ---------------------------------------------------------------------------
+
+  insertApiKey(key: ApiKey): Promise<void> {
+    return this.#run(async () => {
+      await this.db
+        .insertInto("api_keys")
+        .values({
+          id: key.id,
+          org_id: key.orgId,
+          label: key.label,
+          prefix: key.prefix,
+          key_hash: key.keyHash,
+          is_active: this.#codec.boolean(key.isActive),
+          scopes: this.#codec.json(key.scopes),
+          rate_limit_per_minute: key.rateLimitPerMinute,
+          monthly_limit: key.monthlyLimit,
+          created_at: this.#codec.date(key.createdAt),
+          expires_at: key.expiresAt && this.#codec.date(key.expiresAt),
+          last_used_at: key.lastUsedAt && this.#codec.date(key.lastUsedAt),
+        })
+        .execute();
+    });
+  }
+
+  findApiKeyByHash(keyHash: string): Promise<StoredApiKey | undefined> {
+    return this.#run(async () => {
+      const row = await this.#keys().where("api_keys.key_hash", "=", keyHash).executeTakeFirst();
+      return row && this.#toKey(row);
+    });
+  }
+
+  findApiKeyById(id: string): Promise<StoredApiKey | undefined> {
+    return this.#run(async () => {
+      const row = await this.#keys().where("api_keys.id", "=", id).executeTakeFirst();
+      return row && this.#toKey(row);
+    });
+  }
+
+  findApiKeysByPrefix(prefix: string, limit: number): Promise<StoredApiKey[]> {
+    return this.#run(async () => {
+      // Compare a substring instead of LIKE: no wildcard escaping, and `_` (which every
+      // prefix contains) stays a literal underscore.
+      const rows = await this.#keys()
+        .where((eb) =>
+          eb(eb.fn("substr", ["api_keys.prefix", eb.val(1), eb.val(prefix.length)]), "=", prefix),
+        )
+        .orderBy("api_keys.created_at")
+        .limit(limit)
+        .execute();
+      return rows.map((row) => this.#toKey(row));
+    });
+  }
+
+  listApiKeys(filter: { orgId?: string } = {}): Promise<StoredApiKey[]> {
+    return this.#run(async () => {
+      let query = this.#keys().orderBy("api_keys.created_at").orderBy("api_keys.id");
+      if (filter.orgId !== undefined) query = query.where("api_keys.org_id", "=", filter.orgId);
+      const rows = await query.execute();
+      return rows.map((row) => this.#toKey(row));
+    });
+  }
+
+  updateApiKey(id: string, patch: ApiKeyPatch): Promise<StoredApiKey | undefined> {
+    return this.#run(async () => {
+      const values: Updateable<ApiKeysTable> = {};
+      if (patch.label !== undefined) values.label = patch.label;
+      if (patch.isActive !== undefined) values.is_active = this.#codec.boolean(patch.isActive);
+      if (patch.scopes !== undefined) values.scopes = this.#codec.json(patch.scopes);
+      if (patch.rateLimitPerMinute !== undefined) {
+        values.rate_limit_per_minute = patch.rateLimitPerMinute;
+      }
+      if (patch.monthlyLimit !== undefined) values.monthly_limit = patch.monthlyLimit;
+      if (patch.expiresAt !== undefined) {
+        values.expires_at = patch.expiresAt && this.#codec.date(patch.expiresAt);
+      }
+      if (Object.keys(values).length > 0) {
+        await this.db.updateTable("api_keys").set(values).where("id", "=", id).execute();
+      }
+      return this.findApiKeyById(id);
+    });
+  }
+
+  // ---- usage --------------------------------------------------------------------------
+
+  insertUsageEvents(events: readonly UsageEvent[]): Promise<void> {
+    if (events.length === 0) return Promise.resolve();
+    return this.#run(() =>
+      this.db.transaction().execute(async (trx) => {
+        const latestUse = new Map<string, Date>();
+        for (let start = 0; start < events.length; start += USAGE_ROWS_PER_STATEMENT) {
+          const chunk = events.slice(start, start + USAGE_ROWS_PER_STATEMENT);
+          await trx
+            .insertInto("usage_logs")
+            .values(
+              chunk.map((event) => {
+                const seen = latestUse.get(event.keyId);
+                if (seen === undefined || seen < event.timestamp) {
+                  latestUse.set(event.keyId, event.timestamp);
+                }
+                return {
+                  id: crypto.randomUUID(),
+                  key_id: event.keyId,
+                  path: event.path,
+                  method: event.method,
+                  status_code: event.statusCode,
+                  latency_ms: Math.round(event.latencyMs),
+                  ip_address: event.ipAddress,
+                  timestamp: this.#codec.date(event.timestamp),
+                };
+              }),
+            )
+            .execute();
+        }
+        for (const [keyId, usedAt] of latestUse) {
+          const value = this.#codec.date(usedAt);
+          await trx
+            .updateTable("api_keys")
+            .set({ last_used_at: value })
+            .where("id", "=", keyId)
+            .where((eb) => eb.or([eb("last_used_at", "is", null), eb("last_used_at", "<", value)]))
+            .execute();
+        }
+      }),
+    );
+  }
+
+  countStats(since: Date, now: Date): Promise<StoreCounts> {
+    return this.#run(async () => {
+      const codec = this.#codec;
+      const row = await this.db
+        .selectNoFrom((eb) => [
+          eb.selectFrom("organizations").select(eb.fn.countAll().as("n")).as("organizations"),
+          eb.selectFrom("api_keys").select(eb.fn.countAll().as("n")).as("total_keys"),
+          eb
+            .selectFrom("api_keys")
+            .select(eb.fn.countAll().as("n"))
+            .where("is_active", "=", codec.boolean(true))
+            .where((w) =>
+              w.or([w("expires_at", "is", null), w("expires_at", ">", codec.date(now))]),
+            )
+            .as("active_keys"),
+          eb.selectFrom("usage_logs").select(eb.fn.countAll().as("n")).as("total_requests"),
+          eb
+            .selectFrom("usage_logs")
+            .select(eb.fn.countAll().as("n"))
+            .where("timestamp", ">=", codec.date(since))
+            .as("requests_since"),
+          eb
+            .selectFrom("usage_logs")
+            .select(eb.fn.countAll().as("n"))
+            .where("status_code", ">=", 400)
+            .as("error_requests"),
+        ])
+        .executeTakeFirstOrThrow();
+      const count = (value: unknown) => codec.readInteger((value ?? 0) as number);
+      return {
+        organizations: count(row.organizations),
+        totalKeys: count(row.total_keys),
+        activeKeys: count(row.active_keys),
+        totalRequests: count(row.total_requests),
+        requestsSince: count(row.requests_since),
+        errorRequests: count(row.error_requests),
+      };
+    });
+  }
+
+  close(): Promise<void> {
+    this.#closed ??= this.db.destroy();
+    return this.#closed;
+  }
+
+  // ---- helpers ------------------------------------------------------------------------
+
+  /** Runs a store operation, translating driver failures into KeyGuard errors. */
+  async #run<T>(operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation();
+    } catch (error) {
+      throw toStoreError(error, this.dialect);
+    }
+  }
+
+  #keys() {
+    return this.db
+      .selectFrom("api_keys")
+      .innerJoin("organizations", "organizations.id", "api_keys.org_id")
+      .selectAll("api_keys")
+      .select([
+        "organizations.name as organization_name",
+        "organizations.status as organization_status",
+      ]);
+  }
+
+  #toOrganization(row: Selectable<OrganizationsTable>): Organization {
+    return {
+      id: row.id,
+      name: row.name,
+      status: row.status as OrganizationStatus,
+      createdAt: this.#codec.readDate(row.created_at),
+    };
+  }
+
+  #toKey(row: KeyRow): StoredApiKey {
+    const codec = this.#codec;
+    return {
+      id: row.id,
+      orgId: row.org_id,
+      label: row.label,
+      prefix: row.prefix,
+      keyHash: row.key_hash,
+      isActive: codec.readBoolean(row.is_active),
+      scopes: codec.readJson(row.scopes) as string[],
+      rateLimitPerMinute: row.rate_limit_per_minute,
+      monthlyLimit: row.monthly_limit === null ? null : codec.readInteger(row.monthly_limit),
+      createdAt: codec.readDate(row.created_at),
+      expiresAt: row.expires_at === null ? null : codec.readDate(row.expires_at),
+      lastUsedAt: row.last_used_at === null ? null : codec.readDate(row.last_used_at),
+      organizationName: row.organization_name,
+      organizationStatus: row.organization_status as OrganizationStatus,
+    };
+  }
+}

@@ -1,0 +1,64 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from "kysely";
+import type { SqlDialect } from "../column-codec.js";
+import { initialSchema } from "./0001-initial-schema.js";
+
+/** Every migration, in order. Names sort in the order they must run; never rename one. */
+function migrationsFor(dialect: SqlDialect): Record<string, Migration> {
+  return {
+    "0001_initial_schema": initialSchema(dialect),
+  };
+}
+
+// KeyGuard's own bookkeeping tables, so they never collide with an app's Kysely migrations.
+export const MIGRATION_TABLE = "keyguard_migration";
+export const MIGRATION_LOCK_TABLE = "keyguard_migration_lock";
+
+const MAX_ATTEMPTS = 20;
+
+/**
+ * Brings the schema to the latest version. Safe to run concurrently from several
+ * processes: PostgreSQL serialises through Kysely's advisory lock; SQLite has no such lock,
+ * so a process that loses the race for the write lock (SQLITE_BUSY, or a table another
+ * process just created) waits briefly and tries again, by which time the work is done.
+ */
+export async function migrateToLatest(
+  db: Kysely<unknown>,
+  dialect: SqlDialect,
+  schema?: string,
+): Promise<void> {
+  const provider: MigrationProvider = { getMigrations: async () => migrationsFor(dialect) };
+  const migrator = new Migrator({
+    db,
+    provider,
+    migrationTableName: MIGRATION_TABLE,
+    migrationLockTableName: MIGRATION_LOCK_TABLE,
+  });
+  for (let attempt = 1; ; attempt++) {
+    try {
+      if (schema !== undefined) {
+        await sql`create schema if not exists ${sql.id(schema)}`.execute(db);
+      }
+      const { error } = await migrator.migrateToLatest();
+      if (error !== undefined) throw error;
+      return;
+    } catch (error) {
+      if (attempt >= MAX_ATTEMPTS || !isConcurrentMigrationConflict(error)) throw error;
+      await sleep(20 + Math.random() * 80 * attempt);
+    }
+  }
+}
+
+function isConcurrentMigrationConflict(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  const message = error instanceof Error ? error.message : "";
+  return (
+    (typeof code === "string" && code.startsWith("SQLITE_BUSY")) ||
+    code === "23505" || // PostgreSQL: duplicate key while two sessions create the same schema
+    code === "42P06" || // duplicate_schema
+    /already exists/i.test(message) ||
+    // SQLite: another process recorded the same migration first.
+    (code === "SQLITE_CONSTRAINT_PRIMARYKEY" && message.includes(MIGRATION_TABLE)) ||
+    (code === "SQLITE_CONSTRAINT_UNIQUE" && message.includes(MIGRATION_TABLE))
+  );
+}

@@ -1,0 +1,9 @@
+export { FakeClock } from "./fake-clock.js";
+export {
+  dropSchema,
+  postgresAvailable,
+  TEST_POSTGRES_URL,
+  uniqueSchemaName,
+  withPostgresClient,
+} from "./postgres-test-database.js";
+export { describeStoreConformance, type TestDatabase } from "./store-conformance.js";
