@@ -1,0 +1,65 @@
+import { describe, expect, it } from "vitest";
+import {
+  DISPLAY_PREFIX_LENGTH,
+  generateRawKey,
+  isWellFormedKey,
+  keyEnvironmentOf,
+  RAW_KEY_LENGTH,
+} from "../src/keys/key-format.js";
+
+describe("key format", () => {
+  it("generates kg_live_ keys of 32 random bytes plus a checksum, with a display prefix", () => {
+    const { rawKey, prefix } = generateRawKey();
+    expect(rawKey).toMatch(/^kg_live_[A-Za-z0-9_-]{43}[A-Za-z0-9]{6}$/);
+    expect(rawKey).toHaveLength(RAW_KEY_LENGTH);
+    expect(prefix).toBe(rawKey.slice(0, DISPLAY_PREFIX_LENGTH));
+    expect(prefix).toMatch(/^kg_live_[A-Za-z0-9_-]{4}$/);
+    expect(isWellFormedKey(rawKey)).toBe(true);
+    expect(keyEnvironmentOf(rawKey)).toBe("live");
+  });
+
+  it("generates kg_test_ keys on request", () => {
+    const { rawKey } = generateRawKey("test");
+    expect(rawKey.startsWith("kg_test_")).toBe(true);
+    expect(isWellFormedKey(rawKey)).toBe(true);
+    expect(keyEnvironmentOf(rawKey)).toBe("test");
+  });
+
+  it("never repeats a key", () => {
+    const keys = new Set(Array.from({ length: 5_000 }, () => generateRawKey().rawKey));
+    expect(keys.size).toBe(5_000);
+  });
+
+  it("rejects every single-character typo through the checksum", () => {
+    const { rawKey } = generateRawKey();
+    const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let tried = 0;
+    for (let i = 8; i < rawKey.length; i++) {
+      for (const replacement of alphabet) {
+        if (replacement === rawKey[i]) continue;
+        const typo = rawKey.slice(0, i) + replacement + rawKey.slice(i + 1);
+        expect(isWellFormedKey(typo), typo).toBe(false);
+        tried++;
+      }
+    }
+    expect(tried).toBeGreaterThan(3_000);
+  });
+
+  it("rejects keys of the wrong shape", () => {
+    const { rawKey } = generateRawKey();
+    const bad = [
+      "",
+      "kg_live_",
+      rawKey.slice(0, -1),
+      `${rawKey}A`,
+      `kg_prod_${rawKey.slice(8)}`,
+      `KG_LIVE_${rawKey.slice(8)}`,
+      `kg_test_${rawKey.slice(8)}`, // the checksum covers the prefix too
+      "x".repeat(10_240),
+      `${rawKey.slice(0, 20)}\u0000${rawKey.slice(21)}`,
+      `${rawKey.slice(0, 20)}ü${rawKey.slice(21)}`,
+      `${rawKey.slice(0, 20)}+${rawKey.slice(21)}`,
+    ];
+    for (const value of bad) expect(isWellFormedKey(value), JSON.stringify(value)).toBe(false);
+  });
+});

@@ -1,0 +1,159 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import type { UsageEvent } from "../src/domain/usage-event.js";
+import { UsageRecorder } from "../src/usage/usage-recorder.js";
+
+const event = (n: number): UsageEvent => ({
+  keyId: `key-${n}`,
+  path: "/api/data",
+  method: "GET",
+  statusCode: 200,
+  latencyMs: 1,
+  ipAddress: "192.0.2.1",
+  timestamp: new Date(n),
+});
+
+/** A write target that records batches and can be told to fail. */
+function target() {
+  const batches: UsageEvent[][] = [];
+  const state = { failing: false };
+  return {
+    batches,
+    state,
+    write: async (events: readonly UsageEvent[]) => {
+      if (state.failing) throw new Error("database down");
+      batches.push([...events]);
+    },
+  };
+}
+
+describe("UsageRecorder", () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("writes a batch as soon as batchSize events wait", async () => {
+    const t = target();
+    const recorder = new UsageRecorder({
+      ...t,
+      batchSize: 3,
+      flushIntervalMs: 60_000,
+      maxBuffered: 100,
+    });
+    recorder.record(event(0));
+    recorder.record(event(1));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(t.batches).toEqual([]); // below batchSize: waits for the timer, 60 s away
+    for (let i = 2; i < 7; i++) recorder.record(event(i));
+    // No timer has fired: reaching batchSize started the writes, which drain the queue.
+    await vi.advanceTimersByTimeAsync(0);
+    expect(t.batches.map((b) => b.length)).toEqual([3, 3, 1]);
+    expect(recorder.stats).toMatchObject({ buffered: 0, written: 7, dropped: 0 });
+  });
+
+  it("writes waiting events on the interval, and holds no timer when idle", async () => {
+    const t = target();
+    const recorder = new UsageRecorder({
+      ...t,
+      batchSize: 100,
+      flushIntervalMs: 1_000,
+      maxBuffered: 100,
+    });
+    expect(vi.getTimerCount()).toBe(0);
+    recorder.record(event(1));
+    recorder.record(event(2));
+    expect(vi.getTimerCount()).toBe(1);
+    await vi.advanceTimersByTimeAsync(999);
+    expect(t.batches).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(t.batches.map((b) => b.length)).toEqual([2]);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it("keeps events through a failing store and writes them when it recovers", async () => {
+    const t = target();
+    const errors: unknown[] = [];
+    const recorder = new UsageRecorder({
+      ...t,
+      batchSize: 100,
+      flushIntervalMs: 1_000,
+      maxBuffered: 100,
+      onError: (e) => errors.push(e),
+    });
+    t.state.failing = true;
+    recorder.record(event(1));
+    recorder.record(event(2));
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(errors).toHaveLength(1);
+    expect(recorder.stats).toMatchObject({ buffered: 2, written: 0, failedWrites: 1 });
+    await expect(recorder.flush()).rejects.toThrow("database down");
+    t.state.failing = false;
+    recorder.record(event(3));
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(t.batches.flat().map((e) => e.keyId)).toEqual(["key-1", "key-2", "key-3"]);
+    expect(recorder.stats).toMatchObject({ buffered: 0, written: 3, dropped: 0 });
+  });
+
+  it("drops the oldest events beyond maxBuffered and counts them", async () => {
+    const t = target();
+    t.state.failing = true;
+    const recorder = new UsageRecorder({
+      ...t,
+      batchSize: 1_000,
+      flushIntervalMs: 1_000,
+      maxBuffered: 5,
+      onError: () => {},
+    });
+    for (let i = 0; i < 8; i++) recorder.record(event(i));
+    expect(recorder.stats).toMatchObject({ buffered: 5, dropped: 3 });
+    t.state.failing = false;
+    await recorder.flush();
+    expect(t.batches.flat().map((e) => e.keyId)).toEqual([
+      "key-3",
+      "key-4",
+      "key-5",
+      "key-6",
+      "key-7",
+    ]);
+  });
+
+  it("flushes on close and counts later events as dropped", async () => {
+    const t = target();
+    const recorder = new UsageRecorder({
+      ...t,
+      batchSize: 100,
+      flushIntervalMs: 1_000,
+      maxBuffered: 100,
+    });
+    recorder.record(event(1));
+    await recorder.close();
+    expect(t.batches.flat()).toHaveLength(1);
+    expect(vi.getTimerCount()).toBe(0);
+    recorder.record(event(2));
+    expect(recorder.stats).toMatchObject({ written: 1, dropped: 1, buffered: 0 });
+  });
+
+  it("never runs two writes at once", async () => {
+    let running = 0;
+    let maxRunning = 0;
+    const recorder = new UsageRecorder({
+      write: async () => {
+        running++;
+        maxRunning = Math.max(maxRunning, running);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        running--;
+      },
+      batchSize: 2,
+      flushIntervalMs: 1_000,
+      maxBuffered: 100,
+    });
+    for (let i = 0; i < 10; i++) recorder.record(event(i));
+    const flushed = recorder.flush();
+    await vi.advanceTimersByTimeAsync(100);
+    await flushed;
+    expect(maxRunning).toBe(1);
+    expect(recorder.stats.written).toBe(10);
+  });
+});

@@ -1,0 +1,80 @@
+import { describe, expect, it } from "vitest";
+import { VerificationCache } from "../src/cache/verification-cache.js";
+import type { StoredApiKey } from "../src/domain/api-key.js";
+
+const key = (id: string, orgId = "org-1"): StoredApiKey => ({
+  id,
+  orgId,
+  label: id,
+  prefix: "kg_live_abcd",
+  keyHash: `hash-${id}`,
+  isActive: true,
+  scopes: [],
+  rateLimitPerMinute: 60,
+  monthlyLimit: null,
+  createdAt: new Date(0),
+  expiresAt: null,
+  lastUsedAt: null,
+  organizationName: "Org",
+  organizationStatus: "active",
+});
+
+describe("VerificationCache", () => {
+  const clock = { now: () => 0 };
+
+  it("stays within maxEntries however many keys are looked up", async () => {
+    const cache = new VerificationCache({
+      maxEntries: 100,
+      ttlMs: 60_000,
+      negativeTtlMs: 5_000,
+      clock,
+    });
+    for (let i = 0; i < 10_000; i++) {
+      await cache.resolve(`h${i}`, async () => (i % 2 ? key(`k${i}`) : undefined));
+    }
+    expect(cache.size).toBe(100);
+  });
+
+  it("does not remember an answer that an invalidation overtook", async () => {
+    const cache = new VerificationCache({
+      maxEntries: 10,
+      ttlMs: 60_000,
+      negativeTtlMs: 5_000,
+      clock,
+    });
+    let release: (value: StoredApiKey) => void = () => {};
+    const pending = cache.resolve("h", () => new Promise((resolve) => (release = resolve)));
+    cache.invalidate("h");
+    release(key("stale"));
+    expect((await pending).key?.id).toBe("stale");
+    expect(cache.peek("h")).toBeUndefined();
+  });
+
+  it("forgets a whole organization", async () => {
+    const cache = new VerificationCache({
+      maxEntries: 10,
+      ttlMs: 60_000,
+      negativeTtlMs: 5_000,
+      clock,
+    });
+    await cache.resolve("a", async () => key("a", "org-1"));
+    await cache.resolve("b", async () => key("b", "org-2"));
+    cache.invalidateOrganization("org-1");
+    expect(cache.peek("a")).toBeUndefined();
+    expect(cache.peek("b")?.key?.id).toBe("b");
+  });
+
+  it("does not cache a failed lookup", async () => {
+    const cache = new VerificationCache({
+      maxEntries: 10,
+      ttlMs: 60_000,
+      negativeTtlMs: 5_000,
+      clock,
+    });
+    await expect(cache.resolve("h", async () => Promise.reject(new Error("down")))).rejects.toThrow(
+      "down",
+    );
+    expect(cache.peek("h")).toBeUndefined();
+    expect((await cache.resolve("h", async () => key("k"))).key?.id).toBe("k");
+  });
+});
