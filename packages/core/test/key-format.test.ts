@@ -63,3 +63,20 @@ describe("key format", () => {
     for (const value of bad) expect(isWellFormedKey(value), JSON.stringify(value)).toBe(false);
   });
 });
+
+describe("checksum", () => {
+  it("is zlib's CRC-32, base62-encoded", async () => {
+    const { crc32 } = await import("node:zlib");
+    for (let i = 0; i < 200; i++) {
+      const { rawKey } = generateRawKey();
+      let value = crc32(rawKey.slice(0, 51));
+      let expected = "";
+      for (let d = 0; d < 6; d++) {
+        expected =
+          "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"[value % 62] + expected;
+        value = Math.floor(value / 62);
+      }
+      expect(rawKey.slice(51)).toBe(expected);
+    }
+  });
+});

@@ -24,3 +24,27 @@ describe("key hasher", () => {
     expect(hash(rawKey)).toBe(hash(rawKey));
   });
 });
+
+describe("key hasher fast path", () => {
+  it("equals createHmac for every secret length and input shape", () => {
+    const secrets = [8, 32, 63, 64, 65, 200].map((n) => "s".repeat(n - 1) + "é");
+    const inputs = [
+      "",
+      generateRawKey().rawKey,
+      generateRawKey("test").rawKey,
+      "ünïcödé 東京 🔑",
+      "x".repeat(85),
+      "x".repeat(86),
+      "y".repeat(10_240),
+      "\u0000\r\n",
+    ];
+    for (const secret of secrets) {
+      const hash = createKeyHasher(secret);
+      for (const input of inputs) {
+        expect(hash(input), `${secret.length}/${input.slice(0, 10)}`).toBe(
+          createHmac("sha256", secret).update(input).digest("hex"),
+        );
+      }
+    }
+  });
+});

@@ -1,11 +1,23 @@
 import { LRUCache } from "lru-cache";
-import type { StoredApiKey } from "../domain/api-key.js";
+import { type ApiKeyInfo, type StoredApiKey, toApiKeyInfo } from "../domain/api-key.js";
 import type { Clock } from "../util/clock.js";
 
-/** What the cache remembers for a key hash: the stored key, or that no key has this hash. */
-export type CachedLookup = { readonly key: StoredApiKey } | { readonly key: undefined };
+/**
+ * What the cache remembers for a key hash: the stored key (with `info`, its hash-free,
+ * frozen view, built once so a hit allocates nothing and no handler can alter what other
+ * requests see), or that no key has this hash.
+ */
+export type CachedLookup =
+  | { readonly key: StoredApiKey; readonly info: ApiKeyInfo }
+  | { readonly key: undefined; readonly info: undefined };
 
-const UNKNOWN: CachedLookup = Object.freeze({ key: undefined });
+const UNKNOWN: CachedLookup = Object.freeze({ key: undefined, info: undefined });
+
+function found(key: StoredApiKey): CachedLookup {
+  const info = toApiKeyInfo(key);
+  Object.freeze(info.scopes);
+  return Object.freeze({ key, info: Object.freeze(info) });
+}
 
 export interface VerificationCacheOptions {
   readonly maxEntries: number;
@@ -25,10 +37,10 @@ export interface VerificationCacheOptions {
 export class VerificationCache {
   readonly #lru: LRUCache<string, CachedLookup>;
   readonly #inFlight = new Map<string, Promise<CachedLookup>>();
-  readonly #negativeTtlMs: number;
+  readonly #negativeSetOptions: { ttl: number };
 
   constructor(options: VerificationCacheOptions) {
-    this.#negativeTtlMs = options.negativeTtlMs;
+    this.#negativeSetOptions = { ttl: options.negativeTtlMs };
     this.#lru = new LRUCache<string, CachedLookup>({
       max: options.maxEntries,
       ttl: options.ttlMs,
@@ -44,31 +56,32 @@ export class VerificationCache {
   }
 
   /** Looks the hash up through `load` on a miss, sharing one load between concurrent callers. */
-  async resolve(
+  resolve(
     keyHash: string,
     load: (keyHash: string) => Promise<StoredApiKey | undefined>,
   ): Promise<CachedLookup> {
     const cached = this.#lru.get(keyHash);
-    if (cached !== undefined) return cached;
-    let pending = this.#inFlight.get(keyHash);
-    if (pending === undefined) {
-      const load$ = load(keyHash).then((key) => {
-        const lookup = key === undefined ? UNKNOWN : { key };
-        // An invalidation while the query ran means its answer may be stale: hand it to
-        // the callers that were already waiting, but do not remember it.
+    if (cached !== undefined) return Promise.resolve(cached);
+    const pending = this.#inFlight.get(keyHash);
+    if (pending !== undefined) return pending;
+    // An invalidation while the query runs removes it from #inFlight: its answer may be
+    // stale, so it goes to the callers already waiting but is not remembered.
+    const load$: Promise<CachedLookup> = load(keyHash).then(
+      (key) => {
+        const lookup = key === undefined ? UNKNOWN : found(key);
         if (this.#inFlight.get(keyHash) === load$) {
           this.#inFlight.delete(keyHash);
-          this.#lru.set(keyHash, lookup, key === undefined ? { ttl: this.#negativeTtlMs } : {});
+          this.#lru.set(keyHash, lookup, key === undefined ? this.#negativeSetOptions : undefined);
         }
         return lookup;
-      });
-      load$.catch(() => {
+      },
+      (error: unknown) => {
         if (this.#inFlight.get(keyHash) === load$) this.#inFlight.delete(keyHash);
-      });
-      pending = load$;
-      this.#inFlight.set(keyHash, pending);
-    }
-    return pending;
+        throw error;
+      },
+    );
+    this.#inFlight.set(keyHash, load$);
+    return load$;
   }
 
   /** Forgets one key (after this process revoked or changed it). */

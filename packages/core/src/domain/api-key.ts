@@ -44,8 +44,25 @@ export interface ApiKeyPatch {
   readonly expiresAt?: Date | null;
 }
 
-/** Drops the hash: the only way an {@link ApiKeyInfo} is made from a stored key. */
+/**
+ * Drops the hash: the only way an {@link ApiKeyInfo} is made from a stored key. Spelled
+ * out field by field (rather than `{ keyHash, ...rest }`) because it runs on every cache
+ * fill and a literal is several times faster than an object rest copy.
+ */
 export function toApiKeyInfo(key: StoredApiKey): ApiKeyInfo {
-  const { keyHash: _hidden, ...info } = key;
-  return info;
+  return {
+    id: key.id,
+    orgId: key.orgId,
+    label: key.label,
+    prefix: key.prefix,
+    isActive: key.isActive,
+    scopes: key.scopes,
+    rateLimitPerMinute: key.rateLimitPerMinute,
+    monthlyLimit: key.monthlyLimit,
+    createdAt: key.createdAt,
+    expiresAt: key.expiresAt,
+    lastUsedAt: key.lastUsedAt,
+    organizationName: key.organizationName,
+    organizationStatus: key.organizationStatus,
+  };
 }

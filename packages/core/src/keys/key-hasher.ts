@@ -1,17 +1,43 @@
-import { createHmac } from "node:crypto";
+import { createHash, createHmac, hash } from "node:crypto";
 
 /** Turns a raw key into the value stored in `api_keys.key_hash`. */
 export type KeyHasher = (rawKey: string) => string;
 
+const BLOCK = 64; // SHA-256 block size
+const MAX_FAST_INPUT = 256; // bytes of message the preallocated buffer holds
+
 /**
- * HMAC-SHA256 keyed with the secret: the seed's "SHA-256 + secret pepper", done the way a
- * MAC should be (no length-extension, no ambiguity between key and pepper). Without the
- * secret, a leaked database cannot be used to test guesses.
+ * HMAC-SHA256 keyed with the secret, in hex: the seed's "SHA-256 + secret pepper", done
+ * the way a MAC should be (no length extension, no ambiguity between key and pepper).
+ * Without the secret, a leaked database cannot be used to test guesses.
  *
  * Lookups go by this hash through an index (and the cache), never by comparing secrets
  * byte by byte, so they leak nothing useful through timing: an attacker cannot steer the
  * HMAC output of a guess.
+ *
+ * This runs on every request, so it is RFC 2104 spelled out over two one-shot
+ * `crypto.hash` calls on preallocated buffers: about half the cost of `createHmac`, which
+ * builds a keyed context per call. The output is identical (the tests check it against
+ * `createHmac`); inputs too long for the buffer take the `createHmac` path.
  */
 export function createKeyHasher(secret: string): KeyHasher {
-  return (rawKey) => createHmac("sha256", secret).update(rawKey).digest("hex");
+  let key = Buffer.from(secret, "utf8");
+  if (key.length > BLOCK) key = createHash("sha256").update(key).digest();
+  const inner = Buffer.alloc(BLOCK + MAX_FAST_INPUT);
+  const outer = Buffer.alloc(BLOCK + 32);
+  for (let i = 0; i < BLOCK; i++) {
+    const byte = key[i] ?? 0;
+    inner[i] = byte ^ 0x36;
+    outer[i] = byte ^ 0x5c;
+  }
+  return (rawKey) => {
+    // utf8 is at most 3 bytes per UTF-16 unit, so this length always fits the buffer.
+    if (rawKey.length * 3 > MAX_FAST_INPUT) {
+      return createHmac("sha256", secret).update(rawKey).digest("hex");
+    }
+    const length = inner.write(rawKey, BLOCK, "utf8");
+    const innerDigest = hash("sha256", inner.subarray(0, BLOCK + length), "binary");
+    outer.write(innerDigest, BLOCK, "binary");
+    return hash("sha256", outer, "hex");
+  };
 }

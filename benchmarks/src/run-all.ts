@@ -1,0 +1,11 @@
+import { cpus } from "node:os";
+import { runStorageBenchmarks } from "./storage.bench.js";
+
+const only = process.argv[2];
+console.log(
+  `KeyGuard benchmarks — Node ${process.version}, ${cpus().length} x ${cpus()[0]?.model ?? "cpu"}, ${new Date().toISOString()}\n`,
+);
+if (!only || only === "storage") {
+  console.log("== Storage and verification ==");
+  for (const line of await runStorageBenchmarks()) console.log(`${line}\n`);
+}
