@@ -18,11 +18,11 @@ describe.runIf(available)("PostgreSQL", () => {
       open: () => createKyselyStore({ url: TEST_POSTGRES_URL, schema }),
       dumpContents: () =>
         withPostgresClient(async (client) => {
-          const tables = ["organizations", "api_keys", "usage_logs"];
-          const rows = await Promise.all(
-            tables.map((table) => client.query(`select * from "${schema}"."${table}"`)),
-          );
-          return JSON.stringify(rows.map((r) => r.rows));
+          const rows: unknown[] = [];
+          for (const table of ["organizations", "api_keys", "usage_logs"]) {
+            rows.push((await client.query(`select * from "${schema}"."${table}"`)).rows);
+          }
+          return JSON.stringify(rows);
         }),
       dispose: () => dropSchema(schema),
     };
