@@ -14,6 +14,8 @@ export interface CreateKeyGuardOptions {
   readonly onBackgroundError?: (error: unknown) => void;
   /** Where `KEYGUARD_*` variables are read from (default `process.env`). */
   readonly env?: Record<string, string | undefined>;
+  /** `false` allows a missing secret for tooling that never hashes (see `resolveConfig`). */
+  readonly requireSecret?: boolean;
 }
 
 /** What core needs from `@keyguard/store-kysely`; imported by name so core stays driver-free. */
@@ -44,7 +46,7 @@ export async function createKeyGuard(
   config: Partial<KeyGuardConfigInput> = {},
   options: CreateKeyGuardOptions = {},
 ): Promise<KeyGuard> {
-  const resolved = resolveConfig(config, options.env);
+  const resolved = resolveConfig(config, options.env, { requireSecret: options.requireSecret });
   let store = options.store;
   if (store === undefined) {
     const { createKyselyStore } = await loadOptionalModule(

@@ -5,6 +5,7 @@ export {
   CONFIG_ENV_VARS,
   type KeyGuardConfig,
   type KeyGuardConfigInput,
+  type ResolveConfigOptions,
   resolveConfig,
 } from "./config/keyguard-config.js";
 export { type CreateKeyGuardOptions, createKeyGuard } from "./create-keyguard.js";
@@ -17,6 +18,7 @@ export {
 } from "./domain/api-key.js";
 export type { Organization, OrganizationStatus } from "./domain/organization.js";
 export type { KeyGuardStats, StoreCounts } from "./domain/stats.js";
+export type { UsageBucket } from "./domain/usage-bucket.js";
 export type { UsageEvent } from "./domain/usage-event.js";
 export {
   ERROR_CODES,
@@ -31,6 +33,8 @@ export {
   type CreatedApiKey,
   KeyGuard,
   type KeyGuardOptions,
+  type KeyUsage,
+  type RotatedApiKey,
   type UpdateApiKeyInput,
   type VerifyOutcome,
   type VerifyResult,
@@ -52,4 +56,5 @@ export {
   type UsageRecorderStats,
 } from "./usage/usage-recorder.js";
 export { type Clock, systemClock } from "./util/clock.js";
+export { parseDuration } from "./util/duration.js";
 export { loadOptionalModule } from "./util/load-optional-module.js";

@@ -10,6 +10,7 @@ import {
 } from "./domain/api-key.js";
 import type { Organization, OrganizationStatus } from "./domain/organization.js";
 import type { KeyGuardStats } from "./domain/stats.js";
+import type { UsageBucket } from "./domain/usage-bucket.js";
 import type { UsageEvent } from "./domain/usage-event.js";
 import type { ErrorCode } from "./errors/error-codes.js";
 import { KeyGuardError } from "./errors/keyguard-error.js";
@@ -18,6 +19,7 @@ import {
   generateRawKey,
   isWellFormedKey,
   type KeyEnvironment,
+  keyEnvironmentOf,
 } from "./keys/key-format.js";
 import { createKeyHasher, type KeyHasher } from "./keys/key-hasher.js";
 import type { Store } from "./ports/store.js";
@@ -65,6 +67,18 @@ export interface CreatedApiKey {
 }
 
 export type UpdateApiKeyInput = Omit<ApiKeyPatch, "isActive">;
+
+/** The result of a rotation: the new key (shown once) and what became of the old one. */
+export interface RotatedApiKey extends CreatedApiKey {
+  readonly previous: ApiKeyInfo;
+}
+
+/** One key's requests per UTC hour since a time; hours without requests are zero-filled. */
+export interface KeyUsage {
+  readonly key: ApiKeyInfo;
+  readonly since: Date;
+  readonly buckets: readonly UsageBucket[];
+}
 
 /** Why a raw key was or was not accepted. */
 export type VerifyOutcome =
@@ -130,7 +144,8 @@ export class KeyGuard {
     this.config = options.config;
     this.store = options.store;
     this.clock = options.clock ?? systemClock;
-    this.#hash = createKeyHasher(options.config.secretKey);
+    const secret = options.config.secretKey;
+    this.#hash = secret === undefined ? secretMissing : createKeyHasher(secret);
     this.#cache = new VerificationCache({ ...options.config.cache, clock: this.clock });
     this.#usage = new UsageRecorder({
       ...options.config.usage,
@@ -207,6 +222,76 @@ export class KeyGuard {
 
   /** Creates a key. The returned `rawKey` is the only copy: show it once, then drop it. */
   async createApiKey(input: CreateApiKeyInput): Promise<CreatedApiKey> {
+    const { rawKey, key } = this.#newKey(input);
+    const organization = await this.getOrganization(input.organization);
+    const stored = { ...key, orgId: organization.id };
+    await this.store.insertApiKey(stored);
+    return { rawKey, key: this.#createdInfo(stored, organization) };
+  }
+
+  /**
+   * Issues a new raw key with the settings of an existing one (organization, label, limits,
+   * scopes, expiry). The old key is revoked at once, or, with `gracePeriodMs`, keeps
+   * working until the grace period ends (its expiry is brought forward to then). Both
+   * changes happen in one transaction.
+   */
+  async rotateApiKey(
+    reference: string,
+    options: { gracePeriodMs?: number } = {},
+  ): Promise<RotatedApiKey> {
+    const previous = await this.#findKey(reference);
+    const now = this.clock.now();
+    if (!previous.isActive) {
+      throw new KeyGuardError(
+        "invalid_input",
+        `Key ${previous.prefix} is revoked and cannot be rotated; create a new key instead.`,
+      );
+    }
+    if (previous.expiresAt !== null && previous.expiresAt.getTime() <= now) {
+      throw new KeyGuardError(
+        "invalid_input",
+        `Key ${previous.prefix} has expired and cannot be rotated; create a new key instead.`,
+      );
+    }
+    const grace = options.gracePeriodMs;
+    if (grace !== undefined && !(Number.isFinite(grace) && grace > 0)) {
+      throw new KeyGuardError("invalid_input", "the grace period must be a positive duration");
+    }
+    const { rawKey, key } = this.#newKey({
+      organization: previous.orgId,
+      label: previous.label,
+      rateLimitPerMinute: previous.rateLimitPerMinute,
+      monthlyLimit: previous.monthlyLimit,
+      scopes: previous.scopes,
+      expiresAt: previous.expiresAt,
+      environment: keyEnvironmentOf(previous.prefix),
+    });
+    const stored = { ...key, orgId: previous.orgId };
+    const graceEnd = grace === undefined ? undefined : new Date(now + grace);
+    const patch: ApiKeyPatch =
+      graceEnd === undefined
+        ? { isActive: false }
+        : {
+            expiresAt:
+              previous.expiresAt !== null && previous.expiresAt < graceEnd
+                ? previous.expiresAt
+                : graceEnd,
+          };
+    await this.store.replaceApiKey(stored, previous.id, patch);
+    this.#cache.invalidate(previous.keyHash);
+    const updated = await this.store.findApiKeyById(previous.id);
+    return {
+      rawKey,
+      key: this.#createdInfo(stored, {
+        name: previous.organizationName,
+        status: previous.organizationStatus,
+      }),
+      previous: toApiKeyInfo(updated ?? { ...previous, ...patch }),
+    };
+  }
+
+  /** Validates key settings and generates the raw key; `orgId` is filled in by the caller. */
+  #newKey(input: CreateApiKeyInput): { rawKey: string; key: ApiKey } {
     const now = this.clock.now();
     const label = parseInput(keyLabelSchema, input.label);
     const rateLimitPerMinute = parseInput(
@@ -216,35 +301,35 @@ export class KeyGuard {
     const monthlyLimit = parseInput(monthlyLimitSchema, input.monthlyLimit ?? null);
     const scopes = parseInput(scopesSchema, input.scopes ?? []);
     const expiresAt = this.#parseExpiry(input.expiresAt ?? null, now);
-    const organization = await this.getOrganization(input.organization);
-
     const { rawKey, prefix } = generateRawKey(input.environment ?? this.config.keyEnvironment);
-    const key: ApiKey = {
-      id: randomUUID(),
-      orgId: organization.id,
-      label,
-      prefix,
-      keyHash: this.#hash(rawKey),
-      isActive: true,
-      scopes,
-      rateLimitPerMinute,
-      monthlyLimit,
-      createdAt: new Date(now),
-      expiresAt,
-      lastUsedAt: null,
-    };
-    await this.store.insertApiKey(key);
+    const keyHash = this.#hash(rawKey);
     // A lookup of this hash may have been cached as unknown (a client tried it early).
-    this.#cache.invalidate(key.keyHash);
-    const { keyHash: _hidden, ...info } = key;
+    this.#cache.invalidate(keyHash);
     return {
       rawKey,
       key: {
-        ...info,
-        organizationName: organization.name,
-        organizationStatus: organization.status,
+        id: randomUUID(),
+        orgId: "",
+        label,
+        prefix,
+        keyHash,
+        isActive: true,
+        scopes,
+        rateLimitPerMinute,
+        monthlyLimit,
+        createdAt: new Date(now),
+        expiresAt,
+        lastUsedAt: null,
       },
     };
+  }
+
+  #createdInfo(key: ApiKey, organization: Pick<Organization, "name" | "status">): ApiKeyInfo {
+    return toApiKeyInfo({
+      ...key,
+      organizationName: organization.name,
+      organizationStatus: organization.status,
+    });
   }
 
   /** Keys, masked (no hash, no raw key), oldest first; optionally of one organization. */
@@ -339,7 +424,12 @@ export class KeyGuard {
     // Not `async`: the hot path (a cache hit) then costs one resolved promise, no more.
     if (rawKey === undefined || rawKey === null || rawKey === "") return REFUSED.missing;
     if (!isWellFormedKey(rawKey)) return REFUSED.malformed;
-    const keyHash = this.#hash(rawKey);
+    let keyHash: string;
+    try {
+      keyHash = this.#hash(rawKey);
+    } catch (error) {
+      return Promise.reject(error); // no secret configured: reject, never throw synchronously
+    }
     const cached = this.#cache.peek(keyHash);
     if (cached !== undefined) return Promise.resolve(this.#decide(cached));
     return this.#cache.resolve(keyHash, this.#loadByHash).then(this.#decide);
@@ -374,6 +464,33 @@ export class KeyGuard {
     return this.#usage.stats;
   }
 
+  /**
+   * A key's requests per UTC hour since `since` (queued usage is written first), with
+   * hours that saw no requests filled in as zeros.
+   */
+  async usage(reference: string, options: { since: Date }): Promise<KeyUsage> {
+    const key = await this.#findKey(reference);
+    await this.#usage.flush();
+    const since = options.since;
+    const rows = await this.store.usageByHour(key.id, since);
+    const byHour = new Map(rows.map((row) => [row.hour.getTime(), row]));
+    const buckets: UsageBucket[] = [];
+    const first = Math.floor(since.getTime() / HOUR_MS) * HOUR_MS;
+    for (let hour = first; hour <= this.clock.now(); hour += HOUR_MS) {
+      buckets.push(
+        byHour.get(hour) ?? {
+          hour: new Date(hour),
+          total: 0,
+          status2xx: 0,
+          status3xx: 0,
+          status4xx: 0,
+          status5xx: 0,
+        },
+      );
+    }
+    return { key: toApiKeyInfo(key), since, buckets };
+  }
+
   /** The seed's statistics. Queued usage is written first, so the numbers are current. */
   async stats(): Promise<KeyGuardStats> {
     await this.#usage.flush();
@@ -401,6 +518,14 @@ export class KeyGuard {
     return this.#closing;
   }
 }
+
+/** The hasher of a KeyGuard built without a secret (read-only tooling). */
+const secretMissing: KeyHasher = () => {
+  throw new KeyGuardError(
+    "invalid_config",
+    "This needs the secret key (it hashes raw keys): set KEYGUARD_SECRET_KEY or pass --secret.",
+  );
+};
 
 function ambiguous(reference: string, candidates: readonly StoredApiKey[]): KeyGuardError {
   const shown = candidates.slice(0, MAX_CANDIDATES).map((key) => ({

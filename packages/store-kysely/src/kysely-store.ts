@@ -6,13 +6,26 @@ import type {
   Store,
   StoreCounts,
   StoredApiKey,
+  UsageBucket,
   UsageEvent,
 } from "@keyguard/core";
 import { KeyGuardError } from "@keyguard/core";
-import type { CompiledQuery, Kysely, Selectable, Updateable } from "kysely";
+import {
+  type CompiledQuery,
+  type Insertable,
+  type Kysely,
+  type Selectable,
+  sql,
+  type Updateable,
+} from "kysely";
 import { type ColumnCodec, codecFor, type SqlDialect } from "./column-codec.js";
 import { isUniqueViolation, toStoreError } from "./database-errors.js";
-import type { ApiKeysTable, DatabaseSchema, OrganizationsTable } from "./database-schema.js";
+import type {
+  ApiKeysTable,
+  DatabaseSchema,
+  DbInteger,
+  OrganizationsTable,
+} from "./database-schema.js";
 import { migrateToLatest } from "./migrations/migrate.js";
 
 /** Rows per INSERT statement: well under SQLite's and PostgreSQL's bound-parameter limits. */
@@ -125,24 +138,42 @@ export class KyselyStore implements Store {
 
   insertApiKey(key: ApiKey): Promise<void> {
     return this.#run(async () => {
-      await this.db
-        .insertInto("api_keys")
-        .values({
-          id: key.id,
-          org_id: key.orgId,
-          label: key.label,
-          prefix: key.prefix,
-          key_hash: key.keyHash,
-          is_active: this.#codec.boolean(key.isActive),
-          scopes: this.#codec.json(key.scopes),
-          rate_limit_per_minute: key.rateLimitPerMinute,
-          monthly_limit: key.monthlyLimit,
-          created_at: this.#codec.date(key.createdAt),
-          expires_at: key.expiresAt && this.#codec.date(key.expiresAt),
-          last_used_at: key.lastUsedAt && this.#codec.date(key.lastUsedAt),
-        })
-        .execute();
+      await this.db.insertInto("api_keys").values(this.#keyRow(key)).execute();
     });
+  }
+
+  replaceApiKey(
+    replacement: ApiKey,
+    previousId: string,
+    previousPatch: ApiKeyPatch,
+  ): Promise<void> {
+    return this.#run(() =>
+      this.db.transaction().execute(async (trx) => {
+        await trx.insertInto("api_keys").values(this.#keyRow(replacement)).execute();
+        const values = this.#patchValues(previousPatch);
+        if (Object.keys(values).length > 0) {
+          await trx.updateTable("api_keys").set(values).where("id", "=", previousId).execute();
+        }
+      }),
+    );
+  }
+
+  #keyRow(key: ApiKey): Insertable<ApiKeysTable> {
+    const codec = this.#codec;
+    return {
+      id: key.id,
+      org_id: key.orgId,
+      label: key.label,
+      prefix: key.prefix,
+      key_hash: key.keyHash,
+      is_active: codec.boolean(key.isActive),
+      scopes: codec.json(key.scopes),
+      rate_limit_per_minute: key.rateLimitPerMinute,
+      monthly_limit: key.monthlyLimit,
+      created_at: codec.date(key.createdAt),
+      expires_at: key.expiresAt && codec.date(key.expiresAt),
+      last_used_at: key.lastUsedAt && codec.date(key.lastUsedAt),
+    };
   }
 
   /**
@@ -201,22 +232,28 @@ export class KyselyStore implements Store {
 
   updateApiKey(id: string, patch: ApiKeyPatch): Promise<StoredApiKey | undefined> {
     return this.#run(async () => {
-      const values: Updateable<ApiKeysTable> = {};
-      if (patch.label !== undefined) values.label = patch.label;
-      if (patch.isActive !== undefined) values.is_active = this.#codec.boolean(patch.isActive);
-      if (patch.scopes !== undefined) values.scopes = this.#codec.json(patch.scopes);
-      if (patch.rateLimitPerMinute !== undefined) {
-        values.rate_limit_per_minute = patch.rateLimitPerMinute;
-      }
-      if (patch.monthlyLimit !== undefined) values.monthly_limit = patch.monthlyLimit;
-      if (patch.expiresAt !== undefined) {
-        values.expires_at = patch.expiresAt && this.#codec.date(patch.expiresAt);
-      }
+      const values = this.#patchValues(patch);
       if (Object.keys(values).length > 0) {
         await this.db.updateTable("api_keys").set(values).where("id", "=", id).execute();
       }
       return this.findApiKeyById(id);
     });
+  }
+
+  #patchValues(patch: ApiKeyPatch): Updateable<ApiKeysTable> {
+    const codec = this.#codec;
+    const values: Updateable<ApiKeysTable> = {};
+    if (patch.label !== undefined) values.label = patch.label;
+    if (patch.isActive !== undefined) values.is_active = codec.boolean(patch.isActive);
+    if (patch.scopes !== undefined) values.scopes = codec.json(patch.scopes);
+    if (patch.rateLimitPerMinute !== undefined) {
+      values.rate_limit_per_minute = patch.rateLimitPerMinute;
+    }
+    if (patch.monthlyLimit !== undefined) values.monthly_limit = patch.monthlyLimit;
+    if (patch.expiresAt !== undefined) {
+      values.expires_at = patch.expiresAt && codec.date(patch.expiresAt);
+    }
+    return values;
   }
 
   // ---- usage --------------------------------------------------------------------------
@@ -261,6 +298,43 @@ export class KyselyStore implements Store {
         }
       }),
     );
+  }
+
+  usageByHour(keyId: string, since: Date): Promise<UsageBucket[]> {
+    return this.#run(async () => {
+      // The hour as "YYYY-MM-DDTHH" text in UTC on both databases. Literals, not
+      // parameters, so the SELECT and GROUP BY expressions are identical for PostgreSQL.
+      const hour =
+        this.dialect === "sqlite"
+          ? sql<string>`substr(${sql.ref("timestamp")}, 1, 13)`
+          : sql<string>`to_char(${sql.ref("timestamp")} at time zone 'UTC', ${sql.lit('YYYY-MM-DD"T"HH24')})`;
+      const inClass = (low: number) =>
+        sql<DbInteger>`sum(case when ${sql.ref("status_code")} >= ${sql.lit(low)} and ${sql.ref("status_code")} < ${sql.lit(low + 100)} then 1 else 0 end)`;
+      const rows = await this.db
+        .selectFrom("usage_logs")
+        .select((eb) => [
+          hour.as("hour"),
+          eb.fn.countAll<DbInteger>().as("total"),
+          inClass(200).as("status2xx"),
+          inClass(300).as("status3xx"),
+          inClass(400).as("status4xx"),
+          inClass(500).as("status5xx"),
+        ])
+        .where("key_id", "=", keyId)
+        .where("timestamp", ">=", this.#codec.date(since))
+        .groupBy(hour)
+        .orderBy(hour)
+        .execute();
+      const count = (value: DbInteger | null) => this.#codec.readInteger(value ?? 0);
+      return rows.map((row) => ({
+        hour: new Date(`${row.hour}:00:00.000Z`),
+        total: count(row.total),
+        status2xx: count(row.status2xx),
+        status3xx: count(row.status3xx),
+        status4xx: count(row.status4xx),
+        status5xx: count(row.status5xx),
+      }));
+    });
   }
 
   countStats(since: Date, now: Date): Promise<StoreCounts> {

@@ -333,6 +333,51 @@ export function describeStoreConformance(
       });
     });
 
+    describe("rotation", () => {
+      it("issues a new key with the same settings and revokes the old one at once", async () => {
+        const { kg } = await setup();
+        await kg.createOrganization("Acme Corp");
+        const old = await kg.createApiKey({
+          organization: "Acme Corp",
+          label: "prod",
+          rateLimitPerMinute: 7,
+          monthlyLimit: 500,
+          scopes: ["read"],
+          environment: "test",
+        });
+        expect((await kg.verifyKey(old.rawKey)).outcome).toBe("valid");
+        const rotated = await kg.rotateApiKey(old.key.prefix);
+        expect(rotated.rawKey).not.toBe(old.rawKey);
+        expect(rotated.rawKey.startsWith("kg_test_")).toBe(true);
+        expect(rotated.key).toMatchObject({
+          label: "prod",
+          rateLimitPerMinute: 7,
+          monthlyLimit: 500,
+          scopes: ["read"],
+          orgId: old.key.orgId,
+          organizationName: "Acme Corp",
+          isActive: true,
+        });
+        expect(rotated.previous).toMatchObject({ id: old.key.id, isActive: false });
+        expect((await kg.verifyKey(old.rawKey)).outcome).toBe("revoked");
+        expect((await kg.verifyKey(rotated.rawKey)).outcome).toBe("valid");
+        await expectCode(kg.rotateApiKey(old.key.id), "invalid_input", /revoked/);
+      });
+
+      it("keeps the old key working through a grace period", async () => {
+        const { kg, clock } = await setup();
+        await kg.createOrganization("Acme Corp");
+        const old = await kg.createApiKey({ organization: "Acme Corp", label: "prod" });
+        const rotated = await kg.rotateApiKey(old.key.id, { gracePeriodMs: 3_600_000 });
+        expect(rotated.previous.expiresAt).toEqual(new Date(clock.now() + 3_600_000));
+        expect((await kg.verifyKey(old.rawKey)).outcome).toBe("valid");
+        clock.advance(3_600_000);
+        expect((await kg.verifyKey(old.rawKey)).outcome).toBe("expired");
+        expect((await kg.verifyKey(rotated.rawKey)).outcome).toBe("valid");
+        expect(await kg.listApiKeys()).toHaveLength(2);
+      });
+    });
+
     describe("verification", () => {
       it("tells every outcome apart", async () => {
         const { kg, clock } = await setup();
@@ -498,6 +543,58 @@ export function describeStoreConformance(
         expect((await kg.getApiKey(a.key.id)).lastUsedAt).toBeNull();
       });
 
+      it("reports a key's usage per hour and status class", async () => {
+        const { kg, clock } = await setup();
+        clock.set(new Date("2026-03-10T12:34:56Z"));
+        await kg.createOrganization("Acme Corp");
+        const a = await kg.createApiKey({ organization: "Acme Corp", label: "a" });
+        const b = await kg.createApiKey({ organization: "Acme Corp", label: "b" });
+        const at = (iso: string, status: number) => event(a.key.id, new Date(iso), status);
+        kg.recordUsage(at("2026-03-10T10:05:00Z", 200));
+        kg.recordUsage(at("2026-03-10T10:59:59Z", 201));
+        kg.recordUsage(at("2026-03-10T10:30:00Z", 404));
+        kg.recordUsage(at("2026-03-10T12:00:00Z", 503));
+        kg.recordUsage(at("2026-03-10T12:01:00Z", 302));
+        kg.recordUsage(at("2026-03-09T10:00:00Z", 200)); // before the window
+        kg.recordUsage(event(b.key.id, new Date("2026-03-10T12:00:00Z"), 200)); // other key
+        const usage = await kg.usage(a.key.prefix, { since: new Date("2026-03-10T09:30:00Z") });
+        expect(usage.key.id).toBe(a.key.id);
+        expect(usage.buckets).toEqual([
+          {
+            hour: new Date("2026-03-10T09:00:00Z"),
+            total: 0,
+            status2xx: 0,
+            status3xx: 0,
+            status4xx: 0,
+            status5xx: 0,
+          },
+          {
+            hour: new Date("2026-03-10T10:00:00Z"),
+            total: 3,
+            status2xx: 2,
+            status3xx: 0,
+            status4xx: 1,
+            status5xx: 0,
+          },
+          {
+            hour: new Date("2026-03-10T11:00:00Z"),
+            total: 0,
+            status2xx: 0,
+            status3xx: 0,
+            status4xx: 0,
+            status5xx: 0,
+          },
+          {
+            hour: new Date("2026-03-10T12:00:00Z"),
+            total: 2,
+            status2xx: 0,
+            status3xx: 1,
+            status4xx: 0,
+            status5xx: 1,
+          },
+        ]);
+      });
+
       it("reports the seed's statistics", async () => {
         const { kg, clock } = await setup();
         expect(await kg.stats()).toEqual({
@@ -542,6 +639,27 @@ export function describeStoreConformance(
         const other = await openAnother();
         expect((await other.kg.stats()).totalRequests).toBe(10);
       });
+    });
+
+    it("works without the secret for everything that does not hash a raw key", async () => {
+      const { kg, database } = await setup();
+      await kg.createOrganization("Acme Corp");
+      const { rawKey } = await kg.createApiKey({ organization: "Acme Corp", label: "k" });
+      const store = await database.open();
+      const readOnly = new KeyGuard({
+        config: resolveConfig({}, {}, { requireSecret: false }),
+        store,
+      });
+      cleanups.push(() => readOnly.close());
+      expect((await readOnly.listApiKeys()).map((k) => k.label)).toEqual(["k"]);
+      expect((await readOnly.stats()).totalKeys).toBe(1);
+      await expectCode(
+        readOnly.createApiKey({ organization: "Acme Corp", label: "x" }),
+        "invalid_config",
+        /secret/,
+      );
+      await expectCode(readOnly.verifyKey(rawKey), "invalid_config", /secret/);
+      expect(await readOnly.listApiKeys()).toHaveLength(1);
     });
 
     it("never logs a raw key", async () => {

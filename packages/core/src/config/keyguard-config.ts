@@ -11,8 +11,9 @@ const positiveInt = (field: string) =>
 
 const configSchema = z.object({
   secretKey: z
-    .string({ error: "secretKey is required (or set KEYGUARD_SECRET_KEY)" })
-    .min(8, "secretKey must be at least 8 characters; use a long random value"),
+    .string({ error: "secretKey must be a string" })
+    .min(8, "secretKey must be at least 8 characters; use a long random value")
+    .optional(),
   databaseUrl: z.string().min(1).default("sqlite:keyguard.db"),
   redisUrl: z
     .string()
@@ -48,6 +49,14 @@ export type KeyGuardConfig = z.output<typeof configSchema> & {
   readonly database: DatabaseTarget;
 };
 
+export interface ResolveConfigOptions {
+  /**
+   * `false` lets tooling (the CLI's read-only commands) work without the secret. Operations
+   * that hash a raw key then fail with `invalid_config` saying the secret is needed.
+   */
+  readonly requireSecret?: boolean;
+}
+
 /** The environment variable that supplies each top-level field when it is not passed. */
 export const CONFIG_ENV_VARS = {
   secretKey: "KEYGUARD_SECRET_KEY",
@@ -70,6 +79,7 @@ export const CONFIG_ENV_VARS = {
 export function resolveConfig(
   input: Partial<KeyGuardConfigInput> = {},
   env: Record<string, string | undefined> = process.env,
+  options: ResolveConfigOptions = {},
 ): KeyGuardConfig {
   const merged: Record<string, unknown> = { ...input };
   for (const [field, variable] of Object.entries(CONFIG_ENV_VARS)) {
@@ -89,6 +99,12 @@ export function resolveConfig(
     throw new KeyGuardError(
       "invalid_config",
       message.startsWith(field) ? message : `${field}: ${message}`,
+    );
+  }
+  if (parsed.data.secretKey === undefined && options.requireSecret !== false) {
+    throw new KeyGuardError(
+      "invalid_config",
+      "secretKey is required: pass it or set KEYGUARD_SECRET_KEY",
     );
   }
   return { ...parsed.data, database: parseDatabaseUrl(parsed.data.databaseUrl) };

@@ -1,6 +1,7 @@
 import type { ApiKey, ApiKeyPatch, StoredApiKey } from "../domain/api-key.js";
 import type { Organization, OrganizationStatus } from "../domain/organization.js";
 import type { StoreCounts } from "../domain/stats.js";
+import type { UsageBucket } from "../domain/usage-bucket.js";
 import type { UsageEvent } from "../domain/usage-event.js";
 
 /**
@@ -49,9 +50,17 @@ export interface Store {
   /** Keys ordered by creation time, optionally of one organization. */
   listApiKeys(filter?: { orgId?: string }): Promise<StoredApiKey[]>;
   updateApiKey(id: string, patch: ApiKeyPatch): Promise<StoredApiKey | undefined>;
+  /**
+   * Inserts `replacement` and applies `previousPatch` to key `previousId` in one
+   * transaction: a rotation either happens completely or not at all.
+   */
+  replaceApiKey(replacement: ApiKey, previousId: string, previousPatch: ApiKeyPatch): Promise<void>;
 
   /** Writes a batch of usage events in one transaction (see the rules above). */
   insertUsageEvents(events: readonly UsageEvent[]): Promise<void>;
+
+  /** One key's usage at or after `since`, per UTC hour (hours without requests omitted), oldest first. */
+  usageByHour(keyId: string, since: Date): Promise<UsageBucket[]>;
 
   /** Counts for `stats`; `requestsSince` counts events at or after `since`. */
   countStats(since: Date, now: Date): Promise<StoreCounts>;
