@@ -1,0 +1,93 @@
+import { existsSync } from "node:fs";
+import { KeyGuard, KeyGuardError, redactUrl, resolveConfig } from "@keyguard/core";
+import { createKyselyStore } from "@keyguard/store-kysely";
+import type { CliIo } from "./cli-io.js";
+import { type Colors, colorsFor } from "./output/colors.js";
+import { toJson } from "./output/format.js";
+import { rawOption } from "./raw-options.js";
+
+export interface OpenOptions {
+  /** The command hashes raw keys (create, rotate): without a secret it fails up front. */
+  readonly needsSecret: boolean;
+  /** `init` may create the database; every other command refuses to invent one. */
+  readonly create?: boolean;
+}
+
+/** What every command gets: the global options, output helpers and the database. */
+export class CliContext {
+  readonly io: CliIo;
+  readonly argv: readonly string[];
+  readonly colors: Colors;
+
+  constructor(io: CliIo, argv: readonly string[]) {
+    this.io = io;
+    this.argv = argv;
+    this.colors = colorsFor(io);
+  }
+
+  /** The exact text typed for `--name`, if given (see `rawOption`). */
+  option(name: string): string | undefined {
+    return rawOption(this.argv, name);
+  }
+
+  get json(): boolean {
+    return this.argv.includes("--json");
+  }
+
+  get databaseUrl(): string {
+    return this.option("db") || this.io.env.KEYGUARD_DATABASE_URL || "sqlite:keyguard.db";
+  }
+
+  print(text: string): void {
+    this.io.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
+  }
+
+  printJson(value: unknown): void {
+    this.io.stdout.write(toJson(value));
+  }
+
+  /** Opens KeyGuard on the configured database, runs `use`, and always closes it. */
+  async withKeyGuard<T>(options: OpenOptions, use: (kg: KeyGuard) => Promise<T>): Promise<T> {
+    const secretKey = this.option("secret") || this.io.env.KEYGUARD_SECRET_KEY || undefined;
+    if (options.needsSecret && secretKey === undefined) {
+      throw new KeyGuardError(
+        "invalid_config",
+        "This command needs the secret key that hashes API keys: pass --secret <key> or set KEYGUARD_SECRET_KEY.",
+      );
+    }
+    const config = resolveConfig(
+      {
+        databaseUrl: this.databaseUrl,
+        redisUrl: this.option("redis") || this.io.env.KEYGUARD_REDIS_URL || undefined,
+        secretKey,
+      },
+      {},
+      { requireSecret: options.needsSecret },
+    );
+    const { database } = config;
+    if (
+      database.dialect === "sqlite" &&
+      database.filename !== ":memory:" &&
+      !options.create &&
+      !existsSync(database.filename)
+    ) {
+      throw new KeyGuardError(
+        "database_unavailable",
+        `No KeyGuard database at ${database.filename}. Create it with "keyguard init", or point --db at an existing one.`,
+      );
+    }
+    const store = await createKyselyStore({ database });
+    const kg = new KeyGuard({ config, store });
+    try {
+      await kg.init();
+      return await use(kg);
+    } finally {
+      await kg.close();
+    }
+  }
+
+  /** The database URL with any password hidden, for messages. */
+  get displayDatabaseUrl(): string {
+    return redactUrl(this.databaseUrl);
+  }
+}

@@ -1,0 +1,34 @@
+import type { UpdateApiKeyInput } from "@keyguard/core";
+import type { CliContext } from "../cli-context.js";
+import { parseExpiry, parsePositiveInteger, parseScopes } from "../parse-values.js";
+
+/**
+ * The key settings shared by `create-key` and `update-key`, read from the exact text of
+ * `--label`, `--rate-limit`, `--monthly-limit`, `--scopes` and `--expires`.
+ * `--monthly-limit none` and `--expires never` clear a value.
+ */
+export function readKeySettings(ctx: CliContext, now: number): UpdateApiKeyInput {
+  const settings: { -readonly [K in keyof UpdateApiKeyInput]: UpdateApiKeyInput[K] } = {};
+  const label = ctx.option("label");
+  if (label !== undefined) settings.label = label;
+  const rate = ctx.option("rate-limit");
+  if (rate !== undefined) settings.rateLimitPerMinute = parsePositiveInteger(rate, "--rate-limit");
+  const monthly = ctx.option("monthly-limit");
+  if (monthly !== undefined) {
+    settings.monthlyLimit = /^(none|unlimited)$/i.test(monthly.trim())
+      ? null
+      : parsePositiveInteger(monthly, "--monthly-limit");
+  }
+  const scopes = ctx.option("scopes");
+  if (scopes !== undefined) settings.scopes = parseScopes(scopes);
+  const expires = ctx.option("expires");
+  if (expires !== undefined) settings.expiresAt = parseExpiry(expires, now);
+  return settings;
+}
+
+export const KEY_SETTING_OPTIONS = [
+  ["--rate-limit <per-minute>", "Requests per minute (default: the configured default, 60)"],
+  ["--monthly-limit <n>", "Requests per calendar month, UTC ('none' for no quota)"],
+  ["--scopes <a,b>", "Comma-separated scopes"],
+  ["--expires <when>", "A duration from now (30d, 12h), a date (2027-01-31) or 'never'"],
+] as const;

@@ -1,0 +1,149 @@
+import type { ApiKeyInfo } from "@keyguard/core";
+import type { CliContext } from "../cli-context.js";
+import { formatCount, formatDateTime } from "../output/format.js";
+import { keyStatus, renderKeyTable } from "../output/key-table.js";
+import { parseDurationOption } from "../parse-values.js";
+import { UsageError } from "../usage-error.js";
+import type { RegisterCommand } from "./command.js";
+import { KEY_SETTING_OPTIONS, readKeySettings } from "./key-settings.js";
+
+function describeKey(key: ApiKeyInfo, now: number): string[] {
+  return [
+    `  Prefix:      ${key.prefix}`,
+    `  ID:          ${key.id}`,
+    `  Org:         ${key.organizationName}`,
+    `  Status:      ${keyStatus(key, now)}`,
+    `  Rate limit:  ${formatCount(key.rateLimitPerMinute)}/min`,
+    `  Monthly:     ${key.monthlyLimit === null ? "unlimited" : formatCount(key.monthlyLimit)}`,
+    `  Scopes:      ${key.scopes.length > 0 ? key.scopes.join(", ") : "(none)"}`,
+    `  Expires:     ${formatDateTime(key.expiresAt)}${key.expiresAt ? " UTC" : ""}`,
+  ];
+}
+
+function rawKeyLine(ctx: CliContext, rawKey: string): string {
+  return `  Key:         ${ctx.colors.bold(rawKey)}`;
+}
+
+function shownOnce(ctx: CliContext): string {
+  return ctx.colors.yellow(
+    "This is the only time the key is shown: it will not be shown again. Store it now.",
+  );
+}
+
+function requireOption(ctx: CliContext, name: string, command: string): string {
+  const value = ctx.option(name);
+  if (value === undefined || value.trim() === "") {
+    throw new UsageError(`${command} needs --${name} <${name === "org" ? "name" : name}>`);
+  }
+  return value;
+}
+
+export const registerKeyCommands: RegisterCommand = (cli, ctx) => {
+  const createKey = cli
+    .command("create-key", "Create an API key (the raw key is printed once)")
+    .option("--org <name>", "Organization name (required)")
+    .option("--label <label>", "A name for the key (required)")
+    .option("--test", "Issue a kg_test_ key instead of kg_live_");
+  for (const [flag, text] of KEY_SETTING_OPTIONS) createKey.option(flag, text);
+  createKey
+    .example('keyguard create-key --org "Acme Corp" --label production --rate-limit 120')
+    .action(() => {
+      const organization = requireOption(ctx, "org", "create-key");
+      requireOption(ctx, "label", "create-key");
+      const now = Date.now();
+      const settings = readKeySettings(ctx, now);
+      return ctx.withKeyGuard({ needsSecret: true }, async (kg) => {
+        const { rawKey, key } = await kg.createApiKey({
+          ...settings,
+          label: settings.label as string,
+          organization,
+          environment: ctx.argv.includes("--test") ? "test" : undefined,
+        });
+        if (ctx.json) return ctx.printJson({ rawKey, key });
+        ctx.print(
+          [
+            `Created API key "${key.label}" for ${key.organizationName}`,
+            "",
+            rawKeyLine(ctx, rawKey),
+            ...describeKey(key, now),
+            "",
+            shownOnce(ctx),
+          ].join("\n"),
+        );
+      });
+    });
+
+  cli
+    .command("list-keys", "List API keys (masked)")
+    .option("--org <name>", "Only this organization's keys")
+    .action(() =>
+      ctx.withKeyGuard({ needsSecret: false }, async (kg) => {
+        const organization = ctx.option("org");
+        const keys = await kg.listApiKeys(organization === undefined ? {} : { organization });
+        if (ctx.json) ctx.printJson(keys);
+        else ctx.print(renderKeyTable(keys, Date.now(), ctx.colors));
+      }),
+    );
+
+  cli
+    .command("revoke-key <key>", "Revoke a key, by prefix (kg_live_4Gk9) or id")
+    .action((reference: string) =>
+      ctx.withKeyGuard({ needsSecret: false }, async (kg) => {
+        const key = await kg.revokeApiKey(String(reference));
+        if (ctx.json) ctx.printJson(key);
+        else ctx.print(`Revoked key ${key.prefix} (${key.label}, ${key.organizationName}).`);
+      }),
+    );
+
+  const updateKey = cli
+    .command("update-key <key>", "Change a key's label, limits, scopes or expiry")
+    .option("--label <label>", "A new name for the key");
+  for (const [flag, text] of KEY_SETTING_OPTIONS) updateKey.option(flag, text);
+  updateKey.action((reference: string) => {
+    const now = Date.now();
+    const settings = readKeySettings(ctx, now);
+    if (Object.keys(settings).length === 0) {
+      throw new UsageError(
+        "update-key needs at least one of --label, --rate-limit, --monthly-limit, --scopes, --expires",
+      );
+    }
+    return ctx.withKeyGuard({ needsSecret: false }, async (kg) => {
+      const key = await kg.updateApiKey(String(reference), settings);
+      if (ctx.json) return ctx.printJson(key);
+      ctx.print([`Updated key ${key.prefix} (${key.label})`, ...describeKey(key, now)].join("\n"));
+    });
+  });
+
+  cli
+    .command("rotate-key <key>", "Issue a new raw key with the same settings; retire the old one")
+    .option(
+      "--grace <duration>",
+      "Keep the old key working this long (e.g. 24h); default: revoke at once",
+    )
+    .action((reference: string) => {
+      const grace = ctx.option("grace");
+      const gracePeriodMs = grace === undefined ? undefined : parseDurationOption(grace, "--grace");
+      return ctx.withKeyGuard({ needsSecret: true }, async (kg) => {
+        const now = Date.now();
+        const { rawKey, key, previous } = await kg.rotateApiKey(String(reference), {
+          gracePeriodMs,
+        });
+        if (ctx.json) return ctx.printJson({ rawKey, key, previous });
+        const fate =
+          gracePeriodMs === undefined
+            ? `The old key ${previous.prefix} is revoked.`
+            : `The old key ${previous.prefix} keeps working until ${formatDateTime(previous.expiresAt)} UTC.`;
+        ctx.print(
+          [
+            `Rotated key "${key.label}" (${key.organizationName})`,
+            "",
+            rawKeyLine(ctx, rawKey),
+            ...describeKey(key, now),
+            "",
+            fate,
+            shownOnce(ctx),
+          ].join("\n"),
+        );
+      });
+    });
+};

@@ -1,0 +1,50 @@
+import { renderOrganizationTable } from "../output/org-table.js";
+import type { RegisterCommand } from "./command.js";
+
+export const registerOrganizationCommands: RegisterCommand = (cli, ctx) => {
+  cli
+    .command("create-org <name>", "Create an organization")
+    .example('keyguard create-org "Acme Corp"')
+    .action((name: string) =>
+      ctx.withKeyGuard({ needsSecret: false }, async (kg) => {
+        const org = await kg.createOrganization(String(name));
+        if (ctx.json) ctx.printJson(org);
+        else ctx.print(`Created organization "${org.name}" (${org.id})`);
+      }),
+    );
+
+  cli.command("list-orgs", "List organizations").action(() =>
+    ctx.withKeyGuard({ needsSecret: false }, async (kg) => {
+      const [organizations, keys] = await Promise.all([kg.listOrganizations(), kg.listApiKeys()]);
+      const keyCounts = new Map<string, number>();
+      for (const key of keys) keyCounts.set(key.orgId, (keyCounts.get(key.orgId) ?? 0) + 1);
+      if (ctx.json) {
+        ctx.printJson(
+          organizations.map((org) => ({ ...org, keyCount: keyCounts.get(org.id) ?? 0 })),
+        );
+      } else {
+        ctx.print(renderOrganizationTable(organizations, keyCounts, ctx.colors));
+      }
+    }),
+  );
+
+  for (const [command, verb, status] of [
+    [
+      "suspend-org",
+      "Suspend an organization: its keys are refused until it is reactivated",
+      "suspended",
+    ],
+    ["activate-org", "Reactivate a suspended organization", "active"],
+  ] as const) {
+    cli.command(`${command} <name>`, verb).action((name: string) =>
+      ctx.withKeyGuard({ needsSecret: false }, async (kg) => {
+        const org =
+          status === "suspended"
+            ? await kg.suspendOrganization(String(name))
+            : await kg.reactivateOrganization(String(name));
+        if (ctx.json) ctx.printJson(org);
+        else ctx.print(`Organization "${org.name}" is now ${org.status}.`);
+      }),
+    );
+  }
+};

@@ -1,0 +1,26 @@
+import { renderStatsBox } from "../output/stats-box.js";
+import { renderUsageChart } from "../output/usage-chart.js";
+import { parseDurationOption } from "../parse-values.js";
+import type { RegisterCommand } from "./command.js";
+
+export const registerReportCommands: RegisterCommand = (cli, ctx) => {
+  cli.command("stats", "Usage statistics").action(() =>
+    ctx.withKeyGuard({ needsSecret: false }, async (kg) => {
+      const stats = await kg.stats();
+      if (ctx.json) ctx.printJson(stats);
+      else ctx.print(renderStatsBox(stats));
+    }),
+  );
+
+  cli
+    .command("usage <key>", "Requests per hour for one key, by status class")
+    .option("--since <duration>", "How far back to look (default 24h)")
+    .action((reference: string) => {
+      const sinceMs = parseDurationOption(ctx.option("since") ?? "24h", "--since");
+      return ctx.withKeyGuard({ needsSecret: false }, async (kg) => {
+        const usage = await kg.usage(String(reference), { since: new Date(Date.now() - sinceMs) });
+        if (ctx.json) ctx.printJson(usage);
+        else ctx.print(renderUsageChart(usage, ctx.colors));
+      });
+    });
+};

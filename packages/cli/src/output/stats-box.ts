@@ -1,0 +1,31 @@
+import type { KeyGuardStats } from "@keyguard/core";
+import { formatCount, formatPercent } from "./format.js";
+
+const TITLE = "KeyGuard Statistics";
+
+/** The seed's double-lined statistics box; it widens if a number needs more room. */
+export function renderStatsBox(stats: KeyGuardStats): string {
+  const rows: [string, string][] = [
+    ["Organizations:", formatCount(stats.organizations)],
+    ["Total Keys:", formatCount(stats.totalKeys)],
+    ["Active Keys:", formatCount(stats.activeKeys)],
+    ["Total Requests:", formatCount(stats.totalRequests)],
+    ["Requests (1h):", formatCount(stats.requestsLastHour)],
+    ["Error Rate:", formatPercent(stats.errorRate)],
+  ];
+  const lines = rows.map(([label, value]) => `  ${label.padEnd(18)}${value}`);
+  const width = Math.max(38, ...lines.map((line) => line.length + 2));
+  // The seed sets the title one space left of centre.
+  const titlePad = Math.floor((width - TITLE.length) / 2) - 1;
+  const title = " ".repeat(titlePad) + TITLE;
+  const rule = "═".repeat(width);
+  return [
+    "",
+    `╔${rule}╗`,
+    `║${title.padEnd(width)}║`,
+    `╠${rule}╣`,
+    ...lines.map((line) => `║${line.padEnd(width)}║`),
+    `╚${rule}╝`,
+    "",
+  ].join("\n");
+}

@@ -1,0 +1,50 @@
+import { parseDuration } from "@keyguard/core";
+import { UsageError } from "./usage-error.js";
+
+/** A whole number greater than zero, from the exact text typed for `flag`. */
+export function parsePositiveInteger(text: string, flag: string): number {
+  if (!/^\d+$/.test(text.trim()) || Number(text) <= 0 || !Number.isSafeInteger(Number(text))) {
+    throw new UsageError(`${flag} must be a whole number greater than 0 (got "${text}")`);
+  }
+  return Number(text);
+}
+
+/** `a,b,c` -> `["a", "b", "c"]`; an empty value means no scopes. */
+export function parseScopes(text: string): string[] {
+  return text
+    .split(",")
+    .map((scope) => scope.trim())
+    .filter((scope) => scope !== "");
+}
+
+/**
+ * `--expires`: a duration from now (`30d`, `12h`) or a date (`2027-01-31`,
+ * `2027-01-31T12:00:00Z`); `never` clears it.
+ */
+export function parseExpiry(text: string, now: number): Date | null {
+  const value = text.trim();
+  if (value.toLowerCase() === "never") return null;
+  if (/^\d{4}-\d{2}-\d{2}/.test(value)) {
+    const date = new Date(value);
+    if (Number.isNaN(date.getTime())) {
+      throw new UsageError(`--expires "${text}" is not a valid date (use 2027-01-31 or 30d)`);
+    }
+    return date;
+  }
+  try {
+    return new Date(now + parseDuration(value, "--expires"));
+  } catch {
+    throw new UsageError(
+      `--expires "${text}" is neither a duration (30d, 12h) nor a date (2027-01-31)`,
+    );
+  }
+}
+
+/** A positive duration, as a usage error naming the flag when it is not one. */
+export function parseDurationOption(text: string, flag: string): number {
+  try {
+    return parseDuration(text, flag);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}

@@ -1,0 +1,74 @@
+import { createRequire } from "node:module";
+import { isKeyGuardError } from "@keyguard/core";
+import { cac } from "cac";
+import { CliContext } from "./cli-context.js";
+import type { CliIo } from "./cli-io.js";
+import { registerInit } from "./commands/init.js";
+import { registerKeyCommands } from "./commands/keys.js";
+import { registerOrganizationCommands } from "./commands/organizations.js";
+import { registerReportCommands } from "./commands/reports.js";
+import { UsageError } from "./usage-error.js";
+
+const { version } = createRequire(import.meta.url)("../package.json") as { version: string };
+
+/**
+ * Runs one CLI invocation and returns its exit code: 0 on success, 1 when the operation
+ * failed, 2 when the command line itself was wrong. Errors are one line on stderr; the
+ * stack (and cause) only with `--debug`.
+ */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  const ctx = new CliContext(io, argv);
+  const cli = cac("keyguard");
+  cli
+    .option("--db <url>", "Database URL (default: $KEYGUARD_DATABASE_URL or sqlite:keyguard.db)")
+    .option("--redis <url>", "Redis URL (default: $KEYGUARD_REDIS_URL)")
+    .option("--secret <key>", "Secret that hashes API keys (default: $KEYGUARD_SECRET_KEY)")
+    .option("--json", "Machine-readable output")
+    .option("--debug", "Show stack traces on errors");
+  for (const register of [
+    registerInit,
+    registerOrganizationCommands,
+    registerKeyCommands,
+    registerReportCommands,
+  ]) {
+    register(cli, ctx);
+  }
+  cli.help();
+  cli.version(version);
+
+  try {
+    cli.parse(["node", "keyguard", ...argv], { run: false });
+    if (cli.options.help || cli.options.version) return 0;
+    if (!cli.matchedCommand) {
+      const [name] = cli.args;
+      if (name === undefined) {
+        cli.outputHelp();
+        return 0;
+      }
+      throw new UsageError(
+        `unknown command "${name}". Run keyguard --help for the list of commands`,
+      );
+    }
+    await cli.runMatchedCommand();
+    return 0;
+  } catch (error) {
+    return report(error, ctx, io);
+  }
+}
+
+function report(error: unknown, ctx: CliContext, io: CliIo): number {
+  const usage =
+    error instanceof UsageError || (error instanceof Error && error.name === "CACError");
+  const known = usage || isKeyGuardError(error);
+  const message = error instanceof Error ? error.message : String(error);
+  const line = known ? message : `unexpected error: ${message}`;
+  io.stderr.write(
+    `keyguard: ${line.replace(/\s*\n\s*/g, " ")}${usage ? " (see keyguard --help)" : ""}\n`,
+  );
+  if (ctx.argv.includes("--debug") && error instanceof Error) {
+    io.stderr.write(`${error.stack ?? ""}\n`);
+    if (error.cause !== undefined)
+      io.stderr.write(`caused by: ${String((error.cause as Error)?.stack ?? error.cause)}\n`);
+  }
+  return usage ? 2 : 1;
+}

@@ -1,0 +1,422 @@
+import { postgresAvailable } from "@keyguard/testkit";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import {
+  type CliBackend,
+  type CliDatabase,
+  postgresBackend,
+  sqliteBackend,
+} from "./cli-backends.js";
+import { type CliResult, keyguard, oneLine } from "./keyguard-process.js";
+
+const SECRET = "cli-test-secret-0123456789";
+const pgAvailable = await postgresAvailable();
+const backends: CliBackend[] = [sqliteBackend, ...(pgAvailable ? [postgresBackend] : [])];
+const ANSI_ESCAPE = "\u001b[";
+
+describe.each(backends)("keyguard CLI on $name", (backend) => {
+  let db: CliDatabase;
+  beforeEach(async () => {
+    db = await backend.create();
+  });
+  afterEach(async () => {
+    await db.dispose();
+  });
+
+  const run = (args: string[], env: Record<string, string> = {}) =>
+    keyguard(args, { cwd: db.cwd, env: { ...db.env, ...env } });
+  const withSecret = { KEYGUARD_SECRET_KEY: SECRET };
+  const json = (result: CliResult) => {
+    expect(result.stderr).toBe("");
+    expect(result.code).toBe(0);
+    return JSON.parse(result.stdout);
+  };
+  async function initWithOrg(name = "Acme Corp") {
+    expect((await run(["init"])).code).toBe(0);
+    expect((await run(["create-org", name])).code).toBe(0);
+  }
+
+  it("runs the seed's flow: init, orgs, keys, list, revoke, stats", async () => {
+    const init = await run(["init"]);
+    expect(init).toMatchObject({ code: 0, stderr: "" });
+    expect(init.stdout).toMatch(/^KeyGuard database ready: /);
+    expect((await run(["init"])).code).toBe(0); // safe twice
+
+    expect((await run(["create-org", "Acme Corp"])).stdout).toMatch(
+      /^Created organization "Acme Corp" \([0-9a-f-]{36}\)/,
+    );
+    expect((await run(["create-org", "Dev Team"])).code).toBe(0);
+
+    const created = await run(
+      ["create-key", "--org", "Acme Corp", "--label", "production", "--rate-limit", "120"],
+      withSecret,
+    );
+    expect(created.code).toBe(0);
+    const rawKey = /Key:\s+(kg_live_\S+)/.exec(created.stdout)?.[1] as string;
+    expect(rawKey).toMatch(/^kg_live_[A-Za-z0-9_-]{49}$/);
+    expect(created.stdout).toContain("it will not be shown again");
+    expect(created.stdout).toMatch(/Rate limit:\s+120\/min/);
+
+    await run(["create-key", "--org", "Acme Corp", "--label", "staging-key"], withSecret);
+    const test = json(
+      await run(
+        ["create-key", "--org=Dev Team", "--label=test-key", "--rate-limit=30", "--test", "--json"],
+        withSecret,
+      ),
+    );
+    expect(test.rawKey).toMatch(/^kg_test_/);
+    expect(test.key).toMatchObject({
+      label: "test-key",
+      rateLimitPerMinute: 30,
+      organizationName: "Dev Team",
+    });
+    expect(test.key).not.toHaveProperty("keyHash");
+
+    const revoked = await run(["revoke-key", test.key.prefix]);
+    expect(revoked.stdout).toBe(`Revoked key ${test.key.prefix} (test-key, Dev Team).\n`);
+
+    const list = await run(["list-keys"]);
+    expect(list.code).toBe(0);
+    expect(list.stdout).not.toContain(ANSI_ESCAPE);
+    const lines = list.stdout.split("\n");
+    expect(lines[1]).toMatch(/^Label {21}Prefix {10}Org {18}Status {5}Rate\/min {3}Last Used$/);
+    expect(lines[2]).toMatch(/^─{90,}$/);
+    expect(lines[3]).toMatch(
+      /^production {16}kg_live_.{4} {4}Acme Corp {12}active {5}120 {8}never$/,
+    );
+    expect(lines[4]).toMatch(
+      /^staging-key {15}kg_live_.{4} {4}Acme Corp {12}active {5}60 {9}never$/,
+    );
+    expect(lines[5]).toMatch(/^test-key {18}kg_test_.{4} {4}Dev Team {13}revoked {4}30 {9}never$/);
+    expect(list.stdout).toContain("\nTotal: 3 key(s)\n");
+    expect(list.stdout).not.toContain(rawKey);
+
+    expect((await run(["list-keys"], { FORCE_COLOR: "1" })).stdout).toContain(ANSI_ESCAPE);
+    expect((await run(["list-keys"], { FORCE_COLOR: "1", NO_COLOR: "1" })).stdout).not.toContain(ANSI_ESCAPE);
+
+    const listed = json(await run(["list-keys", "--org", "Acme Corp", "--json"]));
+    expect(listed.map((k: { label: string }) => k.label)).toEqual(["production", "staging-key"]);
+    expect(JSON.stringify(listed)).not.toContain(rawKey);
+
+    const orgs = json(await run(["list-orgs", "--json"]));
+    expect(orgs.map((o: { name: string; keyCount: number }) => [o.name, o.keyCount])).toEqual([
+      ["Acme Corp", 2],
+      ["Dev Team", 1],
+    ]);
+    expect((await run(["list-orgs"])).stdout).toMatch(
+      /Acme Corp\s+active\s+2\s+\d{4}-\d{2}-\d{2} \d{2}:\d{2}/,
+    );
+
+    const stats = await run(["stats"]);
+    expect(stats.stdout).toContain("║        KeyGuard Statistics           ║");
+    expect(stats.stdout).toMatch(/║ {2}Organizations: {4}2 +║/);
+    expect(stats.stdout).toMatch(/║ {2}Total Keys: {7}3 +║/);
+    expect(stats.stdout).toMatch(/║ {2}Active Keys: {6}2 +║/);
+    expect(json(await run(["stats", "--json"]))).toEqual({
+      organizations: 2,
+      totalKeys: 3,
+      activeKeys: 2,
+      totalRequests: 0,
+      requestsLastHour: 0,
+      errorRate: 0,
+    });
+
+    // The raw key is nowhere in the database.
+    const dump = await db.dump();
+    expect(dump).not.toContain(rawKey);
+    expect(dump).not.toContain(rawKey.slice(12, 45));
+  });
+
+  it("reports usage and statistics with thousands separators", async () => {
+    await initWithOrg();
+    const { key } = json(
+      await run(["create-key", "--org", "Acme Corp", "--label", "busy", "--json"], withSecret),
+    );
+    const kg = await db.openKeyGuard(SECRET);
+    const now = Date.now();
+    const hour = 3_600_000;
+    for (let i = 0; i < 1_247; i++) {
+      const age = i < 83 ? 60_000 : i < 1_000 ? 2 * hour : 30 * hour;
+      kg.recordUsage({
+        keyId: key.id,
+        path: "/api/data",
+        method: "GET",
+        statusCode: i % 40 === 0 ? 500 : i % 50 === 1 ? 404 : 200,
+        latencyMs: 3,
+        ipAddress: "192.0.2.1",
+        timestamp: new Date(now - age),
+      });
+    }
+    await kg.close();
+
+    const stats = await run(["stats"]);
+    expect(stats.stdout).toMatch(/Total Requests: {3}1,247 /);
+    expect(stats.stdout).toMatch(/Requests \(1h\): {4}83 /);
+    expect(stats.stdout).toMatch(/Error Rate: {7}\d+\.\d%/);
+
+    const usage = json(await run(["usage", key.prefix, "--since", "3h", "--json"]));
+    expect(usage.key.id).toBe(key.id);
+    expect(usage.buckets).toHaveLength(4);
+    const total = usage.buckets.reduce((sum: number, b: { total: number }) => sum + b.total, 0);
+    expect(total).toBe(1_000);
+    const sum = (field: string) =>
+      usage.buckets.reduce((s: number, b: Record<string, number>) => s + (b[field] ?? 0), 0);
+    expect(sum("status2xx") + sum("status4xx") + sum("status5xx")).toBe(1_000);
+    expect(sum("status5xx")).toBe(25);
+
+    const chart = await run(["usage", key.id]);
+    expect(chart.code).toBe(0);
+    expect(chart.stdout).toMatch(/Usage of kg_live_.{4} \(busy, Acme Corp\) since/);
+    expect(chart.stdout).toMatch(/\d{4}-\d{2}-\d{2} \d{2}:00 {2}█+/);
+    expect(chart.stdout).toMatch(/2xx [\d,]+ · 4xx \d+ · 5xx \d+/);
+    expect(chart.stdout).toContain("Total: 1,000 request(s)");
+  });
+
+  it("updates, rotates, suspends and reactivates", async () => {
+    await initWithOrg();
+    const { rawKey, key } = json(
+      await run(["create-key", "--org", "Acme Corp", "--label", "007", "--json"], withSecret),
+    );
+    expect(key.label).toBe("007"); // not turned into the number 7
+
+    const updated = json(
+      await run([
+        "update-key",
+        key.prefix,
+        "--rate-limit",
+        "5",
+        "--monthly-limit",
+        "1000",
+        "--scopes",
+        "read, write",
+        "--expires",
+        "30d",
+        "--json",
+      ]),
+    );
+    expect(updated).toMatchObject({
+      rateLimitPerMinute: 5,
+      monthlyLimit: 1000,
+      scopes: ["read", "write"],
+    });
+    expect(new Date(updated.expiresAt).getTime()).toBeGreaterThan(Date.now() + 29 * 86_400_000);
+    const cleared = json(
+      await run(["update-key", key.id, "--monthly-limit", "none", "--expires", "never", "--json"]),
+    );
+    expect(cleared).toMatchObject({ monthlyLimit: null, expiresAt: null });
+
+    const rotated = json(
+      await run(["rotate-key", key.prefix, "--grace", "24h", "--json"], withSecret),
+    );
+    expect(rotated.rawKey).not.toBe(rawKey);
+    expect(rotated.key).toMatchObject({
+      label: "007",
+      rateLimitPerMinute: 5,
+      scopes: ["read", "write"],
+    });
+    const graceEnd = new Date(rotated.previous.expiresAt).getTime();
+    expect(Math.abs(graceEnd - (Date.now() + 86_400_000))).toBeLessThan(60_000);
+    expect(rotated.previous.isActive).toBe(true);
+
+    const immediate = await run(["rotate-key", rotated.key.id], withSecret);
+    expect(immediate.code).toBe(0);
+    expect(immediate.stdout).toMatch(/The old key kg_live_.{4} is revoked\./);
+    expect(immediate.stdout).toContain("it will not be shown again");
+
+    const kg = await db.openKeyGuard(SECRET);
+    expect((await kg.verifyKey(rawKey)).outcome).toBe("valid"); // in its grace period
+    expect((await kg.verifyKey(rotated.rawKey)).outcome).toBe("revoked");
+    await kg.close();
+
+    expect((await run(["suspend-org", "Acme Corp"])).stdout).toBe(
+      'Organization "Acme Corp" is now suspended.\n',
+    );
+    const suspendedKg = await db.openKeyGuard(SECRET);
+    expect((await suspendedKg.verifyKey(rawKey)).outcome).toBe("organization_suspended");
+    await suspendedKg.close();
+    expect((await run(["activate-org", "Acme Corp"])).stdout).toBe(
+      'Organization "Acme Corp" is now active.\n',
+    );
+  });
+
+  describe("bad input: one line on stderr, a non-zero exit, nothing written", () => {
+    async function expectFailure(
+      args: string[],
+      code: number,
+      message: RegExp,
+      env: Record<string, string> = {},
+    ) {
+      const result = await run(args, env);
+      expect(result.code, result.stderr).toBe(code);
+      const line = oneLine(result);
+      expect(line).toMatch(/^keyguard: /);
+      expect(line).toMatch(message);
+      expect(result.stderr).not.toMatch(/\n\s+at /); // no stack trace
+      expect(result.stdout).toBe("");
+      return line;
+    }
+
+    it("refuses unknown and duplicate organizations", async () => {
+      await initWithOrg();
+      await expectFailure(["create-org", "Acme Corp"], 1, /already exists/);
+      await expectFailure(
+        ["create-key", "--org", "Nobody", "--label", "k"],
+        1,
+        /No organization named "Nobody"/,
+        withSecret,
+      );
+      await expectFailure(["list-keys", "--org", "Nobody"], 1, /No organization named "Nobody"/);
+      await expectFailure(["suspend-org", "Nobody"], 1, /Nobody/);
+      await expectFailure(["create-org", "x".repeat(300)], 1, /at most 200 characters/);
+      expect(json(await run(["list-orgs", "--json"]))).toHaveLength(1);
+    });
+
+    it("refuses unknown and ambiguous keys, revoking nothing", async () => {
+      await initWithOrg();
+      await run(["create-key", "--org", "Acme Corp", "--label", "alpha"], withSecret);
+      await run(["create-key", "--org", "Acme Corp", "--label", "beta"], withSecret);
+      await expectFailure(["revoke-key", "kg_live_zzzz"], 1, /No API key matches "kg_live_zzzz"/);
+      const line = await expectFailure(["revoke-key", "kg_live_"], 1, /matches several keys/);
+      expect(line).toMatch(/alpha/);
+      expect(line).toMatch(/beta/);
+      const keys = json(await run(["list-keys", "--json"]));
+      expect(keys.every((k: { isActive: boolean }) => k.isActive)).toBe(true);
+      await expectFailure(["usage", "kg_live_zzzz"], 1, /No API key matches/);
+    });
+
+    it("refuses invalid numbers and durations as usage errors", async () => {
+      await initWithOrg();
+      for (const value of ["abc", "0", "-5", "1.5", "1e3"]) {
+        await expectFailure(
+          ["create-key", "--org", "Acme Corp", "--label", "k", `--rate-limit=${value}`],
+          2,
+          /--rate-limit must be a whole number/,
+          withSecret,
+        );
+      }
+      // Without "=", a negative number reads as an option; still a usage error.
+      await expectFailure(
+        ["create-key", "--org", "Acme Corp", "--label", "k", "--rate-limit", "-5"],
+        2,
+        /Unknown option `-5`/,
+        withSecret,
+      );
+      await expectFailure(
+        ["create-key", "--org", "Acme Corp", "--label", "k", "--monthly-limit", "lots"],
+        2,
+        /--monthly-limit/,
+        withSecret,
+      );
+      await expectFailure(
+        ["create-key", "--org", "Acme Corp", "--label", "k", "--expires", "soon"],
+        2,
+        /--expires "soon"/,
+        withSecret,
+      );
+      await expectFailure(
+        ["create-key", "--org", "Acme Corp", "--label", "k", "--expires", "2020-01-01"],
+        1,
+        /expiresAt must be in the future/,
+        withSecret,
+      );
+      await expectFailure(
+        ["rotate-key", "kg_live_x", "--grace", "a while"],
+        2,
+        /--grace "a while" is not a duration/,
+        withSecret,
+      );
+      await expectFailure(["usage", "kg_live_x", "--since", "yesterday"], 2, /--since/);
+      await expectFailure(["create-key", "--label", "k"], 2, /create-key needs --org/, withSecret);
+      await expectFailure(["update-key", "kg_live_x"], 2, /needs at least one of/);
+      expect(json(await run(["list-keys", "--json"]))).toEqual([]);
+    });
+
+    it("needs the secret to create or rotate keys", async () => {
+      await initWithOrg();
+      await expectFailure(
+        ["create-key", "--org", "Acme Corp", "--label", "k"],
+        1,
+        /needs the secret key.*KEYGUARD_SECRET_KEY/,
+      );
+      await expectFailure(
+        ["create-key", "--org", "Acme Corp", "--label", "k", "--secret", "short"],
+        1,
+        /secretKey must be at least 8/,
+      );
+      const ok = await run([
+        "create-key",
+        "--org",
+        "Acme Corp",
+        "--label",
+        "k",
+        "--secret",
+        SECRET,
+      ]);
+      expect(ok.code).toBe(0);
+      const rawKey = /Key:\s+(\S+)/.exec(ok.stdout)?.[1] as string;
+      // Looking a key up by its raw value hashes it, so that needs the secret too.
+      await expectFailure(["revoke-key", rawKey], 1, /needs the secret key/);
+      expect(json(await run(["list-keys", "--json"]))).toHaveLength(1);
+    });
+
+    it("rejects unknown commands and options, and missing arguments", async () => {
+      await initWithOrg();
+      await expectFailure(["frobnicate"], 2, /unknown command "frobnicate".*keyguard --help/);
+      await expectFailure(["list-keys", "--colour"], 2, /Unknown option `--colour`/);
+      await expectFailure(["create-org"], 2, /missing required args/);
+    });
+
+    it("shows the stack only with --debug", async () => {
+      await initWithOrg();
+      const result = await run(["create-org", "Acme Corp", "--debug"]);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(
+        /^keyguard: An organization named "Acme Corp" already exists\.\n/,
+      );
+      expect(result.stderr).toMatch(/\n\s+at /);
+    });
+  });
+});
+
+describe("keyguard CLI: database location errors", () => {
+  const cwd = process.cwd();
+  const expectUnavailable = async (args: string[], message: RegExp) => {
+    const result = await keyguard(args, { cwd });
+    expect(result.code).toBe(1);
+    expect(oneLine(result)).toMatch(message);
+    expect(result.stdout).toBe("");
+  };
+
+  it("explains a missing database instead of creating one", async () => {
+    await expectUnavailable(
+      ["list-keys", "--db", "sqlite:/tmp/keyguard-none-here/x.db"],
+      /No KeyGuard database at .*Create it with "keyguard init"/,
+    );
+  });
+
+  it("explains an unwritable or missing directory", async () => {
+    await expectUnavailable(
+      ["init", "--db", "sqlite:/proc/keyguard.db"],
+      /Cannot open the SQLite database at \/proc\/keyguard\.db/,
+    );
+    await expectUnavailable(
+      ["init", "--db", "sqlite:/no/such/dir/kg.db"],
+      /directory \/no\/such\/dir does not exist/,
+    );
+  });
+
+  it("explains an unreachable PostgreSQL server without showing its password", async () => {
+    const result = await keyguard(["init", "--db", "postgres://admin:hunter2@127.0.0.1:1/db"], {
+      cwd,
+    });
+    expect(result.code).toBe(1);
+    expect(oneLine(result)).toMatch(/postgres database is unavailable.*ECONNREFUSED/);
+    expect(result.stderr).not.toContain("hunter2");
+  });
+
+  it("refuses an unsupported URL", async () => {
+    await expectUnavailable(
+      ["init", "--db", "mysql://x/y"],
+      /databaseUrl .*"mysql:" is not supported/,
+    );
+  });
+});
