@@ -91,7 +91,9 @@ describe.each(backends)("keyguard CLI on $name", (backend) => {
     expect(list.stdout).not.toContain(rawKey);
 
     expect((await run(["list-keys"], { FORCE_COLOR: "1" })).stdout).toContain(ANSI_ESCAPE);
-    expect((await run(["list-keys"], { FORCE_COLOR: "1", NO_COLOR: "1" })).stdout).not.toContain(ANSI_ESCAPE);
+    expect((await run(["list-keys"], { FORCE_COLOR: "1", NO_COLOR: "1" })).stdout).not.toContain(
+      ANSI_ESCAPE,
+    );
 
     const listed = json(await run(["list-keys", "--org", "Acme Corp", "--json"]));
     expect(listed.map((k: { label: string }) => k.label)).toEqual(["production", "staging-key"]);
