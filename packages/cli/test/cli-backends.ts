@@ -5,6 +5,7 @@ import { KeyGuard, resolveConfig } from "@keyguard/core";
 import { createKyselyStore } from "@keyguard/store-kysely";
 import {
   dropSchema,
+  dumpKeyGuardTables,
   TEST_POSTGRES_URL,
   uniqueSchemaName,
   withPostgresClient,
@@ -62,14 +63,7 @@ export const postgresBackend: CliBackend = {
     return {
       cwd,
       env: { KEYGUARD_DATABASE_URL: url },
-      dump: () =>
-        withPostgresClient(async (client) => {
-          const rows: unknown[] = [];
-          for (const table of ["organizations", "api_keys", "usage_logs"]) {
-            rows.push((await client.query(`select * from "${schema}"."${table}"`)).rows);
-          }
-          return JSON.stringify(rows);
-        }),
+      dump: () => dumpKeyGuardTables(schema),
       async openKeyGuard(secretKey) {
         const store = await createKyselyStore({ url });
         return new KeyGuard({ config: resolveConfig({ secretKey }, {}), store });

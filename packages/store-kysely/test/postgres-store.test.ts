@@ -1,10 +1,10 @@
 import {
   describeStoreConformance,
   dropSchema,
+  dumpKeyGuardTables,
   postgresAvailable,
   TEST_POSTGRES_URL,
   uniqueSchemaName,
-  withPostgresClient,
 } from "@keyguard/testkit";
 import { describe } from "vitest";
 import { createKyselyStore } from "../src/index.js";
@@ -16,14 +16,7 @@ describe.runIf(available)("PostgreSQL", () => {
     const schema = uniqueSchemaName("store");
     return {
       open: () => createKyselyStore({ url: TEST_POSTGRES_URL, schema }),
-      dumpContents: () =>
-        withPostgresClient(async (client) => {
-          const rows: unknown[] = [];
-          for (const table of ["organizations", "api_keys", "usage_logs"]) {
-            rows.push((await client.query(`select * from "${schema}"."${table}"`)).rows);
-          }
-          return JSON.stringify(rows);
-        }),
+      dumpContents: () => dumpKeyGuardTables(schema),
       dispose: () => dropSchema(schema),
     };
   });

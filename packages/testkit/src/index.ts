@@ -1,6 +1,7 @@
 export { FakeClock } from "./fake-clock.js";
 export {
   dropSchema,
+  dumpKeyGuardTables,
   postgresAvailable,
   TEST_POSTGRES_URL,
   uniqueSchemaName,

@@ -60,3 +60,14 @@ export function dropSchema(schema: string): Promise<void> {
     await client.query(`drop schema if exists "${schema}" cascade`);
   });
 }
+
+/** Every row of KeyGuard's tables in `schema`, as JSON text: to search for secrets. */
+export function dumpKeyGuardTables(schema: string): Promise<string> {
+  return withPostgresClient(async (client) => {
+    const rows: unknown[] = [];
+    for (const table of ["organizations", "api_keys", "usage_logs"]) {
+      rows.push((await client.query(`select * from "${schema}"."${table}"`)).rows);
+    }
+    return JSON.stringify(rows);
+  });
+}
