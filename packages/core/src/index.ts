@@ -49,6 +49,26 @@ export {
   RAW_KEY_LENGTH,
 } from "./keys/key-format.js";
 export { createKeyHasher, type KeyHasher } from "./keys/key-hasher.js";
+export { type GcraState, gcra } from "./limits/gcra.js";
+export {
+  calendarMonth,
+  isQuotaExhausted,
+  type MonthlyQuotaState,
+  monthlyQuota,
+} from "./limits/monthly-quota.js";
+export {
+  type SlidingWindowCounterState,
+  slidingWindowCounter,
+} from "./limits/sliding-window-counter.js";
+export { type SlidingWindowLogState, slidingWindowLog } from "./limits/sliding-window-log.js";
+export type { RateLimitAlgorithm, WindowDecision } from "./limits/window-decision.js";
+export type {
+  IpBlock,
+  LimitDecision,
+  Limiter,
+  LimitRefusal,
+  LimitRequest,
+} from "./ports/limiter.js";
 export type { Store } from "./ports/store.js";
 export {
   UsageRecorder,

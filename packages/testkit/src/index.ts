@@ -1,4 +1,5 @@
 export { FakeClock } from "./fake-clock.js";
+export { describeLimiterConformance } from "./limiter-conformance.js";
 export {
   dropSchema,
   dumpKeyGuardTables,

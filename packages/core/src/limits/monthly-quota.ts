@@ -1,0 +1,35 @@
+import type { WindowDecision } from "./window-decision.js";
+
+/** Requests counted in one calendar month (UTC). */
+export interface MonthlyQuotaState {
+  /** Start of the month being counted (epoch ms). */
+  monthStart: number;
+  used: number;
+}
+
+/** Start of the UTC calendar month containing `now`, and of the next one. */
+export function calendarMonth(now: number): { start: number; end: number } {
+  const date = new Date(now);
+  const year = date.getUTCFullYear();
+  const month = date.getUTCMonth();
+  return { start: Date.UTC(year, month, 1), end: Date.UTC(year, month + 1, 1) };
+}
+
+/** A key's monthly quota: `limit` requests per calendar month, UTC; resets on the 1st. */
+export function monthlyQuota(state: MonthlyQuotaState, now: number, limit: number): WindowDecision {
+  const { start, end } = calendarMonth(now);
+  if (state.monthStart !== start) {
+    state.monthStart = start;
+    state.used = 0;
+  }
+  if (state.used < limit) {
+    state.used++;
+    return { allowed: true, limit, remaining: limit - state.used, resetAtMs: end, retryAfterMs: 0 };
+  }
+  return { allowed: false, limit, remaining: 0, resetAtMs: end, retryAfterMs: end - now };
+}
+
+/** True when the quota is used up for the month of `now` (does not count a request). */
+export function isQuotaExhausted(state: MonthlyQuotaState, now: number, limit: number): boolean {
+  return state.monthStart === calendarMonth(now).start && state.used >= limit;
+}

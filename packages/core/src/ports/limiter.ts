@@ -1,0 +1,81 @@
+import type { RateLimitAlgorithm, WindowDecision } from "../limits/window-decision.js";
+
+/** Why a limiter refused a request. */
+export type LimitRefusal = "ip_blocked" | "rate_limited" | "quota_exceeded";
+
+/** A block on a client: everywhere KeyGuard protects, or on one path only. */
+export interface IpBlock {
+  /** The client as the pipeline identifies it (an IP, or an IPv6 /64 prefix). */
+  readonly client: string;
+  readonly scope: "global" | "path";
+  /** The path a `"path"` block applies to. */
+  readonly path?: string;
+  /** When the block ends (epoch ms). */
+  readonly untilMs: number;
+  /** Why: `"auth_failures"`, `"lockout"`, `"manual"`, or the caller's own words. */
+  readonly reason: string;
+}
+
+/** What one protected request asks the limiter. */
+export interface LimitRequest {
+  readonly now: number;
+  readonly client: string;
+  readonly path: string;
+  /** The verified key, when the route needs one. */
+  readonly key?: {
+    readonly id: string;
+    readonly rateLimitPerMinute: number;
+    readonly monthlyLimit: number | null;
+  };
+  readonly algorithm: RateLimitAlgorithm;
+}
+
+/**
+ * The limiter's answer. `limit`/`remaining`/`resetAtMs` describe the key's rate limit (the
+ * headers every authorized response carries); `quota` the monthly quota when the key has
+ * one; `block` the block that refused the request.
+ */
+export interface LimitDecision extends WindowDecision {
+  readonly refusal?: LimitRefusal;
+  readonly quota?: WindowDecision;
+  readonly block?: IpBlock;
+}
+
+/**
+ * Decides, atomically per call, whether a request may proceed: is the client blocked (for
+ * this path or everywhere)? is the key under its per-minute rate? under its monthly quota?
+ * A refused request consumes nothing. Implementations: `@keyguard/limiter-memory` (one
+ * process) and, with Redis configured, `@keyguard/limiter-redis`.
+ *
+ * @example
+ * ```ts
+ * const decision = await limiter.decide({
+ *   now: Date.now(), client: "203.0.113.7", path: "/api/data", algorithm: "sliding-window-log",
+ *   key: { id: key.id, rateLimitPerMinute: 60, monthlyLimit: null },
+ * });
+ * if (!decision.allowed) respond(429, decision.retryAfterMs);
+ * ```
+ */
+export interface Limiter {
+  decide(request: LimitRequest): Promise<LimitDecision>;
+  /**
+   * Counts one event in `bucket` (failed authentications of a client, hits on a
+   * `rateLimitByIp` route) against `limit` per `windowMs`.
+   */
+  hit(
+    bucket: string,
+    now: number,
+    limit: number,
+    windowMs: number,
+    algorithm: RateLimitAlgorithm,
+  ): Promise<WindowDecision>;
+  /** Forgets a bucket's count (after a lockout starts, say). */
+  reset(bucket: string): Promise<void>;
+  block(block: IpBlock): Promise<void>;
+  /** Lifts every block on a client; true if there was one. */
+  unblock(client: string): Promise<boolean>;
+  /** The block that applies to `client` on `path` at `now`, if any. */
+  findBlock(client: string, path: string, now: number): Promise<IpBlock | undefined>;
+  listBlocks(now: number): Promise<IpBlock[]>;
+  close(): Promise<void>;
+}

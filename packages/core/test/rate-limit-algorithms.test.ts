@@ -1,0 +1,91 @@
+import { describe, expect, it } from "vitest";
+import { gcra } from "../src/limits/gcra.js";
+import { calendarMonth, isQuotaExhausted, monthlyQuota } from "../src/limits/monthly-quota.js";
+import { slidingWindowCounter } from "../src/limits/sliding-window-counter.js";
+import { slidingWindowLog } from "../src/limits/sliding-window-log.js";
+
+const S = 1_000;
+
+describe("sliding window log", () => {
+  it("follows the seed's timeline (5 per minute)", () => {
+    const state = { hits: [] as number[] };
+    const at = (seconds: number) => slidingWindowLog(state, seconds * S, 5, 60 * S);
+    expect(at(0)).toMatchObject({ allowed: true, remaining: 4 });
+    expect(at(10).allowed).toBe(true);
+    expect(at(40).allowed).toBe(true);
+    expect(at(59).allowed).toBe(true);
+    expect(at(59.5)).toMatchObject({ allowed: true, remaining: 0 });
+    expect(at(59.9)).toMatchObject({ allowed: false, remaining: 0, retryAfterMs: 100 });
+    // At t=60 the request of t=0 is a full window old and no longer counts.
+    expect(at(60).allowed).toBe(true);
+    expect(at(62)).toMatchObject({ allowed: false, retryAfterMs: 8 * S, resetAtMs: 70 * S });
+    expect(state.hits.length).toBeLessThanOrEqual(5);
+  });
+
+  it("never allows more than the limit in any window", () => {
+    const state = { hits: [] as number[] };
+    let allowed = 0;
+    for (let t = 0; t < 60 * S; t += 100)
+      if (slidingWindowLog(state, t, 10, 60 * S).allowed) allowed++;
+    expect(allowed).toBe(10);
+  });
+});
+
+describe("sliding window counter", () => {
+  it("weights the previous window by its overlap", () => {
+    const state = { windowStart: 0, current: 0, previous: 0 };
+    for (let i = 0; i < 10; i++)
+      expect(slidingWindowCounter(state, 30 * S, 10, 60 * S).allowed).toBe(true);
+    expect(slidingWindowCounter(state, 59 * S, 10, 60 * S).allowed).toBe(false);
+    // At 90 s, half of the previous window overlaps: 10 * 0.5 = 5 counted, 5 more allowed.
+    let allowed = 0;
+    for (let i = 0; i < 10; i++)
+      if (slidingWindowCounter(state, 90 * S, 10, 60 * S).allowed) allowed++;
+    expect(allowed).toBe(5);
+    const refused = slidingWindowCounter(state, 90 * S, 10, 60 * S);
+    expect(refused.allowed).toBe(false);
+    expect(refused.retryAfterMs).toBeGreaterThan(0);
+    // Two windows later, nothing carries over.
+    expect(slidingWindowCounter(state, 200 * S, 10, 60 * S)).toMatchObject({
+      allowed: true,
+      remaining: 9,
+    });
+  });
+});
+
+describe("GCRA", () => {
+  it("allows a burst of the limit, then one request per interval", () => {
+    const state = { tat: 0 };
+    let allowed = 0;
+    for (let i = 0; i < 20; i++) if (gcra(state, 0, 10, 60 * S).allowed) allowed++;
+    expect(allowed).toBe(10);
+    const refused = gcra(state, 0, 10, 60 * S);
+    expect(refused).toMatchObject({ allowed: false, retryAfterMs: 6 * S });
+    expect(gcra(state, 5.9 * S, 10, 60 * S).allowed).toBe(false);
+    expect(gcra(state, 6 * S, 10, 60 * S)).toMatchObject({ allowed: true, remaining: 0 });
+    expect(gcra(state, 7 * S, 10, 60 * S).allowed).toBe(false);
+    expect(gcra(state, 120 * S, 10, 60 * S)).toMatchObject({ allowed: true, remaining: 9 });
+  });
+});
+
+describe("monthly quota", () => {
+  it("counts per UTC calendar month and resets on the 1st", () => {
+    const state = { monthStart: 0, used: 0 };
+    const jan31 = Date.UTC(2026, 0, 31, 23, 59, 59);
+    expect(monthlyQuota(state, jan31, 2)).toMatchObject({ allowed: true, remaining: 1 });
+    expect(monthlyQuota(state, jan31, 2)).toMatchObject({ allowed: true, remaining: 0 });
+    expect(isQuotaExhausted(state, jan31, 2)).toBe(true);
+    expect(monthlyQuota(state, jan31, 2)).toMatchObject({
+      allowed: false,
+      resetAtMs: Date.UTC(2026, 1, 1),
+      retryAfterMs: 1_000,
+    });
+    const feb1 = Date.UTC(2026, 1, 1);
+    expect(isQuotaExhausted(state, feb1, 2)).toBe(false);
+    expect(monthlyQuota(state, feb1, 2)).toMatchObject({ allowed: true, remaining: 1 });
+    expect(calendarMonth(Date.UTC(2026, 11, 15))).toEqual({
+      start: Date.UTC(2026, 11, 1),
+      end: Date.UTC(2027, 0, 1),
+    });
+  });
+});

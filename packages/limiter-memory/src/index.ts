@@ -1,0 +1,1 @@
+export { MemoryLimiter, type MemoryLimiterOptions } from "./memory-limiter.js";

@@ -1,0 +1,240 @@
+import {
+  gcra,
+  type IpBlock,
+  isQuotaExhausted,
+  type LimitDecision,
+  type Limiter,
+  type LimitRequest,
+  type MonthlyQuotaState,
+  monthlyQuota,
+  type RateLimitAlgorithm,
+  slidingWindowCounter,
+  slidingWindowLog,
+  type WindowDecision,
+} from "@keyguard/core";
+import { LRUCache } from "lru-cache";
+
+export interface MemoryLimiterOptions {
+  /**
+   * Most counters kept (one per key, per client bucket, per quota). Past it the least
+   * recently used are evicted: a flood of distinct clients cannot grow the heap without
+   * bound; an evicted client simply starts a fresh window. Default 100,000 (~30 MB at most
+   * with the sliding-window log at 60/min).
+   */
+  readonly maxEntries?: number;
+  /** Most clients with active blocks kept. Default 100,000. */
+  readonly maxBlockedClients?: number;
+}
+
+type WindowState =
+  | { hits: number[] }
+  | { windowStart: number; current: number; previous: number }
+  | { tat: number };
+
+const MINUTE = 60_000;
+
+/**
+ * The Limiter port in one process. Every decision is synchronous under the hood (so it is
+ * atomic: nothing else runs between the block check, the rate check and the quota
+ * update), bounded by LRU caps, and timed only by the `now` each call passes.
+ */
+export class MemoryLimiter implements Limiter {
+  readonly #windows: LRUCache<string, WindowState>;
+  readonly #quotas: LRUCache<string, MonthlyQuotaState>;
+  readonly #blocks: LRUCache<string, IpBlock[]>;
+
+  constructor(options: MemoryLimiterOptions = {}) {
+    const max = options.maxEntries ?? 100_000;
+    this.#windows = new LRUCache({ max });
+    this.#quotas = new LRUCache({ max });
+    this.#blocks = new LRUCache({ max: options.maxBlockedClients ?? 100_000 });
+  }
+
+  decide(request: LimitRequest): Promise<LimitDecision> {
+    const { now, key } = request;
+    const block = this.#findBlock(request.client, request.path, now);
+    if (block !== undefined) {
+      return Promise.resolve({
+        allowed: false,
+        refusal: "ip_blocked",
+        limit: key?.rateLimitPerMinute ?? 0,
+        remaining: 0,
+        resetAtMs: block.untilMs,
+        retryAfterMs: block.untilMs - now,
+        block,
+      });
+    }
+    if (key === undefined) {
+      return Promise.resolve({
+        allowed: true,
+        limit: 0,
+        remaining: 0,
+        resetAtMs: now,
+        retryAfterMs: 0,
+      });
+    }
+    let quotaState: MonthlyQuotaState | undefined;
+    if (key.monthlyLimit !== null) {
+      quotaState = this.#quotas.get(key.id);
+      if (quotaState === undefined) {
+        quotaState = { monthStart: 0, used: 0 };
+        this.#quotas.set(key.id, quotaState);
+      }
+      if (isQuotaExhausted(quotaState, now, key.monthlyLimit)) {
+        const quota = monthlyQuota(quotaState, now, key.monthlyLimit); // refuses, counts nothing
+        return Promise.resolve({
+          ...this.#peekRate(key.id, now, key.rateLimitPerMinute),
+          allowed: false,
+          refusal: "quota_exceeded",
+          retryAfterMs: quota.retryAfterMs,
+          quota,
+        });
+      }
+    }
+    const rate = this.#count(
+      `key:${key.id}`,
+      now,
+      key.rateLimitPerMinute,
+      MINUTE,
+      request.algorithm,
+    );
+    if (!rate.allowed) return Promise.resolve({ ...rate, refusal: "rate_limited" });
+    if (quotaState === undefined || key.monthlyLimit === null) return Promise.resolve(rate);
+    return Promise.resolve({ ...rate, quota: monthlyQuota(quotaState, now, key.monthlyLimit) });
+  }
+
+  hit(
+    bucket: string,
+    now: number,
+    limit: number,
+    windowMs: number,
+    algorithm: RateLimitAlgorithm,
+  ): Promise<WindowDecision> {
+    return Promise.resolve(this.#count(`bucket:${bucket}`, now, limit, windowMs, algorithm));
+  }
+
+  reset(bucket: string): Promise<void> {
+    this.#windows.delete(`bucket:${bucket}`);
+    return Promise.resolve();
+  }
+
+  block(block: IpBlock): Promise<void> {
+    const existing = (this.#blocks.get(block.client) ?? []).filter(
+      (b) => !(b.scope === block.scope && b.path === block.path),
+    );
+    existing.push(block);
+    this.#blocks.set(block.client, existing);
+    return Promise.resolve();
+  }
+
+  unblock(client: string): Promise<boolean> {
+    return Promise.resolve(this.#blocks.delete(client));
+  }
+
+  findBlock(client: string, path: string, now: number): Promise<IpBlock | undefined> {
+    return Promise.resolve(this.#findBlock(client, path, now));
+  }
+
+  listBlocks(now: number): Promise<IpBlock[]> {
+    const active: IpBlock[] = [];
+    for (const blocks of this.#blocks.values()) {
+      for (const block of blocks) if (block.untilMs > now) active.push(block);
+    }
+    return Promise.resolve(active);
+  }
+
+  close(): Promise<void> {
+    this.#windows.clear();
+    this.#quotas.clear();
+    this.#blocks.clear();
+    return Promise.resolve();
+  }
+
+  /** Entries held (windows + quotas + blocked clients): for tests and monitoring. */
+  get size(): number {
+    return this.#windows.size + this.#quotas.size + this.#blocks.size;
+  }
+
+  #findBlock(client: string, path: string, now: number): IpBlock | undefined {
+    const blocks = this.#blocks.get(client);
+    if (blocks === undefined) return undefined;
+    let found: IpBlock | undefined;
+    let expired = false;
+    for (const block of blocks) {
+      if (block.untilMs <= now) expired = true;
+      else if (block.scope === "global" || block.path === path) {
+        if (found === undefined || block.untilMs > found.untilMs) found = block;
+      }
+    }
+    if (expired) {
+      const live = blocks.filter((b) => b.untilMs > now);
+      if (live.length === 0) this.#blocks.delete(client);
+      else this.#blocks.set(client, live);
+    }
+    return found;
+  }
+
+  #count(
+    id: string,
+    now: number,
+    limit: number,
+    windowMs: number,
+    algorithm: RateLimitAlgorithm,
+  ): WindowDecision {
+    let state = this.#windows.get(id);
+    if (state === undefined || !matches(state, algorithm)) {
+      state = initialState(algorithm);
+    }
+    // Idle state can be forgotten one window after its last use.
+    this.#windows.set(id, state, { ttl: windowMs });
+    return run(state, algorithm, now, limit, windowMs);
+  }
+
+  /** The key's rate-limit figures without counting a request (for a quota refusal). */
+  #peekRate(keyId: string, now: number, limit: number): WindowDecision {
+    const state = this.#windows.get(`key:${keyId}`);
+    if (state !== undefined && "hits" in state) {
+      const live = state.hits.filter((t) => t > now - MINUTE);
+      return {
+        allowed: true,
+        limit,
+        remaining: Math.max(0, limit - live.length),
+        resetAtMs: (live[0] ?? now) + MINUTE,
+        retryAfterMs: 0,
+      };
+    }
+    return { allowed: true, limit, remaining: limit, resetAtMs: now + MINUTE, retryAfterMs: 0 };
+  }
+}
+
+function initialState(algorithm: RateLimitAlgorithm): WindowState {
+  if (algorithm === "sliding-window-log") return { hits: [] };
+  if (algorithm === "sliding-window-counter") return { windowStart: 0, current: 0, previous: 0 };
+  return { tat: 0 };
+}
+
+function matches(state: WindowState, algorithm: RateLimitAlgorithm): boolean {
+  if (algorithm === "sliding-window-log") return "hits" in state;
+  if (algorithm === "sliding-window-counter") return "windowStart" in state;
+  return "tat" in state;
+}
+
+function run(
+  state: WindowState,
+  algorithm: RateLimitAlgorithm,
+  now: number,
+  limit: number,
+  windowMs: number,
+): WindowDecision {
+  if (algorithm === "sliding-window-log")
+    return slidingWindowLog(state as { hits: number[] }, now, limit, windowMs);
+  if (algorithm === "sliding-window-counter") {
+    return slidingWindowCounter(
+      state as { windowStart: number; current: number; previous: number },
+      now,
+      limit,
+      windowMs,
+    );
+  }
+  return gcra(state as { tat: number }, now, limit, windowMs);
+}

@@ -1,0 +1,33 @@
+import { describeLimiterConformance } from "@keyguard/testkit";
+import { describe, expect, it } from "vitest";
+import { MemoryLimiter } from "../src/index.js";
+
+describeLimiterConformance("memory", async () => new MemoryLimiter());
+
+describe("MemoryLimiter memory bound", () => {
+  it("keeps at most maxEntries counters however many clients arrive", async () => {
+    const limiter = new MemoryLimiter({ maxEntries: 10_000, maxBlockedClients: 1_000 });
+    const now = Date.UTC(2026, 0, 1);
+    for (let i = 0; i < 1_000_000; i++) {
+      await limiter.hit(
+        `ip:10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
+        now,
+        5,
+        60_000,
+        "sliding-window-log",
+      );
+    }
+    for (let i = 0; i < 5_000; i++) {
+      await limiter.block({
+        client: `c${i}`,
+        scope: "global",
+        untilMs: now + 1000,
+        reason: "manual",
+      });
+    }
+    expect(limiter.size).toBeLessThanOrEqual(11_000);
+    // The most recent client is still counted.
+    const last = "ip:10.15.66.63";
+    expect((await limiter.hit(last, now, 5, 60_000, "sliding-window-log")).remaining).toBe(3);
+  });
+});

@@ -1,0 +1,200 @@
+import type { Limiter, RateLimitAlgorithm } from "@keyguard/core";
+import { afterEach, describe, expect, it } from "vitest";
+
+const MINUTE = 60_000;
+const T0 = Date.UTC(2026, 0, 15, 12, 0, 0);
+const ALGORITHMS: RateLimitAlgorithm[] = ["sliding-window-log", "sliding-window-counter", "gcra"];
+
+/**
+ * The behaviour every Limiter must have. A backend's test file:
+ *
+ * ```ts
+ * describeLimiterConformance("memory", async () => new MemoryLimiter());
+ * ```
+ *
+ * Time is passed explicitly, so windows, quotas and block expiry are tested without sleeps.
+ */
+export function describeLimiterConformance(
+  name: string,
+  createLimiter: () => Promise<Limiter>,
+): void {
+  describe(`Limiter conformance: ${name}`, () => {
+    const open: Limiter[] = [];
+    afterEach(async () => {
+      for (const limiter of open.splice(0)) await limiter.close();
+    });
+    const create = async () => {
+      const limiter = await createLimiter();
+      open.push(limiter);
+      return limiter;
+    };
+    const request = (
+      keyId: string,
+      now: number,
+      rate: number,
+      algorithm: RateLimitAlgorithm,
+      monthly: number | null = null,
+    ) => ({
+      now,
+      client: "203.0.113.7",
+      path: "/api/data",
+      algorithm,
+      key: { id: keyId, rateLimitPerMinute: rate, monthlyLimit: monthly },
+    });
+
+    describe.each(ALGORITHMS)("key rate limit with %s", (algorithm) => {
+      it("allows exactly the limit in a burst, then refuses until the window moves", async () => {
+        const limiter = await create();
+        const decisions = [];
+        for (let i = 0; i < 8; i++)
+          decisions.push(await limiter.decide(request("k1", T0, 5, algorithm)));
+        expect(decisions.filter((d) => d.allowed)).toHaveLength(5);
+        expect(decisions[0]).toMatchObject({ allowed: true, limit: 5, remaining: 4 });
+        const refused = decisions[7];
+        expect(refused).toMatchObject({
+          allowed: false,
+          refusal: "rate_limited",
+          limit: 5,
+          remaining: 0,
+        });
+        expect(refused?.retryAfterMs).toBeGreaterThan(0);
+        expect(refused?.retryAfterMs).toBeLessThanOrEqual(MINUTE);
+        // Another key is counted on its own.
+        expect((await limiter.decide(request("k2", T0, 5, algorithm))).allowed).toBe(true);
+        // Two windows later everything is available again.
+        expect(await limiter.decide(request("k1", T0 + 2 * MINUTE, 5, algorithm))).toMatchObject({
+          allowed: true,
+          remaining: 4,
+        });
+      });
+    });
+
+    describe("monthly quota", () => {
+      it("allows monthlyLimit requests per calendar month (UTC), counting only allowed ones", async () => {
+        const limiter = await create();
+        const at = (now: number, rate = 100) =>
+          limiter.decide(request("q", now, rate, "sliding-window-log", 3));
+        expect((await at(T0)).quota).toMatchObject({ limit: 3, remaining: 2 });
+        expect((await at(T0)).allowed).toBe(true);
+        expect((await at(T0)).quota?.remaining).toBe(0);
+        const refused = await at(T0 + 1000);
+        expect(refused).toMatchObject({ allowed: false, refusal: "quota_exceeded" });
+        expect(refused.retryAfterMs).toBe(Date.UTC(2026, 1, 1) - (T0 + 1000));
+        expect((await at(Date.UTC(2026, 1, 1))).allowed).toBe(true);
+      });
+
+      it("does not count a request the rate limit refused", async () => {
+        const limiter = await create();
+        const at = (now: number) => limiter.decide(request("r", now, 1, "sliding-window-log", 2));
+        expect((await at(T0)).allowed).toBe(true);
+        expect((await at(T0)).refusal).toBe("rate_limited");
+        expect((await at(T0)).refusal).toBe("rate_limited");
+        expect(await at(T0 + MINUTE)).toMatchObject({ allowed: true, quota: { remaining: 0 } });
+      });
+    });
+
+    describe("blocks", () => {
+      it("refuses a globally blocked client everywhere until the block ends", async () => {
+        const limiter = await create();
+        await limiter.block({
+          client: "198.51.100.1",
+          scope: "global",
+          untilMs: T0 + 5000,
+          reason: "manual",
+        });
+        for (const path of ["/api/data", "/login"]) {
+          const decision = await limiter.decide({
+            now: T0,
+            client: "198.51.100.1",
+            path,
+            algorithm: "gcra",
+          });
+          expect(decision).toMatchObject({
+            allowed: false,
+            refusal: "ip_blocked",
+            retryAfterMs: 5000,
+          });
+          expect(decision.block?.reason).toBe("manual");
+        }
+        expect(
+          (
+            await limiter.decide({
+              now: T0,
+              client: "198.51.100.2",
+              path: "/login",
+              algorithm: "gcra",
+            })
+          ).allowed,
+        ).toBe(true);
+        expect(
+          (
+            await limiter.decide({
+              now: T0 + 5000,
+              client: "198.51.100.1",
+              path: "/login",
+              algorithm: "gcra",
+            })
+          ).allowed,
+        ).toBe(true);
+      });
+
+      it("limits a path block to its path, and lifts blocks on request", async () => {
+        const limiter = await create();
+        await limiter.block({
+          client: "c",
+          scope: "path",
+          path: "/login",
+          untilMs: T0 + 60_000,
+          reason: "lockout",
+        });
+        expect(
+          (await limiter.decide({ now: T0, client: "c", path: "/login", algorithm: "gcra" }))
+            .refusal,
+        ).toBe("ip_blocked");
+        expect(
+          (await limiter.decide({ now: T0, client: "c", path: "/api/data", algorithm: "gcra" }))
+            .allowed,
+        ).toBe(true);
+        expect(await limiter.findBlock("c", "/login", T0)).toMatchObject({
+          scope: "path",
+          path: "/login",
+        });
+        expect(await limiter.listBlocks(T0)).toHaveLength(1);
+        expect(await limiter.unblock("c")).toBe(true);
+        expect(await limiter.unblock("c")).toBe(false);
+        expect(await limiter.findBlock("c", "/login", T0)).toBeUndefined();
+        expect(await limiter.listBlocks(T0)).toEqual([]);
+      });
+
+      it("does not let a shorter block replace a longer one on the same scope", async () => {
+        const limiter = await create();
+        await limiter.block({ client: "c", scope: "global", untilMs: T0 + 10_000, reason: "a" });
+        await limiter.block({
+          client: "c",
+          scope: "path",
+          path: "/x",
+          untilMs: T0 + 99_000,
+          reason: "b",
+        });
+        expect((await limiter.findBlock("c", "/x", T0 + 20_000))?.reason).toBe("b");
+        expect(await limiter.findBlock("c", "/y", T0 + 20_000)).toBeUndefined();
+      });
+    });
+
+    describe("buckets", () => {
+      it("count hits per bucket and can be reset", async () => {
+        const limiter = await create();
+        const hit = (bucket: string, now = T0) =>
+          limiter.hit(bucket, now, 3, MINUTE, "sliding-window-log");
+        expect((await hit("fail:a")).remaining).toBe(2);
+        await hit("fail:a");
+        expect((await hit("fail:a")).allowed).toBe(true);
+        expect((await hit("fail:a")).allowed).toBe(false);
+        expect((await hit("fail:b")).allowed).toBe(true);
+        await limiter.reset("fail:a");
+        expect((await hit("fail:a")).remaining).toBe(2);
+        expect((await hit("fail:b", T0 + MINUTE)).remaining).toBe(2);
+      });
+    });
+  });
+}
