@@ -1,6 +1,7 @@
 import type { DatabaseTarget } from "./config/database-url.js";
 import { type KeyGuardConfigInput, resolveConfig } from "./config/keyguard-config.js";
 import { KeyGuard } from "./keyguard.js";
+import type { Limiter } from "./ports/limiter.js";
 import type { Store } from "./ports/store.js";
 import type { Clock } from "./util/clock.js";
 import { loadOptionalModule } from "./util/load-optional-module.js";
@@ -8,6 +9,8 @@ import { loadOptionalModule } from "./util/load-optional-module.js";
 export interface CreateKeyGuardOptions {
   /** A store to use instead of the one `databaseUrl` names. */
   readonly store?: Store;
+  /** A limiter to use instead of the in-memory one. */
+  readonly limiter?: Limiter;
   readonly clock?: Clock;
   /** Run migrations before returning (default `true`). */
   readonly migrate?: boolean;
@@ -23,8 +26,13 @@ interface StoreModule {
   createKyselyStore(options: { database: DatabaseTarget }): Promise<Store>;
 }
 
-// A variable, so bundlers and TypeScript leave the optional package unresolved until used.
+interface MemoryLimiterModule {
+  MemoryLimiter: new () => Limiter;
+}
+
+// Variables, so bundlers and TypeScript leave the optional packages unresolved until used.
 const STORE_PACKAGE = "@keyguard/store-kysely";
+const MEMORY_LIMITER_PACKAGE = "@keyguard/limiter-memory";
 
 /**
  * Builds a ready KeyGuard from configuration: validates it, opens the store named by
@@ -56,9 +64,19 @@ export async function createKeyGuard(
     );
     store = await createKyselyStore({ database: resolved.database });
   }
+  let limiter = options.limiter;
+  if (limiter === undefined) {
+    const { MemoryLimiter } = await loadOptionalModule(
+      MEMORY_LIMITER_PACKAGE,
+      "Rate limiting in one process",
+      () => import(MEMORY_LIMITER_PACKAGE) as Promise<MemoryLimiterModule>,
+    );
+    limiter = new MemoryLimiter();
+  }
   const kg = new KeyGuard({
     config: resolved,
     store,
+    limiter,
     clock: options.clock,
     onBackgroundError: options.onBackgroundError,
   });

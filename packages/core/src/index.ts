@@ -62,6 +62,29 @@ export {
 } from "./limits/sliding-window-counter.js";
 export { type SlidingWindowLogState, slidingWindowLog } from "./limits/sliding-window-log.js";
 export type { RateLimitAlgorithm, WindowDecision } from "./limits/window-decision.js";
+export {
+  type ClientAddressOptions,
+  type ClientAddressResolver,
+  createClientAddressResolver,
+  type TrustProxy,
+} from "./pipeline/client-address.js";
+export {
+  PROBLEM_CONTENT_TYPE,
+  type ProblemDetails,
+  problemFor,
+} from "./pipeline/problem-details.js";
+export { isProtectedPath, pathOf } from "./pipeline/protected-path.js";
+export { type RateLimitHeaderStyle, rateLimitHeaders } from "./pipeline/rate-limit-headers.js";
+export {
+  type GuardAllowed,
+  type GuardedRequest,
+  type GuardOptions,
+  type GuardRefused,
+  type GuardRequest,
+  type GuardResult,
+  RequestGuard,
+} from "./pipeline/request-guard.js";
+export { missingScopes } from "./pipeline/require-scopes.js";
 export type {
   IpBlock,
   LimitDecision,

@@ -22,6 +22,8 @@ import {
   keyEnvironmentOf,
 } from "./keys/key-format.js";
 import { createKeyHasher, type KeyHasher } from "./keys/key-hasher.js";
+import { type GuardOptions, RequestGuard } from "./pipeline/request-guard.js";
+import type { Limiter } from "./ports/limiter.js";
 import type { Store } from "./ports/store.js";
 import { UsageRecorder, type UsageRecorderStats } from "./usage/usage-recorder.js";
 import { type Clock, systemClock } from "./util/clock.js";
@@ -43,6 +45,8 @@ export interface KeyGuardOptions {
   readonly clock?: Clock;
   /** Told about failures that happen off the request path (a usage batch that failed). */
   readonly onBackgroundError?: (error: unknown) => void;
+  /** Rate limits and IP blocks for the request pipeline (`guard()`). */
+  readonly limiter?: Limiter;
 }
 
 export interface CreateApiKeyInput {
@@ -135,6 +139,7 @@ export class KeyGuard {
   readonly config: KeyGuardConfig;
   readonly store: Store;
   readonly clock: Clock;
+  readonly #limiter: Limiter | undefined;
   readonly #hash: KeyHasher;
   readonly #cache: VerificationCache;
   readonly #usage: UsageRecorder;
@@ -144,6 +149,7 @@ export class KeyGuard {
     this.config = options.config;
     this.store = options.store;
     this.clock = options.clock ?? systemClock;
+    this.#limiter = options.limiter;
     const secret = options.config.secretKey;
     this.#hash = secret === undefined ? secretMissing : createKeyHasher(secret);
     this.#cache = new VerificationCache({ ...options.config.cache, clock: this.clock });
@@ -506,13 +512,36 @@ export class KeyGuard {
     };
   }
 
-  /** Writes queued usage and closes the store. Safe to call more than once. */
+  /** The limiter behind the request pipeline (throws if none was configured). */
+  get limiter(): Limiter {
+    if (this.#limiter === undefined) {
+      throw new KeyGuardError(
+        "invalid_config",
+        "This KeyGuard has no limiter: create it with createKeyGuard(), or pass `limiter` (e.g. new MemoryLimiter() from @keyguard/limiter-memory).",
+      );
+    }
+    return this.#limiter;
+  }
+
+  /**
+   * The request pipeline for a set of routes: what every adapter runs. Options are
+   * checked here, once, so a misconfiguration fails at start-up.
+   */
+  guard(options: GuardOptions = {}): RequestGuard {
+    return new RequestGuard(this, this.limiter, options);
+  }
+
+  /** Writes queued usage and closes the store and limiter. Safe to call more than once. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
       try {
         await this.#usage.close();
       } finally {
-        await this.store.close();
+        try {
+          await this.#limiter?.close();
+        } finally {
+          await this.store.close();
+        }
       }
     })();
     return this.#closing;

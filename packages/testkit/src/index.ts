@@ -1,4 +1,11 @@
+export {
+  type AdapterApp,
+  type AdapterConformanceOptions,
+  describeAdapterConformance,
+  type StartAdapterApp,
+} from "./adapter-conformance.js";
 export { FakeClock } from "./fake-clock.js";
+export { type RawResponse, rawRequest } from "./http-client.js";
 export { describeLimiterConformance } from "./limiter-conformance.js";
 export {
   dropSchema,

@@ -1,0 +1,28 @@
+/**
+ * True when `path` is `prefix` or below it (`/api` covers `/api` and `/api/data`, not
+ * `/apiary`). Compared case-insensitively and after percent-decoding, because Express and
+ * Koa route `/API/data` and `/%61pi/data` to the same handlers as `/api/data`: a
+ * case-sensitive check would let those requests past the guard.
+ */
+export function isProtectedPath(path: string, prefix: string): boolean {
+  const normalizedPrefix = normalize(prefix).replace(/\/+$/, "");
+  if (normalizedPrefix === "") return true;
+  const normalizedPath = normalize(path);
+  return normalizedPath === normalizedPrefix || normalizedPath.startsWith(`${normalizedPrefix}/`);
+}
+
+function normalize(path: string): string {
+  let decoded = path;
+  try {
+    decoded = decodeURIComponent(path);
+  } catch {
+    // A malformed escape stays as typed; the framework will not route it anywhere either.
+  }
+  return decoded.replace(/\/{2,}/g, "/").toLowerCase();
+}
+
+/** The path part of a request target (`/api/data?x=1` -> `/api/data`). */
+export function pathOf(url: string): string {
+  const query = url.indexOf("?");
+  return query === -1 ? url : url.slice(0, query);
+}

@@ -1,0 +1,315 @@
+import type { ApiKeyInfo } from "../domain/api-key.js";
+import type { ErrorCode } from "../errors/error-codes.js";
+import { isKeyGuardError } from "../errors/keyguard-error.js";
+import type { KeyGuard, VerifyResult } from "../keyguard.js";
+import type { RateLimitAlgorithm } from "../limits/window-decision.js";
+import type { LimitDecision, Limiter } from "../ports/limiter.js";
+import {
+  type ClientAddressOptions,
+  type ClientAddressResolver,
+  createClientAddressResolver,
+} from "./client-address.js";
+import { PROBLEM_CONTENT_TYPE, type ProblemDetails, problemFor } from "./problem-details.js";
+import { type RateLimitHeaderStyle, rateLimitHeaders } from "./rate-limit-headers.js";
+
+/** How a protected route finds and limits keys. Every field has a safe default. */
+export interface GuardOptions extends ClientAddressOptions {
+  /** Header carrying the key (case-insensitive). Default `x-api-key`. */
+  readonly keyHeader?: string;
+  /** Also accept `Authorization: Bearer <key>`. Default `true`. */
+  readonly bearer?: boolean;
+  /** Algorithm for the keys' per-minute limits. Default the seed's `sliding-window-log`. */
+  readonly algorithm?: RateLimitAlgorithm;
+  /** Failed authentications from one client are counted over this window. Default 1 hour. */
+  readonly failureWindowMs?: number;
+  /** How long a client is blocked after `ipBlockThreshold` failures. Default 24 hours. */
+  readonly blockDurationMs?: number;
+  /** Rate-limit headers on responses. Default `"both"`. */
+  readonly rateLimitHeaders?: RateLimitHeaderStyle;
+  /**
+   * When the limiter (Redis, say) fails: `false` (default) answers 503; `true` lets the
+   * request through unlimited. A store failure while verifying an uncached key is always
+   * 503: a key that cannot be checked is never trusted.
+   */
+  readonly failOpen?: boolean;
+}
+
+/** What an adapter reads off its framework's request. */
+export interface GuardRequest {
+  readonly method: string;
+  /** The path without the query string. */
+  readonly path: string;
+  /** The socket's peer address. */
+  readonly remoteAddress: string | undefined;
+  /** A header by lower-case name, as the framework gives it. */
+  header(name: string): string | string[] | undefined;
+}
+
+/** Facts about a checked request that its usage event needs. */
+export interface GuardedRequest {
+  readonly client: string;
+  readonly method: string;
+  readonly path: string;
+  readonly startedAt: number;
+}
+
+/** A request let through: the key to attach and the headers to add. */
+export interface GuardAllowed {
+  readonly allowed: true;
+  readonly apiKey: ApiKeyInfo;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly request: GuardedRequest;
+}
+
+/** A request refused: status, headers and problem body to send, nothing else. */
+export interface GuardRefused {
+  readonly allowed: false;
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly problem: ProblemDetails;
+  readonly request: GuardedRequest;
+  /** Set when the key was valid (a rate-limit or quota refusal): its usage is logged too. */
+  readonly apiKey?: ApiKeyInfo;
+}
+
+export type GuardResult = GuardAllowed | GuardRefused;
+
+const HOUR = 3_600_000;
+
+const KEY_REFUSAL_DETAIL: Record<Exclude<VerifyResult["outcome"], "valid">, string> = {
+  missing: "Send an API key in the X-API-KEY header.",
+  malformed: "The API key is not a valid KeyGuard key. Check that it was copied whole.",
+  unknown: "The API key is not valid.",
+  revoked: "The API key has been revoked.",
+  expired: "The API key has expired.",
+  organization_suspended: "The API key's organization is suspended.",
+};
+
+/**
+ * The request pipeline every adapter runs: client address, IP blocks, key extraction and
+ * verification, failure counting and automatic blocking, the key's rate limit and quota,
+ * and usage logging after the response. Framework-free: an adapter translates its request
+ * into a {@link GuardRequest}, calls {@link check}, writes out the result, and calls
+ * {@link complete} when the response is finished.
+ */
+export class RequestGuard {
+  readonly #kg: KeyGuard;
+  readonly #limiter: Limiter;
+  readonly #clientAddress: ClientAddressResolver;
+  readonly #keyHeader: string;
+  readonly #bearer: boolean;
+  readonly #algorithm: RateLimitAlgorithm;
+  readonly #failureWindowMs: number;
+  readonly #blockDurationMs: number;
+  readonly #headerStyle: RateLimitHeaderStyle;
+  readonly #failOpen: boolean;
+  readonly #warn: (code: string, message: string) => void;
+  #warnedForwardedFor = false;
+
+  constructor(
+    kg: KeyGuard,
+    limiter: Limiter,
+    options: GuardOptions = {},
+    warn?: (code: string, message: string) => void,
+  ) {
+    this.#kg = kg;
+    this.#limiter = limiter;
+    this.#clientAddress = createClientAddressResolver(options);
+    this.#trustsProxy = options.trustProxy !== undefined && options.trustProxy !== false;
+    this.#keyHeader = (options.keyHeader ?? "x-api-key").toLowerCase();
+    this.#bearer = options.bearer ?? true;
+    this.#algorithm = options.algorithm ?? "sliding-window-log";
+    this.#failureWindowMs = options.failureWindowMs ?? HOUR;
+    this.#blockDurationMs = options.blockDurationMs ?? 24 * HOUR;
+    this.#headerStyle = options.rateLimitHeaders ?? "both";
+    this.#failOpen = options.failOpen ?? false;
+    this.#warn = warn ?? ((code, message) => process.emitWarning(message, { code }));
+  }
+
+  readonly #trustsProxy: boolean;
+
+  /** The client identity limits and blocks apply to (IP, or IPv6 /64). */
+  clientOf(request: GuardRequest): string {
+    const forwarded = request.header("x-forwarded-for");
+    const forwardedFor = Array.isArray(forwarded) ? forwarded.join(",") : forwarded;
+    if (forwardedFor !== undefined && !this.#trustsProxy && !this.#warnedForwardedFor) {
+      this.#warnedForwardedFor = true;
+      this.#warn(
+        "KEYGUARD_UNTRUSTED_FORWARDED_FOR",
+        `Requests carry X-Forwarded-For but trustProxy is off, so clients are identified by the socket address (${request.remoteAddress}). Behind a proxy or load balancer every client then shares one IP's limits and blocks: set trustProxy to the number of proxy hops or their addresses.`,
+      );
+    }
+    return this.#clientAddress(request.remoteAddress, forwardedFor);
+  }
+
+  /** Runs the pipeline for one request. Never throws: failures become 503 problems. */
+  async check(request: GuardRequest): Promise<GuardResult> {
+    const startedAt = this.#kg.clock.now();
+    const client = this.clientOf(request);
+    const guarded: GuardedRequest = {
+      client,
+      method: request.method,
+      path: request.path,
+      startedAt,
+    };
+    try {
+      const rawKey = this.#extractKey(request);
+      const verified = rawKey.ok ? await this.#kg.verifyKey(rawKey.value) : undefined;
+      if (verified === undefined || verified.outcome !== "valid") {
+        const block = await this.#limiter.findBlock(client, request.path, startedAt);
+        if (block !== undefined) {
+          return this.#refuse("ip_blocked", blockedDetail(block.untilMs, startedAt), guarded, {
+            "retry-after": retryAfter(block.untilMs - startedAt),
+          });
+        }
+        await this.#countFailure(client, startedAt);
+        if (verified === undefined) {
+          return this.#refuse(
+            rawKey.ok ? "missing_api_key" : "invalid_api_key",
+            rawKey.ok ? KEY_REFUSAL_DETAIL.missing : rawKey.detail,
+            guarded,
+          );
+        }
+        return this.#refuse(verified.code, KEY_REFUSAL_DETAIL[verified.outcome], guarded);
+      }
+      const apiKey = verified.key;
+      let decision: LimitDecision;
+      try {
+        decision = await this.#limiter.decide({
+          now: startedAt,
+          client,
+          path: request.path,
+          algorithm: this.#algorithm,
+          key: {
+            id: apiKey.id,
+            rateLimitPerMinute: apiKey.rateLimitPerMinute,
+            monthlyLimit: apiKey.monthlyLimit,
+          },
+        });
+      } catch (error) {
+        if (!this.#failOpen) throw error;
+        return { allowed: true, apiKey, headers: {}, request: guarded };
+      }
+      const headers = rateLimitHeaders(decision, decision.quota, startedAt, this.#headerStyle);
+      if (decision.allowed) return { allowed: true, apiKey, headers, request: guarded };
+      const wait = { ...headers, "retry-after": retryAfter(decision.retryAfterMs) };
+      if (decision.refusal === "ip_blocked") {
+        return this.#refuse(
+          "ip_blocked",
+          blockedDetail(decision.resetAtMs, startedAt),
+          guarded,
+          wait,
+          apiKey,
+        );
+      }
+      if (decision.refusal === "quota_exceeded") {
+        return this.#refuse(
+          "quota_exceeded",
+          `The key's monthly quota of ${decision.quota?.limit} requests is used up until the 1st of next month (UTC).`,
+          guarded,
+          wait,
+          apiKey,
+        );
+      }
+      return this.#refuse(
+        "rate_limited",
+        `The key allows ${decision.limit} requests per minute. Retry after ${wait["retry-after"]} s.`,
+        guarded,
+        wait,
+        apiKey,
+      );
+    } catch (error) {
+      const code: ErrorCode = "service_unavailable";
+      const detail = isKeyGuardError(error, "database_unavailable")
+        ? "API keys cannot be verified right now. Retry shortly."
+        : "The request could not be checked right now. Retry shortly.";
+      return this.#refuse(code, detail, guarded, { "retry-after": "5" });
+    }
+  }
+
+  /** Logs the usage of a request whose key was identified, once its response is done. */
+  complete(result: GuardResult, statusCode: number): void {
+    const apiKey = result.apiKey;
+    if (apiKey === undefined) return;
+    const { client, method, path, startedAt } = result.request;
+    this.#kg.recordUsage({
+      keyId: apiKey.id,
+      path,
+      method,
+      statusCode,
+      latencyMs: this.#kg.clock.now() - startedAt,
+      ipAddress: client,
+      timestamp: new Date(startedAt),
+    });
+  }
+
+  async #countFailure(client: string, now: number): Promise<void> {
+    const threshold = this.#kg.config.ipBlockThreshold;
+    const counted = await this.#limiter.hit(
+      `auth-failures:${client}`,
+      now,
+      threshold,
+      this.#failureWindowMs,
+      "sliding-window-counter",
+    );
+    if (!counted.allowed || counted.remaining === 0) {
+      await this.#limiter.block({
+        client,
+        scope: "global",
+        untilMs: now + this.#blockDurationMs,
+        reason: "auth_failures",
+      });
+      await this.#limiter.reset(`auth-failures:${client}`);
+    }
+  }
+
+  #extractKey(
+    request: GuardRequest,
+  ): { ok: true; value: string | undefined } | { ok: false; detail: string } {
+    const header = request.header(this.#keyHeader);
+    if (Array.isArray(header)) {
+      return { ok: false, detail: `Send exactly one ${this.#keyHeader.toUpperCase()} header.` };
+    }
+    let bearer: string | undefined;
+    if (this.#bearer) {
+      const authorization = request.header("authorization");
+      const value = Array.isArray(authorization) ? undefined : authorization;
+      if (value !== undefined && /^bearer\s+/i.test(value))
+        bearer = value.replace(/^bearer\s+/i, "");
+    }
+    if (header !== undefined && bearer !== undefined && header !== bearer) {
+      return {
+        ok: false,
+        detail: "Two different API keys were sent (X-API-KEY and Authorization).",
+      };
+    }
+    const value = header ?? bearer;
+    return { ok: true, value: value === "" ? undefined : value };
+  }
+
+  #refuse(
+    code: ErrorCode,
+    detail: string,
+    request: GuardedRequest,
+    headers: Record<string, string> = {},
+    apiKey?: ApiKeyInfo,
+  ): GuardRefused {
+    const problem = problemFor(code, detail);
+    return {
+      allowed: false,
+      status: problem.status,
+      headers: { ...headers, "content-type": PROBLEM_CONTENT_TYPE },
+      problem,
+      request,
+      ...(apiKey === undefined ? {} : { apiKey }),
+    };
+  }
+}
+
+function retryAfter(ms: number): string {
+  return String(Math.max(1, Math.ceil(ms / 1000)));
+}
+
+function blockedDetail(untilMs: number, now: number): string {
+  return `This client is blocked for another ${retryAfter(untilMs - now)} s.`;
+}

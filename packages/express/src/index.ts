@@ -1,0 +1,1 @@
+export { type KeyGuardExpressOptions, keyguard, requireScopes } from "./keyguard-middleware.js";

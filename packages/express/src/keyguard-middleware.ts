@@ -1,0 +1,97 @@
+import {
+  type ApiKeyInfo,
+  type GuardOptions,
+  type GuardRequest,
+  isProtectedPath,
+  type KeyGuard,
+  missingScopes,
+  PROBLEM_CONTENT_TYPE,
+  type ProblemDetails,
+  pathOf,
+  problemFor,
+} from "@keyguard/core";
+import type { NextFunction, Request, RequestHandler, Response } from "express";
+
+declare global {
+  namespace Express {
+    interface Request {
+      /** The verified API key (without its hash), set by KeyGuard on protected routes. */
+      apiKey?: ApiKeyInfo;
+    }
+  }
+}
+
+export interface KeyGuardExpressOptions extends GuardOptions {
+  /**
+   * Protect only requests under this path (the seed's `protected_path="/api"`). Omit it
+   * to protect everything the middleware is mounted on (`app.use("/api", keyguard(kg))`).
+   */
+  readonly protectedPath?: string;
+}
+
+function toGuardRequest(req: Request): GuardRequest {
+  return {
+    method: req.method,
+    path: pathOf(req.originalUrl),
+    remoteAddress: req.socket.remoteAddress,
+    header: (name) => req.headers[name],
+  };
+}
+
+function sendProblem(
+  res: Response,
+  status: number,
+  headers: Record<string, string>,
+  problem: ProblemDetails,
+): void {
+  res.status(status).set(headers).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem));
+}
+
+/**
+ * KeyGuard as Express middleware: verifies the key, applies limits and blocks, sets the
+ * rate-limit headers, attaches `req.apiKey`, and logs usage when the response finishes.
+ *
+ * @example
+ * ```ts
+ * const kg = await createKeyGuard({ secretKey: process.env.KEYGUARD_SECRET_KEY });
+ * app.use(keyguard(kg, { protectedPath: "/api" }));
+ * app.get("/api/data", (req, res) => res.json({ message: "Authorized!", key: req.apiKey?.label }));
+ * ```
+ */
+export function keyguard(kg: KeyGuard, options: KeyGuardExpressOptions = {}): RequestHandler {
+  const guard = kg.guard(options);
+  const { protectedPath } = options;
+  return (req: Request, res: Response, next: NextFunction) => {
+    if (protectedPath !== undefined && !isProtectedPath(pathOf(req.originalUrl), protectedPath)) {
+      next();
+      return;
+    }
+    guard.check(toGuardRequest(req)).then((result) => {
+      if (result.apiKey !== undefined) {
+        res.once("finish", () => guard.complete(result, res.statusCode));
+      }
+      if (!result.allowed) {
+        sendProblem(res, result.status, result.headers, result.problem);
+        return;
+      }
+      req.apiKey = result.apiKey;
+      res.set(result.headers);
+      next();
+    }, next);
+  };
+}
+
+/** Refuses (403 `insufficient_scope`) a request whose key lacks any of `scopes`. */
+export function requireScopes(...scopes: string[]): RequestHandler {
+  return (req: Request, res: Response, next: NextFunction) => {
+    const problem =
+      req.apiKey === undefined ? missingKeyProblem : missingScopes(req.apiKey, scopes);
+    if (problem === undefined) next();
+    else sendProblem(res, problem.status, {}, problem);
+  };
+}
+
+const missingKeyProblem = problemFor(
+  "missing_api_key",
+  "This route needs an API key, but KeyGuard did not run before it: mount keyguard() first.",
+);

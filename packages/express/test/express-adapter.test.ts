@@ -1,0 +1,46 @@
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { MemoryLimiter } from "@keyguard/limiter-memory";
+import { createKyselyStore } from "@keyguard/store-kysely";
+import { describeAdapterConformance } from "@keyguard/testkit";
+import express from "express";
+import { keyguard, requireScopes } from "../src/index.js";
+
+describeAdapterConformance(
+  "Express",
+  async (kg, options) => {
+    const app = express();
+    app.use(keyguard(kg, options));
+    app.get("/health", (_req, res) => {
+      res.json({ status: "ok" });
+    });
+    app.get("/api/data", (_req, res) => {
+      res.json({ message: "Authorized!" });
+    });
+    app.get("/api/profile", (req, res) => {
+      res.json({
+        org_id: req.apiKey?.orgId,
+        key_label: req.apiKey?.label,
+        scopes: req.apiKey?.scopes,
+      });
+    });
+    app.get("/api/admin", requireScopes("admin"), (_req, res) => {
+      res.json({ ok: true });
+    });
+    app.get("/api/fail", (_req, res) => {
+      res.status(500).json({ error: "boom" });
+    });
+    const server = app.listen(0);
+    await new Promise((resolve) => server.once("listening", resolve));
+    const { port } = server.address() as AddressInfo;
+    return {
+      url: `http://127.0.0.1:${port}`,
+      close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    };
+  },
+  {
+    openStore: (directory) =>
+      createKyselyStore({ url: `sqlite:${join(directory, "keyguard.db")}` }),
+    createLimiter: () => new MemoryLimiter(),
+  },
+);

@@ -1,0 +1,6 @@
+export {
+  type KeyGuardFastifyOptions,
+  type KeyGuardRouteConfig,
+  keyguard,
+  requireScopes,
+} from "./keyguard-plugin.js";

@@ -1,0 +1,76 @@
+import { join } from "node:path";
+import { MemoryLimiter } from "@keyguard/limiter-memory";
+import { createKyselyStore } from "@keyguard/store-kysely";
+import { describeAdapterConformance } from "@keyguard/testkit";
+import Fastify from "fastify";
+import { describe, expect, it } from "vitest";
+import { keyguard, requireScopes } from "../src/index.js";
+
+describeAdapterConformance(
+  "Fastify",
+  async (kg, options) => {
+    const app = Fastify();
+    await app.register(keyguard, { kg, ...options });
+    app.get("/health", async () => ({ status: "ok" }));
+    app.get("/api/data", async () => ({ message: "Authorized!" }));
+    app.get("/api/profile", async (request) => ({
+      org_id: request.apiKey?.orgId,
+      key_label: request.apiKey?.label,
+      scopes: request.apiKey?.scopes,
+    }));
+    app.get("/api/admin", { config: { keyguard: { scopes: ["admin"] } } }, async () => ({
+      ok: true,
+    }));
+    app.get("/api/fail", async (_request, reply) => reply.code(500).send({ error: "boom" }));
+    const url = await app.listen({ port: 0, host: "127.0.0.1" });
+    return { url, close: () => app.close() };
+  },
+  {
+    openStore: (directory) =>
+      createKyselyStore({ url: `sqlite:${join(directory, "keyguard.db")}` }),
+    createLimiter: () => new MemoryLimiter(),
+  },
+);
+
+describe("Fastify route opt-in and opt-out", () => {
+  it("protects routes by config alone, skips opted-out ones, and checks requireScopes", async () => {
+    const { KeyGuard, resolveConfig } = await import("@keyguard/core");
+    const { mkdtempSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const store = await createKyselyStore({
+      url: `sqlite:${join(mkdtempSync(join(tmpdir(), "kg-fastify-")), "k.db")}`,
+    });
+    const kg = new KeyGuard({
+      config: resolveConfig({ secretKey: "fastify-opt-secret" }, {}),
+      store,
+      limiter: new MemoryLimiter(),
+    });
+    await kg.init();
+    const app = Fastify();
+    await app.register(keyguard, { kg, protectedPath: "/api" });
+    app.get("/open", async () => ({ open: true }));
+    app.get("/private", { config: { keyguard: true } }, async () => ({ private: true }));
+    app.get("/api/public", { config: { keyguard: false } }, async () => ({ public: true }));
+    app.get("/api/ops", { preHandler: requireScopes("ops") }, async () => ({ ops: true }));
+    await kg.createOrganization("Acme Corp");
+    const { rawKey } = await kg.createApiKey({
+      organization: "Acme Corp",
+      label: "k",
+      scopes: ["read"],
+    });
+    try {
+      expect((await app.inject({ url: "/open" })).statusCode).toBe(200);
+      expect((await app.inject({ url: "/private" })).statusCode).toBe(401);
+      expect(
+        (await app.inject({ url: "/private", headers: { "x-api-key": rawKey } })).statusCode,
+      ).toBe(200);
+      expect((await app.inject({ url: "/api/public" })).statusCode).toBe(200);
+      const ops = await app.inject({ url: "/api/ops", headers: { "x-api-key": rawKey } });
+      expect(ops.statusCode).toBe(403);
+      expect(ops.json().code).toBe("insufficient_scope");
+    } finally {
+      await app.close();
+      await kg.close();
+    }
+  });
+});

@@ -1,0 +1,1 @@
+export { type KeyGuardKoaOptions, keyguard, requireScopes } from "./keyguard-middleware.js";

@@ -1,0 +1,95 @@
+import {
+  type ApiKeyInfo,
+  type GuardOptions,
+  isProtectedPath,
+  type KeyGuard,
+  missingScopes,
+  PROBLEM_CONTENT_TYPE,
+  type ProblemDetails,
+  problemFor,
+} from "@keyguard/core";
+import type { Context, Middleware } from "koa";
+
+declare module "koa" {
+  interface DefaultState {
+    /** The verified API key (without its hash), set by KeyGuard on protected routes. */
+    apiKey?: ApiKeyInfo;
+  }
+}
+
+export interface KeyGuardKoaOptions extends GuardOptions {
+  /**
+   * Protect only requests under this path (the seed's `protected_path="/api"`). Omit it
+   * to protect everything the middleware runs for (e.g. one router's routes).
+   */
+  readonly protectedPath?: string;
+}
+
+function sendProblem(
+  ctx: Context,
+  status: number,
+  headers: Record<string, string>,
+  problem: ProblemDetails,
+): void {
+  ctx.status = status;
+  ctx.set(headers);
+  ctx.body = JSON.stringify(problem);
+  ctx.type = PROBLEM_CONTENT_TYPE;
+}
+
+/**
+ * KeyGuard as Koa middleware: verifies the key, applies limits and blocks, sets the
+ * rate-limit headers, puts the key in `ctx.state.apiKey`, and logs usage when the
+ * response finishes.
+ *
+ * @example
+ * ```ts
+ * app.use(keyguard(kg, { protectedPath: "/api" }));
+ * router.get("/api/data", (ctx) => { ctx.body = { message: "Authorized!" }; });
+ * ```
+ */
+export function keyguard(kg: KeyGuard, options: KeyGuardKoaOptions = {}): Middleware {
+  const guard = kg.guard(options);
+  const { protectedPath } = options;
+  return async (ctx, next) => {
+    if (protectedPath !== undefined && !isProtectedPath(ctx.path, protectedPath)) {
+      await next();
+      return;
+    }
+    const result = await guard.check({
+      method: ctx.method,
+      path: ctx.path,
+      remoteAddress: ctx.req.socket.remoteAddress,
+      header: (name) => ctx.req.headers[name],
+    });
+    if (result.apiKey !== undefined) {
+      ctx.res.once("finish", () => guard.complete(result, ctx.res.statusCode));
+    }
+    if (!result.allowed) {
+      sendProblem(ctx, result.status, result.headers, result.problem);
+      return;
+    }
+    ctx.state.apiKey = result.apiKey;
+    ctx.set(result.headers);
+    await next();
+  };
+}
+
+/** Refuses (403 `insufficient_scope`) a request whose key lacks any of `scopes`. */
+export function requireScopes(...scopes: string[]): Middleware {
+  return async (ctx, next) => {
+    const apiKey = ctx.state.apiKey as ApiKeyInfo | undefined;
+    const problem =
+      apiKey === undefined
+        ? problemFor(
+            "missing_api_key",
+            "This route needs an API key, but KeyGuard did not run before it.",
+          )
+        : missingScopes(apiKey, scopes);
+    if (problem !== undefined) {
+      sendProblem(ctx, problem.status, {}, problem);
+      return;
+    }
+    await next();
+  };
+}

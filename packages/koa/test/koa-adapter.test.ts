@@ -1,0 +1,47 @@
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { MemoryLimiter } from "@keyguard/limiter-memory";
+import { createKyselyStore } from "@keyguard/store-kysely";
+import { describeAdapterConformance } from "@keyguard/testkit";
+import Router from "@koa/router";
+import Koa from "koa";
+import { keyguard, requireScopes } from "../src/index.js";
+
+describeAdapterConformance(
+  "Koa",
+  async (kg, options) => {
+    const app = new Koa();
+    const router = new Router();
+    router.get("/health", (ctx) => {
+      ctx.body = { status: "ok" };
+    });
+    router.get("/api/data", (ctx) => {
+      ctx.body = { message: "Authorized!" };
+    });
+    router.get("/api/profile", (ctx) => {
+      const key = ctx.state.apiKey;
+      ctx.body = { org_id: key?.orgId, key_label: key?.label, scopes: key?.scopes };
+    });
+    router.get("/api/admin", requireScopes("admin"), (ctx) => {
+      ctx.body = { ok: true };
+    });
+    router.get("/api/fail", (ctx) => {
+      ctx.status = 500;
+      ctx.body = { error: "boom" };
+    });
+    app.use(keyguard(kg, options));
+    app.use(router.routes());
+    const server = app.listen(0, "127.0.0.1");
+    await new Promise((resolve) => server.once("listening", resolve));
+    const { port } = server.address() as AddressInfo;
+    return {
+      url: `http://127.0.0.1:${port}`,
+      close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    };
+  },
+  {
+    openStore: (directory) =>
+      createKyselyStore({ url: `sqlite:${join(directory, "keyguard.db")}` }),
+    createLimiter: () => new MemoryLimiter(),
+  },
+);

@@ -1,0 +1,273 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  type GuardOptions,
+  generateRawKey,
+  KeyGuard,
+  type Limiter,
+  resolveConfig,
+  type Store,
+} from "@keyguard/core";
+import { afterEach, describe, expect, it } from "vitest";
+import { FakeClock } from "./fake-clock.js";
+import { rawRequest } from "./http-client.js";
+
+/** A running app built by an adapter's test, listening on a real port. */
+export interface AdapterApp {
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the adapter's reference app on port 0 with these routes, KeyGuard protecting
+ * `/api` through `protectedPath`:
+ * - `GET /health` -> `{ "status": "ok" }` (open)
+ * - `GET /api/data` -> `{ "message": "Authorized!" }`
+ * - `GET /api/profile` -> `{ "org_id", "key_label", "scopes" }` from the attached key
+ * - `GET /api/admin` -> `{ "ok": true }`, requiring the scope `admin`
+ * - `GET /api/fail` -> status 500 from the handler (usage logs the handler's status)
+ */
+export type StartAdapterApp = (
+  kg: KeyGuard,
+  options: GuardOptions & { protectedPath: string },
+) => Promise<AdapterApp>;
+
+export interface AdapterConformanceOptions {
+  /** Opens a fresh store for one test (the suite migrates and closes it). */
+  readonly openStore: (directory: string) => Promise<Store>;
+  readonly createLimiter: () => Limiter;
+}
+
+const SECRET = "adapter-conformance-secret";
+const THRESHOLD = 5;
+
+/**
+ * Every behaviour of the request pipeline, over real HTTP, for one adapter. The same
+ * assertions run against Express, Fastify and Koa.
+ */
+export function describeAdapterConformance(
+  name: string,
+  start: StartAdapterApp,
+  options: AdapterConformanceOptions,
+): void {
+  describe(`Adapter conformance: ${name}`, () => {
+    const cleanups: Array<() => Promise<void> | void> = [];
+    afterEach(async () => {
+      for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+    });
+
+    async function setup(guardOptions: GuardOptions = {}, ipBlockThreshold = 1_000) {
+      const directory = mkdtempSync(join(tmpdir(), "keyguard-adapter-"));
+      cleanups.push(() => rmSync(directory, { recursive: true, force: true }));
+      const clock = new FakeClock(Date.now());
+      const store = await options.openStore(directory);
+      const kg = new KeyGuard({
+        config: resolveConfig(
+          { secretKey: SECRET, ipBlockThreshold, usage: { flushIntervalMs: 60_000 } },
+          {},
+        ),
+        store,
+        limiter: options.createLimiter(),
+        clock,
+      });
+      await kg.init();
+      cleanups.push(() => kg.close());
+      const app = await start(kg, { protectedPath: "/api", ...guardOptions });
+      cleanups.push(() => app.close());
+      await kg.createOrganization("Acme Corp");
+      const key = async (settings: Partial<Parameters<KeyGuard["createApiKey"]>[0]> = {}) =>
+        kg.createApiKey({ organization: "Acme Corp", label: "k", ...settings });
+      const get = (path: string, headers: Record<string, string> = {}) =>
+        fetch(`${app.url}${path}`, { headers });
+      return { kg, app, clock, key, get };
+    }
+
+    async function expectProblem(response: Response, status: number, code: string) {
+      expect(response.status).toBe(status);
+      expect(response.headers.get("content-type")).toMatch(/^application\/problem\+json/);
+      const body = (await response.json()) as Record<string, unknown>;
+      expect(body).toMatchObject({ status, code, type: `urn:keyguard:problem:${code}` });
+      expect(typeof body.title).toBe("string");
+      expect(typeof body.detail).toBe("string");
+      expect(JSON.stringify(body)).not.toMatch(/\bat .*\.(js|ts):\d+/); // no stack
+      return body;
+    }
+
+    it("leaves routes outside protectedPath alone", async () => {
+      const { get } = await setup();
+      const response = await get("/health");
+      expect(response.status).toBe(200);
+      expect(await response.json()).toEqual({ status: "ok" });
+      expect(response.headers.get("x-ratelimit-limit")).toBeNull();
+    });
+
+    it("lets a valid key through with rate-limit headers and the key attached", async () => {
+      const { get, key } = await setup();
+      const { rawKey, key: info } = await key({
+        label: "prod",
+        rateLimitPerMinute: 120,
+        scopes: ["read"],
+      });
+      const response = await get("/api/data", { "X-API-KEY": rawKey });
+      expect(response.status).toBe(200);
+      expect(await response.json()).toEqual({ message: "Authorized!" });
+      expect(response.headers.get("x-ratelimit-limit")).toBe("120");
+      expect(response.headers.get("x-ratelimit-remaining")).toBe("119");
+      expect(Number(response.headers.get("x-ratelimit-reset"))).toBeGreaterThan(Date.now() / 1000);
+      expect(response.headers.get("ratelimit-policy")).toBe('"minute";q=120;w=60');
+      expect(response.headers.get("ratelimit")).toMatch(/^"minute";r=119;t=\d+$/);
+
+      const profile = await get("/api/profile", { "x-api-key": rawKey });
+      expect(await profile.json()).toEqual({
+        org_id: info.orgId,
+        key_label: "prod",
+        scopes: ["read"],
+      });
+      const bearer = await get("/api/data", { authorization: `Bearer ${rawKey}` });
+      expect(bearer.status).toBe(200);
+      const upper = await get("/API/data", {});
+      await expectProblem(upper, 401, "missing_api_key"); // case variants are protected too
+    });
+
+    it("refuses missing, invalid, revoked, expired and suspended keys precisely", async () => {
+      const { get, key, kg, clock } = await setup();
+      await expectProblem(await get("/api/data"), 401, "missing_api_key");
+      await expectProblem(await get("/api/data", { "x-api-key": "" }), 401, "missing_api_key");
+      await expectProblem(await get("/api/data", { "x-api-key": "nope" }), 401, "invalid_api_key");
+      await expectProblem(
+        await get("/api/data", { "x-api-key": generateRawKey().rawKey }),
+        401,
+        "invalid_api_key",
+      );
+      const revoked = await key();
+      await kg.revokeApiKey(revoked.key.id);
+      await expectProblem(
+        await get("/api/data", { "x-api-key": revoked.rawKey }),
+        401,
+        "revoked_api_key",
+      );
+      const expiring = await key({ expiresAt: new Date(clock.now() + 1000) });
+      const beforeExpiry = await get("/api/data", { "x-api-key": expiring.rawKey });
+      expect(beforeExpiry.status, await beforeExpiry.clone().text()).toBe(200);
+      clock.advance(1000);
+      await expectProblem(
+        await get("/api/data", { "x-api-key": expiring.rawKey }),
+        401,
+        "expired_api_key",
+      );
+      await kg.createOrganization("Suspended Inc");
+      const suspended = await kg.createApiKey({ organization: "Suspended Inc", label: "s" });
+      await kg.suspendOrganization("Suspended Inc");
+      await expectProblem(
+        await get("/api/data", { "x-api-key": suspended.rawKey }),
+        403,
+        "organization_suspended",
+      );
+    });
+
+    it("answers the key's rate limit with 429 and Retry-After, and its monthly quota", async () => {
+      const { get, key, clock } = await setup();
+      const { rawKey } = await key({ rateLimitPerMinute: 3 });
+      for (let i = 0; i < 3; i++)
+        expect((await get("/api/data", { "x-api-key": rawKey })).status).toBe(200);
+      const limited = await get("/api/data", { "x-api-key": rawKey });
+      await expectProblem(limited, 429, "rate_limited");
+      expect(Number(limited.headers.get("retry-after"))).toBeGreaterThan(0);
+      expect(limited.headers.get("x-ratelimit-remaining")).toBe("0");
+      clock.advance(60_000);
+      expect((await get("/api/data", { "x-api-key": rawKey })).status).toBe(200);
+
+      const quota = await key({ rateLimitPerMinute: 100, monthlyLimit: 2 });
+      const first = await get("/api/data", { "x-api-key": quota.rawKey });
+      expect(first.headers.get("ratelimit-policy")).toBe(
+        '"minute";q=100;w=60, "month";q=2;w=2592000',
+      );
+      await get("/api/data", { "x-api-key": quota.rawKey });
+      await expectProblem(
+        await get("/api/data", { "x-api-key": quota.rawKey }),
+        429,
+        "quota_exceeded",
+      );
+    });
+
+    it("requires scopes per route", async () => {
+      const { get, key } = await setup();
+      const reader = await key({ scopes: ["read"] });
+      const admin = await key({ scopes: ["admin"] });
+      await expectProblem(
+        await get("/api/admin", { "x-api-key": reader.rawKey }),
+        403,
+        "insufficient_scope",
+      );
+      const ok = await get("/api/admin", { "x-api-key": admin.rawKey });
+      expect(ok.status).toBe(200);
+      expect(await ok.json()).toEqual({ ok: true });
+    });
+
+    it("blocks a client after ipBlockThreshold failed attempts, even with a valid key", async () => {
+      const { get, key, clock } = await setup({}, THRESHOLD);
+      const { rawKey } = await key();
+      for (let i = 0; i < THRESHOLD; i++) {
+        await expectProblem(
+          await get("/api/data", { "x-api-key": `kg_live_bad${i}` }),
+          401,
+          "invalid_api_key",
+        );
+      }
+      const blocked = await get("/api/data", { "x-api-key": rawKey });
+      await expectProblem(blocked, 403, "ip_blocked");
+      expect(Number(blocked.headers.get("retry-after"))).toBe(24 * 3600);
+      await expectProblem(await get("/api/data"), 403, "ip_blocked");
+      clock.advance(24 * 3600_000);
+      expect((await get("/api/data", { "x-api-key": rawKey })).status).toBe(200);
+    });
+
+    it("logs usage after each response, including refusals of a valid key, and flushes on close", async () => {
+      const { get, key, kg } = await setup();
+      const { rawKey, key: info } = await key({ rateLimitPerMinute: 2 });
+      await get("/api/data", { "x-api-key": rawKey });
+      await get("/api/fail", { "x-api-key": rawKey });
+      await get("/api/data", { "x-api-key": rawKey }); // 429
+      await get("/api/data", { "x-api-key": "junk" }); // no key: not logged
+      await new Promise((resolve) => setTimeout(resolve, 50)); // let 'finish' handlers run
+      const usage = await kg.usage(info.id, { since: new Date(kg.clock.now() - 3600_000) });
+      const bucket = usage.buckets.at(-1);
+      expect(bucket).toMatchObject({ total: 3, status2xx: 1, status4xx: 1, status5xx: 1 });
+      expect((await kg.getApiKey(info.id)).lastUsedAt).not.toBeNull();
+    });
+
+    describe("bad input: 4xx problem+json, never a 500 or a crash", () => {
+      it("handles huge, non-ASCII, duplicated and wrong-checksum keys", async () => {
+        const { get, key, app } = await setup();
+        const { rawKey } = await key();
+        await expectProblem(
+          await get("/api/data", { "x-api-key": "k".repeat(10_240) }),
+          401,
+          "invalid_api_key",
+        );
+        const wrongChecksum = rawKey.slice(0, -1) + (rawKey.endsWith("A") ? "B" : "A");
+        await expectProblem(
+          await get("/api/data", { "x-api-key": wrongChecksum }),
+          401,
+          "invalid_api_key",
+        );
+        const head = (value: string) =>
+          `GET /api/data HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n${value}\r\n\r\n`;
+        for (const headers of [
+          `X-API-KEY: ${rawKey.slice(0, 20)}\u00e9\u00ff${rawKey.slice(22)}`,
+          `X-API-KEY: ${rawKey.slice(0, 20)}\t${rawKey.slice(21)}`,
+          `X-API-KEY: ${rawKey}\r\nX-API-KEY: ${rawKey}`,
+          `X-API-KEY: ${rawKey}\r\nAuthorization: Bearer ${generateRawKey().rawKey}`,
+        ]) {
+          const response = await rawRequest(app.url, head(headers));
+          expect(response.status, headers).toBe(401);
+          expect(response.headers["content-type"]).toMatch(/^application\/problem\+json/);
+          expect(JSON.parse(response.body).code).toBe("invalid_api_key");
+        }
+        // The server is still up and serving.
+        expect((await get("/api/data", { "x-api-key": rawKey })).status).toBe(200);
+      });
+    });
+  });
+}
