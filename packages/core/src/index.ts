@@ -1,3 +1,4 @@
+export { IpBlockList } from "./blocks/ip-block-list.js";
 export type { VerificationCacheOptions } from "./cache/verification-cache.js";
 export { VerificationCache } from "./cache/verification-cache.js";
 export { type DatabaseTarget, parseDatabaseUrl, redactUrl } from "./config/database-url.js";
@@ -29,6 +30,7 @@ export {
 } from "./errors/error-codes.js";
 export { isKeyGuardError, KeyGuardError } from "./errors/keyguard-error.js";
 export {
+  type BlockOptions,
   type CreateApiKeyInput,
   type CreatedApiKey,
   KeyGuard,

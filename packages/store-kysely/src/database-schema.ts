@@ -7,6 +7,7 @@ export interface DatabaseSchema {
   organizations: OrganizationsTable;
   api_keys: ApiKeysTable;
   usage_logs: UsageLogsTable;
+  ip_blocks: IpBlocksTable;
 }
 
 export type DbDate = Date | string;
@@ -45,4 +46,14 @@ export interface UsageLogsTable {
   latency_ms: number;
   ip_address: string | null;
   timestamp: DbDate;
+}
+
+export interface IpBlocksTable {
+  id: string;
+  client: string;
+  scope: string;
+  path: string | null;
+  reason: string;
+  created_at: DbDate;
+  until: DbDate;
 }

@@ -1,6 +1,7 @@
 import type {
   ApiKey,
   ApiKeyPatch,
+  IpBlock,
   Organization,
   OrganizationStatus,
   Store,
@@ -333,6 +334,51 @@ export class KyselyStore implements Store {
         status3xx: count(row.status3xx),
         status4xx: count(row.status4xx),
         status5xx: count(row.status5xx),
+      }));
+    });
+  }
+
+  insertIpBlock(block: IpBlock): Promise<void> {
+    return this.#run(async () => {
+      await this.db
+        .insertInto("ip_blocks")
+        .values({
+          id: crypto.randomUUID(),
+          client: block.client,
+          scope: block.scope,
+          path: block.scope === "path" ? (block.path ?? null) : null,
+          reason: block.reason,
+          created_at: this.#codec.date(new Date()),
+          until: this.#codec.date(new Date(block.untilMs)),
+        })
+        .execute();
+    });
+  }
+
+  deleteIpBlocks(client: string): Promise<number> {
+    return this.#run(async () => {
+      const result = await this.db
+        .deleteFrom("ip_blocks")
+        .where("client", "=", client)
+        .executeTakeFirst();
+      return Number(result.numDeletedRows);
+    });
+  }
+
+  listIpBlocks(now: Date): Promise<IpBlock[]> {
+    return this.#run(async () => {
+      const rows = await this.db
+        .selectFrom("ip_blocks")
+        .selectAll()
+        .where("until", ">", this.#codec.date(now))
+        .orderBy("created_at")
+        .execute();
+      return rows.map((row) => ({
+        client: row.client,
+        scope: row.scope === "path" ? "path" : "global",
+        ...(row.path === null ? {} : { path: row.path }),
+        untilMs: this.#codec.readDate(row.until).getTime(),
+        reason: row.reason,
       }));
     });
   }

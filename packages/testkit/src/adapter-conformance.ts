@@ -64,7 +64,12 @@ export function describeAdapterConformance(
       const store = await options.openStore(directory);
       const kg = new KeyGuard({
         config: resolveConfig(
-          { secretKey: SECRET, ipBlockThreshold, usage: { flushIntervalMs: 60_000 } },
+          {
+            secretKey: SECRET,
+            ipBlockThreshold,
+            usage: { flushIntervalMs: 60_000 },
+            blockSyncIntervalMs: 100,
+          },
           {},
         ),
         store,
@@ -80,7 +85,17 @@ export function describeAdapterConformance(
         kg.createApiKey({ organization: "Acme Corp", label: "k", ...settings });
       const get = (path: string, headers: Record<string, string> = {}) =>
         fetch(`${app.url}${path}`, { headers });
-      return { kg, app, clock, key, get };
+      /** Another KeyGuard on the same database: what another process would run. */
+      const openAnother = async () => {
+        const other = new KeyGuard({
+          config: resolveConfig({ secretKey: SECRET }, {}),
+          store: await options.openStore(directory),
+          clock,
+        });
+        cleanups.push(() => other.close());
+        return other;
+      };
+      return { kg, app, clock, key, get, openAnother };
     }
 
     async function expectProblem(response: Response, status: number, code: string) {
@@ -221,6 +236,44 @@ export function describeAdapterConformance(
       await expectProblem(await get("/api/data"), 403, "ip_blocked");
       clock.advance(24 * 3600_000);
       expect((await get("/api/data", { "x-api-key": rawKey })).status).toBe(200);
+    });
+
+    it("refuses manually blocked clients, globally or on one path, until unblocked", async () => {
+      const { get, key, kg } = await setup();
+      const { rawKey } = await key();
+      const headers = { "x-api-key": rawKey };
+      await kg.blockIp("127.0.0.1", { duration: "1 hour", scope: "path", path: "/api/profile" });
+      expect((await get("/api/data", headers)).status).toBe(200);
+      await expectProblem(await get("/api/profile", headers), 403, "ip_blocked");
+      await kg.blockIp("127.0.0.1", { duration: 60 });
+      const blocked = await get("/api/data", headers);
+      await expectProblem(blocked, 403, "ip_blocked");
+      expect(blocked.headers.get("retry-after")).toBe("60");
+      expect((await get("/health")).status).toBe(200); // outside protectedPath
+      expect(await kg.unblockIp("127.0.0.1")).toBe(true);
+      expect((await get("/api/profile", headers)).status).toBe(200);
+    });
+
+    it("applies a block made by another process without a restart", async () => {
+      const { get, key, openAnother } = await setup();
+      const { rawKey } = await key();
+      expect((await get("/api/data", { "x-api-key": rawKey })).status).toBe(200);
+      const other = await openAnother();
+      await other.blockIp("127.0.0.1", { duration: "10m", reason: "from the CLI" });
+      const deadline = Date.now() + 5_000;
+      let status = 200;
+      while (status === 200 && Date.now() < deadline) {
+        status = (await get("/api/data", { "x-api-key": rawKey })).status;
+        if (status === 200) await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(status).toBe(403);
+      await other.unblockIp("127.0.0.1");
+      const unblockDeadline = Date.now() + 5_000;
+      while (status === 403 && Date.now() < unblockDeadline) {
+        status = (await get("/api/data", { "x-api-key": rawKey })).status;
+        if (status === 403) await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(status).toBe(200);
     });
 
     it("logs usage after each response, including refusals of a valid key, and flushes on close", async () => {

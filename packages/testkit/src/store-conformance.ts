@@ -641,6 +641,59 @@ export function describeStoreConformance(
       });
     });
 
+    describe("IP blocks", () => {
+      it("are stored, listed while in force, survive a reopen and are lifted", async () => {
+        const { kg, clock, openAnother } = await setup();
+        const global = await kg.blockIp("203.0.113.7", { duration: "1 hour", reason: "fraud" });
+        expect(global).toMatchObject({
+          client: "203.0.113.7",
+          scope: "global",
+          untilMs: clock.now() + 3_600_000,
+          reason: "fraud",
+        });
+        await kg.blockIp("2001:db8:1:2::99", {
+          duration: 60,
+          scope: "path",
+          path: "/api/withdraw",
+        });
+        await kg.blockIp("198.51.100.1", { until: new Date(clock.now() + 1000) });
+        const other = await openAnother();
+        const listed = await other.kg.listBlocks();
+        expect(listed.map((b) => [b.client, b.scope, b.path ?? null])).toEqual([
+          ["203.0.113.7", "global", null],
+          ["2001:db8:1:2::/64", "path", "/api/withdraw"],
+          ["198.51.100.1", "global", null],
+        ]);
+        clock.advance(1000);
+        expect((await kg.listBlocks()).map((b) => b.client)).not.toContain("198.51.100.1");
+        expect(await kg.unblockIp("203.0.113.7")).toBe(true);
+        expect(await kg.unblockIp("203.0.113.7")).toBe(false);
+        expect((await other.kg.listBlocks()).map((b) => b.client)).toEqual(["2001:db8:1:2::/64"]);
+      });
+
+      it("refuse bad input and write nothing", async () => {
+        const { kg } = await setup();
+        await expectCode(kg.blockIp("not-an-ip"), "invalid_input", /not an IP address/);
+        await expectCode(
+          kg.blockIp("203.0.113.7", { duration: "forever" }),
+          "invalid_input",
+          /duration/,
+        );
+        await expectCode(kg.blockIp("203.0.113.7", { scope: "path" }), "invalid_input", /path/);
+        await expectCode(
+          kg.blockIp("203.0.113.7", { until: new Date(0) }),
+          "invalid_input",
+          /future/,
+        );
+        await expectCode(
+          kg.blockIp("203.0.113.7", { reason: "x\u0000" }),
+          "invalid_input",
+          /reason/,
+        );
+        expect(await kg.listBlocks()).toEqual([]);
+      });
+    });
+
     it("works without the secret for everything that does not hash a raw key", async () => {
       const { kg, database } = await setup();
       await kg.createOrganization("Acme Corp");

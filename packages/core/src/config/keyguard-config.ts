@@ -23,6 +23,46 @@ const configSchema = z.object({
   ipBlockThreshold: positiveInt("ipBlockThreshold").default(100),
   /** Whether new keys are `kg_live_...` or `kg_test_...` unless a caller says otherwise. */
   keyEnvironment: z.enum(["live", "test"]).default("live"),
+  /**
+   * Whose `X-Forwarded-For` to believe (see `TrustProxy`): `false` (default: the socket's
+   * peer is the client), a hop count, or proxy addresses / CIDRs. From the environment:
+   * `KEYGUARD_TRUST_PROXY=1` or `=10.0.0.0/8,loopback`.
+   */
+  trustProxy: z
+    .preprocess(
+      (value) => {
+        if (typeof value !== "string") return value;
+        const text = value.trim();
+        if (text === "" || text === "false") return false;
+        if (/^\d+$/.test(text)) return Number(text);
+        return text
+          .split(",")
+          .map((part) => part.trim())
+          .filter(Boolean);
+      },
+      z.union(
+        [
+          z.literal(false),
+          z.number().int("trustProxy must be a whole number of hops").min(0),
+          z.array(z.string()).min(1),
+        ],
+        { error: "trustProxy must be false, a number of proxy hops, or a list of proxy addresses" },
+      ),
+    )
+    .default(false),
+  /** IPv6 clients are limited and blocked per prefix of this length; `false` = per address. */
+  ipv6Subnet: z
+    .union([z.literal(false), z.number().int().min(1).max(128)], {
+      error: "ipv6Subnet must be a prefix length from 1 to 128, or false",
+    })
+    .default(64),
+  /** Time zone for clock-time lockouts such as `"4:00 PM"` (IANA name). */
+  timeZone: z
+    .string()
+    .refine(isTimeZone, "timeZone must be an IANA time zone such as UTC or Europe/Paris")
+    .default("UTC"),
+  /** How often manual IP blocks are re-read from the database (other processes' blocks). */
+  blockSyncIntervalMs: positiveInt("blockSyncIntervalMs").default(2_000),
   cache: z
     .object({
       maxEntries: positiveInt("cache.maxEntries").default(10_000),
@@ -64,7 +104,18 @@ export const CONFIG_ENV_VARS = {
   redisUrl: "KEYGUARD_REDIS_URL",
   defaultRateLimitPerMinute: "KEYGUARD_DEFAULT_RATE_LIMIT_PER_MINUTE",
   ipBlockThreshold: "KEYGUARD_IP_BLOCK_THRESHOLD",
+  trustProxy: "KEYGUARD_TRUST_PROXY",
+  timeZone: "KEYGUARD_TIME_ZONE",
 } as const;
+
+function isTimeZone(value: string): boolean {
+  try {
+    new Intl.DateTimeFormat("en-US", { timeZone: value });
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /**
  * Validates a configuration, filling each missing field from its `KEYGUARD_*` environment

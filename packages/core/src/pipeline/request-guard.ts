@@ -4,16 +4,11 @@ import { isKeyGuardError } from "../errors/keyguard-error.js";
 import type { KeyGuard, VerifyResult } from "../keyguard.js";
 import type { RateLimitAlgorithm } from "../limits/window-decision.js";
 import type { LimitDecision, Limiter } from "../ports/limiter.js";
-import {
-  type ClientAddressOptions,
-  type ClientAddressResolver,
-  createClientAddressResolver,
-} from "./client-address.js";
 import { PROBLEM_CONTENT_TYPE, type ProblemDetails, problemFor } from "./problem-details.js";
 import { type RateLimitHeaderStyle, rateLimitHeaders } from "./rate-limit-headers.js";
 
 /** How a protected route finds and limits keys. Every field has a safe default. */
-export interface GuardOptions extends ClientAddressOptions {
+export interface GuardOptions {
   /** Header carrying the key (case-insensitive). Default `x-api-key`. */
   readonly keyHeader?: string;
   /** Also accept `Authorization: Bearer <key>`. Default `true`. */
@@ -95,7 +90,6 @@ const KEY_REFUSAL_DETAIL: Record<Exclude<VerifyResult["outcome"], "valid">, stri
 export class RequestGuard {
   readonly #kg: KeyGuard;
   readonly #limiter: Limiter;
-  readonly #clientAddress: ClientAddressResolver;
   readonly #keyHeader: string;
   readonly #bearer: boolean;
   readonly #algorithm: RateLimitAlgorithm;
@@ -105,6 +99,8 @@ export class RequestGuard {
   readonly #failOpen: boolean;
   readonly #warn: (code: string, message: string) => void;
   #warnedForwardedFor = false;
+  /** Until the stored manual blocks are loaded, requests wait for them. */
+  #blocksLoaded: Promise<void> | undefined;
 
   constructor(
     kg: KeyGuard,
@@ -114,8 +110,7 @@ export class RequestGuard {
   ) {
     this.#kg = kg;
     this.#limiter = limiter;
-    this.#clientAddress = createClientAddressResolver(options);
-    this.#trustsProxy = options.trustProxy !== undefined && options.trustProxy !== false;
+    this.#trustsProxy = kg.config.trustProxy !== false;
     this.#keyHeader = (options.keyHeader ?? "x-api-key").toLowerCase();
     this.#bearer = options.bearer ?? true;
     this.#algorithm = options.algorithm ?? "sliding-window-log";
@@ -124,6 +119,9 @@ export class RequestGuard {
     this.#headerStyle = options.rateLimitHeaders ?? "both";
     this.#failOpen = options.failOpen ?? false;
     this.#warn = warn ?? ((code, message) => process.emitWarning(message, { code }));
+    this.#blocksLoaded = kg.syncBlocks().then(() => {
+      this.#blocksLoaded = undefined;
+    });
   }
 
   readonly #trustsProxy: boolean;
@@ -139,7 +137,7 @@ export class RequestGuard {
         `Requests carry X-Forwarded-For but trustProxy is off, so clients are identified by the socket address (${request.remoteAddress}). Behind a proxy or load balancer every client then shares one IP's limits and blocks: set trustProxy to the number of proxy hops or their addresses.`,
       );
     }
-    return this.#clientAddress(request.remoteAddress, forwardedFor);
+    return this.#kg.clientAddress(request.remoteAddress, forwardedFor);
   }
 
   /** Runs the pipeline for one request. Never throws: failures become 503 problems. */
@@ -153,6 +151,13 @@ export class RequestGuard {
       startedAt,
     };
     try {
+      if (this.#blocksLoaded !== undefined) await this.#blocksLoaded;
+      const manual = this.#kg.findManualBlock(client, request.path, startedAt);
+      if (manual !== undefined) {
+        return this.#refuse("ip_blocked", blockedDetail(manual.untilMs, startedAt), guarded, {
+          "retry-after": retryAfter(manual.untilMs - startedAt),
+        });
+      }
       const rawKey = this.#extractKey(request);
       const verified = rawKey.ok ? await this.#kg.verifyKey(rawKey.value) : undefined;
       if (verified === undefined || verified.outcome !== "valid") {

@@ -3,6 +3,7 @@ import type { Organization, OrganizationStatus } from "../domain/organization.js
 import type { StoreCounts } from "../domain/stats.js";
 import type { UsageBucket } from "../domain/usage-bucket.js";
 import type { UsageEvent } from "../domain/usage-event.js";
+import type { IpBlock } from "./limiter.js";
 
 /**
  * Persistence for organizations, keys and usage. KeyGuard's service validates every input
@@ -61,6 +62,13 @@ export interface Store {
 
   /** One key's usage at or after `since`, per UTC hour (hours without requests omitted), oldest first. */
   usageByHour(keyId: string, since: Date): Promise<UsageBucket[]>;
+
+  /** Persists a manual IP block. */
+  insertIpBlock(block: IpBlock): Promise<void>;
+  /** Removes every persisted block of a client; the number removed. */
+  deleteIpBlocks(client: string): Promise<number>;
+  /** Persisted blocks still in force at `now`, oldest first. */
+  listIpBlocks(now: Date): Promise<IpBlock[]>;
 
   /** Counts for `stats`; `requestsSince` counts events at or after `since`. */
   countStats(since: Date, now: Date): Promise<StoreCounts>;

@@ -20,6 +20,7 @@ const displayText = (field: string, max: number) =>
 
 export const organizationNameSchema = displayText("organization name", 200);
 export const keyLabelSchema = displayText("label", 200);
+export const blockReasonSchema = displayText("reason", 200);
 
 export const rateLimitSchema = z
   .number({ error: "rateLimitPerMinute must be a number" })

@@ -2,11 +2,13 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from "kysely";
 import type { SqlDialect } from "../column-codec.js";
 import { initialSchema } from "./0001-initial-schema.js";
+import { ipBlocks } from "./0002-ip-blocks.js";
 
 /** Every migration, in order. Names sort in the order they must run; never rename one. */
 function migrationsFor(dialect: SqlDialect): Record<string, Migration> {
   return {
     "0001_initial_schema": initialSchema(dialect),
+    "0002_ip_blocks": ipBlocks(dialect),
   };
 }
 
