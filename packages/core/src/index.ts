@@ -52,6 +52,7 @@ export {
 } from "./keys/key-format.js";
 export { createKeyHasher, type KeyHasher } from "./keys/key-hasher.js";
 export { type GcraState, gcra } from "./limits/gcra.js";
+export { type LockoutEnd, lockoutEnd } from "./limits/lockout-end.js";
 export {
   calendarMonth,
   isQuotaExhausted,
@@ -70,6 +71,11 @@ export {
   createClientAddressResolver,
   type TrustProxy,
 } from "./pipeline/client-address.js";
+export {
+  IpRateLimit,
+  type IpRateLimitResult,
+  type IpRateLimitRule,
+} from "./pipeline/ip-rate-limit.js";
 export {
   PROBLEM_CONTENT_TYPE,
   type ProblemDetails,

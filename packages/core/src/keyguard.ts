@@ -28,6 +28,7 @@ import {
   type ClientAddressResolver,
   createClientAddressResolver,
 } from "./pipeline/client-address.js";
+import { IpRateLimit, type IpRateLimitRule } from "./pipeline/ip-rate-limit.js";
 import { type GuardOptions, type GuardRequest, RequestGuard } from "./pipeline/request-guard.js";
 import type { IpBlock, Limiter } from "./ports/limiter.js";
 import type { Store } from "./ports/store.js";
@@ -670,6 +671,14 @@ export class KeyGuard {
       this.#blockSync = { timer, ready };
     }
     return this.#blockSync.ready;
+  }
+
+  /**
+   * A per-client limit for routes without API keys (the seed's `rate_limit_by_ip`), with
+   * optional lockouts. Adapters wrap it as `rateLimitByIp(kg, rule)`.
+   */
+  ipRateLimit(rule: IpRateLimitRule): IpRateLimit {
+    return new IpRateLimit(this, rule);
   }
 
   /** Writes queued usage and closes the store and limiter. Safe to call more than once. */

@@ -1,16 +1,12 @@
 import {
   type ApiKeyInfo,
   type GuardOptions,
-  type GuardRequest,
   isProtectedPath,
   type KeyGuard,
-  missingScopes,
-  PROBLEM_CONTENT_TYPE,
-  type ProblemDetails,
   pathOf,
-  problemFor,
 } from "@keyguard/core";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
+import { sendProblem, toGuardRequest } from "./request-bridge.js";
 
 declare global {
   namespace Express {
@@ -27,24 +23,6 @@ export interface KeyGuardExpressOptions extends GuardOptions {
    * to protect everything the middleware is mounted on (`app.use("/api", keyguard(kg))`).
    */
   readonly protectedPath?: string;
-}
-
-function toGuardRequest(req: Request): GuardRequest {
-  return {
-    method: req.method,
-    path: pathOf(req.originalUrl),
-    remoteAddress: req.socket.remoteAddress,
-    header: (name) => req.headers[name],
-  };
-}
-
-function sendProblem(
-  res: Response,
-  status: number,
-  headers: Record<string, string>,
-  problem: ProblemDetails,
-): void {
-  res.status(status).set(headers).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem));
 }
 
 /**
@@ -80,18 +58,3 @@ export function keyguard(kg: KeyGuard, options: KeyGuardExpressOptions = {}): Re
     }, next);
   };
 }
-
-/** Refuses (403 `insufficient_scope`) a request whose key lacks any of `scopes`. */
-export function requireScopes(...scopes: string[]): RequestHandler {
-  return (req: Request, res: Response, next: NextFunction) => {
-    const problem =
-      req.apiKey === undefined ? missingKeyProblem : missingScopes(req.apiKey, scopes);
-    if (problem === undefined) next();
-    else sendProblem(res, problem.status, {}, problem);
-  };
-}
-
-const missingKeyProblem = problemFor(
-  "missing_api_key",
-  "This route needs an API key, but KeyGuard did not run before it: mount keyguard() first.",
-);

@@ -4,7 +4,7 @@ import { MemoryLimiter } from "@keyguard/limiter-memory";
 import { createKyselyStore } from "@keyguard/store-kysely";
 import { describeAdapterConformance } from "@keyguard/testkit";
 import express from "express";
-import { keyguard, requireScopes } from "../src/index.js";
+import { blockRequest, keyguard, rateLimitByIp, requireScopes } from "../src/index.js";
 
 describeAdapterConformance(
   "Express",
@@ -30,6 +30,26 @@ describeAdapterConformance(
     app.get("/api/fail", (_req, res) => {
       res.status(500).json({ error: "boom" });
     });
+    app.post("/api/withdraw", async (req, res) => {
+      await blockRequest(kg, req, { duration: "1 hour", scope: "path" });
+      res.json({ error: "Suspicious activity. Endpoint locked for 1 hour." });
+    });
+    app.get("/search", rateLimitByIp(kg, { limit: 5 }), (_req, res) => {
+      res.json({ results: [] });
+    });
+    app.post("/login", rateLimitByIp(kg, { limit: 3, lockout: "1 hour" }), (_req, res) => {
+      res.json({ ok: true });
+    });
+    app.post("/signup", rateLimitByIp(kg, { limit: 2, lockout: "4:00 PM" }), (_req, res) => {
+      res.json({ ok: true });
+    });
+    app.post(
+      "/heavy",
+      rateLimitByIp(kg, { limit: 1, lockout: 600, scope: "global" }),
+      (_req, res) => {
+        res.json({ ok: true });
+      },
+    );
     const server = app.listen(0);
     await new Promise((resolve) => server.once("listening", resolve));
     const { port } = server.address() as AddressInfo;

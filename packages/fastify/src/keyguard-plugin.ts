@@ -1,7 +1,11 @@
 import {
   type ApiKeyInfo,
+  type BlockOptions,
   type GuardOptions,
+  type GuardRequest,
   type GuardResult,
+  type IpBlock,
+  type IpRateLimitRule,
   isProtectedPath,
   type KeyGuard,
   missingScopes,
@@ -14,6 +18,7 @@ import type {
   FastifyPluginAsync,
   FastifyReply,
   FastifyRequest,
+  onRequestAsyncHookHandler,
   preHandlerAsyncHookHandler,
 } from "fastify";
 import fp from "fastify-plugin";
@@ -64,20 +69,15 @@ const plugin: FastifyPluginAsync<KeyGuardFastifyOptions> = async (fastify, optio
 
   fastify.addHook("onRequest", async (request, reply) => {
     const routeConfig = request.routeOptions.config?.keyguard;
-    const path = pathOf(request.url);
+    const guardRequest = toGuardRequest(request);
     const protect =
       routeConfig === false
         ? false
         : routeConfig !== undefined ||
           options.protectedPath === undefined ||
-          isProtectedPath(path, options.protectedPath);
+          isProtectedPath(guardRequest.path, options.protectedPath);
     if (!protect) return;
-    const result = await guard.check({
-      method: request.method,
-      path,
-      remoteAddress: request.raw.socket.remoteAddress,
-      header: (name) => request.headers[name],
-    });
+    const result = await guard.check(guardRequest);
     if (result.apiKey !== undefined) results.set(request, result);
     if (!result.allowed) return sendProblem(reply, result.status, result.headers, result.problem);
     request.apiKey = result.apiKey;
@@ -106,6 +106,41 @@ const plugin: FastifyPluginAsync<KeyGuardFastifyOptions> = async (fastify, optio
  * ```
  */
 export const keyguard = fp(plugin, { fastify: "5.x", name: "@keyguard/fastify" });
+
+function toGuardRequest(request: FastifyRequest): GuardRequest {
+  return {
+    method: request.method,
+    path: pathOf(request.url),
+    remoteAddress: request.raw.socket.remoteAddress,
+    header: (name) => request.headers[name],
+  };
+}
+
+/**
+ * The seed's `rate_limit_by_ip` as an `onRequest` hook for routes without keys.
+ *
+ * @example
+ * ```ts
+ * app.post("/login", { onRequest: rateLimitByIp(kg, { limit: 3, lockout: 86400 }) }, login);
+ * ```
+ */
+export function rateLimitByIp(kg: KeyGuard, rule: IpRateLimitRule): onRequestAsyncHookHandler {
+  const limit = kg.ipRateLimit(rule);
+  return async (request, reply) => {
+    const result = await limit.check(toGuardRequest(request));
+    if (!result.allowed) return sendProblem(reply, result.status, result.headers, result.problem);
+    reply.headers(result.headers);
+  };
+}
+
+/** Blocks the client of `request` from inside a handler (the seed's `block_request`). */
+export function blockRequest(
+  kg: KeyGuard,
+  request: FastifyRequest,
+  options: BlockOptions = {},
+): Promise<IpBlock> {
+  return kg.blockRequest(toGuardRequest(request), options);
+}
 
 /** A `preHandler` refusing (403 `insufficient_scope`) a request whose key lacks any of `scopes`. */
 export function requireScopes(...scopes: string[]): preHandlerAsyncHookHandler {

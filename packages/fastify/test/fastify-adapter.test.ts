@@ -4,7 +4,7 @@ import { createKyselyStore } from "@keyguard/store-kysely";
 import { describeAdapterConformance } from "@keyguard/testkit";
 import Fastify from "fastify";
 import { describe, expect, it } from "vitest";
-import { keyguard, requireScopes } from "../src/index.js";
+import { blockRequest, keyguard, rateLimitByIp, requireScopes } from "../src/index.js";
 
 describeAdapterConformance(
   "Fastify",
@@ -22,6 +22,28 @@ describeAdapterConformance(
       ok: true,
     }));
     app.get("/api/fail", async (_request, reply) => reply.code(500).send({ error: "boom" }));
+    app.post("/api/withdraw", async (request) => {
+      await blockRequest(kg, request, { duration: "1 hour", scope: "path" });
+      return { error: "Suspicious activity. Endpoint locked for 1 hour." };
+    });
+    app.get("/search", { onRequest: rateLimitByIp(kg, { limit: 5 }) }, async () => ({
+      results: [],
+    }));
+    app.post(
+      "/login",
+      { onRequest: rateLimitByIp(kg, { limit: 3, lockout: "1 hour" }) },
+      async () => ({ ok: true }),
+    );
+    app.post(
+      "/signup",
+      { onRequest: rateLimitByIp(kg, { limit: 2, lockout: "4:00 PM" }) },
+      async () => ({ ok: true }),
+    );
+    app.post(
+      "/heavy",
+      { onRequest: rateLimitByIp(kg, { limit: 1, lockout: 600, scope: "global" }) },
+      async () => ({ ok: true }),
+    );
     const url = await app.listen({ port: 0, host: "127.0.0.1" });
     return { url, close: () => app.close() };
   },

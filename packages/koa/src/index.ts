@@ -1,1 +1,7 @@
-export { type KeyGuardKoaOptions, keyguard, requireScopes } from "./keyguard-middleware.js";
+export {
+  blockRequest,
+  type KeyGuardKoaOptions,
+  keyguard,
+  rateLimitByIp,
+  requireScopes,
+} from "./keyguard-middleware.js";

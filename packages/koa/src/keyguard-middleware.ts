@@ -1,6 +1,10 @@
 import {
   type ApiKeyInfo,
+  type BlockOptions,
   type GuardOptions,
+  type GuardRequest,
+  type IpBlock,
+  type IpRateLimitRule,
   isProtectedPath,
   type KeyGuard,
   missingScopes,
@@ -56,12 +60,7 @@ export function keyguard(kg: KeyGuard, options: KeyGuardKoaOptions = {}): Middle
       await next();
       return;
     }
-    const result = await guard.check({
-      method: ctx.method,
-      path: ctx.path,
-      remoteAddress: ctx.req.socket.remoteAddress,
-      header: (name) => ctx.req.headers[name],
-    });
+    const result = await guard.check(toGuardRequest(ctx));
     if (result.apiKey !== undefined) {
       ctx.res.once("finish", () => guard.complete(result, ctx.res.statusCode));
     }
@@ -73,6 +72,45 @@ export function keyguard(kg: KeyGuard, options: KeyGuardKoaOptions = {}): Middle
     ctx.set(result.headers);
     await next();
   };
+}
+
+function toGuardRequest(ctx: Context): GuardRequest {
+  return {
+    method: ctx.method,
+    path: ctx.path,
+    remoteAddress: ctx.req.socket.remoteAddress,
+    header: (name) => ctx.req.headers[name],
+  };
+}
+
+/**
+ * The seed's `rate_limit_by_ip` for routes without keys (login, signup, ...).
+ *
+ * @example
+ * ```ts
+ * router.post("/login", rateLimitByIp(kg, { limit: 3, lockout: 86400 }), login);
+ * ```
+ */
+export function rateLimitByIp(kg: KeyGuard, rule: IpRateLimitRule): Middleware {
+  const limit = kg.ipRateLimit(rule);
+  return async (ctx, next) => {
+    const result = await limit.check(toGuardRequest(ctx));
+    if (!result.allowed) {
+      sendProblem(ctx, result.status, result.headers, result.problem);
+      return;
+    }
+    ctx.set(result.headers);
+    await next();
+  };
+}
+
+/** Blocks the client of `ctx` from inside a handler (the seed's `block_request`). */
+export function blockRequest(
+  kg: KeyGuard,
+  ctx: Context,
+  options: BlockOptions = {},
+): Promise<IpBlock> {
+  return kg.blockRequest(toGuardRequest(ctx), options);
 }
 
 /** Refuses (403 `insufficient_scope`) a request whose key lacks any of `scopes`. */

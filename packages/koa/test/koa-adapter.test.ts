@@ -5,7 +5,7 @@ import { createKyselyStore } from "@keyguard/store-kysely";
 import { describeAdapterConformance } from "@keyguard/testkit";
 import Router from "@koa/router";
 import Koa from "koa";
-import { keyguard, requireScopes } from "../src/index.js";
+import { blockRequest, keyguard, rateLimitByIp, requireScopes } from "../src/index.js";
 
 describeAdapterConformance(
   "Koa",
@@ -28,6 +28,22 @@ describeAdapterConformance(
     router.get("/api/fail", (ctx) => {
       ctx.status = 500;
       ctx.body = { error: "boom" };
+    });
+    router.post("/api/withdraw", async (ctx) => {
+      await blockRequest(kg, ctx, { duration: "1 hour", scope: "path" });
+      ctx.body = { error: "Suspicious activity. Endpoint locked for 1 hour." };
+    });
+    router.get("/search", rateLimitByIp(kg, { limit: 5 }), (ctx) => {
+      ctx.body = { results: [] };
+    });
+    router.post("/login", rateLimitByIp(kg, { limit: 3, lockout: "1 hour" }), (ctx) => {
+      ctx.body = { ok: true };
+    });
+    router.post("/signup", rateLimitByIp(kg, { limit: 2, lockout: "4:00 PM" }), (ctx) => {
+      ctx.body = { ok: true };
+    });
+    router.post("/heavy", rateLimitByIp(kg, { limit: 1, lockout: 600, scope: "global" }), (ctx) => {
+      ctx.body = { ok: true };
     });
     app.use(keyguard(kg, options));
     app.use(router.routes());

@@ -5,6 +5,7 @@ import {
   type GuardOptions,
   generateRawKey,
   KeyGuard,
+  type KeyGuardConfigInput,
   type Limiter,
   resolveConfig,
   type Store,
@@ -27,6 +28,12 @@ export interface AdapterApp {
  * - `GET /api/profile` -> `{ "org_id", "key_label", "scopes" }` from the attached key
  * - `GET /api/admin` -> `{ "ok": true }`, requiring the scope `admin`
  * - `GET /api/fail` -> status 500 from the handler (usage logs the handler's status)
+ * - `POST /api/withdraw` -> `blockRequest(kg, req, { duration: "1 hour", scope: "path" })`, then
+ *   `{ "error": "Suspicious activity. Endpoint locked for 1 hour." }`
+ * - `GET /search` -> `rateLimitByIp(kg, { limit: 5 })`, `{ "results": [] }`
+ * - `POST /login` -> `rateLimitByIp(kg, { limit: 3, lockout: "1 hour" })`, `{ "ok": true }`
+ * - `POST /signup` -> `rateLimitByIp(kg, { limit: 2, lockout: "4:00 PM" })`, `{ "ok": true }`
+ * - `POST /heavy` -> `rateLimitByIp(kg, { limit: 1, lockout: 600, scope: "global" })`, `{ "ok": true }`
  */
 export type StartAdapterApp = (
   kg: KeyGuard,
@@ -57,7 +64,11 @@ export function describeAdapterConformance(
       for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
     });
 
-    async function setup(guardOptions: GuardOptions = {}, ipBlockThreshold = 1_000) {
+    async function setup(
+      guardOptions: GuardOptions = {},
+      ipBlockThreshold = 1_000,
+      extraConfig: Partial<KeyGuardConfigInput> = {},
+    ) {
       const directory = mkdtempSync(join(tmpdir(), "keyguard-adapter-"));
       cleanups.push(() => rmSync(directory, { recursive: true, force: true }));
       const clock = new FakeClock(Date.now());
@@ -69,6 +80,7 @@ export function describeAdapterConformance(
             ipBlockThreshold,
             usage: { flushIntervalMs: 60_000 },
             blockSyncIntervalMs: 100,
+            ...extraConfig,
           },
           {},
         ),
@@ -276,18 +288,97 @@ export function describeAdapterConformance(
       expect(status).toBe(200);
     });
 
+    describe("rateLimitByIp and lockouts", () => {
+      const post = (url: string, path: string) => fetch(`${url}${path}`, { method: "POST" });
+
+      it("limits a route without keys per client, with headers and Retry-After", async () => {
+        const { get, clock } = await setup();
+        for (let i = 0; i < 5; i++) {
+          const ok = await get("/search");
+          expect(ok.status).toBe(200);
+          expect(ok.headers.get("x-ratelimit-remaining")).toBe(String(4 - i));
+        }
+        const limited = await get("/search");
+        await expectProblem(limited, 429, "rate_limited");
+        expect(Number(limited.headers.get("retry-after"))).toBeGreaterThan(0);
+        clock.advance(60_000);
+        expect((await get("/search")).status).toBe(200);
+      });
+
+      it("locks a client out of one route for a duration", async () => {
+        const { get, key, app, clock } = await setup();
+        const { rawKey } = await key();
+        for (let i = 0; i < 3; i++) expect((await post(app.url, "/login")).status).toBe(200);
+        const locked = await post(app.url, "/login");
+        await expectProblem(locked, 429, "rate_limited");
+        expect(locked.headers.get("retry-after")).toBe("3600");
+        await expectProblem(await post(app.url, "/login"), 403, "ip_blocked");
+        expect((await get("/search")).status).toBe(200); // other routes are not locked
+        expect((await get("/api/data", { "x-api-key": rawKey })).status).toBe(200);
+        clock.advance(3_600_000);
+        expect((await post(app.url, "/login")).status).toBe(200);
+      });
+
+      it("locks out until a clock time in the configured time zone", async () => {
+        const { app, clock } = await setup({}, 1_000, { timeZone: "America/New_York" });
+        clock.set(new Date("2026-01-15T10:00:00Z")); // 5:00 AM in New York
+        await post(app.url, "/signup");
+        await post(app.url, "/signup");
+        const locked = await post(app.url, "/signup");
+        await expectProblem(locked, 429, "rate_limited");
+        expect(locked.headers.get("retry-after")).toBe(String(11 * 3600)); // until 4 PM EST
+        clock.set(new Date("2026-01-15T20:59:59Z"));
+        await expectProblem(await post(app.url, "/signup"), 403, "ip_blocked");
+        clock.set(new Date("2026-01-15T21:00:00Z"));
+        expect((await post(app.url, "/signup")).status).toBe(200);
+      });
+
+      it("a global lockout blocks every protected route", async () => {
+        const { get, key, app } = await setup();
+        const { rawKey } = await key();
+        expect((await post(app.url, "/heavy")).status).toBe(200);
+        const locked = await post(app.url, "/heavy");
+        await expectProblem(locked, 429, "rate_limited");
+        expect(locked.headers.get("retry-after")).toBe("600");
+        const blocked = await get("/api/data", { "x-api-key": rawKey });
+        await expectProblem(blocked, 403, "ip_blocked");
+        expect(blocked.headers.get("retry-after")).toBe("600");
+        await expectProblem(await get("/search"), 403, "ip_blocked");
+      });
+
+      it("blockRequest locks the caller out of a route from inside its handler", async () => {
+        const { get, key, app } = await setup();
+        const { rawKey } = await key();
+        const withdraw = () =>
+          fetch(`${app.url}/api/withdraw`, { method: "POST", headers: { "x-api-key": rawKey } });
+        const first = await withdraw();
+        expect(first.status).toBe(200);
+        expect(await first.json()).toEqual({
+          error: "Suspicious activity. Endpoint locked for 1 hour.",
+        });
+        const second = await withdraw();
+        await expectProblem(second, 403, "ip_blocked");
+        expect(second.headers.get("retry-after")).toBe("3600");
+        expect((await get("/api/data", { "x-api-key": rawKey })).status).toBe(200);
+      });
+    });
+
     it("logs usage after each response, including refusals of a valid key, and flushes on close", async () => {
-      const { get, key, kg } = await setup();
+      const { get, key, kg, openAnother } = await setup();
       const { rawKey, key: info } = await key({ rateLimitPerMinute: 2 });
       await get("/api/data", { "x-api-key": rawKey });
       await get("/api/fail", { "x-api-key": rawKey });
       await get("/api/data", { "x-api-key": rawKey }); // 429
       await get("/api/data", { "x-api-key": "junk" }); // no key: not logged
       await new Promise((resolve) => setTimeout(resolve, 50)); // let 'finish' handlers run
-      const usage = await kg.usage(info.id, { since: new Date(kg.clock.now() - 3600_000) });
+      // Shutdown writes what is still queued (the flush interval is a minute away).
+      expect(kg.usageStats.buffered).toBe(3);
+      await kg.close();
+      const other = await openAnother();
+      const usage = await other.usage(info.id, { since: new Date(other.clock.now() - 3600_000) });
       const bucket = usage.buckets.at(-1);
       expect(bucket).toMatchObject({ total: 3, status2xx: 1, status4xx: 1, status5xx: 1 });
-      expect((await kg.getApiKey(info.id)).lastUsedAt).not.toBeNull();
+      expect((await other.getApiKey(info.id)).lastUsedAt).not.toBeNull();
     });
 
     describe("bad input: 4xx problem+json, never a 500 or a crash", () => {

@@ -1,0 +1,162 @@
+import { KeyGuardError } from "../errors/keyguard-error.js";
+import type { KeyGuard } from "../keyguard.js";
+import { type LockoutEnd, lockoutEnd } from "../limits/lockout-end.js";
+import type { RateLimitAlgorithm } from "../limits/window-decision.js";
+import { PROBLEM_CONTENT_TYPE, type ProblemDetails, problemFor } from "./problem-details.js";
+import type { GuardRequest } from "./request-guard.js";
+
+/** The seed's `rate_limit_by_ip`: a per-client limit for routes without API keys. */
+export interface IpRateLimitRule {
+  /** Requests allowed per window per client. */
+  readonly limit: number;
+  /** Window length. Default one minute. */
+  readonly windowMs?: number;
+  /**
+   * Past the limit, block the client instead of only refusing the extra requests: seconds
+   * (`86400`), a duration (`"1 hour"`), or a clock time (`"4:00 PM"`, `"16:00"`: until its
+   * next occurrence in the configured `timeZone`).
+   */
+  readonly lockout?: number | string;
+  /** What a lockout blocks: `"path"` (default) this route only; `"global"` every protected route. */
+  readonly scope?: "path" | "global";
+  readonly algorithm?: RateLimitAlgorithm;
+}
+
+export type IpRateLimitResult =
+  | { readonly allowed: true; readonly headers: Readonly<Record<string, string>> }
+  | {
+      readonly allowed: false;
+      readonly status: number;
+      readonly headers: Readonly<Record<string, string>>;
+      readonly problem: ProblemDetails;
+    };
+
+/**
+ * One `rateLimitByIp` rule, ready to check requests. Built once per route (the rule is
+ * validated then); adapters call {@link check} and write out the result.
+ */
+export class IpRateLimit {
+  readonly #kg: KeyGuard;
+  readonly #limit: number;
+  readonly #windowMs: number;
+  readonly #lockoutEnd: LockoutEnd | undefined;
+  readonly #scope: "path" | "global";
+  readonly #algorithm: RateLimitAlgorithm;
+
+  constructor(kg: KeyGuard, rule: IpRateLimitRule) {
+    if (!Number.isInteger(rule.limit) || rule.limit < 1) {
+      throw new KeyGuardError(
+        "invalid_config",
+        "rateLimitByIp: limit must be a whole number of requests, at least 1",
+      );
+    }
+    const windowMs = rule.windowMs ?? 60_000;
+    if (!Number.isFinite(windowMs) || windowMs <= 0) {
+      throw new KeyGuardError(
+        "invalid_config",
+        "rateLimitByIp: windowMs must be a positive number of milliseconds",
+      );
+    }
+    if (rule.scope !== undefined && rule.scope !== "path" && rule.scope !== "global") {
+      throw new KeyGuardError("invalid_config", 'rateLimitByIp: scope must be "path" or "global"');
+    }
+    this.#kg = kg;
+    this.#limit = rule.limit;
+    this.#windowMs = windowMs;
+    this.#lockoutEnd =
+      rule.lockout === undefined ? undefined : lockoutEnd(rule.lockout, kg.config.timeZone);
+    this.#scope = rule.scope ?? "path";
+    this.#algorithm = rule.algorithm ?? "sliding-window-log";
+    void kg.syncBlocks();
+  }
+
+  /** Checks one request. Never throws: a limiter failure is a 503 problem. */
+  async check(request: GuardRequest): Promise<IpRateLimitResult> {
+    const kg = this.#kg;
+    const now = kg.clock.now();
+    const forwarded = request.header("x-forwarded-for");
+    const client = kg.clientAddress(
+      request.remoteAddress,
+      Array.isArray(forwarded) ? forwarded.join(",") : forwarded,
+    );
+    try {
+      await kg.syncBlocks();
+      const block =
+        kg.findManualBlock(client, request.path, now) ??
+        (await kg.limiter.findBlock(client, request.path, now));
+      if (block !== undefined) {
+        return refuse(
+          "ip_blocked",
+          `This client is blocked for another ${seconds(block.untilMs - now)} s.`,
+          {
+            "retry-after": seconds(block.untilMs - now),
+          },
+        );
+      }
+      const bucket = `ip-rule:${this.#limit}/${this.#windowMs}:${request.path}:${client}`;
+      const decision = await kg.limiter.hit(
+        bucket,
+        now,
+        this.#limit,
+        this.#windowMs,
+        this.#algorithm,
+      );
+      const headers = {
+        "x-ratelimit-limit": String(this.#limit),
+        "x-ratelimit-remaining": String(decision.remaining),
+        "x-ratelimit-reset": String(Math.ceil(decision.resetAtMs / 1000)),
+      };
+      if (decision.allowed) return { allowed: true, headers };
+      if (this.#lockoutEnd === undefined) {
+        return refuse(
+          "rate_limited",
+          `Too many requests: ${this.#limit} allowed per ${seconds(this.#windowMs)} s.`,
+          {
+            ...headers,
+            "retry-after": seconds(decision.retryAfterMs),
+          },
+        );
+      }
+      const untilMs = this.#lockoutEnd(now);
+      await kg.limiter.block({
+        client,
+        scope: this.#scope,
+        ...(this.#scope === "path" ? { path: request.path } : {}),
+        untilMs,
+        reason: "lockout",
+      });
+      await kg.limiter.reset(bucket);
+      return refuse(
+        "rate_limited",
+        `Too many requests: locked out until ${new Date(untilMs).toISOString()}.`,
+        { ...headers, "retry-after": seconds(untilMs - now) },
+      );
+    } catch {
+      return refuse(
+        "service_unavailable",
+        "The request could not be checked right now. Retry shortly.",
+        {
+          "retry-after": "5",
+        },
+      );
+    }
+  }
+}
+
+function seconds(ms: number): string {
+  return String(Math.max(1, Math.ceil(ms / 1000)));
+}
+
+function refuse(
+  code: Parameters<typeof problemFor>[0],
+  detail: string,
+  headers: Record<string, string>,
+): IpRateLimitResult {
+  const problem = problemFor(code, detail);
+  return {
+    allowed: false,
+    status: problem.status,
+    headers: { ...headers, "content-type": PROBLEM_CONTENT_TYPE },
+    problem,
+  };
+}
