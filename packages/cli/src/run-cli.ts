@@ -3,6 +3,7 @@ import { isKeyGuardError } from "@keyguard/core";
 import { cac } from "cac";
 import { CliContext } from "./cli-context.js";
 import type { CliIo } from "./cli-io.js";
+import { registerBlockCommands } from "./commands/blocks.js";
 import { registerInit } from "./commands/init.js";
 import { registerKeyCommands } from "./commands/keys.js";
 import { registerOrganizationCommands } from "./commands/organizations.js";
@@ -30,6 +31,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     registerOrganizationCommands,
     registerKeyCommands,
     registerReportCommands,
+    registerBlockCommands,
   ]) {
     register(cli, ctx);
   }

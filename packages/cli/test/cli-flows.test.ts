@@ -240,6 +240,37 @@ describe.each(backends)("keyguard CLI on $name", (backend) => {
     );
   });
 
+  it("blocks, lists and unblocks IPs", async () => {
+    await initWithOrg();
+    expect(
+      (await run(["block-ip", "203.0.113.7", "--duration", "1h", "--reason", "card testing"]))
+        .stdout,
+    ).toMatch(/^Blocked 203\.0\.113\.7 everywhere until \d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC\.\n$/);
+    const pathBlock = json(
+      await run(["block-ip", "2001:db8::1", "--path", "/api/withdraw", "--json"]),
+    );
+    expect(pathBlock).toMatchObject({
+      client: "2001:db8::/64",
+      scope: "path",
+      path: "/api/withdraw",
+      reason: "manual",
+    });
+    expect(pathBlock.untilMs - Date.now()).toBeGreaterThan(23 * 3_600_000);
+    const list = await run(["list-blocks"]);
+    expect(list.stdout).toMatch(/203\.0\.113\.7\s+global\s+\*\s+\S+ \S+\s+card testing/);
+    expect(list.stdout).toMatch(/2001:db8::\/64\s+path\s+\/api\/withdraw/);
+    expect(list.stdout).toContain("Total: 2 block(s)");
+    expect((await run(["unblock-ip", "203.0.113.7"])).stdout).toBe("Unblocked 203.0.113.7.\n");
+    expect((await run(["unblock-ip", "203.0.113.7"])).stdout).toBe(
+      "203.0.113.7 was not blocked.\n",
+    );
+    expect(json(await run(["list-blocks", "--json"]))).toHaveLength(1);
+    // A block made here is seen by a running app on the same database.
+    const kg = await db.openKeyGuard(SECRET);
+    expect((await kg.listBlocks()).map((b) => b.client)).toEqual(["2001:db8::/64"]);
+    await kg.close();
+  });
+
   describe("bad input: one line on stderr, a non-zero exit, nothing written", () => {
     async function expectFailure(
       args: string[],
@@ -329,6 +360,9 @@ describe.each(backends)("keyguard CLI on $name", (backend) => {
       await expectFailure(["usage", "kg_live_x", "--since", "yesterday"], 2, /--since/);
       await expectFailure(["create-key", "--label", "k"], 2, /create-key needs --org/, withSecret);
       await expectFailure(["update-key", "kg_live_x"], 2, /needs at least one of/);
+      await expectFailure(["block-ip", "not-an-ip"], 1, /not an IP address/);
+      await expectFailure(["block-ip", "203.0.113.7", "--duration", "a while"], 2, /--duration/);
+      expect(json(await run(["list-blocks", "--json"]))).toEqual([]);
       expect(json(await run(["list-keys", "--json"]))).toEqual([]);
     });
 
