@@ -371,7 +371,8 @@ export class KyselyStore implements Store {
         .selectFrom("ip_blocks")
         .selectAll()
         .where("until", ">", this.#codec.date(now))
-        .orderBy("created_at")
+        .orderBy("until")
+        .orderBy("client")
         .execute();
       return rows.map((row) => ({
         client: row.client,

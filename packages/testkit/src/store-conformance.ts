@@ -659,10 +659,11 @@ export function describeStoreConformance(
         await kg.blockIp("198.51.100.1", { until: new Date(clock.now() + 1000) });
         const other = await openAnother();
         const listed = await other.kg.listBlocks();
+        // Soonest to end first.
         expect(listed.map((b) => [b.client, b.scope, b.path ?? null])).toEqual([
-          ["203.0.113.7", "global", null],
-          ["2001:db8:1:2::/64", "path", "/api/withdraw"],
           ["198.51.100.1", "global", null],
+          ["2001:db8:1:2::/64", "path", "/api/withdraw"],
+          ["203.0.113.7", "global", null],
         ]);
         clock.advance(1000);
         expect((await kg.listBlocks()).map((b) => b.client)).not.toContain("198.51.100.1");

@@ -67,7 +67,7 @@ export interface Store {
   insertIpBlock(block: IpBlock): Promise<void>;
   /** Removes every persisted block of a client; the number removed. */
   deleteIpBlocks(client: string): Promise<number>;
-  /** Persisted blocks still in force at `now`, oldest first. */
+  /** Persisted blocks still in force at `now`, the soonest to end first. */
   listIpBlocks(now: Date): Promise<IpBlock[]>;
 
   /** Counts for `stats`; `requestsSince` counts events at or after `since`. */

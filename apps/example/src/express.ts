@@ -1,0 +1,42 @@
+import type { AddressInfo } from "node:net";
+import { blockRequest, keyguard, rateLimitByIp } from "@keyguard/express";
+import express from "express";
+import {
+  LOGIN_LIMIT,
+  PROTECTED_PATH,
+  port,
+  WITHDRAW_LOCKOUT,
+  WITHDRAW_REFUSAL,
+} from "./example-settings.js";
+import { runExample } from "./run-example.js";
+
+await runExample("express", async (kg) => {
+  const app = express();
+  app.use(keyguard(kg, { protectedPath: PROTECTED_PATH }));
+  app.get("/health", (_req, res) => {
+    res.json({ status: "ok" });
+  });
+  app.get("/api/data", (_req, res) => {
+    res.json({ message: "Authorized!" });
+  });
+  app.get("/api/profile", (req, res) => {
+    res.json({
+      org_id: req.apiKey?.orgId,
+      key_label: req.apiKey?.label,
+      scopes: req.apiKey?.scopes,
+    });
+  });
+  app.post("/login", rateLimitByIp(kg, LOGIN_LIMIT), (_req, res) => {
+    res.json({ message: "Login attempt accepted" });
+  });
+  app.post("/api/withdraw", async (req, res) => {
+    await blockRequest(kg, req, WITHDRAW_LOCKOUT);
+    res.json(WITHDRAW_REFUSAL);
+  });
+  const server = app.listen(port());
+  await new Promise((resolve) => server.once("listening", resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+});

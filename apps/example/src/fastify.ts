@@ -1,0 +1,35 @@
+import type { AddressInfo } from "node:net";
+import { blockRequest, keyguard, rateLimitByIp } from "@keyguard/fastify";
+import Fastify from "fastify";
+import {
+  LOGIN_LIMIT,
+  PROTECTED_PATH,
+  port,
+  WITHDRAW_LOCKOUT,
+  WITHDRAW_REFUSAL,
+} from "./example-settings.js";
+import { runExample } from "./run-example.js";
+
+await runExample("fastify", async (kg) => {
+  const app = Fastify();
+  await app.register(keyguard, { kg, protectedPath: PROTECTED_PATH });
+  app.get("/health", async () => ({ status: "ok" }));
+  app.get("/api/data", async () => ({ message: "Authorized!" }));
+  app.get("/api/profile", async (request) => ({
+    org_id: request.apiKey?.orgId,
+    key_label: request.apiKey?.label,
+    scopes: request.apiKey?.scopes,
+  }));
+  app.post("/login", { onRequest: rateLimitByIp(kg, LOGIN_LIMIT) }, async () => ({
+    message: "Login attempt accepted",
+  }));
+  app.post("/api/withdraw", async (request) => {
+    await blockRequest(kg, request, WITHDRAW_LOCKOUT);
+    return WITHDRAW_REFUSAL;
+  });
+  await app.listen({ port: port(), host: "::" });
+  return {
+    port: (app.server.address() as AddressInfo).port,
+    close: () => app.close(),
+  };
+});

@@ -1,0 +1,42 @@
+import type { AddressInfo } from "node:net";
+import { blockRequest, keyguard, rateLimitByIp } from "@keyguard/koa";
+import Router from "@koa/router";
+import Koa from "koa";
+import {
+  LOGIN_LIMIT,
+  PROTECTED_PATH,
+  port,
+  WITHDRAW_LOCKOUT,
+  WITHDRAW_REFUSAL,
+} from "./example-settings.js";
+import { runExample } from "./run-example.js";
+
+await runExample("koa", async (kg) => {
+  const app = new Koa();
+  const router = new Router();
+  router.get("/health", (ctx) => {
+    ctx.body = { status: "ok" };
+  });
+  router.get("/api/data", (ctx) => {
+    ctx.body = { message: "Authorized!" };
+  });
+  router.get("/api/profile", (ctx) => {
+    const key = ctx.state.apiKey;
+    ctx.body = { org_id: key?.orgId, key_label: key?.label, scopes: key?.scopes };
+  });
+  router.post("/login", rateLimitByIp(kg, LOGIN_LIMIT), (ctx) => {
+    ctx.body = { message: "Login attempt accepted" };
+  });
+  router.post("/api/withdraw", async (ctx) => {
+    await blockRequest(kg, ctx, WITHDRAW_LOCKOUT);
+    ctx.body = WITHDRAW_REFUSAL;
+  });
+  app.use(keyguard(kg, { protectedPath: PROTECTED_PATH }));
+  app.use(router.routes());
+  const server = app.listen(port());
+  await new Promise((resolve) => server.once("listening", resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+});

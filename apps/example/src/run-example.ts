@@ -1,0 +1,39 @@
+import { createKeyGuard, type KeyGuard } from "@keyguard/express";
+
+/** A started server: where it listens and how to stop accepting requests. */
+export interface StartedServer {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts one of the example servers with KeyGuard configured from the `KEYGUARD_*`
+ * environment (zero infrastructure by default: `keyguard.db` + in-memory limits), and
+ * shuts down cleanly on SIGTERM/SIGINT: stop accepting requests, then `kg.close()`, which
+ * writes every queued usage event before the process exits.
+ */
+export async function runExample(
+  framework: string,
+  start: (kg: KeyGuard) => Promise<StartedServer>,
+): Promise<void> {
+  let kg: KeyGuard;
+  try {
+    kg = await createKeyGuard();
+  } catch (error) {
+    console.error(`keyguard example: ${(error as Error).message}`);
+    process.exit(1);
+  }
+  const server = await start(kg);
+  console.log(`KeyGuard example (${framework}) listening on http://localhost:${server.port}`);
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`${signal}: closing (queued usage is written first)`);
+    await server.close();
+    await kg.close();
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  process.on("SIGINT", () => void stop("SIGINT"));
+}

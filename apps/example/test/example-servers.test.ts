@@ -1,0 +1,124 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createKeyGuard } from "@keyguard/express";
+import { afterEach, describe, expect, it } from "vitest";
+
+const SECRET = "example-app-test-secret";
+const dist = fileURLToPath(new URL("../dist/", import.meta.url));
+
+interface Running {
+  readonly url: string;
+  readonly child: ChildProcess;
+  readonly exited: Promise<number | null>;
+}
+
+async function startServer(framework: string, databaseUrl: string): Promise<Running> {
+  const env: Record<string, string | undefined> = {
+    ...process.env,
+    PORT: "0",
+    KEYGUARD_SECRET_KEY: SECRET,
+    KEYGUARD_DATABASE_URL: databaseUrl,
+  };
+  delete env.KEYGUARD_REDIS_URL;
+  const child = spawn(process.execPath, [join(dist, `${framework}.js`)], {
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+  let stderr = "";
+  child.stderr?.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    let output = "";
+    child.stdout?.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /listening on http:\/\/localhost:(\d+)/.exec(output);
+      if (match) resolve(Number(match[1]));
+    });
+    void exited.then((code) =>
+      reject(new Error(`${framework} server exited (${code}): ${stderr}`)),
+    );
+  });
+  return { url: `http://127.0.0.1:${port}`, child, exited };
+}
+
+describe.each(["express", "fastify", "koa"])("example app: %s", (framework) => {
+  const cleanups: Array<() => void> = [];
+  afterEach(() => {
+    for (const cleanup of cleanups.splice(0)) cleanup();
+  });
+
+  it("serves the seed's routes and writes usage on SIGTERM", async () => {
+    const directory = mkdtempSync(join(tmpdir(), `keyguard-example-${framework}-`));
+    cleanups.push(() => rmSync(directory, { recursive: true, force: true }));
+    const databaseUrl = `sqlite:${join(directory, "keyguard.db")}`;
+    const admin = await createKeyGuard({ secretKey: SECRET, databaseUrl }, { env: {} });
+    await admin.createOrganization("Acme Corp");
+    const { rawKey, key } = await admin.createApiKey({
+      organization: "Acme Corp",
+      label: "example",
+      scopes: ["read"],
+    });
+
+    const server = await startServer(framework, databaseUrl);
+    cleanups.push(() => server.child.kill("SIGKILL"));
+    const get = (path: string, headers: Record<string, string> = {}) =>
+      fetch(`${server.url}${path}`, { headers });
+    const post = (path: string, headers: Record<string, string> = {}) =>
+      fetch(`${server.url}${path}`, { method: "POST", headers });
+
+    expect(await (await get("/health")).json()).toEqual({ status: "ok" });
+    const refused = await get("/api/data");
+    expect(refused.status).toBe(401);
+    expect(((await refused.json()) as { code: string }).code).toBe("missing_api_key");
+    const data = await get("/api/data", { "x-api-key": rawKey });
+    expect(data.status).toBe(200);
+    expect(await data.json()).toEqual({ message: "Authorized!" });
+    expect(data.headers.get("x-ratelimit-limit")).toBe("60");
+    expect(await (await get("/api/profile", { "x-api-key": rawKey })).json()).toEqual({
+      org_id: key.orgId,
+      key_label: "example",
+      scopes: ["read"],
+    });
+
+    for (let i = 0; i < 5; i++) expect((await post("/login")).status).toBe(200);
+    const locked = await post("/login");
+    expect(locked.status).toBe(429);
+    expect(locked.headers.get("retry-after")).toBe("900");
+    expect((await post("/login")).status).toBe(403);
+
+    const withdraw = await post("/api/withdraw", { "x-api-key": rawKey });
+    expect(await withdraw.json()).toEqual({
+      error: "Suspicious activity. Endpoint locked for 1 hour.",
+    });
+    expect((await post("/api/withdraw", { "x-api-key": rawKey })).status).toBe(403);
+
+    server.child.kill("SIGTERM");
+    expect(await server.exited).toBe(0);
+    const stats = await admin.stats();
+    // data, profile and the first withdraw; the blocked withdraw is refused before its key is read.
+    expect(stats.totalRequests).toBe(3);
+    await admin.close();
+  });
+});
+
+describe("example app without a secret", () => {
+  it("exits with one clear line", async () => {
+    const env: Record<string, string | undefined> = { ...process.env, PORT: "0" };
+    delete env.KEYGUARD_SECRET_KEY;
+    const child = spawn(process.execPath, [join(dist, "express.js")], { env, cwd: tmpdir() });
+    let stderr = "";
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const code = await new Promise((resolve) => child.once("exit", resolve));
+    expect(code).toBe(1);
+    expect(stderr.trim()).toBe(
+      "keyguard example: secretKey is required: pass it or set KEYGUARD_SECRET_KEY",
+    );
+  });
+});
