@@ -1,4 +1,5 @@
 import { cpus } from "node:os";
+import { runHttpBenchmarks } from "./http/http.bench.js";
 import { runStorageBenchmarks } from "./storage.bench.js";
 
 const only = process.argv[2];
@@ -8,4 +9,8 @@ console.log(
 if (!only || only === "storage") {
   console.log("== Storage and verification ==");
   for (const line of await runStorageBenchmarks()) console.log(`${line}\n`);
+}
+if (!only || only === "http") {
+  console.log("== HTTP (autocannon) ==");
+  for (const line of await runHttpBenchmarks()) console.log(line);
 }

@@ -1,4 +1,4 @@
-import { createHmac, randomUUID } from "node:crypto";
+import { createHmac } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,7 +9,7 @@ import {
   resolveConfig,
   type UsageEvent,
 } from "@keyguard/core";
-import { createKyselyStore, type KyselyStore } from "@keyguard/store-kysely";
+import { createKyselyStore, type KyselyStore, timeOrderedId } from "@keyguard/store-kysely";
 import {
   dropSchema,
   postgresAvailable,
@@ -122,7 +122,7 @@ export async function runStorageBenchmarks(): Promise<string[]> {
     for (const e of events) {
       const at = e.timestamp.toISOString();
       params.push(
-        randomUUID(),
+        timeOrderedId(e.timestamp.getTime()),
         e.keyId,
         e.path,
         e.method,
@@ -189,7 +189,7 @@ async function postgresWrites(): Promise<string> {
           const latest = new Map<string, Date>();
           for (const e of events) {
             params.push(
-              randomUUID(),
+              timeOrderedId(e.timestamp.getTime()),
               e.keyId,
               e.path,
               e.method,

@@ -2,3 +2,4 @@ export { createKyselyStore, type KyselyStoreOptions } from "./create-kysely-stor
 export type { DatabaseSchema } from "./database-schema.js";
 export { KyselyStore } from "./kysely-store.js";
 export { MIGRATION_LOCK_TABLE, MIGRATION_TABLE } from "./migrations/migrate.js";
+export { timeOrderedId } from "./time-ordered-id.js";

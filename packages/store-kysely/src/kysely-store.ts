@@ -28,6 +28,7 @@ import type {
   OrganizationsTable,
 } from "./database-schema.js";
 import { migrateToLatest } from "./migrations/migrate.js";
+import { timeOrderedId } from "./time-ordered-id.js";
 
 /** Rows per INSERT statement: well under SQLite's and PostgreSQL's bound-parameter limits. */
 const USAGE_ROWS_PER_STATEMENT = 1_000;
@@ -275,7 +276,7 @@ export class KyselyStore implements Store {
                   latestUse.set(event.keyId, event.timestamp);
                 }
                 return {
-                  id: crypto.randomUUID(),
+                  id: timeOrderedId(event.timestamp.getTime()),
                   key_id: event.keyId,
                   path: event.path,
                   method: event.method,

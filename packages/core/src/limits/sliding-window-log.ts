@@ -1,16 +1,21 @@
 import type { WindowDecision } from "./window-decision.js";
 
-/** The times of the requests counted in the current window, oldest first. */
+/**
+ * The times of the requests counted in the current window, oldest first, from `head` on.
+ * Entries before `head` have left the window; they are dropped in bulk now and then, so
+ * each request costs O(1) amortized instead of shifting the whole array.
+ */
 export interface SlidingWindowLogState {
   hits: number[];
+  head?: number;
 }
 
 /**
  * The seed's algorithm: remember each allowed request's time; a request is allowed when
- * fewer than `limit` remembered requests are younger than `windowMs`. Exact, and memory
- * grows with the limit (one number per allowed request in the window). Refused requests
- * are not remembered, so a client that keeps hammering is let in again as soon as its
- * oldest request leaves the window.
+ * fewer than `limit` remembered requests are younger than `windowMs`. Exact; memory grows
+ * with the requests allowed in a window (one number each), so prefer the sliding-window
+ * counter or GCRA for very high limits. Refused requests are not remembered, so a client
+ * that keeps hammering is let in again as soon as its oldest request leaves the window.
  *
  * Mutates `state` in place (the memory backend keeps it); time comes only from `now`.
  */
@@ -22,20 +27,28 @@ export function slidingWindowLog(
 ): WindowDecision {
   const hits = state.hits;
   const horizon = now - windowMs;
-  let expired = 0;
-  while (expired < hits.length && (hits[expired] as number) <= horizon) expired++;
-  if (expired > 0) hits.splice(0, expired);
-  if (hits.length < limit) {
+  let head = state.head ?? 0;
+  while (head < hits.length && (hits[head] as number) <= horizon) head++;
+  if (head > 1024 && head * 2 > hits.length) {
+    hits.splice(0, head);
+    head = 0;
+  } else if (head === hits.length && head > 0) {
+    hits.length = 0;
+    head = 0;
+  }
+  state.head = head;
+  const counted = hits.length - head;
+  if (counted < limit) {
     hits.push(now);
     return {
       allowed: true,
       limit,
-      remaining: limit - hits.length,
-      resetAtMs: (hits[0] as number) + windowMs,
+      remaining: limit - counted - 1,
+      resetAtMs: (hits[head] as number) + windowMs,
       retryAfterMs: 0,
     };
   }
-  const oldest = hits[0] as number;
+  const oldest = hits[head] as number;
   return {
     allowed: false,
     limit,

@@ -40,6 +40,18 @@ export function createClientAddressResolver(
       "ipv6Subnet must be a prefix length from 1 to 128, or false",
     );
   }
+  // Parsing and normalising an address costs about a microsecond; the same few addresses
+  // (proxies, busy clients) recur, so results are remembered in a small bounded map.
+  const normalized = new Map<string, string>();
+  const normalizeCached = (address: string) => {
+    let result = normalized.get(address);
+    if (result === undefined) {
+      result = normalize(address, subnet);
+      if (normalized.size >= 10_000) normalized.clear();
+      normalized.set(address, result);
+    }
+    return result;
+  };
   return (socketAddress, forwardedFor) => {
     const peer = socketAddress ?? "";
     const address =
@@ -52,7 +64,7 @@ export function createClientAddressResolver(
             } as never,
             trust,
           );
-    return normalize(address, subnet);
+    return normalizeCached(address);
   };
 }
 

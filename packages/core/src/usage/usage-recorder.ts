@@ -7,7 +7,7 @@ export interface UsageRecorderOptions {
   readonly batchSize: number;
   /** Waiting events are written at least this often. */
   readonly flushIntervalMs: number;
-  /** Events kept while the store is failing; beyond this the oldest are dropped and counted. */
+  /** Events kept while the store is failing or slow; beyond this new ones are dropped and counted. */
   readonly maxBuffered: number;
   /** Told about every failed write (the events are kept and retried). */
   readonly onError?: (error: unknown) => void;
@@ -25,8 +25,8 @@ export interface UsageRecorderStats {
  * Takes usage events off the request path. `record()` only appends to an array; events
  * reach the store in batches (one transaction each) when `batchSize` are waiting, on a
  * timer, and on `close()`. One write runs at a time. When the store fails, events stay
- * buffered (up to `maxBuffered`) and are retried on the next flush; overflow is dropped
- * oldest-first and counted, never silently.
+ * buffered (up to `maxBuffered`) and are retried on the next flush; past that, new events
+ * are dropped and counted, never silently.
  */
 export class UsageRecorder {
   readonly #options: UsageRecorderOptions;
@@ -48,11 +48,14 @@ export class UsageRecorder {
       this.#dropped++;
       return;
     }
-    this.#buffer.push(event);
-    if (this.#buffer.length > this.#options.maxBuffered) {
-      this.#buffer.shift();
+    if (this.#buffer.length >= this.#options.maxBuffered) {
+      // Full (the store is down or slower than the traffic): drop this event, counted.
+      // Dropping the newest keeps this O(1); shifting the oldest out of a 100,000-entry
+      // array on every request would make an overloaded server slower still.
       this.#dropped++;
+      return;
     }
+    this.#buffer.push(event);
     if (this.#buffer.length >= this.#options.batchSize) {
       void this.#drain();
     } else {

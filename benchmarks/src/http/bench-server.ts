@@ -1,0 +1,176 @@
+/**
+ * One server under load: `bench-server.ts <framework> <variant> <sqlite file>`, printing
+ * `READY <port>`. Variants: `bare` (no limiter), `keyguard` (key auth + limits + headers +
+ * usage logging on SQLite), `peer` (the framework's own rate limiter), `flexible`
+ * (rate-limiter-flexible's memory limiter in a hook). Limits are set so nothing is refused:
+ * what is measured is the cost of checking, not of refusing.
+ *
+ * Diagnostic switches for profiling the KeyGuard variant (not used by `pnpm bench`):
+ * BENCH_NO_USAGE=1 (no usage events), BENCH_NO_HEADERS=1 (no rate-limit headers),
+ * BENCH_ALGO=gcra|sliding-window-counter (another key algorithm).
+ */
+import type { AddressInfo } from "node:net";
+import rateLimitFastify from "@fastify/rate-limit";
+import { KeyGuard, resolveConfig, type Store } from "@keyguard/core";
+import { keyguard as keyguardExpress } from "@keyguard/express";
+import { keyguard as keyguardFastify } from "@keyguard/fastify";
+import { keyguard as keyguardKoa } from "@keyguard/koa";
+import { MemoryLimiter } from "@keyguard/limiter-memory";
+import { createKyselyStore } from "@keyguard/store-kysely";
+import Router from "@koa/router";
+import express from "express";
+import rateLimitExpress from "express-rate-limit";
+import Fastify from "fastify";
+import Koa from "koa";
+import rateLimitKoa from "koa-ratelimit";
+import { RateLimiterMemory } from "rate-limiter-flexible";
+
+export const BENCH_SECRET = "http-benchmark-secret-0123";
+const [framework, variant, databaseFile] = process.argv.slice(2) as [string, string, string];
+const HUGE = 1_000_000_000;
+const body = { message: "Authorized!" };
+
+let lookups = 0;
+async function createBenchKeyGuard(): Promise<KeyGuard> {
+  const store = await createKyselyStore({ url: `sqlite:${databaseFile}` });
+  // Counts store look-ups, to show floods of bad keys cost no database queries.
+  const counted = new Proxy(store, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver);
+      if (typeof value !== "function") return value;
+      if (property !== "findApiKeyByHash") return value.bind(target);
+      return (hash: string) => {
+        lookups++;
+        return value.call(target, hash);
+      };
+    },
+  }) as Store;
+  const kg = new KeyGuard({
+    config: resolveConfig(
+      { secretKey: BENCH_SECRET, ipBlockThreshold: Number.MAX_SAFE_INTEGER },
+      {},
+    ),
+    store: counted,
+    limiter: new MemoryLimiter(),
+  });
+  await kg.init();
+  if (process.env.BENCH_NO_USAGE === "1") kg.recordUsage = () => {};
+  return kg;
+}
+
+const flexible = new RateLimiterMemory({ points: HUGE, duration: 60 });
+
+async function startExpress(): Promise<number> {
+  const app = express();
+  if (variant === "keyguard")
+    app.use(keyguardExpress(await createBenchKeyGuard(), { protectedPath: "/api" }));
+  if (variant === "peer")
+    app.use(
+      "/api",
+      rateLimitExpress({
+        windowMs: 60_000,
+        limit: HUGE,
+        standardHeaders: "draft-8",
+        legacyHeaders: true,
+      }),
+    );
+  if (variant === "flexible") {
+    app.use("/api", (req, res, next) => {
+      flexible.consume(req.socket.remoteAddress ?? "").then(
+        (r) => {
+          res.set("x-ratelimit-remaining", String(r.remainingPoints));
+          next();
+        },
+        () => res.status(429).end(),
+      );
+    });
+  }
+  app.get("/api/data", (_req, res) => {
+    res.json(body);
+  });
+  app.get("/__bench/lookups", (_req, res) => {
+    res.json({ lookups });
+  });
+  const server = app.listen(0, "127.0.0.1");
+  await new Promise((resolve) => server.once("listening", resolve));
+  return (server.address() as AddressInfo).port;
+}
+
+async function startFastify(): Promise<number> {
+  const app = Fastify();
+  if (variant === "keyguard")
+    await app.register(keyguardFastify, {
+      kg: await createBenchKeyGuard(),
+      protectedPath: "/api",
+      ...(process.env.BENCH_NO_HEADERS === "1" ? { rateLimitHeaders: false as const } : {}),
+      ...(process.env.BENCH_ALGO ? { algorithm: process.env.BENCH_ALGO as "gcra" } : {}),
+    });
+  if (variant === "peer") await app.register(rateLimitFastify, { max: HUGE, timeWindow: 60_000 });
+  if (variant === "flexible") {
+    app.addHook("onRequest", async (request, reply) => {
+      try {
+        const r = await flexible.consume(request.ip);
+        reply.header("x-ratelimit-remaining", String(r.remainingPoints));
+      } catch {
+        return reply.code(429).send();
+      }
+    });
+  }
+  app.get("/api/data", async () => body);
+  app.get("/__bench/lookups", { config: { rateLimit: false } }, async () => ({ lookups }));
+  await app.listen({ port: 0, host: "127.0.0.1" });
+  return (app.server.address() as AddressInfo).port;
+}
+
+async function startKoa(): Promise<number> {
+  const app = new Koa();
+  const router = new Router();
+  router.get("/api/data", (ctx) => {
+    ctx.body = body;
+  });
+  router.get("/__bench/lookups", (ctx) => {
+    ctx.body = { lookups };
+  });
+  if (variant === "keyguard")
+    app.use(keyguardKoa(await createBenchKeyGuard(), { protectedPath: "/api" }));
+  if (variant === "peer") {
+    app.use(
+      rateLimitKoa({
+        driver: "memory",
+        db: new Map(),
+        duration: 60_000,
+        max: HUGE,
+        id: (ctx) => ctx.ip,
+      }),
+    );
+  }
+  if (variant === "flexible") {
+    app.use(async (ctx, next) => {
+      try {
+        const r = await flexible.consume(ctx.ip);
+        ctx.set("x-ratelimit-remaining", String(r.remainingPoints));
+      } catch {
+        ctx.status = 429;
+        return;
+      }
+      await next();
+    });
+  }
+  app.use(router.routes());
+  const server = app.listen(0, "127.0.0.1");
+  await new Promise((resolve) => server.once("listening", resolve));
+  return (server.address() as AddressInfo).port;
+}
+
+const starters: Record<string, () => Promise<number>> = {
+  express: startExpress,
+  fastify: startFastify,
+  koa: startKoa,
+};
+const start = starters[framework];
+if (!start) throw new Error(`unknown framework ${framework}`);
+const port = await start();
+process.stdout.write(`READY ${port}\n`);
+// A clean exit on SIGINT/SIGTERM lets --cpu-prof write its profile when profiling a run.
+process.on("SIGINT", () => process.exit(0));
+process.on("SIGTERM", () => process.exit(0));

@@ -1,0 +1,183 @@
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { KeyGuard, resolveConfig } from "@keyguard/core";
+import { createKyselyStore } from "@keyguard/store-kysely";
+import { summarize } from "../side-by-side.js";
+
+const BENCH_SECRET = "http-benchmark-secret-0123";
+const here = fileURLToPath(new URL(".", import.meta.url));
+const FRAMEWORKS = ["fastify", "express", "koa"] as const;
+const PEERS = {
+  fastify: "@fastify/rate-limit",
+  express: "express-rate-limit",
+  koa: "koa-ratelimit",
+} as const;
+const GOALS = { fastify: 0.9, express: 0.95, koa: 0.93 } as const;
+
+interface LoadResult {
+  requestsPerSecond: number;
+  non2xx: number;
+  errors: number;
+  total: number;
+}
+
+function hasTaskset(): boolean {
+  try {
+    execFileSync("taskset", ["-c", "0", "true"]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** `node --import tsx script args`, pinned to `core` when taskset works. */
+function command(core: number, script: string, args: string[], pin: boolean): [string, string[]] {
+  const node = [process.execPath, "--import", "tsx", join(here, script), ...args];
+  return pin ? ["taskset", ["-c", String(core), ...node]] : [node[0] as string, node.slice(1)];
+}
+
+async function startServer(
+  framework: string,
+  variant: string,
+  databaseFile: string,
+  pin: boolean,
+  children: ChildProcess[],
+) {
+  const [file, args] = command(1, "bench-server.ts", [framework, variant, databaseFile], pin);
+  const child = spawn(file, args, { stdio: ["ignore", "pipe", "inherit"] });
+  children.push(child); // killed in the caller's finally, even if a later server fails
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout?.on("data", (chunk: Buffer) => {
+      const match = /READY (\d+)/.exec(chunk.toString());
+      if (match) resolve(Number(match[1]));
+    });
+    child.once("exit", (code) =>
+      reject(new Error(`${framework}/${variant} server exited (${code})`)),
+    );
+  });
+  return { child, url: `http://127.0.0.1:${port}` };
+}
+
+function load(url: string, seconds: number, mode: string, key: string, pin: boolean): LoadResult {
+  const [file, args] = command(
+    0,
+    "load-generator.ts",
+    [`${url}/api/data`, String(seconds), mode, key],
+    pin,
+  );
+  return JSON.parse(
+    execFileSync(file, args, { encoding: "utf8", maxBuffer: 1 << 20 }),
+  ) as LoadResult;
+}
+
+async function lookups(url: string): Promise<number> {
+  // A fresh connection each time: a pooled one may have been closed by the server meanwhile.
+  const response = await fetch(`${url}/__bench/lookups`, { headers: { connection: "close" } });
+  return ((await response.json()) as { lookups: number }).lookups;
+}
+
+const fmt = (values: number[]) => {
+  const s = summarize(values);
+  return `median ${s.median.toFixed(3)} (min ${s.min.toFixed(3)}, max ${s.max.toFixed(3)})`;
+};
+
+/**
+ * HTTP throughput side by side: for each framework, the bare route, KeyGuard with a valid
+ * key (warm cache, in-memory limits, usage logged to SQLite), KeyGuard under a flood of
+ * random invalid keys, the framework's own rate limiter, and rate-limiter-flexible in a
+ * hook. autocannon (100 connections) runs on core 0, the server on core 1; one warm-up
+ * round, then rounds in rotating order; ratios per round.
+ */
+export async function runHttpBenchmarks(
+  options: { seconds?: number; rounds?: number } = {},
+): Promise<string[]> {
+  const seconds = options.seconds ?? 3;
+  const rounds = options.rounds ?? 4;
+  const pin = hasTaskset();
+  const dir = mkdtempSync(join(tmpdir(), "keyguard-http-bench-"));
+  const databaseFile = join(dir, "bench.db");
+  const admin = new KeyGuard({
+    config: resolveConfig({ secretKey: BENCH_SECRET }, {}),
+    store: await createKyselyStore({ url: `sqlite:${databaseFile}` }),
+  });
+  await admin.init();
+  await admin.createOrganization("Bench");
+  const { rawKey } = await admin.createApiKey({
+    organization: "Bench",
+    label: "bench",
+    rateLimitPerMinute: 1_000_000_000,
+  });
+  await admin.close();
+
+  const lines = [
+    `(${seconds} s per measurement, ${rounds} rounds, ${pin ? "server on core 1, load on core 0" : "no taskset: unpinned"})`,
+  ];
+  const children: ChildProcess[] = [];
+  try {
+    for (const framework of FRAMEWORKS) {
+      const servers = {
+        bare: await startServer(framework, "bare", databaseFile, pin, children),
+        keyguard: await startServer(framework, "keyguard", databaseFile, pin, children),
+        peer: await startServer(framework, "peer", databaseFile, pin, children),
+        flexible: await startServer(framework, "flexible", databaseFile, pin, children),
+      };
+      const contenders = [
+        { name: "bare", url: servers.bare.url, mode: "valid" },
+        { name: "keyguard", url: servers.keyguard.url, mode: "valid" },
+        { name: "invalid", url: servers.keyguard.url, mode: "invalid" },
+        { name: "peer", url: servers.peer.url, mode: "none" },
+        { name: "flexible", url: servers.flexible.url, mode: "none" },
+      ];
+      for (const c of contenders) load(c.url, 2, c.mode, rawKey, pin); // warm-up, not recorded
+      const results: Record<string, number[]> = Object.fromEntries(
+        contenders.map((c) => [c.name, []]),
+      );
+      const problems: string[] = [];
+      let floodRequests = 0;
+      let floodLookups = 0;
+      for (let round = 0; round < rounds; round++) {
+        // Rotate the order each round so no contender always runs first (or last).
+        const shift = round % contenders.length;
+        const order = [...contenders.slice(shift), ...contenders.slice(0, shift)];
+        for (const c of order) {
+          const before = c.name === "invalid" ? await lookups(c.url) : 0;
+          const result = load(c.url, seconds, c.mode, rawKey, pin);
+          results[c.name]?.push(result.requestsPerSecond);
+          const expectedNon2xx = c.name === "invalid" ? result.total : 0;
+          if (result.errors > 0 || Math.abs(result.non2xx - expectedNon2xx) > 0) {
+            problems.push(
+              `${c.name}: ${result.non2xx} non-2xx, ${result.errors} errors of ${result.total}`,
+            );
+          }
+          if (c.name === "invalid") {
+            floodRequests += result.total;
+            floodLookups += (await lookups(c.url)) - before;
+          }
+        }
+      }
+      const series = (name: string) => results[name] ?? [];
+      const ratio = (a: string, b: string) =>
+        series(a).map((v, i) => v / (series(b)[i] ?? Number.NaN));
+      const rps = (name: string) =>
+        Math.round(summarize(series(name)).median).toLocaleString("en-US");
+      lines.push(
+        `${framework}: bare ${rps("bare")} req/s, KeyGuard ${rps("keyguard")}, invalid-key flood ${rps("invalid")}, ${PEERS[framework]} ${rps("peer")}, rate-limiter-flexible ${rps("flexible")}`,
+        `  KeyGuard / bare ${framework}:           ${fmt(ratio("keyguard", "bare"))}  goal >= ${GOALS[framework]}`,
+        `  invalid flood / valid key:          ${fmt(ratio("invalid", "keyguard"))}  goal >= 0.95; ${floodLookups} store look-ups for ${floodRequests.toLocaleString("en-US")} bad keys`,
+        `  ${PEERS[framework]} alone / bare:${" ".repeat(Math.max(1, 19 - PEERS[framework].length))}${fmt(ratio("peer", "bare"))}`,
+        `  rate-limiter-flexible alone / bare: ${fmt(ratio("flexible", "bare"))}`,
+        `  KeyGuard / ${PEERS[framework]} alone:${" ".repeat(Math.max(1, 18 - PEERS[framework].length))}${fmt(ratio("keyguard", "peer"))}`,
+        `  KeyGuard / rate-limiter-flexible:   ${fmt(ratio("keyguard", "flexible"))}`,
+        ...(problems.length > 0 ? [`  unexpected responses: ${problems.join("; ")}`] : []),
+      );
+      for (const server of Object.values(servers)) server.child.kill();
+    }
+  } finally {
+    for (const child of children) child.kill();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return lines;
+}
