@@ -81,7 +81,7 @@ export {
   type ProblemDetails,
   problemFor,
 } from "./pipeline/problem-details.js";
-export { isProtectedPath, pathOf } from "./pipeline/protected-path.js";
+export { createPathMatcher, isProtectedPath, pathOf } from "./pipeline/protected-path.js";
 export { type RateLimitHeaderStyle, rateLimitHeaders } from "./pipeline/rate-limit-headers.js";
 export {
   type GuardAllowed,

@@ -1,7 +1,7 @@
 import {
   type ApiKeyInfo,
+  createPathMatcher,
   type GuardOptions,
-  isProtectedPath,
   type KeyGuard,
   pathOf,
 } from "@keyguard/core";
@@ -39,8 +39,10 @@ export interface KeyGuardExpressOptions extends GuardOptions {
 export function keyguard(kg: KeyGuard, options: KeyGuardExpressOptions = {}): RequestHandler {
   const guard = kg.guard(options);
   const { protectedPath } = options;
+  const underProtectedPath =
+    protectedPath === undefined ? undefined : createPathMatcher(protectedPath);
   return (req: Request, res: Response, next: NextFunction) => {
-    if (protectedPath !== undefined && !isProtectedPath(pathOf(req.originalUrl), protectedPath)) {
+    if (underProtectedPath !== undefined && !underProtectedPath(pathOf(req.originalUrl))) {
       next();
       return;
     }

@@ -1,12 +1,12 @@
 import {
   type ApiKeyInfo,
   type BlockOptions,
+  createPathMatcher,
   type GuardOptions,
   type GuardRequest,
   type GuardResult,
   type IpBlock,
   type IpRateLimitRule,
-  isProtectedPath,
   type KeyGuard,
   missingScopes,
   PROBLEM_CONTENT_TYPE,
@@ -62,9 +62,14 @@ function sendProblem(
     .send(JSON.stringify(problem));
 }
 
+/** Where the pipeline's result waits for `onResponse` (a symbol property: cheaper than a WeakMap). */
+const kResult = Symbol("keyguard.result");
+type WithResult = FastifyRequest & { [kResult]?: GuardResult };
+
 const plugin: FastifyPluginAsync<KeyGuardFastifyOptions> = async (fastify, options) => {
   const guard = options.kg.guard(options);
-  const results = new WeakMap<FastifyRequest, GuardResult>();
+  const underProtectedPath =
+    options.protectedPath === undefined ? () => true : createPathMatcher(options.protectedPath);
   fastify.decorateRequest("apiKey", null);
 
   fastify.addHook("onRequest", async (request, reply) => {
@@ -73,12 +78,10 @@ const plugin: FastifyPluginAsync<KeyGuardFastifyOptions> = async (fastify, optio
     const protect =
       routeConfig === false
         ? false
-        : routeConfig !== undefined ||
-          options.protectedPath === undefined ||
-          isProtectedPath(guardRequest.path, options.protectedPath);
+        : routeConfig !== undefined || underProtectedPath(guardRequest.path);
     if (!protect) return;
     const result = await guard.check(guardRequest);
-    if (result.apiKey !== undefined) results.set(request, result);
+    if (result.apiKey !== undefined) (request as WithResult)[kResult] = result;
     if (!result.allowed) return sendProblem(reply, result.status, result.headers, result.problem);
     request.apiKey = result.apiKey;
     reply.headers(result.headers);
@@ -88,7 +91,7 @@ const plugin: FastifyPluginAsync<KeyGuardFastifyOptions> = async (fastify, optio
   });
 
   fastify.addHook("onResponse", async (request, reply) => {
-    const result = results.get(request);
+    const result = (request as WithResult)[kResult];
     if (result !== undefined) guard.complete(result, reply.statusCode);
   });
 };

@@ -1,11 +1,11 @@
 import {
   type ApiKeyInfo,
   type BlockOptions,
+  createPathMatcher,
   type GuardOptions,
   type GuardRequest,
   type IpBlock,
   type IpRateLimitRule,
-  isProtectedPath,
   type KeyGuard,
   missingScopes,
   PROBLEM_CONTENT_TYPE,
@@ -55,8 +55,10 @@ function sendProblem(
 export function keyguard(kg: KeyGuard, options: KeyGuardKoaOptions = {}): Middleware {
   const guard = kg.guard(options);
   const { protectedPath } = options;
+  const underProtectedPath =
+    protectedPath === undefined ? undefined : createPathMatcher(protectedPath);
   return async (ctx, next) => {
-    if (protectedPath !== undefined && !isProtectedPath(ctx.path, protectedPath)) {
+    if (underProtectedPath !== undefined && !underProtectedPath(ctx.path)) {
       await next();
       return;
     }

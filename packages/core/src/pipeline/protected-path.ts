@@ -1,14 +1,24 @@
 /**
- * True when `path` is `prefix` or below it (`/api` covers `/api` and `/api/data`, not
- * `/apiary`). Compared case-insensitively and after percent-decoding, because Express and
- * Koa route `/API/data` and `/%61pi/data` to the same handlers as `/api/data`: a
- * case-sensitive check would let those requests past the guard.
+ * A test for "is this request path under `prefix`?" (`/api` covers `/api` and `/api/data`,
+ * not `/apiary`), built once per middleware. Paths are compared case-insensitively and
+ * after percent-decoding, because Express and Koa route `/API/data` and `/%61pi/data` to the
+ * same handlers as `/api/data`: a case-sensitive check would let those requests past the
+ * guard. The common case (no `%`, no `//`) costs one lower-casing and one `startsWith`.
  */
-export function isProtectedPath(path: string, prefix: string): boolean {
+export function createPathMatcher(prefix: string): (path: string) => boolean {
   const normalizedPrefix = normalize(prefix).replace(/\/+$/, "");
-  if (normalizedPrefix === "") return true;
-  const normalizedPath = normalize(path);
-  return normalizedPath === normalizedPrefix || normalizedPath.startsWith(`${normalizedPrefix}/`);
+  if (normalizedPrefix === "") return () => true;
+  const withSlash = `${normalizedPrefix}/`;
+  return (path) => {
+    const normalizedPath =
+      path.includes("%") || path.includes("//") ? normalize(path) : path.toLowerCase();
+    return normalizedPath === normalizedPrefix || normalizedPath.startsWith(withSlash);
+  };
+}
+
+/** One-off form of {@link createPathMatcher}. */
+export function isProtectedPath(path: string, prefix: string): boolean {
+  return createPathMatcher(prefix)(path);
 }
 
 function normalize(path: string): string {
