@@ -157,3 +157,46 @@ describe("UsageRecorder", () => {
     expect(recorder.stats.written).toBe(10);
   });
 });
+
+describe("UsageRecorder aggregation", () => {
+  it("folds requests with the same key, method, path, status, client and second into one row", async () => {
+    const rows: UsageEvent[] = [];
+    const recorder = new UsageRecorder({
+      write: async (events) => {
+        rows.push(...events);
+      },
+      batchSize: 1_000,
+      flushIntervalMs: 60_000,
+      maxBuffered: 10,
+    });
+    const base = { keyId: "k", path: "/api/data", method: "GET", ipAddress: "192.0.2.1" };
+    for (let i = 0; i < 1_000; i++) {
+      recorder.record({
+        ...base,
+        statusCode: 200,
+        latencyMs: i % 2 ? 3 : 1,
+        timestamp: new Date(5_000 + (i % 1000)),
+      });
+    }
+    recorder.record({ ...base, statusCode: 429, latencyMs: 1, timestamp: new Date(5_500) });
+    recorder.record({ ...base, statusCode: 200, latencyMs: 1, timestamp: new Date(6_000) }); // next second
+    recorder.record({
+      ...base,
+      ipAddress: "192.0.2.2",
+      statusCode: 200,
+      latencyMs: 1,
+      timestamp: new Date(5_000),
+    });
+    expect(recorder.stats).toMatchObject({ buffered: 1_003, dropped: 0 });
+    await recorder.flush();
+    expect(rows).toHaveLength(4);
+    expect(rows[0]).toMatchObject({
+      statusCode: 200,
+      requestCount: 1_000,
+      latencyMs: 2,
+      timestamp: new Date(5_999),
+    });
+    expect(rows.map((r) => r.requestCount)).toEqual([1_000, 1, 1, 1]);
+    expect(recorder.stats).toMatchObject({ buffered: 0, written: 1_003 });
+  });
+});

@@ -46,6 +46,8 @@ export interface UsageLogsTable {
   latency_ms: number;
   ip_address: string | null;
   timestamp: DbDate;
+  /** Requests this row stands for (rows are aggregated per key, status, client and second). */
+  request_count: number;
 }
 
 export interface IpBlocksTable {

@@ -284,6 +284,7 @@ export class KyselyStore implements Store {
                   latency_ms: Math.round(event.latencyMs),
                   ip_address: event.ipAddress,
                   timestamp: this.#codec.date(event.timestamp),
+                  request_count: event.requestCount ?? 1,
                 };
               }),
             )
@@ -311,12 +312,12 @@ export class KyselyStore implements Store {
           ? sql<string>`substr(${sql.ref("timestamp")}, 1, 13)`
           : sql<string>`to_char(${sql.ref("timestamp")} at time zone 'UTC', ${sql.lit('YYYY-MM-DD"T"HH24')})`;
       const inClass = (low: number) =>
-        sql<DbInteger>`sum(case when ${sql.ref("status_code")} >= ${sql.lit(low)} and ${sql.ref("status_code")} < ${sql.lit(low + 100)} then 1 else 0 end)`;
+        sql<DbInteger>`sum(case when ${sql.ref("status_code")} >= ${sql.lit(low)} and ${sql.ref("status_code")} < ${sql.lit(low + 100)} then ${sql.ref("request_count")} else 0 end)`;
       const rows = await this.db
         .selectFrom("usage_logs")
         .select((eb) => [
           hour.as("hour"),
-          eb.fn.countAll<DbInteger>().as("total"),
+          eb.fn.sum<DbInteger>("request_count").as("total"),
           inClass(200).as("status2xx"),
           inClass(300).as("status3xx"),
           inClass(400).as("status4xx"),
@@ -400,15 +401,19 @@ export class KyselyStore implements Store {
               w.or([w("expires_at", "is", null), w("expires_at", ">", codec.date(now))]),
             )
             .as("active_keys"),
-          eb.selectFrom("usage_logs").select(eb.fn.countAll().as("n")).as("total_requests"),
+          // A usage row stands for request_count requests.
           eb
             .selectFrom("usage_logs")
-            .select(eb.fn.countAll().as("n"))
+            .select((sub) => sub.fn.sum("request_count").as("n"))
+            .as("total_requests"),
+          eb
+            .selectFrom("usage_logs")
+            .select((sub) => sub.fn.sum("request_count").as("n"))
             .where("timestamp", ">=", codec.date(since))
             .as("requests_since"),
           eb
             .selectFrom("usage_logs")
-            .select(eb.fn.countAll().as("n"))
+            .select((sub) => sub.fn.sum("request_count").as("n"))
             .where("status_code", ">=", 400)
             .as("error_requests"),
         ])

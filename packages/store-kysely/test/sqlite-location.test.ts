@@ -84,7 +84,11 @@ describe("SQLite file handling", () => {
     expect(results.map((r) => r.stdout)).toEqual(Array(4).fill("migrated"));
     const db = new Database(path, { readonly: true });
     const applied = db.prepare(`select name from ${MIGRATION_TABLE}`).all();
-    expect(applied).toEqual([{ name: "0001_initial_schema" }, { name: "0002_ip_blocks" }]);
+    expect(applied).toEqual([
+      { name: "0001_initial_schema" },
+      { name: "0002_ip_blocks" },
+      { name: "0003_usage_request_count" },
+    ]);
     db.close();
   });
 });

@@ -532,6 +532,26 @@ export function describeStoreConformance(
         expect((await kg.getApiKey(a.key.id)).lastUsedAt).toEqual(new Date(now));
       });
 
+      it("counts aggregated rows by their request count", async () => {
+        const { kg, clock } = await setup();
+        await kg.createOrganization("Acme Corp");
+        const a = await kg.createApiKey({ organization: "Acme Corp", label: "a" });
+        const at = new Date(clock.now() - 60_000);
+        await kg.store.insertUsageEvents([
+          { ...event(a.key.id, at), requestCount: 40 },
+          { ...event(a.key.id, at, 503), requestCount: 10 },
+        ]);
+        expect(await kg.stats()).toMatchObject({
+          totalRequests: 50,
+          requestsLastHour: 50,
+          errorRate: 0.2,
+        });
+        const usage = await kg.usage(a.key.id, { since: new Date(clock.now() - 3_600_000) });
+        const total = usage.buckets.reduce((sum, b) => sum + b.total, 0);
+        const errors = usage.buckets.reduce((sum, b) => sum + b.status5xx, 0);
+        expect([total, errors]).toEqual([50, 10]);
+      });
+
       it("writes a batch completely or not at all", async () => {
         const { kg } = await setup();
         await kg.createOrganization("Acme Corp");

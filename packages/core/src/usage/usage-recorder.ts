@@ -3,17 +3,17 @@ import type { UsageEvent } from "../domain/usage-event.js";
 export interface UsageRecorderOptions {
   /** Writes one batch; must write all of it or none of it. */
   readonly write: (events: readonly UsageEvent[]) => Promise<void>;
-  /** A batch is written as soon as this many events wait. */
+  /** A batch is written as soon as this many rows wait. */
   readonly batchSize: number;
-  /** Waiting events are written at least this often. */
+  /** Waiting rows are written at least this often. */
   readonly flushIntervalMs: number;
-  /** Events kept while the store is failing or slow; beyond this new ones are dropped and counted. */
+  /** Rows kept while the store is failing or slow; beyond this new requests are dropped and counted. */
   readonly maxBuffered: number;
-  /** Told about every failed write (the events are kept and retried). */
+  /** Told about every failed write (the rows are kept and retried). */
   readonly onError?: (error: unknown) => void;
 }
 
-/** Counters that let an operator see the recorder is keeping up. */
+/** Counters that let an operator see the recorder is keeping up (all in requests). */
 export interface UsageRecorderStats {
   readonly buffered: number;
   readonly written: number;
@@ -21,16 +21,32 @@ export interface UsageRecorderStats {
   readonly failedWrites: number;
 }
 
+/** An aggregated row being filled. */
+interface PendingRow {
+  readonly keyId: string;
+  readonly path: string;
+  readonly method: string;
+  readonly statusCode: number;
+  readonly ipAddress: string | null;
+  timestamp: Date;
+  requestCount: number;
+  latencyTotal: number;
+}
+
+const countOf = (event: UsageEvent) => event.requestCount ?? 1;
+
 /**
- * Takes usage events off the request path. `record()` only appends to an array; events
- * reach the store in batches (one transaction each) when `batchSize` are waiting, on a
- * timer, and on `close()`. One write runs at a time. When the store fails, events stay
- * buffered (up to `maxBuffered`) and are retried on the next flush; past that, new events
- * are dropped and counted, never silently.
+ * Takes usage off the request path. `record()` folds each request into an in-memory row
+ * per key, method, path, status, client and second (a map lookup: writing one row per
+ * request costs more than serving a request), and rows reach the store in batches (one
+ * transaction each) when `batchSize` rows wait, on a timer, and on `close()`. One write runs
+ * at a time. When the store fails, rows stay queued (up to `maxBuffered`) and are retried;
+ * past that, new requests are dropped and counted, never silently.
  */
 export class UsageRecorder {
   readonly #options: UsageRecorderOptions;
-  #buffer: UsageEvent[] = [];
+  #pending = new Map<string, PendingRow>();
+  #queue: UsageEvent[] = [];
   #timer: NodeJS.Timeout | undefined;
   #writing: Promise<void> | undefined;
   #closed = false;
@@ -42,21 +58,39 @@ export class UsageRecorder {
     this.#options = options;
   }
 
-  /** Queues one event. Never throws, never waits. */
+  /** Counts one request (or an already aggregated event). Never throws, never waits. */
   record(event: UsageEvent): void {
+    const requests = countOf(event);
     if (this.#closed) {
-      this.#dropped++;
+      this.#dropped += requests;
       return;
     }
-    if (this.#buffer.length >= this.#options.maxBuffered) {
-      // Full (the store is down or slower than the traffic): drop this event, counted.
-      // Dropping the newest keeps this O(1); shifting the oldest out of a 100,000-entry
-      // array on every request would make an overloaded server slower still.
-      this.#dropped++;
+    const second = Math.floor(event.timestamp.getTime() / 1000);
+    const id = `${event.keyId}\u0000${second}\u0000${event.statusCode}\u0000${event.method}\u0000${event.ipAddress ?? ""}\u0000${event.path}`;
+    const row = this.#pending.get(id);
+    if (row !== undefined) {
+      row.requestCount += requests;
+      row.latencyTotal += event.latencyMs * requests;
+      if (event.timestamp > row.timestamp) row.timestamp = event.timestamp;
       return;
     }
-    this.#buffer.push(event);
-    if (this.#buffer.length >= this.#options.batchSize) {
+    if (this.#pending.size + this.#queue.length >= this.#options.maxBuffered) {
+      // Full (the store is down or slower than the traffic): drop, counted. O(1), so an
+      // overloaded server is not slowed further.
+      this.#dropped += requests;
+      return;
+    }
+    this.#pending.set(id, {
+      keyId: event.keyId,
+      path: event.path,
+      method: event.method,
+      statusCode: event.statusCode,
+      ipAddress: event.ipAddress,
+      timestamp: event.timestamp,
+      requestCount: requests,
+      latencyTotal: event.latencyMs * requests,
+    });
+    if (this.#pending.size >= this.#options.batchSize) {
       void this.#drain();
     } else {
       this.#startTimer();
@@ -64,19 +98,20 @@ export class UsageRecorder {
   }
 
   /**
-   * Writes everything queued so far. Resolves when it is written; rejects with the store's
-   * error if a write fails (the events stay queued for the next attempt).
+   * Writes everything recorded so far. Resolves when it is written; rejects with the
+   * store's error if a write fails (the rows stay queued for the next attempt).
    */
   async flush(): Promise<void> {
+    this.#takePending();
     // A write already under way (from the timer) is waited for, not duplicated; if it
-    // failed, its events are back in the buffer and this loop's own attempt reports it.
-    while (this.#writing !== undefined || this.#buffer.length > 0) {
+    // failed, its rows are back in the queue and this loop's own attempt reports it.
+    while (this.#writing !== undefined || this.#queue.length > 0) {
       if (this.#writing !== undefined) await this.#writing;
       else await this.#writeNextBatch();
     }
   }
 
-  /** Flushes and stops the timer. Events recorded after this are counted as dropped. */
+  /** Flushes and stops the timer. Requests recorded after this are counted as dropped. */
   async close(): Promise<void> {
     this.#closed = true;
     this.#stopTimer();
@@ -84,28 +119,52 @@ export class UsageRecorder {
   }
 
   get stats(): UsageRecorderStats {
+    let buffered = 0;
+    for (const row of this.#pending.values()) buffered += row.requestCount;
+    for (const event of this.#queue) buffered += countOf(event);
     return {
-      buffered: this.#buffer.length,
+      buffered,
       written: this.#written,
       dropped: this.#dropped,
       failedWrites: this.#failedWrites,
     };
   }
 
+  /** Moves the rows being filled into the write queue. */
+  #takePending(): void {
+    if (this.#pending.size === 0) return;
+    for (const row of this.#pending.values()) {
+      this.#queue.push({
+        keyId: row.keyId,
+        path: row.path,
+        method: row.method,
+        statusCode: row.statusCode,
+        ipAddress: row.ipAddress,
+        timestamp: row.timestamp,
+        requestCount: row.requestCount,
+        latencyMs: row.latencyTotal / row.requestCount,
+      });
+    }
+    this.#pending = new Map();
+  }
+
   async #drain(): Promise<void> {
     if (this.#writing !== undefined) return;
     try {
-      while (this.#buffer.length > 0 && this.#writing === undefined) {
+      // Rows that filled up while a batch was being written go out next, without waiting
+      // for the timer: under load, batches grow to whatever accumulated during the last write.
+      for (this.#takePending(); this.#queue.length > 0; this.#takePending()) {
+        if (this.#writing !== undefined) return;
         await this.#writeNextBatch();
       }
     } catch {
-      // Already reported through onError; the events stay queued for the next tick.
+      // Already reported through onError; the rows stay queued for the next tick.
     }
-    if (this.#buffer.length === 0) this.#stopTimer();
+    if (this.#queue.length === 0 && this.#pending.size === 0) this.#stopTimer();
   }
 
   async #writeNextBatch(): Promise<void> {
-    const batch = this.#buffer.splice(0, this.#options.batchSize);
+    const batch = this.#queue.splice(0, this.#options.batchSize);
     const write = this.#options.write(batch);
     // Others wait on this marker; it settles when the write does and never rejects.
     this.#writing = write.then(
@@ -114,15 +173,14 @@ export class UsageRecorder {
     );
     try {
       await write;
-      this.#written += batch.length;
+      for (const event of batch) this.#written += countOf(event);
     } catch (error) {
       this.#failedWrites++;
-      // Put the batch back in front, keeping the newest events if that overflows.
-      this.#buffer = batch.concat(this.#buffer);
-      const overflow = this.#buffer.length - this.#options.maxBuffered;
+      // Put the batch back in front, keeping the newest rows if that overflows.
+      this.#queue = batch.concat(this.#queue);
+      const overflow = this.#queue.length - this.#options.maxBuffered;
       if (overflow > 0) {
-        this.#buffer.splice(0, overflow);
-        this.#dropped += overflow;
+        for (const event of this.#queue.splice(0, overflow)) this.#dropped += countOf(event);
       }
       if (!this.#closed) this.#startTimer();
       this.#options.onError?.(error);

@@ -3,12 +3,14 @@ import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } fr
 import type { SqlDialect } from "../column-codec.js";
 import { initialSchema } from "./0001-initial-schema.js";
 import { ipBlocks } from "./0002-ip-blocks.js";
+import { usageRequestCount } from "./0003-usage-request-count.js";
 
 /** Every migration, in order. Names sort in the order they must run; never rename one. */
 function migrationsFor(dialect: SqlDialect): Record<string, Migration> {
   return {
     "0001_initial_schema": initialSchema(dialect),
     "0002_ip_blocks": ipBlocks(dialect),
+    "0003_usage_request_count": usageRequestCount(),
   };
 }
 
@@ -58,7 +60,7 @@ function isConcurrentMigrationConflict(error: unknown): boolean {
     (typeof code === "string" && code.startsWith("SQLITE_BUSY")) ||
     code === "23505" || // PostgreSQL: duplicate key while two sessions create the same schema
     code === "42P06" || // duplicate_schema
-    /already exists/i.test(message) ||
+    /already exists|duplicate column/i.test(message) ||
     // SQLite: another process recorded the same migration first.
     (code === "SQLITE_CONSTRAINT_PRIMARYKEY" && message.includes(MIGRATION_TABLE)) ||
     (code === "SQLITE_CONSTRAINT_UNIQUE" && message.includes(MIGRATION_TABLE))
