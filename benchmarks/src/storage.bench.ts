@@ -39,6 +39,16 @@ async function seedKeys(kg: KeyGuard, count: number): Promise<string[]> {
   return raw;
 }
 
+/** Each key's newest use in a batch: what both raw baselines write to last_used_at. */
+function latestUsePerKey(events: readonly UsageEvent[]): Map<string, Date> {
+  const latest = new Map<string, Date>();
+  for (const e of events) {
+    const seen = latest.get(e.keyId);
+    if (seen === undefined || seen < e.timestamp) latest.set(e.keyId, e.timestamp);
+  }
+  return latest;
+}
+
 function usageBatch(keyIds: string[]): UsageEvent[] {
   const now = Date.now();
   return Array.from({ length: BATCH }, (_, i) => ({
@@ -118,7 +128,6 @@ export async function runStorageBenchmarks(): Promise<string[]> {
   );
   const rawBatch = writer.transaction((events: UsageEvent[]) => {
     const params: unknown[] = [];
-    const latest = new Map<string, string>();
     for (const e of events) {
       const at = e.timestamp.toISOString();
       params.push(
@@ -131,11 +140,11 @@ export async function runStorageBenchmarks(): Promise<string[]> {
         e.ipAddress,
         at,
       );
-      const seen = latest.get(e.keyId);
-      if (seen === undefined || seen < at) latest.set(e.keyId, at);
     }
     insert.run(params);
-    for (const [id, at] of latest) touch.run(at, id, at);
+    for (const [id, at] of latestUsePerKey(events)) {
+      touch.run(at.toISOString(), id, at.toISOString());
+    }
   });
   const sqliteWrites = await sideBySide(
     {
@@ -186,7 +195,6 @@ async function postgresWrites(): Promise<string> {
         fn: async () => {
           const events = usageBatch(keyIds);
           const params: unknown[] = [];
-          const latest = new Map<string, Date>();
           for (const e of events) {
             params.push(
               timeOrderedId(e.timestamp.getTime()),
@@ -198,12 +206,10 @@ async function postgresWrites(): Promise<string> {
               e.ipAddress,
               e.timestamp,
             );
-            const seen = latest.get(e.keyId);
-            if (seen === undefined || seen < e.timestamp) latest.set(e.keyId, e.timestamp);
           }
           await client.query("begin");
           await client.query(insertSql, params);
-          for (const [id, at] of latest) {
+          for (const [id, at] of latestUsePerKey(events)) {
             await client.query(
               "update api_keys set last_used_at = $1 where id = $2 and (last_used_at is null or last_used_at < $1)",
               [at, id],

@@ -1,16 +1,5 @@
-// The core API, so an app needs this package alone (plus its database driver).
-export {
-  type ApiKeyInfo,
-  type BlockOptions,
-  createKeyGuard,
-  type GuardOptions,
-  type IpBlock,
-  type IpRateLimitRule,
-  isKeyGuardError,
-  KeyGuard,
-  type KeyGuardConfigInput,
-  KeyGuardError,
-} from "@keyguard/core";
+// The whole core API, so an app installs and imports this package alone (plus its driver).
+export * from "@keyguard/core";
 export {
   blockRequest,
   type KeyGuardKoaOptions,
