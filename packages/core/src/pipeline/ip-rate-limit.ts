@@ -1,8 +1,14 @@
+import type { ErrorCode } from "../errors/error-codes.js";
 import { KeyGuardError } from "../errors/keyguard-error.js";
 import type { KeyGuard } from "../keyguard.js";
 import { type LockoutEnd, lockoutEnd } from "../limits/lockout-end.js";
 import type { RateLimitAlgorithm } from "../limits/window-decision.js";
-import { PROBLEM_CONTENT_TYPE, type ProblemDetails, problemFor } from "./problem-details.js";
+import {
+  blockedDetail,
+  type ProblemDetails,
+  problemResponse,
+  retryAfterSeconds,
+} from "./problem-details.js";
 import type { GuardRequest } from "./request-guard.js";
 
 /** The seed's `rate_limit_by_ip`: a per-client limit for routes without API keys. */
@@ -85,13 +91,9 @@ export class IpRateLimit {
         kg.findManualBlock(client, request.path, now) ??
         (await kg.limiter.findBlock(client, request.path, now));
       if (block !== undefined) {
-        return refuse(
-          "ip_blocked",
-          `This client is blocked for another ${seconds(block.untilMs - now)} s.`,
-          {
-            "retry-after": seconds(block.untilMs - now),
-          },
-        );
+        return refuse("ip_blocked", blockedDetail(block.untilMs, now), {
+          "retry-after": retryAfterSeconds(block.untilMs - now),
+        });
       }
       const bucket = `ip-rule:${this.#limit}/${this.#windowMs}:${request.path}:${client}`;
       const decision = await kg.limiter.hit(
@@ -110,10 +112,10 @@ export class IpRateLimit {
       if (this.#lockoutEnd === undefined) {
         return refuse(
           "rate_limited",
-          `Too many requests: ${this.#limit} allowed per ${seconds(this.#windowMs)} s.`,
+          `Too many requests: ${this.#limit} allowed per ${retryAfterSeconds(this.#windowMs)} s.`,
           {
             ...headers,
-            "retry-after": seconds(decision.retryAfterMs),
+            "retry-after": retryAfterSeconds(decision.retryAfterMs),
           },
         );
       }
@@ -129,7 +131,7 @@ export class IpRateLimit {
       return refuse(
         "rate_limited",
         `Too many requests: locked out until ${new Date(untilMs).toISOString()}.`,
-        { ...headers, "retry-after": seconds(untilMs - now) },
+        { ...headers, "retry-after": retryAfterSeconds(untilMs - now) },
       );
     } catch {
       return refuse(
@@ -143,20 +145,10 @@ export class IpRateLimit {
   }
 }
 
-function seconds(ms: number): string {
-  return String(Math.max(1, Math.ceil(ms / 1000)));
-}
-
 function refuse(
-  code: Parameters<typeof problemFor>[0],
+  code: ErrorCode,
   detail: string,
   headers: Record<string, string>,
 ): IpRateLimitResult {
-  const problem = problemFor(code, detail);
-  return {
-    allowed: false,
-    status: problem.status,
-    headers: { ...headers, "content-type": PROBLEM_CONTENT_TYPE },
-    problem,
-  };
+  return { allowed: false, ...problemResponse(code, detail, headers) };
 }

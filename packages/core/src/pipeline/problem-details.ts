@@ -21,3 +21,34 @@ export function problemFor(code: ErrorCode, detail: string): ProblemDetails {
     code,
   };
 }
+
+/** A refusal ready to write: status, headers (with the problem content type) and body. */
+export interface ProblemResponse {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly problem: ProblemDetails;
+}
+
+/** The refusal for `code`, with `headers` (e.g. `retry-after`) plus the content type. */
+export function problemResponse(
+  code: ErrorCode,
+  detail: string,
+  headers: Readonly<Record<string, string>> = {},
+): ProblemResponse {
+  const problem = problemFor(code, detail);
+  return {
+    status: problem.status,
+    headers: { ...headers, "content-type": PROBLEM_CONTENT_TYPE },
+    problem,
+  };
+}
+
+/** A `Retry-After` value: whole seconds, at least 1. */
+export function retryAfterSeconds(ms: number): string {
+  return String(Math.max(1, Math.ceil(ms / 1000)));
+}
+
+/** The detail of an `ip_blocked` refusal. */
+export function blockedDetail(untilMs: number, now: number): string {
+  return `This client is blocked for another ${retryAfterSeconds(untilMs - now)} s.`;
+}

@@ -4,7 +4,12 @@ import { isKeyGuardError } from "../errors/keyguard-error.js";
 import type { KeyGuard, VerifyResult } from "../keyguard.js";
 import type { RateLimitAlgorithm } from "../limits/window-decision.js";
 import type { LimitDecision, Limiter } from "../ports/limiter.js";
-import { PROBLEM_CONTENT_TYPE, type ProblemDetails, problemFor } from "./problem-details.js";
+import {
+  blockedDetail,
+  type ProblemDetails,
+  problemResponse,
+  retryAfterSeconds,
+} from "./problem-details.js";
 import { type RateLimitHeaderStyle, rateLimitHeaders } from "./rate-limit-headers.js";
 
 /** How a protected route finds and limits keys. Every field has a safe default. */
@@ -155,7 +160,7 @@ export class RequestGuard {
       const manual = this.#kg.findManualBlock(client, request.path, startedAt);
       if (manual !== undefined) {
         return this.#refuse("ip_blocked", blockedDetail(manual.untilMs, startedAt), guarded, {
-          "retry-after": retryAfter(manual.untilMs - startedAt),
+          "retry-after": retryAfterSeconds(manual.untilMs - startedAt),
         });
       }
       const rawKey = this.#extractKey(request);
@@ -164,7 +169,7 @@ export class RequestGuard {
         const block = await this.#limiter.findBlock(client, request.path, startedAt);
         if (block !== undefined) {
           return this.#refuse("ip_blocked", blockedDetail(block.untilMs, startedAt), guarded, {
-            "retry-after": retryAfter(block.untilMs - startedAt),
+            "retry-after": retryAfterSeconds(block.untilMs - startedAt),
           });
         }
         await this.#countFailure(client, startedAt);
@@ -197,7 +202,7 @@ export class RequestGuard {
       }
       const headers = rateLimitHeaders(decision, decision.quota, startedAt, this.#headerStyle);
       if (decision.allowed) return { allowed: true, apiKey, headers, request: guarded };
-      const wait = { ...headers, "retry-after": retryAfter(decision.retryAfterMs) };
+      const wait = { ...headers, "retry-after": retryAfterSeconds(decision.retryAfterMs) };
       if (decision.refusal === "ip_blocked") {
         return this.#refuse(
           "ip_blocked",
@@ -299,22 +304,11 @@ export class RequestGuard {
     headers: Record<string, string> = {},
     apiKey?: ApiKeyInfo,
   ): GuardRefused {
-    const problem = problemFor(code, detail);
     return {
       allowed: false,
-      status: problem.status,
-      headers: { ...headers, "content-type": PROBLEM_CONTENT_TYPE },
-      problem,
+      ...problemResponse(code, detail, headers),
       request,
       ...(apiKey === undefined ? {} : { apiKey }),
     };
   }
-}
-
-function retryAfter(ms: number): string {
-  return String(Math.max(1, Math.ceil(ms / 1000)));
-}
-
-function blockedDetail(untilMs: number, now: number): string {
-  return `This client is blocked for another ${retryAfter(untilMs - now)} s.`;
 }
