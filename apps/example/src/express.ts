@@ -1,5 +1,5 @@
 import type { AddressInfo } from "node:net";
-import { blockRequest, keyguard, rateLimitByIp } from "@keyguard/express";
+import { answerClientError, blockRequest, keyguard, rateLimitByIp } from "@keyguard/express";
 import express from "express";
 import {
   LOGIN_LIMIT,
@@ -34,6 +34,7 @@ await runExample("express", async (kg) => {
     res.json(WITHDRAW_REFUSAL);
   });
   const server = app.listen(port());
+  server.on("clientError", answerClientError);
   await new Promise((resolve) => server.once("listening", resolve));
   return {
     port: (server.address() as AddressInfo).port,

@@ -1,5 +1,5 @@
 import type { AddressInfo } from "node:net";
-import { blockRequest, keyguard, rateLimitByIp } from "@keyguard/fastify";
+import { answerClientError, blockRequest, keyguard, rateLimitByIp } from "@keyguard/fastify";
 import Fastify from "fastify";
 import {
   LOGIN_LIMIT,
@@ -11,7 +11,7 @@ import {
 import { runExample } from "./run-example.js";
 
 await runExample("fastify", async (kg) => {
-  const app = Fastify();
+  const app = Fastify({ clientErrorHandler: answerClientError });
   await app.register(keyguard, { kg, protectedPath: PROTECTED_PATH });
   app.get("/health", async () => ({ status: "ok" }));
   app.get("/api/data", async () => ({ message: "Authorized!" }));

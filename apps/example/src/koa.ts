@@ -1,5 +1,5 @@
 import type { AddressInfo } from "node:net";
-import { blockRequest, keyguard, rateLimitByIp } from "@keyguard/koa";
+import { answerClientError, blockRequest, keyguard, rateLimitByIp } from "@keyguard/koa";
 import Router from "@koa/router";
 import Koa from "koa";
 import {
@@ -34,6 +34,7 @@ await runExample("koa", async (kg) => {
   app.use(keyguard(kg, { protectedPath: PROTECTED_PATH }));
   app.use(router.routes());
   const server = app.listen(port());
+  server.on("clientError", answerClientError);
   await new Promise((resolve) => server.once("listening", resolve));
   return {
     port: (server.address() as AddressInfo).port,

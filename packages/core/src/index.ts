@@ -71,6 +71,7 @@ export {
   createClientAddressResolver,
   type TrustProxy,
 } from "./pipeline/client-address.js";
+export { answerClientError } from "./pipeline/client-error.js";
 export {
   IpRateLimit,
   type IpRateLimitResult,

@@ -4,7 +4,13 @@ import { MemoryLimiter } from "@keyguard/limiter-memory";
 import { createKyselyStore } from "@keyguard/store-kysely";
 import { describeAdapterConformance } from "@keyguard/testkit";
 import express from "express";
-import { blockRequest, keyguard, rateLimitByIp, requireScopes } from "../src/index.js";
+import {
+  answerClientError,
+  blockRequest,
+  keyguard,
+  rateLimitByIp,
+  requireScopes,
+} from "../src/index.js";
 
 describeAdapterConformance(
   "Express",
@@ -51,6 +57,7 @@ describeAdapterConformance(
       },
     );
     const server = app.listen(0);
+    server.on("clientError", answerClientError);
     await new Promise((resolve) => server.once("listening", resolve));
     const { port } = server.address() as AddressInfo;
     return {

@@ -4,12 +4,18 @@ import { createKyselyStore } from "@keyguard/store-kysely";
 import { describeAdapterConformance } from "@keyguard/testkit";
 import Fastify from "fastify";
 import { describe, expect, it } from "vitest";
-import { blockRequest, keyguard, rateLimitByIp, requireScopes } from "../src/index.js";
+import {
+  answerClientError,
+  blockRequest,
+  keyguard,
+  rateLimitByIp,
+  requireScopes,
+} from "../src/index.js";
 
 describeAdapterConformance(
   "Fastify",
   async (kg, options) => {
-    const app = Fastify();
+    const app = Fastify({ clientErrorHandler: answerClientError });
     await app.register(keyguard, { kg, ...options });
     app.get("/health", async () => ({ status: "ok" }));
     app.get("/api/data", async () => ({ message: "Authorized!" }));

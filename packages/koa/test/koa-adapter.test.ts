@@ -5,7 +5,13 @@ import { createKyselyStore } from "@keyguard/store-kysely";
 import { describeAdapterConformance } from "@keyguard/testkit";
 import Router from "@koa/router";
 import Koa from "koa";
-import { blockRequest, keyguard, rateLimitByIp, requireScopes } from "../src/index.js";
+import {
+  answerClientError,
+  blockRequest,
+  keyguard,
+  rateLimitByIp,
+  requireScopes,
+} from "../src/index.js";
 
 describeAdapterConformance(
   "Koa",
@@ -48,6 +54,7 @@ describeAdapterConformance(
     app.use(keyguard(kg, options));
     app.use(router.routes());
     const server = app.listen(0, "127.0.0.1");
+    server.on("clientError", answerClientError);
     await new Promise((resolve) => server.once("listening", resolve));
     const { port } = server.address() as AddressInfo;
     return {

@@ -21,8 +21,9 @@ export interface AdapterApp {
 }
 
 /**
- * Starts the adapter's reference app on port 0 with these routes, KeyGuard protecting
- * `/api` through `protectedPath`:
+ * Starts the adapter's reference app on port 0, with `answerClientError` handling the
+ * server's client errors, and these routes, KeyGuard protecting `/api` through
+ * `protectedPath`:
  * - `GET /health` -> `{ "status": "ok" }` (open)
  * - `GET /api/data` -> `{ "message": "Authorized!" }`
  * - `GET /api/profile` -> `{ "org_id", "key_label", "scopes" }` from the attached key
@@ -408,6 +409,17 @@ export function describeAdapterConformance(
           expect(response.status, headers).toBe(401);
           expect(response.headers["content-type"]).toMatch(/^application\/problem\+json/);
           expect(JSON.parse(response.body).code).toBe("invalid_api_key");
+        }
+        // Control characters never reach the framework: Node's parser refuses them, and the
+        // app's clientError handler (answerClientError) answers with a problem too.
+        for (const bad of ["\u0001", "\u007f", "\u0000"]) {
+          const refused = await rawRequest(
+            app.url,
+            head(`X-API-KEY: ${rawKey.slice(0, 20)}${bad}${rawKey.slice(21)}`),
+          );
+          expect(refused.status).toBe(400);
+          expect(refused.headers["content-type"]).toMatch(/^application\/problem\+json/);
+          expect(JSON.parse(refused.body).code).toBe("bad_request");
         }
         // The server is still up and serving.
         expect((await get("/api/data", { "x-api-key": rawKey })).status).toBe(200);

@@ -8,6 +8,10 @@ export const ERROR_CODES = {
   invalid_config: { status: 500, title: "Invalid configuration" },
   driver_missing: { status: 500, title: "Driver not installed" },
 
+  // Requests the HTTP parser itself refused.
+  bad_request: { status: 400, title: "Bad request" },
+  headers_too_large: { status: 431, title: "Request headers too large" },
+
   // Bad input to an operation (CLI, admin API, programmatic use).
   invalid_input: { status: 400, title: "Invalid input" },
   organization_not_found: { status: 404, title: "Organization not found" },
