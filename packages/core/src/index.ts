@@ -82,7 +82,12 @@ export {
   type ProblemDetails,
   problemFor,
 } from "./pipeline/problem-details.js";
-export { createPathMatcher, isProtectedPath, pathOf } from "./pipeline/protected-path.js";
+export {
+  createPathMatcher,
+  isProtectedPath,
+  normalizePath,
+  pathOf,
+} from "./pipeline/protected-path.js";
 export { type RateLimitHeaderStyle, rateLimitHeaders } from "./pipeline/rate-limit-headers.js";
 export {
   type GuardAllowed,

@@ -29,6 +29,7 @@ import {
   createClientAddressResolver,
 } from "./pipeline/client-address.js";
 import { IpRateLimit, type IpRateLimitRule } from "./pipeline/ip-rate-limit.js";
+import { normalizePath } from "./pipeline/protected-path.js";
 import { type GuardOptions, type GuardRequest, RequestGuard } from "./pipeline/request-guard.js";
 import type { IpBlock, Limiter } from "./ports/limiter.js";
 import type { Store } from "./ports/store.js";
@@ -621,7 +622,7 @@ export class KeyGuard {
     const block: IpBlock = {
       client,
       scope,
-      ...(scope === "path" ? { path: options.path } : {}),
+      ...(scope === "path" ? { path: normalizePath(options.path as string) } : {}),
       untilMs,
       reason: parseInput(blockReasonSchema, options.reason ?? "manual"),
     };

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { KeyGuardError } from "../src/errors/keyguard-error.js";
 import { createClientAddressResolver } from "../src/pipeline/client-address.js";
-import { isProtectedPath, pathOf } from "../src/pipeline/protected-path.js";
+import { isProtectedPath, normalizePath, pathOf } from "../src/pipeline/protected-path.js";
 
 describe("client address", () => {
   it("comes from the socket unless a proxy is trusted", () => {
@@ -51,5 +51,16 @@ describe("protected paths", () => {
       expect(isProtectedPath(path, "/api"), path).toBe(false);
     expect(isProtectedPath("/anything", "/")).toBe(true);
     expect(pathOf("/api/data?x=1")).toBe("/api/data");
+  });
+});
+
+describe("normalizePath", () => {
+  it("gives every spelling of a route one key", () => {
+    for (const path of ["/login", "/LOGIN", "/login/", "//login", "/%6Cogin", "/Login//"]) {
+      expect(normalizePath(path), path).toBe("/login");
+    }
+    expect(normalizePath("/")).toBe("/");
+    expect(normalizePath("")).toBe("/");
+    expect(normalizePath("/%zz")).toBe("/%zz");
   });
 });

@@ -301,6 +301,7 @@ export function describeAdapterConformance(
         }
         const limited = await get("/search");
         await expectProblem(limited, 429, "rate_limited");
+        expect([429, 404]).toContain((await get("/SEARCH")).status); // one counter per route
         expect(Number(limited.headers.get("retry-after"))).toBeGreaterThan(0);
         clock.advance(60_000);
         expect((await get("/search")).status).toBe(200);
@@ -314,6 +315,11 @@ export function describeAdapterConformance(
         await expectProblem(locked, 429, "rate_limited");
         expect(locked.headers.get("retry-after")).toBe("3600");
         await expectProblem(await post(app.url, "/login"), 403, "ip_blocked");
+        // Other spellings of the route are locked too (Express and Koa route them to /login;
+        // Fastify, case-sensitive, answers 404): never served.
+        for (const variant of ["/LOGIN", "/login/", "/%6Cogin"]) {
+          expect([403, 404], variant).toContain((await post(app.url, variant)).status);
+        }
         expect((await get("/search")).status).toBe(200); // other routes are not locked
         expect((await get("/api/data", { "x-api-key": rawKey })).status).toBe(200);
         clock.advance(3_600_000);

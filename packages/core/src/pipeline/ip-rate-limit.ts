@@ -9,6 +9,7 @@ import {
   problemResponse,
   retryAfterSeconds,
 } from "./problem-details.js";
+import { normalizePath } from "./protected-path.js";
 import type { GuardRequest } from "./request-guard.js";
 
 /** The seed's `rate_limit_by_ip`: a per-client limit for routes without API keys. */
@@ -81,6 +82,8 @@ export class IpRateLimit {
     const kg = this.#kg;
     const now = kg.clock.now();
     const forwarded = request.header("x-forwarded-for");
+    // Counted and blocked per normalised path: /LOGIN and /login/ must not escape /login's limit.
+    const path = normalizePath(request.path);
     const client = kg.clientAddress(
       request.remoteAddress,
       Array.isArray(forwarded) ? forwarded.join(",") : forwarded,
@@ -88,14 +91,13 @@ export class IpRateLimit {
     try {
       await kg.syncBlocks();
       const block =
-        kg.findManualBlock(client, request.path, now) ??
-        (await kg.limiter.findBlock(client, request.path, now));
+        kg.findManualBlock(client, path, now) ?? (await kg.limiter.findBlock(client, path, now));
       if (block !== undefined) {
         return refuse("ip_blocked", blockedDetail(block.untilMs, now), {
           "retry-after": retryAfterSeconds(block.untilMs - now),
         });
       }
-      const bucket = `ip-rule:${this.#limit}/${this.#windowMs}:${request.path}:${client}`;
+      const bucket = `ip-rule:${this.#limit}/${this.#windowMs}:${path}:${client}`;
       const decision = await kg.limiter.hit(
         bucket,
         now,
@@ -123,7 +125,7 @@ export class IpRateLimit {
       await kg.limiter.block({
         client,
         scope: this.#scope,
-        ...(this.#scope === "path" ? { path: request.path } : {}),
+        ...(this.#scope === "path" ? { path } : {}),
         untilMs,
         reason: "lockout",
       });

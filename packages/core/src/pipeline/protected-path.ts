@@ -21,6 +21,17 @@ export function isProtectedPath(path: string, prefix: string): boolean {
   return createPathMatcher(prefix)(path);
 }
 
+/**
+ * The form of a path that limits and blocks are keyed by: percent-decoded, repeated and
+ * trailing slashes removed, lower-cased. Express and Koa route `/LOGIN`, `/login/` and
+ * `/%6Cogin` to the `/login` handler; keyed by the raw path, each spelling would get its own
+ * counter and escape a lockout on the others.
+ */
+export function normalizePath(path: string): string {
+  const normalized = normalize(path).replace(/\/+$/, "");
+  return normalized === "" ? "/" : normalized;
+}
+
 function normalize(path: string): string {
   let decoded = path;
   try {

@@ -10,6 +10,7 @@ import {
   problemResponse,
   retryAfterSeconds,
 } from "./problem-details.js";
+import { normalizePath } from "./protected-path.js";
 import { type RateLimitHeaderStyle, rateLimitHeaders } from "./rate-limit-headers.js";
 
 /** How a protected route finds and limits keys. Every field has a safe default. */
@@ -157,7 +158,9 @@ export class RequestGuard {
     };
     try {
       if (this.#blocksLoaded !== undefined) await this.#blocksLoaded;
-      const manual = this.#kg.findManualBlock(client, request.path, startedAt);
+      // Blocks are keyed by the normalised path: /LOGIN and /login/ are the same route.
+      const blockPath = normalizePath(request.path);
+      const manual = this.#kg.findManualBlock(client, blockPath, startedAt);
       if (manual !== undefined) {
         return this.#refuse("ip_blocked", blockedDetail(manual.untilMs, startedAt), guarded, {
           "retry-after": retryAfterSeconds(manual.untilMs - startedAt),
@@ -166,7 +169,7 @@ export class RequestGuard {
       const rawKey = this.#extractKey(request);
       const verified = rawKey.ok ? await this.#kg.verifyKey(rawKey.value) : undefined;
       if (verified === undefined || verified.outcome !== "valid") {
-        const block = await this.#limiter.findBlock(client, request.path, startedAt);
+        const block = await this.#limiter.findBlock(client, blockPath, startedAt);
         if (block !== undefined) {
           return this.#refuse("ip_blocked", blockedDetail(block.untilMs, startedAt), guarded, {
             "retry-after": retryAfterSeconds(block.untilMs - startedAt),
@@ -188,7 +191,7 @@ export class RequestGuard {
         decision = await this.#limiter.decide({
           now: startedAt,
           client,
-          path: request.path,
+          path: blockPath,
           algorithm: this.#algorithm,
           key: {
             id: apiKey.id,
