@@ -113,6 +113,16 @@ export class MemoryLimiter implements Limiter {
     return Promise.resolve(this.#count(`bucket:${bucket}`, now, limit, windowMs, algorithm));
   }
 
+  seedQuota(keyId: string, monthStartMs: number, used: number): Promise<void> {
+    const state = this.#quotas.get(keyId);
+    if (state === undefined || state.monthStart !== monthStartMs) {
+      this.#quotas.set(keyId, { monthStart: monthStartMs, used });
+    } else if (state.used < used) {
+      state.used = used;
+    }
+    return Promise.resolve();
+  }
+
   reset(bucket: string): Promise<void> {
     this.#windows.delete(`bucket:${bucket}`);
     return Promise.resolve();

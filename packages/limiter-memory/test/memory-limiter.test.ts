@@ -31,3 +31,23 @@ describe("MemoryLimiter memory bound", () => {
     expect((await limiter.hit(last, now, 5, 60_000, "sliding-window-log")).remaining).toBe(3);
   });
 });
+
+describe("MemoryLimiter quota seeding", () => {
+  it("starts a key's monthly count from what the store recorded", async () => {
+    const limiter = new MemoryLimiter();
+    const monthStart = Date.UTC(2026, 0, 1);
+    const now = Date.UTC(2026, 0, 15);
+    await limiter.seedQuota("k", monthStart, 2);
+    const request = {
+      now,
+      client: "c",
+      path: "/api",
+      algorithm: "gcra" as const,
+      key: { id: "k", rateLimitPerMinute: 100, monthlyLimit: 3 },
+    };
+    expect((await limiter.decide(request)).quota?.remaining).toBe(0);
+    expect((await limiter.decide(request)).refusal).toBe("quota_exceeded");
+    await limiter.seedQuota("k", monthStart, 1); // never lowers a count
+    expect((await limiter.decide(request)).refusal).toBe("quota_exceeded");
+  });
+});

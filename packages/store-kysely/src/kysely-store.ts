@@ -303,6 +303,19 @@ export class KyselyStore implements Store {
     );
   }
 
+  countAllowedRequests(keyId: string, since: Date): Promise<number> {
+    return this.#run(async () => {
+      const row = await this.db
+        .selectFrom("usage_logs")
+        .select((eb) => eb.fn.sum<DbInteger>("request_count").as("n"))
+        .where("key_id", "=", keyId)
+        .where("timestamp", ">=", this.#codec.date(since))
+        .where("status_code", "<>", 429)
+        .executeTakeFirst();
+      return this.#codec.readInteger(row?.n ?? 0);
+    });
+  }
+
   usageByHour(keyId: string, since: Date): Promise<UsageBucket[]> {
     return this.#run(async () => {
       // The hour as "YYYY-MM-DDTHH" text in UTC on both databases. Literals, not

@@ -103,6 +103,7 @@ export function describeAdapterConformance(
         const other = new KeyGuard({
           config: resolveConfig({ secretKey: SECRET }, {}),
           store: await options.openStore(directory),
+          limiter: options.createLimiter(),
           clock,
         });
         cleanups.push(() => other.close());
@@ -217,6 +218,21 @@ export function describeAdapterConformance(
         429,
         "quota_exceeded",
       );
+    });
+
+    it("keeps counting a monthly quota across a restart", async () => {
+      const { get, key, kg, openAnother } = await setup();
+      const { rawKey } = await key({ rateLimitPerMinute: 100, monthlyLimit: 3 });
+      expect((await get("/api/data", { "x-api-key": rawKey })).status).toBe(200);
+      expect((await get("/api/data", { "x-api-key": rawKey })).status).toBe(200);
+      await new Promise((resolve) => setTimeout(resolve, 50)); // let usage be recorded
+      await kg.close(); // the old process stops, writing its usage
+      const restarted = await openAnother();
+      const app = await start(restarted, { protectedPath: "/api" });
+      cleanups.push(() => app.close());
+      const call = () => fetch(`${app.url}/api/data`, { headers: { "x-api-key": rawKey } });
+      expect((await call()).status).toBe(200);
+      await expectProblem(await call(), 429, "quota_exceeded");
     });
 
     it("requires scopes per route", async () => {

@@ -552,6 +552,24 @@ export function describeStoreConformance(
         expect([total, errors]).toEqual([50, 10]);
       });
 
+      it("counts a key's allowed requests since a time (refusals with 429 excluded)", async () => {
+        const { kg, clock } = await setup();
+        await kg.createOrganization("Acme Corp");
+        const a = await kg.createApiKey({ organization: "Acme Corp", label: "a" });
+        const b = await kg.createApiKey({ organization: "Acme Corp", label: "b" });
+        const now = clock.now();
+        await kg.store.insertUsageEvents([
+          { ...event(a.key.id, new Date(now - 1000)), requestCount: 5 },
+          { ...event(a.key.id, new Date(now - 1000), 500), requestCount: 2 },
+          { ...event(a.key.id, new Date(now - 1000), 429), requestCount: 9 },
+          { ...event(a.key.id, new Date(now - 90_000)), requestCount: 4 },
+          { ...event(b.key.id, new Date(now - 1000)), requestCount: 3 },
+        ]);
+        expect(await kg.store.countAllowedRequests(a.key.id, new Date(now - 60_000))).toBe(7);
+        expect(await kg.store.countAllowedRequests(a.key.id, new Date(now - 120_000))).toBe(11);
+        expect(await kg.store.countAllowedRequests(b.key.id, new Date(now))).toBe(0);
+      });
+
       it("writes a batch completely or not at all", async () => {
         const { kg } = await setup();
         await kg.createOrganization("Acme Corp");

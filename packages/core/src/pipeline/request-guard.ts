@@ -2,6 +2,7 @@ import type { ApiKeyInfo } from "../domain/api-key.js";
 import type { ErrorCode } from "../errors/error-codes.js";
 import { isKeyGuardError } from "../errors/keyguard-error.js";
 import type { KeyGuard, VerifyResult } from "../keyguard.js";
+import { calendarMonth } from "../limits/monthly-quota.js";
 import type { RateLimitAlgorithm } from "../limits/window-decision.js";
 import type { LimitDecision, Limiter } from "../ports/limiter.js";
 import {
@@ -186,6 +187,7 @@ export class RequestGuard {
         return this.#refuse(verified.code, KEY_REFUSAL_DETAIL[verified.outcome], guarded);
       }
       const apiKey = verified.key;
+      if (apiKey.monthlyLimit !== null) await this.#seedQuota(apiKey.id, startedAt);
       let decision: LimitDecision;
       try {
         decision = await this.#limiter.decide({
@@ -255,6 +257,24 @@ export class RequestGuard {
       timestamp: new Date(startedAt),
     });
   }
+
+  /**
+   * The first time this process sees a key with a monthly quota (each month), its count
+   * starts from what the store recorded: a restart must not hand out a fresh quota. One
+   * query per such key per month; nothing for limiters that share counts (no `seedQuota`).
+   */
+  async #seedQuota(keyId: string, now: number): Promise<void> {
+    const seed = this.#limiter.seedQuota;
+    if (seed === undefined) return;
+    const { start } = calendarMonth(now);
+    if (this.#quotaSeeded.get(keyId) === start) return;
+    const used = await this.#kg.store.countAllowedRequests(keyId, new Date(start));
+    await seed.call(this.#limiter, keyId, start, used);
+    this.#quotaSeeded.set(keyId, start);
+  }
+
+  /** Keys whose quota count was seeded from the store, and for which month. */
+  readonly #quotaSeeded = new Map<string, number>();
 
   async #countFailure(client: string, now: number): Promise<void> {
     const threshold = this.#kg.config.ipBlockThreshold;

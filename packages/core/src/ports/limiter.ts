@@ -69,6 +69,13 @@ export interface Limiter {
     windowMs: number,
     algorithm: RateLimitAlgorithm,
   ): Promise<WindowDecision>;
+  /**
+   * Optional, for limiters whose counts live only in this process: start a key's quota for
+   * the month beginning at `monthStartMs` at `used` (what the store recorded before this
+   * process started), unless this process already counts more. Shared backends (Redis)
+   * leave it out: their counts survive restarts.
+   */
+  seedQuota?(keyId: string, monthStartMs: number, used: number): Promise<void>;
   /** Forgets a bucket's count (after a lockout starts, say). */
   reset(bucket: string): Promise<void>;
   block(block: IpBlock): Promise<void>;

@@ -60,6 +60,12 @@ export interface Store {
   /** Writes a batch of usage events in one transaction (see the rules above). */
   insertUsageEvents(events: readonly UsageEvent[]): Promise<void>;
 
+  /**
+   * Requests of one key at or after `since` that KeyGuard let through (status other than
+   * 429): what a fresh process counts against the key's monthly quota so far.
+   */
+  countAllowedRequests(keyId: string, since: Date): Promise<number>;
+
   /** One key's usage at or after `since`, per UTC hour (hours without requests omitted), oldest first. */
   usageByHour(keyId: string, since: Date): Promise<UsageBucket[]>;
 
