@@ -1,4 +1,9 @@
 export { IpBlockList } from "./blocks/ip-block-list.js";
+export {
+  type BlockOptions,
+  IpBlockService,
+  type IpBlockServiceOptions,
+} from "./blocks/ip-block-service.js";
 export type { VerificationCacheOptions } from "./cache/verification-cache.js";
 export { VerificationCache } from "./cache/verification-cache.js";
 export { type DatabaseTarget, parseDatabaseUrl, redactUrl } from "./config/database-url.js";
@@ -30,7 +35,6 @@ export {
 } from "./errors/error-codes.js";
 export { isKeyGuardError, KeyGuardError } from "./errors/keyguard-error.js";
 export {
-  type BlockOptions,
   type CreateApiKeyInput,
   type CreatedApiKey,
   KeyGuard,

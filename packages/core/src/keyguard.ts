@@ -1,6 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { isIP } from "node:net";
-import { IpBlockList } from "./blocks/ip-block-list.js";
+import { type BlockOptions, IpBlockService } from "./blocks/ip-block-service.js";
 import { type CachedLookup, VerificationCache } from "./cache/verification-cache.js";
 import type { KeyGuardConfig } from "./config/keyguard-config.js";
 import {
@@ -29,15 +28,12 @@ import {
   createClientAddressResolver,
 } from "./pipeline/client-address.js";
 import { IpRateLimit, type IpRateLimitRule } from "./pipeline/ip-rate-limit.js";
-import { normalizePath } from "./pipeline/protected-path.js";
 import { type GuardOptions, type GuardRequest, RequestGuard } from "./pipeline/request-guard.js";
 import type { IpBlock, Limiter } from "./ports/limiter.js";
 import type { Store } from "./ports/store.js";
 import { UsageRecorder, type UsageRecorderStats } from "./usage/usage-recorder.js";
 import { type Clock, systemClock } from "./util/clock.js";
-import { parseDuration } from "./util/duration.js";
 import {
-  blockReasonSchema,
   expiresAtSchema,
   keyLabelSchema,
   monthlyLimitSchema,
@@ -81,19 +77,6 @@ export interface CreatedApiKey {
 }
 
 export type UpdateApiKeyInput = Omit<ApiKeyPatch, "isActive">;
-
-/** How long and where a block applies. */
-export interface BlockOptions {
-  /** Seconds, or a duration such as `"1 hour"` / `"30m"`. Default 24 hours. */
-  readonly duration?: string | number;
-  /** An end time instead of a duration. */
-  readonly until?: Date;
-  /** `"global"` (default): every protected route; `"path"`: only `path`. */
-  readonly scope?: "global" | "path";
-  readonly path?: string;
-  /** Recorded with the block; default `"manual"`. */
-  readonly reason?: string;
-}
 
 /** The result of a rotation: the new key (shown once) and what became of the old one. */
 export interface RotatedApiKey extends CreatedApiKey {
@@ -165,8 +148,7 @@ export class KeyGuard {
   /** Turns a socket address and `X-Forwarded-For` into the client limits apply to. */
   readonly clientAddress: ClientAddressResolver;
   readonly #limiter: Limiter | undefined;
-  readonly #blocks = new IpBlockList();
-  #blockSync: { timer: NodeJS.Timeout; ready: Promise<void> } | undefined;
+  readonly #ipBlocks: IpBlockService;
   readonly #reportBackgroundError: (error: unknown) => void;
   readonly #hash: KeyHasher;
   readonly #cache: VerificationCache;
@@ -188,6 +170,14 @@ export class KeyGuard {
     const secret = options.config.secretKey;
     this.#hash = secret === undefined ? secretMissing : createKeyHasher(secret);
     this.#cache = new VerificationCache({ ...options.config.cache, clock: this.clock });
+    this.#ipBlocks = new IpBlockService({
+      store: this.store,
+      clock: this.clock,
+      clientAddress: this.clientAddress,
+      limiter: this.#limiter,
+      syncIntervalMs: this.config.blockSyncIntervalMs,
+      onBackgroundError: (error) => this.#reportBackgroundError(error),
+    });
     this.#usage = new UsageRecorder({
       ...options.config.usage,
       write: (events) => this.store.insertUsageEvents(events),
@@ -566,13 +556,11 @@ export class KeyGuard {
     return new RequestGuard(this, this.limiter, options);
   }
 
-  // ---- IP blocks ------------------------------------------------------------------------
+  // ---- IP blocks (see blocks/ip-block-service.ts) ------------------------------------------
 
   /**
    * Blocks a client: everywhere KeyGuard protects (`scope: "global"`, the default) or on one
-   * path. The block is stored in the database, so it survives restarts and reaches every
-   * process (within `blockSyncIntervalMs`). IPv6 addresses are blocked per configured
-   * subnet (/64 by default), as the pipeline identifies clients.
+   * path. Stored in the database, so it survives restarts and reaches every process.
    *
    * @example
    * ```ts
@@ -580,98 +568,33 @@ export class KeyGuard {
    * await kg.blockIp("203.0.113.7", { duration: 600, scope: "path", path: "/api/withdraw" });
    * ```
    */
-  async blockIp(ip: string, options: BlockOptions = {}): Promise<IpBlock> {
-    const address = typeof ip === "string" ? ip.trim() : "";
-    if (!isIP(address)) {
-      throw new KeyGuardError("invalid_input", `"${String(ip).slice(0, 64)}" is not an IP address`);
-    }
-    return this.#block(this.clientAddress(address, undefined), options);
+  blockIp(ip: string, options: BlockOptions = {}): Promise<IpBlock> {
+    return this.#ipBlocks.blockIp(ip, options);
   }
 
   /** Blocks the client of a request (the seed's `block_request`), as the pipeline sees it. */
   blockRequest(request: GuardRequest, options: BlockOptions = {}): Promise<IpBlock> {
-    const forwarded = request.header("x-forwarded-for");
-    const client = this.clientAddress(
-      request.remoteAddress,
-      Array.isArray(forwarded) ? forwarded.join(",") : forwarded,
-    );
-    const scope = options.scope ?? "global";
-    return this.#block(
-      client,
-      scope === "path" ? { ...options, path: options.path ?? request.path } : options,
-    );
-  }
-
-  async #block(client: string, options: BlockOptions): Promise<IpBlock> {
-    const now = this.clock.now();
-    const scope = options.scope ?? "global";
-    if (scope !== "global" && scope !== "path") {
-      throw new KeyGuardError("invalid_input", 'scope must be "global" or "path"');
-    }
-    if (scope === "path" && (options.path === undefined || !options.path.startsWith("/"))) {
-      throw new KeyGuardError(
-        "invalid_input",
-        'a "path" block needs the path it applies to, starting with "/"',
-      );
-    }
-    const untilMs =
-      options.until !== undefined
-        ? (parseInput(expiresAtSchema, options.until)?.getTime() ?? now)
-        : now + parseDuration(options.duration ?? "24h", "duration");
-    if (untilMs <= now) throw new KeyGuardError("invalid_input", "a block must end in the future");
-    const block: IpBlock = {
-      client,
-      scope,
-      ...(scope === "path" ? { path: normalizePath(options.path as string) } : {}),
-      untilMs,
-      reason: parseInput(blockReasonSchema, options.reason ?? "manual"),
-    };
-    await this.store.insertIpBlock(block);
-    this.#blocks.add(block);
-    return block;
+    return this.#ipBlocks.blockRequest(request, options);
   }
 
   /** Lifts every block on an IP (manual, automatic and lockouts); true if there was one. */
-  async unblockIp(ip: string): Promise<boolean> {
-    const address = typeof ip === "string" ? ip.trim() : "";
-    const client = isIP(address) ? this.clientAddress(address, undefined) : address;
-    if (client === "") throw new KeyGuardError("invalid_input", "an IP address is required");
-    const removed = await this.store.deleteIpBlocks(client);
-    this.#blocks.remove(client);
-    const lifted = (await this.#limiter?.unblock(client)) ?? false;
-    return removed > 0 || lifted;
+  unblockIp(ip: string): Promise<boolean> {
+    return this.#ipBlocks.unblockIp(ip);
   }
 
   /** Blocks in force: the stored manual ones and this process's automatic ones. */
-  async listBlocks(): Promise<IpBlock[]> {
-    const now = this.clock.now();
-    const stored = await this.store.listIpBlocks(new Date(now));
-    const automatic = this.#limiter === undefined ? [] : await this.#limiter.listBlocks(now);
-    return [...stored, ...automatic];
+  listBlocks(): Promise<IpBlock[]> {
+    return this.#ipBlocks.listBlocks();
   }
 
   /** The manual block covering `client` on `path` now, from memory (no I/O). */
   findManualBlock(client: string, path: string, now: number): IpBlock | undefined {
-    return this.#blocks.find(client, path, now);
+    return this.#ipBlocks.findManualBlock(client, path, now);
   }
 
-  /**
-   * Starts keeping the in-memory manual block list in step with the store; resolves once
-   * it has been loaded. Called by `guard()`; idempotent.
-   */
+  /** Starts keeping manual blocks in step with the store; resolves once loaded. Idempotent. */
   syncBlocks(): Promise<void> {
-    if (this.#blockSync === undefined) {
-      const load = async () => {
-        this.#blocks.replaceAll(await this.store.listIpBlocks(new Date(this.clock.now())));
-      };
-      const ready = load().catch((error) => this.#reportBackgroundError(error));
-      const timer = setInterval(() => {
-        load().catch((error) => this.#reportBackgroundError(error));
-      }, this.config.blockSyncIntervalMs);
-      timer.unref();
-      this.#blockSync = { timer, ready };
-    }
-    return this.#blockSync.ready;
+    return this.#ipBlocks.sync();
   }
 
   /**
@@ -684,7 +607,7 @@ export class KeyGuard {
 
   /** Writes queued usage and closes the store and limiter. Safe to call more than once. */
   close(): Promise<void> {
-    if (this.#blockSync !== undefined) clearInterval(this.#blockSync.timer);
+    this.#ipBlocks.stopSync();
     this.#closing ??= (async () => {
       try {
         await this.#usage.close();

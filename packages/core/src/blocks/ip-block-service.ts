@@ -1,0 +1,144 @@
+import { isIP } from "node:net";
+import { KeyGuardError } from "../errors/keyguard-error.js";
+import type { ClientAddressResolver } from "../pipeline/client-address.js";
+import { normalizePath } from "../pipeline/protected-path.js";
+import type { GuardRequest } from "../pipeline/request-guard.js";
+import type { IpBlock, Limiter } from "../ports/limiter.js";
+import type { Store } from "../ports/store.js";
+import type { Clock } from "../util/clock.js";
+import { parseDuration } from "../util/duration.js";
+import { blockReasonSchema, expiresAtSchema, parseInput } from "../validation/operation-inputs.js";
+import { IpBlockList } from "./ip-block-list.js";
+
+/** How long and where a block applies. */
+export interface BlockOptions {
+  /** Seconds, or a duration such as `"1 hour"` / `"30m"`. Default 24 hours. */
+  readonly duration?: string | number;
+  /** An end time instead of a duration. */
+  readonly until?: Date;
+  /** `"global"` (default): every protected route; `"path"`: only `path`. */
+  readonly scope?: "global" | "path";
+  readonly path?: string;
+  /** Recorded with the block; default `"manual"`. */
+  readonly reason?: string;
+}
+
+export interface IpBlockServiceOptions {
+  readonly store: Store;
+  readonly clock: Clock;
+  readonly clientAddress: ClientAddressResolver;
+  /** Holds automatic blocks and lockouts; `unblockIp` lifts those too. */
+  readonly limiter: Limiter | undefined;
+  readonly syncIntervalMs: number;
+  readonly onBackgroundError: (error: unknown) => void;
+}
+
+/**
+ * Manual IP blocks: validated, stored in the database (so they survive restarts and reach
+ * every process), and mirrored in an in-memory {@link IpBlockList} that the request path
+ * reads without I/O and that is re-read from the store every `syncIntervalMs`. IPv6
+ * addresses are blocked per configured subnet, as the pipeline identifies clients; path
+ * blocks are keyed by the normalised path.
+ */
+export class IpBlockService {
+  readonly #options: IpBlockServiceOptions;
+  readonly #list = new IpBlockList();
+  #sync: { timer: NodeJS.Timeout; ready: Promise<void> } | undefined;
+
+  constructor(options: IpBlockServiceOptions) {
+    this.#options = options;
+  }
+
+  async blockIp(ip: string, options: BlockOptions): Promise<IpBlock> {
+    const address = typeof ip === "string" ? ip.trim() : "";
+    if (!isIP(address)) {
+      throw new KeyGuardError("invalid_input", `"${String(ip).slice(0, 64)}" is not an IP address`);
+    }
+    return this.#block(this.#options.clientAddress(address, undefined), options);
+  }
+
+  blockRequest(request: GuardRequest, options: BlockOptions): Promise<IpBlock> {
+    const forwarded = request.header("x-forwarded-for");
+    const client = this.#options.clientAddress(
+      request.remoteAddress,
+      Array.isArray(forwarded) ? forwarded.join(",") : forwarded,
+    );
+    const scope = options.scope ?? "global";
+    return this.#block(
+      client,
+      scope === "path" ? { ...options, path: options.path ?? request.path } : options,
+    );
+  }
+
+  async unblockIp(ip: string): Promise<boolean> {
+    const address = typeof ip === "string" ? ip.trim() : "";
+    const client = isIP(address) ? this.#options.clientAddress(address, undefined) : address;
+    if (client === "") throw new KeyGuardError("invalid_input", "an IP address is required");
+    const removed = await this.#options.store.deleteIpBlocks(client);
+    this.#list.remove(client);
+    const lifted = (await this.#options.limiter?.unblock(client)) ?? false;
+    return removed > 0 || lifted;
+  }
+
+  async listBlocks(): Promise<IpBlock[]> {
+    const now = this.#options.clock.now();
+    const stored = await this.#options.store.listIpBlocks(new Date(now));
+    const limiter = this.#options.limiter;
+    const automatic = limiter === undefined ? [] : await limiter.listBlocks(now);
+    return [...stored, ...automatic];
+  }
+
+  findManualBlock(client: string, path: string, now: number): IpBlock | undefined {
+    return this.#list.find(client, path, now);
+  }
+
+  /** Starts the periodic re-read (once); resolves when the first load is done. */
+  sync(): Promise<void> {
+    if (this.#sync === undefined) {
+      const { store, clock, onBackgroundError } = this.#options;
+      const load = async () => {
+        this.#list.replaceAll(await store.listIpBlocks(new Date(clock.now())));
+      };
+      const ready = load().catch(onBackgroundError);
+      const timer = setInterval(() => {
+        load().catch(onBackgroundError);
+      }, this.#options.syncIntervalMs);
+      timer.unref();
+      this.#sync = { timer, ready };
+    }
+    return this.#sync.ready;
+  }
+
+  stopSync(): void {
+    if (this.#sync !== undefined) clearInterval(this.#sync.timer);
+  }
+
+  async #block(client: string, options: BlockOptions): Promise<IpBlock> {
+    const now = this.#options.clock.now();
+    const scope = options.scope ?? "global";
+    if (scope !== "global" && scope !== "path") {
+      throw new KeyGuardError("invalid_input", 'scope must be "global" or "path"');
+    }
+    if (scope === "path" && (options.path === undefined || !options.path.startsWith("/"))) {
+      throw new KeyGuardError(
+        "invalid_input",
+        'a "path" block needs the path it applies to, starting with "/"',
+      );
+    }
+    const untilMs =
+      options.until !== undefined
+        ? (parseInput(expiresAtSchema, options.until)?.getTime() ?? now)
+        : now + parseDuration(options.duration ?? "24h", "duration");
+    if (untilMs <= now) throw new KeyGuardError("invalid_input", "a block must end in the future");
+    const block: IpBlock = {
+      client,
+      scope,
+      ...(scope === "path" ? { path: normalizePath(options.path as string) } : {}),
+      untilMs,
+      reason: parseInput(blockReasonSchema, options.reason ?? "manual"),
+    };
+    await this.#options.store.insertIpBlock(block);
+    this.#list.add(block);
+    return block;
+  }
+}
