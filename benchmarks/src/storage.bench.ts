@@ -49,6 +49,20 @@ function latestUsePerKey(events: readonly UsageEvent[]): Map<string, Date> {
   return latest;
 }
 
+/** One usage_logs row's parameters, in column order, as both raw baselines bind them. */
+function usageRowParams(e: UsageEvent, timestamp: string | Date): unknown[] {
+  return [
+    timeOrderedId(e.timestamp.getTime()),
+    e.keyId,
+    e.path,
+    e.method,
+    e.statusCode,
+    e.latencyMs,
+    e.ipAddress,
+    timestamp,
+  ];
+}
+
 function usageBatch(keyIds: string[]): UsageEvent[] {
   const now = Date.now();
   return Array.from({ length: BATCH }, (_, i) => ({
@@ -129,17 +143,7 @@ export async function runStorageBenchmarks(): Promise<string[]> {
   const rawBatch = writer.transaction((events: UsageEvent[]) => {
     const params: unknown[] = [];
     for (const e of events) {
-      const at = e.timestamp.toISOString();
-      params.push(
-        timeOrderedId(e.timestamp.getTime()),
-        e.keyId,
-        e.path,
-        e.method,
-        e.statusCode,
-        e.latencyMs,
-        e.ipAddress,
-        at,
-      );
+      params.push(...usageRowParams(e, e.timestamp.toISOString()));
     }
     insert.run(params);
     for (const [id, at] of latestUsePerKey(events)) {
@@ -196,16 +200,7 @@ async function postgresWrites(): Promise<string> {
           const events = usageBatch(keyIds);
           const params: unknown[] = [];
           for (const e of events) {
-            params.push(
-              timeOrderedId(e.timestamp.getTime()),
-              e.keyId,
-              e.path,
-              e.method,
-              e.statusCode,
-              e.latencyMs,
-              e.ipAddress,
-              e.timestamp,
-            );
+            params.push(...usageRowParams(e, e.timestamp));
           }
           await client.query("begin");
           await client.query(insertSql, params);

@@ -73,6 +73,7 @@ export {
   type ClientAddressOptions,
   type ClientAddressResolver,
   createClientAddressResolver,
+  forwardedForOf,
   type TrustProxy,
 } from "./pipeline/client-address.js";
 export { answerClientError } from "./pipeline/client-error.js";

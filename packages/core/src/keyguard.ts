@@ -26,6 +26,7 @@ import { createKeyHasher, type KeyHasher } from "./keys/key-hasher.js";
 import {
   type ClientAddressResolver,
   createClientAddressResolver,
+  forwardedForOf,
 } from "./pipeline/client-address.js";
 import { IpRateLimit, type IpRateLimitRule } from "./pipeline/ip-rate-limit.js";
 import { type GuardOptions, type GuardRequest, RequestGuard } from "./pipeline/request-guard.js";
@@ -147,6 +148,12 @@ export class KeyGuard {
   readonly clock: Clock;
   /** Turns a socket address and `X-Forwarded-For` into the client limits apply to. */
   readonly clientAddress: ClientAddressResolver;
+  /** The client a request is identified as (IP, or IPv6 prefix), per `trustProxy`. */
+  readonly clientOf = (request: GuardRequest): string =>
+    this.clientAddress(
+      request.remoteAddress,
+      forwardedForOf((name) => request.header(name)),
+    );
   readonly #limiter: Limiter | undefined;
   readonly #ipBlocks: IpBlockService;
   readonly #reportBackgroundError: (error: unknown) => void;
@@ -174,6 +181,7 @@ export class KeyGuard {
       store: this.store,
       clock: this.clock,
       clientAddress: this.clientAddress,
+      clientOf: this.clientOf,
       limiter: this.#limiter,
       syncIntervalMs: this.config.blockSyncIntervalMs,
       onBackgroundError: (error) => this.#reportBackgroundError(error),

@@ -27,7 +27,7 @@ describe("key hasher", () => {
 
 describe("key hasher fast path", () => {
   it("equals createHmac for every secret length and input shape", () => {
-    const secrets = [8, 32, 63, 64, 65, 200].map((n) => "s".repeat(n - 1) + "é");
+    const secrets = [8, 32, 63, 64, 65, 200].map((n) => `${"s".repeat(n - 1)}é`);
     const inputs = [
       "",
       generateRawKey().rawKey,

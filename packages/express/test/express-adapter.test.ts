@@ -1,16 +1,9 @@
-import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { MemoryLimiter } from "@keyguard/limiter-memory";
 import { createKyselyStore } from "@keyguard/store-kysely";
-import { describeAdapterConformance } from "@keyguard/testkit";
+import { describeAdapterConformance, serveNodeServer } from "@keyguard/testkit";
 import express from "express";
-import {
-  answerClientError,
-  blockRequest,
-  keyguard,
-  rateLimitByIp,
-  requireScopes,
-} from "../src/index.js";
+import { blockRequest, keyguard, rateLimitByIp, requireScopes } from "../src/index.js";
 
 describeAdapterConformance(
   "Express",
@@ -56,14 +49,7 @@ describeAdapterConformance(
         res.json({ ok: true });
       },
     );
-    const server = app.listen(0);
-    server.on("clientError", answerClientError);
-    await new Promise((resolve) => server.once("listening", resolve));
-    const { port } = server.address() as AddressInfo;
-    return {
-      url: `http://127.0.0.1:${port}`,
-      close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-    };
+    return serveNodeServer(app.listen(0));
   },
   {
     openStore: (directory) =>

@@ -12,7 +12,6 @@ import {
   PROBLEM_CONTENT_TYPE,
   type ProblemDetails,
   pathOf,
-  problemFor,
 } from "@keyguard/core";
 import type {
   FastifyPluginAsync,
@@ -148,13 +147,7 @@ export function blockRequest(
 /** A `preHandler` refusing (403 `insufficient_scope`) a request whose key lacks any of `scopes`. */
 export function requireScopes(...scopes: string[]): preHandlerAsyncHookHandler {
   return async (request, reply) => {
-    const problem =
-      request.apiKey === null
-        ? problemFor(
-            "missing_api_key",
-            "This route needs an API key, but KeyGuard did not run before it.",
-          )
-        : missingScopes(request.apiKey, scopes);
+    const problem = missingScopes(request.apiKey, scopes);
     if (problem !== undefined) return sendProblem(reply, problem.status, {}, problem);
   };
 }

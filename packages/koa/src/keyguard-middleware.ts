@@ -10,7 +10,6 @@ import {
   missingScopes,
   PROBLEM_CONTENT_TYPE,
   type ProblemDetails,
-  problemFor,
 } from "@keyguard/core";
 import type { Context, Middleware } from "koa";
 
@@ -118,14 +117,7 @@ export function blockRequest(
 /** Refuses (403 `insufficient_scope`) a request whose key lacks any of `scopes`. */
 export function requireScopes(...scopes: string[]): Middleware {
   return async (ctx, next) => {
-    const apiKey = ctx.state.apiKey as ApiKeyInfo | undefined;
-    const problem =
-      apiKey === undefined
-        ? problemFor(
-            "missing_api_key",
-            "This route needs an API key, but KeyGuard did not run before it.",
-          )
-        : missingScopes(apiKey, scopes);
+    const problem = missingScopes(ctx.state.apiKey as ApiKeyInfo | undefined, scopes);
     if (problem !== undefined) {
       sendProblem(ctx, problem.status, {}, problem);
       return;

@@ -1,17 +1,10 @@
-import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { MemoryLimiter } from "@keyguard/limiter-memory";
 import { createKyselyStore } from "@keyguard/store-kysely";
-import { describeAdapterConformance } from "@keyguard/testkit";
+import { describeAdapterConformance, serveNodeServer } from "@keyguard/testkit";
 import Router from "@koa/router";
 import Koa from "koa";
-import {
-  answerClientError,
-  blockRequest,
-  keyguard,
-  rateLimitByIp,
-  requireScopes,
-} from "../src/index.js";
+import { blockRequest, keyguard, rateLimitByIp, requireScopes } from "../src/index.js";
 
 describeAdapterConformance(
   "Koa",
@@ -53,14 +46,7 @@ describeAdapterConformance(
     });
     app.use(keyguard(kg, options));
     app.use(router.routes());
-    const server = app.listen(0, "127.0.0.1");
-    server.on("clientError", answerClientError);
-    await new Promise((resolve) => server.once("listening", resolve));
-    const { port } = server.address() as AddressInfo;
-    return {
-      url: `http://127.0.0.1:${port}`,
-      close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-    };
+    return serveNodeServer(app.listen(0, "127.0.0.1"));
   },
   {
     openStore: (directory) =>

@@ -15,4 +15,5 @@ export {
   uniqueSchemaName,
   withPostgresClient,
 } from "./postgres-test-database.js";
+export { serveNodeServer } from "./serve-node-server.js";
 export { describeStoreConformance, type TestDatabase } from "./store-conformance.js";

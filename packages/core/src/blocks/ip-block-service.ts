@@ -27,6 +27,7 @@ export interface IpBlockServiceOptions {
   readonly store: Store;
   readonly clock: Clock;
   readonly clientAddress: ClientAddressResolver;
+  readonly clientOf: (request: GuardRequest) => string;
   /** Holds automatic blocks and lockouts; `unblockIp` lifts those too. */
   readonly limiter: Limiter | undefined;
   readonly syncIntervalMs: number;
@@ -58,11 +59,7 @@ export class IpBlockService {
   }
 
   blockRequest(request: GuardRequest, options: BlockOptions): Promise<IpBlock> {
-    const forwarded = request.header("x-forwarded-for");
-    const client = this.#options.clientAddress(
-      request.remoteAddress,
-      Array.isArray(forwarded) ? forwarded.join(",") : forwarded,
-    );
+    const client = this.#options.clientOf(request);
     const scope = options.scope ?? "global";
     return this.#block(
       client,

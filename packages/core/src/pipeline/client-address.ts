@@ -112,3 +112,11 @@ function normalize(address: string, subnet: number | false): string {
   }
   return `${ipaddr.fromByteArray(bytes).toString()}/${subnet}`;
 }
+
+/** The `X-Forwarded-For` value of a request (several headers joined, as proxies chain them). */
+export function forwardedForOf(
+  header: (name: string) => string | string[] | undefined,
+): string | undefined {
+  const forwarded = header("x-forwarded-for");
+  return Array.isArray(forwarded) ? forwarded.join(",") : forwarded;
+}

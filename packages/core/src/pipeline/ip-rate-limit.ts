@@ -81,13 +81,9 @@ export class IpRateLimit {
   async check(request: GuardRequest): Promise<IpRateLimitResult> {
     const kg = this.#kg;
     const now = kg.clock.now();
-    const forwarded = request.header("x-forwarded-for");
     // Counted and blocked per normalised path: /LOGIN and /login/ must not escape /login's limit.
     const path = normalizePath(request.path);
-    const client = kg.clientAddress(
-      request.remoteAddress,
-      Array.isArray(forwarded) ? forwarded.join(",") : forwarded,
-    );
+    const client = kg.clientOf(request);
     try {
       await kg.syncBlocks();
       const block =

@@ -135,16 +135,18 @@ export class RequestGuard {
 
   /** The client identity limits and blocks apply to (IP, or IPv6 /64). */
   clientOf(request: GuardRequest): string {
-    const forwarded = request.header("x-forwarded-for");
-    const forwardedFor = Array.isArray(forwarded) ? forwarded.join(",") : forwarded;
-    if (forwardedFor !== undefined && !this.#trustsProxy && !this.#warnedForwardedFor) {
+    if (
+      !this.#trustsProxy &&
+      !this.#warnedForwardedFor &&
+      request.header("x-forwarded-for") !== undefined
+    ) {
       this.#warnedForwardedFor = true;
       this.#warn(
         "KEYGUARD_UNTRUSTED_FORWARDED_FOR",
         `Requests carry X-Forwarded-For but trustProxy is off, so clients are identified by the socket address (${request.remoteAddress}). Behind a proxy or load balancer every client then shares one IP's limits and blocks: set trustProxy to the number of proxy hops or their addresses.`,
       );
     }
-    return this.#kg.clientAddress(request.remoteAddress, forwardedFor);
+    return this.#kg.clientOf(request);
   }
 
   /** Runs the pipeline for one request. Never throws: failures become 503 problems. */

@@ -2,13 +2,20 @@ import type { ApiKeyInfo } from "../domain/api-key.js";
 import { type ProblemDetails, problemFor } from "./problem-details.js";
 
 /**
- * The `insufficient_scope` problem when `key` lacks any of `required`, else `undefined`.
- * A scope `*` on the key grants everything.
+ * What an adapter's `requireScopes(...)` answers: `undefined` when `key` has every scope in
+ * `required` (a scope `*` grants everything), `insufficient_scope` when it lacks some, and
+ * `missing_api_key` when no key is attached (the KeyGuard middleware did not run first).
  */
 export function missingScopes(
-  key: ApiKeyInfo,
+  key: ApiKeyInfo | null | undefined,
   required: readonly string[],
 ): ProblemDetails | undefined {
+  if (key === null || key === undefined) {
+    return problemFor(
+      "missing_api_key",
+      "This route needs an API key, but the KeyGuard middleware did not run before it.",
+    );
+  }
   if (key.scopes.includes("*")) return undefined;
   const missing = required.filter((scope) => !key.scopes.includes(scope));
   if (missing.length === 0) return undefined;
