@@ -1,16 +1,20 @@
 import type { DatabaseTarget } from "./config/database-url.js";
 import { type KeyGuardConfigInput, resolveConfig } from "./config/keyguard-config.js";
 import { KeyGuard } from "./keyguard.js";
+import type { ChangeFeed } from "./ports/change-feed.js";
 import type { Limiter } from "./ports/limiter.js";
 import type { Store } from "./ports/store.js";
+import { warnBackgroundError } from "./util/background-error.js";
 import type { Clock } from "./util/clock.js";
 import { loadOptionalModule } from "./util/load-optional-module.js";
 
 export interface CreateKeyGuardOptions {
   /** A store to use instead of the one `databaseUrl` names. */
   readonly store?: Store;
-  /** A limiter to use instead of the in-memory one. */
+  /** A limiter to use instead of the one configuration picks (memory, or Redis with `redisUrl`). */
   readonly limiter?: Limiter;
+  /** A change feed to use instead of the Redis one `redisUrl` brings. */
+  readonly changeFeed?: ChangeFeed;
   readonly clock?: Clock;
   /** Run migrations before returning (default `true`). */
   readonly migrate?: boolean;
@@ -30,13 +34,24 @@ interface MemoryLimiterModule {
   MemoryLimiter: new () => Limiter;
 }
 
+interface RedisLimiterModule {
+  createRedisBackend(options: {
+    url: string;
+    prefix: string;
+    onError?: (error: unknown) => void;
+  }): Promise<{ limiter: Limiter; changeFeed: ChangeFeed }>;
+}
+
 // Variables, so bundlers and TypeScript leave the optional packages unresolved until used.
 const STORE_PACKAGE = "@keyguard/store-kysely";
 const MEMORY_LIMITER_PACKAGE = "@keyguard/limiter-memory";
+const REDIS_LIMITER_PACKAGE = "@keyguard/limiter-redis";
 
 /**
  * Builds a ready KeyGuard from configuration: validates it, opens the store named by
- * `databaseUrl` (SQLite file by default, PostgreSQL for `postgres://` URLs) and migrates it.
+ * `databaseUrl` (SQLite file by default, PostgreSQL for `postgres://` URLs) and migrates it,
+ * and picks the limiter: in memory by default, Redis (shared by every process, with
+ * instant key revocation everywhere) when `redisUrl` is set.
  *
  * @example
  * ```ts
@@ -65,6 +80,21 @@ export async function createKeyGuard(
     store = await createKyselyStore({ database: resolved.database });
   }
   let limiter = options.limiter;
+  let changeFeed = options.changeFeed;
+  if (limiter === undefined && resolved.redisUrl !== undefined) {
+    const { createRedisBackend } = await loadOptionalModule(
+      REDIS_LIMITER_PACKAGE,
+      "redisUrl (rate limits shared through Redis)",
+      () => import(REDIS_LIMITER_PACKAGE) as Promise<RedisLimiterModule>,
+    );
+    const backend = await createRedisBackend({
+      url: resolved.redisUrl,
+      prefix: resolved.redisPrefix,
+      onError: options.onBackgroundError ?? warnBackgroundError,
+    });
+    limiter = backend.limiter;
+    changeFeed ??= backend.changeFeed;
+  }
   if (limiter === undefined) {
     const { MemoryLimiter } = await loadOptionalModule(
       MEMORY_LIMITER_PACKAGE,
@@ -77,6 +107,7 @@ export async function createKeyGuard(
     config: resolved,
     store,
     limiter,
+    changeFeed,
     clock: options.clock,
     onBackgroundError: options.onBackgroundError,
   });
@@ -84,7 +115,7 @@ export async function createKeyGuard(
     try {
       await kg.init();
     } catch (error) {
-      await store.close().catch(() => {});
+      await kg.close().catch(() => {});
       throw error;
     }
   }

@@ -104,6 +104,7 @@ export {
   RequestGuard,
 } from "./pipeline/request-guard.js";
 export { missingScopes } from "./pipeline/require-scopes.js";
+export type { ChangeFeed, KeyGuardChange } from "./ports/change-feed.js";
 export type {
   IpBlock,
   LimitDecision,

@@ -30,9 +30,11 @@ import {
 } from "./pipeline/client-address.js";
 import { IpRateLimit, type IpRateLimitRule } from "./pipeline/ip-rate-limit.js";
 import { type GuardOptions, type GuardRequest, RequestGuard } from "./pipeline/request-guard.js";
+import type { ChangeFeed, KeyGuardChange } from "./ports/change-feed.js";
 import type { IpBlock, Limiter } from "./ports/limiter.js";
 import type { Store } from "./ports/store.js";
 import { UsageRecorder, type UsageRecorderStats } from "./usage/usage-recorder.js";
+import { warnBackgroundError } from "./util/background-error.js";
 import { type Clock, systemClock } from "./util/clock.js";
 import {
   expiresAtSchema,
@@ -54,6 +56,12 @@ export interface KeyGuardOptions {
   readonly onBackgroundError?: (error: unknown) => void;
   /** Rate limits and IP blocks for the request pipeline (`guard()`). */
   readonly limiter?: Limiter;
+  /**
+   * Tells other processes about revoked or changed keys, suspended organizations and IP
+   * blocks, and hears theirs (Redis pub/sub: `@keyguard/limiter-redis`). Without one,
+   * other processes see a change once their cached copy expires (`cache.ttlMs`).
+   */
+  readonly changeFeed?: ChangeFeed;
 }
 
 export interface CreateApiKeyInput {
@@ -160,6 +168,8 @@ export class KeyGuard {
   readonly #hash: KeyHasher;
   readonly #cache: VerificationCache;
   readonly #usage: UsageRecorder;
+  readonly #changeFeed: ChangeFeed | undefined;
+  readonly #stopListening: (() => void) | undefined;
   #closing: Promise<void> | undefined;
 
   constructor(options: KeyGuardOptions) {
@@ -168,12 +178,7 @@ export class KeyGuard {
     this.clock = options.clock ?? systemClock;
     this.#limiter = options.limiter;
     this.clientAddress = createClientAddressResolver(options.config);
-    this.#reportBackgroundError =
-      options.onBackgroundError ??
-      ((error) =>
-        process.emitWarning(`KeyGuard background task failed: ${String(error)}`, {
-          code: "KEYGUARD_BACKGROUND_ERROR",
-        }));
+    this.#reportBackgroundError = options.onBackgroundError ?? warnBackgroundError;
     const secret = options.config.secretKey;
     this.#hash = secret === undefined ? secretMissing : createKeyHasher(secret);
     this.#cache = new VerificationCache({ ...options.config.cache, clock: this.clock });
@@ -183,6 +188,7 @@ export class KeyGuard {
       clientAddress: this.clientAddress,
       clientOf: this.clientOf,
       limiter: this.#limiter,
+      publish: (change) => this.#publish(change),
       syncIntervalMs: this.config.blockSyncIntervalMs,
       onBackgroundError: (error) => this.#reportBackgroundError(error),
     });
@@ -191,6 +197,39 @@ export class KeyGuard {
       write: (events) => this.store.insertUsageEvents(events),
       onError: (error) => this.#reportBackgroundError(error),
     });
+    this.#changeFeed = options.changeFeed;
+    this.#stopListening = this.#changeFeed?.subscribe((change) => this.#hear(change));
+  }
+
+  /** Another process (or this one) changed something this process may have cached. */
+  #hear(change: KeyGuardChange): void {
+    if (change.kind === "api-key") this.#cache.invalidate(change.keyHash);
+    else if (change.kind === "organization") this.#cache.invalidateOrganization(change.id);
+    else if (change.kind === "ip-blocks") {
+      if (change.stored) this.#ipBlocks.reload();
+    } else {
+      this.#cache.clear();
+      this.#ipBlocks.reload();
+    }
+  }
+
+  /**
+   * Tells every process. The change itself is already stored, so a notice that cannot be
+   * sent is reported, not thrown: the others then catch up when their caches expire.
+   */
+  async #publish(change: KeyGuardChange): Promise<void> {
+    if (this.#changeFeed === undefined) return;
+    try {
+      await this.#changeFeed.publish(change);
+    } catch (error) {
+      this.#reportBackgroundError(error);
+    }
+  }
+
+  /** Forgets a key's cached verification here and in every other process. */
+  #keyChanged(keyHash: string): Promise<void> {
+    this.#cache.invalidate(keyHash);
+    return this.#publish({ kind: "api-key", keyHash });
   }
 
   /** Creates or upgrades the database schema (the seed's `init_db`). Safe to repeat. */
@@ -246,6 +285,7 @@ export class KeyGuard {
     const organization = await this.getOrganization(nameOrId);
     const updated = await this.store.updateOrganizationStatus(organization.id, status);
     this.#cache.invalidateOrganization(organization.id);
+    await this.#publish({ kind: "organization", id: organization.id });
     if (!updated) throw this.#organizationGone(organization);
     return updated;
   }
@@ -317,7 +357,7 @@ export class KeyGuard {
                 : graceEnd,
           };
     await this.store.replaceApiKey(stored, previous.id, patch);
-    this.#cache.invalidate(previous.keyHash);
+    await this.#keyChanged(previous.keyHash);
     const updated = await this.store.findApiKeyById(previous.id);
     return {
       rawKey,
@@ -390,7 +430,10 @@ export class KeyGuard {
     return toApiKeyInfo(await this.#findKey(reference));
   }
 
-  /** Changes a key's label, limits, scopes or expiry. Takes effect in this process at once. */
+  /**
+   * Changes a key's label, limits, scopes or expiry. Takes effect in this process at once,
+   * and in every other at once with a change feed (Redis), else within `cache.ttlMs`.
+   */
   async updateApiKey(reference: string, input: UpdateApiKeyInput): Promise<ApiKeyInfo> {
     const patch: { -readonly [K in keyof ApiKeyPatch]: ApiKeyPatch[K] } = {};
     if (input.label !== undefined) patch.label = parseInput(keyLabelSchema, input.label);
@@ -409,7 +452,7 @@ export class KeyGuard {
     return this.#applyPatch(key, patch);
   }
 
-  /** Revokes a key: it is refused from now on (at once in this process). */
+  /** Revokes a key: refused from now on (everywhere at once with a change feed). */
   async revokeApiKey(reference: string): Promise<ApiKeyInfo> {
     const key = await this.#findKey(reference);
     return this.#applyPatch(key, { isActive: false });
@@ -417,7 +460,7 @@ export class KeyGuard {
 
   async #applyPatch(key: StoredApiKey, patch: ApiKeyPatch): Promise<ApiKeyInfo> {
     const updated = await this.store.updateApiKey(key.id, patch);
-    this.#cache.invalidate(key.keyHash);
+    await this.#keyChanged(key.keyHash);
     if (!updated)
       throw new KeyGuardError("api_key_not_found", `API key ${key.prefix} no longer exists.`);
     return toApiKeyInfo(updated);
@@ -590,7 +633,7 @@ export class KeyGuard {
     return this.#ipBlocks.unblockIp(ip);
   }
 
-  /** Blocks in force: the stored manual ones and this process's automatic ones. */
+  /** Blocks in force: the stored manual ones and the limiter's (automatic ones, lockouts). */
   listBlocks(): Promise<IpBlock[]> {
     return this.#ipBlocks.listBlocks();
   }
@@ -613,19 +656,28 @@ export class KeyGuard {
     return new IpRateLimit(this, rule);
   }
 
-  /** Writes queued usage and closes the store and limiter. Safe to call more than once. */
+  /** Writes queued usage and closes the store, limiter and change feed. Safe to repeat. */
   close(): Promise<void> {
     this.#ipBlocks.stopSync();
+    this.#stopListening?.();
     this.#closing ??= (async () => {
-      try {
-        await this.#usage.close();
-      } finally {
+      // Every step runs even if an earlier one fails (usage first: it needs the store);
+      // the first failure is reported.
+      const steps = [
+        () => this.#usage.close(),
+        () => this.#changeFeed?.close(),
+        () => this.#limiter?.close(),
+        () => this.store.close(),
+      ];
+      let failure: { error: unknown } | undefined;
+      for (const step of steps) {
         try {
-          await this.#limiter?.close();
-        } finally {
-          await this.store.close();
+          await step();
+        } catch (error) {
+          failure ??= { error };
         }
       }
+      if (failure !== undefined) throw failure.error;
     })();
     return this.#closing;
   }

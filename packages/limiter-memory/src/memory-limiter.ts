@@ -128,7 +128,7 @@ export class MemoryLimiter implements Limiter {
     return Promise.resolve();
   }
 
-  block(block: IpBlock): Promise<void> {
+  block(block: IpBlock, _now: number): Promise<void> {
     const existing = (this.#blocks.get(block.client) ?? []).filter(
       (b) => !(b.scope === block.scope && b.path === block.path),
     );

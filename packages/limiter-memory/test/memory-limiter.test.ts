@@ -18,12 +18,15 @@ describe("MemoryLimiter memory bound", () => {
       );
     }
     for (let i = 0; i < 5_000; i++) {
-      await limiter.block({
-        client: `c${i}`,
-        scope: "global",
-        untilMs: now + 1000,
-        reason: "manual",
-      });
+      await limiter.block(
+        {
+          client: `c${i}`,
+          scope: "global",
+          untilMs: now + 1000,
+          reason: "manual",
+        },
+        now,
+      );
     }
     expect(limiter.size).toBeLessThanOrEqual(11_000);
     // The most recent client is still counted.

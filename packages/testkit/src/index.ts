@@ -15,5 +15,16 @@ export {
   uniqueSchemaName,
   withPostgresClient,
 } from "./postgres-test-database.js";
+export {
+  deleteRedisKeys,
+  freePort,
+  type OwnRedisServer,
+  recordRedisCommands,
+  redisAvailable,
+  redisCommandCounts,
+  startOwnRedisServer,
+  TEST_REDIS_URL,
+  uniqueRedisPrefix,
+} from "./redis-test-server.js";
 export { serveNodeServer } from "./serve-node-server.js";
 export { describeStoreConformance, type TestDatabase } from "./store-conformance.js";

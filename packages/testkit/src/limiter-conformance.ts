@@ -96,12 +96,15 @@ export function describeLimiterConformance(
     describe("blocks", () => {
       it("refuses a globally blocked client everywhere until the block ends", async () => {
         const limiter = await create();
-        await limiter.block({
-          client: "198.51.100.1",
-          scope: "global",
-          untilMs: T0 + 5000,
-          reason: "manual",
-        });
+        await limiter.block(
+          {
+            client: "198.51.100.1",
+            scope: "global",
+            untilMs: T0 + 5000,
+            reason: "manual",
+          },
+          T0,
+        );
         for (const path of ["/api/data", "/login"]) {
           const decision = await limiter.decide({
             now: T0,
@@ -140,13 +143,16 @@ export function describeLimiterConformance(
 
       it("limits a path block to its path, and lifts blocks on request", async () => {
         const limiter = await create();
-        await limiter.block({
-          client: "c",
-          scope: "path",
-          path: "/login",
-          untilMs: T0 + 60_000,
-          reason: "lockout",
-        });
+        await limiter.block(
+          {
+            client: "c",
+            scope: "path",
+            path: "/login",
+            untilMs: T0 + 60_000,
+            reason: "lockout",
+          },
+          T0,
+        );
         expect(
           (await limiter.decide({ now: T0, client: "c", path: "/login", algorithm: "gcra" }))
             .refusal,
@@ -168,14 +174,20 @@ export function describeLimiterConformance(
 
       it("does not let a shorter block replace a longer one on the same scope", async () => {
         const limiter = await create();
-        await limiter.block({ client: "c", scope: "global", untilMs: T0 + 10_000, reason: "a" });
-        await limiter.block({
-          client: "c",
-          scope: "path",
-          path: "/x",
-          untilMs: T0 + 99_000,
-          reason: "b",
-        });
+        await limiter.block(
+          { client: "c", scope: "global", untilMs: T0 + 10_000, reason: "a" },
+          T0,
+        );
+        await limiter.block(
+          {
+            client: "c",
+            scope: "path",
+            path: "/x",
+            untilMs: T0 + 99_000,
+            reason: "b",
+          },
+          T0,
+        );
         expect((await limiter.findBlock("c", "/x", T0 + 20_000))?.reason).toBe("b");
         expect(await limiter.findBlock("c", "/y", T0 + 20_000)).toBeUndefined();
       });

@@ -1,13 +1,22 @@
 import type { IpBlock } from "../ports/limiter.js";
 
 /**
- * The manual IP blocks in force, held in memory so the request path checks them with a
- * map lookup. Filled from the store at start-up and re-read on an interval, so a block or
- * unblock made by another process (the CLI, the admin API, another server) takes effect
- * here within that interval.
+ * IP blocks held in memory so the request path checks them with a map lookup. Core keeps
+ * the manual blocks here (filled from the store at start-up and re-read on an interval, so
+ * a block made by another process takes effect within that interval); the Redis limiter
+ * keeps the blocks it has seen, so a blocked client's flood costs no Redis command.
  */
 export class IpBlockList {
   #byClient = new Map<string, IpBlock[]>();
+  readonly #maxClients: number;
+
+  /**
+   * @param maxClients For a cache: past this many clients the longest-held are forgotten
+   *   (and must be looked up again). Unbounded by default: the manual list is the truth.
+   */
+  constructor(maxClients = Number.POSITIVE_INFINITY) {
+    this.#maxClients = maxClients;
+  }
 
   /** The longest block on `client` that covers `path` at `now`. */
   find(client: string, path: string, now: number): IpBlock | undefined {
@@ -22,14 +31,27 @@ export class IpBlockList {
     return found;
   }
 
+  /** Adds a block, replacing the client's block of the same scope and path. */
   add(block: IpBlock): void {
-    const blocks = this.#byClient.get(block.client);
-    if (blocks === undefined) this.#byClient.set(block.client, [block]);
-    else blocks.push(block);
+    const blocks = (this.#byClient.get(block.client) ?? []).filter(
+      (known) => !(known.scope === block.scope && known.path === block.path),
+    );
+    blocks.push(block);
+    // Re-inserted, so the Map's order is oldest-touched first: eviction takes from the front.
+    this.#byClient.delete(block.client);
+    this.#byClient.set(block.client, blocks);
+    if (this.#byClient.size > this.#maxClients) {
+      const oldest = this.#byClient.keys().next().value;
+      if (oldest !== undefined) this.#byClient.delete(oldest);
+    }
   }
 
   remove(client: string): void {
     this.#byClient.delete(client);
+  }
+
+  clear(): void {
+    this.#byClient.clear();
   }
 
   /** Replaces everything with what the store holds now. */

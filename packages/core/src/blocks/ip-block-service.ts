@@ -3,6 +3,7 @@ import { KeyGuardError } from "../errors/keyguard-error.js";
 import type { ClientAddressResolver } from "../pipeline/client-address.js";
 import { normalizePath } from "../pipeline/protected-path.js";
 import type { GuardRequest } from "../pipeline/request-guard.js";
+import type { KeyGuardChange } from "../ports/change-feed.js";
 import type { IpBlock, Limiter } from "../ports/limiter.js";
 import type { Store } from "../ports/store.js";
 import type { Clock } from "../util/clock.js";
@@ -28,8 +29,13 @@ export interface IpBlockServiceOptions {
   readonly clock: Clock;
   readonly clientAddress: ClientAddressResolver;
   readonly clientOf: (request: GuardRequest) => string;
-  /** Holds automatic blocks and lockouts; `unblockIp` lifts those too. */
+  /**
+   * Holds automatic blocks and lockouts; `unblockIp` lifts those too. Manual blocks are
+   * written to it as well, so with a shared limiter (Redis) they apply everywhere at once.
+   */
   readonly limiter: Limiter | undefined;
+  /** Tells other processes to re-read the stored blocks (a change feed), if there is one. */
+  readonly publish: (change: KeyGuardChange) => Promise<void>;
   readonly syncIntervalMs: number;
   readonly onBackgroundError: (error: unknown) => void;
 }
@@ -37,9 +43,10 @@ export interface IpBlockServiceOptions {
 /**
  * Manual IP blocks: validated, stored in the database (so they survive restarts and reach
  * every process), and mirrored in an in-memory {@link IpBlockList} that the request path
- * reads without I/O and that is re-read from the store every `syncIntervalMs`. IPv6
- * addresses are blocked per configured subnet, as the pipeline identifies clients; path
- * blocks are keyed by the normalised path.
+ * reads without I/O. Other processes pick a block up when they next re-read the store
+ * (every `syncIntervalMs`), or at once when a change feed tells them. IPv6 addresses are
+ * blocked per configured subnet, as the pipeline identifies clients; path blocks are keyed
+ * by the normalised path.
  */
 export class IpBlockService {
   readonly #options: IpBlockServiceOptions;
@@ -74,6 +81,7 @@ export class IpBlockService {
     const removed = await this.#options.store.deleteIpBlocks(client);
     this.#list.remove(client);
     const lifted = (await this.#options.limiter?.unblock(client)) ?? false;
+    await this.#options.publish({ kind: "ip-blocks", client, stored: true });
     return removed > 0 || lifted;
   }
 
@@ -81,8 +89,10 @@ export class IpBlockService {
     const now = this.#options.clock.now();
     const stored = await this.#options.store.listIpBlocks(new Date(now));
     const limiter = this.#options.limiter;
-    const automatic = limiter === undefined ? [] : await limiter.listBlocks(now);
-    return [...stored, ...automatic];
+    const inLimiter = limiter === undefined ? [] : await limiter.listBlocks(now);
+    // Manual blocks are in both: list each block once.
+    const seen = new Set(stored.map(blockIdentity));
+    return [...stored, ...inLimiter.filter((block) => !seen.has(blockIdentity(block)))];
   }
 
   findManualBlock(client: string, path: string, now: number): IpBlock | undefined {
@@ -92,18 +102,23 @@ export class IpBlockService {
   /** Starts the periodic re-read (once); resolves when the first load is done. */
   sync(): Promise<void> {
     if (this.#sync === undefined) {
-      const { store, clock, onBackgroundError } = this.#options;
-      const load = async () => {
-        this.#list.replaceAll(await store.listIpBlocks(new Date(clock.now())));
-      };
-      const ready = load().catch(onBackgroundError);
-      const timer = setInterval(() => {
-        load().catch(onBackgroundError);
-      }, this.#options.syncIntervalMs);
+      const ready = this.#load().catch(this.#options.onBackgroundError);
+      const timer = setInterval(() => this.reload(), this.#options.syncIntervalMs);
       timer.unref();
       this.#sync = { timer, ready };
     }
     return this.#sync.ready;
+  }
+
+  /** Re-reads the stored blocks now (another process changed them). */
+  reload(): void {
+    if (this.#sync === undefined) return; // not serving requests: nothing to keep in step
+    this.#load().catch(this.#options.onBackgroundError);
+  }
+
+  async #load(): Promise<void> {
+    const { store, clock } = this.#options;
+    this.#list.replaceAll(await store.listIpBlocks(new Date(clock.now())));
   }
 
   stopSync(): void {
@@ -136,6 +151,12 @@ export class IpBlockService {
     };
     await this.#options.store.insertIpBlock(block);
     this.#list.add(block);
+    await this.#options.limiter?.block(block, now);
+    await this.#options.publish({ kind: "ip-blocks", client, block, stored: true });
     return block;
   }
+}
+
+function blockIdentity(block: IpBlock): string {
+  return `${block.client}\u0000${block.scope}\u0000${block.path ?? ""}\u0000${block.untilMs}`;
 }

@@ -19,6 +19,14 @@ const configSchema = z.object({
     .string()
     .regex(/^rediss?:\/\//i, "redisUrl must start with redis:// or rediss://")
     .optional(),
+  /** Put in front of KeyGuard's Redis key names, so several apps can share one Redis. */
+  redisPrefix: z
+    .string()
+    .regex(
+      /^[A-Za-z0-9:_.-]{0,64}$/,
+      "redisPrefix may only hold letters, digits and : _ . - (at most 64 characters)",
+    )
+    .default("keyguard:"),
   defaultRateLimitPerMinute: positiveInt("defaultRateLimitPerMinute").default(60),
   ipBlockThreshold: positiveInt("ipBlockThreshold").default(100),
   /** Whether new keys are `kg_live_...` or `kg_test_...` unless a caller says otherwise. */
@@ -102,6 +110,7 @@ export const CONFIG_ENV_VARS = {
   secretKey: "KEYGUARD_SECRET_KEY",
   databaseUrl: "KEYGUARD_DATABASE_URL",
   redisUrl: "KEYGUARD_REDIS_URL",
+  redisPrefix: "KEYGUARD_REDIS_PREFIX",
   defaultRateLimitPerMinute: "KEYGUARD_DEFAULT_RATE_LIMIT_PER_MINUTE",
   ipBlockThreshold: "KEYGUARD_IP_BLOCK_THRESHOLD",
   trustProxy: "KEYGUARD_TRUST_PROXY",

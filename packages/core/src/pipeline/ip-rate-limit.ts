@@ -118,13 +118,16 @@ export class IpRateLimit {
         );
       }
       const untilMs = this.#lockoutEnd(now);
-      await kg.limiter.block({
-        client,
-        scope: this.#scope,
-        ...(this.#scope === "path" ? { path } : {}),
-        untilMs,
-        reason: "lockout",
-      });
+      await kg.limiter.block(
+        {
+          client,
+          scope: this.#scope,
+          ...(this.#scope === "path" ? { path } : {}),
+          untilMs,
+          reason: "lockout",
+        },
+        now,
+      );
       await kg.limiter.reset(bucket);
       return refuse(
         "rate_limited",

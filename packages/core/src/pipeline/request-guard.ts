@@ -288,12 +288,15 @@ export class RequestGuard {
       "sliding-window-counter",
     );
     if (!counted.allowed || counted.remaining === 0) {
-      await this.#limiter.block({
-        client,
-        scope: "global",
-        untilMs: now + this.#blockDurationMs,
-        reason: "auth_failures",
-      });
+      await this.#limiter.block(
+        {
+          client,
+          scope: "global",
+          untilMs: now + this.#blockDurationMs,
+          reason: "auth_failures",
+        },
+        now,
+      );
       await this.#limiter.reset(`auth-failures:${client}`);
     }
   }

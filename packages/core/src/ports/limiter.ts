@@ -78,7 +78,8 @@ export interface Limiter {
   seedQuota?(keyId: string, monthStartMs: number, used: number): Promise<void>;
   /** Forgets a bucket's count (after a lockout starts, say). */
   reset(bucket: string): Promise<void>;
-  block(block: IpBlock): Promise<void>;
+  /** Blocks a client until `block.untilMs`; `now` is the caller's time (for expiries). */
+  block(block: IpBlock, now: number): Promise<void>;
   /** Lifts every block on a client; true if there was one. */
   unblock(client: string): Promise<boolean>;
   /** The block that applies to `client` on `path` at `now`, if any. */

@@ -1,0 +1,344 @@
+import {
+  type ChangeFeed,
+  calendarMonth,
+  type IpBlock,
+  IpBlockList,
+  type LimitDecision,
+  type Limiter,
+  type LimitRequest,
+  type RateLimitAlgorithm,
+  type WindowDecision,
+} from "@keyguard/core";
+import { Cluster, type Redis } from "ioredis";
+import { LRUCache } from "lru-cache";
+import { RedisKeyNames } from "./redis-key-names.js";
+import { DECIDE_LUA, HIT_LUA, OUTCOME, SEED_QUOTA_LUA } from "./scripts/decide.js";
+import { BLOCK_LUA, blockField } from "./scripts/ip-blocks.js";
+import { ALGORITHM_NUMBER } from "./scripts/window-algorithms.js";
+
+export interface RedisLimiterOptions {
+  /** An ioredis client (`new Redis(url)`) or cluster (`new Cluster(nodes)`). */
+  readonly redis: Redis | Cluster;
+  /** Put in front of every key name; lets apps share a Redis. Default `"keyguard:"`. */
+  readonly prefix?: string;
+  /**
+   * Where block and unblock notices go and come from, so every process's local block cache
+   * stays right (see `RedisChangeFeed`). Without one, only this process's own blocks are
+   * cached locally; other processes' blocks still apply through Redis.
+   */
+  readonly changeFeed?: ChangeFeed;
+  /** Close `redis` with the limiter (default `false`: the caller owns it). */
+  readonly ownsConnection?: boolean;
+  /** Most clients and keys whose refusals are remembered locally. Default 100,000. */
+  readonly maxLocalEntries?: number;
+}
+
+type ScriptCall = (numKeys: number, ...keysAndArgs: (string | number)[]) => Promise<unknown>;
+
+const MINUTE = 60_000;
+/** ioredis runs these by EVALSHA, and by EVAL once after a restart or SCRIPT FLUSH. */
+const SCRIPTS = {
+  keyguardDecide: DECIDE_LUA,
+  keyguardHit: HIT_LUA,
+  keyguardBlock: BLOCK_LUA,
+  keyguardSeedQuota: SEED_QUOTA_LUA,
+} as const;
+
+/**
+ * The Limiter port on Redis, shared by every process of a deployment. A protected request
+ * costs one round trip: its IP block check, its key's rate limit and its monthly quota are
+ * decided in one Lua script, atomically, so N requests per minute means N across all
+ * processes. A client known to be blocked, or a key known to be refused until some time,
+ * costs no Redis command at all until then.
+ *
+ * Time comes from the `now` each call passes (the processes' clocks), as with the memory
+ * backend, so both pass the same conformance suite.
+ */
+export class RedisLimiter implements Limiter {
+  readonly names: RedisKeyNames;
+  readonly #redis: Redis | Cluster;
+  readonly #scripts: Record<keyof typeof SCRIPTS, ScriptCall>;
+  readonly #cluster: boolean;
+  readonly #feed: ChangeFeed | undefined;
+  readonly #unsubscribe: (() => void) | undefined;
+  readonly #ownsConnection: boolean;
+  readonly #blocks: IpBlockList;
+  /** Key refusals that hold until a known time (rate limited, quota used up). */
+  readonly #refusals: LRUCache<string, { decision: LimitDecision; untilMs: number }>;
+
+  constructor(options: RedisLimiterOptions) {
+    this.#redis = options.redis;
+    this.names = new RedisKeyNames(options.prefix ?? "keyguard:");
+    this.#cluster = options.redis instanceof Cluster;
+    this.#ownsConnection = options.ownsConnection ?? false;
+    const maxLocal = options.maxLocalEntries ?? 100_000;
+    this.#blocks = new IpBlockList(maxLocal);
+    this.#refusals = new LRUCache({ max: maxLocal });
+    const commands: Partial<Record<keyof typeof SCRIPTS, ScriptCall>> = {};
+    for (const [name, lua] of Object.entries(SCRIPTS) as [keyof typeof SCRIPTS, string][]) {
+      this.#redis.defineCommand(name, { lua });
+      const run = (this.#redis as unknown as Record<string, ScriptCall>)[name] as ScriptCall;
+      commands[name] = run.bind(this.#redis);
+    }
+    this.#scripts = commands as Record<keyof typeof SCRIPTS, ScriptCall>;
+    this.#feed = options.changeFeed;
+    this.#unsubscribe = this.#feed?.subscribe((change) => {
+      if (change.kind === "resync") {
+        this.#blocks.clear();
+        this.#refusals.clear();
+      } else if (change.kind === "ip-blocks") {
+        if (change.block === undefined) this.#blocks.remove(change.client);
+        else this.#blocks.add(change.block);
+      }
+    });
+  }
+
+  async decide(request: LimitRequest): Promise<LimitDecision> {
+    const { now, key, client, path } = request;
+    const known = this.#blocks.find(client, path, now);
+    if (known !== undefined) return blockedDecision(known, now, key?.rateLimitPerMinute ?? 0);
+    if (key === undefined) {
+      const block = await this.findBlock(client, path, now);
+      if (block !== undefined) return blockedDecision(block, now, 0);
+      return { allowed: true, limit: 0, remaining: 0, resetAtMs: now, retryAfterMs: 0 };
+    }
+    const refusalId = `${key.id}|${key.rateLimitPerMinute}|${key.monthlyLimit}|${request.algorithm}`;
+    const refused = this.#refusals.get(refusalId);
+    if (refused !== undefined) {
+      if (refused.untilMs > now)
+        return { ...refused.decision, retryAfterMs: refused.untilMs - now };
+      this.#refusals.delete(refusalId);
+    }
+    if (this.#cluster) {
+      // On a cluster the client's blocks live in another slot than the key's counters.
+      const block = await this.findBlock(client, path, now);
+      if (block !== undefined) return blockedDecision(block, now, key.rateLimitPerMinute);
+    }
+    const month = calendarMonth(now);
+    const keys = [this.names.rate(key.id), this.names.quota(key.id, month.start)];
+    if (!this.#cluster) keys.push(this.names.blocks(client));
+    const reply = (await this.#scripts.keyguardDecide(
+      keys.length,
+      ...keys,
+      now,
+      path,
+      ALGORITHM_NUMBER[request.algorithm],
+      key.rateLimitPerMinute,
+      MINUTE,
+      key.monthlyLimit ?? -1,
+      month.end,
+    )) as (number | string)[];
+    const [outcome, limit, remaining, resetAtMs, retryAfterMs, quotaRemaining] = reply.map(
+      Number,
+    ) as number[];
+    if (outcome === OUTCOME.ipBlocked) {
+      const block: IpBlock = {
+        client,
+        scope: reply[8] === "path" ? "path" : "global",
+        ...(reply[8] === "path" ? { path } : {}),
+        untilMs: Number(reply[6]),
+        reason: String(reply[7]),
+      };
+      this.#blocks.add(block);
+      return blockedDecision(block, now, key.rateLimitPerMinute);
+    }
+    const rate = {
+      limit: limit as number,
+      remaining: remaining as number,
+      resetAtMs: resetAtMs as number,
+      retryAfterMs: retryAfterMs as number,
+    };
+    if (outcome === OUTCOME.quotaExceeded) {
+      const monthly = key.monthlyLimit ?? 0;
+      const decision: LimitDecision = {
+        ...rate,
+        allowed: false,
+        refusal: "quota_exceeded",
+        quota: quotaWindow(monthly, 0, month.end, now, false),
+      };
+      this.#refusals.set(refusalId, { decision, untilMs: month.end });
+      return decision;
+    }
+    if (outcome === OUTCOME.rateLimited) {
+      const decision: LimitDecision = { ...rate, allowed: false, refusal: "rate_limited" };
+      this.#refusals.set(refusalId, { decision, untilMs: now + rate.retryAfterMs });
+      return decision;
+    }
+    if (key.monthlyLimit === null) return { ...rate, allowed: true };
+    return {
+      ...rate,
+      allowed: true,
+      quota: quotaWindow(key.monthlyLimit, quotaRemaining as number, month.end, now, true),
+    };
+  }
+
+  async hit(
+    bucket: string,
+    now: number,
+    limit: number,
+    windowMs: number,
+    algorithm: RateLimitAlgorithm,
+  ): Promise<WindowDecision> {
+    const reply = (await this.#scripts.keyguardHit(
+      1,
+      this.names.bucket(bucket),
+      now,
+      ALGORITHM_NUMBER[algorithm],
+      limit,
+      windowMs,
+    )) as number[];
+    const [allowed, remaining, resetAtMs, retryAfterMs] = reply.map(Number) as number[];
+    return {
+      allowed: allowed === 1,
+      limit,
+      remaining: remaining as number,
+      resetAtMs: resetAtMs as number,
+      retryAfterMs: retryAfterMs as number,
+    };
+  }
+
+  /**
+   * Raises a key's count for a month to what the store recorded, if Redis knows fewer
+   * (Redis restarted without persistence, say). One command per key per month per process.
+   */
+  async seedQuota(keyId: string, monthStartMs: number, used: number): Promise<void> {
+    const { end } = calendarMonth(monthStartMs);
+    await this.#scripts.keyguardSeedQuota(
+      1,
+      this.names.quota(keyId, monthStartMs),
+      used,
+      end + 86_400_000 - monthStartMs,
+    );
+  }
+
+  async reset(bucket: string): Promise<void> {
+    await this.#redis.del(this.names.bucket(bucket));
+  }
+
+  async block(block: IpBlock, now: number): Promise<void> {
+    await this.#scripts.keyguardBlock(
+      1,
+      this.names.blocks(block.client),
+      blockField(block.scope, block.path),
+      block.untilMs,
+      block.reason,
+      now,
+    );
+    this.#blocks.add(block);
+    await this.#notify({ kind: "ip-blocks", client: block.client, block });
+  }
+
+  async unblock(client: string): Promise<boolean> {
+    const removed = await this.#redis.del(this.names.blocks(client));
+    this.#blocks.remove(client);
+    await this.#notify({ kind: "ip-blocks", client });
+    return removed > 0;
+  }
+
+  async findBlock(client: string, path: string, now: number): Promise<IpBlock | undefined> {
+    const known = this.#blocks.find(client, path, now);
+    if (known !== undefined) return known;
+    const [global, onPath] = await this.#redis.hmget(
+      this.names.blocks(client),
+      "global",
+      blockField("path", path),
+    );
+    const found = [
+      parseBlock(client, "global", undefined, global),
+      parseBlock(client, "path", path, onPath),
+    ]
+      .filter((block): block is IpBlock => block !== undefined && block.untilMs > now)
+      .sort((a, b) => b.untilMs - a.untilMs)[0];
+    if (found !== undefined) this.#blocks.add(found);
+    return found;
+  }
+
+  async listBlocks(now: number): Promise<IpBlock[]> {
+    const nodes = this.#redis instanceof Cluster ? this.#redis.nodes("master") : [this.#redis];
+    const blocks: IpBlock[] = [];
+    for (const node of nodes) {
+      let cursor = "0";
+      do {
+        const [next, redisKeys] = await node.scan(
+          cursor,
+          "MATCH",
+          this.names.blocksPattern,
+          "COUNT",
+          500,
+        );
+        cursor = next;
+        for (const redisKey of redisKeys) {
+          const client = this.names.clientOfBlocks(redisKey);
+          const fields = await node.hgetall(redisKey);
+          for (const [field, value] of Object.entries(fields)) {
+            const block =
+              field === "global"
+                ? parseBlock(client, "global", undefined, value)
+                : parseBlock(client, "path", field.slice("path:".length), value);
+            if (block !== undefined && block.untilMs > now) blocks.push(block);
+          }
+        }
+      } while (cursor !== "0");
+    }
+    return blocks;
+  }
+
+  async close(): Promise<void> {
+    this.#unsubscribe?.();
+    this.#blocks.clear();
+    this.#refusals.clear();
+    if (this.#ownsConnection) {
+      await this.#redis.quit().catch(() => this.#redis.disconnect());
+    }
+  }
+
+  /** Tells other processes; a lost notice only delays their local cache, never Redis. */
+  async #notify(change: Parameters<ChangeFeed["publish"]>[0]): Promise<void> {
+    await this.#feed?.publish(change).catch(() => {});
+  }
+}
+
+function blockedDecision(block: IpBlock, now: number, limit: number): LimitDecision {
+  return {
+    allowed: false,
+    refusal: "ip_blocked",
+    limit,
+    remaining: 0,
+    resetAtMs: block.untilMs,
+    retryAfterMs: block.untilMs - now,
+    block,
+  };
+}
+
+function quotaWindow(
+  limit: number,
+  remaining: number,
+  monthEnd: number,
+  now: number,
+  allowed: boolean,
+): WindowDecision {
+  return {
+    allowed,
+    limit,
+    remaining,
+    resetAtMs: monthEnd,
+    retryAfterMs: allowed ? 0 : monthEnd - now,
+  };
+}
+
+function parseBlock(
+  client: string,
+  scope: "global" | "path",
+  path: string | undefined,
+  value: string | null | undefined,
+): IpBlock | undefined {
+  if (value === null || value === undefined) return undefined;
+  const separator = value.indexOf("|");
+  return {
+    client,
+    scope,
+    ...(scope === "path" ? { path } : {}),
+    untilMs: Number(value.slice(0, separator)),
+    reason: value.slice(separator + 1),
+  };
+}

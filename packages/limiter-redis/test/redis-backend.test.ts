@@ -1,0 +1,146 @@
+import type { KeyGuardChange } from "@keyguard/core";
+import {
+  deleteRedisKeys,
+  redisAvailable,
+  startOwnRedisServer,
+  TEST_REDIS_URL,
+  uniqueRedisPrefix,
+} from "@keyguard/testkit";
+import { afterAll, describe, expect, it } from "vitest";
+import { createRedisBackend, type RedisBackend } from "../src/index.js";
+
+const available = await redisAvailable();
+const prefixes: string[] = [];
+afterAll(async () => {
+  for (const prefix of prefixes) await deleteRedisKeys(prefix);
+});
+
+const decision = (backend: RedisBackend, id = "k") =>
+  backend.limiter.decide({
+    now: Date.now(),
+    client: "203.0.113.20",
+    path: "/api/data",
+    algorithm: "gcra",
+    key: { id, rateLimitPerMinute: 1000, monthlyLimit: null },
+  });
+
+/** Retries until `check` passes or `ms` run out; returns how long it took. */
+async function eventually(check: () => Promise<unknown>, ms: number): Promise<number> {
+  const started = Date.now();
+  for (;;) {
+    try {
+      await check();
+      return Date.now() - started;
+    } catch (error) {
+      if (Date.now() - started > ms) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  }
+}
+
+/** How long a promise takes to reject (it must reject). */
+async function rejectionTime(promise: Promise<unknown>): Promise<number> {
+  const started = Date.now();
+  await expect(promise).rejects.toThrow();
+  return Date.now() - started;
+}
+
+describe.runIf(available)("Redis backend faults", () => {
+  it("refuses fast while Redis is down, reports the outage once, and resumes by itself", async () => {
+    const server = await startOwnRedisServer();
+    const errors: unknown[] = [];
+    const backend = await createRedisBackend({
+      url: server.url,
+      prefix: uniqueRedisPrefix("fault"),
+      onError: (error) => errors.push(error),
+    });
+    expect(backend.connected).toBe(true);
+    expect((await decision(backend)).allowed).toBe(true);
+
+    await server.stop();
+    // Commands fail at once (no offline queue), however many arrive.
+    const times = await Promise.all(
+      Array.from({ length: 50 }, () => rejectionTime(decision(backend))),
+    );
+    expect(Math.max(...times)).toBeLessThan(1_500);
+    await new Promise((resolve) => setTimeout(resolve, 500)); // several reconnect attempts
+    expect(errors).toHaveLength(1);
+    expect(String(errors[0])).toMatch(/unreachable/);
+
+    await server.start();
+    await eventually(async () => expect((await decision(backend)).allowed).toBe(true), 5_000);
+    await backend.changeFeed.close();
+    await backend.limiter.close();
+    await server.stop();
+  });
+
+  it("starts while Redis is unreachable and begins limiting once it answers", async () => {
+    const server = await startOwnRedisServer();
+    await server.stop();
+    const backend = await createRedisBackend({
+      url: server.url,
+      prefix: uniqueRedisPrefix("late"),
+      connectTimeoutMs: 300,
+      onError: () => {},
+    });
+    expect(backend.connected).toBe(false);
+    expect(await rejectionTime(decision(backend))).toBeLessThan(1_000);
+    await server.start();
+    await eventually(async () => expect((await decision(backend)).allowed).toBe(true), 5_000);
+    await backend.changeFeed.close();
+    await backend.limiter.close();
+    await server.stop();
+  });
+
+  it("tells listeners to resync after the subscriber reconnects (notices may be lost)", async () => {
+    const server = await startOwnRedisServer();
+    const backend = await createRedisBackend({
+      url: server.url,
+      prefix: uniqueRedisPrefix("resync"),
+      onError: () => {},
+    });
+    await backend.changeFeed.ready;
+    const heard: KeyGuardChange[] = [];
+    backend.changeFeed.subscribe((change) => heard.push(change));
+    await server.stop();
+    await server.start();
+    await eventually(async () => expect(heard).toContainEqual({ kind: "resync" }), 5_000);
+    await backend.changeFeed.close();
+    await backend.limiter.close();
+    await server.stop();
+  });
+});
+
+describe.runIf(available)("Redis change feed between processes' backends", () => {
+  it("delivers notices to every backend, and keeps their local block caches right", async () => {
+    const prefix = uniqueRedisPrefix("feed");
+    prefixes.push(prefix);
+    const [a, b] = await Promise.all([
+      createRedisBackend({ url: TEST_REDIS_URL, prefix }),
+      createRedisBackend({ url: TEST_REDIS_URL, prefix }),
+    ]);
+    await Promise.all([a.changeFeed.ready, b.changeFeed.ready]);
+    const heardByB: KeyGuardChange[] = [];
+    b.changeFeed.subscribe((change) => heardByB.push(change));
+
+    await a.changeFeed.publish({ kind: "api-key", keyHash: "abc" });
+    await eventually(
+      async () => expect(heardByB).toContainEqual({ kind: "api-key", keyHash: "abc" }),
+      1_000,
+    );
+
+    // B learns of A's block (and caches it), then of A's unblock (and forgets it).
+    const now = Date.now();
+    await a.limiter.block(
+      { client: "203.0.113.20", scope: "global", untilMs: now + 60_000, reason: "manual" },
+      now,
+    );
+    expect((await decision(b)).refusal).toBe("ip_blocked");
+    await a.limiter.unblock("203.0.113.20");
+    await eventually(async () => expect((await decision(b)).allowed).toBe(true), 1_000);
+    for (const backend of [a, b]) {
+      await backend.changeFeed.close();
+      await backend.limiter.close();
+    }
+  });
+});

@@ -1,0 +1,151 @@
+import {
+  deleteRedisKeys,
+  describeLimiterConformance,
+  recordRedisCommands,
+  redisAvailable,
+  redisCommandCounts,
+  startOwnRedisServer,
+  TEST_REDIS_URL,
+  uniqueRedisPrefix,
+} from "@keyguard/testkit";
+import calculateSlot from "cluster-key-slot";
+import { Redis } from "ioredis";
+import { afterAll, describe, expect, it } from "vitest";
+import { RedisLimiter } from "../src/index.js";
+
+const available = await redisAvailable();
+const prefixes: string[] = [];
+afterAll(async () => {
+  for (const prefix of prefixes) await deleteRedisKeys(prefix);
+});
+
+function limiterOn(url = TEST_REDIS_URL, prefix = uniqueRedisPrefix("limiter")): RedisLimiter {
+  prefixes.push(prefix);
+  return new RedisLimiter({ redis: new Redis(url), prefix, ownsConnection: true });
+}
+
+const MINUTE = 60_000;
+const keyRequest = (now: number, id = "k", rate = 5, monthly: number | null = null) => ({
+  now,
+  client: "203.0.113.9",
+  path: "/api/data",
+  algorithm: "sliding-window-log" as const,
+  key: { id, rateLimitPerMinute: rate, monthlyLimit: monthly },
+});
+
+describe.runIf(available)("RedisLimiter", () => {
+  describeLimiterConformance("redis", async () => limiterOn());
+
+  it("allows exactly the limit when several connections decide concurrently", async () => {
+    const prefix = uniqueRedisPrefix("race");
+    const limiters = [
+      limiterOn(TEST_REDIS_URL, prefix),
+      limiterOn(TEST_REDIS_URL, prefix),
+      limiterOn(TEST_REDIS_URL, prefix),
+    ];
+    const now = Date.now();
+    const decisions = await Promise.all(
+      Array.from({ length: 300 }, (_, i) =>
+        (limiters[i % 3] as RedisLimiter).decide(keyRequest(now + (i % 7), "shared", 50, 120)),
+      ),
+    );
+    expect(decisions.filter((d) => d.allowed)).toHaveLength(50);
+    expect(decisions.filter((d) => d.refusal === "rate_limited")).toHaveLength(250);
+    const quotas = decisions.flatMap((d) => (d.quota === undefined ? [] : [d.quota.remaining]));
+    expect(new Set(quotas).size).toBe(50); // each allowed request counted once: 119 .. 70
+    expect(Math.min(...quotas)).toBe(70);
+    for (const limiter of limiters) await limiter.close();
+  });
+
+  it("gives every key it writes a TTL, and keeps a key's counters in one cluster slot", async () => {
+    const prefix = uniqueRedisPrefix("ttl");
+    const limiter = limiterOn(TEST_REDIS_URL, prefix);
+    const now = Date.now();
+    await limiter.decide(keyRequest(now, "ttl-key", 5, 100));
+    await limiter.hit("auth-failures:203.0.113.9", now, 3, MINUTE, "gcra");
+    await limiter.block(
+      { client: "198.51.100.4", scope: "global", untilMs: now + 30_000, reason: "manual" },
+      now,
+    );
+    const redis = new Redis(TEST_REDIS_URL);
+    const keys = await redis.keys(`${prefix}*`);
+    expect(keys).toHaveLength(4);
+    for (const key of keys) {
+      const ttl = await redis.pttl(key);
+      expect(ttl, key).toBeGreaterThan(0);
+      expect(ttl, key).toBeLessThanOrEqual(32 * 24 * 3_600_000);
+    }
+    const names = limiter.names;
+    const month = Date.UTC(new Date(now).getUTCFullYear(), new Date(now).getUTCMonth(), 1);
+    expect(calculateSlot(names.rate("ttl-key"))).toBe(calculateSlot(names.quota("ttl-key", month)));
+    redis.disconnect();
+    await limiter.close();
+  });
+
+  it("keeps working after SCRIPT FLUSH (scripts are loaded again by themselves)", async () => {
+    const limiter = limiterOn();
+    const now = Date.now();
+    expect((await limiter.decide(keyRequest(now, "flush"))).remaining).toBe(4);
+    const redis = new Redis(TEST_REDIS_URL);
+    await redis.script("FLUSH");
+    redis.disconnect();
+    expect((await limiter.decide(keyRequest(now, "flush"))).remaining).toBe(3);
+    expect((await limiter.hit("b", now, 2, MINUTE, "sliding-window-counter")).remaining).toBe(1);
+    await limiter.close();
+  });
+});
+
+describe.runIf(available)(
+  "RedisLimiter round trips (counted by MONITOR on a server of its own)",
+  () => {
+    it("costs one command per allowed request, none for a blocked client or a refused key", async () => {
+      const server = await startOwnRedisServer();
+      const limiter = limiterOn(server.url);
+      const now = Date.now();
+      await limiter.decide(keyRequest(now, "warm-up")); // loads the script once
+
+      const allowed = await recordRedisCommands(server.url, async () => {
+        for (let i = 0; i < 20; i++) {
+          expect((await limiter.decide(keyRequest(now + i, `k${i % 4}`, 100, 1000))).allowed).toBe(
+            true,
+          );
+        }
+      });
+      expect(allowed).toEqual(Array(20).fill("evalsha"));
+
+      // A key over its limit: the first refusal asks Redis, the next ones do not.
+      for (let i = 0; i < 2; i++) await limiter.decide(keyRequest(now, "tight", 2));
+      const refused = await recordRedisCommands(server.url, async () => {
+        for (let i = 0; i < 50; i++) {
+          expect((await limiter.decide(keyRequest(now + 10, "tight", 2))).refusal).toBe(
+            "rate_limited",
+          );
+        }
+      });
+      expect(refused).toEqual(["evalsha"]);
+
+      // A blocked client: nothing once the block is known.
+      await limiter.block(
+        { client: "203.0.113.9", scope: "global", untilMs: now + 60_000, reason: "manual" },
+        now,
+      );
+      const blocked = await recordRedisCommands(server.url, async () => {
+        for (let i = 0; i < 50; i++) {
+          expect((await limiter.decide(keyRequest(now, `k${i}`))).refusal).toBe("ip_blocked");
+        }
+      });
+      expect(blocked).toEqual([]);
+
+      // INFO commandstats agrees: one EVALSHA per decision that reached Redis (20 + 2 + 1).
+      // Each script's first EVALSHA (warm-up, block) failed with NOSCRIPT, not counted as a
+      // call, and was followed by one EVAL that loaded it.
+      const stats = new Redis(server.url);
+      const counts = await redisCommandCounts(stats);
+      expect(counts.get("evalsha")).toBe(20 + 2 + 1);
+      expect(counts.get("eval")).toBe(2);
+      stats.disconnect();
+      await limiter.close();
+      await server.stop();
+    });
+  },
+);
