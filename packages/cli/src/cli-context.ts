@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
 import { KeyGuard, KeyGuardError, redactUrl, resolveConfig } from "@keyguard/core";
+import { createRedisBackend, type RedisBackend } from "@keyguard/limiter-redis";
 import { createKyselyStore } from "@keyguard/store-kysely";
 import type { CliIo } from "./cli-io.js";
 import { type Colors, colorsFor } from "./output/colors.js";
@@ -59,6 +60,7 @@ export class CliContext {
       {
         databaseUrl: this.databaseUrl,
         redisUrl: this.option("redis") || this.io.env.KEYGUARD_REDIS_URL || undefined,
+        redisPrefix: this.io.env.KEYGUARD_REDIS_PREFIX || undefined,
         secretKey,
       },
       {},
@@ -76,14 +78,43 @@ export class CliContext {
         `No KeyGuard database at ${database.filename}. Create it with "keyguard init", or point --db at an existing one.`,
       );
     }
+    const redis = config.redisUrl === undefined ? undefined : await this.#connectRedis(config);
     const store = await createKyselyStore({ database });
-    const kg = new KeyGuard({ config, store });
+    const kg = new KeyGuard({
+      config,
+      store,
+      limiter: redis?.limiter,
+      changeFeed: redis?.changeFeed,
+    });
     try {
       await kg.init();
       return await use(kg);
     } finally {
       await kg.close();
     }
+  }
+
+  /**
+   * With Redis configured, blocks go to Redis and revocations are announced to every
+   * running server, so Redis must answer before anything is written: a half-done change
+   * (stored, but not announced) is worse than a clear failure.
+   */
+  async #connectRedis(config: { redisUrl?: string; redisPrefix: string }): Promise<RedisBackend> {
+    const url = config.redisUrl as string;
+    const backend = await createRedisBackend({
+      url,
+      prefix: config.redisPrefix,
+      onError: () => {},
+    });
+    if (!backend.connected) {
+      await backend.changeFeed.close();
+      await backend.limiter.close();
+      throw new KeyGuardError(
+        "service_unavailable",
+        `Redis at ${redactUrl(url)} is not answering. Start it, or leave out --redis / KEYGUARD_REDIS_URL.`,
+      );
+    }
+    return backend;
   }
 
   /** The database URL with any password hidden, for messages. */

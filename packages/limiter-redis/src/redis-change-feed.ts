@@ -1,5 +1,6 @@
 import type { ChangeFeed, KeyGuardChange } from "@keyguard/core";
 import type { Cluster, Redis } from "ioredis";
+import { closeConnection } from "./close-connection.js";
 
 export interface RedisChangeFeedOptions {
   /** Publishes notices (an ordinary connection: the limiter's can be shared). */
@@ -67,8 +68,7 @@ export class RedisChangeFeed implements ChangeFeed {
   async close(): Promise<void> {
     this.#listeners.clear();
     if (this.#options.ownsSubscriber) {
-      const subscriber = this.#options.subscriber;
-      await subscriber.quit().catch(() => subscriber.disconnect());
+      await closeConnection(this.#options.subscriber);
     }
   }
 

@@ -11,6 +11,7 @@ import {
 } from "@keyguard/core";
 import { Cluster, type Redis } from "ioredis";
 import { LRUCache } from "lru-cache";
+import { closeConnection } from "./close-connection.js";
 import { RedisKeyNames } from "./redis-key-names.js";
 import { DECIDE_LUA, HIT_LUA, OUTCOME, SEED_QUOTA_LUA } from "./scripts/decide.js";
 import { BLOCK_LUA, blockField } from "./scripts/ip-blocks.js";
@@ -288,7 +289,7 @@ export class RedisLimiter implements Limiter {
     this.#blocks.clear();
     this.#refusals.clear();
     if (this.#ownsConnection) {
-      await this.#redis.quit().catch(() => this.#redis.disconnect());
+      await closeConnection(this.#redis);
     }
   }
 

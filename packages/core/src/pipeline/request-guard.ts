@@ -4,7 +4,7 @@ import { isKeyGuardError } from "../errors/keyguard-error.js";
 import type { KeyGuard, VerifyResult } from "../keyguard.js";
 import { calendarMonth } from "../limits/monthly-quota.js";
 import type { RateLimitAlgorithm } from "../limits/window-decision.js";
-import type { LimitDecision, Limiter } from "../ports/limiter.js";
+import type { IpBlock, LimitDecision, Limiter } from "../ports/limiter.js";
 import {
   blockedDetail,
   type ProblemDetails,
@@ -172,13 +172,19 @@ export class RequestGuard {
       const rawKey = this.#extractKey(request);
       const verified = rawKey.ok ? await this.#kg.verifyKey(rawKey.value) : undefined;
       if (verified === undefined || verified.outcome !== "valid") {
-        const block = await this.#limiter.findBlock(client, blockPath, startedAt);
+        let block: IpBlock | undefined;
+        try {
+          block = await this.#limiter.findBlock(client, blockPath, startedAt);
+          if (block === undefined) await this.#countFailure(client, startedAt);
+        } catch {
+          // The request is refused either way: with the limiter down (Redis, say) the
+          // failure goes uncounted rather than turning a 401 into a 503.
+        }
         if (block !== undefined) {
           return this.#refuse("ip_blocked", blockedDetail(block.untilMs, startedAt), guarded, {
             "retry-after": retryAfterSeconds(block.untilMs - startedAt),
           });
         }
-        await this.#countFailure(client, startedAt);
         if (verified === undefined) {
           return this.#refuse(
             rawKey.ok ? "missing_api_key" : "invalid_api_key",
