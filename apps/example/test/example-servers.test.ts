@@ -1,50 +1,14 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createKeyGuard } from "@keyguard/express";
 import { afterEach, describe, expect, it } from "vitest";
+import { EXAMPLE_SECRET, startExampleProcess } from "./example-process.js";
 
-const SECRET = "example-app-test-secret";
+const SECRET = EXAMPLE_SECRET;
 const dist = fileURLToPath(new URL("../dist/", import.meta.url));
-
-interface Running {
-  readonly url: string;
-  readonly child: ChildProcess;
-  readonly exited: Promise<number | null>;
-}
-
-async function startServer(framework: string, databaseUrl: string): Promise<Running> {
-  const env: Record<string, string | undefined> = {
-    ...process.env,
-    PORT: "0",
-    KEYGUARD_SECRET_KEY: SECRET,
-    KEYGUARD_DATABASE_URL: databaseUrl,
-  };
-  delete env.KEYGUARD_REDIS_URL;
-  const child = spawn(process.execPath, [join(dist, `${framework}.js`)], {
-    env,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
-  let stderr = "";
-  child.stderr?.on("data", (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    let output = "";
-    child.stdout?.on("data", (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /listening on http:\/\/localhost:(\d+)/.exec(output);
-      if (match) resolve(Number(match[1]));
-    });
-    void exited.then((code) =>
-      reject(new Error(`${framework} server exited (${code}): ${stderr}`)),
-    );
-  });
-  return { url: `http://127.0.0.1:${port}`, child, exited };
-}
 
 describe.each(["express", "fastify", "koa"])("example app: %s", (framework) => {
   const cleanups: Array<() => void> = [];
@@ -64,7 +28,7 @@ describe.each(["express", "fastify", "koa"])("example app: %s", (framework) => {
       scopes: ["read"],
     });
 
-    const server = await startServer(framework, databaseUrl);
+    const server = await startExampleProcess(framework, { KEYGUARD_DATABASE_URL: databaseUrl });
     cleanups.push(() => server.child.kill("SIGKILL"));
     const get = (path: string, headers: Record<string, string> = {}) =>
       fetch(`${server.url}${path}`, { headers });

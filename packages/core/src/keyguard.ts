@@ -205,9 +205,8 @@ export class KeyGuard {
   #hear(change: KeyGuardChange): void {
     if (change.kind === "api-key") this.#cache.invalidate(change.keyHash);
     else if (change.kind === "organization") this.#cache.invalidateOrganization(change.id);
-    else if (change.kind === "ip-blocks") {
-      if (change.stored) this.#ipBlocks.reload();
-    } else {
+    else if (change.kind === "ip-blocks") this.#ipBlocks.hear(change);
+    else {
       this.#cache.clear();
       this.#ipBlocks.reload();
     }

@@ -96,18 +96,21 @@ describe("UsageRecorder", () => {
     expect(recorder.stats).toMatchObject({ buffered: 0, written: 3, dropped: 0 });
   });
 
-  it("drops events beyond maxBuffered and counts them", async () => {
+  it("drops events beyond maxBuffered, counts them and reports it once per overflow", async () => {
     const t = target();
     t.state.failing = true;
+    const reported: string[] = [];
     const recorder = new UsageRecorder({
       ...t,
       batchSize: 1_000,
       flushIntervalMs: 1_000,
       maxBuffered: 5,
-      onError: () => {},
+      onError: (error) => reported.push(String(error)),
     });
     for (let i = 0; i < 8; i++) recorder.record(event(i));
     expect(recorder.stats).toMatchObject({ buffered: 5, dropped: 3 });
+    expect(reported).toHaveLength(1);
+    expect(reported[0]).toMatch(/Usage buffer full \(5 rows.*dropped \(1 so far\)/);
     t.state.failing = false;
     await recorder.flush();
     expect(t.batches.flat().map((e) => e.keyId)).toEqual([

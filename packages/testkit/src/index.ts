@@ -28,3 +28,4 @@ export {
 } from "./redis-test-server.js";
 export { serveNodeServer } from "./serve-node-server.js";
 export { describeStoreConformance, type TestDatabase } from "./store-conformance.js";
+export { startTcpProxy, type TcpProxy } from "./tcp-proxy.js";

@@ -52,6 +52,9 @@ export class IpBlockService {
   readonly #options: IpBlockServiceOptions;
   readonly #list = new IpBlockList();
   #sync: { timer: NodeJS.Timeout; ready: Promise<void> } | undefined;
+  /** Reads of the store started so far, and the first whose result is not outdated. */
+  #loadsStarted = 0;
+  #firstCurrentLoad = 0;
 
   constructor(options: IpBlockServiceOptions) {
     this.#options = options;
@@ -110,6 +113,19 @@ export class IpBlockService {
     return this.#sync.ready;
   }
 
+  /**
+   * Another process blocked or unblocked a client. A stored (manual) change applies to the
+   * in-memory list at once, and the list is then re-read to be sure it matches the store.
+   */
+  hear(change: Extract<KeyGuardChange, { kind: "ip-blocks" }>): void {
+    if (!change.stored) return; // the limiter's own blocks: the limiter keeps those
+    if (change.block === undefined) this.#list.remove(change.client);
+    else this.#list.add(change.block);
+    // A read already under way may predate this change: its result must not undo it.
+    this.#firstCurrentLoad = this.#loadsStarted + 1;
+    this.reload();
+  }
+
   /** Re-reads the stored blocks now (another process changed them). */
   reload(): void {
     if (this.#sync === undefined) return; // not serving requests: nothing to keep in step
@@ -118,7 +134,9 @@ export class IpBlockService {
 
   async #load(): Promise<void> {
     const { store, clock } = this.#options;
-    this.#list.replaceAll(await store.listIpBlocks(new Date(clock.now())));
+    const load = ++this.#loadsStarted;
+    const blocks = await store.listIpBlocks(new Date(clock.now()));
+    if (load >= this.#firstCurrentLoad) this.#list.replaceAll(blocks);
   }
 
   stopSync(): void {

@@ -9,7 +9,10 @@ export interface UsageRecorderOptions {
   readonly flushIntervalMs: number;
   /** Rows kept while the store is failing or slow; beyond this new requests are dropped and counted. */
   readonly maxBuffered: number;
-  /** Told about every failed write (the rows are kept and retried). */
+  /**
+   * Told about every failed write (the rows are kept and retried), and once each time the
+   * buffer fills and requests start being dropped.
+   */
   readonly onError?: (error: unknown) => void;
 }
 
@@ -53,6 +56,8 @@ export class UsageRecorder {
   #written = 0;
   #dropped = 0;
   #failedWrites = 0;
+  /** Whether the current overflow was reported (reset once a write succeeds). */
+  #overflowReported = false;
 
   constructor(options: UsageRecorderOptions) {
     this.#options = options;
@@ -77,7 +82,7 @@ export class UsageRecorder {
     if (this.#pending.size + this.#queue.length >= this.#options.maxBuffered) {
       // Full (the store is down or slower than the traffic): drop, counted. O(1), so an
       // overloaded server is not slowed further.
-      this.#dropped += requests;
+      this.#drop(requests);
       return;
     }
     this.#pending.set(id, {
@@ -174,13 +179,14 @@ export class UsageRecorder {
     try {
       await write;
       for (const event of batch) this.#written += countOf(event);
+      this.#overflowReported = false;
     } catch (error) {
       this.#failedWrites++;
       // Put the batch back in front, keeping the newest rows if that overflows.
       this.#queue = batch.concat(this.#queue);
       const overflow = this.#queue.length - this.#options.maxBuffered;
       if (overflow > 0) {
-        for (const event of this.#queue.splice(0, overflow)) this.#dropped += countOf(event);
+        for (const event of this.#queue.splice(0, overflow)) this.#drop(countOf(event));
       }
       if (!this.#closed) this.#startTimer();
       this.#options.onError?.(error);
@@ -188,6 +194,17 @@ export class UsageRecorder {
     } finally {
       this.#writing = undefined;
     }
+  }
+
+  #drop(requests: number): void {
+    this.#dropped += requests;
+    if (this.#overflowReported) return;
+    this.#overflowReported = true;
+    this.#options.onError?.(
+      new Error(
+        `Usage buffer full (${this.#options.maxBuffered} rows waiting for the store): usage of further requests is dropped until the store catches up. See usageStats.dropped (${this.#dropped} so far).`,
+      ),
+    );
   }
 
   #startTimer(): void {
