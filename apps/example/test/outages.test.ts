@@ -1,0 +1,167 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createKeyGuard, type KeyGuard, keyguard } from "@keyguard/express";
+import {
+  dropSchema,
+  postgresAvailable,
+  redisAvailable,
+  startOwnRedisServer,
+  startTcpProxy,
+  TEST_POSTGRES_URL,
+  uniqueSchemaName,
+  withPostgresClient,
+} from "@keyguard/testkit";
+import express from "express";
+import { afterEach, describe, expect, it } from "vitest";
+
+const SECRET = "outage-test-secret";
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+/** An Express app on a real port: `/closed/*` fails closed, `/open/*` fails open. */
+async function serve(kg: KeyGuard): Promise<string> {
+  const app = express();
+  app.use("/closed", keyguard(kg));
+  app.use("/open", keyguard(kg, { failOpen: true }));
+  app.get(["/closed/item/:n", "/open/item/:n"], (_req, res) => {
+    res.json({ ok: true });
+  });
+  const server: Server = app.listen(0);
+  await new Promise((resolve) => server.once("listening", resolve));
+  cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+async function eventually(check: () => Promise<void>, ms: number): Promise<void> {
+  const started = Date.now();
+  for (;;) {
+    try {
+      return await check();
+    } catch (error) {
+      if (Date.now() - started > ms) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+}
+
+async function timed(request: Promise<Response>) {
+  const started = Date.now();
+  const response = await request;
+  const body = (await response.json()) as Record<string, unknown>;
+  return { status: response.status, body, ms: Date.now() - started, headers: response.headers };
+}
+
+describe.runIf(await redisAvailable())("Redis goes away and comes back", () => {
+  it("answers 503 fast (or passes with failOpen), never crashes, and resumes limiting", async () => {
+    const redis = await startOwnRedisServer();
+    cleanups.push(() => redis.stop());
+    const directory = mkdtempSync(join(tmpdir(), "keyguard-redis-outage-"));
+    cleanups.push(() => rmSync(directory, { recursive: true, force: true }));
+    const errors: unknown[] = [];
+    const kg = await createKeyGuard(
+      {
+        secretKey: SECRET,
+        databaseUrl: `sqlite:${join(directory, "keyguard.db")}`,
+        redisUrl: redis.url,
+      },
+      { env: {}, onBackgroundError: (error) => errors.push(error) },
+    );
+    cleanups.push(() => kg.close());
+    await kg.createOrganization("Acme");
+    const { rawKey } = await kg.createApiKey({ organization: "Acme", label: "k" });
+    const url = await serve(kg);
+    const call = (path: string, key = rawKey) =>
+      timed(fetch(`${url}${path}`, { headers: { "x-api-key": key } }));
+
+    const before = await call("/closed/item/1");
+    expect(before.status).toBe(200);
+    expect(before.headers.get("x-ratelimit-limit")).toBe("60");
+
+    await redis.stop();
+    const refused = await Promise.all(Array.from({ length: 20 }, () => call("/closed/item/1")));
+    for (const response of refused) {
+      expect(response.status).toBe(503);
+      expect(response.body).toMatchObject({ code: "service_unavailable", status: 503 });
+      expect(response.ms).toBeLessThan(1_500);
+    }
+    const passed = await call("/open/item/1");
+    expect(passed.status).toBe(200);
+    expect(passed.headers.get("x-ratelimit-limit")).toBeNull(); // let through unlimited
+    // A bad key is still a 401: refusing needs no limiter.
+    const bad = await call("/closed/item/1", "kg_live_notarealkeyatall0000000000000000");
+    expect(bad.status).toBe(401);
+    await eventually(async () => {
+      expect(String(errors[0])).toMatch(/Redis at redis:\/\/127\.0\.0\.1:\d+ is unreachable/);
+    }, 2_000);
+
+    await redis.start();
+    await eventually(async () => expect((await call("/closed/item/1")).status).toBe(200), 5_000);
+    const resumed = await call("/closed/item/1");
+    expect(Number(resumed.headers.get("x-ratelimit-remaining"))).toBeLessThan(60);
+  });
+});
+
+describe.runIf(await postgresAvailable())("PostgreSQL goes away and comes back", () => {
+  it("keeps cached keys working, refuses uncached ones with 503, and writes buffered usage later", async () => {
+    const schema = uniqueSchemaName("outage");
+    await withPostgresClient((client) => client.query(`create schema ${schema}`));
+    cleanups.push(() => dropSchema(schema));
+    const proxy = await startTcpProxy(Number(new URL(TEST_POSTGRES_URL).port || 5432));
+    cleanups.push(() => proxy.close());
+    const target = new URL(TEST_POSTGRES_URL);
+    target.port = String(proxy.port);
+    const errors: string[] = [];
+    const kg = await createKeyGuard(
+      {
+        secretKey: SECRET,
+        databaseUrl: `${target.href}?options=-c%20search_path%3D${schema}`,
+        usage: { flushIntervalMs: 100, maxBuffered: 30 },
+      },
+      { env: {}, onBackgroundError: (error) => errors.push(String(error)) },
+    );
+    cleanups.push(() => kg.close().catch(() => {}));
+    await kg.createOrganization("Acme");
+    const cached = await kg.createApiKey({ organization: "Acme", label: "cached" });
+    const uncached = await kg.createApiKey({ organization: "Acme", label: "uncached" });
+    const url = await serve(kg);
+    const call = (path: string, key: string) =>
+      timed(fetch(`${url}${path}`, { headers: { "x-api-key": key } }));
+    expect((await call("/closed/item/0", cached.rawKey)).status).toBe(200);
+    await kg.flushUsage();
+
+    await proxy.cut();
+    // 40 requests on distinct paths: 40 usage rows, 10 more than the buffer holds.
+    for (let i = 1; i <= 40; i++) {
+      expect((await call(`/closed/item/${i}`, cached.rawKey)).status).toBe(200);
+    }
+    const refused = await call("/closed/item/1", uncached.rawKey);
+    expect(refused.status).toBe(503);
+    expect(refused.body).toMatchObject({
+      code: "service_unavailable",
+      detail: "API keys cannot be verified right now. Retry shortly.",
+    });
+    expect(refused.ms).toBeLessThan(5_500);
+    await eventually(async () => expect(kg.usageStats.dropped).toBe(10), 2_000);
+    expect(errors.some((error) => /Usage buffer full \(30 rows/.test(error))).toBe(true);
+
+    await proxy.restore();
+    await eventually(async () => expect(kg.usageStats.buffered).toBe(0), 5_000);
+    expect((await call("/closed/item/1", uncached.rawKey)).status).toBe(200);
+    await kg.flushUsage();
+    const rows = await withPostgresClient(
+      (client) =>
+        client.query<{ total: string }>(
+          "select coalesce(sum(request_count), 0) as total from usage_logs where key_id = $1",
+          [cached.key.id],
+        ),
+      schema,
+    );
+    // The one before the outage, and the 30 of the 40 the buffer held.
+    expect(Number(rows.rows[0]?.total)).toBe(31);
+  });
+});
