@@ -1,5 +1,6 @@
 import { cpus } from "node:os";
 import { runHttpBenchmarks } from "./http/http.bench.js";
+import { runRedisBenchmarks } from "./http/redis.bench.js";
 import { runStorageBenchmarks } from "./storage.bench.js";
 
 const only = process.argv[2];
@@ -13,4 +14,8 @@ if (!only || only === "storage") {
 if (!only || only === "http") {
   console.log("== HTTP (autocannon) ==");
   for (const line of await runHttpBenchmarks()) console.log(line);
+}
+if (!only || only === "redis") {
+  console.log("\n== HTTP on Redis (autocannon) ==");
+  for (const line of await runRedisBenchmarks()) console.log(line);
 }

@@ -2,7 +2,9 @@
  * One server under load: `bench-server.ts <framework> <variant> <sqlite file>`, printing
  * `READY <port>`. Variants: `bare` (no limiter), `keyguard` (key auth + limits + headers +
  * usage logging on SQLite), `peer` (the framework's own rate limiter), `flexible`
- * (rate-limiter-flexible's memory limiter in a hook). Limits are set so nothing is refused:
+ * (rate-limiter-flexible's memory limiter in a hook); for Fastify also `keyguard-redis`,
+ * `peer-redis` (@fastify/rate-limit's Redis store) and `flexible-redis` (RateLimiterRedis),
+ * on the Redis at BENCH_REDIS_URL. Limits are set so nothing is refused:
  * what is measured is the cost of checking, not of refusing.
  *
  * Diagnostic switches for profiling the KeyGuard variant (not used by `pnpm bench`):
@@ -16,14 +18,16 @@ import { keyguard as keyguardExpress } from "@keyguard/express";
 import { keyguard as keyguardFastify } from "@keyguard/fastify";
 import { keyguard as keyguardKoa } from "@keyguard/koa";
 import { MemoryLimiter } from "@keyguard/limiter-memory";
+import { createRedisBackend } from "@keyguard/limiter-redis";
 import { createKyselyStore } from "@keyguard/store-kysely";
 import Router from "@koa/router";
 import express from "express";
 import rateLimitExpress from "express-rate-limit";
 import Fastify from "fastify";
+import { Redis } from "ioredis";
 import Koa from "koa";
 import rateLimitKoa from "koa-ratelimit";
-import { RateLimiterMemory } from "rate-limiter-flexible";
+import { RateLimiterMemory, RateLimiterRedis } from "rate-limiter-flexible";
 
 export const BENCH_SECRET = "http-benchmark-secret-0123";
 const [framework, variant, databaseFile] = process.argv.slice(2) as [string, string, string];
@@ -45,13 +49,17 @@ async function createBenchKeyGuard(): Promise<KeyGuard> {
       };
     },
   }) as Store;
+  const redis = variant.endsWith("-redis")
+    ? await createRedisBackend({ url: REDIS_URL, prefix: `${REDIS_PREFIX}kg:` })
+    : undefined;
   const kg = new KeyGuard({
     config: resolveConfig(
       { secretKey: BENCH_SECRET, ipBlockThreshold: Number.MAX_SAFE_INTEGER },
       {},
     ),
     store: counted,
-    limiter: new MemoryLimiter(),
+    limiter: redis?.limiter ?? new MemoryLimiter(),
+    changeFeed: redis?.changeFeed,
   });
   await kg.init();
   if (process.env.BENCH_NO_USAGE === "1") kg.recordUsage = () => {};
@@ -59,6 +67,9 @@ async function createBenchKeyGuard(): Promise<KeyGuard> {
 }
 
 const flexible = new RateLimiterMemory({ points: HUGE, duration: 60 });
+/** The Redis variants (`*-redis`, Fastify only) share this server; each has its own prefix. */
+const REDIS_URL = process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379";
+const REDIS_PREFIX = process.env.BENCH_REDIS_PREFIX ?? "bench:";
 
 async function startExpress(): Promise<number> {
   const app = express();
@@ -98,7 +109,7 @@ async function startExpress(): Promise<number> {
 
 async function startFastify(): Promise<number> {
   const app = Fastify();
-  if (variant === "keyguard")
+  if (variant === "keyguard" || variant === "keyguard-redis")
     await app.register(keyguardFastify, {
       kg: await createBenchKeyGuard(),
       protectedPath: "/api",
@@ -106,10 +117,27 @@ async function startFastify(): Promise<number> {
       ...(process.env.BENCH_ALGO ? { algorithm: process.env.BENCH_ALGO as "gcra" } : {}),
     });
   if (variant === "peer") await app.register(rateLimitFastify, { max: HUGE, timeWindow: 60_000 });
-  if (variant === "flexible") {
+  if (variant === "peer-redis") {
+    await app.register(rateLimitFastify, {
+      max: HUGE,
+      timeWindow: 60_000,
+      redis: new Redis(REDIS_URL),
+      nameSpace: `${REDIS_PREFIX}peer:`,
+    });
+  }
+  if (variant === "flexible" || variant === "flexible-redis") {
+    const limiter =
+      variant === "flexible"
+        ? flexible
+        : new RateLimiterRedis({
+            storeClient: new Redis(REDIS_URL),
+            points: HUGE,
+            duration: 60,
+            keyPrefix: `${REDIS_PREFIX}flexible`,
+          });
     app.addHook("onRequest", async (request, reply) => {
       try {
-        const r = await flexible.consume(request.ip);
+        const r = await limiter.consume(request.ip);
         reply.header("x-ratelimit-remaining", String(r.remainingPoints));
       } catch {
         return reply.code(429).send();
