@@ -85,7 +85,8 @@ export async function runRedisBenchmarks(
         const before = await redisCommandCounts(stats);
         const result = load(c.url, seconds, c.mode, c.key, pin);
         const used = delta(before, await redisCommandCounts(stats));
-        const total = (commands[c.name] ??= { calls: new Map(), requests: 0 });
+        const total = commands[c.name] ?? { calls: new Map(), requests: 0 };
+        commands[c.name] = total;
         total.requests += result.total;
         for (const [name, calls] of used)
           total.calls.set(name, (total.calls.get(name) ?? 0) + calls);
