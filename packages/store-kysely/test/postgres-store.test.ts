@@ -5,8 +5,9 @@ import {
   postgresAvailable,
   TEST_POSTGRES_URL,
   uniqueSchemaName,
+  withPostgresClient,
 } from "@keyguard/testkit";
-import { describe } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createKyselyStore } from "../src/index.js";
 
 const available = await postgresAvailable();
@@ -19,5 +20,41 @@ describe.runIf(available)("PostgreSQL", () => {
       dumpContents: () => dumpKeyGuardTables(schema),
       dispose: () => dropSchema(schema),
     };
+  });
+});
+
+describe.runIf(available)("PostgreSQL schemas", () => {
+  it("migrates a schema while another schema of the database already has KeyGuard's tables", async () => {
+    const first = uniqueSchemaName("first");
+    const second = uniqueSchemaName("second");
+    try {
+      const one = await createKyselyStore({ url: TEST_POSTGRES_URL, schema: first });
+      await one.migrate();
+      await one.close();
+      // The second schema is chosen by the URL's search_path, as a user's DATABASE_URL may.
+      await withPostgresClient((client) => client.query(`create schema ${second}`));
+      const two = await createKyselyStore({
+        url: `${TEST_POSTGRES_URL}?options=-c%20search_path%3D${second}`,
+      });
+      await two.migrate();
+      await two.close();
+      const tables = await withPostgresClient((client) =>
+        client.query<{ table_name: string }>(
+          "select table_name from information_schema.tables where table_schema = $1 order by 1",
+          [second],
+        ),
+      );
+      expect(tables.rows.map((row) => row.table_name)).toEqual([
+        "api_keys",
+        "ip_blocks",
+        "keyguard_migration",
+        "keyguard_migration_lock",
+        "organizations",
+        "usage_logs",
+      ]);
+    } finally {
+      await dropSchema(first);
+      await dropSchema(second);
+    }
   });
 });

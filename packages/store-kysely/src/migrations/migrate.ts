@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
+import { KeyGuardError } from "@keyguard/core";
 import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from "kysely";
 import type { SqlDialect } from "../column-codec.js";
 import { initialSchema } from "./0001-initial-schema.js";
@@ -32,17 +33,23 @@ export async function migrateToLatest(
   schema?: string,
 ): Promise<void> {
   const provider: MigrationProvider = { getMigrations: async () => migrationsFor(dialect) };
-  const migrator = new Migrator({
-    db,
-    provider,
-    migrationTableName: MIGRATION_TABLE,
-    migrationLockTableName: MIGRATION_LOCK_TABLE,
-  });
   for (let attempt = 1; ; attempt++) {
     try {
       if (schema !== undefined) {
         await sql`create schema if not exists ${sql.id(schema)}`.execute(db);
       }
+      const migrator = new Migrator({
+        db,
+        provider,
+        migrationTableName: MIGRATION_TABLE,
+        migrationLockTableName: MIGRATION_LOCK_TABLE,
+        // Named explicitly: without it Kysely looks for its tables in *every* schema, and
+        // finding another schema's (another app's, another test's) it would skip creating
+        // ours and then fail to read them.
+        ...(dialect === "postgres"
+          ? { migrationTableSchema: schema ?? (await currentSchema(db)) }
+          : {}),
+      });
       const { error } = await migrator.migrateToLatest();
       if (error !== undefined) throw error;
       return;
@@ -65,4 +72,17 @@ function isConcurrentMigrationConflict(error: unknown): boolean {
     (code === "SQLITE_CONSTRAINT_PRIMARYKEY" && message.includes(MIGRATION_TABLE)) ||
     (code === "SQLITE_CONSTRAINT_UNIQUE" && message.includes(MIGRATION_TABLE))
   );
+}
+
+/** The schema unqualified tables are created in (the first existing one on the search path). */
+async function currentSchema(db: Kysely<unknown>): Promise<string> {
+  const { rows } = await sql<{ name: string | null }>`select current_schema() as name`.execute(db);
+  const name = rows[0]?.name;
+  if (name === null || name === undefined) {
+    throw new KeyGuardError(
+      "invalid_config",
+      "The PostgreSQL search_path names no existing schema: create it, or pass `schema` to have KeyGuard create it.",
+    );
+  }
+  return name;
 }
