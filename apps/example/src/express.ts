@@ -1,8 +1,18 @@
 import type { AddressInfo } from "node:net";
-import { answerClientError, blockRequest, keyguard, rateLimitByIp } from "@keyguard/express";
+import {
+  answerClientError,
+  blockRequest,
+  keyguard,
+  keyguardAdmin,
+  keyguardAdminDocs,
+  rateLimitByIp,
+} from "@keyguard/express";
 import express from "express";
 import {
+  ADMIN_PREFIX,
+  DOCS_PREFIX,
   LOGIN_LIMIT,
+  OPENAPI_URL,
   PROTECTED_PATH,
   port,
   WITHDRAW_LOCKOUT,
@@ -12,6 +22,8 @@ import { runExample } from "./run-example.js";
 
 await runExample("express", async (kg) => {
   const app = express();
+  app.use(ADMIN_PREFIX, keyguardAdmin(kg));
+  app.use(DOCS_PREFIX, keyguardAdminDocs({ openApiUrl: OPENAPI_URL }));
   app.use(keyguard(kg, { protectedPath: PROTECTED_PATH }));
   app.get("/health", (_req, res) => {
     res.json({ status: "ok" });

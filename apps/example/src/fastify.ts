@@ -1,8 +1,18 @@
 import type { AddressInfo } from "node:net";
-import { answerClientError, blockRequest, keyguard, rateLimitByIp } from "@keyguard/fastify";
+import {
+  answerClientError,
+  blockRequest,
+  keyguard,
+  keyguardAdmin,
+  keyguardAdminDocs,
+  rateLimitByIp,
+} from "@keyguard/fastify";
 import Fastify from "fastify";
 import {
+  ADMIN_PREFIX,
+  DOCS_PREFIX,
   LOGIN_LIMIT,
+  OPENAPI_URL,
   PROTECTED_PATH,
   port,
   WITHDRAW_LOCKOUT,
@@ -13,6 +23,8 @@ import { runExample } from "./run-example.js";
 await runExample("fastify", async (kg) => {
   const app = Fastify({ clientErrorHandler: answerClientError });
   await app.register(keyguard, { kg, protectedPath: PROTECTED_PATH });
+  await app.register(keyguardAdmin, { kg, prefix: ADMIN_PREFIX });
+  await app.register(keyguardAdminDocs, { prefix: DOCS_PREFIX, openApiUrl: OPENAPI_URL });
   app.get("/health", async () => ({ status: "ok" }));
   app.get("/api/data", async () => ({ message: "Authorized!" }));
   app.get("/api/profile", async (request) => ({

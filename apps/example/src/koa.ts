@@ -1,9 +1,19 @@
 import type { AddressInfo } from "node:net";
-import { answerClientError, blockRequest, keyguard, rateLimitByIp } from "@keyguard/koa";
+import {
+  answerClientError,
+  blockRequest,
+  keyguard,
+  keyguardAdmin,
+  keyguardAdminDocs,
+  rateLimitByIp,
+} from "@keyguard/koa";
 import Router from "@koa/router";
 import Koa from "koa";
 import {
+  ADMIN_PREFIX,
+  DOCS_PREFIX,
   LOGIN_LIMIT,
+  OPENAPI_URL,
   PROTECTED_PATH,
   port,
   WITHDRAW_LOCKOUT,
@@ -31,6 +41,8 @@ await runExample("koa", async (kg) => {
     await blockRequest(kg, ctx, WITHDRAW_LOCKOUT);
     ctx.body = WITHDRAW_REFUSAL;
   });
+  app.use(keyguardAdmin(kg, { prefix: ADMIN_PREFIX }));
+  app.use(keyguardAdminDocs({ prefix: DOCS_PREFIX, openApiUrl: OPENAPI_URL }));
   app.use(keyguard(kg, { protectedPath: PROTECTED_PATH }));
   app.use(router.routes());
   const server = app.listen(port());

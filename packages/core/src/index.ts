@@ -70,6 +70,12 @@ export {
 export { type SlidingWindowLogState, slidingWindowLog } from "./limits/sliding-window-log.js";
 export type { RateLimitAlgorithm, WindowDecision } from "./limits/window-decision.js";
 export {
+  type AuthFailurePolicy,
+  countAuthFailure,
+  DEFAULT_FAILURE_BLOCK_MS,
+  DEFAULT_FAILURE_WINDOW_MS,
+} from "./pipeline/auth-failures.js";
+export {
   type ClientAddressOptions,
   type ClientAddressResolver,
   createClientAddressResolver,

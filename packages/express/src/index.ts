@@ -1,5 +1,6 @@
 // The whole core API, so an app installs and imports this package alone (plus its driver).
 export * from "@keyguard/core";
+export { keyguardAdmin, keyguardAdminDocs } from "./keyguard-admin.js";
 export { type KeyGuardExpressOptions, keyguard } from "./keyguard-middleware.js";
 export { blockRequest, rateLimitByIp } from "./rate-limit-by-ip.js";
 export { requireScopes } from "./require-scopes.js";

@@ -1,6 +1,11 @@
 // The whole core API, so an app installs and imports this package alone (plus its driver).
 export * from "@keyguard/core";
 export {
+  type KeyGuardAdminKoaOptions,
+  keyguardAdmin,
+  keyguardAdminDocs,
+} from "./keyguard-admin.js";
+export {
   blockRequest,
   type KeyGuardKoaOptions,
   keyguard,

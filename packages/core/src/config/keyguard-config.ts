@@ -14,6 +14,11 @@ const configSchema = z.object({
     .string({ error: "secretKey must be a string" })
     .min(8, "secretKey must be at least 8 characters; use a long random value")
     .optional(),
+  /** The admin API's `X-Admin-Key`; defaults to `secretKey`, as in the seed. */
+  adminKey: z
+    .string({ error: "adminKey must be a string" })
+    .min(8, "adminKey must be at least 8 characters; use a long random value")
+    .optional(),
   databaseUrl: z.string().min(1).default("sqlite:keyguard.db"),
   redisUrl: z
     .string()
@@ -109,6 +114,7 @@ export interface ResolveConfigOptions {
 export const CONFIG_ENV_VARS = {
   secretKey: "KEYGUARD_SECRET_KEY",
   databaseUrl: "KEYGUARD_DATABASE_URL",
+  adminKey: "KEYGUARD_ADMIN_KEY",
   redisUrl: "KEYGUARD_REDIS_URL",
   redisPrefix: "KEYGUARD_REDIS_PREFIX",
   defaultRateLimitPerMinute: "KEYGUARD_DEFAULT_RATE_LIMIT_PER_MINUTE",

@@ -8,9 +8,13 @@ export const ERROR_CODES = {
   invalid_config: { status: 500, title: "Invalid configuration" },
   driver_missing: { status: 500, title: "Driver not installed" },
 
-  // Requests the HTTP parser itself refused.
+  // Requests refused before any operation runs (HTTP parser, admin API routing and bodies).
   bad_request: { status: 400, title: "Bad request" },
   headers_too_large: { status: 431, title: "Request headers too large" },
+  not_found: { status: 404, title: "Not found" },
+  method_not_allowed: { status: 405, title: "Method not allowed" },
+  payload_too_large: { status: 413, title: "Payload too large" },
+  unsupported_media_type: { status: 415, title: "Unsupported media type" },
 
   // Bad input to an operation (CLI, admin API, programmatic use).
   invalid_input: { status: 400, title: "Invalid input" },

@@ -6,6 +6,11 @@ import { calendarMonth } from "../limits/monthly-quota.js";
 import type { RateLimitAlgorithm } from "../limits/window-decision.js";
 import type { IpBlock, LimitDecision, Limiter } from "../ports/limiter.js";
 import {
+  countAuthFailure,
+  DEFAULT_FAILURE_BLOCK_MS,
+  DEFAULT_FAILURE_WINDOW_MS,
+} from "./auth-failures.js";
+import {
   blockedDetail,
   type ProblemDetails,
   problemResponse,
@@ -76,8 +81,6 @@ export interface GuardRefused {
 
 export type GuardResult = GuardAllowed | GuardRefused;
 
-const HOUR = 3_600_000;
-
 const KEY_REFUSAL_DETAIL: Record<Exclude<VerifyResult["outcome"], "valid">, string> = {
   missing: "Send an API key in the X-API-KEY header.",
   malformed: "The API key is not a valid KeyGuard key. Check that it was copied whole.",
@@ -121,8 +124,8 @@ export class RequestGuard {
     this.#keyHeader = (options.keyHeader ?? "x-api-key").toLowerCase();
     this.#bearer = options.bearer ?? true;
     this.#algorithm = options.algorithm ?? "sliding-window-log";
-    this.#failureWindowMs = options.failureWindowMs ?? HOUR;
-    this.#blockDurationMs = options.blockDurationMs ?? 24 * HOUR;
+    this.#failureWindowMs = options.failureWindowMs ?? DEFAULT_FAILURE_WINDOW_MS;
+    this.#blockDurationMs = options.blockDurationMs ?? DEFAULT_FAILURE_BLOCK_MS;
     this.#headerStyle = options.rateLimitHeaders ?? "both";
     this.#failOpen = options.failOpen ?? false;
     this.#warn = warn ?? ((code, message) => process.emitWarning(message, { code }));
@@ -285,26 +288,11 @@ export class RequestGuard {
   readonly #quotaSeeded = new Map<string, number>();
 
   async #countFailure(client: string, now: number): Promise<void> {
-    const threshold = this.#kg.config.ipBlockThreshold;
-    const counted = await this.#limiter.hit(
-      `auth-failures:${client}`,
-      now,
-      threshold,
-      this.#failureWindowMs,
-      "sliding-window-counter",
-    );
-    if (!counted.allowed || counted.remaining === 0) {
-      await this.#limiter.block(
-        {
-          client,
-          scope: "global",
-          untilMs: now + this.#blockDurationMs,
-          reason: "auth_failures",
-        },
-        now,
-      );
-      await this.#limiter.reset(`auth-failures:${client}`);
-    }
+    await countAuthFailure(this.#limiter, client, now, {
+      threshold: this.#kg.config.ipBlockThreshold,
+      windowMs: this.#failureWindowMs,
+      blockMs: this.#blockDurationMs,
+    });
   }
 
   #extractKey(

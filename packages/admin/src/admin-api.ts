@@ -1,0 +1,283 @@
+import { createHash, timingSafeEqual } from "node:crypto";
+import {
+  countAuthFailure,
+  DEFAULT_FAILURE_BLOCK_MS,
+  DEFAULT_FAILURE_WINDOW_MS,
+  type ErrorCode,
+  type GuardRequest,
+  isErrorCode,
+  isKeyGuardError,
+  type KeyGuard,
+  KeyGuardError,
+  type Limiter,
+  normalizePath,
+  PROBLEM_CONTENT_TYPE,
+  problemFor,
+} from "@keyguard/core";
+import type { z } from "zod";
+import { ADMIN_ROUTES, type AdminRoute } from "./admin-routes.js";
+import { buildOpenApiDocument } from "./openapi-document.js";
+
+export interface AdminApiOptions {
+  /**
+   * The `X-Admin-Key` value that grants access. Default: the configured `adminKey`
+   * (`KEYGUARD_ADMIN_KEY`), else the secret key, as in the seed. Give the admin API its own
+   * key in production, so the hashing secret never travels over the wire.
+   */
+  readonly adminKey?: string;
+  /** Largest request body accepted, in bytes (default 1 MiB): bigger gets 413. */
+  readonly maxBodyBytes?: number;
+  /** Where the API is mounted (for the OpenAPI document's server URL). Default `/admin`. */
+  readonly prefix?: string;
+}
+
+/** One admin request as an adapter reads it off its framework. */
+export interface AdminRequest extends GuardRequest {
+  /** The path below the mount prefix, e.g. `/keys/0190...`. */
+  readonly subPath: string;
+  /** Query parameters (repeated names give arrays). */
+  readonly query: Readonly<Record<string, string | string[] | undefined>>;
+  /**
+   * Reads the raw body text (if any). Called only once the caller is authenticated, so an
+   * unauthenticated client cannot make the server buffer a body. May throw
+   * `payload_too_large`.
+   */
+  readonly readBody: () => Promise<string | undefined>;
+}
+
+/** What the adapter writes back. */
+export interface AdminResponse {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: string;
+}
+
+export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+
+interface CompiledRoute {
+  readonly route: AdminRoute;
+  readonly pattern: RegExp;
+  readonly names: readonly string[];
+}
+
+/**
+ * The admin API, framework-free: routing, `X-Admin-Key` authentication (constant time,
+ * failures counted toward the client's block threshold), body and query validation, the
+ * operations, and RFC 9457 problems for every error. Adapters only hand requests in and
+ * write responses out (`keyguardAdmin` in each adapter package).
+ */
+export class AdminApi {
+  readonly #kg: KeyGuard;
+  readonly #limiter: Limiter;
+  readonly #adminKeyDigest: Buffer;
+  readonly #routes: readonly CompiledRoute[];
+  readonly maxBodyBytes: number;
+  /** The OpenAPI 3.1 document, generated from the same schemas that validate requests. */
+  readonly openApiDocument: Record<string, unknown>;
+
+  constructor(kg: KeyGuard, options: AdminApiOptions = {}) {
+    this.#kg = kg;
+    this.#limiter = kg.limiter; // throws at start-up, not per request, if there is none
+    const adminKey = options.adminKey ?? kg.config.adminKey ?? kg.config.secretKey;
+    if (adminKey === undefined || adminKey.length < 8) {
+      throw new KeyGuardError(
+        "invalid_config",
+        adminKey === undefined
+          ? "The admin API needs an admin key: set KEYGUARD_ADMIN_KEY (or pass adminKey), or configure the secret key."
+          : "The admin key must be at least 8 characters; use a long random value.",
+      );
+    }
+    this.#adminKeyDigest = digest(adminKey);
+    this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+    this.#routes = ADMIN_ROUTES.map(compile);
+    this.openApiDocument = buildOpenApiDocument(ADMIN_ROUTES, options.prefix ?? "/admin");
+  }
+
+  /** Answers one request. Never throws: every failure is a problem response. */
+  async handle(request: AdminRequest): Promise<AdminResponse> {
+    const now = this.#kg.clock.now();
+    try {
+      if (request.method === "GET" && request.subPath === "/openapi.json") {
+        return json(200, this.openApiDocument);
+      }
+      const client = this.#kg.clientOf(request);
+      await this.#refuseBlocked(client, request.path, now);
+      // Authentication comes before routing, so an unauthenticated caller learns nothing,
+      // not even which paths or ids exist.
+      if (!this.#authorized(request.header("x-admin-key"))) {
+        await countAuthFailure(this.#limiter, client, now, {
+          threshold: this.#kg.config.ipBlockThreshold,
+          windowMs: DEFAULT_FAILURE_WINDOW_MS,
+          blockMs: DEFAULT_FAILURE_BLOCK_MS,
+        }).catch(() => {}); // refused either way; an unavailable limiter must not make it a 503
+        throw new KeyGuardError("unauthorized", "Send the admin key in the X-Admin-Key header.");
+      }
+      const { route, params } = this.#match(request.method, request.subPath);
+      const query = parse(route.query, flattenQuery(request.query), "query");
+      const body = this.#parseBody(route, request, await request.readBody());
+      const result = await route.run(this.#kg, { params, query, body, now });
+      return json(route.status, result);
+    } catch (error) {
+      return problem(error);
+    }
+  }
+
+  async #refuseBlocked(client: string, path: string, now: number): Promise<void> {
+    const blockPath = normalizePath(path);
+    const block =
+      this.#kg.findManualBlock(client, blockPath, now) ??
+      (await this.#limiter.findBlock(client, blockPath, now).catch(() => undefined));
+    if (block !== undefined) {
+      const seconds = Math.max(1, Math.ceil((block.untilMs - now) / 1000));
+      throw new KeyGuardError("ip_blocked", `This client is blocked for another ${seconds} s.`, {
+        details: { retryAfter: String(seconds) },
+      });
+    }
+  }
+
+  #authorized(header: string | string[] | undefined): boolean {
+    if (typeof header !== "string") return false;
+    // Digests have equal lengths, so the comparison takes the same time for any input.
+    return timingSafeEqual(digest(header), this.#adminKeyDigest);
+  }
+
+  #match(method: string, subPath: string): { route: AdminRoute; params: Record<string, string> } {
+    const path = subPath === "" ? "/" : subPath.replace(/\/+$/, "") || "/";
+    const allowed: string[] = [];
+    for (const { route, pattern, names } of this.#routes) {
+      const match = pattern.exec(path);
+      if (match === null) continue;
+      if (route.method !== method) {
+        allowed.push(route.method);
+        continue;
+      }
+      const params: Record<string, string> = {};
+      names.forEach((name, i) => {
+        params[name] = safeDecode(match[i + 1] ?? "");
+      });
+      return { route, params };
+    }
+    if (allowed.length > 0) {
+      throw new KeyGuardError("method_not_allowed", `Use ${allowed.join(", ")} on this path.`, {
+        details: { allow: allowed.join(", ") },
+      });
+    }
+    throw new KeyGuardError("not_found", "No admin endpoint at this path. See openapi.json.");
+  }
+
+  #parseBody(route: AdminRoute, request: AdminRequest, raw: string | undefined): unknown {
+    const text = raw ?? "";
+    if (Buffer.byteLength(text) > this.maxBodyBytes) {
+      throw new KeyGuardError(
+        "payload_too_large",
+        `The request body must be at most ${this.maxBodyBytes} bytes.`,
+      );
+    }
+    if (route.body === undefined) {
+      if (text.trim() !== "") {
+        throw new KeyGuardError("invalid_input", "This endpoint takes no request body.");
+      }
+      return undefined;
+    }
+    if (text.trim() === "") {
+      if (route.optionalBody) return undefined;
+      throw new KeyGuardError(
+        "invalid_input",
+        "Send a JSON body (Content-Type: application/json).",
+      );
+    }
+    const contentType = request.header("content-type");
+    if (
+      typeof contentType !== "string" ||
+      !/^application\/([\w.+-]*\+)?json\b/i.test(contentType)
+    ) {
+      throw new KeyGuardError(
+        "unsupported_media_type",
+        "Send the body as JSON, with Content-Type: application/json.",
+      );
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (error) {
+      throw new KeyGuardError(
+        "invalid_input",
+        `The body is not valid JSON (${(error as Error).message}).`,
+      );
+    }
+    return parse(route.body, value, "body");
+  }
+}
+
+function compile(route: AdminRoute): CompiledRoute {
+  const names: string[] = [];
+  const source = route.path.replace(/\{(\w+)\}/g, (_, name: string) => {
+    names.push(name);
+    return "([^/]+)";
+  });
+  return { route, pattern: new RegExp(`^${source}$`), names };
+}
+
+function digest(value: string): Buffer {
+  return createHash("sha256").update(value, "utf8").digest();
+}
+
+function safeDecode(value: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
+}
+
+/** Single values as strings; a repeated parameter is a mistake the schema reports. */
+function flattenQuery(query: AdminRequest["query"]): Record<string, unknown> {
+  const flat: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(query)) if (value !== undefined) flat[name] = value;
+  return flat;
+}
+
+function parse(schema: z.ZodType, value: unknown, where: "body" | "query"): unknown {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const field = issue?.path.join(".") ?? "";
+  const noun = where === "body" ? "field" : "query parameter";
+  let detail = field === "" ? (issue?.message ?? "invalid input") : `${field}: ${issue?.message}`;
+  if (issue?.code === "unrecognized_keys") {
+    detail = `unknown ${noun}${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `"${k}"`).join(", ")}`;
+  } else if (issue?.code === "invalid_type" && issue.input === undefined && field !== "") {
+    detail = `${field} is required`;
+  } else if (issue?.code === "invalid_type" && field === "") {
+    detail = where === "body" ? "the body must be a JSON object" : "invalid query";
+  }
+  throw new KeyGuardError("invalid_input", detail);
+}
+
+function json(status: number, value: unknown): AdminResponse {
+  return {
+    status,
+    headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" },
+    body: JSON.stringify(value),
+  };
+}
+
+/** Every error becomes a problem; anything unexpected is a 500 that says nothing internal. */
+function problem(error: unknown): AdminResponse {
+  let code: ErrorCode = "service_unavailable";
+  let detail = "The operation could not be completed right now. Retry shortly.";
+  const headers: Record<string, string> = {
+    "content-type": PROBLEM_CONTENT_TYPE,
+    "cache-control": "no-store",
+  };
+  if (isKeyGuardError(error) && isErrorCode(error.code)) {
+    code = error.code;
+    detail = error.message;
+    const details = (error as { details?: Record<string, unknown> }).details;
+    if (typeof details?.retryAfter === "string") headers["retry-after"] = details.retryAfter;
+    if (typeof details?.allow === "string") headers.allow = details.allow;
+    if (code === "database_unavailable") headers["retry-after"] = "5";
+  }
+  const body = problemFor(code, detail);
+  return { status: body.status, headers, body: JSON.stringify(body) };
+}

@@ -1,0 +1,324 @@
+import { isWellFormedKey, type KeyGuard, KeyGuardError } from "@keyguard/core";
+import { z } from "zod";
+import { paginate } from "./pagination.js";
+import {
+  createApiKeyBody,
+  createIpBlockBody,
+  createOrganizationBody,
+  listApiKeysQuery,
+  listOrganizationsQuery,
+  noQuery,
+  rotateApiKeyBody,
+  updateApiKeyBody,
+  updateOrganizationBody,
+  usageQuery,
+} from "./request-schemas.js";
+import {
+  apiKeyWire,
+  createdApiKeyWire,
+  ipBlockWire,
+  keyStatus,
+  organizationWire,
+  pageWire,
+  rotatedApiKeyWire,
+  statsWire,
+  toApiKeyWire,
+  toIpBlockWire,
+  toOrganizationWire,
+  toStatsWire,
+  toUsageWire,
+  usageWire,
+} from "./wire-format.js";
+
+/** What a route's handler gets: validated path parameters, query and body. */
+export interface RouteInput {
+  readonly params: Readonly<Record<string, string>>;
+  readonly query: unknown;
+  readonly body: unknown;
+  readonly now: number;
+}
+
+/** One admin operation: how it is reached, what it accepts and answers, what it does. */
+export interface AdminRoute {
+  readonly method: "GET" | "POST" | "PATCH" | "DELETE";
+  /** Relative to the mount prefix, with `{name}` parameters. */
+  readonly path: string;
+  readonly operationId: string;
+  readonly summary: string;
+  readonly tag: "Organizations" | "Keys" | "Usage" | "IP blocks";
+  readonly status: 200 | 201;
+  readonly query: z.ZodType;
+  /** The request body's schema; `optionalBody` lets it be left out entirely. */
+  readonly body?: z.ZodType;
+  readonly optionalBody?: boolean;
+  readonly response: z.ZodType;
+  readonly run: (kg: KeyGuard, input: RouteInput) => Promise<unknown>;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Path ids are UUIDs. Anything else is "not found" without being looked up or echoed: a
+ * raw key pasted into a URL must not be hashed, searched for or repeated in the answer.
+ */
+function keyId(params: Readonly<Record<string, string>>): string {
+  const id = params.id ?? "";
+  if (!UUID.test(id)) {
+    const hint = isWellFormedKey(id) ? " Never put a raw key in a URL: use the key's id." : "";
+    throw new KeyGuardError("api_key_not_found", `No API key has this id.${hint}`);
+  }
+  return id;
+}
+
+function organizationId(params: Readonly<Record<string, string>>): string {
+  const id = params.id ?? "";
+  if (!UUID.test(id))
+    throw new KeyGuardError("organization_not_found", "No organization has this id.");
+  return id;
+}
+
+const optionalDate = (value: string | null | undefined) =>
+  value === undefined ? undefined : value === null ? null : new Date(value);
+
+export const ADMIN_ROUTES: readonly AdminRoute[] = [
+  {
+    method: "POST",
+    path: "/orgs",
+    operationId: "createOrganization",
+    summary: "Create an organization",
+    tag: "Organizations",
+    status: 201,
+    query: noQuery,
+    body: createOrganizationBody,
+    response: organizationWire,
+    run: async (kg, { body }) => {
+      const { name } = body as z.infer<typeof createOrganizationBody>;
+      return toOrganizationWire(await kg.createOrganization(name));
+    },
+  },
+  {
+    method: "GET",
+    path: "/orgs",
+    operationId: "listOrganizations",
+    summary: "List organizations (oldest first, paginated)",
+    tag: "Organizations",
+    status: 200,
+    query: listOrganizationsQuery,
+    response: pageWire(organizationWire, "OrganizationPage"),
+    run: async (kg, { query }) => {
+      const { limit, cursor, status } = query as z.infer<typeof listOrganizationsQuery>;
+      const all = (await kg.listOrganizations()).filter(
+        (organization) => status === undefined || organization.status === status,
+      );
+      return paginate(all, { limit, cursor }, toOrganizationWire);
+    },
+  },
+  {
+    method: "PATCH",
+    path: "/orgs/{id}",
+    operationId: "updateOrganization",
+    summary: "Suspend or reactivate an organization (its keys are refused while suspended)",
+    tag: "Organizations",
+    status: 200,
+    query: noQuery,
+    body: updateOrganizationBody,
+    response: organizationWire,
+    run: async (kg, { params, body }) => {
+      const id = organizationId(params);
+      const { status } = body as z.infer<typeof updateOrganizationBody>;
+      const updated =
+        status === "suspended"
+          ? await kg.suspendOrganization(id)
+          : await kg.reactivateOrganization(id);
+      return toOrganizationWire(updated);
+    },
+  },
+  {
+    method: "POST",
+    path: "/keys",
+    operationId: "createApiKey",
+    summary: "Create an API key (the raw key is in this response only)",
+    tag: "Keys",
+    status: 201,
+    query: noQuery,
+    body: createApiKeyBody,
+    response: createdApiKeyWire,
+    run: async (kg, { body, now }) => {
+      const input = body as z.infer<typeof createApiKeyBody>;
+      const { rawKey, key } = await kg.createApiKey({
+        organization: (input.org_id ?? input.org_name) as string,
+        label: input.label,
+        rateLimitPerMinute: input.rate_limit_per_minute,
+        monthlyLimit: input.monthly_limit,
+        scopes: input.scopes,
+        expiresAt: optionalDate(input.expires_at),
+        environment: input.environment,
+      });
+      return { ...toApiKeyWire(key, now), raw_key: rawKey };
+    },
+  },
+  {
+    method: "GET",
+    path: "/keys",
+    operationId: "listApiKeys",
+    summary: "List API keys, masked (oldest first, paginated)",
+    tag: "Keys",
+    status: 200,
+    query: listApiKeysQuery,
+    response: pageWire(apiKeyWire, "ApiKeyPage"),
+    run: async (kg, { query, now }) => {
+      const { limit, cursor, org, status } = query as z.infer<typeof listApiKeysQuery>;
+      const keys = (await kg.listApiKeys(org === undefined ? {} : { organization: org })).filter(
+        (key) => status === undefined || keyStatus(key, now) === status,
+      );
+      return paginate(keys, { limit, cursor }, (key) => toApiKeyWire(key, now));
+    },
+  },
+  {
+    method: "GET",
+    path: "/keys/{id}",
+    operationId: "getApiKey",
+    summary: "Get one API key, masked",
+    tag: "Keys",
+    status: 200,
+    query: noQuery,
+    response: apiKeyWire,
+    run: async (kg, { params, now }) => toApiKeyWire(await kg.getApiKey(keyId(params)), now),
+  },
+  {
+    method: "PATCH",
+    path: "/keys/{id}",
+    operationId: "updateApiKey",
+    summary: "Change a key's label, limits, scopes or expiry (in force at once)",
+    tag: "Keys",
+    status: 200,
+    query: noQuery,
+    body: updateApiKeyBody,
+    response: apiKeyWire,
+    run: async (kg, { params, body, now }) => {
+      const id = keyId(params);
+      const input = body as z.infer<typeof updateApiKeyBody>;
+      const updated = await kg.updateApiKey(id, {
+        label: input.label,
+        rateLimitPerMinute: input.rate_limit_per_minute,
+        monthlyLimit: input.monthly_limit,
+        scopes: input.scopes,
+        expiresAt: optionalDate(input.expires_at),
+      });
+      return toApiKeyWire(updated, now);
+    },
+  },
+  {
+    method: "DELETE",
+    path: "/keys/{id}",
+    operationId: "revokeApiKey",
+    summary: "Revoke a key (refused from now on)",
+    tag: "Keys",
+    status: 200,
+    query: noQuery,
+    response: apiKeyWire,
+    run: async (kg, { params, now }) => toApiKeyWire(await kg.revokeApiKey(keyId(params)), now),
+  },
+  {
+    method: "POST",
+    path: "/keys/{id}/rotate",
+    operationId: "rotateApiKey",
+    summary:
+      "Issue a new raw key with the same settings; the old one is revoked or expires after a grace period",
+    tag: "Keys",
+    status: 201,
+    query: noQuery,
+    body: rotateApiKeyBody,
+    optionalBody: true,
+    response: rotatedApiKeyWire,
+    run: async (kg, { params, body, now }) => {
+      const { grace_period_seconds: grace } = (body ?? {}) as z.infer<typeof rotateApiKeyBody>;
+      const rotated = await kg.rotateApiKey(keyId(params), {
+        ...(grace === undefined ? {} : { gracePeriodMs: grace * 1000 }),
+      });
+      return {
+        key: { ...toApiKeyWire(rotated.key, now), raw_key: rotated.rawKey },
+        previous: toApiKeyWire(rotated.previous, now),
+      };
+    },
+  },
+  {
+    method: "GET",
+    path: "/keys/{id}/usage",
+    operationId: "getApiKeyUsage",
+    summary: "A key's requests per hour and status class",
+    tag: "Usage",
+    status: 200,
+    query: usageQuery,
+    response: usageWire,
+    run: async (kg, { params, query, now }) => {
+      const { since } = query as z.infer<typeof usageQuery>;
+      const start = since === undefined ? new Date(now - 24 * 3_600_000) : new Date(since);
+      if (start.getTime() > now) {
+        throw new KeyGuardError("invalid_input", "since must not be in the future");
+      }
+      if (now - start.getTime() > 366 * 24 * 3_600_000) {
+        throw new KeyGuardError("invalid_input", "since must be within the last year");
+      }
+      return toUsageWire(await kg.usage(keyId(params), { since: start }));
+    },
+  },
+  {
+    method: "GET",
+    path: "/stats",
+    operationId: "getStats",
+    summary: "Usage statistics",
+    tag: "Usage",
+    status: 200,
+    query: noQuery,
+    response: statsWire,
+    run: async (kg) => toStatsWire(await kg.stats()),
+  },
+  {
+    method: "GET",
+    path: "/ip-blocks",
+    operationId: "listIpBlocks",
+    summary: "IP blocks in force (manual, automatic and lockouts)",
+    tag: "IP blocks",
+    status: 200,
+    query: noQuery,
+    response: z.object({ items: z.array(ipBlockWire) }).meta({ id: "IpBlockList" }),
+    run: async (kg) => ({ items: (await kg.listBlocks()).map(toIpBlockWire) }),
+  },
+  {
+    method: "POST",
+    path: "/ip-blocks",
+    operationId: "createIpBlock",
+    summary: "Block an IP everywhere, or on one path",
+    tag: "IP blocks",
+    status: 201,
+    query: noQuery,
+    body: createIpBlockBody,
+    response: ipBlockWire,
+    run: async (kg, { body }) => {
+      const input = body as z.infer<typeof createIpBlockBody>;
+      const block = await kg.blockIp(input.ip, {
+        duration: input.duration,
+        ...(input.path === undefined ? {} : { scope: "path" as const, path: input.path }),
+        reason: input.reason,
+      });
+      return toIpBlockWire(block);
+    },
+  },
+  {
+    method: "DELETE",
+    path: "/ip-blocks/{ip}",
+    operationId: "deleteIpBlocks",
+    summary: "Lift every block on an IP",
+    tag: "IP blocks",
+    status: 200,
+    query: noQuery,
+    response: z.object({ ip: z.string(), unblocked: z.boolean() }).meta({ id: "Unblocked" }),
+    run: async (kg, { params }) => {
+      const ip = params.ip ?? "";
+      const unblocked = await kg.unblockIp(ip);
+      if (!unblocked) throw new KeyGuardError("not_found", "This IP has no block in force.");
+      return { ip, unblocked };
+    },
+  },
+];

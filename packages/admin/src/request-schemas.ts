@@ -1,0 +1,117 @@
+import { z } from "zod";
+
+/**
+ * What the admin API accepts. These check the shape (types, field names, no unknown
+ * fields); the values themselves (name lengths, limits, scopes, expiry in the future) are
+ * checked once, by the core operations the routes call, with the same messages the CLI
+ * shows.
+ */
+
+const text = (field: string) => z.string({ error: `${field} must be a string` });
+const wholeNumber = (field: string) =>
+  z.number({ error: `${field} must be a number` }).int(`${field} must be a whole number`);
+const time = (field: string) =>
+  z.iso.datetime({
+    offset: true,
+    error: `${field} must be an ISO 8601 time, e.g. 2027-01-31T00:00:00Z`,
+  });
+
+export const createOrganizationBody = z
+  .strictObject({ name: text("name") })
+  .meta({ id: "CreateOrganization" });
+
+export const updateOrganizationBody = z
+  .strictObject({
+    status: z.enum(["active", "suspended"], { error: 'status must be "active" or "suspended"' }),
+  })
+  .meta({ id: "UpdateOrganization" });
+
+const keySettings = {
+  label: text("label"),
+  rate_limit_per_minute: wholeNumber("rate_limit_per_minute"),
+  monthly_limit: wholeNumber("monthly_limit").nullable(),
+  scopes: z.array(text("each scope"), { error: "scopes must be a list of strings" }),
+  expires_at: time("expires_at").nullable(),
+};
+
+export const createApiKeyBody = z
+  .strictObject({
+    org_name: text("org_name").optional(),
+    org_id: text("org_id").optional(),
+    label: keySettings.label,
+    rate_limit_per_minute: keySettings.rate_limit_per_minute.optional(),
+    monthly_limit: keySettings.monthly_limit.optional(),
+    scopes: keySettings.scopes.optional(),
+    expires_at: keySettings.expires_at.optional(),
+    environment: z
+      .enum(["live", "test"], { error: 'environment must be "live" or "test"' })
+      .optional(),
+  })
+  .refine((body) => (body.org_name === undefined) !== (body.org_id === undefined), {
+    message: "give the organization as exactly one of org_name or org_id",
+  })
+  .meta({ id: "CreateApiKey" });
+
+export const updateApiKeyBody = z
+  .strictObject({
+    label: keySettings.label.optional(),
+    rate_limit_per_minute: keySettings.rate_limit_per_minute.optional(),
+    monthly_limit: keySettings.monthly_limit.optional(),
+    scopes: keySettings.scopes.optional(),
+    expires_at: keySettings.expires_at.optional(),
+  })
+  .refine((body) => Object.keys(body).length > 0, { message: "give at least one field to change" })
+  .meta({ id: "UpdateApiKey" });
+
+export const rotateApiKeyBody = z
+  .strictObject({
+    grace_period_seconds: wholeNumber("grace_period_seconds")
+      .positive("grace_period_seconds must be greater than 0")
+      .max(365 * 24 * 3600, "grace_period_seconds must be at most a year")
+      .optional(),
+  })
+  .meta({ id: "RotateApiKey" });
+
+export const createIpBlockBody = z
+  .strictObject({
+    ip: text("ip"),
+    duration: z
+      .union([text("duration"), wholeNumber("duration")], {
+        error: 'duration must be seconds or a duration such as "1 hour"',
+      })
+      .optional(),
+    path: text("path").optional(),
+    reason: text("reason").optional(),
+  })
+  .meta({ id: "CreateIpBlock" });
+
+const pageSize = z
+  .string()
+  .regex(/^\d+$/, "limit must be a whole number")
+  .transform(Number)
+  .pipe(z.number().min(1, "limit must be at least 1").max(200, "limit must be at most 200"));
+
+export const listOrganizationsQuery = z.strictObject({
+  limit: pageSize.optional(),
+  cursor: z.string().optional(),
+  status: z
+    .enum(["active", "suspended"], { error: 'status must be "active" or "suspended"' })
+    .optional(),
+});
+
+export const listApiKeysQuery = z.strictObject({
+  limit: pageSize.optional(),
+  cursor: z.string().optional(),
+  org: z.string().optional().describe("Organization name or id"),
+  status: z
+    .enum(["active", "revoked", "expired"], {
+      error: 'status must be "active", "revoked" or "expired"',
+    })
+    .optional(),
+});
+
+export const usageQuery = z.strictObject({
+  since: time("since").optional().describe("Start of the report (default: 24 hours ago)"),
+});
+
+export const noQuery = z.strictObject({});

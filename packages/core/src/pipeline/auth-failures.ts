@@ -1,0 +1,43 @@
+import type { Limiter } from "../ports/limiter.js";
+
+/** When failed authentications get a client blocked. */
+export interface AuthFailurePolicy {
+  /** Failures allowed within `windowMs`; the one that reaches it blocks the client. */
+  readonly threshold: number;
+  readonly windowMs: number;
+  /** How long the block lasts. */
+  readonly blockMs: number;
+}
+
+/** The seed's policy: failures counted over an hour, a 24-hour block. */
+export const DEFAULT_FAILURE_WINDOW_MS = 3_600_000;
+export const DEFAULT_FAILURE_BLOCK_MS = 24 * 3_600_000;
+
+/**
+ * Counts one failed authentication (a bad API key, a wrong admin key) against `client`;
+ * at the threshold the client is blocked everywhere KeyGuard protects. Returns whether
+ * this failure blocked it. Shared by the request pipeline and the admin API, so a client
+ * guessing at either is stopped by the same count.
+ */
+export async function countAuthFailure(
+  limiter: Limiter,
+  client: string,
+  now: number,
+  policy: AuthFailurePolicy,
+): Promise<boolean> {
+  const bucket = `auth-failures:${client}`;
+  const counted = await limiter.hit(
+    bucket,
+    now,
+    policy.threshold,
+    policy.windowMs,
+    "sliding-window-counter",
+  );
+  if (counted.allowed && counted.remaining > 0) return false;
+  await limiter.block(
+    { client, scope: "global", untilMs: now + policy.blockMs, reason: "auth_failures" },
+    now,
+  );
+  await limiter.reset(bucket);
+  return true;
+}

@@ -1,0 +1,90 @@
+import type { Readable } from "node:stream";
+import { AdminApi, type AdminApiOptions, adminDocsResponse, readNodeBody } from "@keyguard/admin";
+import {
+  type KeyGuard,
+  KeyGuardError,
+  PROBLEM_CONTENT_TYPE,
+  pathOf,
+  problemFor,
+} from "@keyguard/core";
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
+
+export interface KeyGuardAdminFastifyOptions extends AdminApiOptions {
+  readonly kg: KeyGuard;
+}
+
+/**
+ * The admin API as an encapsulated Fastify plugin: register it with a prefix. It reads
+ * bodies itself, after authentication (its content-type parser hands the stream through
+ * unread), limited to `maxBodyBytes`; its routes opt out of `keyguard()` (it has its own
+ * auth).
+ *
+ * @example
+ * ```ts
+ * await app.register(keyguardAdmin, { kg, prefix: "/admin" });
+ * ```
+ */
+export const keyguardAdmin: FastifyPluginAsync<KeyGuardAdminFastifyOptions> = async (
+  app,
+  options,
+) => {
+  const { kg, ...apiOptions } = options;
+  const api = new AdminApi(kg, { ...apiOptions, prefix: app.prefix || "/" });
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser("*", (_request, payload, done) => done(null, { payload }));
+  // Anything Fastify itself refuses becomes a problem like every other answer.
+  app.setErrorHandler((_error, _request, reply) => {
+    const problem = problemFor("invalid_input", "The request could not be read.");
+    return reply.code(problem.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem));
+  });
+  const handler = async (request: FastifyRequest, reply: FastifyReply) => {
+    const path = pathOf(request.url);
+    const answer = await api.handle({
+      method: request.method,
+      path,
+      subPath: path.slice(app.prefix.length) || "/",
+      remoteAddress: request.socket.remoteAddress,
+      header: (name) => request.headers[name],
+      query: request.query as Record<string, string | string[] | undefined>,
+      readBody: async () => {
+        const body = request.body as { payload?: Readable } | undefined;
+        if (body?.payload === undefined) return undefined;
+        return readNodeBody(
+          Object.assign(body.payload, { headers: request.headers }),
+          api.maxBodyBytes,
+        );
+      },
+    });
+    return reply.code(answer.status).headers(answer.headers).send(answer.body);
+  };
+  for (const url of ["/", "/*"]) {
+    app.route({
+      method: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
+      url,
+      config: { keyguard: false },
+      handler,
+    });
+  }
+};
+
+/**
+ * Swagger UI for the admin API (needs the `swagger-ui-dist` package):
+ * `await app.register(keyguardAdminDocs, { prefix: "/docs", openApiUrl: "/admin/openapi.json" })`.
+ */
+export const keyguardAdminDocs: FastifyPluginAsync<{ openApiUrl: string }> = async (
+  app,
+  options,
+) => {
+  const handler = async (request: FastifyRequest, reply: FastifyReply) => {
+    const path = pathOf(request.url);
+    const answer = await adminDocsResponse(path.slice(app.prefix.length), {
+      openApiUrl: options.openApiUrl,
+      mountPath: app.prefix,
+    });
+    if (answer === undefined) {
+      throw new KeyGuardError("not_found", "No such file.");
+    }
+    return reply.code(answer.status).headers(answer.headers).send(answer.body);
+  };
+  for (const url of ["/", "/*"]) app.get(url, { config: { keyguard: false } }, handler);
+};

@@ -1,0 +1,59 @@
+import { AdminApi, type AdminApiOptions, adminDocsResponse, readNodeBody } from "@keyguard/admin";
+import { createPathMatcher, type KeyGuard } from "@keyguard/core";
+import type { Middleware } from "koa";
+
+export interface KeyGuardAdminKoaOptions extends AdminApiOptions {
+  /** Where the admin API answers, e.g. `/admin`. */
+  readonly prefix: string;
+}
+
+/**
+ * The admin API as Koa middleware, answering under `prefix`; use it before any body parser
+ * and outside `keyguard()` (it has its own auth).
+ *
+ * @example
+ * ```ts
+ * app.use(keyguardAdmin(kg, { prefix: "/admin" }));
+ * ```
+ */
+export function keyguardAdmin(kg: KeyGuard, options: KeyGuardAdminKoaOptions): Middleware {
+  const prefix = options.prefix.replace(/\/+$/, "");
+  const api = new AdminApi(kg, { ...options, prefix });
+  const underPrefix = createPathMatcher(prefix);
+  return async (ctx, next) => {
+    if (!underPrefix(ctx.path)) return next();
+    const answer = await api.handle({
+      method: ctx.method,
+      path: ctx.path,
+      subPath: ctx.path.slice(prefix.length) || "/",
+      remoteAddress: ctx.req.socket.remoteAddress,
+      header: (name) => ctx.req.headers[name],
+      query: ctx.query,
+      readBody: () =>
+        readNodeBody(ctx.req, api.maxBodyBytes, (ctx.request as { body?: unknown }).body),
+    });
+    ctx.status = answer.status;
+    ctx.set(answer.headers);
+    ctx.body = answer.body;
+  };
+}
+
+/**
+ * Swagger UI for the admin API (needs the `swagger-ui-dist` package):
+ * `app.use(keyguardAdminDocs({ prefix: "/docs", openApiUrl: "/admin/openapi.json" }))`.
+ */
+export function keyguardAdminDocs(options: { prefix: string; openApiUrl: string }): Middleware {
+  const prefix = options.prefix.replace(/\/+$/, "");
+  const underPrefix = createPathMatcher(prefix);
+  return async (ctx, next) => {
+    if (ctx.method !== "GET" || !underPrefix(ctx.path)) return next();
+    const answer = await adminDocsResponse(ctx.path.slice(prefix.length), {
+      openApiUrl: options.openApiUrl,
+      mountPath: prefix,
+    });
+    if (answer === undefined) return next();
+    ctx.status = answer.status;
+    ctx.set(answer.headers);
+    ctx.body = answer.body;
+  };
+}
