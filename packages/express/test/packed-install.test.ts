@@ -20,7 +20,7 @@ describe("@keyguard/express installed from its tarball", () => {
 
   it("protects a route in a fresh project", async () => {
     const tarballs: Record<string, string> = {};
-    for (const name of ["core", "store-kysely", "limiter-memory", "express"]) {
+    for (const name of ["core", "store-kysely", "limiter-memory", "admin", "express"]) {
       await exec("pnpm", ["pack", "--pack-destination", work], { cwd: join(packages, name) });
       const file = readdirSync(work).find(
         (f) => f.startsWith(`keyguard-${name}-`) && f.endsWith(".tgz"),
@@ -51,6 +51,7 @@ describe("@keyguard/express installed from its tarball", () => {
         `  "@keyguard/core": "file:${tarballs.core}"`,
         `  "@keyguard/store-kysely": "file:${tarballs["store-kysely"]}"`,
         `  "@keyguard/limiter-memory": "file:${tarballs["limiter-memory"]}"`,
+        `  "@keyguard/admin": "file:${tarballs.admin}"`,
         "allowBuilds:",
         "  better-sqlite3: true",
         "",
@@ -65,11 +66,12 @@ describe("@keyguard/express installed from its tarball", () => {
     writeFileSync(
       join(app, "server.mjs"),
       `import express from "express";
-import { createKeyGuard, keyguard } from "@keyguard/express";
+import { createKeyGuard, keyguard, keyguardAdmin } from "@keyguard/express";
 const kg = await createKeyGuard({ secretKey: "smoke-test-secret" });
 await kg.createOrganization("Smoke");
 const { rawKey } = await kg.createApiKey({ organization: "Smoke", label: "smoke-key" });
 const app = express();
+app.use("/admin", keyguardAdmin(kg));
 app.use(keyguard(kg, { protectedPath: "/api" }));
 app.get("/health", (req, res) => res.json({ status: "ok" }));
 app.get("/api/data", (req, res) => res.json({ message: "Authorized!", label: req.apiKey.label }));
@@ -96,6 +98,11 @@ process.on("SIGTERM", () => server.close(() => kg.close().then(() => process.exi
       expect(await allowed.json()).toEqual({ message: "Authorized!", label: "smoke-key" });
       expect(allowed.headers.get("x-ratelimit-limit")).toBe("60");
       expect(readdirSync(app)).toContain("keyguard.db");
+      const stats = await fetch(`${url}/admin/stats`, {
+        headers: { "x-admin-key": "smoke-test-secret" },
+      });
+      expect(stats.status).toBe(200);
+      expect(await stats.json()).toMatchObject({ organizations: 1, total_keys: 1 });
     } finally {
       child.kill("SIGTERM");
     }

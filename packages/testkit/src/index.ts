@@ -4,6 +4,11 @@ export {
   describeAdapterConformance,
   type StartAdapterApp,
 } from "./adapter-conformance.js";
+export {
+  type AdminConformanceOptions,
+  describeAdminConformance,
+  type StartAdminApp,
+} from "./admin-conformance.js";
 export { FakeClock } from "./fake-clock.js";
 export { type RawResponse, rawRequest } from "./http-client.js";
 export { describeLimiterConformance } from "./limiter-conformance.js";
@@ -29,3 +34,8 @@ export {
 export { serveNodeServer } from "./serve-node-server.js";
 export { describeStoreConformance, type TestDatabase } from "./store-conformance.js";
 export { startTcpProxy, type TcpProxy } from "./tcp-proxy.js";
+export {
+  type DisposableStore,
+  kyselyTestDatabases,
+  type OpenKyselyStore,
+} from "./test-databases.js";

@@ -1,0 +1,452 @@
+import {
+  type KeyGuard,
+  KeyGuard as KeyGuardService,
+  type Limiter,
+  resolveConfig,
+} from "@keyguard/core";
+import { afterEach, describe, expect, it } from "vitest";
+import type { AdapterApp } from "./adapter-conformance.js";
+import type { DisposableStore } from "./test-databases.js";
+
+/**
+ * Starts the adapter's admin test app on port 0: the admin API mounted at `/admin`
+ * (`keyguardAdmin`, default options), then `keyguard(kg)` protecting *every* other route
+ * (no `protectedPath`: the admin routes must stay out of it on their own), and
+ * `GET /api/data` -> `{ "message": "Authorized!" }`.
+ */
+export type StartAdminApp = (kg: KeyGuard) => Promise<AdapterApp>;
+
+export interface AdminConformanceOptions {
+  /** One fresh, empty database per test: a SQLite file, a PostgreSQL schema. */
+  readonly openStore: () => Promise<DisposableStore>;
+  readonly createLimiter: () => Limiter;
+}
+
+const SECRET = "admin-conformance-secret";
+const THRESHOLD = 4;
+
+interface Answer {
+  status: number;
+  headers: Headers;
+  // biome-ignore lint/suspicious/noExplicitAny: response bodies are checked field by field
+  body: any;
+  text: string;
+}
+
+/**
+ * The admin API over real HTTP for one adapter and one database: the seed's endpoints, the
+ * ones beyond it, pagination, authentication, masking, bad input (nothing written), the
+ * OpenAPI document, and changes taking effect on protected routes at once.
+ */
+export function describeAdminConformance(
+  name: string,
+  start: StartAdminApp,
+  options: AdminConformanceOptions,
+): void {
+  describe(`Admin API conformance: ${name}`, () => {
+    const cleanups: Array<() => Promise<void> | void> = [];
+    afterEach(async () => {
+      for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+    });
+
+    async function setup() {
+      const { store, dispose } = await options.openStore();
+      cleanups.push(dispose);
+      const kg = new KeyGuardService({
+        config: resolveConfig({ secretKey: SECRET, ipBlockThreshold: THRESHOLD }, {}),
+        store,
+        limiter: options.createLimiter(),
+      });
+      await kg.init();
+      cleanups.push(() => kg.close());
+      const app = await start(kg);
+      cleanups.push(() => app.close());
+      const call = async (
+        method: string,
+        path: string,
+        body?: unknown,
+        headers: Record<string, string> = {},
+      ): Promise<Answer> => {
+        const response = await fetch(`${app.url}${path}`, {
+          method,
+          headers: {
+            "x-admin-key": SECRET,
+            ...(body === undefined ? {} : { "content-type": "application/json" }),
+            ...headers,
+          },
+          ...(body === undefined
+            ? {}
+            : { body: typeof body === "string" ? body : JSON.stringify(body) }),
+        });
+        const text = await response.text();
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(text);
+        } catch {
+          parsed = undefined;
+        }
+        return { status: response.status, headers: response.headers, body: parsed, text };
+      };
+      const api = (path: string, rawKey: string) =>
+        fetch(`${app.url}${path}`, { headers: { "x-api-key": rawKey } });
+      return { kg, app, call, api };
+    }
+
+    function expectProblem(answer: Answer, status: number, code: string): void {
+      expect(answer.status, answer.text).toBe(status);
+      expect(answer.headers.get("content-type")).toMatch(/^application\/problem\+json/);
+      expect(answer.body).toMatchObject({ status, code });
+      expect(typeof answer.body.detail).toBe("string");
+    }
+
+    it("runs the seed's endpoints: orgs, keys (raw key once, then masked), revoke, stats", async () => {
+      const { kg, call, api } = await setup();
+      const org = await call("POST", "/admin/orgs", { name: "Acme Corp" });
+      expect(org.status).toBe(201);
+      expect(org.body).toMatchObject({ name: "Acme Corp", status: "active" });
+      expect((await call("GET", "/admin/orgs")).body.items).toEqual([org.body]);
+
+      const created = await call("POST", "/admin/keys", {
+        org_name: "Acme Corp",
+        label: "prod-key",
+        rate_limit_per_minute: 120,
+      });
+      expect(created.status).toBe(201);
+      expect(created.body).toMatchObject({
+        org_id: org.body.id,
+        org_name: "Acme Corp",
+        label: "prod-key",
+        rate_limit_per_minute: 120,
+        status: "active",
+      });
+      const rawKey: string = created.body.raw_key;
+      expect(rawKey).toMatch(/^kg_live_/);
+      expect((await api("/api/data", rawKey)).status).toBe(200);
+
+      const listed = await call("GET", "/admin/keys");
+      expect(listed.body.items).toHaveLength(1);
+      expect(listed.body.items[0]).not.toHaveProperty("raw_key");
+      for (const answer of [listed, await call("GET", `/admin/keys/${created.body.id}`)]) {
+        expect(answer.text).not.toContain(rawKey);
+        expect(answer.text).not.toMatch(/hash/i);
+      }
+      const stored = await kg.store.findApiKeyById(created.body.id);
+      expect(stored?.keyHash).toMatch(/^[0-9a-f]{64}$/);
+      expect(listed.text).not.toContain(String(stored?.keyHash));
+
+      const revoked = await call("DELETE", `/admin/keys/${created.body.id}`);
+      expect(revoked.status).toBe(200);
+      expect(revoked.body).toMatchObject({ status: "revoked", is_active: false });
+      const refused = await api("/api/data", rawKey);
+      expect(refused.status).toBe(401);
+      expect(((await refused.json()) as { code: string }).code).toBe("revoked_api_key");
+
+      const stats = await call("GET", "/admin/stats");
+      expect(stats.status).toBe(200);
+      expect(stats.body).toMatchObject({ organizations: 1, total_keys: 1, active_keys: 0 });
+      // The allowed request; the revoked key's refusal is not usage of a valid key.
+      expect(stats.body.total_requests).toBe(1);
+    });
+
+    it("suspends organizations and updates, rotates and reports keys, in force at once", async () => {
+      const { call, api } = await setup();
+      const org = (await call("POST", "/admin/orgs", { name: "Beta" })).body;
+      const key = (
+        await call("POST", "/admin/keys", { org_id: org.id, label: "k", scopes: ["read"] })
+      ).body;
+      expect((await api("/api/data", key.raw_key)).headers.get("x-ratelimit-limit")).toBe("60");
+
+      const suspended = await call("PATCH", `/admin/orgs/${org.id}`, { status: "suspended" });
+      expect(suspended.body.status).toBe("suspended");
+      expect((await api("/api/data", key.raw_key)).status).toBe(403);
+      await call("PATCH", `/admin/orgs/${org.id}`, { status: "active" });
+      expect((await api("/api/data", key.raw_key)).status).toBe(200);
+
+      const updated = await call("PATCH", `/admin/keys/${key.id}`, {
+        label: "renamed",
+        rate_limit_per_minute: 7,
+        monthly_limit: 1000,
+        scopes: ["read", "write"],
+        expires_at: "2099-01-01T00:00:00Z",
+      });
+      expect(updated.status).toBe(200);
+      expect(updated.body).toMatchObject({
+        label: "renamed",
+        rate_limit_per_minute: 7,
+        monthly_limit: 1000,
+        scopes: ["read", "write"],
+        expires_at: "2099-01-01T00:00:00.000Z",
+      });
+      expect((await call("GET", `/admin/keys/${key.id}`)).body).toEqual(updated.body);
+      expect((await api("/api/data", key.raw_key)).headers.get("x-ratelimit-limit")).toBe("7");
+
+      const graced = await call("POST", `/admin/keys/${key.id}/rotate`, {
+        grace_period_seconds: 3600,
+      });
+      expect(graced.status).toBe(201);
+      expect(graced.body.key).toMatchObject({ label: "renamed", rate_limit_per_minute: 7 });
+      expect(graced.body.previous.id).toBe(key.id);
+      expect((await api("/api/data", graced.body.key.raw_key)).status).toBe(200);
+      expect((await api("/api/data", key.raw_key)).status).toBe(200); // within the grace period
+      const rotated = await call("POST", `/admin/keys/${graced.body.key.id}/rotate`);
+      expect(rotated.status).toBe(201);
+      expect((await api("/api/data", graced.body.key.raw_key)).status).toBe(401);
+
+      const usage = await call(
+        "GET",
+        `/admin/keys/${key.id}/usage?since=${encodeURIComponent(new Date(Date.now() - 3_600_000).toISOString())}`,
+      );
+      expect(usage.status).toBe(200);
+      const total = usage.body.hours.reduce(
+        (sum: number, h: { total: number }) => sum + h.total,
+        0,
+      );
+      const ok = usage.body.hours.reduce(
+        (sum: number, h: { status_2xx: number }) => sum + h.status_2xx,
+        0,
+      );
+      const refusedCount = usage.body.hours.reduce(
+        (sum: number, h: { status_4xx: number }) => sum + h.status_4xx,
+        0,
+      );
+      // Four requests with this key got through; the suspended organization's refusal is
+      // answered before the key is identified, so it is not this key's usage.
+      expect({ total, ok, refusedCount }).toEqual({ total: 4, ok: 4, refusedCount: 0 });
+    });
+
+    it("paginates and filters listings", async () => {
+      const { call } = await setup();
+      for (let i = 0; i < 5; i++) await call("POST", "/admin/orgs", { name: `Org ${i}` });
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      do {
+        const query: string = cursor === null ? "" : `&cursor=${encodeURIComponent(cursor)}`;
+        const page = await call("GET", `/admin/orgs?limit=2${query}`);
+        expect(page.status).toBe(200);
+        expect(page.body.items.length).toBeLessThanOrEqual(2);
+        seen.push(...page.body.items.map((o: { name: string }) => o.name));
+        cursor = page.body.next_cursor;
+      } while (cursor !== null);
+      expect(seen).toEqual(["Org 0", "Org 1", "Org 2", "Org 3", "Org 4"]);
+      await call("PATCH", `/admin/orgs/${(await call("GET", "/admin/orgs")).body.items[1].id}`, {
+        status: "suspended",
+      });
+      expect((await call("GET", "/admin/orgs?status=suspended")).body.items).toHaveLength(1);
+
+      const a = (await call("POST", "/admin/keys", { org_name: "Org 0", label: "a" })).body;
+      await call("POST", "/admin/keys", { org_name: "Org 0", label: "b" });
+      await call("POST", "/admin/keys", { org_name: "Org 2", label: "c" });
+      await call("DELETE", `/admin/keys/${a.id}`);
+      const labels = async (query: string) =>
+        (await call("GET", `/admin/keys?${query}`)).body.items.map(
+          (k: { label: string }) => k.label,
+        );
+      expect(await labels("org=Org%200")).toEqual(["a", "b"]);
+      expect(await labels("status=revoked")).toEqual(["a"]);
+      expect(await labels("status=active&org=Org%200")).toEqual(["b"]);
+      expectProblem(await call("GET", "/admin/keys?status=sideways"), 400, "invalid_input");
+      expectProblem(await call("GET", "/admin/orgs?cursor=bm9wZQ"), 400, "invalid_input");
+      expectProblem(await call("GET", "/admin/orgs?limit=0"), 400, "invalid_input");
+    });
+
+    it("manages IP blocks", async () => {
+      const { call } = await setup();
+      const blocked = await call("POST", "/admin/ip-blocks", {
+        ip: "203.0.113.5",
+        duration: "1 hour",
+        reason: "abuse report",
+      });
+      expect(blocked.status).toBe(201);
+      expect(blocked.body).toMatchObject({
+        client: "203.0.113.5",
+        scope: "global",
+        reason: "abuse report",
+      });
+      const onPath = await call("POST", "/admin/ip-blocks", {
+        ip: "203.0.113.6",
+        duration: 60,
+        path: "/api/data",
+      });
+      expect(onPath.body).toMatchObject({ scope: "path", path: "/api/data" });
+      expect((await call("GET", "/admin/ip-blocks")).body.items).toHaveLength(2);
+      expect((await call("DELETE", "/admin/ip-blocks/203.0.113.5")).body).toEqual({
+        ip: "203.0.113.5",
+        unblocked: true,
+      });
+      expectProblem(await call("DELETE", "/admin/ip-blocks/203.0.113.5"), 404, "not_found");
+      expectProblem(
+        await call("POST", "/admin/ip-blocks", { ip: "not-an-ip" }),
+        400,
+        "invalid_input",
+      );
+      expect((await call("GET", "/admin/ip-blocks")).body.items).toHaveLength(1);
+    });
+
+    it("needs X-Admin-Key, tells nothing without it, and blocks a client that keeps guessing", async () => {
+      const { kg, call, app } = await setup();
+      await call("POST", "/admin/orgs", { name: "Acme" });
+      const key = (await call("POST", "/admin/keys", { org_name: "Acme", label: "k" })).body;
+      const missing = await fetch(`${app.url}/admin/keys/${key.id}`);
+      expect(missing.status).toBe(401);
+      const unknownId = await call(
+        "GET",
+        "/admin/keys/00000000-0000-4000-8000-000000000000",
+        undefined,
+        {
+          "x-admin-key": "wrong-key-wrong-key",
+        },
+      );
+      const knownId = await call("GET", `/admin/keys/${key.id}`, undefined, {
+        "x-admin-key": "wrong-key-wrong-key",
+      });
+      expectProblem(knownId, 401, "unauthorized");
+      expect(knownId.text).toBe(unknownId.text); // the same answer whether the key exists or not
+      expect(knownId.text).toBe(await missing.text());
+      const noRoute = await call("GET", "/admin/nothing-here", undefined, { "x-admin-key": "x" });
+      expect(noRoute.text).toBe(knownId.text);
+      // 4 failures so far reach the threshold: the client is now blocked, right key or not.
+      const blocked = await call("GET", "/admin/stats");
+      expectProblem(blocked, 403, "ip_blocked");
+      expect(Number(blocked.headers.get("retry-after"))).toBeGreaterThan(0);
+      expect((await api(app.url, key.raw_key)).status).toBe(403);
+      expect(await kg.unblockIp("127.0.0.1")).toBe(true);
+      expect((await call("GET", "/admin/stats")).status).toBe(200);
+    });
+
+    it("refuses bad input precisely, with nothing written", async () => {
+      const { kg, call } = await setup();
+      await call("POST", "/admin/orgs", { name: "Acme" });
+      const key = (await call("POST", "/admin/keys", { org_name: "Acme", label: "k" })).body;
+      const before = JSON.stringify([await kg.listOrganizations(), await kg.listApiKeys()]);
+
+      const malformed = await call("POST", "/admin/orgs", '{"name": "Broken"');
+      expectProblem(malformed, 400, "invalid_input");
+      expect(malformed.body.detail).toMatch(/not valid JSON/);
+      const wrongType = await call("POST", "/admin/keys", {
+        org_name: "Acme",
+        label: "x",
+        rate_limit_per_minute: "fast",
+      });
+      expectProblem(wrongType, 400, "invalid_input");
+      expect(wrongType.body.detail).toMatch(/rate_limit_per_minute/);
+      const unknownField = await call("POST", "/admin/orgs", { name: "X", owner: "me" });
+      expectProblem(unknownField, 400, "invalid_input");
+      expect(unknownField.body.detail).toBe('unknown field "owner"');
+      const missingField = await call("POST", "/admin/keys", { org_name: "Acme" });
+      expect(missingField.body.detail).toBe("label is required");
+      expectProblem(await call("POST", "/admin/orgs", []), 400, "invalid_input");
+      expectProblem(
+        await call("POST", "/admin/keys", {
+          org_name: "Acme",
+          label: "x",
+          rate_limit_per_minute: -5,
+        }),
+        400,
+        "invalid_input",
+      );
+      expectProblem(
+        await call("POST", "/admin/keys", { org_name: "Nope", label: "x" }),
+        404,
+        "organization_not_found",
+      );
+      expectProblem(
+        await call("POST", "/admin/orgs", { name: "Acme" }),
+        409,
+        "organization_exists",
+      );
+      expectProblem(await call("PATCH", `/admin/keys/${key.id}`, {}), 400, "invalid_input");
+      expectProblem(
+        await call("PATCH", `/admin/keys/${key.id}`, { expires_at: "yesterday" }),
+        400,
+        "invalid_input",
+      );
+      expectProblem(
+        await call("POST", "/admin/orgs", "name=Acme", {
+          "content-type": "application/x-www-form-urlencoded",
+        }),
+        415,
+        "unsupported_media_type",
+      );
+      const huge = await call(
+        "POST",
+        "/admin/orgs",
+        JSON.stringify({ name: "x".repeat(1_100_000) }),
+      );
+      expectProblem(huge, 413, "payload_too_large");
+      expectProblem(
+        await call("GET", "/admin/keys/00000000-0000-4000-8000-000000000000"),
+        404,
+        "api_key_not_found",
+      );
+      expectProblem(await call("DELETE", "/admin/keys/not-a-uuid"), 404, "api_key_not_found");
+      expectProblem(
+        await call("PATCH", "/admin/orgs/00000000-0000-4000-8000-000000000000", {
+          status: "active",
+        }),
+        404,
+        "organization_not_found",
+      );
+      const pasted = await call("GET", `/admin/keys/${key.raw_key}`);
+      expectProblem(pasted, 404, "api_key_not_found");
+      expect(pasted.text).not.toContain(key.raw_key);
+      const wrongMethod = await call("PUT", "/admin/orgs", { name: "X" });
+      expectProblem(wrongMethod, 405, "method_not_allowed");
+      expect(wrongMethod.headers.get("allow")).toBe("POST, GET");
+      expect(JSON.stringify([await kg.listOrganizations(), await kg.listApiKeys()])).toBe(before);
+
+      // SQL metacharacters are data, stored and returned literally.
+      const tricky = "Robert'); DROP TABLE organizations;--";
+      const stored = await call("POST", "/admin/orgs", { name: tricky });
+      expect(stored.status).toBe(201);
+      expect(
+        (await call("GET", "/admin/orgs")).body.items.map((o: { name: string }) => o.name),
+      ).toEqual(["Acme", tricky]);
+    });
+
+    it("serves its OpenAPI 3.1 document, listing every operation", async () => {
+      const { call } = await setup();
+      const document = await call("GET", "/admin/openapi.json", undefined, { "x-admin-key": "" });
+      expect(document.status).toBe(200);
+      expect(document.body.openapi).toBe("3.1.0");
+      const operations = Object.entries(
+        document.body.paths as Record<string, Record<string, { operationId: string }>>,
+      )
+        .flatMap(([path, methods]) =>
+          Object.entries(methods).map(
+            ([method, op]) => `${method.toUpperCase()} ${path} ${op.operationId}`,
+          ),
+        )
+        .sort();
+      expect(operations).toEqual(
+        [
+          "DELETE /ip-blocks/{ip} deleteIpBlocks",
+          "DELETE /keys/{id} revokeApiKey",
+          "GET /ip-blocks listIpBlocks",
+          "GET /keys listApiKeys",
+          "GET /keys/{id} getApiKey",
+          "GET /keys/{id}/usage getApiKeyUsage",
+          "GET /orgs listOrganizations",
+          "GET /stats getStats",
+          "PATCH /keys/{id} updateApiKey",
+          "PATCH /orgs/{id} updateOrganization",
+          "POST /ip-blocks createIpBlock",
+          "POST /keys createApiKey",
+          "POST /keys/{id}/rotate rotateApiKey",
+          "POST /orgs createOrganization",
+        ].sort(),
+      );
+      expect(document.body.components.securitySchemes.adminKey).toEqual({
+        type: "apiKey",
+        in: "header",
+        name: "X-Admin-Key",
+      });
+      expect(document.body.components.schemas.CreateApiKey.properties).toHaveProperty(
+        "rate_limit_per_minute",
+      );
+    });
+  });
+}
+
+function api(url: string, rawKey: string): Promise<Response> {
+  return fetch(`${url}/api/data`, { headers: { "x-api-key": rawKey } });
+}
