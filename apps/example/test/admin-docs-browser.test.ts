@@ -1,0 +1,116 @@
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createKeyGuard } from "@keyguard/express";
+import { type Browser, chromium } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { EXAMPLE_SECRET, startExampleProcess } from "./example-process.js";
+
+const CHROMIUM = "/usr/bin/chromium";
+const haveChromium = existsSync(CHROMIUM);
+if (!haveChromium) {
+  const message = `Chromium is not installed at ${CHROMIUM} (Debian package "chromium").`;
+  if (process.env.CI === "true") throw new Error(`${message} CI must run the browser test.`);
+  console.warn(`\n!!! SKIPPING the browser test: ${message}\n`);
+}
+
+/** Every admin operation, as Swagger UI lists it: method and path. */
+const OPERATIONS = [
+  "DELETE /ip-blocks/{ip}",
+  "DELETE /keys/{id}",
+  "GET /ip-blocks",
+  "GET /keys",
+  "GET /keys/{id}",
+  "GET /keys/{id}/usage",
+  "GET /orgs",
+  "GET /stats",
+  "PATCH /keys/{id}",
+  "PATCH /orgs/{id}",
+  "POST /ip-blocks",
+  "POST /keys",
+  "POST /keys/{id}/rotate",
+  "POST /orgs",
+];
+
+describe.runIf(haveChromium)("admin API docs in a real browser", () => {
+  let browser: Browser;
+  beforeAll(async () => {
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      // The machine has no internet: keep Chromium from trying to reach Google at start.
+      args: [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
+    });
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  it.each(["express", "fastify", "koa"])(
+    "%s: /docs lists every operation, and Try it out creates an organization",
+    async (framework) => {
+      const directory = mkdtempSync(join(tmpdir(), `keyguard-docs-${framework}-`));
+      const databaseUrl = `sqlite:${join(directory, "keyguard.db")}`;
+      const server = await startExampleProcess(framework, { KEYGUARD_DATABASE_URL: databaseUrl });
+      const page = await browser.newPage();
+      try {
+        // Nothing may come from outside: every request the page makes is to the app.
+        const foreign: string[] = [];
+        page.on("request", (request) => {
+          if (!request.url().startsWith(server.url) && !request.url().startsWith("data:")) {
+            foreign.push(request.url());
+          }
+        });
+        await page.goto(`${server.url}/docs/`);
+        await page.locator(".opblock").first().waitFor();
+        const listed = await page.locator(".opblock-summary").evaluateAll((summaries) =>
+          summaries.map((summary) => {
+            const method = summary.querySelector(".opblock-summary-method")?.textContent ?? "";
+            const path = summary.querySelector(".opblock-summary-path")?.getAttribute("data-path");
+            return `${method.trim()} ${path}`;
+          }),
+        );
+        expect(listed.sort()).toEqual(OPERATIONS);
+
+        // Authorize with the admin key (the secret key by default), then try POST /orgs.
+        await page.locator("button.authorize").first().click();
+        await page.locator(".auth-container input").fill(EXAMPLE_SECRET);
+        await page.locator(".auth-btn-wrapper button.authorize").click();
+        await page.locator(".auth-btn-wrapper button.btn-done").click();
+        const operation = page.locator(".opblock-post", {
+          has: page.locator('.opblock-summary-path[data-path="/orgs"]'),
+        });
+        await operation.locator(".opblock-summary").click();
+        await operation.locator("button.try-out__btn").click();
+        await operation
+          .locator("textarea.body-param__text")
+          .fill('{"name": "Created in the browser"}');
+        await operation.locator("button.execute").click();
+        const status = operation
+          .locator(".live-responses-table tbody .response-col_status")
+          .first();
+        await expect.poll(async () => (await status.textContent())?.trim()).toBe("201");
+        expect(foreign).toEqual([]);
+
+        // In the database, not just on the page.
+        const kg = await createKeyGuard({ secretKey: EXAMPLE_SECRET, databaseUrl }, { env: {} });
+        expect((await kg.listOrganizations()).map((org) => org.name)).toEqual([
+          "Created in the browser",
+        ]);
+        await kg.close();
+      } finally {
+        await page.close();
+        server.child.kill("SIGTERM");
+        await server.exited;
+        rmSync(directory, { recursive: true, force: true });
+      }
+    },
+  );
+});
