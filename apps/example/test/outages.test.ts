@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { createKeyGuard, type KeyGuard, keyguard } from "@keyguard/express";
 import {
   dropSchema,
+  eventually,
   postgresAvailable,
   redisAvailable,
   startOwnRedisServer,
@@ -35,18 +36,6 @@ async function serve(kg: KeyGuard): Promise<string> {
   await new Promise((resolve) => server.once("listening", resolve));
   cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
-
-async function eventually(check: () => Promise<void>, ms: number): Promise<void> {
-  const started = Date.now();
-  for (;;) {
-    try {
-      return await check();
-    } catch (error) {
-      if (Date.now() - started > ms) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
 }
 
 async function timed(request: Promise<Response>) {

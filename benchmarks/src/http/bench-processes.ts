@@ -1,7 +1,11 @@
 /** Starting benchmark servers and load generators as pinned processes. */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { KeyGuard, resolveConfig } from "@keyguard/core";
+import { createKyselyStore } from "@keyguard/store-kysely";
 import { summarize } from "../side-by-side.js";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
@@ -83,3 +87,34 @@ export const fmt = (values: number[]) => {
   const s = summarize(values);
   return `median ${s.median.toFixed(3)} (min ${s.min.toFixed(3)}, max ${s.max.toFixed(3)})`;
 };
+
+/** The secret bench-server.ts hashes keys with. */
+export const BENCH_SECRET = "http-benchmark-secret-0123";
+
+/**
+ * A SQLite database in a new temporary directory with one organization and these keys;
+ * returns the directory, the file and the raw keys (in order), for the load generator.
+ */
+export async function prepareBenchDatabase(
+  keys: readonly { rateLimitPerMinute: number; monthlyLimit?: number }[],
+): Promise<{ dir: string; databaseFile: string; rawKeys: string[] }> {
+  const dir = mkdtempSync(join(tmpdir(), "keyguard-http-bench-"));
+  const databaseFile = join(dir, "bench.db");
+  const admin = new KeyGuard({
+    config: resolveConfig({ secretKey: BENCH_SECRET }, {}),
+    store: await createKyselyStore({ url: `sqlite:${databaseFile}` }),
+  });
+  await admin.init();
+  await admin.createOrganization("Bench");
+  const rawKeys: string[] = [];
+  for (const [i, settings] of keys.entries()) {
+    const { rawKey } = await admin.createApiKey({
+      organization: "Bench",
+      label: `bench-${i}`,
+      ...settings,
+    });
+    rawKeys.push(rawKey);
+  }
+  await admin.close();
+  return { dir, databaseFile, rawKeys };
+}

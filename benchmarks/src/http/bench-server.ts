@@ -28,8 +28,8 @@ import { Redis } from "ioredis";
 import Koa from "koa";
 import rateLimitKoa from "koa-ratelimit";
 import { RateLimiterMemory, RateLimiterRedis } from "rate-limiter-flexible";
+import { BENCH_SECRET } from "./bench-processes.js";
 
-export const BENCH_SECRET = "http-benchmark-secret-0123";
 const [framework, variant, databaseFile] = process.argv.slice(2) as [string, string, string];
 const HUGE = 1_000_000_000;
 const body = { message: "Authorized!" };

@@ -1,13 +1,15 @@
 import type { ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { KeyGuard, resolveConfig } from "@keyguard/core";
-import { createKyselyStore } from "@keyguard/store-kysely";
+import { rmSync } from "node:fs";
 import { summarize } from "../side-by-side.js";
-import { fmt, hasTaskset, load, lookups, startServer } from "./bench-processes.js";
+import {
+  fmt,
+  hasTaskset,
+  load,
+  lookups,
+  prepareBenchDatabase,
+  startServer,
+} from "./bench-processes.js";
 
-const BENCH_SECRET = "http-benchmark-secret-0123";
 const FRAMEWORKS = ["fastify", "express", "koa"] as const;
 const PEERS = {
   fastify: "@fastify/rate-limit",
@@ -29,20 +31,11 @@ export async function runHttpBenchmarks(
   const seconds = options.seconds ?? 3;
   const rounds = options.rounds ?? 4;
   const pin = hasTaskset();
-  const dir = mkdtempSync(join(tmpdir(), "keyguard-http-bench-"));
-  const databaseFile = join(dir, "bench.db");
-  const admin = new KeyGuard({
-    config: resolveConfig({ secretKey: BENCH_SECRET }, {}),
-    store: await createKyselyStore({ url: `sqlite:${databaseFile}` }),
-  });
-  await admin.init();
-  await admin.createOrganization("Bench");
-  const { rawKey } = await admin.createApiKey({
-    organization: "Bench",
-    label: "bench",
-    rateLimitPerMinute: 1_000_000_000,
-  });
-  await admin.close();
+  const {
+    dir,
+    databaseFile,
+    rawKeys: [rawKey = ""],
+  } = await prepareBenchDatabase([{ rateLimitPerMinute: 1_000_000_000 }]);
 
   const lines = [
     `(${seconds} s per measurement, ${rounds} rounds, ${pin ? "server on core 1, load on core 0" : "no taskset: unpinned"})`,

@@ -1,15 +1,9 @@
 import type { ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { KeyGuard, resolveConfig } from "@keyguard/core";
-import { createKyselyStore } from "@keyguard/store-kysely";
+import { rmSync } from "node:fs";
 import { redisCommandCounts, startOwnRedisServer } from "@keyguard/testkit";
 import { Redis } from "ioredis";
 import { summarize } from "../side-by-side.js";
-import { fmt, hasTaskset, load, startServer } from "./bench-processes.js";
-
-const BENCH_SECRET = "http-benchmark-secret-0123";
+import { fmt, hasTaskset, load, prepareBenchDatabase, startServer } from "./bench-processes.js";
 
 /** Calls per command between two INFO commandstats readings. */
 function delta(before: Map<string, number>, after: Map<string, number>): Map<string, number> {
@@ -37,26 +31,14 @@ export async function runRedisBenchmarks(
   const redisServer = await startOwnRedisServer();
   process.env.BENCH_REDIS_URL = redisServer.url;
   const stats = new Redis(redisServer.url);
-  const dir = mkdtempSync(join(tmpdir(), "keyguard-redis-bench-"));
-  const databaseFile = join(dir, "bench.db");
-  const admin = new KeyGuard({
-    config: resolveConfig({ secretKey: BENCH_SECRET }, {}),
-    store: await createKyselyStore({ url: `sqlite:${databaseFile}` }),
-  });
-  await admin.init();
-  await admin.createOrganization("Bench");
-  const { rawKey } = await admin.createApiKey({
-    organization: "Bench",
-    label: "bench",
-    rateLimitPerMinute: 1_000_000_000,
-    monthlyLimit: 1_000_000_000,
-  });
-  const { rawKey: tightKey } = await admin.createApiKey({
-    organization: "Bench",
-    label: "tight",
-    rateLimitPerMinute: 1,
-  });
-  await admin.close();
+  const {
+    dir,
+    databaseFile,
+    rawKeys: [rawKey = "", tightKey = ""],
+  } = await prepareBenchDatabase([
+    { rateLimitPerMinute: 1_000_000_000, monthlyLimit: 1_000_000_000 },
+    { rateLimitPerMinute: 1 },
+  ]);
 
   const lines = [
     `(${seconds} s per measurement, ${rounds} rounds, ${pin ? "server on core 1, load on core 0" : "no taskset: unpinned"}, redis-server ${redisServer.url} unpinned)`,

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { createKeyGuard, type KeyGuard } from "@keyguard/core";
 import {
   deleteRedisKeys,
+  eventually,
   freePort,
   redisAvailable,
   TEST_REDIS_URL,
@@ -14,19 +15,6 @@ import { keyguard, oneLine } from "./keyguard-process.js";
 
 const SECRET = "cli-redis-test-secret";
 const available = await redisAvailable();
-
-/** Retries until `check` passes or `ms` run out. */
-async function eventually(check: () => Promise<void>, ms: number): Promise<void> {
-  const started = Date.now();
-  for (;;) {
-    try {
-      return await check();
-    } catch (error) {
-      if (Date.now() - started > ms) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-  }
-}
 
 describe.runIf(available)("keyguard CLI with Redis (KEYGUARD_REDIS_URL / --redis)", () => {
   const cleanups: Array<() => Promise<void>> = [];

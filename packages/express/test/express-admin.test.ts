@@ -1,14 +1,11 @@
 import { MemoryLimiter } from "@keyguard/limiter-memory";
 import { createKyselyStore } from "@keyguard/store-kysely";
 import {
-  describeAdminConformance,
-  kyselyTestDatabases,
-  postgresAvailable,
+  describeAdminConformanceOnDatabases,
   type StartAdminApp,
   serveNodeServer,
 } from "@keyguard/testkit";
 import express from "express";
-import { describe } from "vitest";
 import { keyguard, keyguardAdmin } from "../src/index.js";
 
 const startAdminApp: StartAdminApp = async (kg) => {
@@ -21,15 +18,7 @@ const startAdminApp: StartAdminApp = async (kg) => {
   return serveNodeServer(app.listen(0));
 };
 
-const databases = kyselyTestDatabases(createKyselyStore);
-const createLimiter = () => new MemoryLimiter();
-describeAdminConformance("Express on SQLite", startAdminApp, {
-  openStore: databases.sqlite,
-  createLimiter,
-});
-describe.runIf(await postgresAvailable())("PostgreSQL", () => {
-  describeAdminConformance("Express on PostgreSQL", startAdminApp, {
-    openStore: databases.postgres,
-    createLimiter,
-  });
+await describeAdminConformanceOnDatabases("Express", startAdminApp, {
+  openStore: createKyselyStore,
+  createLimiter: () => new MemoryLimiter(),
 });

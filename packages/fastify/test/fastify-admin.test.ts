@@ -1,14 +1,8 @@
 import type { AddressInfo } from "node:net";
 import { MemoryLimiter } from "@keyguard/limiter-memory";
 import { createKyselyStore } from "@keyguard/store-kysely";
-import {
-  describeAdminConformance,
-  kyselyTestDatabases,
-  postgresAvailable,
-  type StartAdminApp,
-} from "@keyguard/testkit";
+import { describeAdminConformanceOnDatabases, type StartAdminApp } from "@keyguard/testkit";
 import Fastify from "fastify";
-import { describe } from "vitest";
 import { keyguard, keyguardAdmin } from "../src/index.js";
 
 const startAdminApp: StartAdminApp = async (kg) => {
@@ -24,15 +18,7 @@ const startAdminApp: StartAdminApp = async (kg) => {
   };
 };
 
-const databases = kyselyTestDatabases(createKyselyStore);
-const createLimiter = () => new MemoryLimiter();
-describeAdminConformance("Fastify on SQLite", startAdminApp, {
-  openStore: databases.sqlite,
-  createLimiter,
-});
-describe.runIf(await postgresAvailable())("PostgreSQL", () => {
-  describeAdminConformance("Fastify on PostgreSQL", startAdminApp, {
-    openStore: databases.postgres,
-    createLimiter,
-  });
+await describeAdminConformanceOnDatabases("Fastify", startAdminApp, {
+  openStore: createKyselyStore,
+  createLimiter: () => new MemoryLimiter(),
 });

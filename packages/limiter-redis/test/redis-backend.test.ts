@@ -1,6 +1,7 @@
 import type { KeyGuardChange } from "@keyguard/core";
 import {
   deleteRedisKeys,
+  eventually,
   redisAvailable,
   startOwnRedisServer,
   TEST_REDIS_URL,
@@ -23,20 +24,6 @@ const decision = (backend: RedisBackend, id = "k") =>
     algorithm: "gcra",
     key: { id, rateLimitPerMinute: 1000, monthlyLimit: null },
   });
-
-/** Retries until `check` passes or `ms` run out; returns how long it took. */
-async function eventually(check: () => Promise<unknown>, ms: number): Promise<number> {
-  const started = Date.now();
-  for (;;) {
-    try {
-      await check();
-      return Date.now() - started;
-    } catch (error) {
-      if (Date.now() - started > ms) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
-  }
-}
 
 /** How long a promise takes to reject (it must reject). */
 async function rejectionTime(promise: Promise<unknown>): Promise<number> {

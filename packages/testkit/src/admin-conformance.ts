@@ -6,7 +6,12 @@ import {
 } from "@keyguard/core";
 import { afterEach, describe, expect, it } from "vitest";
 import type { AdapterApp } from "./adapter-conformance.js";
-import type { DisposableStore } from "./test-databases.js";
+import { postgresAvailable } from "./postgres-test-database.js";
+import {
+  type DisposableStore,
+  kyselyTestDatabases,
+  type OpenKyselyStore,
+} from "./test-databases.js";
 
 /**
  * Starts the adapter's admin test app on port 0: the admin API mounted at `/admin`
@@ -449,4 +454,28 @@ export function describeAdminConformance(
 
 function api(url: string, rawKey: string): Promise<Response> {
   return fetch(`${url}/api/data`, { headers: { "x-api-key": rawKey } });
+}
+
+/**
+ * The admin conformance suite on both databases: a SQLite file, and a PostgreSQL schema
+ * (skipped locally when the server does not answer; required with `CI=true`). Await it at
+ * the top of a test file.
+ */
+export async function describeAdminConformanceOnDatabases(
+  adapter: string,
+  start: StartAdminApp,
+  options: { openStore: OpenKyselyStore; createLimiter: () => Limiter },
+): Promise<void> {
+  const databases = kyselyTestDatabases(options.openStore);
+  const postgres = await postgresAvailable();
+  describeAdminConformance(`${adapter} on SQLite`, start, {
+    openStore: databases.sqlite,
+    createLimiter: options.createLimiter,
+  });
+  describe.runIf(postgres)("PostgreSQL", () => {
+    describeAdminConformance(`${adapter} on PostgreSQL`, start, {
+      openStore: databases.postgres,
+      createLimiter: options.createLimiter,
+    });
+  });
 }

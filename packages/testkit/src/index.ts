@@ -7,8 +7,10 @@ export {
 export {
   type AdminConformanceOptions,
   describeAdminConformance,
+  describeAdminConformanceOnDatabases,
   type StartAdminApp,
 } from "./admin-conformance.js";
+export { eventually } from "./eventually.js";
 export { FakeClock } from "./fake-clock.js";
 export { type RawResponse, rawRequest } from "./http-client.js";
 export { describeLimiterConformance } from "./limiter-conformance.js";
