@@ -46,8 +46,9 @@ end
 local quota_remaining = -1
 if monthly >= 0 then
   used = redis.call('INCR', KEYS[2])
-  -- Kept a day past the month's end, so a late request still finds its month's count.
-  redis.call('PEXPIRE', KEYS[2], month_end + 86400000 - now)
+  -- Set once, when the month's count is created: kept a day past the month's end, so a
+  -- late request still finds its month's count.
+  if used == 1 then redis.call('PEXPIRE', KEYS[2], month_end + 86400000 - now) end
   quota_remaining = monthly - used
 end
 return {${OUTCOME.allowed}, limit, rate[2], rate[3], 0, quota_remaining}

@@ -9,26 +9,35 @@
  * decision is atomic across every process).
  */
 export const WINDOW_ALGORITHMS_LUA = `
+-- Writes cost far more than reads inside a script (each is propagated), so TTLs are
+-- refreshed only when the remaining one is shorter than the state must live: at most
+-- about once per window, not once per request.
+local function keep_alive(key, at_least, ttl)
+  if redis.call('PTTL', key) < at_least then redis.call('PEXPIRE', key, ttl) end
+end
+
 -- The seed's sliding window log: a list of allowed requests' times, oldest first.
 local function sliding_log(key, now, limit, window, count_it)
   local horizon = now - window
-  while true do
-    local oldest = redis.call('LINDEX', key, 0)
-    if not oldest or tonumber(oldest) > horizon then break end
-    redis.call('LPOP', key)
+  local expired = 0
+  local oldest = redis.call('LINDEX', key, 0)
+  while oldest and tonumber(oldest) <= horizon do
+    expired = expired + 1
+    oldest = redis.call('LINDEX', key, expired)
   end
+  if expired > 0 then redis.call('LTRIM', key, expired, -1) end
   local counted = redis.call('LLEN', key)
   if counted < limit then
     if count_it then
       redis.call('RPUSH', key, now)
-      redis.call('PEXPIRE', key, window)
+      keep_alive(key, window, 2 * window)
       counted = counted + 1
     end
-    local first = tonumber(redis.call('LINDEX', key, 0)) or now
+    local first = tonumber(oldest) or now
     return {1, limit - counted, first + window, 0}
   end
-  local oldest = tonumber(redis.call('LINDEX', key, 0))
-  return {0, 0, oldest + window, oldest + window - now}
+  local first = tonumber(oldest)
+  return {0, 0, first + window, first + window - now}
 end
 
 -- Cloudflare's sliding window counter: this and the previous fixed window's counts.
@@ -47,7 +56,7 @@ local function sliding_counter(key, now, limit, window, count_it)
   if estimated + 1 <= limit then
     if count_it then
       redis.call('HSET', key, 'start', window_start, 'current', current + 1, 'previous', previous)
-      redis.call('PEXPIRE', key, 2 * window)
+      keep_alive(key, 2 * window, 3 * window)
       estimated = estimated + 1
     end
     return {1, math.max(0, math.floor(limit - estimated)), window_start + window, 0}
@@ -70,7 +79,9 @@ local function gcra(key, now, limit, window, count_it)
     return {0, 0, math.ceil(tat), math.ceil(allow_at - now)}
   end
   if count_it then
-    redis.call('SET', key, string.format('%.3f', new_tat), 'PX', math.ceil(new_tat - now) + 1)
+    -- The state matters until the arrival time passes, never more than a window ahead.
+    redis.call('SET', key, string.format('%.3f', new_tat), 'KEEPTTL')
+    keep_alive(key, window + math.ceil(interval), 2 * window + math.ceil(interval))
     tat = new_tat
   end
   return {1, math.max(0, math.floor((window - (tat - now)) / interval)), math.ceil(tat), 0}
