@@ -22,6 +22,7 @@ export {
   uniqueSchemaName,
   withPostgresClient,
 } from "./postgres-test-database.js";
+export { type OwnRedisCluster, startOwnRedisCluster } from "./redis-test-cluster.js";
 export {
   deleteRedisKeys,
   freePort,

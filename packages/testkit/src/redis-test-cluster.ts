@@ -1,0 +1,112 @@
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { promisify } from "node:util";
+import { Redis } from "ioredis";
+import { freePort } from "./redis-test-server.js";
+
+const exec = promisify(execFile);
+
+/** A three-master Redis Cluster of a test's own (no replicas, nothing on disk but its config). */
+export interface OwnRedisCluster {
+  readonly nodes: readonly { host: string; port: number }[];
+  stop(): Promise<void>;
+}
+
+/** Starts three `redis-server --cluster-enabled yes` and joins them with `redis-cli --cluster create`. */
+export async function startOwnRedisCluster(): Promise<OwnRedisCluster> {
+  const directory = mkdtempSync(join(tmpdir(), "keyguard-redis-cluster-"));
+  const children: ChildProcess[] = [];
+  const nodes: { host: string; port: number }[] = [];
+  const stop = async () => {
+    for (const child of children) {
+      if (child.exitCode === null) {
+        const exited = once(child, "exit");
+        child.kill("SIGKILL");
+        await exited;
+      }
+    }
+    rmSync(directory, { recursive: true, force: true });
+  };
+  try {
+    for (let i = 0; i < 3; i++) {
+      const port = await freePort();
+      children.push(
+        spawn(
+          "redis-server",
+          [
+            "--port",
+            String(port),
+            "--bind",
+            "127.0.0.1",
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            join(directory, `nodes-${port}.conf`),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            directory,
+          ],
+          { stdio: "ignore" },
+        ),
+      );
+      nodes.push({ host: "127.0.0.1", port });
+    }
+    for (const node of nodes) await waitForPing(node.port);
+    await exec("redis-cli", [
+      "--cluster",
+      "create",
+      ...nodes.map((node) => `${node.host}:${node.port}`),
+      "--cluster-replicas",
+      "0",
+      "--cluster-yes",
+    ]);
+    await waitForClusterOk(nodes);
+    return { nodes, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+async function waitForPing(port: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const redis = new Redis({ port, lazyConnect: true, retryStrategy: () => null });
+    redis.on("error", () => {});
+    try {
+      await redis.connect();
+      await redis.ping();
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await sleep(50);
+    } finally {
+      redis.disconnect();
+    }
+  }
+}
+
+/** Every node agrees the cluster is up (slots assigned and gossiped). */
+async function waitForClusterOk(nodes: readonly { port: number }[]): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  for (const node of nodes) {
+    const redis = new Redis({ port: node.port });
+    try {
+      for (;;) {
+        const info = String(await redis.call("CLUSTER", "INFO"));
+        if (info.includes("cluster_state:ok")) break;
+        if (Date.now() > deadline) throw new Error(`cluster not ready: ${info}`);
+        await sleep(100);
+      }
+    } finally {
+      redis.disconnect();
+    }
+  }
+}
