@@ -35,16 +35,20 @@ export {
 } from "./errors/error-codes.js";
 export { isKeyGuardError, KeyGuardError } from "./errors/keyguard-error.js";
 export {
-  type CreateApiKeyInput,
-  type CreatedApiKey,
   KeyGuard,
   type KeyGuardOptions,
   type KeyUsage,
-  type RotatedApiKey,
-  type UpdateApiKeyInput,
   type VerifyOutcome,
   type VerifyResult,
 } from "./keyguard.js";
+export {
+  ApiKeyService,
+  type ApiKeyServiceOptions,
+  type CreateApiKeyInput,
+  type CreatedApiKey,
+  type RotatedApiKey,
+  type UpdateApiKeyInput,
+} from "./keys/api-key-service.js";
 export {
   DISPLAY_PREFIX_LENGTH,
   type GeneratedKey,
@@ -69,6 +73,10 @@ export {
 } from "./limits/sliding-window-counter.js";
 export { type SlidingWindowLogState, slidingWindowLog } from "./limits/sliding-window-log.js";
 export type { RateLimitAlgorithm, WindowDecision } from "./limits/window-decision.js";
+export {
+  OrganizationService,
+  type OrganizationServiceOptions,
+} from "./organizations/organization-service.js";
 export {
   type AuthFailurePolicy,
   countAuthFailure,

@@ -1,28 +1,23 @@
-import { randomUUID } from "node:crypto";
 import { type BlockOptions, IpBlockService } from "./blocks/ip-block-service.js";
 import { type CachedLookup, VerificationCache } from "./cache/verification-cache.js";
 import type { KeyGuardConfig } from "./config/keyguard-config.js";
-import {
-  type ApiKey,
-  type ApiKeyInfo,
-  type ApiKeyPatch,
-  type StoredApiKey,
-  toApiKeyInfo,
-} from "./domain/api-key.js";
-import type { Organization, OrganizationStatus } from "./domain/organization.js";
+import { type ApiKeyInfo, toApiKeyInfo } from "./domain/api-key.js";
+import type { Organization } from "./domain/organization.js";
 import type { KeyGuardStats } from "./domain/stats.js";
 import type { UsageBucket } from "./domain/usage-bucket.js";
 import type { UsageEvent } from "./domain/usage-event.js";
 import type { ErrorCode } from "./errors/error-codes.js";
 import { KeyGuardError } from "./errors/keyguard-error.js";
 import {
-  DISPLAY_PREFIX_LENGTH,
-  generateRawKey,
-  isWellFormedKey,
-  type KeyEnvironment,
-  keyEnvironmentOf,
-} from "./keys/key-format.js";
+  ApiKeyService,
+  type CreateApiKeyInput,
+  type CreatedApiKey,
+  type RotatedApiKey,
+  type UpdateApiKeyInput,
+} from "./keys/api-key-service.js";
+import { isWellFormedKey } from "./keys/key-format.js";
 import { createKeyHasher, type KeyHasher } from "./keys/key-hasher.js";
+import { OrganizationService } from "./organizations/organization-service.js";
 import {
   type ClientAddressResolver,
   createClientAddressResolver,
@@ -36,15 +31,6 @@ import type { Store } from "./ports/store.js";
 import { UsageRecorder, type UsageRecorderStats } from "./usage/usage-recorder.js";
 import { warnBackgroundError } from "./util/background-error.js";
 import { type Clock, systemClock } from "./util/clock.js";
-import {
-  expiresAtSchema,
-  keyLabelSchema,
-  monthlyLimitSchema,
-  organizationNameSchema,
-  parseInput,
-  rateLimitSchema,
-  scopesSchema,
-} from "./validation/operation-inputs.js";
 
 export interface KeyGuardOptions {
   /** A validated configuration (see `resolveConfig`). */
@@ -62,34 +48,6 @@ export interface KeyGuardOptions {
    * other processes see a change once their cached copy expires (`cache.ttlMs`).
    */
   readonly changeFeed?: ChangeFeed;
-}
-
-export interface CreateApiKeyInput {
-  /** The owning organization, by name or id. */
-  readonly organization: string;
-  readonly label: string;
-  /** Defaults to the configured `defaultRateLimitPerMinute`. */
-  readonly rateLimitPerMinute?: number;
-  /** Requests per calendar month (UTC); omitted or `null` = no quota. */
-  readonly monthlyLimit?: number | null;
-  readonly scopes?: readonly string[];
-  /** When the key stops working; must be in the future. */
-  readonly expiresAt?: Date | null;
-  /** `kg_live_` or `kg_test_` keys; defaults to the configured `keyEnvironment`. */
-  readonly environment?: KeyEnvironment;
-}
-
-/** A new key: `rawKey` is shown to the caller once and never stored anywhere. */
-export interface CreatedApiKey {
-  readonly rawKey: string;
-  readonly key: ApiKeyInfo;
-}
-
-export type UpdateApiKeyInput = Omit<ApiKeyPatch, "isActive">;
-
-/** The result of a rotation: the new key (shown once) and what became of the old one. */
-export interface RotatedApiKey extends CreatedApiKey {
-  readonly previous: ApiKeyInfo;
 }
 
 /** One key's requests per UTC hour since a time; hours without requests are zero-filled. */
@@ -132,9 +90,6 @@ const REFUSED = {
   malformed: Promise.resolve<VerifyResult>(REFUSALS.malformed),
 };
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-/** How many candidates an ambiguous prefix reports. */
-const MAX_CANDIDATES = 10;
 const HOUR_MS = 60 * 60 * 1000;
 
 /**
@@ -168,6 +123,8 @@ export class KeyGuard {
   readonly #hash: KeyHasher;
   readonly #cache: VerificationCache;
   readonly #usage: UsageRecorder;
+  readonly #organizations: OrganizationService;
+  readonly #keys: ApiKeyService;
   readonly #changeFeed: ChangeFeed | undefined;
   readonly #stopListening: (() => void) | undefined;
   #closing: Promise<void> | undefined;
@@ -196,6 +153,23 @@ export class KeyGuard {
       ...options.config.usage,
       write: (events) => this.store.insertUsageEvents(events),
       onError: (error) => this.#reportBackgroundError(error),
+    });
+    this.#organizations = new OrganizationService({
+      store: this.store,
+      clock: this.clock,
+      organizationChanged: (id) => {
+        this.#cache.invalidateOrganization(id);
+        return this.#publish({ kind: "organization", id });
+      },
+    });
+    this.#keys = new ApiKeyService({
+      store: this.store,
+      clock: this.clock,
+      config: this.config,
+      hash: this.#hash,
+      organizations: this.#organizations,
+      forget: (keyHash) => this.#cache.invalidate(keyHash),
+      keyChanged: (keyHash) => this.#keyChanged(keyHash),
     });
     this.#changeFeed = options.changeFeed;
     this.#stopListening = this.#changeFeed?.subscribe((change) => this.#hear(change));
@@ -236,188 +210,51 @@ export class KeyGuard {
     await this.store.migrate();
   }
 
-  // ---- organizations -------------------------------------------------------------
+  // ---- organizations (see organizations/organization-service.ts) --------------------
 
-  async createOrganization(name: string): Promise<Organization> {
-    const organization: Organization = {
-      id: randomUUID(),
-      name: parseInput(organizationNameSchema, name),
-      status: "active",
-      createdAt: new Date(this.clock.now()),
-    };
-    await this.store.insertOrganization(organization);
-    return organization;
+  createOrganization(name: string): Promise<Organization> {
+    return this.#organizations.create(name);
   }
 
   listOrganizations(): Promise<Organization[]> {
-    return this.store.listOrganizations();
+    return this.#organizations.list();
   }
 
   /** Finds an organization by name, or by id. Throws `organization_not_found`. */
-  async getOrganization(nameOrId: string): Promise<Organization> {
-    const reference = typeof nameOrId === "string" ? nameOrId.trim() : "";
-    const found =
-      (reference && (await this.store.findOrganizationByName(reference))) ||
-      (UUID.test(reference) ? await this.store.findOrganizationById(reference) : undefined);
-    if (!found) {
-      throw new KeyGuardError(
-        "organization_not_found",
-        `No organization named "${reference}". List them with: keyguard list-orgs`,
-      );
-    }
-    return found;
+  getOrganization(nameOrId: string): Promise<Organization> {
+    return this.#organizations.get(nameOrId);
   }
 
   /** Suspends an organization: its keys are refused until it is reactivated. */
   suspendOrganization(nameOrId: string): Promise<Organization> {
-    return this.#setOrganizationStatus(nameOrId, "suspended");
+    return this.#organizations.suspend(nameOrId);
   }
 
   reactivateOrganization(nameOrId: string): Promise<Organization> {
-    return this.#setOrganizationStatus(nameOrId, "active");
+    return this.#organizations.reactivate(nameOrId);
   }
 
-  async #setOrganizationStatus(
-    nameOrId: string,
-    status: OrganizationStatus,
-  ): Promise<Organization> {
-    const organization = await this.getOrganization(nameOrId);
-    const updated = await this.store.updateOrganizationStatus(organization.id, status);
-    this.#cache.invalidateOrganization(organization.id);
-    await this.#publish({ kind: "organization", id: organization.id });
-    if (!updated) throw this.#organizationGone(organization);
-    return updated;
-  }
-
-  #organizationGone(organization: Organization): KeyGuardError {
-    return new KeyGuardError(
-      "organization_not_found",
-      `Organization "${organization.name}" no longer exists.`,
-    );
-  }
-
-  // ---- keys ------------------------------------------------------------------------
+  // ---- keys (see keys/api-key-service.ts) ------------------------------------------------
 
   /** Creates a key. The returned `rawKey` is the only copy: show it once, then drop it. */
-  async createApiKey(input: CreateApiKeyInput): Promise<CreatedApiKey> {
-    const { rawKey, key } = this.#newKey(input);
-    const organization = await this.getOrganization(input.organization);
-    const stored = { ...key, orgId: organization.id };
-    await this.store.insertApiKey(stored);
-    return { rawKey, key: this.#createdInfo(stored, organization) };
+  createApiKey(input: CreateApiKeyInput): Promise<CreatedApiKey> {
+    return this.#keys.create(input);
   }
 
   /**
-   * Issues a new raw key with the settings of an existing one (organization, label, limits,
-   * scopes, expiry). The old key is revoked at once, or, with `gracePeriodMs`, keeps
-   * working until the grace period ends (its expiry is brought forward to then). Both
-   * changes happen in one transaction.
+   * Issues a new raw key with the settings of an existing one; the old key is revoked at
+   * once or, with `gracePeriodMs`, expires when the grace period ends. One transaction.
    */
-  async rotateApiKey(
+  rotateApiKey(
     reference: string,
     options: { gracePeriodMs?: number } = {},
   ): Promise<RotatedApiKey> {
-    const previous = await this.#findKey(reference);
-    const now = this.clock.now();
-    if (!previous.isActive) {
-      throw new KeyGuardError(
-        "invalid_input",
-        `Key ${previous.prefix} is revoked and cannot be rotated; create a new key instead.`,
-      );
-    }
-    if (previous.expiresAt !== null && previous.expiresAt.getTime() <= now) {
-      throw new KeyGuardError(
-        "invalid_input",
-        `Key ${previous.prefix} has expired and cannot be rotated; create a new key instead.`,
-      );
-    }
-    const grace = options.gracePeriodMs;
-    if (grace !== undefined && !(Number.isFinite(grace) && grace > 0)) {
-      throw new KeyGuardError("invalid_input", "the grace period must be a positive duration");
-    }
-    const { rawKey, key } = this.#newKey({
-      organization: previous.orgId,
-      label: previous.label,
-      rateLimitPerMinute: previous.rateLimitPerMinute,
-      monthlyLimit: previous.monthlyLimit,
-      scopes: previous.scopes,
-      expiresAt: previous.expiresAt,
-      environment: keyEnvironmentOf(previous.prefix),
-    });
-    const stored = { ...key, orgId: previous.orgId };
-    const graceEnd = grace === undefined ? undefined : new Date(now + grace);
-    const patch: ApiKeyPatch =
-      graceEnd === undefined
-        ? { isActive: false }
-        : {
-            expiresAt:
-              previous.expiresAt !== null && previous.expiresAt < graceEnd
-                ? previous.expiresAt
-                : graceEnd,
-          };
-    await this.store.replaceApiKey(stored, previous.id, patch);
-    await this.#keyChanged(previous.keyHash);
-    const updated = await this.store.findApiKeyById(previous.id);
-    return {
-      rawKey,
-      key: this.#createdInfo(stored, {
-        name: previous.organizationName,
-        status: previous.organizationStatus,
-      }),
-      previous: toApiKeyInfo(updated ?? { ...previous, ...patch }),
-    };
-  }
-
-  /** Validates key settings and generates the raw key; `orgId` is filled in by the caller. */
-  #newKey(input: CreateApiKeyInput): { rawKey: string; key: ApiKey } {
-    const now = this.clock.now();
-    const label = parseInput(keyLabelSchema, input.label);
-    const rateLimitPerMinute = parseInput(
-      rateLimitSchema,
-      input.rateLimitPerMinute ?? this.config.defaultRateLimitPerMinute,
-    );
-    const monthlyLimit = parseInput(monthlyLimitSchema, input.monthlyLimit ?? null);
-    const scopes = parseInput(scopesSchema, input.scopes ?? []);
-    const expiresAt = this.#parseExpiry(input.expiresAt ?? null, now);
-    const { rawKey, prefix } = generateRawKey(input.environment ?? this.config.keyEnvironment);
-    const keyHash = this.#hash(rawKey);
-    // A lookup of this hash may have been cached as unknown (a client tried it early).
-    this.#cache.invalidate(keyHash);
-    return {
-      rawKey,
-      key: {
-        id: randomUUID(),
-        orgId: "",
-        label,
-        prefix,
-        keyHash,
-        isActive: true,
-        scopes,
-        rateLimitPerMinute,
-        monthlyLimit,
-        createdAt: new Date(now),
-        expiresAt,
-        lastUsedAt: null,
-      },
-    };
-  }
-
-  #createdInfo(key: ApiKey, organization: Pick<Organization, "name" | "status">): ApiKeyInfo {
-    return toApiKeyInfo({
-      ...key,
-      organizationName: organization.name,
-      organizationStatus: organization.status,
-    });
+    return this.#keys.rotate(reference, options);
   }
 
   /** Keys, masked (no hash, no raw key), oldest first; optionally of one organization. */
-  async listApiKeys(filter: { organization?: string } = {}): Promise<ApiKeyInfo[]> {
-    const orgId =
-      filter.organization === undefined
-        ? undefined
-        : (await this.getOrganization(filter.organization)).id;
-    const keys = await this.store.listApiKeys(orgId === undefined ? {} : { orgId });
-    return keys.map(toApiKeyInfo);
+  listApiKeys(filter: { organization?: string } = {}): Promise<ApiKeyInfo[]> {
+    return this.#keys.list(filter);
   }
 
   /**
@@ -425,72 +262,21 @@ export class KeyGuard {
    * raw key itself. A prefix that fits several keys is an `ambiguous_key_reference` error
    * listing them: KeyGuard never guesses which key you meant.
    */
-  async getApiKey(reference: string): Promise<ApiKeyInfo> {
-    return toApiKeyInfo(await this.#findKey(reference));
+  getApiKey(reference: string): Promise<ApiKeyInfo> {
+    return this.#keys.get(reference);
   }
 
   /**
    * Changes a key's label, limits, scopes or expiry. Takes effect in this process at once,
    * and in every other at once with a change feed (Redis), else within `cache.ttlMs`.
    */
-  async updateApiKey(reference: string, input: UpdateApiKeyInput): Promise<ApiKeyInfo> {
-    const patch: { -readonly [K in keyof ApiKeyPatch]: ApiKeyPatch[K] } = {};
-    if (input.label !== undefined) patch.label = parseInput(keyLabelSchema, input.label);
-    if (input.rateLimitPerMinute !== undefined) {
-      patch.rateLimitPerMinute = parseInput(rateLimitSchema, input.rateLimitPerMinute);
-    }
-    if (input.monthlyLimit !== undefined) {
-      patch.monthlyLimit = parseInput(monthlyLimitSchema, input.monthlyLimit);
-    }
-    if (input.scopes !== undefined) patch.scopes = parseInput(scopesSchema, input.scopes);
-    if (input.expiresAt !== undefined) {
-      patch.expiresAt = this.#parseExpiry(input.expiresAt, this.clock.now());
-    }
-    const key = await this.#findKey(reference);
-    if (Object.keys(patch).length === 0) return toApiKeyInfo(key);
-    return this.#applyPatch(key, patch);
+  updateApiKey(reference: string, input: UpdateApiKeyInput): Promise<ApiKeyInfo> {
+    return this.#keys.update(reference, input);
   }
 
   /** Revokes a key: refused from now on (everywhere at once with a change feed). */
-  async revokeApiKey(reference: string): Promise<ApiKeyInfo> {
-    const key = await this.#findKey(reference);
-    return this.#applyPatch(key, { isActive: false });
-  }
-
-  async #applyPatch(key: StoredApiKey, patch: ApiKeyPatch): Promise<ApiKeyInfo> {
-    const updated = await this.store.updateApiKey(key.id, patch);
-    await this.#keyChanged(key.keyHash);
-    if (!updated)
-      throw new KeyGuardError("api_key_not_found", `API key ${key.prefix} no longer exists.`);
-    return toApiKeyInfo(updated);
-  }
-
-  async #findKey(reference: string): Promise<StoredApiKey> {
-    const ref = typeof reference === "string" ? reference.trim() : "";
-    if (ref === "") throw new KeyGuardError("invalid_input", "a key id or prefix is required");
-    if (UUID.test(ref)) {
-      const byId = await this.store.findApiKeyById(ref.toLowerCase());
-      if (byId) return byId;
-    } else if (isWellFormedKey(ref)) {
-      const byHash = await this.store.findApiKeyByHash(this.#hash(ref));
-      if (byHash) return byHash;
-    } else if (ref.length <= DISPLAY_PREFIX_LENGTH) {
-      const candidates = await this.store.findApiKeysByPrefix(ref, MAX_CANDIDATES + 1);
-      if (candidates.length === 1 && candidates[0]) return candidates[0];
-      if (candidates.length > 1) throw ambiguous(ref, candidates);
-    }
-    throw new KeyGuardError(
-      "api_key_not_found",
-      `No API key matches "${ref.length > 40 ? `${ref.slice(0, 12)}...` : ref}". List keys with: keyguard list-keys`,
-    );
-  }
-
-  #parseExpiry(expiresAt: Date | null, now: number): Date | null {
-    const parsed = parseInput(expiresAtSchema, expiresAt);
-    if (parsed !== null && parsed.getTime() <= now) {
-      throw new KeyGuardError("invalid_input", "expiresAt must be in the future");
-    }
-    return parsed;
+  revokeApiKey(reference: string): Promise<ApiKeyInfo> {
+    return this.#keys.revoke(reference);
   }
 
   // ---- verification ------------------------------------------------------------------
@@ -550,7 +336,7 @@ export class KeyGuard {
    * hours that saw no requests filled in as zeros.
    */
   async usage(reference: string, options: { since: Date }): Promise<KeyUsage> {
-    const key = await this.#findKey(reference);
+    const key = await this.#keys.find(reference);
     await this.#usage.flush();
     const since = options.since;
     const rows = await this.store.usageByHour(key.id, since);
@@ -689,21 +475,3 @@ const secretMissing: KeyHasher = () => {
     "This needs the secret key (it hashes raw keys): set KEYGUARD_SECRET_KEY or pass --secret.",
   );
 };
-
-function ambiguous(reference: string, candidates: readonly StoredApiKey[]): KeyGuardError {
-  const shown = candidates.slice(0, MAX_CANDIDATES).map((key) => ({
-    id: key.id,
-    prefix: key.prefix,
-    label: key.label,
-    organization: key.organizationName,
-  }));
-  const list = shown
-    .map((c) => `${c.prefix} (${c.label}, ${c.organization}, id ${c.id})`)
-    .join("; ");
-  const more = candidates.length > MAX_CANDIDATES ? " and more" : "";
-  return new KeyGuardError(
-    "ambiguous_key_reference",
-    `"${reference}" matches several keys: ${list}${more}. Use the key's id instead.`,
-    { details: { candidates: shown } },
-  );
-}

@@ -1,0 +1,313 @@
+import { randomUUID } from "node:crypto";
+import type { KeyGuardConfig } from "../config/keyguard-config.js";
+import {
+  type ApiKey,
+  type ApiKeyInfo,
+  type ApiKeyPatch,
+  type StoredApiKey,
+  toApiKeyInfo,
+} from "../domain/api-key.js";
+import type { Organization } from "../domain/organization.js";
+import { KeyGuardError } from "../errors/keyguard-error.js";
+import type { Store } from "../ports/store.js";
+import type { Clock } from "../util/clock.js";
+import {
+  expiresAtSchema,
+  keyLabelSchema,
+  monthlyLimitSchema,
+  parseInput,
+  rateLimitSchema,
+  scopesSchema,
+} from "../validation/operation-inputs.js";
+import {
+  DISPLAY_PREFIX_LENGTH,
+  generateRawKey,
+  isWellFormedKey,
+  type KeyEnvironment,
+  keyEnvironmentOf,
+} from "./key-format.js";
+import type { KeyHasher } from "./key-hasher.js";
+
+export interface CreateApiKeyInput {
+  /** The owning organization, by name or id. */
+  readonly organization: string;
+  readonly label: string;
+  /** Defaults to the configured `defaultRateLimitPerMinute`. */
+  readonly rateLimitPerMinute?: number;
+  /** Requests per calendar month (UTC); omitted or `null` = no quota. */
+  readonly monthlyLimit?: number | null;
+  readonly scopes?: readonly string[];
+  /** When the key stops working; must be in the future. */
+  readonly expiresAt?: Date | null;
+  /** `kg_live_` or `kg_test_` keys; defaults to the configured `keyEnvironment`. */
+  readonly environment?: KeyEnvironment;
+}
+
+/** A new key: `rawKey` is shown to the caller once and never stored anywhere. */
+export interface CreatedApiKey {
+  readonly rawKey: string;
+  readonly key: ApiKeyInfo;
+}
+
+export type UpdateApiKeyInput = Omit<ApiKeyPatch, "isActive">;
+
+/** The result of a rotation: the new key (shown once) and what became of the old one. */
+export interface RotatedApiKey extends CreatedApiKey {
+  readonly previous: ApiKeyInfo;
+}
+
+export interface ApiKeyServiceOptions {
+  readonly store: Store;
+  readonly clock: Clock;
+  readonly config: KeyGuardConfig;
+  readonly hash: KeyHasher;
+  readonly organizations: { get(nameOrId: string): Promise<Organization> };
+  /** Drops a hash from this process's verification cache (a new key may be cached as unknown). */
+  readonly forget: (keyHash: string) => void;
+  /** A stored key changed: forget it here and tell the other processes. */
+  readonly keyChanged: (keyHash: string) => Promise<void>;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** How many candidates an ambiguous prefix reports. */
+const MAX_CANDIDATES = 10;
+
+/**
+ * API keys: creation (the raw key returned once), rotation, look-up by id, prefix or raw
+ * key, updates and revocation. Every input is validated before anything is stored; every
+ * change to a stored key is announced through `keyChanged`, so no process keeps trusting
+ * a cached copy.
+ */
+export class ApiKeyService {
+  readonly #store: Store;
+  readonly #clock: Clock;
+  readonly #config: KeyGuardConfig;
+  readonly #hash: KeyHasher;
+  readonly #organizations: ApiKeyServiceOptions["organizations"];
+  readonly #forget: (keyHash: string) => void;
+  readonly #keyChanged: (keyHash: string) => Promise<void>;
+
+  constructor(options: ApiKeyServiceOptions) {
+    this.#store = options.store;
+    this.#clock = options.clock;
+    this.#config = options.config;
+    this.#hash = options.hash;
+    this.#organizations = options.organizations;
+    this.#forget = options.forget;
+    this.#keyChanged = options.keyChanged;
+  }
+
+  /** Creates a key. The returned `rawKey` is the only copy: show it once, then drop it. */
+  async create(input: CreateApiKeyInput): Promise<CreatedApiKey> {
+    const { rawKey, key } = this.#newKey(input);
+    const organization = await this.#organizations.get(input.organization);
+    const stored = { ...key, orgId: organization.id };
+    await this.#store.insertApiKey(stored);
+    return { rawKey, key: this.#createdInfo(stored, organization) };
+  }
+
+  /**
+   * Issues a new raw key with the settings of an existing one (organization, label, limits,
+   * scopes, expiry). The old key is revoked at once, or, with `gracePeriodMs`, keeps
+   * working until the grace period ends (its expiry is brought forward to then). Both
+   * changes happen in one transaction.
+   */
+  async rotate(
+    reference: string,
+    options: { gracePeriodMs?: number } = {},
+  ): Promise<RotatedApiKey> {
+    const previous = await this.find(reference);
+    const now = this.#clock.now();
+    if (!previous.isActive) {
+      throw new KeyGuardError(
+        "invalid_input",
+        `Key ${previous.prefix} is revoked and cannot be rotated; create a new key instead.`,
+      );
+    }
+    if (previous.expiresAt !== null && previous.expiresAt.getTime() <= now) {
+      throw new KeyGuardError(
+        "invalid_input",
+        `Key ${previous.prefix} has expired and cannot be rotated; create a new key instead.`,
+      );
+    }
+    const grace = options.gracePeriodMs;
+    if (grace !== undefined && !(Number.isFinite(grace) && grace > 0)) {
+      throw new KeyGuardError("invalid_input", "the grace period must be a positive duration");
+    }
+    const { rawKey, key } = this.#newKey({
+      organization: previous.orgId,
+      label: previous.label,
+      rateLimitPerMinute: previous.rateLimitPerMinute,
+      monthlyLimit: previous.monthlyLimit,
+      scopes: previous.scopes,
+      expiresAt: previous.expiresAt,
+      environment: keyEnvironmentOf(previous.prefix),
+    });
+    const stored = { ...key, orgId: previous.orgId };
+    const graceEnd = grace === undefined ? undefined : new Date(now + grace);
+    const patch: ApiKeyPatch =
+      graceEnd === undefined
+        ? { isActive: false }
+        : {
+            expiresAt:
+              previous.expiresAt !== null && previous.expiresAt < graceEnd
+                ? previous.expiresAt
+                : graceEnd,
+          };
+    await this.#store.replaceApiKey(stored, previous.id, patch);
+    await this.#keyChanged(previous.keyHash);
+    const updated = await this.#store.findApiKeyById(previous.id);
+    return {
+      rawKey,
+      key: this.#createdInfo(stored, {
+        name: previous.organizationName,
+        status: previous.organizationStatus,
+      }),
+      previous: toApiKeyInfo(updated ?? { ...previous, ...patch }),
+    };
+  }
+
+  /** Validates key settings and generates the raw key; `orgId` is filled in by the caller. */
+  #newKey(input: CreateApiKeyInput): { rawKey: string; key: ApiKey } {
+    const now = this.#clock.now();
+    const label = parseInput(keyLabelSchema, input.label);
+    const rateLimitPerMinute = parseInput(
+      rateLimitSchema,
+      input.rateLimitPerMinute ?? this.#config.defaultRateLimitPerMinute,
+    );
+    const monthlyLimit = parseInput(monthlyLimitSchema, input.monthlyLimit ?? null);
+    const scopes = parseInput(scopesSchema, input.scopes ?? []);
+    const expiresAt = this.#parseExpiry(input.expiresAt ?? null, now);
+    const { rawKey, prefix } = generateRawKey(input.environment ?? this.#config.keyEnvironment);
+    const keyHash = this.#hash(rawKey);
+    // A lookup of this hash may have been cached as unknown (a client tried it early).
+    this.#forget(keyHash);
+    return {
+      rawKey,
+      key: {
+        id: randomUUID(),
+        orgId: "",
+        label,
+        prefix,
+        keyHash,
+        isActive: true,
+        scopes,
+        rateLimitPerMinute,
+        monthlyLimit,
+        createdAt: new Date(now),
+        expiresAt,
+        lastUsedAt: null,
+      },
+    };
+  }
+
+  #createdInfo(key: ApiKey, organization: Pick<Organization, "name" | "status">): ApiKeyInfo {
+    return toApiKeyInfo({
+      ...key,
+      organizationName: organization.name,
+      organizationStatus: organization.status,
+    });
+  }
+
+  /** Keys, masked (no hash, no raw key), oldest first; optionally of one organization. */
+  async list(filter: { organization?: string } = {}): Promise<ApiKeyInfo[]> {
+    const orgId =
+      filter.organization === undefined
+        ? undefined
+        : (await this.#organizations.get(filter.organization)).id;
+    const keys = await this.#store.listApiKeys(orgId === undefined ? {} : { orgId });
+    return keys.map(toApiKeyInfo);
+  }
+
+  /**
+   * Finds a key by id, by display prefix (`kg_live_4Gk9`, or any start of it) or by the
+   * raw key itself. A prefix that fits several keys is an `ambiguous_key_reference` error
+   * listing them: KeyGuard never guesses which key you meant.
+   */
+  async get(reference: string): Promise<ApiKeyInfo> {
+    return toApiKeyInfo(await this.find(reference));
+  }
+
+  /**
+   * Changes a key's label, limits, scopes or expiry. Takes effect in this process at once,
+   * and in every other at once with a change feed (Redis), else within `cache.ttlMs`.
+   */
+  async update(reference: string, input: UpdateApiKeyInput): Promise<ApiKeyInfo> {
+    const patch: { -readonly [K in keyof ApiKeyPatch]: ApiKeyPatch[K] } = {};
+    if (input.label !== undefined) patch.label = parseInput(keyLabelSchema, input.label);
+    if (input.rateLimitPerMinute !== undefined) {
+      patch.rateLimitPerMinute = parseInput(rateLimitSchema, input.rateLimitPerMinute);
+    }
+    if (input.monthlyLimit !== undefined) {
+      patch.monthlyLimit = parseInput(monthlyLimitSchema, input.monthlyLimit);
+    }
+    if (input.scopes !== undefined) patch.scopes = parseInput(scopesSchema, input.scopes);
+    if (input.expiresAt !== undefined) {
+      patch.expiresAt = this.#parseExpiry(input.expiresAt, this.#clock.now());
+    }
+    const key = await this.find(reference);
+    if (Object.keys(patch).length === 0) return toApiKeyInfo(key);
+    return this.#applyPatch(key, patch);
+  }
+
+  /** Revokes a key: refused from now on (everywhere at once with a change feed). */
+  async revoke(reference: string): Promise<ApiKeyInfo> {
+    const key = await this.find(reference);
+    return this.#applyPatch(key, { isActive: false });
+  }
+
+  async #applyPatch(key: StoredApiKey, patch: ApiKeyPatch): Promise<ApiKeyInfo> {
+    const updated = await this.#store.updateApiKey(key.id, patch);
+    await this.#keyChanged(key.keyHash);
+    if (!updated)
+      throw new KeyGuardError("api_key_not_found", `API key ${key.prefix} no longer exists.`);
+    return toApiKeyInfo(updated);
+  }
+
+  /** The stored key (with its hash: internal) a reference names; see {@link get}. */
+  async find(reference: string): Promise<StoredApiKey> {
+    const ref = typeof reference === "string" ? reference.trim() : "";
+    if (ref === "") throw new KeyGuardError("invalid_input", "a key id or prefix is required");
+    if (UUID.test(ref)) {
+      const byId = await this.#store.findApiKeyById(ref.toLowerCase());
+      if (byId) return byId;
+    } else if (isWellFormedKey(ref)) {
+      const byHash = await this.#store.findApiKeyByHash(this.#hash(ref));
+      if (byHash) return byHash;
+    } else if (ref.length <= DISPLAY_PREFIX_LENGTH) {
+      const candidates = await this.#store.findApiKeysByPrefix(ref, MAX_CANDIDATES + 1);
+      if (candidates.length === 1 && candidates[0]) return candidates[0];
+      if (candidates.length > 1) throw ambiguous(ref, candidates);
+    }
+    throw new KeyGuardError(
+      "api_key_not_found",
+      `No API key matches "${ref.length > 40 ? `${ref.slice(0, 12)}...` : ref}". List keys with: keyguard list-keys`,
+    );
+  }
+
+  #parseExpiry(expiresAt: Date | null, now: number): Date | null {
+    const parsed = parseInput(expiresAtSchema, expiresAt);
+    if (parsed !== null && parsed.getTime() <= now) {
+      throw new KeyGuardError("invalid_input", "expiresAt must be in the future");
+    }
+    return parsed;
+  }
+}
+
+function ambiguous(reference: string, candidates: readonly StoredApiKey[]): KeyGuardError {
+  const shown = candidates.slice(0, MAX_CANDIDATES).map((key) => ({
+    id: key.id,
+    prefix: key.prefix,
+    label: key.label,
+    organization: key.organizationName,
+  }));
+  const list = shown
+    .map((c) => `${c.prefix} (${c.label}, ${c.organization}, id ${c.id})`)
+    .join("; ");
+  const more = candidates.length > MAX_CANDIDATES ? " and more" : "";
+  return new KeyGuardError(
+    "ambiguous_key_reference",
+    `"${reference}" matches several keys: ${list}${more}. Use the key's id instead.`,
+    { details: { candidates: shown } },
+  );
+}

@@ -1,0 +1,82 @@
+import { randomUUID } from "node:crypto";
+import type { Organization, OrganizationStatus } from "../domain/organization.js";
+import { KeyGuardError } from "../errors/keyguard-error.js";
+import type { Store } from "../ports/store.js";
+import type { Clock } from "../util/clock.js";
+import { organizationNameSchema, parseInput } from "../validation/operation-inputs.js";
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export interface OrganizationServiceOptions {
+  readonly store: Store;
+  readonly clock: Clock;
+  /** An organization's status changed: its keys' cached verifications must go, everywhere. */
+  readonly organizationChanged: (id: string) => Promise<void>;
+}
+
+/** Organizations: created with a unique name, found by name or id, suspended, reactivated. */
+export class OrganizationService {
+  readonly #store: Store;
+  readonly #clock: Clock;
+  readonly #organizationChanged: (id: string) => Promise<void>;
+
+  constructor(options: OrganizationServiceOptions) {
+    this.#store = options.store;
+    this.#clock = options.clock;
+    this.#organizationChanged = options.organizationChanged;
+  }
+
+  async create(name: string): Promise<Organization> {
+    const organization: Organization = {
+      id: randomUUID(),
+      name: parseInput(organizationNameSchema, name),
+      status: "active",
+      createdAt: new Date(this.#clock.now()),
+    };
+    await this.#store.insertOrganization(organization);
+    return organization;
+  }
+
+  list(): Promise<Organization[]> {
+    return this.#store.listOrganizations();
+  }
+
+  /** Finds an organization by name, or by id. Throws `organization_not_found`. */
+  async get(nameOrId: string): Promise<Organization> {
+    const reference = typeof nameOrId === "string" ? nameOrId.trim() : "";
+    const found =
+      (reference && (await this.#store.findOrganizationByName(reference))) ||
+      (UUID.test(reference) ? await this.#store.findOrganizationById(reference) : undefined);
+    if (!found) {
+      throw new KeyGuardError(
+        "organization_not_found",
+        `No organization named "${reference}". List them with: keyguard list-orgs`,
+      );
+    }
+    return found;
+  }
+
+  /** Suspends an organization: its keys are refused until it is reactivated. */
+  suspend(nameOrId: string): Promise<Organization> {
+    return this.#setStatus(nameOrId, "suspended");
+  }
+
+  reactivate(nameOrId: string): Promise<Organization> {
+    return this.#setStatus(nameOrId, "active");
+  }
+
+  async #setStatus(nameOrId: string, status: OrganizationStatus): Promise<Organization> {
+    const organization = await this.get(nameOrId);
+    const updated = await this.#store.updateOrganizationStatus(organization.id, status);
+    await this.#organizationChanged(organization.id);
+    if (!updated) throw this.#organizationGone(organization);
+    return updated;
+  }
+
+  #organizationGone(organization: Organization): KeyGuardError {
+    return new KeyGuardError(
+      "organization_not_found",
+      `Organization "${organization.name}" no longer exists.`,
+    );
+  }
+}
