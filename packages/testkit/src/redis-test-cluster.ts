@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import { Redis } from "ioredis";
-import { freePort } from "./redis-test-server.js";
+import { freePort, waitForPing } from "./redis-test-server.js";
 
 const exec = promisify(execFile);
 
@@ -58,7 +58,7 @@ export async function startOwnRedisCluster(): Promise<OwnRedisCluster> {
       );
       nodes.push({ host: "127.0.0.1", port });
     }
-    for (const node of nodes) await waitForPing(node.port);
+    for (const node of nodes) await waitForPing(`redis://${node.host}:${node.port}`);
     await exec("redis-cli", [
       "--cluster",
       "create",
@@ -72,24 +72,6 @@ export async function startOwnRedisCluster(): Promise<OwnRedisCluster> {
   } catch (error) {
     await stop();
     throw error;
-  }
-}
-
-async function waitForPing(port: number): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const redis = new Redis({ port, lazyConnect: true, retryStrategy: () => null });
-    redis.on("error", () => {});
-    try {
-      await redis.connect();
-      await redis.ping();
-      return;
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await sleep(50);
-    } finally {
-      redis.disconnect();
-    }
   }
 }
 

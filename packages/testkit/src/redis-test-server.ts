@@ -149,7 +149,8 @@ export async function freePort(): Promise<number> {
   return address.port;
 }
 
-async function waitForPing(url: string): Promise<void> {
+/** Waits until a Redis server at `url` answers PING (10 s at most). */
+export async function waitForPing(url: string): Promise<void> {
   const deadline = Date.now() + 10_000;
   for (;;) {
     const redis = new Redis(url, { lazyConnect: true, retryStrategy: () => null });
