@@ -57,4 +57,33 @@ describe.runIf(available)("PostgreSQL schemas", () => {
       await dropSchema(second);
     }
   });
+
+  it("migrates while other schemas of the database are created and dropped", async () => {
+    // Another application (or test) busy with DDL must not make a migration fail.
+    let churning = true;
+    const churn = (async () => {
+      while (churning) {
+        const other = uniqueSchemaName("churn");
+        await withPostgresClient(async (client) => {
+          await client.query(`create schema ${other}`);
+          await client.query(`create table ${other}.t (id int)`);
+          await client.query(`drop schema ${other} cascade`);
+        });
+      }
+    })();
+    const schemas: string[] = [];
+    try {
+      for (let i = 0; i < 8; i++) {
+        const schema = uniqueSchemaName("busy");
+        schemas.push(schema);
+        const store = await createKyselyStore({ url: TEST_POSTGRES_URL, schema });
+        await store.migrate();
+        await store.close();
+      }
+    } finally {
+      churning = false;
+      await churn;
+      for (const schema of schemas) await dropSchema(schema);
+    }
+  });
 });

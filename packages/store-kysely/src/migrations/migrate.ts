@@ -23,7 +23,8 @@ const MAX_ATTEMPTS = 20;
 
 /**
  * Brings the schema to the latest version. Safe to run concurrently from several
- * processes: PostgreSQL serialises through Kysely's advisory lock; SQLite has no such lock,
+ * processes, and while other schemas of the database change: PostgreSQL serialises through
+ * Kysely's advisory lock; SQLite has no such lock,
  * so a process that loses the race for the write lock (SQLITE_BUSY, or a table another
  * process just created) waits briefly and tries again, by which time the work is done.
  */
@@ -67,6 +68,12 @@ function isConcurrentMigrationConflict(error: unknown): boolean {
     (typeof code === "string" && code.startsWith("SQLITE_BUSY")) ||
     code === "23505" || // PostgreSQL: duplicate key while two sessions create the same schema
     code === "42P06" || // duplicate_schema
+    // Kysely's migrator introspects every schema's tables; another application (or test)
+    // dropping a schema or table at that moment makes the catalog query fail. Asking again
+    // succeeds.
+    code === "3F000" || // invalid_schema_name
+    code === "42P01" || // undefined_table
+    /cache lookup failed/i.test(message) ||
     /already exists|duplicate column/i.test(message) ||
     // SQLite: another process recorded the same migration first.
     (code === "SQLITE_CONSTRAINT_PRIMARYKEY" && message.includes(MIGRATION_TABLE)) ||
