@@ -13,6 +13,7 @@ import {
   normalizePath,
   PROBLEM_CONTENT_TYPE,
   problemFor,
+  warnBackgroundError,
 } from "@keyguard/core";
 import type { z } from "zod";
 import { ADMIN_ROUTES, type AdminRoute } from "./admin-routes.js";
@@ -29,6 +30,11 @@ export interface AdminApiOptions {
   readonly maxBodyBytes?: number;
   /** Where the API is mounted (for the OpenAPI document's server URL). Default `/admin`. */
   readonly prefix?: string;
+  /**
+   * Told about failures that are not the caller's fault (a bug, a driver error), which are
+   * answered 503 without details. Default: a process warning.
+   */
+  readonly onUnexpectedError?: (error: unknown) => void;
 }
 
 /** One admin request as an adapter reads it off its framework. */
@@ -72,6 +78,7 @@ export class AdminApi {
   readonly #adminKeyDigest: Buffer;
   readonly #routes: readonly CompiledRoute[];
   readonly maxBodyBytes: number;
+  readonly #onUnexpectedError: (error: unknown) => void;
   /** The OpenAPI 3.1 document, generated from the same schemas that validate requests. */
   readonly openApiDocument: Record<string, unknown>;
 
@@ -89,6 +96,7 @@ export class AdminApi {
     }
     this.#adminKeyDigest = digest(adminKey);
     this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+    this.#onUnexpectedError = options.onUnexpectedError ?? warnBackgroundError;
     this.#routes = ADMIN_ROUTES.map(compile);
     this.openApiDocument = buildOpenApiDocument(ADMIN_ROUTES, options.prefix ?? "/admin");
   }
@@ -118,6 +126,7 @@ export class AdminApi {
       const result = await route.run(this.#kg, { params, query, body, now });
       return json(route.status, result);
     } catch (error) {
+      if (!isKeyGuardError(error)) this.#onUnexpectedError(error);
       return problem(error);
     }
   }

@@ -117,3 +117,26 @@ describe("docs page", () => {
     expect(page).not.toContain('/d"x');
   });
 });
+
+describe("unexpected failures", () => {
+  it("answer 503 without details and are reported", async () => {
+    const kg = await keyguard();
+    const reported: unknown[] = [];
+    const api = new AdminApi(kg, { onUnexpectedError: (error) => reported.push(error) });
+    // A store that breaks in a way no KeyGuard code anticipates.
+    kg.store.listOrganizations = () => Promise.reject(new TypeError("driver exploded: secret=xyz"));
+    const answer = await api.handle({
+      method: "GET",
+      path: "/admin/orgs",
+      subPath: "/orgs",
+      remoteAddress: "192.0.2.1",
+      header: (name) => (name === "x-admin-key" ? "admin-unit-secret" : undefined),
+      query: {},
+      readBody: async () => undefined,
+    });
+    expect(answer.status).toBe(503);
+    expect(answer.body).not.toContain("exploded");
+    expect(JSON.parse(answer.body)).toMatchObject({ code: "service_unavailable" });
+    expect(String(reported[0])).toMatch(/driver exploded/);
+  });
+});

@@ -132,6 +132,7 @@ export {
   type UsageRecorderOptions,
   type UsageRecorderStats,
 } from "./usage/usage-recorder.js";
+export { warnBackgroundError } from "./util/background-error.js";
 export { type Clock, systemClock } from "./util/clock.js";
 export { parseDuration } from "./util/duration.js";
 export { loadOptionalModule } from "./util/load-optional-module.js";
