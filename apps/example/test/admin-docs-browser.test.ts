@@ -68,6 +68,10 @@ describe.runIf(haveChromium)("admin API docs in a real browser", () => {
             foreign.push(request.url());
           }
         });
+        // Only Swagger UI's own files are served; anything else is an ordinary 404.
+        for (const path of ["/docs/nope.js", "/docs/package.json", "/docs/%2e%2e/package.json"]) {
+          expect((await fetch(`${server.url}${path}`)).status, path).toBe(404);
+        }
         await page.goto(`${server.url}/docs/`);
         await page.locator(".opblock").first().waitFor();
         const listed = await page.locator(".opblock-summary").evaluateAll((summaries) =>

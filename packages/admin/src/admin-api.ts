@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import {
+  blockedDetail,
   countAuthFailure,
   DEFAULT_FAILURE_BLOCK_MS,
   DEFAULT_FAILURE_WINDOW_MS,
@@ -11,8 +12,8 @@ import {
   KeyGuardError,
   type Limiter,
   normalizePath,
-  PROBLEM_CONTENT_TYPE,
-  problemFor,
+  problemResponse,
+  retryAfterSeconds,
   warnBackgroundError,
 } from "@keyguard/core";
 import type { z } from "zod";
@@ -132,14 +133,13 @@ export class AdminApi {
   }
 
   async #refuseBlocked(client: string, path: string, now: number): Promise<void> {
-    const blockPath = normalizePath(path);
-    const block =
-      this.#kg.findManualBlock(client, blockPath, now) ??
-      (await this.#limiter.findBlock(client, blockPath, now).catch(() => undefined));
+    // An unavailable limiter must not lock the operator out: the manual blocks still apply.
+    const block = await this.#kg
+      .findBlock(client, normalizePath(path), now)
+      .catch(() => this.#kg.findManualBlock(client, normalizePath(path), now));
     if (block !== undefined) {
-      const seconds = Math.max(1, Math.ceil((block.untilMs - now) / 1000));
-      throw new KeyGuardError("ip_blocked", `This client is blocked for another ${seconds} s.`, {
-        details: { retryAfter: String(seconds) },
+      throw new KeyGuardError("ip_blocked", blockedDetail(block.untilMs, now), {
+        details: { retryAfter: retryAfterSeconds(block.untilMs - now) },
       });
     }
   }
@@ -271,22 +271,21 @@ function json(status: number, value: unknown): AdminResponse {
   };
 }
 
-/** Every error becomes a problem; anything unexpected is a 500 that says nothing internal. */
+/** Every error becomes a problem; anything unexpected is a 503 that says nothing internal. */
 function problem(error: unknown): AdminResponse {
   let code: ErrorCode = "service_unavailable";
   let detail = "The operation could not be completed right now. Retry shortly.";
-  const headers: Record<string, string> = {
-    "content-type": PROBLEM_CONTENT_TYPE,
-    "cache-control": "no-store",
-  };
+  const headers: Record<string, string> = { "cache-control": "no-store" };
   if (isKeyGuardError(error) && isErrorCode(error.code)) {
     code = error.code;
     detail = error.message;
-    const details = (error as { details?: Record<string, unknown> }).details;
+    const details = error.details;
     if (typeof details?.retryAfter === "string") headers["retry-after"] = details.retryAfter;
     if (typeof details?.allow === "string") headers.allow = details.allow;
-    if (code === "database_unavailable") headers["retry-after"] = "5";
   }
-  const body = problemFor(code, detail);
-  return { status: body.status, headers, body: JSON.stringify(body) };
+  if (code === "service_unavailable" || code === "database_unavailable") {
+    headers["retry-after"] = "5";
+  }
+  const answer = problemResponse(code, detail, headers);
+  return { status: answer.status, headers: answer.headers, body: JSON.stringify(answer.problem) };
 }

@@ -97,9 +97,13 @@ export {
   type IpRateLimitRule,
 } from "./pipeline/ip-rate-limit.js";
 export {
+  blockedDetail,
   PROBLEM_CONTENT_TYPE,
   type ProblemDetails,
+  type ProblemResponse,
   problemFor,
+  problemResponse,
+  retryAfterSeconds,
 } from "./pipeline/problem-details.js";
 export {
   createPathMatcher,

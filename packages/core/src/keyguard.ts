@@ -423,6 +423,14 @@ export class KeyGuard {
     return this.#ipBlocks.listBlocks();
   }
 
+  /**
+   * The block in force on `client` at `path` (already normalised): a manual one from
+   * memory first, else the limiter's (automatic blocks, lockouts).
+   */
+  async findBlock(client: string, path: string, now: number): Promise<IpBlock | undefined> {
+    return this.findManualBlock(client, path, now) ?? this.limiter.findBlock(client, path, now);
+  }
+
   /** The manual block covering `client` on `path` now, from memory (no I/O). */
   findManualBlock(client: string, path: string, now: number): IpBlock | undefined {
     return this.#ipBlocks.findManualBlock(client, path, now);

@@ -1,13 +1,8 @@
 import type { Readable } from "node:stream";
 import { AdminApi, type AdminApiOptions, adminDocsResponse, readNodeBody } from "@keyguard/admin";
-import {
-  type KeyGuard,
-  KeyGuardError,
-  PROBLEM_CONTENT_TYPE,
-  pathOf,
-  problemFor,
-} from "@keyguard/core";
+import { type KeyGuard, PROBLEM_CONTENT_TYPE, pathOf, problemFor } from "@keyguard/core";
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
+import { toGuardRequest } from "./keyguard-plugin.js";
 
 export interface KeyGuardAdminFastifyOptions extends AdminApiOptions {
   readonly kg: KeyGuard;
@@ -38,13 +33,10 @@ export const keyguardAdmin: FastifyPluginAsync<KeyGuardAdminFastifyOptions> = as
     return reply.code(problem.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem));
   });
   const handler = async (request: FastifyRequest, reply: FastifyReply) => {
-    const path = pathOf(request.url);
+    const guardRequest = toGuardRequest(request);
     const answer = await api.handle({
-      method: request.method,
-      path,
-      subPath: path.slice(app.prefix.length) || "/",
-      remoteAddress: request.socket.remoteAddress,
-      header: (name) => request.headers[name],
+      ...guardRequest,
+      subPath: guardRequest.path.slice(app.prefix.length) || "/",
       query: request.query as Record<string, string | string[] | undefined>,
       readBody: async () => {
         const body = request.body as { payload?: Readable } | undefined;
@@ -81,9 +73,7 @@ export const keyguardAdminDocs: FastifyPluginAsync<{ openApiUrl: string }> = asy
       openApiUrl: options.openApiUrl,
       mountPath: app.prefix,
     });
-    if (answer === undefined) {
-      throw new KeyGuardError("not_found", "No such file.");
-    }
+    if (answer === undefined) return reply.callNotFound();
     return reply.code(answer.status).headers(answer.headers).send(answer.body);
   };
   for (const url of ["/", "/*"]) app.get(url, { config: { keyguard: false } }, handler);

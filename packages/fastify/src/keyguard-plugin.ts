@@ -109,7 +109,8 @@ const plugin: FastifyPluginAsync<KeyGuardFastifyOptions> = async (fastify, optio
  */
 export const keyguard = fp(plugin, { fastify: "5.x", name: "@keyguard/fastify" });
 
-function toGuardRequest(request: FastifyRequest): GuardRequest {
+/** What KeyGuard's core needs from a Fastify request (shared with the admin plugin). */
+export function toGuardRequest(request: FastifyRequest): GuardRequest {
   return {
     method: request.method,
     path: pathOf(request.url),

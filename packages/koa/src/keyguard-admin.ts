@@ -1,6 +1,7 @@
 import { AdminApi, type AdminApiOptions, adminDocsResponse, readNodeBody } from "@keyguard/admin";
 import { createPathMatcher, type KeyGuard } from "@keyguard/core";
 import type { Middleware } from "koa";
+import { toGuardRequest } from "./keyguard-middleware.js";
 
 export interface KeyGuardAdminKoaOptions extends AdminApiOptions {
   /** Where the admin API answers, e.g. `/admin`. */
@@ -23,11 +24,8 @@ export function keyguardAdmin(kg: KeyGuard, options: KeyGuardAdminKoaOptions): M
   return async (ctx, next) => {
     if (!underPrefix(ctx.path)) return next();
     const answer = await api.handle({
-      method: ctx.method,
-      path: ctx.path,
+      ...toGuardRequest(ctx),
       subPath: ctx.path.slice(prefix.length) || "/",
-      remoteAddress: ctx.req.socket.remoteAddress,
-      header: (name) => ctx.req.headers[name],
       query: ctx.query,
       readBody: () =>
         readNodeBody(ctx.req, api.maxBodyBytes, (ctx.request as { body?: unknown }).body),

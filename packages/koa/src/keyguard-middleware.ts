@@ -75,7 +75,8 @@ export function keyguard(kg: KeyGuard, options: KeyGuardKoaOptions = {}): Middle
   };
 }
 
-function toGuardRequest(ctx: Context): GuardRequest {
+/** What KeyGuard's core needs from a Koa request (shared with the admin middleware). */
+export function toGuardRequest(ctx: Context): GuardRequest {
   return {
     method: ctx.method,
     path: ctx.path,

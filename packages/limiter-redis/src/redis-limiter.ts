@@ -37,6 +37,14 @@ export interface RedisLimiterOptions {
 type ScriptCall = (numKeys: number, ...keysAndArgs: (string | number)[]) => Promise<unknown>;
 
 const MINUTE = 60_000;
+
+interface KnownRefusal {
+  readonly decision: LimitDecision;
+  readonly untilMs: number;
+  readonly rateLimitPerMinute: number;
+  readonly monthlyLimit: number | null;
+  readonly algorithm: RateLimitAlgorithm;
+}
 /** ioredis runs these by EVALSHA, and by EVAL once after a restart or SCRIPT FLUSH. */
 const SCRIPTS = {
   keyguardDecide: DECIDE_LUA,
@@ -64,8 +72,8 @@ export class RedisLimiter implements Limiter {
   readonly #unsubscribe: (() => void) | undefined;
   readonly #ownsConnection: boolean;
   readonly #blocks: IpBlockList;
-  /** Key refusals that hold until a known time (rate limited, quota used up). */
-  readonly #refusals: LRUCache<string, { decision: LimitDecision; untilMs: number }>;
+  /** Key refusals that hold until a known time (rate limited, quota used up), by key id. */
+  readonly #refusals: LRUCache<string, KnownRefusal>;
 
   constructor(options: RedisLimiterOptions) {
     this.#redis = options.redis;
@@ -103,13 +111,27 @@ export class RedisLimiter implements Limiter {
       if (block !== undefined) return blockedDecision(block, now, 0);
       return { allowed: true, limit: 0, remaining: 0, resetAtMs: now, retryAfterMs: 0 };
     }
-    const refusalId = `${key.id}|${key.rateLimitPerMinute}|${key.monthlyLimit}|${request.algorithm}`;
-    const refused = this.#refusals.get(refusalId);
+    const refused = this.#refusals.get(key.id);
     if (refused !== undefined) {
-      if (refused.untilMs > now)
+      // Only while it still holds, and for the same settings: a raised limit is asked anew.
+      if (
+        refused.untilMs > now &&
+        refused.rateLimitPerMinute === key.rateLimitPerMinute &&
+        refused.monthlyLimit === key.monthlyLimit &&
+        refused.algorithm === request.algorithm
+      ) {
         return { ...refused.decision, retryAfterMs: refused.untilMs - now };
-      this.#refusals.delete(refusalId);
+      }
+      this.#refusals.delete(key.id);
     }
+    const remember = (decision: LimitDecision, untilMs: number) =>
+      this.#refusals.set(key.id, {
+        decision,
+        untilMs,
+        rateLimitPerMinute: key.rateLimitPerMinute,
+        monthlyLimit: key.monthlyLimit,
+        algorithm: request.algorithm,
+      });
     if (this.#cluster) {
       // On a cluster the client's blocks live in another slot than the key's counters.
       const block = await this.findBlock(client, path, now);
@@ -157,12 +179,12 @@ export class RedisLimiter implements Limiter {
         refusal: "quota_exceeded",
         quota: quotaWindow(monthly, 0, month.end, now, false),
       };
-      this.#refusals.set(refusalId, { decision, untilMs: month.end });
+      remember(decision, month.end);
       return decision;
     }
     if (outcome === OUTCOME.rateLimited) {
       const decision: LimitDecision = { ...rate, allowed: false, refusal: "rate_limited" };
-      this.#refusals.set(refusalId, { decision, untilMs: now + rate.retryAfterMs });
+      remember(decision, now + rate.retryAfterMs);
       return decision;
     }
     if (key.monthlyLimit === null) return { ...rate, allowed: true };

@@ -70,6 +70,19 @@ export function describeLimiterConformance(
       });
     });
 
+    it("applies a raised limit at once, even to a key it has just refused", async () => {
+      const limiter = await create();
+      for (let i = 0; i < 2; i++)
+        await limiter.decide(request("raise", T0, 2, "sliding-window-log"));
+      expect((await limiter.decide(request("raise", T0, 2, "sliding-window-log"))).refusal).toBe(
+        "rate_limited",
+      );
+      expect(await limiter.decide(request("raise", T0, 5, "sliding-window-log"))).toMatchObject({
+        allowed: true,
+        remaining: 2,
+      });
+    });
+
     describe("monthly quota", () => {
       it("allows monthlyLimit requests per calendar month (UTC), counting only allowed ones", async () => {
         const limiter = await create();

@@ -86,8 +86,7 @@ export class IpRateLimit {
     const client = kg.clientOf(request);
     try {
       await kg.syncBlocks();
-      const block =
-        kg.findManualBlock(client, path, now) ?? (await kg.limiter.findBlock(client, path, now));
+      const block = await kg.findBlock(client, path, now);
       if (block !== undefined) {
         return refuse("ip_blocked", blockedDetail(block.untilMs, now), {
           "retry-after": retryAfterSeconds(block.untilMs - now),
