@@ -12,6 +12,12 @@ export interface OpenOptions {
   readonly needsSecret: boolean;
   /** `init` may create the database; every other command refuses to invent one. */
   readonly create?: boolean;
+  /**
+   * The command changes what running servers cache (key validity, organization status) or
+   * reads or changes IP blocks: with Redis configured it goes through Redis, and refuses to
+   * run if Redis does not answer. Other commands only use the database.
+   */
+  readonly shared?: boolean;
 }
 
 /** What every command gets: the global options, output helpers and the database. */
@@ -78,7 +84,10 @@ export class CliContext {
         `No KeyGuard database at ${database.filename}. Create it with "keyguard init", or point --db at an existing one.`,
       );
     }
-    const redis = config.redisUrl === undefined ? undefined : await this.#connectRedis(config);
+    const redis =
+      config.redisUrl === undefined || !options.shared
+        ? undefined
+        : await this.#connectRedis(config);
     const store = await createKyselyStore({ database });
     const kg = new KeyGuard({
       config,

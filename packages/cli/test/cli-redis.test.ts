@@ -79,5 +79,9 @@ describe.runIf(available)("keyguard CLI with Redis (KEYGUARD_REDIS_URL / --redis
     expect(result.code).toBe(1);
     expect(oneLine(result)).toMatch(/Redis at redis:\/\/127\.0\.0\.1:\d+ is not answering/);
     expect((await kg.getApiKey(key.id)).isActive).toBe(true);
+    // Commands that only use the database do not need Redis.
+    const listed = await keyguard(["list-keys", "--json", "--redis", deadRedis], { cwd, env });
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(JSON.parse(listed.stdout)).toHaveLength(1);
   });
 });

@@ -31,7 +31,7 @@ export const registerBlockCommands: RegisterCommand = (cli, ctx) => {
       const durationMs =
         duration === undefined ? undefined : parseDurationOption(duration, "--duration");
       const path = ctx.option("path");
-      return ctx.withKeyGuard({ needsSecret: false }, async (kg) => {
+      return ctx.withKeyGuard({ needsSecret: false, shared: true }, async (kg) => {
         const block = await kg.blockIp(String(ip), {
           ...(durationMs === undefined ? {} : { duration: `${durationMs}ms` }),
           ...(path === undefined ? {} : { scope: "path" as const, path }),
@@ -46,7 +46,7 @@ export const registerBlockCommands: RegisterCommand = (cli, ctx) => {
     });
 
   cli.command("unblock-ip <ip>", "Lift every block on an IP").action((ip: string) =>
-    ctx.withKeyGuard({ needsSecret: false }, async (kg) => {
+    ctx.withKeyGuard({ needsSecret: false, shared: true }, async (kg) => {
       const lifted = await kg.unblockIp(String(ip));
       if (ctx.json) return ctx.printJson({ ip: String(ip), unblocked: lifted });
       ctx.print(lifted ? `Unblocked ${ip}.` : `${ip} was not blocked.`);
@@ -54,7 +54,7 @@ export const registerBlockCommands: RegisterCommand = (cli, ctx) => {
   );
 
   cli.command("list-blocks", "List IP blocks in force").action(() =>
-    ctx.withKeyGuard({ needsSecret: false }, async (kg) => {
+    ctx.withKeyGuard({ needsSecret: false, shared: true }, async (kg) => {
       const blocks = await kg.listBlocks();
       if (ctx.json) ctx.printJson(blocks);
       else ctx.print(renderBlocks(blocks));

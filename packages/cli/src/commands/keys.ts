@@ -88,7 +88,7 @@ export const registerKeyCommands: RegisterCommand = (cli, ctx) => {
   cli
     .command("revoke-key <key>", "Revoke a key, by prefix (kg_live_4Gk9) or id")
     .action((reference: string) =>
-      ctx.withKeyGuard({ needsSecret: false }, async (kg) => {
+      ctx.withKeyGuard({ needsSecret: false, shared: true }, async (kg) => {
         const key = await kg.revokeApiKey(String(reference));
         if (ctx.json) ctx.printJson(key);
         else ctx.print(`Revoked key ${key.prefix} (${key.label}, ${key.organizationName}).`);
@@ -107,7 +107,7 @@ export const registerKeyCommands: RegisterCommand = (cli, ctx) => {
         "update-key needs at least one of --label, --rate-limit, --monthly-limit, --scopes, --expires",
       );
     }
-    return ctx.withKeyGuard({ needsSecret: false }, async (kg) => {
+    return ctx.withKeyGuard({ needsSecret: false, shared: true }, async (kg) => {
       const key = await kg.updateApiKey(String(reference), settings);
       if (ctx.json) return ctx.printJson(key);
       ctx.print([`Updated key ${key.prefix} (${key.label})`, ...describeKey(key, now)].join("\n"));
@@ -123,7 +123,7 @@ export const registerKeyCommands: RegisterCommand = (cli, ctx) => {
     .action((reference: string) => {
       const grace = ctx.option("grace");
       const gracePeriodMs = grace === undefined ? undefined : parseDurationOption(grace, "--grace");
-      return ctx.withKeyGuard({ needsSecret: true }, async (kg) => {
+      return ctx.withKeyGuard({ needsSecret: true, shared: true }, async (kg) => {
         const now = Date.now();
         const { rawKey, key, previous } = await kg.rotateApiKey(String(reference), {
           gracePeriodMs,

@@ -37,7 +37,7 @@ export const registerOrganizationCommands: RegisterCommand = (cli, ctx) => {
     ["activate-org", "Reactivate a suspended organization", "active"],
   ] as const) {
     cli.command(`${command} <name>`, verb).action((name: string) =>
-      ctx.withKeyGuard({ needsSecret: false }, async (kg) => {
+      ctx.withKeyGuard({ needsSecret: false, shared: true }, async (kg) => {
         const org =
           status === "suspended"
             ? await kg.suspendOrganization(String(name))
