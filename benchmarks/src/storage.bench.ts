@@ -9,6 +9,7 @@ import {
   resolveConfig,
   type UsageEvent,
 } from "@keyguard/core";
+import { MemoryLimiter } from "@keyguard/limiter-memory";
 import { createKyselyStore, type KyselyStore, timeOrderedId } from "@keyguard/store-kysely";
 import {
   dropSchema,
@@ -99,6 +100,43 @@ export async function runStorageBenchmarks(): Promise<string[]> {
       `median ${warm.median.toFixed(0)} (min ${warm.min.toFixed(0)}, max ${warm.max.toFixed(0)})  goal: < 2000`,
     `  of which format+checksum ${checksum.median.toFixed(0)} ns, HMAC-SHA256 ${hmac.median.toFixed(0)} ns`,
   );
+
+  // ---- the whole pipeline in process ----------------------------------------------------
+  // What a protected request costs KeyGuard itself, without HTTP: client address, blocks,
+  // verification, the key's limit (GCRA: constant state), headers and usage aggregation.
+  // No goal of its own (the HTTP benchmarks hold those); it shows hot-path changes
+  // without the HTTP benchmarks' noise.
+  const guarded = new KeyGuard({
+    config: resolveConfig({ secretKey: SECRET, ipBlockThreshold: Number.MAX_SAFE_INTEGER }, {}),
+    store: await createKyselyStore({ url: `sqlite:${file}` }), // its own: close() closes it
+    limiter: new MemoryLimiter(),
+  });
+  await guarded.init();
+  const { rawKey: pipelineKey } = await guarded.createApiKey({
+    organization: "Bench Org",
+    label: "pipeline",
+    rateLimitPerMinute: 1_000_000_000,
+  });
+  const guard = guarded.guard({ algorithm: "gcra" });
+  const requestHeaders: Record<string, string> = { "x-api-key": pipelineKey };
+  const pipeline = await nsPerOp({
+    name: "guard.check + complete",
+    fn: async () => {
+      const result = await guard.check({
+        method: "GET",
+        path: "/api/data",
+        remoteAddress: "127.0.0.1",
+        header: (name) => requestHeaders[name],
+      });
+      if (!result.allowed) throw new Error(`pipeline refused: ${result.problem.code}`);
+      guard.complete(result, 200);
+    },
+  });
+  lines.push(
+    "Protected request in process (guard.check + complete, memory limiter), ns/op: " +
+      `median ${pipeline.median.toFixed(0)} (min ${pipeline.min.toFixed(0)}, max ${pipeline.max.toFixed(0)})`,
+  );
+  await guarded.close();
 
   // ---- cold verify on SQLite ----------------------------------------------------------
   // A one-entry cache cycled over 2,000 keys: every verification misses and queries.

@@ -1,7 +1,8 @@
 /**
  * One server under load: `bench-server.ts <framework> <variant> <sqlite file>`, printing
  * `READY <port>`. Variants: `bare` (no limiter), `keyguard` (key auth + limits + headers +
- * usage logging on SQLite), `peer` (the framework's own rate limiter), `flexible`
+ * usage logging on SQLite), `headers` (only the five rate-limit headers KeyGuard sends, see
+ * `fiveRateLimitHeaders`), `peer` (the framework's own rate limiter), `flexible`
  * (rate-limiter-flexible's memory limiter in a hook); for Fastify also `keyguard-redis`,
  * `peer-redis` (@fastify/rate-limit's Redis store) and `flexible-redis` (RateLimiterRedis),
  * on the Redis at BENCH_REDIS_URL. Limits are set so nothing is refused:
@@ -13,7 +14,7 @@
  */
 import type { AddressInfo } from "node:net";
 import rateLimitFastify from "@fastify/rate-limit";
-import { KeyGuard, resolveConfig, type Store } from "@keyguard/core";
+import { KeyGuard, rateLimitHeaders, resolveConfig, type Store } from "@keyguard/core";
 import { keyguard as keyguardExpress } from "@keyguard/express";
 import { keyguard as keyguardFastify } from "@keyguard/fastify";
 import { keyguard as keyguardKoa } from "@keyguard/koa";
@@ -67,6 +68,25 @@ async function createBenchKeyGuard(): Promise<KeyGuard> {
 }
 
 const flexible = new RateLimiterMemory({ points: HUGE, duration: 60 });
+
+/**
+ * The `headers` variant: the five rate-limit fields KeyGuard sends by default, with values
+ * that change per request as KeyGuard's do, and nothing behind them (no key, no limit). It
+ * shows what the response headers alone cost each framework.
+ */
+let headerCountdown = HUGE;
+function fiveRateLimitHeaders(): Record<string, string> {
+  const now = Date.now();
+  headerCountdown--;
+  const decision = {
+    allowed: true,
+    limit: HUGE,
+    remaining: headerCountdown,
+    resetAtMs: now + 60_000,
+    retryAfterMs: 0,
+  };
+  return rateLimitHeaders(decision, undefined, now, "both"); // core's own header builder
+}
 /** The Redis variants (`*-redis`, Fastify only) share this server; each has its own prefix. */
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379";
 const REDIS_PREFIX = process.env.BENCH_REDIS_PREFIX ?? "bench:";
@@ -85,6 +105,12 @@ async function startExpress(): Promise<number> {
         legacyHeaders: true,
       }),
     );
+  if (variant === "headers") {
+    app.use("/api", (_req, res, next) => {
+      res.set(fiveRateLimitHeaders());
+      next();
+    });
+  }
   if (variant === "flexible") {
     app.use("/api", (req, res, next) => {
       flexible.consume(req.socket.remoteAddress ?? "").then(
@@ -116,6 +142,11 @@ async function startFastify(): Promise<number> {
       ...(process.env.BENCH_NO_HEADERS === "1" ? { rateLimitHeaders: false as const } : {}),
       ...(process.env.BENCH_ALGO ? { algorithm: process.env.BENCH_ALGO as "gcra" } : {}),
     });
+  if (variant === "headers") {
+    app.addHook("onRequest", async (_request, reply) => {
+      reply.headers(fiveRateLimitHeaders());
+    });
+  }
   if (variant === "peer") await app.register(rateLimitFastify, { max: HUGE, timeWindow: 60_000 });
   if (variant === "peer-redis") {
     await app.register(rateLimitFastify, {
@@ -171,6 +202,12 @@ async function startKoa(): Promise<number> {
         id: (ctx) => ctx.ip,
       }),
     );
+  }
+  if (variant === "headers") {
+    app.use(async (ctx, next) => {
+      ctx.set(fiveRateLimitHeaders());
+      await next();
+    });
   }
   if (variant === "flexible") {
     app.use(async (ctx, next) => {

@@ -21,8 +21,8 @@ const GOALS = { fastify: 0.9, express: 0.95, koa: 0.93 } as const;
 /**
  * HTTP throughput side by side: for each framework, the bare route, KeyGuard with a valid
  * key (warm cache, in-memory limits, usage logged to SQLite), KeyGuard under a flood of
- * random invalid keys, the framework's own rate limiter, and rate-limiter-flexible in a
- * hook. autocannon (100 connections) runs on core 0, the server on core 1; one warm-up
+ * random invalid keys, the bare route with only KeyGuard's five rate-limit headers, the
+ * framework's own rate limiter, and rate-limiter-flexible in a hook. autocannon (100 connections) runs on core 0, the server on core 1; one warm-up
  * round, then rounds in rotating order; ratios per round.
  */
 export async function runHttpBenchmarks(
@@ -46,6 +46,7 @@ export async function runHttpBenchmarks(
       const servers = {
         bare: await startServer(framework, "bare", databaseFile, pin, children),
         keyguard: await startServer(framework, "keyguard", databaseFile, pin, children),
+        headers: await startServer(framework, "headers", databaseFile, pin, children),
         peer: await startServer(framework, "peer", databaseFile, pin, children),
         flexible: await startServer(framework, "flexible", databaseFile, pin, children),
       };
@@ -53,6 +54,7 @@ export async function runHttpBenchmarks(
         { name: "bare", url: servers.bare.url, mode: "valid" },
         { name: "keyguard", url: servers.keyguard.url, mode: "valid" },
         { name: "invalid", url: servers.keyguard.url, mode: "invalid" },
+        { name: "headers", url: servers.headers.url, mode: "none" },
         { name: "peer", url: servers.peer.url, mode: "none" },
         { name: "flexible", url: servers.flexible.url, mode: "none" },
       ];
@@ -92,6 +94,8 @@ export async function runHttpBenchmarks(
         `${framework}: bare ${rps("bare")} req/s, KeyGuard ${rps("keyguard")}, invalid-key flood ${rps("invalid")}, ${PEERS[framework]} ${rps("peer")}, rate-limiter-flexible ${rps("flexible")}`,
         `  KeyGuard / bare ${framework}:           ${fmt(ratio("keyguard", "bare"))}  goal >= ${GOALS[framework]}`,
         `  invalid flood / valid key:          ${fmt(ratio("invalid", "keyguard"))}  goal >= 0.95; ${floodLookups} store look-ups for ${floodRequests.toLocaleString("en-US")} bad keys`,
+        `  five rate-limit headers alone / bare: ${fmt(ratio("headers", "bare"))}  (what the goal's budget must first pay for)`,
+        `  KeyGuard / five headers alone:      ${fmt(ratio("keyguard", "headers"))}`,
         `  ${PEERS[framework]} alone / bare:${" ".repeat(Math.max(1, 19 - PEERS[framework].length))}${fmt(ratio("peer", "bare"))}`,
         `  rate-limiter-flexible alone / bare: ${fmt(ratio("flexible", "bare"))}`,
         `  KeyGuard / ${PEERS[framework]} alone:${" ".repeat(Math.max(1, 18 - PEERS[framework].length))}${fmt(ratio("keyguard", "peer"))}`,

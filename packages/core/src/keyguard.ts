@@ -137,7 +137,10 @@ export class KeyGuard {
     this.clientAddress = createClientAddressResolver(options.config);
     this.#reportBackgroundError = options.onBackgroundError ?? warnBackgroundError;
     const secret = options.config.secretKey;
-    this.#hash = secret === undefined ? secretMissing : createKeyHasher(secret);
+    this.#hash =
+      secret === undefined
+        ? secretMissing
+        : createKeyHasher(secret, options.config.cache.maxEntries);
     this.#cache = new VerificationCache({ ...options.config.cache, clock: this.clock });
     this.#ipBlocks = new IpBlockService({
       store: this.store,

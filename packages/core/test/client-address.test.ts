@@ -63,4 +63,15 @@ describe("normalizePath", () => {
     expect(normalizePath("")).toBe("/");
     expect(normalizePath("/%zz")).toBe("/%zz");
   });
+
+  it("keeps paths already in normal form as they are, and normalises the rest", () => {
+    for (const path of ["/api/data", "/a-b_c.d/~e", "/v1/keys/123"]) {
+      expect(normalizePath(path)).toBe(path);
+    }
+    expect(normalizePath("/api//data")).toBe("/api/data");
+    expect(normalizePath("/api/Data")).toBe("/api/data");
+    expect(normalizePath("/api/data//")).toBe("/api/data");
+    expect(normalizePath("/caf%C3%A9")).toBe("/café");
+    expect(normalizePath("/CAFÉ")).toBe("/café");
+  });
 });

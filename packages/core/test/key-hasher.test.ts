@@ -48,3 +48,23 @@ describe("key hasher fast path", () => {
     }
   });
 });
+
+describe("key hasher memo", () => {
+  it("answers the HMAC for every key, remembered or not, past its bound", () => {
+    const hash = createKeyHasher("memo-secret", 3);
+    const keys = Array.from({ length: 5 }, () => generateRawKey().rawKey);
+    const expected = (rawKey: string) =>
+      createHmac("sha256", "memo-secret").update(rawKey).digest("hex");
+    for (let round = 0; round < 3; round++) {
+      for (const key of keys.slice(0, 3)) expect(hash(key)).toBe(expected(key));
+      for (const key of keys) expect(hash(key)).toBe(expected(key));
+    }
+    // Keys differing in one character never share an answer.
+    const first = keys[0] as string;
+    const twin = `${first.slice(0, -1)}${first.endsWith("A") ? "B" : "A"}`;
+    expect(hash(twin)).toBe(expected(twin));
+    expect(hash(first)).toBe(expected(first));
+    // Another secret's memo knows nothing of this one's.
+    expect(createKeyHasher("other-secret", 3)(first)).not.toBe(hash(first));
+  });
+});

@@ -161,17 +161,23 @@ describe("UsageRecorder", () => {
   });
 });
 
+/** A recorder that flushes only when asked, and the rows it wrote. */
+function collectingRecorder(maxBuffered: number) {
+  const rows: UsageEvent[] = [];
+  const recorder = new UsageRecorder({
+    write: async (events) => {
+      rows.push(...events);
+    },
+    batchSize: 1_000,
+    flushIntervalMs: 60_000,
+    maxBuffered,
+  });
+  return { rows, recorder };
+}
+
 describe("UsageRecorder aggregation", () => {
   it("folds requests with the same key, method, path, status, client and second into one row", async () => {
-    const rows: UsageEvent[] = [];
-    const recorder = new UsageRecorder({
-      write: async (events) => {
-        rows.push(...events);
-      },
-      batchSize: 1_000,
-      flushIntervalMs: 60_000,
-      maxBuffered: 10,
-    });
+    const { rows, recorder } = collectingRecorder(10);
     const base = { keyId: "k", path: "/api/data", method: "GET", ipAddress: "192.0.2.1" };
     for (let i = 0; i < 1_000; i++) {
       recorder.record({
@@ -201,5 +207,43 @@ describe("UsageRecorder aggregation", () => {
     });
     expect(rows.map((r) => r.requestCount)).toEqual([1_000, 1, 1, 1]);
     expect(recorder.stats).toMatchObject({ buffered: 0, written: 1_003 });
+  });
+
+  it("folds interleaved requests of several keys and statuses into their own rows", async () => {
+    const { rows, recorder } = collectingRecorder(100);
+    const at = (keyId: string, statusCode: number, path = "/api/data") =>
+      recorder.record({
+        keyId,
+        path,
+        method: "GET",
+        statusCode,
+        latencyMs: 1,
+        ipAddress: "192.0.2.1",
+        timestamp: new Date(7_000),
+      });
+    for (const [keyId, status] of [
+      ["a", 200],
+      ["a", 429],
+      ["a", 200],
+      ["b", 200],
+      ["a", 200],
+      ["b", 200],
+      ["a", 429],
+    ] as const) {
+      at(keyId, status);
+    }
+    at("a", 200, "/api/other");
+    await recorder.flush();
+    const summary = rows.map((r) => `${r.keyId} ${r.statusCode} ${r.path} x${r.requestCount}`);
+    expect(summary.sort()).toEqual([
+      "a 200 /api/data x3",
+      "a 200 /api/other x1",
+      "a 429 /api/data x2",
+      "b 200 /api/data x2",
+    ]);
+    // After a flush the same request starts a new row (nothing is added to a written one).
+    at("a", 200);
+    await recorder.flush();
+    expect(rows.slice(4).map((r) => r.requestCount)).toEqual([1]);
   });
 });

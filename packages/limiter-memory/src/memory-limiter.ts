@@ -16,10 +16,10 @@ import { LRUCache } from "lru-cache";
 
 export interface MemoryLimiterOptions {
   /**
-   * Most counters kept (one per key, per client bucket, per quota). Past it the least
-   * recently used are evicted: a flood of distinct clients cannot grow the heap without
-   * bound; an evicted client simply starts a fresh window. Default 100,000 (~30 MB at most
-   * with the sliding-window log at 60/min).
+   * Most counters kept of each kind (keys' windows, client buckets, monthly quotas). Past
+   * it the least recently used are evicted: a flood of distinct clients cannot grow the
+   * heap without bound; an evicted client simply starts a fresh window. Default 100,000
+   * (client buckets at 5-60 requests per window: tens of MB at most).
    */
   readonly maxEntries?: number;
   /** Most clients with active blocks kept. Default 100,000. */
@@ -39,13 +39,19 @@ const MINUTE = 60_000;
  * update), bounded by LRU caps, and timed only by the `now` each call passes.
  */
 export class MemoryLimiter implements Limiter {
+  /** Keys' windows by key id (the cached key's own id string: no per-request key building). */
+  readonly #keyWindows: LRUCache<string, WindowState>;
+  /** `hit()` buckets' windows (per-IP limits, failure counts). */
   readonly #windows: LRUCache<string, WindowState>;
   readonly #quotas: LRUCache<string, MonthlyQuotaState>;
   readonly #blocks: LRUCache<string, IpBlock[]>;
 
   constructor(options: MemoryLimiterOptions = {}) {
     const max = options.maxEntries ?? 100_000;
-    this.#windows = new LRUCache({ max });
+    // A read resets an entry's age, so idle state expires one window after its last use
+    // without a `set` (and its bookkeeping) on every request.
+    this.#keyWindows = new LRUCache({ max, updateAgeOnGet: true });
+    this.#windows = new LRUCache({ max, updateAgeOnGet: true });
     this.#quotas = new LRUCache({ max });
     this.#blocks = new LRUCache({ max: options.maxBlockedClients ?? 100_000 });
   }
@@ -92,7 +98,8 @@ export class MemoryLimiter implements Limiter {
       }
     }
     const rate = this.#count(
-      `key:${key.id}`,
+      this.#keyWindows,
+      key.id,
       now,
       key.rateLimitPerMinute,
       MINUTE,
@@ -110,7 +117,7 @@ export class MemoryLimiter implements Limiter {
     windowMs: number,
     algorithm: RateLimitAlgorithm,
   ): Promise<WindowDecision> {
-    return Promise.resolve(this.#count(`bucket:${bucket}`, now, limit, windowMs, algorithm));
+    return Promise.resolve(this.#count(this.#windows, bucket, now, limit, windowMs, algorithm));
   }
 
   seedQuota(keyId: string, monthStartMs: number, used: number): Promise<void> {
@@ -124,7 +131,7 @@ export class MemoryLimiter implements Limiter {
   }
 
   reset(bucket: string): Promise<void> {
-    this.#windows.delete(`bucket:${bucket}`);
+    this.#windows.delete(bucket);
     return Promise.resolve();
   }
 
@@ -154,6 +161,7 @@ export class MemoryLimiter implements Limiter {
   }
 
   close(): Promise<void> {
+    this.#keyWindows.clear();
     this.#windows.clear();
     this.#quotas.clear();
     this.#blocks.clear();
@@ -162,7 +170,7 @@ export class MemoryLimiter implements Limiter {
 
   /** Entries held (windows + quotas + blocked clients): for tests and monitoring. */
   get size(): number {
-    return this.#windows.size + this.#quotas.size + this.#blocks.size;
+    return this.#keyWindows.size + this.#windows.size + this.#quotas.size + this.#blocks.size;
   }
 
   #findBlock(client: string, path: string, now: number): IpBlock | undefined {
@@ -185,24 +193,25 @@ export class MemoryLimiter implements Limiter {
   }
 
   #count(
+    windows: LRUCache<string, WindowState>,
     id: string,
     now: number,
     limit: number,
     windowMs: number,
     algorithm: RateLimitAlgorithm,
   ): WindowDecision {
-    let state = this.#windows.get(id);
+    let state = windows.get(id);
     if (state === undefined || !matches(state, algorithm)) {
       state = initialState(algorithm);
+      // Idle state can be forgotten one window after its last use (reads renew it).
+      windows.set(id, state, { ttl: windowMs });
     }
-    // Idle state can be forgotten one window after its last use.
-    this.#windows.set(id, state, { ttl: windowMs });
     return run(state, algorithm, now, limit, windowMs);
   }
 
   /** The key's rate-limit figures without counting a request (for a quota refusal). */
   #peekRate(keyId: string, now: number, limit: number): WindowDecision {
-    const state = this.#windows.get(`key:${keyId}`);
+    const state = this.#keyWindows.get(keyId);
     if (state !== undefined && "hits" in state) {
       const live = state.hits.filter((t) => t > now - MINUTE);
       return {

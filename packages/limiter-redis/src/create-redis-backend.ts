@@ -54,8 +54,11 @@ export async function createRedisBackend(options: RedisBackendOptions): Promise<
     retryStrategy: (attempt) => Math.min(attempt * 100, 1_000),
     ...options.redisOptions,
   });
-  // The subscriber queues its SUBSCRIBE until connected and re-subscribes after outages.
+  // The change feed subscribes each time this connection is ready, handling the reply.
+  // ioredis's own re-subscription leaves its promise unhandled: closed mid-reconnection, it
+  // surfaced as an unhandled rejection ("Connection is closed.").
   const subscriber = new Redis(options.url, {
+    autoResubscribe: false,
     connectTimeout: options.connectTimeoutMs ?? 2_000,
     retryStrategy: (attempt) => Math.min(attempt * 100, 1_000),
     ...options.redisOptions,

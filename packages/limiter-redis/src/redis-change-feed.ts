@@ -41,13 +41,20 @@ export class RedisChangeFeed implements ChangeFeed {
       this.#emit(change);
     });
     subscriber.on("ready", () => {
-      // ioredis re-subscribes by itself, but what was published while this connection was
-      // down (or not yet up) is lost: listeners drop what they cached.
+      // Subscribe on every connection (SUBSCRIBE is idempotent, so the first one's queued
+      // call, or a subscriber that re-subscribes by itself, does no harm). What was
+      // published while this connection was down is lost: listeners drop what they cached.
+      void this.#subscribe();
       this.#emit({ kind: "resync" });
     });
-    this.#ready = subscriber.subscribe(channel).then(
+    this.#ready = this.#subscribe();
+  }
+
+  /** Never rejects: a failure is reported, and the next `ready` tries again. */
+  #subscribe(): Promise<void> {
+    return this.#options.subscriber.subscribe(this.#options.channel).then(
       () => {},
-      (error: unknown) => options.onError?.(error),
+      (error: unknown) => this.#options.onError?.(error),
     );
   }
 

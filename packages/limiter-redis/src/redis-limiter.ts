@@ -12,6 +12,7 @@ import {
 import { Cluster, type Redis } from "ioredis";
 import { LRUCache } from "lru-cache";
 import { closeConnection } from "./close-connection.js";
+import { DecisionBatches, type KeyedLimitRequest } from "./decision-batches.js";
 import { RedisKeyNames } from "./redis-key-names.js";
 import { DECIDE_LUA, HIT_LUA, OUTCOME, SEED_QUOTA_LUA } from "./scripts/decide.js";
 import { BLOCK_LUA, blockField } from "./scripts/ip-blocks.js";
@@ -55,9 +56,10 @@ const SCRIPTS = {
 
 /**
  * The Limiter port on Redis, shared by every process of a deployment. A protected request
- * costs one round trip: its IP block check, its key's rate limit and its monthly quota are
- * decided in one Lua script, atomically, so N requests per minute means N across all
- * processes. A client known to be blocked, or a key known to be refused until some time,
+ * costs at most one round trip: its IP block check, its key's rate limit and its monthly
+ * quota are decided in one Lua script, atomically, so N requests per minute means N across
+ * all processes. Requests of one key (same client and path) arriving in the same turn of
+ * the event loop share one script call ({@link DecisionBatches}). A client known to be blocked, or a key known to be refused until some time,
  * costs no Redis command at all until then.
  *
  * Time comes from the `now` each call passes (the processes' clocks), as with the memory
@@ -74,6 +76,7 @@ export class RedisLimiter implements Limiter {
   readonly #blocks: IpBlockList;
   /** Key refusals that hold until a known time (rate limited, quota used up), by key id. */
   readonly #refusals: LRUCache<string, KnownRefusal>;
+  readonly #batches = new DecisionBatches((request, count) => this.#decideBatch(request, count));
 
   constructor(options: RedisLimiterOptions) {
     this.#redis = options.redis;
@@ -102,15 +105,14 @@ export class RedisLimiter implements Limiter {
     });
   }
 
-  async decide(request: LimitRequest): Promise<LimitDecision> {
+  // Not `async`: an allowed request's promise is its batch's, with no wrapper around it.
+  decide(request: LimitRequest): Promise<LimitDecision> {
     const { now, key, client, path } = request;
     const known = this.#blocks.find(client, path, now);
-    if (known !== undefined) return blockedDecision(known, now, key?.rateLimitPerMinute ?? 0);
-    if (key === undefined) {
-      const block = await this.findBlock(client, path, now);
-      if (block !== undefined) return blockedDecision(block, now, 0);
-      return { allowed: true, limit: 0, remaining: 0, resetAtMs: now, retryAfterMs: 0 };
+    if (known !== undefined) {
+      return Promise.resolve(blockedDecision(known, now, key?.rateLimitPerMinute ?? 0));
     }
+    if (key === undefined) return this.#decideWithoutKey(client, path, now);
     const refused = this.#refusals.get(key.id);
     if (refused !== undefined) {
       // Only while it still holds, and for the same settings: a raised limit is asked anew.
@@ -120,23 +122,31 @@ export class RedisLimiter implements Limiter {
         refused.monthlyLimit === key.monthlyLimit &&
         refused.algorithm === request.algorithm
       ) {
-        return { ...refused.decision, retryAfterMs: refused.untilMs - now };
+        return Promise.resolve({ ...refused.decision, retryAfterMs: refused.untilMs - now });
       }
       this.#refusals.delete(key.id);
     }
-    const remember = (decision: LimitDecision, untilMs: number) =>
-      this.#refusals.set(key.id, {
-        decision,
-        untilMs,
-        rateLimitPerMinute: key.rateLimitPerMinute,
-        monthlyLimit: key.monthlyLimit,
-        algorithm: request.algorithm,
-      });
-    if (this.#cluster) {
-      // On a cluster the client's blocks live in another slot than the key's counters.
-      const block = await this.findBlock(client, path, now);
-      if (block !== undefined) return blockedDecision(block, now, key.rateLimitPerMinute);
-    }
+    if (this.#cluster) return this.#decideOnCluster(request as KeyedLimitRequest);
+    return this.#batches.add(request as KeyedLimitRequest);
+  }
+
+  async #decideWithoutKey(client: string, path: string, now: number): Promise<LimitDecision> {
+    const block = await this.findBlock(client, path, now);
+    if (block !== undefined) return blockedDecision(block, now, 0);
+    return { allowed: true, limit: 0, remaining: 0, resetAtMs: now, retryAfterMs: 0 };
+  }
+
+  async #decideOnCluster(request: KeyedLimitRequest): Promise<LimitDecision> {
+    // On a cluster the client's blocks live in another slot than the key's counters.
+    const block = await this.findBlock(request.client, request.path, request.now);
+    if (block !== undefined)
+      return blockedDecision(block, request.now, request.key.rateLimitPerMinute);
+    return this.#batches.add(request);
+  }
+
+  /** Requests of one key from one client to one path, alike, decided in one script call. */
+  async #decideBatch(request: KeyedLimitRequest, count: number): Promise<LimitDecision[]> {
+    const { now, key, client, path } = request;
     const month = calendarMonth(now);
     const keys = [this.names.rate(key.id), this.names.quota(key.id, month.start)];
     if (!this.#cluster) keys.push(this.names.blocks(client));
@@ -150,49 +160,69 @@ export class RedisLimiter implements Limiter {
       MINUTE,
       key.monthlyLimit ?? -1,
       month.end,
+      count,
     )) as (number | string)[];
-    const [outcome, limit, remaining, resetAtMs, retryAfterMs, quotaRemaining] = reply.map(
-      Number,
-    ) as number[];
-    if (outcome === OUTCOME.ipBlocked) {
+    const limit = key.rateLimitPerMinute;
+    if (Number(reply[0]) === OUTCOME.ipBlocked) {
       const block: IpBlock = {
         client,
-        scope: reply[8] === "path" ? "path" : "global",
-        ...(reply[8] === "path" ? { path } : {}),
-        untilMs: Number(reply[6]),
-        reason: String(reply[7]),
+        scope: reply[3] === "path" ? "path" : "global",
+        ...(reply[3] === "path" ? { path } : {}),
+        untilMs: Number(reply[1]),
+        reason: String(reply[2]),
       };
       this.#blocks.add(block);
-      return blockedDecision(block, now, key.rateLimitPerMinute);
+      return Array(count).fill(blockedDecision(block, now, limit));
     }
-    const rate = {
-      limit: limit as number,
-      remaining: remaining as number,
-      resetAtMs: resetAtMs as number,
-      retryAfterMs: retryAfterMs as number,
-    };
-    if (outcome === OUTCOME.quotaExceeded) {
-      const monthly = key.monthlyLimit ?? 0;
-      const decision: LimitDecision = {
+    const [refusal, allowed, remaining, resetAtMs, retryAfterMs, quotaRemaining] = reply
+      .slice(0, 6)
+      .map(Number) as [number, number, number, number, number, number];
+    const decisions: LimitDecision[] = [];
+    for (let i = 0; i < allowed; i++) {
+      const rate = {
+        allowed: true as const,
+        limit,
+        remaining: Number(reply[6 + 2 * i]),
+        resetAtMs: Number(reply[7 + 2 * i]),
+        retryAfterMs: 0,
+      };
+      decisions.push(
+        key.monthlyLimit === null
+          ? rate
+          : {
+              ...rate,
+              quota: quotaWindow(key.monthlyLimit, quotaRemaining - i, month.end, now, true),
+            },
+      );
+    }
+    if (allowed === count) return decisions;
+    const rate = { limit, remaining, resetAtMs, retryAfterMs };
+    let refused: LimitDecision;
+    if (refusal === OUTCOME.quotaExceeded) {
+      refused = {
         ...rate,
         allowed: false,
         refusal: "quota_exceeded",
-        quota: quotaWindow(monthly, 0, month.end, now, false),
+        quota: quotaWindow(key.monthlyLimit ?? 0, 0, month.end, now, false),
       };
-      remember(decision, month.end);
-      return decision;
+      this.#remember(request, refused, month.end);
+    } else {
+      refused = { ...rate, allowed: false, refusal: "rate_limited" };
+      this.#remember(request, refused, now + retryAfterMs);
     }
-    if (outcome === OUTCOME.rateLimited) {
-      const decision: LimitDecision = { ...rate, allowed: false, refusal: "rate_limited" };
-      remember(decision, now + rate.retryAfterMs);
-      return decision;
-    }
-    if (key.monthlyLimit === null) return { ...rate, allowed: true };
-    return {
-      ...rate,
-      allowed: true,
-      quota: quotaWindow(key.monthlyLimit, quotaRemaining as number, month.end, now, true),
-    };
+    while (decisions.length < count) decisions.push(refused);
+    return decisions;
+  }
+
+  /** The key is refused until `untilMs` (with these settings): later requests need no call. */
+  #remember(request: KeyedLimitRequest, decision: LimitDecision, untilMs: number): void {
+    this.#refusals.set(request.key.id, {
+      decision,
+      untilMs,
+      rateLimitPerMinute: request.key.rateLimitPerMinute,
+      monthlyLimit: request.key.monthlyLimit,
+      algorithm: request.algorithm,
+    });
   }
 
   async hit(

@@ -1,20 +1,18 @@
 import type { KeyGuardChange } from "@keyguard/core";
 import {
-  deleteRedisKeys,
+  cleanedRedisPrefixes,
   eventually,
   redisAvailable,
   startOwnRedisServer,
   TEST_REDIS_URL,
   uniqueRedisPrefix,
 } from "@keyguard/testkit";
-import { afterAll, describe, expect, it } from "vitest";
+import { Redis } from "ioredis";
+import { describe, expect, it } from "vitest";
 import { createRedisBackend, type RedisBackend } from "../src/index.js";
 
 const available = await redisAvailable();
-const prefixes: string[] = [];
-afterAll(async () => {
-  for (const prefix of prefixes) await deleteRedisKeys(prefix);
-});
+const prefixFor = cleanedRedisPrefixes();
 
 const decision = (backend: RedisBackend, id = "k") =>
   backend.limiter.decide({
@@ -61,6 +59,42 @@ describe.runIf(available)("Redis backend faults", () => {
     await server.stop();
   });
 
+  it("never sends again, after Redis returns, a decision that already failed", async () => {
+    const server = await startOwnRedisServer();
+    const backend = await createRedisBackend({
+      url: server.url,
+      prefix: uniqueRedisPrefix("resend"),
+      onError: () => {},
+    });
+    const limited = (id: string) =>
+      backend.limiter.decide({
+        now: Date.now(),
+        client: "203.0.113.20",
+        path: "/api/data",
+        algorithm: "sliding-window-log",
+        key: { id, rateLimitPerMinute: 5, monthlyLimit: null },
+      });
+    // The server holds the next command unanswered; it dies with the command in flight.
+    const admin = new Redis(server.url);
+    await admin.call("CLIENT", "PAUSE", "5000", "ALL");
+    const failed = limited("lost").then(
+      () => false,
+      () => true,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await server.stop();
+    expect(await failed).toBe(true);
+    admin.disconnect();
+
+    await server.start();
+    // Its caller was answered (503): the request must not count once Redis is back.
+    await eventually(() => limited("lost"), 5_000);
+    expect((await limited("lost")).remaining).toBe(3);
+    await backend.changeFeed.close();
+    await backend.limiter.close();
+    await server.stop();
+  });
+
   it("starts while Redis is unreachable and begins limiting once it answers", async () => {
     const server = await startOwnRedisServer();
     await server.stop();
@@ -79,7 +113,7 @@ describe.runIf(available)("Redis backend faults", () => {
     await server.stop();
   });
 
-  it("tells listeners to resync after the subscriber reconnects (notices may be lost)", async () => {
+  it("tells listeners to resync after the subscriber reconnects, and hears notices again", async () => {
     const server = await startOwnRedisServer();
     const backend = await createRedisBackend({
       url: server.url,
@@ -92,6 +126,12 @@ describe.runIf(available)("Redis backend faults", () => {
     await server.stop();
     await server.start();
     await eventually(async () => expect(heard).toContainEqual({ kind: "resync" }), 5_000);
+    // Subscribed again: a notice published now reaches the listener.
+    const notice: KeyGuardChange = { kind: "api-key", keyHash: "after-outage" };
+    await eventually(async () => {
+      await backend.changeFeed.publish(notice);
+      expect(heard).toContainEqual(notice);
+    }, 5_000);
     await backend.changeFeed.close();
     await backend.limiter.close();
     await server.stop();
@@ -100,8 +140,7 @@ describe.runIf(available)("Redis backend faults", () => {
 
 describe.runIf(available)("Redis change feed between processes' backends", () => {
   it("delivers notices to every backend, and keeps their local block caches right", async () => {
-    const prefix = uniqueRedisPrefix("feed");
-    prefixes.push(prefix);
+    const prefix = prefixFor("feed");
     const [a, b] = await Promise.all([
       createRedisBackend({ url: TEST_REDIS_URL, prefix }),
       createRedisBackend({ url: TEST_REDIS_URL, prefix }),

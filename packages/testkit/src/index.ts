@@ -24,6 +24,7 @@ export {
 } from "./postgres-test-database.js";
 export { type OwnRedisCluster, startOwnRedisCluster } from "./redis-test-cluster.js";
 export {
+  cleanedRedisPrefixes,
   deleteRedisKeys,
   freePort,
   type OwnRedisServer,

@@ -68,6 +68,25 @@ export function describeLimiterConformance(
           remaining: 6,
         });
       });
+
+      it("decides requests arriving together as if they came one after another", async () => {
+        const limiter = await create();
+        const sequential = await create();
+        const together = await Promise.all(
+          Array.from({ length: 10 }, () => limiter.decide(request("b1", T0, 7, algorithm))),
+        );
+        const oneByOne = [];
+        for (let i = 0; i < 10; i++)
+          oneByOne.push(await sequential.decide(request("b2", T0, 7, algorithm)));
+        const summary = (decisions: typeof together) =>
+          decisions.map((d) => [d.allowed, d.refusal, d.remaining, d.resetAtMs, d.retryAfterMs]);
+        expect(summary(together)).toEqual(summary(oneByOne));
+        expect(together.map((d) => d.remaining)).toEqual([6, 5, 4, 3, 2, 1, 0, 0, 0, 0]);
+        // And the state they leave is the same: the next request is refused alike.
+        expect(summary([await limiter.decide(request("b1", T0 + 1, 7, algorithm))])).toEqual(
+          summary([await sequential.decide(request("b2", T0 + 1, 7, algorithm))]),
+        );
+      });
     });
 
     it("applies a raised limit at once, even to a key it has just refused", async () => {
@@ -95,6 +114,31 @@ export function describeLimiterConformance(
         expect(refused).toMatchObject({ allowed: false, refusal: "quota_exceeded" });
         expect(refused.retryAfterMs).toBe(Date.UTC(2026, 1, 1) - (T0 + 1000));
         expect((await at(Date.UTC(2026, 1, 1))).allowed).toBe(true);
+      });
+
+      it("shares out the last of a quota among requests arriving together", async () => {
+        const limiter = await create();
+        await limiter.decide(request("qt", T0, 100, "gcra", 4));
+        const together = await Promise.all(
+          Array.from({ length: 5 }, () => limiter.decide(request("qt", T0, 100, "gcra", 4))),
+        );
+        expect(together.map((d) => d.refusal ?? d.quota?.remaining)).toEqual([
+          2,
+          1,
+          0,
+          "quota_exceeded",
+          "quota_exceeded",
+        ]);
+        // Rate limit first, quota second, as one by one: 2 per minute, 5 in the month.
+        const mixed = await Promise.all(
+          Array.from({ length: 4 }, () => limiter.decide(request("qm", T0, 2, "gcra", 5))),
+        );
+        expect(mixed.map((d) => d.refusal ?? d.quota?.remaining)).toEqual([
+          4,
+          3,
+          "rate_limited",
+          "rate_limited",
+        ]);
       });
 
       it("does not count a request the rate limit refused", async () => {

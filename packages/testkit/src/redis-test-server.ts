@@ -4,6 +4,7 @@ import { once } from "node:events";
 import { createServer } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
+import { afterAll } from "vitest";
 
 /** The Redis server the tests share. */
 export const TEST_REDIS_URL = process.env.KEYGUARD_TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
@@ -39,6 +40,22 @@ export async function redisAvailable(): Promise<boolean> {
 /** A key prefix of its own for one test, so test files can share the server. */
 export function uniqueRedisPrefix(label = "t"): string {
   return `kgtest:${label}:${randomBytes(5).toString("hex")}:`;
+}
+
+/**
+ * Fresh prefixes for one test file, every key under them deleted after its tests. Call it
+ * at module level: `const prefixFor = cleanedRedisPrefixes(); limiterOn(prefixFor("race"))`.
+ */
+export function cleanedRedisPrefixes(): (label?: string) => string {
+  const prefixes: string[] = [];
+  afterAll(async () => {
+    for (const prefix of prefixes) await deleteRedisKeys(prefix);
+  });
+  return (label) => {
+    const prefix = uniqueRedisPrefix(label);
+    prefixes.push(prefix);
+    return prefix;
+  };
 }
 
 /** Deletes every key under `prefix` (test clean-up). */

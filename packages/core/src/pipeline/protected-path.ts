@@ -28,9 +28,29 @@ export function isProtectedPath(path: string, prefix: string): boolean {
  * counter and escape a lockout on the others.
  */
 export function normalizePath(path: string): string {
+  if (isAlreadyNormal(path)) return path; // the usual case, checked without allocating
   const normalized = normalize(path).replace(/\/+$/, "");
   return normalized === "" ? "/" : normalized;
 }
+
+/** No `%`, no upper-case letter, no `//`, no trailing `/` (other than the root's). */
+function isAlreadyNormal(path: string): boolean {
+  const last = path.length - 1;
+  if (last < 0 || (last > 0 && path.charCodeAt(last) === SLASH)) return false;
+  let previous = 0;
+  for (let i = 0; i <= last; i++) {
+    const code = path.charCodeAt(i);
+    if (code === PERCENT || (code >= UPPER_A && code <= UPPER_Z) || code >= 128) return false;
+    if (code === SLASH && previous === SLASH) return false;
+    previous = code;
+  }
+  return true;
+}
+
+const SLASH = 0x2f;
+const PERCENT = 0x25;
+const UPPER_A = 0x41;
+const UPPER_Z = 0x5a;
 
 function normalize(path: string): string {
   let decoded = path;

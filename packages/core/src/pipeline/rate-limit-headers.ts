@@ -25,15 +25,17 @@ export function rateLimitHeaders(
     headers["x-ratelimit-reset"] = String(Math.ceil(rate.resetAtMs / 1000));
   }
   if (style === "draft-8" || style === "both") {
-    const policies = [`"minute";q=${rate.limit};w=60`];
-    const states = [`"minute";r=${rate.remaining};t=${resetSeconds}`];
-    if (quota !== undefined) {
+    // Built as single template strings: this runs on every request.
+    const minutePolicy = `"minute";q=${rate.limit};w=60`;
+    const minuteState = `"minute";r=${rate.remaining};t=${resetSeconds}`;
+    if (quota === undefined) {
+      headers["ratelimit-policy"] = minutePolicy;
+      headers.ratelimit = minuteState;
+    } else {
       const quotaReset = Math.max(0, Math.ceil((quota.resetAtMs - now) / 1000));
-      policies.push(`"month";q=${quota.limit};w=2592000`);
-      states.push(`"month";r=${quota.remaining};t=${quotaReset}`);
+      headers["ratelimit-policy"] = `${minutePolicy}, "month";q=${quota.limit};w=2592000`;
+      headers.ratelimit = `${minuteState}, "month";r=${quota.remaining};t=${quotaReset}`;
     }
-    headers["ratelimit-policy"] = policies.join(", ");
-    headers.ratelimit = states.join(", ");
   }
   return headers;
 }

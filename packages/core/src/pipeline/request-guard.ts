@@ -206,11 +206,7 @@ export class RequestGuard {
           client,
           path: blockPath,
           algorithm: this.#algorithm,
-          key: {
-            id: apiKey.id,
-            rateLimitPerMinute: apiKey.rateLimitPerMinute,
-            monthlyLimit: apiKey.monthlyLimit,
-          },
+          key: apiKey, // has the id and limits the port reads; no copy per request
         });
       } catch (error) {
         if (!this.#failOpen) throw error;

@@ -31,6 +31,8 @@ interface PendingRow {
   readonly method: string;
   readonly statusCode: number;
   readonly ipAddress: string | null;
+  /** The second (epoch s) this row aggregates. */
+  readonly second: number;
   timestamp: Date;
   requestCount: number;
   latencyTotal: number;
@@ -49,6 +51,12 @@ const countOf = (event: UsageEvent) => event.requestCount ?? 1;
 export class UsageRecorder {
   readonly #options: UsageRecorderOptions;
   #pending = new Map<string, PendingRow>();
+  /**
+   * Each key's most recent row: consecutive requests of one key usually share method, path,
+   * status, client and second, and comparing those fields is much cheaper than building and
+   * hashing the composite id (the aggregation was a measurable part of a request's cost).
+   */
+  #latestByKey = new Map<string, PendingRow>();
   #queue: UsageEvent[] = [];
   #timer: NodeJS.Timeout | undefined;
   #writing: Promise<void> | undefined;
@@ -71,12 +79,23 @@ export class UsageRecorder {
       return;
     }
     const second = Math.floor(event.timestamp.getTime() / 1000);
+    const latest = this.#latestByKey.get(event.keyId);
+    if (
+      latest !== undefined &&
+      latest.second === second &&
+      latest.statusCode === event.statusCode &&
+      latest.path === event.path &&
+      latest.method === event.method &&
+      latest.ipAddress === event.ipAddress
+    ) {
+      this.#add(latest, event, requests);
+      return;
+    }
     const id = `${event.keyId}\u0000${second}\u0000${event.statusCode}\u0000${event.method}\u0000${event.ipAddress ?? ""}\u0000${event.path}`;
     const row = this.#pending.get(id);
     if (row !== undefined) {
-      row.requestCount += requests;
-      row.latencyTotal += event.latencyMs * requests;
-      if (event.timestamp > row.timestamp) row.timestamp = event.timestamp;
+      this.#add(row, event, requests);
+      this.#latestByKey.set(event.keyId, row);
       return;
     }
     if (this.#pending.size + this.#queue.length >= this.#options.maxBuffered) {
@@ -85,16 +104,19 @@ export class UsageRecorder {
       this.#drop(requests);
       return;
     }
-    this.#pending.set(id, {
+    const created: PendingRow = {
       keyId: event.keyId,
       path: event.path,
       method: event.method,
       statusCode: event.statusCode,
       ipAddress: event.ipAddress,
+      second,
       timestamp: event.timestamp,
       requestCount: requests,
       latencyTotal: event.latencyMs * requests,
-    });
+    };
+    this.#pending.set(id, created);
+    this.#latestByKey.set(event.keyId, created);
     if (this.#pending.size >= this.#options.batchSize) {
       void this.#drain();
     } else {
@@ -135,6 +157,12 @@ export class UsageRecorder {
     };
   }
 
+  #add(row: PendingRow, event: UsageEvent, requests: number): void {
+    row.requestCount += requests;
+    row.latencyTotal += event.latencyMs * requests;
+    if (event.timestamp > row.timestamp) row.timestamp = event.timestamp;
+  }
+
   /** Moves the rows being filled into the write queue. */
   #takePending(): void {
     if (this.#pending.size === 0) return;
@@ -151,6 +179,7 @@ export class UsageRecorder {
       });
     }
     this.#pending = new Map();
+    this.#latestByKey = new Map();
   }
 
   async #drain(): Promise<void> {

@@ -5,15 +5,20 @@ import { WINDOW_ALGORITHMS_LUA } from "./window-algorithms.js";
 export const OUTCOME = { allowed: 1, ipBlocked: 2, rateLimited: 3, quotaExceeded: 4 } as const;
 
 /**
- * One protected request, decided atomically in one round trip.
+ * Protected requests of one key, from one client to one path, decided atomically in one
+ * round trip: usually one request, or all of those that arrived in the same turn of the
+ * event loop (decided as if one after another).
  *
  * KEYS: [1] the key's rate window, [2] the key's quota for this month, [3] the client's
  * block hash (left out on Redis Cluster, where it lives in another slot).
  * ARGV: now, path, algorithm number, limit per minute, window ms, monthly limit (-1 for
- * none), end of this month (ms).
+ * none), end of this month (ms), number of requests.
  *
- * Reply: {outcome, limit, remaining, resetAtMs, retryAfterMs, quotaRemaining (-1 none),
- * blockUntil, blockReason, blockScope}. Nothing is counted unless the request is allowed.
+ * Reply when the client is blocked: {OUTCOME.ipBlocked, blockUntil, blockReason,
+ * blockScope}. Otherwise: {refusal of the requests not allowed (OUTCOME, or 0 if all
+ * were), allowed count, then for the refused: remaining, resetAtMs, retryAfterMs; the first
+ * allowed request's quota remaining (-1 without a quota); then each allowed request's
+ * remaining and resetAtMs}. Nothing is counted unless a request is allowed.
  */
 export const DECIDE_LUA = `${WINDOW_ALGORITHMS_LUA}${IP_BLOCKS_LUA}
 local now = tonumber(ARGV[1])
@@ -22,41 +27,53 @@ local limit = tonumber(ARGV[4])
 local window = tonumber(ARGV[5])
 local monthly = tonumber(ARGV[6])
 local month_end = tonumber(ARGV[7])
+local count = tonumber(ARGV[8])
 
 if KEYS[3] then
   local until_ms, reason, scope = find_block(KEYS[3], now, ARGV[2])
-  if until_ms then
-    return {${OUTCOME.ipBlocked}, limit, 0, until_ms, until_ms - now, -1, until_ms, reason, scope}
-  end
+  if until_ms then return {${OUTCOME.ipBlocked}, until_ms, reason, scope} end
 end
 
-local used = 0
+local wanted = count
 if monthly >= 0 then
-  used = tonumber(redis.call('GET', KEYS[2])) or 0
+  local used = tonumber(redis.call('GET', KEYS[2])) or 0
   if used >= monthly then
-    local rate = count_in_window(KEYS[1], algorithm, now, limit, window, false)
-    return {${OUTCOME.quotaExceeded}, limit, rate[2], rate[3], month_end - now, 0}
+    local rate = count_in_window(KEYS[1], algorithm, now, limit, window, 0)
+    return {${OUTCOME.quotaExceeded}, 0, rate[2], rate[3], month_end - now, -1}
   end
+  wanted = math.min(count, monthly - used)
 end
 
-local rate = count_in_window(KEYS[1], algorithm, now, limit, window, true)
-if rate[1] == 0 then
-  return {${OUTCOME.rateLimited}, limit, 0, rate[3], rate[4], -1}
-end
+local rate = count_in_window(KEYS[1], algorithm, now, limit, window, wanted)
+local allowed = rate[1]
 local quota_remaining = -1
-if monthly >= 0 then
-  used = redis.call('INCR', KEYS[2])
+if monthly >= 0 and allowed > 0 then
+  local used = redis.call('INCRBY', KEYS[2], allowed)
   -- Set once, when the month's count is created: kept a day past the month's end, so a
   -- late request still finds its month's count.
-  if used == 1 then redis.call('PEXPIRE', KEYS[2], month_end + 86400000 - now) end
-  quota_remaining = monthly - used
+  if used == allowed then redis.call('PEXPIRE', KEYS[2], month_end + 86400000 - now) end
+  quota_remaining = monthly - (used - allowed) - 1
 end
-return {${OUTCOME.allowed}, limit, rate[2], rate[3], 0, quota_remaining}
+local reply
+if allowed < wanted then
+  reply = {${OUTCOME.rateLimited}, allowed, 0, rate[3], rate[4], quota_remaining}
+elseif allowed < count then
+  reply = {${OUTCOME.quotaExceeded}, allowed, rate[2], rate[3], month_end - now, quota_remaining}
+else
+  reply = {0, allowed, 0, 0, 0, quota_remaining}
+end
+for i = 5, #rate do reply[#reply + 1] = rate[i] end
+return reply
 `;
 
-/** KEYS[1] a bucket's window. ARGV: now, algorithm number, limit, window ms. */
+/**
+ * KEYS[1] a bucket's window. ARGV: now, algorithm number, limit, window ms.
+ * Reply: {allowed (1/0), remaining, resetAtMs, retryAfterMs}.
+ */
 export const HIT_LUA = `${WINDOW_ALGORITHMS_LUA}
-return count_in_window(KEYS[1], tonumber(ARGV[2]), tonumber(ARGV[1]), tonumber(ARGV[3]), tonumber(ARGV[4]), true)
+local rate = count_in_window(KEYS[1], tonumber(ARGV[2]), tonumber(ARGV[1]), tonumber(ARGV[3]), tonumber(ARGV[4]), 1)
+if rate[1] == 1 then return {1, rate[5], rate[6], 0} end
+return {0, 0, rate[3], rate[4]}
 `;
 
 /**

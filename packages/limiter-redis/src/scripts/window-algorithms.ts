@@ -1,9 +1,10 @@
 /**
  * The three rate-limit algorithms in Lua, with the same arithmetic as core's pure
  * functions (`slidingWindowLog`, `slidingWindowCounter`, `gcra`), so a decision does not
- * depend on which backend made it. Each takes the Redis key holding its state and returns
- * `{allowed (1/0), remaining, resetAtMs, retryAfterMs}` as integers; refused requests
- * change nothing. Every key written gets a TTL: idle state expires on its own.
+ * depend on which backend made it. Each decides a number of requests arriving together (a
+ * batch of one, usually) as if they came one by one, and answers in integers (see below);
+ * refused requests change nothing. Every key written gets a TTL: idle state expires on
+ * its own.
  *
  * Prepended to the scripts that need them (Redis runs each script as one unit, so a
  * decision is atomic across every process).
@@ -16,8 +17,14 @@ local function keep_alive(key, at_least, ttl)
   if redis.call('PTTL', key) < at_least then redis.call('PEXPIRE', key, ttl) end
 end
 
+-- Each algorithm decides up to \`count\` requests arriving together at \`now\` (0: only
+-- look), exactly as if they had come one after another, and counts the allowed ones with
+-- one write. It returns {allowed, remaining, resetAtMs, retryAfterMs} as they stand after
+-- the allowed ones (retryAfterMs: when the next request would pass, 0 if it would now),
+-- followed by each allowed request's own remaining and resetAtMs.
+
 -- The seed's sliding window log: a list of allowed requests' times, oldest first.
-local function sliding_log(key, now, limit, window, count_it)
+local function sliding_log(key, now, limit, window, count)
   local horizon = now - window
   local expired = 0
   local oldest = redis.call('LINDEX', key, 0)
@@ -27,21 +34,25 @@ local function sliding_log(key, now, limit, window, count_it)
   end
   if expired > 0 then redis.call('LTRIM', key, expired, -1) end
   local counted = redis.call('LLEN', key)
-  if counted < limit then
-    if count_it then
-      redis.call('RPUSH', key, now)
-      keep_alive(key, window, 2 * window)
-      counted = counted + 1
+  local first = tonumber(oldest) or now
+  local allowed = math.max(0, math.min(count, limit - counted))
+  local reply = {allowed, math.max(0, limit - counted - allowed), first + window, 0}
+  if counted + allowed >= limit then reply[4] = first + window - now end
+  if allowed > 0 then
+    local times = {}
+    for i = 1, allowed do
+      times[i] = now
+      reply[3 + 2 * i] = limit - counted - i
+      reply[4 + 2 * i] = first + window
     end
-    local first = tonumber(oldest) or now
-    return {1, limit - counted, first + window, 0}
+    redis.call('RPUSH', key, unpack(times))
+    keep_alive(key, window, 2 * window)
   end
-  local first = tonumber(oldest)
-  return {0, 0, first + window, first + window - now}
+  return reply
 end
 
 -- Cloudflare's sliding window counter: this and the previous fixed window's counts.
-local function sliding_counter(key, now, limit, window, count_it)
+local function sliding_counter(key, now, limit, window, count)
   local window_start = now - (now % window)
   local state = redis.call('HMGET', key, 'start', 'current', 'previous')
   local start = tonumber(state[1]) or 0
@@ -53,44 +64,71 @@ local function sliding_counter(key, now, limit, window, count_it)
   end
   local elapsed = now - window_start
   local estimated = previous * (1 - elapsed / window) + current
+  local reset = window_start + window
+  local reply = {0, 0, reset, 0}
+  local allowed = 0
+  while allowed < count and estimated + allowed + 1 <= limit do
+    allowed = allowed + 1
+    reply[3 + 2 * allowed] = math.max(0, math.floor(limit - (estimated + allowed)))
+    reply[4 + 2 * allowed] = reset
+  end
+  reply[1] = allowed
+  if allowed > 0 then
+    current = current + allowed
+    estimated = estimated + allowed
+    redis.call('HSET', key, 'start', window_start, 'current', current, 'previous', previous)
+    keep_alive(key, 2 * window, 3 * window)
+  end
   if estimated + 1 <= limit then
-    if count_it then
-      redis.call('HSET', key, 'start', window_start, 'current', current + 1, 'previous', previous)
-      keep_alive(key, 2 * window, 3 * window)
-      estimated = estimated + 1
+    reply[2] = math.max(0, math.floor(limit - estimated))
+  else
+    local retry = window_start + window - now
+    if previous > 0 and current + 1 <= limit then
+      local needed = (limit - current - 1) / previous
+      retry = math.max(1, math.ceil((1 - needed) * window - elapsed))
     end
-    return {1, math.max(0, math.floor(limit - estimated)), window_start + window, 0}
+    reply[4] = retry
   end
-  local retry = window_start + window - now
-  if previous > 0 and current + 1 <= limit then
-    local needed = (limit - current - 1) / previous
-    retry = math.max(1, math.ceil((1 - needed) * window - elapsed))
-  end
-  return {0, 0, window_start + window, retry}
+  return reply
 end
 
 -- GCRA: the theoretical arrival time of the next request, kept with sub-ms precision.
-local function gcra(key, now, limit, window, count_it)
+local function gcra(key, now, limit, window, count)
   local interval = window / limit
   local tat = math.max(tonumber(redis.call('GET', key)) or 0, now)
-  local new_tat = tat + interval
-  local allow_at = new_tat - window
-  if now < allow_at then
-    return {0, 0, math.ceil(tat), math.ceil(allow_at - now)}
+  local reply = {0, 0, 0, 0}
+  local allowed = 0
+  local stored
+  while allowed < count do
+    local new_tat = tat + interval
+    if now < new_tat - window then break end
+    allowed = allowed + 1
+    reply[3 + 2 * allowed] = math.max(0, math.floor((window - (new_tat - now)) / interval))
+    reply[4 + 2 * allowed] = math.ceil(new_tat)
+    -- The state is stored to the microsecond; the next request starts from that value.
+    stored = string.format('%.3f', new_tat)
+    tat = tonumber(stored)
   end
-  if count_it then
+  reply[1] = allowed
+  if allowed > 0 then
     -- The state matters until the arrival time passes, never more than a window ahead.
-    redis.call('SET', key, string.format('%.3f', new_tat), 'KEEPTTL')
+    redis.call('SET', key, stored, 'KEEPTTL')
     keep_alive(key, window + math.ceil(interval), 2 * window + math.ceil(interval))
-    tat = new_tat
   end
-  return {1, math.max(0, math.floor((window - (tat - now)) / interval)), math.ceil(tat), 0}
+  reply[3] = math.ceil(tat)
+  local allow_at = tat + interval - window
+  if now < allow_at then
+    reply[4] = math.ceil(allow_at - now)
+  else
+    reply[2] = math.max(0, math.floor((window - (tat - now)) / interval))
+  end
+  return reply
 end
 
 local ALGORITHMS = { sliding_log, sliding_counter, gcra }
 
-local function count_in_window(key, algorithm, now, limit, window, count_it)
-  return ALGORITHMS[algorithm](key, now, limit, window, count_it)
+local function count_in_window(key, algorithm, now, limit, window, count)
+  return ALGORITHMS[algorithm](key, now, limit, window, count)
 end
 `;
 
