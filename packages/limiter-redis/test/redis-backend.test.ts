@@ -2,6 +2,7 @@ import type { KeyGuardChange } from "@keyguard/core";
 import {
   cleanedRedisPrefixes,
   eventually,
+  type OwnRedisServer,
   redisAvailable,
   startOwnRedisServer,
   TEST_REDIS_URL,
@@ -30,15 +31,27 @@ async function rejectionTime(promise: Promise<unknown>): Promise<number> {
   return Date.now() - started;
 }
 
+/** A backend on a test's own server (outages are the point: reported nowhere unless asked). */
+const backendOn = (server: OwnRedisServer, label: string, options: BackendOptions = {}) =>
+  createRedisBackend({
+    url: server.url,
+    prefix: uniqueRedisPrefix(label),
+    onError: () => {},
+    ...options,
+  });
+type BackendOptions = Partial<Parameters<typeof createRedisBackend>[0]>;
+
+async function closeBoth(backend: RedisBackend, server: OwnRedisServer): Promise<void> {
+  await backend.changeFeed.close();
+  await backend.limiter.close();
+  await server.stop();
+}
+
 describe.runIf(available)("Redis backend faults", () => {
   it("refuses fast while Redis is down, reports the outage once, and resumes by itself", async () => {
     const server = await startOwnRedisServer();
     const errors: unknown[] = [];
-    const backend = await createRedisBackend({
-      url: server.url,
-      prefix: uniqueRedisPrefix("fault"),
-      onError: (error) => errors.push(error),
-    });
+    const backend = await backendOn(server, "fault", { onError: (error) => errors.push(error) });
     expect(backend.connected).toBe(true);
     expect((await decision(backend)).allowed).toBe(true);
 
@@ -54,18 +67,12 @@ describe.runIf(available)("Redis backend faults", () => {
 
     await server.start();
     await eventually(async () => expect((await decision(backend)).allowed).toBe(true), 5_000);
-    await backend.changeFeed.close();
-    await backend.limiter.close();
-    await server.stop();
+    await closeBoth(backend, server);
   });
 
   it("never sends again, after Redis returns, a decision that already failed", async () => {
     const server = await startOwnRedisServer();
-    const backend = await createRedisBackend({
-      url: server.url,
-      prefix: uniqueRedisPrefix("resend"),
-      onError: () => {},
-    });
+    const backend = await backendOn(server, "resend");
     const limited = (id: string) =>
       backend.limiter.decide({
         now: Date.now(),
@@ -90,36 +97,23 @@ describe.runIf(available)("Redis backend faults", () => {
     // Its caller was answered (503): the request must not count once Redis is back.
     await eventually(() => limited("lost"), 5_000);
     expect((await limited("lost")).remaining).toBe(3);
-    await backend.changeFeed.close();
-    await backend.limiter.close();
-    await server.stop();
+    await closeBoth(backend, server);
   });
 
   it("starts while Redis is unreachable and begins limiting once it answers", async () => {
     const server = await startOwnRedisServer();
     await server.stop();
-    const backend = await createRedisBackend({
-      url: server.url,
-      prefix: uniqueRedisPrefix("late"),
-      connectTimeoutMs: 300,
-      onError: () => {},
-    });
+    const backend = await backendOn(server, "late", { connectTimeoutMs: 300 });
     expect(backend.connected).toBe(false);
     expect(await rejectionTime(decision(backend))).toBeLessThan(1_000);
     await server.start();
     await eventually(async () => expect((await decision(backend)).allowed).toBe(true), 5_000);
-    await backend.changeFeed.close();
-    await backend.limiter.close();
-    await server.stop();
+    await closeBoth(backend, server);
   });
 
   it("tells listeners to resync after the subscriber reconnects, and hears notices again", async () => {
     const server = await startOwnRedisServer();
-    const backend = await createRedisBackend({
-      url: server.url,
-      prefix: uniqueRedisPrefix("resync"),
-      onError: () => {},
-    });
+    const backend = await backendOn(server, "resync");
     await backend.changeFeed.ready;
     const heard: KeyGuardChange[] = [];
     backend.changeFeed.subscribe((change) => heard.push(change));
@@ -132,9 +126,7 @@ describe.runIf(available)("Redis backend faults", () => {
       await backend.changeFeed.publish(notice);
       expect(heard).toContainEqual(notice);
     }, 5_000);
-    await backend.changeFeed.close();
-    await backend.limiter.close();
-    await server.stop();
+    await closeBoth(backend, server);
   });
 });
 
