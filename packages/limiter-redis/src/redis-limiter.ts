@@ -77,6 +77,10 @@ export class RedisLimiter implements Limiter {
   /** Key refusals that hold until a known time (rate limited, quota used up), by key id. */
   readonly #refusals: LRUCache<string, KnownRefusal>;
   readonly #batches = new DecisionBatches((request, count) => this.#decideBatch(request, count));
+  /** Block look-ups on their way, by client and path (see `#storedBlock`). */
+  readonly #blockLookups = new Map<string, Promise<IpBlock | undefined>>();
+  /** Counts blocks' changes, so a look-up that raced one neither caches nor is shared. */
+  #blockChanges = 0;
 
   constructor(options: RedisLimiterOptions) {
     this.#redis = options.redis;
@@ -96,9 +100,11 @@ export class RedisLimiter implements Limiter {
     this.#feed = options.changeFeed;
     this.#unsubscribe = this.#feed?.subscribe((change) => {
       if (change.kind === "resync") {
+        this.#blockChanged();
         this.#blocks.clear();
         this.#refusals.clear();
       } else if (change.kind === "ip-blocks") {
+        this.#blockChanged();
         if (change.block === undefined) this.#blocks.remove(change.client);
         else this.#blocks.add(change.block);
       }
@@ -277,12 +283,14 @@ export class RedisLimiter implements Limiter {
       block.reason,
       now,
     );
+    this.#blockChanged();
     this.#blocks.add(block);
     await this.#notify({ kind: "ip-blocks", client: block.client, block });
   }
 
   async unblock(client: string): Promise<boolean> {
     const removed = await this.#redis.del(this.names.blocks(client));
+    this.#blockChanged();
     this.#blocks.remove(client);
     await this.#notify({ kind: "ip-blocks", client });
     return removed > 0;
@@ -291,19 +299,44 @@ export class RedisLimiter implements Limiter {
   async findBlock(client: string, path: string, now: number): Promise<IpBlock | undefined> {
     const known = this.#blocks.find(client, path, now);
     if (known !== undefined) return known;
+    const changes = this.#blockChanges;
+    const stored = await this.#storedBlock(client, path);
+    if (stored === undefined || stored.untilMs <= now) return undefined;
+    // A block read before an unblock (or resync) must not come back into the local cache.
+    if (changes === this.#blockChanges) this.#blocks.add(stored);
+    return stored;
+  }
+
+  /**
+   * The client's longest-lasting stored block on `path` (expired or not). Checks of one
+   * client and path made while one is on its way share it: under load, a busy client's
+   * requests cost one command per round trip, not one each (on a cluster every keyed
+   * request checks its blocks so, since they live in another slot than the key's counters).
+   */
+  #storedBlock(client: string, path: string): Promise<IpBlock | undefined> {
+    const lookup = `${client} ${path}`;
+    const shared = this.#blockLookups.get(lookup);
+    if (shared !== undefined) return shared;
+    const pending: Promise<IpBlock | undefined> = this.#readBlock(client, path).finally(() => {
+      // A change may have cleared it, and a newer look-up taken its place.
+      if (this.#blockLookups.get(lookup) === pending) this.#blockLookups.delete(lookup);
+    });
+    this.#blockLookups.set(lookup, pending);
+    return pending;
+  }
+
+  async #readBlock(client: string, path: string): Promise<IpBlock | undefined> {
     const [global, onPath] = await this.#redis.hmget(
       this.names.blocks(client),
       "global",
       blockField("path", path),
     );
-    const found = [
+    return [
       parseBlock(client, "global", undefined, global),
       parseBlock(client, "path", path, onPath),
     ]
-      .filter((block): block is IpBlock => block !== undefined && block.untilMs > now)
+      .filter((block): block is IpBlock => block !== undefined)
       .sort((a, b) => b.untilMs - a.untilMs)[0];
-    if (found !== undefined) this.#blocks.add(found);
-    return found;
   }
 
   async listBlocks(now: number): Promise<IpBlock[]> {
@@ -343,6 +376,11 @@ export class RedisLimiter implements Limiter {
     if (this.#ownsConnection) {
       await closeConnection(this.#redis);
     }
+  }
+
+  #blockChanged(): void {
+    this.#blockChanges++;
+    this.#blockLookups.clear();
   }
 
   /** Tells other processes; a lost notice only delays their local cache, never Redis. */

@@ -2,10 +2,11 @@ import {
   describeLimiterConformance,
   type OwnRedisCluster,
   redisAvailable,
+  redisCommandCounts,
   startOwnRedisCluster,
   uniqueRedisPrefix,
 } from "@keyguard/testkit";
-import { Cluster } from "ioredis";
+import { Cluster, Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RedisLimiter } from "../src/index.js";
 
@@ -49,4 +50,42 @@ describe.runIf(await redisAvailable())("RedisLimiter on Redis Cluster", () => {
     expect(decisions.filter((d) => d.allowed)).toHaveLength(40);
     for (const limiter of limiters) await limiter.close();
   });
+
+  it("checks a busy client's blocks once for the requests arriving together", async () => {
+    const limiter = onCluster();
+    const request = (now: number) => ({
+      now,
+      client: "198.51.100.7",
+      path: "/api/data",
+      algorithm: "gcra" as const,
+      key: { id: "busy", rateLimitPerMinute: 1000, monthlyLimit: null },
+    });
+    await limiter.decide(request(Date.now())); // connections and scripts in place
+    const before = await clusterCommandCounts();
+    const decisions = await Promise.all(
+      Array.from({ length: 30 }, () => limiter.decide(request(Date.now()))),
+    );
+    const after = await clusterCommandCounts();
+    expect(decisions.every((d) => d.allowed)).toBe(true);
+    const delta = (command: string) => (after.get(command) ?? 0) - (before.get(command) ?? 0);
+    expect(delta("hmget")).toBe(1);
+    expect(delta("evalsha") + delta("eval")).toBe(1);
+    await limiter.close();
+  });
+
+  /** Calls per command summed over the masters (INFO commandstats). */
+  async function clusterCommandCounts(): Promise<Map<string, number>> {
+    const sum = new Map<string, number>();
+    for (const node of cluster.nodes) {
+      const redis = new Redis(node.port, node.host);
+      try {
+        for (const [command, calls] of await redisCommandCounts(redis)) {
+          sum.set(command, (sum.get(command) ?? 0) + calls);
+        }
+      } finally {
+        redis.disconnect();
+      }
+    }
+    return sum;
+  }
 });
