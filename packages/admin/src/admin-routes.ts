@@ -1,6 +1,6 @@
 import { isWellFormedKey, type KeyGuard, KeyGuardError } from "@keyguard/core";
 import { z } from "zod";
-import { paginate } from "./pagination.js";
+import { pageQuery, toPage } from "./pagination.js";
 import {
   createApiKeyBody,
   createIpBlockBody,
@@ -107,10 +107,9 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
     response: pageWire(organizationWire, "OrganizationPage"),
     run: async (kg, { query }) => {
       const { limit, cursor, status } = query as z.infer<typeof listOrganizationsQuery>;
-      const all = (await kg.listOrganizations()).filter(
-        (organization) => status === undefined || organization.status === status,
-      );
-      return paginate(all, { limit, cursor }, toOrganizationWire);
+      const page = pageQuery({ limit, cursor });
+      const read = await kg.listOrganizations({ ...page, ...(status && { status }) });
+      return toPage(read, page, toOrganizationWire);
     },
   },
   {
@@ -168,10 +167,13 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
     response: pageWire(apiKeyWire, "ApiKeyPage"),
     run: async (kg, { query, now }) => {
       const { limit, cursor, org, status } = query as z.infer<typeof listApiKeysQuery>;
-      const keys = (await kg.listApiKeys(org === undefined ? {} : { organization: org })).filter(
-        (key) => status === undefined || keyStatus(key, now) === status,
-      );
-      return paginate(keys, { limit, cursor }, (key) => toApiKeyWire(key, now));
+      const page = pageQuery({ limit, cursor });
+      const read = await kg.listApiKeys({
+        ...page,
+        ...(org !== undefined && { organization: org }),
+        ...(status && { status }),
+      });
+      return toPage(read, page, (key) => toApiKeyWire(key, now));
     },
   },
   {

@@ -1,33 +1,40 @@
-import { KeyGuardError } from "@keyguard/core";
+import { KeyGuardError, type ListPage } from "@keyguard/core";
 
 const DEFAULT_LIMIT = 50;
 
 /**
- * One page of a listing that is already in its final order (oldest first). The cursor is
- * the id of the last item sent, encoded so clients treat it as opaque; an item deleted in
- * between simply ends the listing early rather than repeating items.
+ * What the store reads for one page: the page's size plus one, after the item the cursor
+ * names. The cursor is the id of the last item sent, encoded so clients treat it as
+ * opaque; the store continues after it (keyset pagination), so a page costs one indexed
+ * query however long the listing is.
  */
-export function paginate<T extends { readonly id: string }, W>(
-  items: readonly T[],
-  page: { limit?: number; cursor?: string },
+export function pageQuery(page: {
+  limit?: number;
+  cursor?: string;
+}): ListPage & { readonly limit: number } {
+  const limit = (page.limit ?? DEFAULT_LIMIT) + 1;
+  if (page.cursor === undefined) return { limit };
+  const afterId = Buffer.from(page.cursor, "base64url").toString("utf8");
+  if (afterId === "" || Buffer.from(afterId, "utf8").toString("base64url") !== page.cursor) {
+    throw new KeyGuardError("invalid_input", "cursor is not one this listing handed out");
+  }
+  return { limit, afterId };
+}
+
+/** One page from what `pageQuery` read: the extra item only tells that more follow. */
+export function toPage<T extends { readonly id: string }, W>(
+  read: readonly T[],
+  query: { readonly limit: number },
   toWire: (item: T) => W,
 ): { items: W[]; next_cursor: string | null } {
-  const limit = page.limit ?? DEFAULT_LIMIT;
-  let start = 0;
-  if (page.cursor !== undefined) {
-    const afterId = Buffer.from(page.cursor, "base64url").toString("utf8");
-    const index = items.findIndex((item) => item.id === afterId);
-    if (index === -1) {
-      throw new KeyGuardError("invalid_input", "cursor is not one this listing handed out");
-    }
-    start = index + 1;
-  }
-  const slice = items.slice(start, start + limit);
-  const last = slice.at(-1);
-  const more = start + limit < items.length;
+  const size = query.limit - 1;
+  const items = read.slice(0, size);
+  const last = items.at(-1);
   return {
-    items: slice.map(toWire),
+    items: items.map(toWire),
     next_cursor:
-      more && last !== undefined ? Buffer.from(last.id, "utf8").toString("base64url") : null,
+      read.length > size && last !== undefined
+        ? Buffer.from(last.id, "utf8").toString("base64url")
+        : null,
   };
 }

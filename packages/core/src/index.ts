@@ -42,6 +42,7 @@ export {
   type VerifyResult,
 } from "./keyguard.js";
 export {
+  type ApiKeyListing,
   ApiKeyService,
   type ApiKeyServiceOptions,
   type CreateApiKeyInput,
@@ -130,7 +131,13 @@ export type {
   LimitRefusal,
   LimitRequest,
 } from "./ports/limiter.js";
-export type { Store } from "./ports/store.js";
+export type {
+  ApiKeyListFilter,
+  ApiKeyStatus,
+  ListPage,
+  OrganizationListFilter,
+  Store,
+} from "./ports/store.js";
 export {
   UsageRecorder,
   type UsageRecorderOptions,

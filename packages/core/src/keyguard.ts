@@ -9,6 +9,7 @@ import type { UsageEvent } from "./domain/usage-event.js";
 import type { ErrorCode } from "./errors/error-codes.js";
 import { KeyGuardError } from "./errors/keyguard-error.js";
 import {
+  type ApiKeyListing,
   ApiKeyService,
   type CreateApiKeyInput,
   type CreatedApiKey,
@@ -27,7 +28,7 @@ import { IpRateLimit, type IpRateLimitRule } from "./pipeline/ip-rate-limit.js";
 import { type GuardOptions, type GuardRequest, RequestGuard } from "./pipeline/request-guard.js";
 import type { ChangeFeed, KeyGuardChange } from "./ports/change-feed.js";
 import type { IpBlock, Limiter } from "./ports/limiter.js";
-import type { Store } from "./ports/store.js";
+import type { OrganizationListFilter, Store } from "./ports/store.js";
 import { UsageRecorder, type UsageRecorderStats } from "./usage/usage-recorder.js";
 import { warnBackgroundError } from "./util/background-error.js";
 import { type Clock, systemClock } from "./util/clock.js";
@@ -219,8 +220,9 @@ export class KeyGuard {
     return this.#organizations.create(name);
   }
 
-  listOrganizations(): Promise<Organization[]> {
-    return this.#organizations.list();
+  /** Oldest first; optionally of one status, and a page at a time (see `ListPage`). */
+  listOrganizations(filter: OrganizationListFilter = {}): Promise<Organization[]> {
+    return this.#organizations.list(filter);
   }
 
   /** Finds an organization by name, or by id. Throws `organization_not_found`. */
@@ -255,8 +257,11 @@ export class KeyGuard {
     return this.#keys.rotate(reference, options);
   }
 
-  /** Keys, masked (no hash, no raw key), oldest first; optionally of one organization. */
-  listApiKeys(filter: { organization?: string } = {}): Promise<ApiKeyInfo[]> {
+  /**
+   * Keys, masked (no hash, no raw key), oldest first; optionally of one organization (name
+   * or id), in one state now, and a page at a time (see `ListPage`).
+   */
+  listApiKeys(filter: ApiKeyListing = {}): Promise<ApiKeyInfo[]> {
     return this.#keys.list(filter);
   }
 

@@ -1,8 +1,10 @@
 import type {
   ApiKey,
+  ApiKeyListFilter,
   ApiKeyPatch,
   IpBlock,
   Organization,
+  OrganizationListFilter,
   OrganizationStatus,
   Store,
   StoreCounts,
@@ -95,14 +97,30 @@ export class KyselyStore implements Store {
     });
   }
 
-  listOrganizations(): Promise<Organization[]> {
+  listOrganizations(filter: OrganizationListFilter = {}): Promise<Organization[]> {
     return this.#run(async () => {
-      const rows = await this.db
+      let query = this.db
         .selectFrom("organizations")
         .selectAll()
         .orderBy("created_at")
-        .orderBy("name")
-        .execute();
+        .orderBy("name");
+      if (filter.status !== undefined) query = query.where("status", "=", filter.status);
+      if (filter.afterId !== undefined) {
+        const after = await this.db
+          .selectFrom("organizations")
+          .select(["created_at", "name"])
+          .where("id", "=", filter.afterId)
+          .executeTakeFirst();
+        if (after === undefined) throw unknownAfterId("organization");
+        query = query.where((eb) =>
+          eb.or([
+            eb("created_at", ">", after.created_at),
+            eb.and([eb("created_at", "=", after.created_at), eb("name", ">", after.name)]),
+          ]),
+        );
+      }
+      if (filter.limit !== undefined) query = query.limit(filter.limit);
+      const rows = await query.execute();
       return rows.map((row) => this.#toOrganization(row));
     });
   }
@@ -223,10 +241,50 @@ export class KyselyStore implements Store {
     });
   }
 
-  listApiKeys(filter: { orgId?: string } = {}): Promise<StoredApiKey[]> {
+  listApiKeys(filter: ApiKeyListFilter = {}): Promise<StoredApiKey[]> {
     return this.#run(async () => {
+      const codec = this.#codec;
       let query = this.#keys().orderBy("api_keys.created_at").orderBy("api_keys.id");
       if (filter.orgId !== undefined) query = query.where("api_keys.org_id", "=", filter.orgId);
+      if (filter.status !== undefined) {
+        const now = codec.date(filter.now ?? new Date());
+        // The same states as the admin API's `status` (see ApiKeyStatus).
+        query =
+          filter.status === "revoked"
+            ? query.where("api_keys.is_active", "=", codec.boolean(false))
+            : query
+                .where("api_keys.is_active", "=", codec.boolean(true))
+                .where((eb) =>
+                  filter.status === "expired"
+                    ? eb.and([
+                        eb("api_keys.expires_at", "is not", null),
+                        eb("api_keys.expires_at", "<=", now),
+                      ])
+                    : eb.or([
+                        eb("api_keys.expires_at", "is", null),
+                        eb("api_keys.expires_at", ">", now),
+                      ]),
+                );
+      }
+      if (filter.afterId !== undefined) {
+        const afterId = filter.afterId;
+        const after = await this.db
+          .selectFrom("api_keys")
+          .select("created_at")
+          .where("id", "=", afterId)
+          .executeTakeFirst();
+        if (after === undefined) throw unknownAfterId("key");
+        query = query.where((eb) =>
+          eb.or([
+            eb("api_keys.created_at", ">", after.created_at),
+            eb.and([
+              eb("api_keys.created_at", "=", after.created_at),
+              eb("api_keys.id", ">", afterId),
+            ]),
+          ]),
+        );
+      }
+      if (filter.limit !== undefined) query = query.limit(filter.limit);
       const rows = await query.execute();
       return rows.map((row) => this.#toKey(row));
     });
@@ -498,4 +556,13 @@ export class KyselyStore implements Store {
       organizationStatus: row.organization_status as OrganizationStatus,
     };
   }
+}
+
+/** A page asked to continue after an item that is not there (deleted, or never listed). */
+function unknownAfterId(what: "key" | "organization"): KeyGuardError {
+  // The id is not repeated: it may come from a client (an admin API cursor) and be anything.
+  return new KeyGuardError(
+    "invalid_input",
+    `The listing cannot continue after that ${what}: there is no such ${what}.`,
+  );
 }

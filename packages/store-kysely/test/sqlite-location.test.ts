@@ -88,6 +88,7 @@ describe("SQLite file handling", () => {
       { name: "0001_initial_schema" },
       { name: "0002_ip_blocks" },
       { name: "0003_usage_request_count" },
+      { name: "0004_listing_indexes" },
     ]);
     db.close();
   });

@@ -249,8 +249,21 @@ export function describeAdminConformance(
       expect(await labels("org=Org%200")).toEqual(["a", "b"]);
       expect(await labels("status=revoked")).toEqual(["a"]);
       expect(await labels("status=active&org=Org%200")).toEqual(["b"]);
+      // Filtered pages continue after their cursor (the store reads one page, not the list).
+      const first = (await call("GET", "/admin/keys?status=active&limit=1")).body;
+      expect(first.items.map((k: { label: string }) => k.label)).toEqual(["b"]);
+      const after = encodeURIComponent(first.next_cursor);
+      expect(await labels(`status=active&limit=1&cursor=${after}`)).toEqual(["c"]);
+      expect(
+        (await call("GET", `/admin/keys?status=active&limit=1&cursor=${after}`)).body.next_cursor,
+      ).toBeNull();
       expectProblem(await call("GET", "/admin/keys?status=sideways"), 400, "invalid_input");
       expectProblem(await call("GET", "/admin/orgs?cursor=bm9wZQ"), 400, "invalid_input");
+      // A cursor naming nothing is refused without repeating what it held (a pasted raw key).
+      const pasted = Buffer.from(a.raw_key, "utf8").toString("base64url");
+      const refused = await call("GET", `/admin/keys?cursor=${pasted}`);
+      expectProblem(refused, 400, "invalid_input");
+      expect(refused.text).not.toContain(a.raw_key);
       expectProblem(await call("GET", "/admin/orgs?limit=0"), 400, "invalid_input");
     });
 

@@ -241,6 +241,57 @@ export function describeStoreConformance(
         await expectCode(kg.listApiKeys({ organization: "Nobody" }), "organization_not_found");
       });
 
+      it("pages and filters listings in the database, keys and organizations alike", async () => {
+        const { kg, clock } = await setup();
+        for (const name of ["Acme Corp", "Dev Team", "Racing"]) await kg.createOrganization(name);
+        await kg.suspendOrganization("Dev Team");
+        const labels = ["k0", "k1", "k2", "k3", "k4", "k5", "k6"];
+        for (const [i, label] of labels.entries()) {
+          await kg.createApiKey({
+            organization: "Acme Corp",
+            label,
+            ...(label === "k2" && { expiresAt: new Date(clock.now() + 1_000) }),
+          });
+          if (i % 3 === 0) clock.advance(1); // some share a creation time: ordered by id then
+        }
+        const all = await kg.listApiKeys();
+        const idOf = (label: string) => all.find((key) => key.label === label)?.id as string;
+        await kg.revokeApiKey(idOf("k1"));
+        clock.advance(5_000); // k2 is now expired
+        const order = all.map((key) => key.label); // creation time, then id
+        expect([...order].sort()).toEqual(labels);
+
+        // Page after page, each continuing after the last id read, gives the whole listing.
+        const paged: string[] = [];
+        let afterId: string | undefined;
+        for (;;) {
+          const page = await kg.listApiKeys({ limit: 3, ...(afterId && { afterId }) });
+          paged.push(...page.map((key) => key.label));
+          if (page.length < 3) break;
+          afterId = page.at(-1)?.id;
+        }
+        expect(paged).toEqual(order);
+        const labelsOf = async (filter: Parameters<typeof kg.listApiKeys>[0]) =>
+          (await kg.listApiKeys(filter)).map((key) => key.label);
+        expect(await labelsOf({ status: "revoked" })).toEqual(["k1"]);
+        expect(await labelsOf({ status: "expired" })).toEqual(["k2"]);
+        const active = order.filter((label) => label !== "k1" && label !== "k2");
+        expect(await labelsOf({ status: "active" })).toEqual(active);
+        expect(
+          await labelsOf({ status: "active", afterId: idOf(active[1] as string), limit: 2 }),
+        ).toEqual(active.slice(2, 4));
+        expect(await labelsOf({ organization: "Racing" })).toEqual([]);
+        await expectCode(kg.listApiKeys({ afterId: "nope" }), "invalid_input", /no such key/);
+
+        const names = async (filter: Parameters<typeof kg.listOrganizations>[0]) =>
+          (await kg.listOrganizations(filter)).map((organization) => organization.name);
+        const acme = (await kg.getOrganization("Acme Corp")).id;
+        expect(await names({ afterId: acme, limit: 1 })).toEqual(["Dev Team"]);
+        expect(await names({ status: "active" })).toEqual(["Acme Corp", "Racing"]);
+        expect(await names({ status: "suspended" })).toEqual(["Dev Team"]);
+        await expectCode(kg.listOrganizations({ afterId: "nope" }), "invalid_input");
+      });
+
       it("refuses bad input and writes nothing", async () => {
         const { kg, clock } = await setup();
         await kg.createOrganization("Acme Corp");

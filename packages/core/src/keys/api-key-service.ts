@@ -9,7 +9,7 @@ import {
 } from "../domain/api-key.js";
 import type { Organization } from "../domain/organization.js";
 import { KeyGuardError } from "../errors/keyguard-error.js";
-import type { Store } from "../ports/store.js";
+import type { ApiKeyListFilter, Store } from "../ports/store.js";
 import type { Clock } from "../util/clock.js";
 import {
   expiresAtSchema,
@@ -50,6 +50,11 @@ export interface CreatedApiKey {
 }
 
 export type UpdateApiKeyInput = Omit<ApiKeyPatch, "isActive">;
+
+/** What `listApiKeys` takes: the store's filter, with the organization by name or id. */
+export interface ApiKeyListing extends Omit<ApiKeyListFilter, "orgId" | "now"> {
+  readonly organization?: string;
+}
 
 /** The result of a rotation: the new key (shown once) and what became of the old one. */
 export interface RotatedApiKey extends CreatedApiKey {
@@ -209,13 +214,16 @@ export class ApiKeyService {
     });
   }
 
-  /** Keys, masked (no hash, no raw key), oldest first; optionally of one organization. */
-  async list(filter: { organization?: string } = {}): Promise<ApiKeyInfo[]> {
+  /** Keys, masked (no hash, no raw key), oldest first, filtered and paged by the store. */
+  async list(filter: ApiKeyListing = {}): Promise<ApiKeyInfo[]> {
+    const { organization, ...rest } = filter;
     const orgId =
-      filter.organization === undefined
-        ? undefined
-        : (await this.#organizations.get(filter.organization)).id;
-    const keys = await this.#store.listApiKeys(orgId === undefined ? {} : { orgId });
+      organization === undefined ? undefined : (await this.#organizations.get(organization)).id;
+    const keys = await this.#store.listApiKeys({
+      ...rest,
+      ...(orgId === undefined ? {} : { orgId }),
+      now: new Date(this.#clock.now()),
+    });
     return keys.map(toApiKeyInfo);
   }
 

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Organization, OrganizationStatus } from "../domain/organization.js";
 import { KeyGuardError } from "../errors/keyguard-error.js";
-import type { Store } from "../ports/store.js";
+import type { OrganizationListFilter, Store } from "../ports/store.js";
 import type { Clock } from "../util/clock.js";
 import { organizationNameSchema, parseInput } from "../validation/operation-inputs.js";
 
@@ -37,8 +37,9 @@ export class OrganizationService {
     return organization;
   }
 
-  list(): Promise<Organization[]> {
-    return this.#store.listOrganizations();
+  /** Oldest first, filtered and paged by the store. */
+  list(filter: OrganizationListFilter = {}): Promise<Organization[]> {
+    return this.#store.listOrganizations(filter);
   }
 
   /** Finds an organization by name, or by id. Throws `organization_not_found`. */

@@ -27,6 +27,32 @@ import type { IpBlock } from "./limiter.js";
  * const kg = new KeyGuard({ config, store });
  * ```
  */
+/**
+ * Which part of a listing to read: listings are oldest first, and a page continues after
+ * the item whose id was last read (keyset pagination: no offset to skip, and items added
+ * or removed meanwhile neither repeat nor shift the rest). An `afterId` naming nothing
+ * throws `KeyGuardError("invalid_input")`.
+ */
+export interface ListPage {
+  readonly afterId?: string;
+  /** At most this many items (default: all). */
+  readonly limit?: number;
+}
+
+/** A key's state for listings: revoked (`isActive` false), past its expiry, or usable. */
+export type ApiKeyStatus = "active" | "revoked" | "expired";
+
+export interface ApiKeyListFilter extends ListPage {
+  readonly orgId?: string;
+  /** Only keys in this state at `now` (required with `status`). */
+  readonly status?: ApiKeyStatus;
+  readonly now?: Date;
+}
+
+export interface OrganizationListFilter extends ListPage {
+  readonly status?: OrganizationStatus;
+}
+
 export interface Store {
   /** The backend's name, for messages (`"sqlite"`, `"postgres"`, ...). */
   readonly dialect: string;
@@ -35,7 +61,8 @@ export interface Store {
   migrate(): Promise<void>;
 
   insertOrganization(organization: Organization): Promise<void>;
-  listOrganizations(): Promise<Organization[]>;
+  /** Organizations by creation time (then name), filtered and paged in the database. */
+  listOrganizations(filter?: OrganizationListFilter): Promise<Organization[]>;
   findOrganizationById(id: string): Promise<Organization | undefined>;
   findOrganizationByName(name: string): Promise<Organization | undefined>;
   updateOrganizationStatus(
@@ -48,8 +75,8 @@ export interface Store {
   findApiKeyById(id: string): Promise<StoredApiKey | undefined>;
   /** Keys whose display prefix starts with `prefix`, at most `limit` of them. */
   findApiKeysByPrefix(prefix: string, limit: number): Promise<StoredApiKey[]>;
-  /** Keys ordered by creation time, optionally of one organization. */
-  listApiKeys(filter?: { orgId?: string }): Promise<StoredApiKey[]>;
+  /** Keys by creation time (then id), filtered and paged in the database. */
+  listApiKeys(filter?: ApiKeyListFilter): Promise<StoredApiKey[]>;
   updateApiKey(id: string, patch: ApiKeyPatch): Promise<StoredApiKey | undefined>;
   /**
    * Inserts `replacement` and applies `previousPatch` to key `previousId` in one

@@ -5,6 +5,7 @@ import type { SqlDialect } from "../column-codec.js";
 import { initialSchema } from "./0001-initial-schema.js";
 import { ipBlocks } from "./0002-ip-blocks.js";
 import { usageRequestCount } from "./0003-usage-request-count.js";
+import { listingIndexes } from "./0004-listing-indexes.js";
 
 /** Every migration, in order. Names sort in the order they must run; never rename one. */
 function migrationsFor(dialect: SqlDialect): Record<string, Migration> {
@@ -12,6 +13,7 @@ function migrationsFor(dialect: SqlDialect): Record<string, Migration> {
     "0001_initial_schema": initialSchema(dialect),
     "0002_ip_blocks": ipBlocks(dialect),
     "0003_usage_request_count": usageRequestCount(),
+    "0004_listing_indexes": listingIndexes(),
   };
 }
 
