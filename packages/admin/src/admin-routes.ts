@@ -17,7 +17,6 @@ import {
   apiKeyWire,
   createdApiKeyWire,
   ipBlockWire,
-  keyStatus,
   organizationWire,
   pageWire,
   rotatedApiKeyWire,

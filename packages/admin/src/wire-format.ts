@@ -1,4 +1,11 @@
-import type { ApiKeyInfo, IpBlock, KeyGuardStats, KeyUsage, Organization } from "@keyguard/core";
+import type {
+  ApiKeyInfo,
+  ApiKeyStatus,
+  IpBlock,
+  KeyGuardStats,
+  KeyUsage,
+  Organization,
+} from "@keyguard/core";
 import { z } from "zod";
 
 /**
@@ -114,8 +121,8 @@ export function toOrganizationWire(organization: Organization): z.infer<typeof o
   };
 }
 
-/** A key's status as listings filter it: revoked wins over expired. */
-export function keyStatus(key: ApiKeyInfo, now: number): "active" | "revoked" | "expired" {
+/** A key's status as the store's listing filter defines it: revoked wins over expired. */
+function keyStatus(key: ApiKeyInfo, now: number): ApiKeyStatus {
   if (!key.isActive) return "revoked";
   if (key.expiresAt !== null && key.expiresAt.getTime() <= now) return "expired";
   return "active";
