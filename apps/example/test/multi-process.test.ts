@@ -27,6 +27,9 @@ describe.runIf(available)("example servers sharing PostgreSQL and Redis", () => 
     KEYGUARD_DATABASE_URL: `${TEST_POSTGRES_URL}?options=-c%20search_path%3D${schema}`,
     KEYGUARD_REDIS_URL: TEST_REDIS_URL,
     KEYGUARD_REDIS_PREFIX: prefix,
+    // Each revoked key below is refused (401) at least once: this client's 200 failures
+    // must not block it (the default threshold, 100 per hour, is tested elsewhere).
+    KEYGUARD_IP_BLOCK_THRESHOLD: "100000",
   };
   let servers: ExampleProcess[] = [];
   let admin: KeyGuard;
@@ -77,9 +80,10 @@ describe.runIf(available)("example servers sharing PostgreSQL and Redis", () => 
     expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
   });
 
-  it("refuses a revoked key in every other process within 100 ms (p99 over 20 revocations)", async () => {
+  // 200 samples: over fewer than 101 the p99 is simply the slowest one.
+  it("refuses a revoked key in every other process within 100 ms (p99 over 200 revocations)", async () => {
     const keys = [];
-    for (let i = 0; i < 20; i++) {
+    for (let i = 0; i < 200; i++) {
       keys.push(
         await admin.createApiKey({
           organization: "Acme Corp",
@@ -113,7 +117,7 @@ describe.runIf(available)("example servers sharing PostgreSQL and Redis", () => 
     latencies.sort((a, b) => a - b);
     const p99 = latencies[Math.ceil(latencies.length * 0.99) - 1] as number;
     console.log(
-      `revoke -> refusal elsewhere: median ${latencies[10]?.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms`,
+      `revoke -> refusal elsewhere: median ${latencies[100]?.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, slowest ${latencies.at(-1)?.toFixed(1)} ms`,
     );
     expect(p99).toBeLessThan(100);
   });
