@@ -4,6 +4,11 @@ import { runRedisBenchmarks } from "./http/redis.bench.js";
 import { runStorageBenchmarks } from "./storage.bench.js";
 
 const only = process.argv[2];
+/** `BENCH_ROUNDS` / `BENCH_SECONDS` override the HTTP groups' rounds and seconds per round. */
+const httpOptions = {
+  ...(process.env.BENCH_ROUNDS && { rounds: Number(process.env.BENCH_ROUNDS) }),
+  ...(process.env.BENCH_SECONDS && { seconds: Number(process.env.BENCH_SECONDS) }),
+};
 console.log(
   `KeyGuard benchmarks — Node ${process.version}, ${cpus().length} x ${cpus()[0]?.model ?? "cpu"}, ${new Date().toISOString()}\n`,
 );
@@ -13,9 +18,9 @@ if (!only || only === "storage") {
 }
 if (!only || only === "http") {
   console.log("== HTTP (autocannon) ==");
-  for (const line of await runHttpBenchmarks()) console.log(line);
+  for (const line of await runHttpBenchmarks(httpOptions)) console.log(line);
 }
 if (!only || only === "redis") {
   console.log("\n== HTTP on Redis (autocannon) ==");
-  for (const line of await runRedisBenchmarks()) console.log(line);
+  for (const line of await runRedisBenchmarks(httpOptions)) console.log(line);
 }

@@ -63,6 +63,7 @@ export { createKeyHasher, type KeyHasher } from "./keys/key-hasher.js";
 export { type GcraState, gcra } from "./limits/gcra.js";
 export { type LockoutEnd, lockoutEnd } from "./limits/lockout-end.js";
 export {
+  type CalendarMonth,
   calendarMonth,
   isQuotaExhausted,
   type MonthlyQuotaState,

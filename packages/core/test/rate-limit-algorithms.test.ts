@@ -88,6 +88,19 @@ describe("monthly quota", () => {
       end: Date.UTC(2027, 0, 1),
     });
   });
+
+  it("answers each instant with its own month, whatever was asked before", () => {
+    // The last month asked for is remembered: its edges and a jump back must still be right.
+    const lastMsOfDecember = Date.UTC(2027, 0, 1) - 1;
+    expect(calendarMonth(lastMsOfDecember).start).toBe(Date.UTC(2026, 11, 1));
+    expect(calendarMonth(Date.UTC(2027, 0, 1)).start).toBe(Date.UTC(2027, 0, 1));
+    expect(calendarMonth(lastMsOfDecember).end).toBe(Date.UTC(2027, 0, 1));
+    expect(calendarMonth(Date.UTC(2026, 11, 1)).start).toBe(Date.UTC(2026, 11, 1));
+    expect(calendarMonth(Date.UTC(2026, 11, 1) - 1)).toEqual({
+      start: Date.UTC(2026, 10, 1),
+      end: Date.UTC(2026, 11, 1),
+    });
+  });
 });
 
 describe("sliding window log at high rates", () => {

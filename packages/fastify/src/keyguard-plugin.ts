@@ -89,9 +89,11 @@ const plugin: FastifyPluginAsync<KeyGuardFastifyOptions> = async (fastify, optio
     if (problem !== undefined) return sendProblem(reply, problem.status, {}, problem);
   });
 
-  fastify.addHook("onResponse", async (request, reply) => {
+  // Callback style: nothing to wait for, so no promise per response.
+  fastify.addHook("onResponse", (request, reply, done) => {
     const result = (request as WithResult)[kResult];
     if (result !== undefined) guard.complete(result, reply.statusCode);
+    done();
   });
 };
 

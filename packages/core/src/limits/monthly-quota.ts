@@ -7,12 +7,29 @@ export interface MonthlyQuotaState {
   used: number;
 }
 
-/** Start of the UTC calendar month containing `now`, and of the next one. */
-export function calendarMonth(now: number): { start: number; end: number } {
+/** A UTC calendar month: its first millisecond and the next month's (epoch ms). */
+export interface CalendarMonth {
+  readonly start: number;
+  readonly end: number;
+}
+
+/** The month last asked for: nearly every call on a request's path falls in it. */
+let lastMonth: CalendarMonth = { start: 0, end: 0 };
+
+/**
+ * Start of the UTC calendar month containing `now`, and of the next one. Every request with
+ * a quota asks; the answer is shared until the month ends instead of built from a `Date`
+ * each time (treat it as read-only).
+ */
+export function calendarMonth(now: number): CalendarMonth {
+  const last = lastMonth;
+  if (now >= last.start && now < last.end) return last;
   const date = new Date(now);
   const year = date.getUTCFullYear();
   const month = date.getUTCMonth();
-  return { start: Date.UTC(year, month, 1), end: Date.UTC(year, month + 1, 1) };
+  const computed = { start: Date.UTC(year, month, 1), end: Date.UTC(year, month + 1, 1) };
+  lastMonth = computed;
+  return computed;
 }
 
 /** A key's monthly quota: `limit` requests per calendar month, UTC; resets on the 1st. */

@@ -198,7 +198,10 @@ export class RequestGuard {
         return this.#refuse(verified.code, KEY_REFUSAL_DETAIL[verified.outcome], guarded);
       }
       const apiKey = verified.key;
-      if (apiKey.monthlyLimit !== null) await this.#seedQuota(apiKey.id, startedAt);
+      // Checked here, not in the async function: nearly always seeded, and then no await.
+      if (apiKey.monthlyLimit !== null && this.#quotaSeedDue(apiKey.id, startedAt)) {
+        await this.#seedQuota(apiKey.id, startedAt);
+      }
       let decision: LimitDecision;
       try {
         decision = await this.#limiter.decide({
@@ -274,10 +277,17 @@ export class RequestGuard {
     const seed = this.#limiter.seedQuota;
     if (seed === undefined) return;
     const { start } = calendarMonth(now);
-    if (this.#quotaSeeded.get(keyId) === start) return;
     const used = await this.#kg.store.countAllowedRequests(keyId, new Date(start));
     await seed.call(this.#limiter, keyId, start, used);
     this.#quotaSeeded.set(keyId, start);
+  }
+
+  /** Whether `#seedQuota` has work to do for this key this month. */
+  #quotaSeedDue(keyId: string, now: number): boolean {
+    return (
+      this.#limiter.seedQuota !== undefined &&
+      this.#quotaSeeded.get(keyId) !== calendarMonth(now).start
+    );
   }
 
   /** Keys whose quota count was seeded from the store, and for which month. */
