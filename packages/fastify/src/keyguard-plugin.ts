@@ -91,9 +91,12 @@ const plugin: FastifyPluginAsync<KeyGuardFastifyOptions> = async (fastify, optio
 
   // Callback style: nothing to wait for, so no promise per response.
   fastify.addHook("onResponse", (request, reply, done) => {
-    const result = (request as WithResult)[kResult];
-    if (result !== undefined) guard.complete(result, reply.statusCode);
-    done();
+    try {
+      const result = (request as WithResult)[kResult];
+      if (result !== undefined) guard.complete(result, reply.statusCode);
+    } finally {
+      done(); // even if logging ever threw: the response's life cycle must go on
+    }
   });
 };
 
