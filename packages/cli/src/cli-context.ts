@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { KeyGuard, KeyGuardError, redactUrl, resolveConfig } from "@keyguard/core";
-import { createRedisBackend, type RedisBackend } from "@keyguard/limiter-redis";
+import type { RedisBackend } from "@keyguard/limiter-redis";
 import { createKyselyStore } from "@keyguard/store-kysely";
 import type { CliIo } from "./cli-io.js";
 import { type Colors, colorsFor } from "./output/colors.js";
@@ -110,6 +110,8 @@ export class CliContext {
    */
   async #connectRedis(config: { redisUrl?: string; redisPrefix: string }): Promise<RedisBackend> {
     const url = config.redisUrl as string;
+    // Loaded only here: ioredis is a tenth of a second of start-up every other command skips.
+    const { createRedisBackend } = await import("@keyguard/limiter-redis");
     const backend = await createRedisBackend({
       url,
       prefix: config.redisPrefix,
