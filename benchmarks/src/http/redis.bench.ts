@@ -107,7 +107,12 @@ export async function runRedisBenchmarks(
       `  KeyGuard / @fastify/rate-limit:     ${fmt(ratio("keyguard", "peer"))}  goal >= 1.1`,
       `  KeyGuard / RateLimiterRedis:        ${fmt(ratio("keyguard", "flexible"))}  goal >= 1.1`,
       `  req/s per round, in the order run: ${contenders
-        .map((c) => `${c.name} ${series(c.name).map((v) => Math.round(v / 100) / 10).join(" ")}k`)
+        .map(
+          (c) =>
+            `${c.name} ${series(c.name)
+              .map((v) => Math.round(v / 100) / 10)
+              .join(" ")}k`,
+        )
         .join("; ")}`,
       `  KeyGuard script calls per allowed request: ${evalshaPerRequest.toFixed(3)}  goal at most 1 (one round trip per decision; requests of a key arriving together share one)`,
       `  commands per request, INFO commandstats (includes commands run inside scripts):`,
