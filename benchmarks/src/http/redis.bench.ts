@@ -106,7 +106,7 @@ export async function runRedisBenchmarks(
       `fastify on Redis: KeyGuard ${rps("keyguard")} req/s, @fastify/rate-limit (Redis store) ${rps("peer")}, RateLimiterRedis ${rps("flexible")}`,
       `  KeyGuard / @fastify/rate-limit:     ${fmt(ratio("keyguard", "peer"))}  goal >= 1.1`,
       `  KeyGuard / RateLimiterRedis:        ${fmt(ratio("keyguard", "flexible"))}  goal >= 1.1`,
-      `  req/s per round, in the order run: ${contenders
+      `  req/s in each round: ${contenders
         .map(
           (c) =>
             `${c.name} ${series(c.name)
