@@ -11,6 +11,7 @@ import {
 } from "./problem-details.js";
 import { normalizePath } from "./protected-path.js";
 import type { GuardRequest } from "./request-guard.js";
+import { withHeader } from "./with-header.js";
 
 /** The seed's `rate_limit_by_ip`: a per-client limit for routes without API keys. */
 export interface IpRateLimitRule {
@@ -110,10 +111,7 @@ export class IpRateLimit {
         return refuse(
           "rate_limited",
           `Too many requests: ${this.#limit} allowed per ${retryAfterSeconds(this.#windowMs)} s.`,
-          {
-            ...headers,
-            "retry-after": retryAfterSeconds(decision.retryAfterMs),
-          },
+          withHeader(headers, "retry-after", retryAfterSeconds(decision.retryAfterMs)),
         );
       }
       const untilMs = this.#lockoutEnd(now);
@@ -131,7 +129,7 @@ export class IpRateLimit {
       return refuse(
         "rate_limited",
         `Too many requests: locked out until ${new Date(untilMs).toISOString()}.`,
-        { ...headers, "retry-after": retryAfterSeconds(untilMs - now) },
+        withHeader(headers, "retry-after", retryAfterSeconds(untilMs - now)),
       );
     } catch {
       return refuse(

@@ -1,4 +1,5 @@
 import { type ErrorCode, httpStatusFor, titleFor } from "../errors/error-codes.js";
+import { withHeader } from "./with-header.js";
 
 /** An RFC 9457 problem: the body of every error response, `application/problem+json`. */
 export interface ProblemDetails {
@@ -38,7 +39,7 @@ export function problemResponse(
   const problem = problemFor(code, detail);
   return {
     status: problem.status,
-    headers: { ...headers, "content-type": PROBLEM_CONTENT_TYPE },
+    headers: withHeader(headers, "content-type", PROBLEM_CONTENT_TYPE),
     problem,
   };
 }

@@ -18,6 +18,7 @@ import {
 } from "./problem-details.js";
 import { normalizePath } from "./protected-path.js";
 import { type RateLimitHeaderStyle, rateLimitHeaders } from "./rate-limit-headers.js";
+import { withHeader } from "./with-header.js";
 
 /** How a protected route finds and limits keys. Every field has a safe default. */
 export interface GuardOptions {
@@ -217,7 +218,7 @@ export class RequestGuard {
       }
       const headers = rateLimitHeaders(decision, decision.quota, startedAt, this.#headerStyle);
       if (decision.allowed) return { allowed: true, apiKey, headers, request: guarded };
-      const wait = { ...headers, "retry-after": retryAfterSeconds(decision.retryAfterMs) };
+      const wait = withHeader(headers, "retry-after", retryAfterSeconds(decision.retryAfterMs));
       if (decision.refusal === "ip_blocked") {
         return this.#refuse(
           "ip_blocked",
