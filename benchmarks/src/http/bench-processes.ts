@@ -1,6 +1,6 @@
 /** Starting benchmark servers and load generators as pinned processes. */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -57,6 +57,27 @@ export async function startServer(
     );
   });
   return { child, url: `http://127.0.0.1:${port}` };
+}
+
+/** Linux's clock ticks per second for /proc's CPU times (USER_HZ, 100 on every common build). */
+const TICKS_PER_SECOND = 100;
+
+/**
+ * CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat, or
+ * undefined where there is no /proc. A server's CPU per request is steadier than its
+ * requests/s on a shared VM: it does not move with how the load generator and redis-server
+ * happen to be scheduled, only with the work each request costs.
+ */
+export function cpuSecondsOf(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+  } catch {
+    return undefined;
+  }
 }
 
 export function load(

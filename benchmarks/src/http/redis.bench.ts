@@ -3,7 +3,14 @@ import { rmSync } from "node:fs";
 import { redisCommandCounts, startOwnRedisServer } from "@keyguard/testkit";
 import { Redis } from "ioredis";
 import { summarize } from "../side-by-side.js";
-import { fmt, hasTaskset, load, prepareBenchDatabase, startServer } from "./bench-processes.js";
+import {
+  cpuSecondsOf,
+  fmt,
+  hasTaskset,
+  load,
+  prepareBenchDatabase,
+  startServer,
+} from "./bench-processes.js";
 
 /** Calls per command between two INFO commandstats readings. */
 function delta(before: Map<string, number>, after: Map<string, number>): Map<string, number> {
@@ -51,12 +58,16 @@ export async function runRedisBenchmarks(
       flexible: await startServer("fastify", "flexible-redis", databaseFile, pin, children),
     };
     const contenders = [
-      { name: "keyguard", url: servers.keyguard.url, key: rawKey, mode: "valid" },
-      { name: "peer", url: servers.peer.url, key: "", mode: "none" },
-      { name: "flexible", url: servers.flexible.url, key: "", mode: "none" },
+      { name: "keyguard", server: servers.keyguard, key: rawKey, mode: "valid" },
+      { name: "peer", server: servers.peer, key: "", mode: "none" },
+      { name: "flexible", server: servers.flexible, key: "", mode: "none" },
     ];
-    for (const c of contenders) load(c.url, 2, c.mode, c.key, pin); // warm-up, not recorded
+    for (const c of contenders) load(c.server.url, 2, c.mode, c.key, pin); // warm-up, not recorded
     const results: Record<string, number[]> = Object.fromEntries(
+      contenders.map((c) => [c.name, []]),
+    );
+    /** Server CPU µs per request, per round (empty without /proc). */
+    const cpuPerRequest: Record<string, number[]> = Object.fromEntries(
       contenders.map((c) => [c.name, []]),
     );
     const commands: Record<string, { calls: Map<string, number>; requests: number }> = {};
@@ -65,8 +76,13 @@ export async function runRedisBenchmarks(
       const shift = round % contenders.length;
       for (const c of [...contenders.slice(shift), ...contenders.slice(0, shift)]) {
         const before = await redisCommandCounts(stats);
-        const result = load(c.url, seconds, c.mode, c.key, pin);
+        const cpuBefore = cpuSecondsOf(c.server.child.pid);
+        const result = load(c.server.url, seconds, c.mode, c.key, pin);
+        const cpuAfter = cpuSecondsOf(c.server.child.pid);
         const used = delta(before, await redisCommandCounts(stats));
+        if (cpuBefore !== undefined && cpuAfter !== undefined && result.total > 0) {
+          cpuPerRequest[c.name]?.push((1e6 * (cpuAfter - cpuBefore)) / result.total);
+        }
         const total = commands[c.name] ?? { calls: new Map(), requests: 0 };
         commands[c.name] = total;
         total.requests += result.total;
@@ -98,6 +114,18 @@ export async function runRedisBenchmarks(
         .map(([command, n]) => `${command} ${(n / requests).toFixed(2)}`)
         .join(", ");
     };
+    const cpu = (name: string) => summarize(cpuPerRequest[name] ?? []).median.toFixed(1);
+    const cpuRatio = (other: string) =>
+      fmt(
+        (cpuPerRequest[other] ?? []).map((v, i) => v / (cpuPerRequest.keyguard?.[i] ?? Number.NaN)),
+      );
+    const cpuLines =
+      (cpuPerRequest.keyguard?.length ?? 0) === 0
+        ? []
+        : [
+            `  server CPU per request (/proc, user + system): KeyGuard ${cpu("keyguard")} µs, @fastify/rate-limit ${cpu("peer")}, RateLimiterRedis ${cpu("flexible")}`,
+            `    @fastify/rate-limit / KeyGuard: ${cpuRatio("peer")}; RateLimiterRedis / KeyGuard: ${cpuRatio("flexible")}`,
+          ];
     const keyguardCalls = commands.keyguard ?? { calls: new Map(), requests: 1 };
     const evalshaPerRequest =
       ((keyguardCalls.calls.get("evalsha") ?? 0) + (keyguardCalls.calls.get("eval") ?? 0)) /
@@ -114,6 +142,7 @@ export async function runRedisBenchmarks(
               .join(" ")}k`,
         )
         .join("; ")}`,
+      ...cpuLines,
       `  KeyGuard script calls per allowed request: ${evalshaPerRequest.toFixed(3)}  goal at most 1 (one round trip per decision; requests of a key arriving together share one)`,
       `  commands per request, INFO commandstats (includes commands run inside scripts):`,
       `    KeyGuard:             ${perRequest("keyguard")}`,
