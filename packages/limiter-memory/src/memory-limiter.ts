@@ -88,11 +88,14 @@ export class MemoryLimiter implements Limiter {
       }
       if (isQuotaExhausted(quotaState, now, key.monthlyLimit)) {
         const quota = monthlyQuota(quotaState, now, key.monthlyLimit); // refuses, counts nothing
+        const { limit, remaining, resetAtMs } = this.#peekRate(key.id, now, key.rateLimitPerMinute);
         return Promise.resolve({
-          ...this.#peekRate(key.id, now, key.rateLimitPerMinute),
           allowed: false,
-          refusal: "quota_exceeded",
+          limit,
+          remaining,
+          resetAtMs,
           retryAfterMs: quota.retryAfterMs,
+          refusal: "quota_exceeded",
           quota,
         });
       }

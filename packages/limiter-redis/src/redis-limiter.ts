@@ -212,18 +212,27 @@ export class RedisLimiter implements Limiter {
       );
     }
     if (allowed === count) return decisions;
-    const rate = { limit, remaining, resetAtMs, retryAfterMs };
     let refused: LimitDecision;
     if (refusal === OUTCOME.quotaExceeded) {
       refused = {
-        ...rate,
         allowed: false,
+        limit,
+        remaining,
+        resetAtMs,
+        retryAfterMs,
         refusal: "quota_exceeded",
         quota: quotaWindow(key.monthlyLimit ?? 0, 0, month.end, now, false),
       };
       this.#remember(request, refused, month.end);
     } else {
-      refused = { ...rate, allowed: false, refusal: "rate_limited" };
+      refused = {
+        allowed: false,
+        limit,
+        remaining,
+        resetAtMs,
+        retryAfterMs,
+        refusal: "rate_limited",
+      };
       this.#remember(request, refused, now + retryAfterMs);
     }
     while (decisions.length < count) decisions.push(refused);
