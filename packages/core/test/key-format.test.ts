@@ -25,6 +25,18 @@ describe("key format", () => {
     expect(keyEnvironmentOf(rawKey)).toBe("test");
   });
 
+  it("checks keys one after another without carrying anything over", () => {
+    const { rawKey } = generateRawKey();
+    const typo = `${rawKey.slice(0, 30)}${rawKey[30] === "A" ? "B" : "A"}${rawKey.slice(31)}`;
+    expect([rawKey, typo, rawKey, "x".repeat(57), rawKey].map(isWellFormedKey)).toEqual([
+      true,
+      false,
+      true,
+      false,
+      true,
+    ]);
+  });
+
   it("never repeats a key", () => {
     const keys = new Set(Array.from({ length: 5_000 }, () => generateRawKey().rawKey));
     expect(keys.size).toBe(5_000);
@@ -59,6 +71,11 @@ describe("key format", () => {
       `${rawKey.slice(0, 20)}\u0000${rawKey.slice(21)}`,
       `${rawKey.slice(0, 20)}ü${rawKey.slice(21)}`,
       `${rawKey.slice(0, 20)}+${rawKey.slice(21)}`,
+      // A character whose low byte is the one it replaces (U+0141 for "A", say): the
+      // key would pass if it were read as Latin-1, which keeps only that low byte.
+      `${rawKey.slice(0, 20)}${String.fromCharCode(0x100 + rawKey.charCodeAt(20))}${rawKey.slice(21)}`,
+      `${rawKey.slice(0, -1)}${String.fromCharCode(0x100 + rawKey.charCodeAt(56))}`,
+      `${rawKey.slice(0, 20)}\ud800${rawKey.slice(21)}`, // a lone surrogate
     ];
     for (const value of bad) expect(isWellFormedKey(value), JSON.stringify(value)).toBe(false);
   });

@@ -1,3 +1,6 @@
+/** A path with an escape or a `//` must be decoded before it is compared. */
+const NEEDS_DECODING = /%|\/\//;
+
 /**
  * A test for "is this request path under `prefix`?" (`/api` covers `/api` and `/api/data`,
  * not `/apiary`), built once per middleware. Paths are compared case-insensitively and
@@ -10,8 +13,7 @@ export function createPathMatcher(prefix: string): (path: string) => boolean {
   if (normalizedPrefix === "") return () => true;
   const withSlash = `${normalizedPrefix}/`;
   return (path) => {
-    const normalizedPath =
-      path.includes("%") || path.includes("//") ? normalize(path) : path.toLowerCase();
+    const normalizedPath = NEEDS_DECODING.test(path) ? normalize(path) : path.toLowerCase();
     return normalizedPath === normalizedPrefix || normalizedPath.startsWith(withSlash);
   };
 }
@@ -33,24 +35,18 @@ export function normalizePath(path: string): string {
   return normalized === "" ? "/" : normalized;
 }
 
+/**
+ * What a path needing work has: a `%`, an upper-case or non-ASCII letter, a `//`, or a
+ * trailing `/` after something. One native regex test rather than a `charCodeAt` loop:
+ * with ioredis loaded, V8 runs string method calls on a slower path (see `key-format.ts`),
+ * and the loop went from 45 to 180 ns per request; the regex takes ~50 ns either way.
+ */
+const NEEDS_NORMALIZING = /[%A-Z\u0080-\uffff]|\/\/|[\s\S]\/$/;
+
 /** No `%`, no upper-case letter, no `//`, no trailing `/` (other than the root's). */
 function isAlreadyNormal(path: string): boolean {
-  const last = path.length - 1;
-  if (last < 0 || (last > 0 && path.charCodeAt(last) === SLASH)) return false;
-  let previous = 0;
-  for (let i = 0; i <= last; i++) {
-    const code = path.charCodeAt(i);
-    if (code === PERCENT || (code >= UPPER_A && code <= UPPER_Z) || code >= 128) return false;
-    if (code === SLASH && previous === SLASH) return false;
-    previous = code;
-  }
-  return true;
+  return path !== "" && !NEEDS_NORMALIZING.test(path);
 }
-
-const SLASH = 0x2f;
-const PERCENT = 0x25;
-const UPPER_A = 0x41;
-const UPPER_Z = 0x5a;
 
 function normalize(path: string): string {
   let decoded = path;
