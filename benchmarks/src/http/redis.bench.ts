@@ -33,7 +33,9 @@ export async function runRedisBenchmarks(
   options: { seconds?: number; rounds?: number } = {},
 ): Promise<string[]> {
   const seconds = options.seconds ?? 3;
-  const rounds = options.rounds ?? 4;
+  // Ten rounds (about 2 minutes): single rounds on a shared 2-core VM swing by ±30%, and
+  // with four the median of a run still moved by ±0.15 from one run to the next.
+  const rounds = options.rounds ?? 10;
   const pin = hasTaskset();
   const redisServer = await startOwnRedisServer();
   process.env.BENCH_REDIS_URL = redisServer.url;
