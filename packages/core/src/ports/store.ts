@@ -6,6 +6,33 @@ import type { UsageEvent } from "../domain/usage-event.js";
 import type { IpBlock } from "./limiter.js";
 
 /**
+ * Which part of a listing to read: listings are oldest first, and a page continues after
+ * the item whose id was last read (keyset pagination: no offset to skip, and items added
+ * or removed meanwhile neither repeat nor shift the rest). An `afterId` naming nothing
+ * throws `KeyGuardError("invalid_input")`.
+ */
+export interface ListPage {
+  readonly afterId?: string;
+  /** At most this many items (default: all). */
+  readonly limit?: number;
+}
+
+/** A key's state for listings: revoked (`isActive` false), past its expiry, or usable. */
+export type ApiKeyStatus = "active" | "revoked" | "expired";
+
+export interface ApiKeyListFilter extends ListPage {
+  readonly orgId?: string;
+  /** Only keys in this state at `now`. */
+  readonly status?: ApiKeyStatus;
+  /** The time `status` is judged at (default: the store's current time). */
+  readonly now?: Date;
+}
+
+export interface OrganizationListFilter extends ListPage {
+  readonly status?: OrganizationStatus;
+}
+
+/**
  * Persistence for organizations, keys and usage. KeyGuard's service validates every input
  * before it reaches a store, so a store only has to store faithfully, map its own
  * constraint errors to KeyGuard codes, and behave identically on every backend (the
@@ -27,32 +54,6 @@ import type { IpBlock } from "./limiter.js";
  * const kg = new KeyGuard({ config, store });
  * ```
  */
-/**
- * Which part of a listing to read: listings are oldest first, and a page continues after
- * the item whose id was last read (keyset pagination: no offset to skip, and items added
- * or removed meanwhile neither repeat nor shift the rest). An `afterId` naming nothing
- * throws `KeyGuardError("invalid_input")`.
- */
-export interface ListPage {
-  readonly afterId?: string;
-  /** At most this many items (default: all). */
-  readonly limit?: number;
-}
-
-/** A key's state for listings: revoked (`isActive` false), past its expiry, or usable. */
-export type ApiKeyStatus = "active" | "revoked" | "expired";
-
-export interface ApiKeyListFilter extends ListPage {
-  readonly orgId?: string;
-  /** Only keys in this state at `now` (required with `status`). */
-  readonly status?: ApiKeyStatus;
-  readonly now?: Date;
-}
-
-export interface OrganizationListFilter extends ListPage {
-  readonly status?: OrganizationStatus;
-}
-
 export interface Store {
   /** The backend's name, for messages (`"sqlite"`, `"postgres"`, ...). */
   readonly dialect: string;
