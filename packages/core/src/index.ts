@@ -75,6 +75,9 @@ export {
 } from "./limits/sliding-window-counter.js";
 export { type SlidingWindowLogState, slidingWindowLog } from "./limits/sliding-window-log.js";
 export type { RateLimitAlgorithm, WindowDecision } from "./limits/window-decision.js";
+export { completeOnClose } from "./node-http/complete-on-close.js";
+export { nodeGuardRequest } from "./node-http/node-guard-request.js";
+export { setHeaders, writeProblem } from "./node-http/write-problem.js";
 export {
   OrganizationService,
   type OrganizationServiceOptions,
@@ -110,6 +113,7 @@ export {
 export {
   createPathMatcher,
   isProtectedPath,
+  MAX_KEYED_PATH_LENGTH,
   normalizePath,
   pathOf,
 } from "./pipeline/protected-path.js";

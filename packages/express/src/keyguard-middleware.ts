@@ -1,12 +1,15 @@
 import {
   type ApiKeyInfo,
+  completeOnClose,
   createPathMatcher,
   type GuardOptions,
   type KeyGuard,
-  pathOf,
+  nodeGuardRequest,
+  setHeaders,
+  writeProblem,
 } from "@keyguard/core";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
-import { sendProblem, toGuardRequest } from "./request-bridge.js";
+import { routedPath } from "./request-bridge.js";
 
 declare global {
   namespace Express {
@@ -27,7 +30,10 @@ export interface KeyGuardExpressOptions extends GuardOptions {
 
 /**
  * KeyGuard as Express middleware: verifies the key, applies limits and blocks, sets the
- * rate-limit headers, attaches `req.apiKey`, and logs usage when the response finishes.
+ * rate-limit headers, attaches `req.apiKey`, and logs usage when the response is over.
+ * Whether a request is protected is decided on the path Express routes, so no spelling of
+ * the request target (absolute form, fragment, escapes, case) reaches a protected handler
+ * around it.
  *
  * @example
  * ```ts
@@ -42,20 +48,20 @@ export function keyguard(kg: KeyGuard, options: KeyGuardExpressOptions = {}): Re
   const underProtectedPath =
     protectedPath === undefined ? undefined : createPathMatcher(protectedPath);
   return (req: Request, res: Response, next: NextFunction) => {
-    if (underProtectedPath !== undefined && !underProtectedPath(pathOf(req.originalUrl))) {
+    const path = routedPath(req);
+    // A target without a pathname is routed nowhere, but is refused rather than trusted.
+    if (underProtectedPath !== undefined && path !== undefined && !underProtectedPath(path)) {
       next();
       return;
     }
-    guard.check(toGuardRequest(req)).then((result) => {
-      if (result.apiKey !== undefined) {
-        res.once("finish", () => guard.complete(result, res.statusCode));
-      }
+    guard.check(nodeGuardRequest(req, path ?? "/")).then((result) => {
+      completeOnClose(res, guard, result);
       if (!result.allowed) {
-        sendProblem(res, result.status, result.headers, result.problem);
+        writeProblem(res, result.status, result.headers, result.problem);
         return;
       }
       req.apiKey = result.apiKey;
-      res.set(result.headers);
+      setHeaders(res, result.headers);
       next();
     }, next);
   };

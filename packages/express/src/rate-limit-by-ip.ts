@@ -1,9 +1,17 @@
-import type { BlockOptions, IpBlock, IpRateLimitRule, KeyGuard } from "@keyguard/core";
+import {
+  type BlockOptions,
+  type IpBlock,
+  type IpRateLimitRule,
+  type KeyGuard,
+  setHeaders,
+  writeProblem,
+} from "@keyguard/core";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
-import { sendProblem, toGuardRequest } from "./request-bridge.js";
+import { toGuardRequest } from "./request-bridge.js";
 
 /**
- * The seed's `rate_limit_by_ip` for routes without keys (login, signup, ...).
+ * The seed's `rate_limit_by_ip` for routes without keys (login, signup, ...). Counted per
+ * client and routed path, so `/login#1` or `http://h/login` share `/login`'s count.
  *
  * @example
  * ```ts
@@ -16,10 +24,10 @@ export function rateLimitByIp(kg: KeyGuard, rule: IpRateLimitRule): RequestHandl
   return (req: Request, res: Response, next: NextFunction) => {
     limit.check(toGuardRequest(req)).then((result) => {
       if (!result.allowed) {
-        sendProblem(res, result.status, result.headers, result.problem);
+        writeProblem(res, result.status, result.headers, result.problem);
         return;
       }
-      res.set(result.headers);
+      setHeaders(res, result.headers);
       next();
     }, next);
   };

@@ -1,27 +1,18 @@
-import {
-  type GuardRequest,
-  PROBLEM_CONTENT_TYPE,
-  type ProblemDetails,
-  pathOf,
-} from "@keyguard/core";
-import type { Request, Response } from "express";
+import { type GuardRequest, nodeGuardRequest } from "@keyguard/core";
+import type { Request } from "express";
+import parseurl from "parseurl";
+
+/**
+ * The path Express routes for this request: the pathname `parseurl` gives its router, of
+ * the whole original URL (mounts strip their prefix from `req.url`, not from this).
+ * `http://h/api/data` and `/api/data#x` are routed as `/api/data`, so they are guarded,
+ * limited and blocked as `/api/data`. `undefined` when the target has no pathname at all.
+ */
+export function routedPath(req: Request): string | undefined {
+  return parseurl.original(req)?.pathname ?? undefined;
+}
 
 /** What KeyGuard's core needs from an Express request. */
 export function toGuardRequest(req: Request): GuardRequest {
-  return {
-    method: req.method,
-    path: pathOf(req.originalUrl),
-    remoteAddress: req.socket.remoteAddress,
-    header: (name) => req.headers[name],
-  };
-}
-
-/** Writes an RFC 9457 problem response. */
-export function sendProblem(
-  res: Response,
-  status: number,
-  headers: Readonly<Record<string, string>>,
-  problem: ProblemDetails,
-): void {
-  res.status(status).set(headers).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem));
+  return nodeGuardRequest(req, routedPath(req) ?? "/");
 }

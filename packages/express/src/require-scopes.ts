@@ -1,12 +1,11 @@
-import { missingScopes } from "@keyguard/core";
+import { missingScopes, writeProblem } from "@keyguard/core";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
-import { sendProblem } from "./request-bridge.js";
 
 /** Refuses (403 `insufficient_scope`) a request whose key lacks any of `scopes`. */
 export function requireScopes(...scopes: string[]): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
     const problem = missingScopes(req.apiKey, scopes);
     if (problem === undefined) next();
-    else sendProblem(res, problem.status, {}, problem);
+    else writeProblem(res, problem.status, {}, problem);
   };
 }

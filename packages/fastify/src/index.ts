@@ -6,10 +6,9 @@ export {
   keyguardAdminDocs,
 } from "./keyguard-admin.js";
 export {
-  blockRequest,
   type KeyGuardFastifyOptions,
   type KeyGuardRouteConfig,
   keyguard,
-  rateLimitByIp,
-  requireScopes,
 } from "./keyguard-plugin.js";
+export { blockRequest, rateLimitByIp } from "./rate-limit-by-ip.js";
+export { requireScopes } from "./require-scopes.js";

@@ -1,8 +1,8 @@
 import type { Readable } from "node:stream";
 import { AdminApi, type AdminApiOptions, adminDocsResponse, readNodeBody } from "@keyguard/admin";
-import { type KeyGuard, PROBLEM_CONTENT_TYPE, pathOf, problemFor } from "@keyguard/core";
+import { type KeyGuard, PROBLEM_CONTENT_TYPE, problemFor } from "@keyguard/core";
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
-import { toGuardRequest } from "./keyguard-plugin.js";
+import { toGuardRequest } from "./request-bridge.js";
 
 export interface KeyGuardAdminFastifyOptions extends AdminApiOptions {
   readonly kg: KeyGuard;
@@ -33,10 +33,9 @@ export const keyguardAdmin: FastifyPluginAsync<KeyGuardAdminFastifyOptions> = as
     return reply.code(problem.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem));
   });
   const handler = async (request: FastifyRequest, reply: FastifyReply) => {
-    const guardRequest = toGuardRequest(request);
     const answer = await api.handle({
-      ...guardRequest,
-      subPath: guardRequest.path.slice(app.prefix.length) || "/",
+      ...toGuardRequest(request),
+      subPath: subPathOf(request),
       query: request.query as Record<string, string | string[] | undefined>,
       readBody: async () => {
         const body = request.body as { payload?: Readable } | undefined;
@@ -68,8 +67,7 @@ export const keyguardAdminDocs: FastifyPluginAsync<{ openApiUrl: string }> = asy
   options,
 ) => {
   const handler = async (request: FastifyRequest, reply: FastifyReply) => {
-    const path = pathOf(request.url);
-    const answer = await adminDocsResponse(path.slice(app.prefix.length), {
+    const answer = await adminDocsResponse(subPathOf(request), {
       openApiUrl: options.openApiUrl,
       mountPath: app.prefix,
     });
@@ -78,3 +76,8 @@ export const keyguardAdminDocs: FastifyPluginAsync<{ openApiUrl: string }> = asy
   };
   for (const url of ["/", "/*"]) app.get(url, { config: { keyguard: false } }, handler);
 };
+
+/** The path below the plugin's prefix, as the router matched it (its `/*` wildcard). */
+function subPathOf(request: FastifyRequest): string {
+  return `/${(request.params as { "*"?: string })["*"] ?? ""}`;
+}

@@ -1,16 +1,10 @@
 import {
   type ApiKeyInfo,
-  type BlockOptions,
   createPathMatcher,
   type GuardOptions,
-  type GuardRequest,
   type GuardResult,
-  type IpBlock,
-  type IpRateLimitRule,
   type KeyGuard,
   missingScopes,
-  PROBLEM_CONTENT_TYPE,
-  type ProblemDetails,
   pathOf,
 } from "@keyguard/core";
 import type {
@@ -18,9 +12,11 @@ import type {
   FastifyReply,
   FastifyRequest,
   onRequestAsyncHookHandler,
-  preHandlerAsyncHookHandler,
+  RouteOptions,
 } from "fastify";
 import fp from "fastify-plugin";
+import { sendProblem, toGuardRequest } from "./request-bridge.js";
+import { routeProtection } from "./route-protection.js";
 
 /** Per-route KeyGuard settings, in a route's `config.keyguard`. */
 export type KeyGuardRouteConfig =
@@ -42,51 +38,81 @@ declare module "fastify" {
 export interface KeyGuardFastifyOptions extends GuardOptions {
   readonly kg: KeyGuard;
   /**
-   * Protect requests under this path (the seed's `protected_path="/api"`). Without it,
-   * every route in the plugin's scope is protected unless its `config.keyguard` is `false`.
+   * Protect routes under this path (the seed's `protected_path="/api"`). Without it, every
+   * route in the plugin's scope is protected unless its `config.keyguard` is `false`.
    */
   readonly protectedPath?: string;
-}
-
-function sendProblem(
-  reply: FastifyReply,
-  status: number,
-  headers: Record<string, string>,
-  problem: ProblemDetails,
-) {
-  return reply
-    .code(status)
-    .headers(headers)
-    .type(PROBLEM_CONTENT_TYPE)
-    .send(JSON.stringify(problem));
 }
 
 /** Where the pipeline's result waits for `onResponse` (a symbol property: cheaper than a WeakMap). */
 const kResult = Symbol("keyguard.result");
 type WithResult = FastifyRequest & { [kResult]?: GuardResult };
 
+/** Marks, in a route's config, that `onRoute` decided its protection. */
+const kDecided = Symbol("keyguard.decided");
+
 const plugin: FastifyPluginAsync<KeyGuardFastifyOptions> = async (fastify, options) => {
   const guard = options.kg.guard(options);
+  const { protectedPath } = options;
   const underProtectedPath =
-    options.protectedPath === undefined ? () => true : createPathMatcher(options.protectedPath);
+    protectedPath === undefined ? () => true : createPathMatcher(protectedPath);
   fastify.decorateRequest("apiKey", null);
 
-  fastify.addHook("onRequest", async (request, reply) => {
-    const routeConfig = request.routeOptions.config?.keyguard;
-    const guardRequest = toGuardRequest(request);
-    const protect =
-      routeConfig === false
-        ? false
-        : routeConfig !== undefined || underProtectedPath(guardRequest.path);
-    if (!protect) return;
-    const result = await guard.check(guardRequest);
+  const runGuard = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    scopes: readonly string[] | undefined,
+  ) => {
+    const result = await guard.check(toGuardRequest(request));
     if (result.apiKey !== undefined) (request as WithResult)[kResult] = result;
     if (!result.allowed) return sendProblem(reply, result.status, result.headers, result.problem);
     request.apiKey = result.apiKey;
     reply.headers(result.headers);
-    const scopes = typeof routeConfig === "object" ? routeConfig.scopes : undefined;
     const problem = scopes === undefined ? undefined : missingScopes(result.apiKey, scopes);
     if (problem !== undefined) return sendProblem(reply, problem.status, {}, problem);
+  };
+
+  /**
+   * A route's protection is decided when it is registered, on its URL pattern: a request
+   * then reaches a protected handler only through this hook, whatever its target looked like
+   * (`http://h/api/data`, `/%61pi/data#%zz`). Only a pattern with a parameter where the
+   * protected path is decided (`/:tenant/data`) is checked per request, on the routed path.
+   */
+  fastify.addHook("onRoute", (route: RouteOptions) => {
+    const routeConfig = route.config?.keyguard;
+    route.config = { ...route.config, [kDecided]: true } as typeof route.config;
+    if (routeConfig === false) return;
+    const scopes = typeof routeConfig === "object" ? routeConfig.scopes : undefined;
+    const protection =
+      routeConfig === undefined ? routeProtection(route.url, protectedPath) : "always";
+    if (protection === "never") return;
+    const hook: onRequestAsyncHookHandler =
+      protection === "always"
+        ? (request, reply) => runGuard(request, reply, scopes)
+        : async (request, reply) => {
+            if (underProtectedPath(dynamicPath(request.url))) {
+              return runGuard(request, reply, scopes);
+            }
+          };
+    const existing = route.onRequest;
+    route.onRequest = [hook, ...(existing === undefined ? [] : [existing].flat())];
+  });
+
+  // Requests whose route was not decided above (404s, routes registered before the
+  // plugin): decided by their routed path, as in the Express and Koa adapters.
+  fastify.addHook("onRequest", async (request, reply) => {
+    const config = request.routeOptions.config as
+      | { keyguard?: KeyGuardRouteConfig; [kDecided]?: true }
+      | undefined;
+    if (config?.[kDecided] === true) return;
+    const routeConfig = config?.keyguard;
+    if (routeConfig === false) return;
+    if (routeConfig === undefined && !underProtectedPath(dynamicPath(request.url))) return;
+    return runGuard(
+      request,
+      reply,
+      typeof routeConfig === "object" ? routeConfig.scopes : undefined,
+    );
   });
 
   // Callback style: nothing to wait for, so no promise per response.
@@ -101,9 +127,22 @@ const plugin: FastifyPluginAsync<KeyGuardFastifyOptions> = async (fastify, optio
 };
 
 /**
+ * The path a request's target names, for the per-request checks: as find-my-way reads it
+ * (absolute form dropped, cut at `?` or `#`), and also cut at `;`, which the router treats
+ * as a query delimiter when `useSemicolonDelimiter` is on.
+ */
+function dynamicPath(url: string): string {
+  const path = pathOf(url);
+  const semicolon = path.indexOf(";");
+  return semicolon === -1 ? path : path.slice(0, semicolon);
+}
+
+/**
  * KeyGuard as a Fastify plugin: verifies keys, applies limits and blocks, sets the
  * rate-limit headers, decorates `request.apiKey` and logs usage after each response.
- * Opt routes in or out with `config: { keyguard: true | false | { scopes: [...] } }`.
+ * Register it before the routes it protects (it decides each route's protection as the
+ * route is added, like `@fastify/rate-limit`). Opt routes in or out with
+ * `config: { keyguard: true | false | { scopes: [...] } }`.
  *
  * @example
  * ```ts
@@ -113,47 +152,3 @@ const plugin: FastifyPluginAsync<KeyGuardFastifyOptions> = async (fastify, optio
  * ```
  */
 export const keyguard = fp(plugin, { fastify: "5.x", name: "@keyguard/fastify" });
-
-/** What KeyGuard's core needs from a Fastify request (shared with the admin plugin). */
-export function toGuardRequest(request: FastifyRequest): GuardRequest {
-  return {
-    method: request.method,
-    path: pathOf(request.url),
-    remoteAddress: request.raw.socket.remoteAddress,
-    header: (name) => request.headers[name],
-  };
-}
-
-/**
- * The seed's `rate_limit_by_ip` as an `onRequest` hook for routes without keys.
- *
- * @example
- * ```ts
- * app.post("/login", { onRequest: rateLimitByIp(kg, { limit: 3, lockout: 86400 }) }, login);
- * ```
- */
-export function rateLimitByIp(kg: KeyGuard, rule: IpRateLimitRule): onRequestAsyncHookHandler {
-  const limit = kg.ipRateLimit(rule);
-  return async (request, reply) => {
-    const result = await limit.check(toGuardRequest(request));
-    if (!result.allowed) return sendProblem(reply, result.status, result.headers, result.problem);
-    reply.headers(result.headers);
-  };
-}
-
-/** Blocks the client of `request` from inside a handler (the seed's `block_request`). */
-export function blockRequest(
-  kg: KeyGuard,
-  request: FastifyRequest,
-  options: BlockOptions = {},
-): Promise<IpBlock> {
-  return kg.blockRequest(toGuardRequest(request), options);
-}
-
-/** A `preHandler` refusing (403 `insufficient_scope`) a request whose key lacks any of `scopes`. */
-export function requireScopes(...scopes: string[]): preHandlerAsyncHookHandler {
-  return async (request, reply) => {
-    const problem = missingScopes(request.apiKey, scopes);
-    if (problem !== undefined) return sendProblem(reply, problem.status, {}, problem);
-  };
-}

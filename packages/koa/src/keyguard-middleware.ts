@@ -1,6 +1,7 @@
 import {
   type ApiKeyInfo,
   type BlockOptions,
+  completeOnClose,
   createPathMatcher,
   type GuardOptions,
   type GuardRequest,
@@ -8,6 +9,7 @@ import {
   type IpRateLimitRule,
   type KeyGuard,
   missingScopes,
+  nodeGuardRequest,
   PROBLEM_CONTENT_TYPE,
   type ProblemDetails,
 } from "@keyguard/core";
@@ -43,7 +45,8 @@ function sendProblem(
 /**
  * KeyGuard as Koa middleware: verifies the key, applies limits and blocks, sets the
  * rate-limit headers, puts the key in `ctx.state.apiKey`, and logs usage when the
- * response finishes.
+ * response is over. Decided on `ctx.path`, the parsed pathname Koa's routers route, so no
+ * spelling of the request target reaches a protected route around it.
  *
  * @example
  * ```ts
@@ -62,9 +65,7 @@ export function keyguard(kg: KeyGuard, options: KeyGuardKoaOptions = {}): Middle
       return;
     }
     const result = await guard.check(toGuardRequest(ctx));
-    if (result.apiKey !== undefined) {
-      ctx.res.once("finish", () => guard.complete(result, ctx.res.statusCode));
-    }
+    completeOnClose(ctx.res, guard, result);
     if (!result.allowed) {
       sendProblem(ctx, result.status, result.headers, result.problem);
       return;
@@ -75,14 +76,13 @@ export function keyguard(kg: KeyGuard, options: KeyGuardKoaOptions = {}): Middle
   };
 }
 
-/** What KeyGuard's core needs from a Koa request (shared with the admin middleware). */
+/**
+ * What KeyGuard's core needs from a Koa request (shared with the admin middleware):
+ * `ctx.path` is the parsed pathname Koa's routers match, so `http://h/api/data` and
+ * `/api/data#x` are seen as `/api/data`.
+ */
 export function toGuardRequest(ctx: Context): GuardRequest {
-  return {
-    method: ctx.method,
-    path: ctx.path,
-    remoteAddress: ctx.req.socket.remoteAddress,
-    header: (name) => ctx.req.headers[name],
-  };
+  return nodeGuardRequest(ctx.req, ctx.path);
 }
 
 /**

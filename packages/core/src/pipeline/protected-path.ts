@@ -1,12 +1,18 @@
-/** A path with an escape or a `//` must be decoded before it is compared. */
-const NEEDS_DECODING = /%|\/\//;
+/**
+ * The longest path limits, blocks and usage rows are keyed by. Longer paths are cut to this
+ * length: two long spellings then share one bucket (never a fresh one each), and a key holder
+ * cannot grow the usage table by sending 8 KB targets.
+ */
+export const MAX_KEYED_PATH_LENGTH = 1024;
 
 /**
- * A test for "is this request path under `prefix`?" (`/api` covers `/api` and `/api/data`,
- * not `/apiary`), built once per middleware. Paths are compared case-insensitively and
- * after percent-decoding, because Express and Koa route `/API/data` and `/%61pi/data` to the
- * same handlers as `/api/data`: a case-sensitive check would let those requests past the
- * guard. The common case (no `%`, no `//`) costs one lower-casing and one `startsWith`.
+ * A test for "is this routed path under `prefix`?" (`/api` covers `/api` and `/api/data`,
+ * not `/apiary`), built once per middleware. Give it the path the framework routes (its
+ * parsed pathname), never the raw request target. Paths are compared case-insensitively and
+ * after percent-decoding, because Express and Koa route `/API/data` to the same handlers as
+ * `/api/data`, and a router that decodes (find-my-way) routes `/%61pi/data` there too: a
+ * stricter check would let those requests past the guard. Protecting a spelling that no
+ * router sends to a handler costs nothing; missing one that does is a bypass.
  */
 export function createPathMatcher(prefix: string): (path: string) => boolean {
   const normalizedPrefix = normalize(prefix).replace(/\/+$/, "");
@@ -18,48 +24,86 @@ export function createPathMatcher(prefix: string): (path: string) => boolean {
   };
 }
 
+/** A path with an escape, a `//`, a `?` or a `#` must be worked on before it is compared. */
+const NEEDS_DECODING = /[%?#]|\/\//;
+
 /** One-off form of {@link createPathMatcher}. */
 export function isProtectedPath(path: string, prefix: string): boolean {
   return createPathMatcher(prefix)(path);
 }
 
 /**
- * The form of a path that limits and blocks are keyed by: percent-decoded, repeated and
- * trailing slashes removed, lower-cased. Express and Koa route `/LOGIN`, `/login/` and
- * `/%6Cogin` to the `/login` handler; keyed by the raw path, each spelling would get its own
- * counter and escape a lockout on the others.
+ * The form of a routed path that limits, blocks and usage rows are keyed by: query and
+ * fragment cut off, percent-decoded, repeated and trailing slashes removed, lower-cased, at
+ * most {@link MAX_KEYED_PATH_LENGTH} characters. Express and Koa route `/LOGIN`, `/login/`
+ * and `/login#1` to the `/login` handler; keyed by the raw text, each spelling would get its
+ * own counter and escape a lockout on the others.
  */
 export function normalizePath(path: string): string {
   if (isAlreadyNormal(path)) return path; // the usual case, checked without allocating
   const normalized = normalize(path).replace(/\/+$/, "");
-  return normalized === "" ? "/" : normalized;
+  const bounded =
+    normalized.length > MAX_KEYED_PATH_LENGTH
+      ? normalized.slice(0, MAX_KEYED_PATH_LENGTH)
+      : normalized;
+  return bounded === "" ? "/" : bounded;
 }
 
 /**
- * What a path needing work has: a `%`, an upper-case or non-ASCII letter, a `//`, or a
- * trailing `/` after something. One native regex test rather than a `charCodeAt` loop:
+ * What a path needing work has: a `%`, `?` or `#`, an upper-case or non-ASCII letter, a `//`,
+ * or a trailing `/` after something. One native regex test rather than a `charCodeAt` loop:
  * with ioredis loaded, V8 runs string method calls on a slower path (see `key-format.ts`),
  * and the loop went from 45 to 180 ns per request; the regex takes ~50 ns either way.
  */
-const NEEDS_NORMALIZING = /[%A-Z\u0080-\uffff]|\/\/|[\s\S]\/$/;
+const NEEDS_NORMALIZING = /[%?#A-Z\u0080-\uffff]|\/\/|[\s\S]\/$/;
 
-/** No `%`, no upper-case letter, no `//`, no trailing `/` (other than the root's). */
 function isAlreadyNormal(path: string): boolean {
-  return path !== "" && !NEEDS_NORMALIZING.test(path);
+  return path !== "" && path.length <= MAX_KEYED_PATH_LENGTH && !NEEDS_NORMALIZING.test(path);
 }
 
 function normalize(path: string): string {
-  let decoded = path;
-  try {
-    decoded = decodeURIComponent(path);
-  } catch {
-    // A malformed escape stays as typed; the framework will not route it anywhere either.
-  }
-  return decoded.replace(/\/{2,}/g, "/").toLowerCase();
+  const end = path.search(/[?#]/);
+  const pathOnly = end === -1 ? path : path.slice(0, end);
+  return decodeEscapes(pathOnly)
+    .replace(/\/{2,}/g, "/")
+    .toLowerCase();
 }
 
-/** The path part of a request target (`/api/data?x=1` -> `/api/data`). */
-export function pathOf(url: string): string {
-  const query = url.indexOf("?");
-  return query === -1 ? url : url.slice(0, query);
+/**
+ * Percent-decodes once, as routers do (`%2561` stays `%61`). A malformed escape (`%zz`, a
+ * lone `%`) stays as typed while the well-formed ones around it are still decoded, so
+ * `/%61pi/data/%zz` is still seen under `/api`.
+ */
+function decodeEscapes(path: string): string {
+  if (!path.includes("%")) return path;
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    return path.replace(/(?:%[0-9A-Fa-f]{2})+/g, (run) => {
+      try {
+        return decodeURIComponent(run);
+      } catch {
+        return run; // bytes that are not UTF-8
+      }
+    });
+  }
+}
+
+/**
+ * The path part of a request target as routers read it: an absolute-form target's scheme
+ * and authority dropped (`http://h/api/data` -> `/api/data`, RFC 9112 §3.2.2), then the
+ * query and fragment cut off. For frameworks that hand over only the raw target; where the
+ * framework parses it itself (Express, Koa), use the framework's pathname.
+ */
+export function pathOf(target: string): string {
+  let path = target;
+  if (path.charCodeAt(0) !== 47 /* "/" */) {
+    const authority = path.indexOf("://");
+    if (authority !== -1) {
+      const start = path.indexOf("/", authority + 3);
+      path = start === -1 ? "/" : path.slice(start);
+    }
+  }
+  const end = path.search(/[?#]/);
+  return end === -1 ? path : path.slice(0, end);
 }

@@ -45,7 +45,10 @@ export interface GuardOptions {
 /** What an adapter reads off its framework's request. */
 export interface GuardRequest {
   readonly method: string;
-  /** The path without the query string. */
+  /**
+   * The path the framework routes: its parsed pathname (Express, Koa) or matched route
+   * (Fastify), never the raw request target. Core normalises and bounds it.
+   */
   readonly path: string;
   /** The socket's peer address. */
   readonly remoteAddress: string | undefined;
@@ -57,6 +60,7 @@ export interface GuardRequest {
 export interface GuardedRequest {
   readonly client: string;
   readonly method: string;
+  /** The normalised, bounded path (see `normalizePath`). */
   readonly path: string;
   readonly startedAt: number;
 }
@@ -157,16 +161,17 @@ export class RequestGuard {
   async check(request: GuardRequest): Promise<GuardResult> {
     const startedAt = this.#kg.clock.now();
     const client = this.clientOf(request);
+    // Blocks, limits and usage rows are keyed by the normalised routed path: /LOGIN, /login/
+    // and /login#1 are the same route, and no spelling is longer than MAX_KEYED_PATH_LENGTH.
+    const blockPath = normalizePath(request.path);
     const guarded: GuardedRequest = {
       client,
       method: request.method,
-      path: request.path,
+      path: blockPath,
       startedAt,
     };
     try {
       if (this.#blocksLoaded !== undefined) await this.#blocksLoaded;
-      // Blocks are keyed by the normalised path: /LOGIN and /login/ are the same route.
-      const blockPath = normalizePath(request.path);
       const manual = this.#kg.findManualBlock(client, blockPath, startedAt);
       if (manual !== undefined) {
         return this.#refuse("ip_blocked", blockedDetail(manual.untilMs, startedAt), guarded, {
