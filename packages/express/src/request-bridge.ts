@@ -9,7 +9,9 @@ import parseurl from "parseurl";
  * limited and blocked as `/api/data`. `undefined` when the target has no pathname at all.
  */
 export function routedPath(req: Request): string | undefined {
-  return parseurl.original(req)?.pathname ?? undefined;
+  // Outside a mount the two URLs are one, and the router has already parsed (and cached) it.
+  const parsed = req.url === req.originalUrl ? parseurl(req) : parseurl.original(req);
+  return parsed?.pathname ?? undefined;
 }
 
 /** What KeyGuard's core needs from an Express request. */
