@@ -2,8 +2,14 @@ export {
   type AdapterApp,
   type AdapterConformanceOptions,
   describeAdapterConformance,
+  type HandlerRecorder,
   type StartAdapterApp,
 } from "./adapter-conformance.js";
+export {
+  describeAdapterTargetFuzz,
+  type FuzzRequest,
+  targetSpelling,
+} from "./adapter-target-fuzz.js";
 export {
   type AdminConformanceOptions,
   describeAdminConformance,
