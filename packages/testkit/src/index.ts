@@ -8,6 +8,7 @@ export {
 export {
   describeAdapterTargetFuzz,
   type FuzzRequest,
+  type TargetForm,
   targetSpelling,
 } from "./adapter-target-fuzz.js";
 export {
