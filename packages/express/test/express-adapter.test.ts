@@ -7,45 +7,55 @@ import { blockRequest, keyguard, rateLimitByIp, requireScopes } from "../src/ind
 
 describeAdapterConformance(
   "Express",
-  async (kg, options) => {
+  async (kg, options, record) => {
     const app = express();
     app.use(keyguard(kg, options));
-    app.get("/health", (_req, res) => {
+    app.get("/health", (req, res) => {
+      record("/health", req.apiKey);
       res.json({ status: "ok" });
     });
-    app.get("/api/data", (_req, res) => {
+    app.get("/api/data", (req, res) => {
+      record("/api/data", req.apiKey);
       res.json({ message: "Authorized!" });
     });
     app.get("/api/profile", (req, res) => {
+      record("/api/profile", req.apiKey);
       res.json({
         org_id: req.apiKey?.orgId,
         key_label: req.apiKey?.label,
         scopes: req.apiKey?.scopes,
       });
     });
-    app.get("/api/admin", requireScopes("admin"), (_req, res) => {
+    app.get("/api/admin", requireScopes("admin"), (req, res) => {
+      record("/api/admin", req.apiKey);
       res.json({ ok: true });
     });
-    app.get("/api/fail", (_req, res) => {
+    app.get("/api/fail", (req, res) => {
+      record("/api/fail", req.apiKey);
       res.status(500).json({ error: "boom" });
     });
     app.post("/api/withdraw", async (req, res) => {
+      record("/api/withdraw", req.apiKey);
       await blockRequest(kg, req, { duration: "1 hour", scope: "path" });
       res.json({ error: "Suspicious activity. Endpoint locked for 1 hour." });
     });
-    app.get("/search", rateLimitByIp(kg, { limit: 5 }), (_req, res) => {
+    app.get("/search", rateLimitByIp(kg, { limit: 5 }), (req, res) => {
+      record("/search", req.apiKey);
       res.json({ results: [] });
     });
-    app.post("/login", rateLimitByIp(kg, { limit: 3, lockout: "1 hour" }), (_req, res) => {
+    app.post("/login", rateLimitByIp(kg, { limit: 3, lockout: "1 hour" }), (req, res) => {
+      record("/login", req.apiKey);
       res.json({ ok: true });
     });
-    app.post("/signup", rateLimitByIp(kg, { limit: 2, lockout: "4:00 PM" }), (_req, res) => {
+    app.post("/signup", rateLimitByIp(kg, { limit: 2, lockout: "4:00 PM" }), (req, res) => {
+      record("/signup", req.apiKey);
       res.json({ ok: true });
     });
     app.post(
       "/heavy",
       rateLimitByIp(kg, { limit: 1, lockout: 600, scope: "global" }),
-      (_req, res) => {
+      (req, res) => {
+        record("/heavy", req.apiKey);
         res.json({ ok: true });
       },
     );

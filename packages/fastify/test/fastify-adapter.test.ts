@@ -14,41 +14,65 @@ import {
 
 describeAdapterConformance(
   "Fastify",
-  async (kg, options) => {
+  async (kg, options, record) => {
     const app = Fastify({ clientErrorHandler: answerClientError });
     await app.register(keyguard, { kg, ...options });
-    app.get("/health", async () => ({ status: "ok" }));
-    app.get("/api/data", async () => ({ message: "Authorized!" }));
-    app.get("/api/profile", async (request) => ({
-      org_id: request.apiKey?.orgId,
-      key_label: request.apiKey?.label,
-      scopes: request.apiKey?.scopes,
-    }));
-    app.get("/api/admin", { config: { keyguard: { scopes: ["admin"] } } }, async () => ({
-      ok: true,
-    }));
-    app.get("/api/fail", async (_request, reply) => reply.code(500).send({ error: "boom" }));
+    app.get("/health", async (request) => {
+      record("/health", request.apiKey);
+      return { status: "ok" };
+    });
+    app.get("/api/data", async (request) => {
+      record("/api/data", request.apiKey);
+      return { message: "Authorized!" };
+    });
+    app.get("/api/profile", async (request) => {
+      record("/api/profile", request.apiKey);
+      return {
+        org_id: request.apiKey?.orgId,
+        key_label: request.apiKey?.label,
+        scopes: request.apiKey?.scopes,
+      };
+    });
+    app.get("/api/admin", { config: { keyguard: { scopes: ["admin"] } } }, async (request) => {
+      record("/api/admin", request.apiKey);
+      return { ok: true };
+    });
+    app.get("/api/fail", async (request, reply) => {
+      record("/api/fail", request.apiKey);
+      return reply.code(500).send({ error: "boom" });
+    });
     app.post("/api/withdraw", async (request) => {
+      record("/api/withdraw", request.apiKey);
       await blockRequest(kg, request, { duration: "1 hour", scope: "path" });
       return { error: "Suspicious activity. Endpoint locked for 1 hour." };
     });
-    app.get("/search", { onRequest: rateLimitByIp(kg, { limit: 5 }) }, async () => ({
-      results: [],
-    }));
+    app.get("/search", { onRequest: rateLimitByIp(kg, { limit: 5 }) }, async (request) => {
+      record("/search", request.apiKey);
+      return { results: [] };
+    });
     app.post(
       "/login",
       { onRequest: rateLimitByIp(kg, { limit: 3, lockout: "1 hour" }) },
-      async () => ({ ok: true }),
+      async (request) => {
+        record("/login", request.apiKey);
+        return { ok: true };
+      },
     );
     app.post(
       "/signup",
       { onRequest: rateLimitByIp(kg, { limit: 2, lockout: "4:00 PM" }) },
-      async () => ({ ok: true }),
+      async (request) => {
+        record("/signup", request.apiKey);
+        return { ok: true };
+      },
     );
     app.post(
       "/heavy",
       { onRequest: rateLimitByIp(kg, { limit: 1, lockout: 600, scope: "global" }) },
-      async () => ({ ok: true }),
+      async (request) => {
+        record("/heavy", request.apiKey);
+        return { ok: true };
+      },
     );
     const url = await app.listen({ port: 0, host: "127.0.0.1" });
     return { url, close: () => app.close() };

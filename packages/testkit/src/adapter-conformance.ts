@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
+  type ApiKeyInfo,
   type GuardOptions,
   generateRawKey,
   KeyGuard,
@@ -11,6 +12,7 @@ import {
   type Store,
 } from "@keyguard/core";
 import { afterEach, describe, expect, it } from "vitest";
+import { describeAdapterTargetFuzz } from "./adapter-target-fuzz.js";
 import { FakeClock } from "./fake-clock.js";
 import { rawRequest } from "./http-client.js";
 
@@ -35,11 +37,33 @@ export interface AdapterApp {
  * - `POST /login` -> `rateLimitByIp(kg, { limit: 3, lockout: "1 hour" })`, `{ "ok": true }`
  * - `POST /signup` -> `rateLimitByIp(kg, { limit: 2, lockout: "4:00 PM" })`, `{ "ok": true }`
  * - `POST /heavy` -> `rateLimitByIp(kg, { limit: 1, lockout: 600, scope: "global" })`, `{ "ok": true }`
+ *
+ * Each handler first calls `record(route, key)` ({@link HandlerRecorder}).
  */
 export type StartAdapterApp = (
   kg: KeyGuard,
   options: GuardOptions & { protectedPath: string },
+  record: HandlerRecorder,
 ) => Promise<AdapterApp>;
+
+/**
+ * Every handler of the reference app calls this first, with its route as registered
+ * (`"/api/data"`) and the key the framework attached to the request (`req.apiKey`,
+ * `request.apiKey`, `ctx.state.apiKey`): so a test knows which handler ran for a request,
+ * and with what key, whatever the response says.
+ *
+ * @example
+ * ```ts
+ * app.get("/api/data", (req, res) => {
+ *   record("/api/data", req.apiKey);
+ *   res.json({ message: "Authorized!" });
+ * });
+ * ```
+ */
+export type HandlerRecorder = (route: string, apiKey: ApiKeyInfo | null | undefined) => void;
+
+/** For tests that do not look at which handlers ran. */
+const ignoreHandlers: HandlerRecorder = () => {};
 
 export interface AdapterConformanceOptions {
   /** Opens a fresh store for one test (the suite migrates and closes it). */
@@ -91,7 +115,7 @@ export function describeAdapterConformance(
       });
       await kg.init();
       cleanups.push(() => kg.close());
-      const app = await start(kg, { protectedPath: "/api", ...guardOptions });
+      const app = await start(kg, { protectedPath: "/api", ...guardOptions }, ignoreHandlers);
       cleanups.push(() => app.close());
       await kg.createOrganization("Acme Corp");
       const key = async (settings: Partial<Parameters<KeyGuard["createApiKey"]>[0]> = {}) =>
@@ -228,7 +252,7 @@ export function describeAdapterConformance(
       await new Promise((resolve) => setTimeout(resolve, 50)); // let usage be recorded
       await kg.close(); // the old process stops, writing its usage
       const restarted = await openAnother();
-      const app = await start(restarted, { protectedPath: "/api" });
+      const app = await start(restarted, { protectedPath: "/api" }, ignoreHandlers);
       cleanups.push(() => app.close());
       const call = () => fetch(`${app.url}/api/data`, { headers: { "x-api-key": rawKey } });
       expect((await call()).status).toBe(200);
@@ -448,4 +472,5 @@ export function describeAdapterConformance(
       });
     });
   });
+  describeAdapterTargetFuzz(name, start, options);
 }

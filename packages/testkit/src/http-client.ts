@@ -9,12 +9,23 @@ export interface RawResponse {
 /**
  * Sends bytes exactly as given (duplicate headers, control characters, huge values:
  * things `fetch` refuses to send) and reads the response. The request must ask for
- * `Connection: close`.
+ * `Connection: close`. With `timeoutMs`, a server that stays silent that long fails the
+ * request (the socket is destroyed) instead of hanging the test.
  */
-export function rawRequest(url: string, head: string): Promise<RawResponse> {
+export function rawRequest(
+  url: string,
+  head: string,
+  options: { readonly timeoutMs?: number } = {},
+): Promise<RawResponse> {
   const { hostname, port } = new URL(url);
   return new Promise((resolve, reject) => {
     const socket = connect(Number(port), hostname, () => socket.end(Buffer.from(head, "latin1")));
+    if (options.timeoutMs !== undefined) {
+      const timeoutMs = options.timeoutMs;
+      socket.setTimeout(timeoutMs, () =>
+        socket.destroy(new Error(`no answer within ${timeoutMs} ms`)),
+      );
+    }
     const chunks: Buffer[] = [];
     socket.on("data", (chunk) => chunks.push(chunk));
     socket.on("error", reject);

@@ -2,8 +2,15 @@ export {
   type AdapterApp,
   type AdapterConformanceOptions,
   describeAdapterConformance,
+  type HandlerRecorder,
   type StartAdapterApp,
 } from "./adapter-conformance.js";
+export {
+  describeAdapterTargetFuzz,
+  type FuzzRequest,
+  type TargetForm,
+  targetSpelling,
+} from "./adapter-target-fuzz.js";
 export {
   type AdminConformanceOptions,
   describeAdminConformance,
