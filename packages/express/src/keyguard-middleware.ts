@@ -5,6 +5,7 @@ import {
   type GuardOptions,
   type KeyGuard,
   nodeGuardRequest,
+  problemFor,
   setHeaders,
   writeProblem,
 } from "@keyguard/core";
@@ -28,6 +29,9 @@ export interface KeyGuardExpressOptions extends GuardOptions {
   readonly protectedPath?: string;
 }
 
+/** A target with no path (`http://`) or none a URL parser reads (`http://[::1`): never passed on. */
+const UNROUTABLE_TARGET = problemFor("bad_request", "The request target has no path to route.");
+
 /**
  * KeyGuard as Express middleware: verifies the key, applies limits and blocks, sets the
  * rate-limit headers, attaches `req.apiKey`, and logs usage when the response is over.
@@ -49,12 +53,15 @@ export function keyguard(kg: KeyGuard, options: KeyGuardExpressOptions = {}): Re
     protectedPath === undefined ? undefined : createPathMatcher(protectedPath);
   return (req: Request, res: Response, next: NextFunction) => {
     const path = routedPath(req);
-    // A target without a pathname is routed nowhere, but is refused rather than trusted.
-    if (underProtectedPath !== undefined && path !== undefined && !underProtectedPath(path)) {
+    if (path === undefined) {
+      writeProblem(res, 400, {}, UNROUTABLE_TARGET);
+      return;
+    }
+    if (underProtectedPath !== undefined && !underProtectedPath(path)) {
       next();
       return;
     }
-    guard.check(nodeGuardRequest(req, path ?? "/")).then((result) => {
+    guard.check(nodeGuardRequest(req, path)).then((result) => {
       completeOnClose(res, guard, result);
       if (!result.allowed) {
         writeProblem(res, result.status, result.headers, result.problem);

@@ -1,7 +1,7 @@
 import { AdminApi, type AdminApiOptions, adminDocsResponse, readNodeBody } from "@keyguard/admin";
 import { createPathMatcher, type KeyGuard } from "@keyguard/core";
 import type { Middleware } from "koa";
-import { toGuardRequest } from "./keyguard-middleware.js";
+import { routedPath, toGuardRequest } from "./keyguard-middleware.js";
 
 export interface KeyGuardAdminKoaOptions extends AdminApiOptions {
   /** Where the admin API answers, e.g. `/admin`. */
@@ -22,10 +22,11 @@ export function keyguardAdmin(kg: KeyGuard, options: KeyGuardAdminKoaOptions): M
   const api = new AdminApi(kg, { ...options, prefix });
   const underPrefix = createPathMatcher(prefix);
   return async (ctx, next) => {
-    if (!underPrefix(ctx.path)) return next();
+    const path = routedPath(ctx);
+    if (path === undefined || !underPrefix(path)) return next();
     const answer = await api.handle({
       ...toGuardRequest(ctx),
-      subPath: ctx.path.slice(prefix.length) || "/",
+      subPath: path.slice(prefix.length) || "/",
       query: ctx.query,
       readBody: () =>
         readNodeBody(ctx.req, api.maxBodyBytes, (ctx.request as { body?: unknown }).body),
@@ -44,8 +45,9 @@ export function keyguardAdminDocs(options: { prefix: string; openApiUrl: string 
   const prefix = options.prefix.replace(/\/+$/, "");
   const underPrefix = createPathMatcher(prefix);
   return async (ctx, next) => {
-    if (ctx.method !== "GET" || !underPrefix(ctx.path)) return next();
-    const answer = await adminDocsResponse(ctx.path.slice(prefix.length), {
+    const path = routedPath(ctx);
+    if (ctx.method !== "GET" || path === undefined || !underPrefix(path)) return next();
+    const answer = await adminDocsResponse(path.slice(prefix.length), {
       openApiUrl: options.openApiUrl,
       mountPath: prefix,
     });

@@ -12,6 +12,7 @@ import {
   nodeGuardRequest,
   PROBLEM_CONTENT_TYPE,
   type ProblemDetails,
+  problemFor,
 } from "@keyguard/core";
 import type { Context, Middleware } from "koa";
 
@@ -29,6 +30,9 @@ export interface KeyGuardKoaOptions extends GuardOptions {
    */
   readonly protectedPath?: string;
 }
+
+/** A target with no path (`http://`) or none a URL parser reads (`http://[::1`): never passed on. */
+const UNROUTABLE_TARGET = problemFor("bad_request", "The request target has no path to route.");
 
 function sendProblem(
   ctx: Context,
@@ -60,11 +64,16 @@ export function keyguard(kg: KeyGuard, options: KeyGuardKoaOptions = {}): Middle
   const underProtectedPath =
     protectedPath === undefined ? undefined : createPathMatcher(protectedPath);
   return async (ctx, next) => {
-    if (underProtectedPath !== undefined && !underProtectedPath(ctx.path)) {
+    const path = routedPath(ctx);
+    if (path === undefined) {
+      sendProblem(ctx, 400, {}, UNROUTABLE_TARGET);
+      return;
+    }
+    if (underProtectedPath !== undefined && !underProtectedPath(path)) {
       await next();
       return;
     }
-    const result = await guard.check(toGuardRequest(ctx));
+    const result = await guard.check(nodeGuardRequest(ctx.req, path));
     completeOnClose(ctx.res, guard, result);
     if (!result.allowed) {
       sendProblem(ctx, result.status, result.headers, result.problem);
@@ -77,12 +86,21 @@ export function keyguard(kg: KeyGuard, options: KeyGuardKoaOptions = {}): Middle
 }
 
 /**
- * What KeyGuard's core needs from a Koa request (shared with the admin middleware):
- * `ctx.path` is the parsed pathname Koa's routers match, so `http://h/api/data` and
- * `/api/data#x` are seen as `/api/data`.
+ * The path Koa's routers match: `ctx.path`, the parsed pathname, so `http://h/api/data` and
+ * `/api/data#x` are seen as `/api/data`. `undefined` for a target with no path (`http://`)
+ * or none the URL parser reads (`http://[::1`, where `ctx.path` throws).
  */
+export function routedPath(ctx: Context): string | undefined {
+  try {
+    return ctx.path ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** What KeyGuard's core needs from a Koa request (shared with the admin middleware). */
 export function toGuardRequest(ctx: Context): GuardRequest {
-  return nodeGuardRequest(ctx.req, ctx.path);
+  return nodeGuardRequest(ctx.req, routedPath(ctx) ?? "/");
 }
 
 /**
