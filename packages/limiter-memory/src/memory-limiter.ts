@@ -7,6 +7,7 @@ import {
   type LimitRequest,
   type MonthlyQuotaState,
   monthlyQuota,
+  peekMonthlyQuota,
   type RateLimitAlgorithm,
   slidingWindowCounter,
   slidingWindowLog,
@@ -112,6 +113,7 @@ export class MemoryLimiter implements Limiter {
     // about 0.5 µs, more than the rest of this decision.
     const { allowed, limit, remaining, resetAtMs, retryAfterMs } = rate;
     if (!allowed) {
+      // The quota as it stands goes with the refusal (its RateLimit fields), uncounted.
       return Promise.resolve({
         allowed,
         limit,
@@ -119,6 +121,10 @@ export class MemoryLimiter implements Limiter {
         resetAtMs,
         retryAfterMs,
         refusal: "rate_limited",
+        quota:
+          quotaState === undefined || key.monthlyLimit === null
+            ? undefined
+            : peekMonthlyQuota(quotaState, now, key.monthlyLimit),
       });
     }
     if (quotaState === undefined || key.monthlyLimit === null) return Promise.resolve(rate);
