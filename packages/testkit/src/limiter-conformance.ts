@@ -171,19 +171,26 @@ export function describeLimiterConformance(
         },
       );
 
-      it("reports a used-up quota on its own refusal, with the minute's figures", async () => {
-        const limiter = await create();
-        const at = (now: number) => limiter.decide(request("qx", now, 5, "sliding-window-log", 1));
-        expect((await at(T0)).quota?.remaining).toBe(0);
-        const refused = await at(T0 + 1);
-        expect(refused).toMatchObject({
-          allowed: false,
-          refusal: "quota_exceeded",
-          limit: 5,
-          remaining: 4,
-          quota: { limit: 1, remaining: 0, resetAtMs: Date.UTC(2026, 1, 1) },
-        });
-      });
+      it.each(ALGORITHMS)(
+        "reports a used-up quota on its own refusal, with the minute's figures (%s)",
+        async (algorithm) => {
+          const limiter = await create();
+          const at = (now: number) =>
+            limiter.decide(request(`qx-${algorithm}`, now, 5, algorithm, 1));
+          const first = await at(T0);
+          expect(first.quota?.remaining).toBe(0);
+          const refused = await at(T0 + 1000);
+          expect(refused).toMatchObject({
+            allowed: false,
+            refusal: "quota_exceeded",
+            limit: 5,
+            remaining: 4, // the minute as it stands: the refused request is not counted
+            quota: { limit: 1, remaining: 0, resetAtMs: Date.UTC(2026, 1, 1) },
+          });
+          // When the minute is fully available again (each algorithm has its own answer).
+          expect(refused.resetAtMs).toBe(first.resetAtMs);
+        },
+      );
 
       it("does not count a request the rate limit refused", async () => {
         const limiter = await create();
