@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import {
   blockedDetail,
   countAuthFailure,
+  countsAsFailure,
   DEFAULT_FAILURE_BLOCK_MS,
   DEFAULT_FAILURE_WINDOW_MS,
   type ErrorCode,
@@ -61,6 +62,9 @@ export interface AdminResponse {
 
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 
+/** `WWW-Authenticate` of the admin API's 401s (RFC 9110 §11.6.1 requires a challenge). */
+const ADMIN_CHALLENGE = 'ApiKey realm="keyguard-admin", header="X-Admin-Key"';
+
 interface CompiledRoute {
   readonly route: AdminRoute;
   readonly pattern: RegExp;
@@ -113,12 +117,18 @@ export class AdminApi {
       await this.#refuseBlocked(client, request.path, now);
       // Authentication comes before routing, so an unauthenticated caller learns nothing,
       // not even which paths or ids exist.
-      if (!this.#authorized(request.header("x-admin-key"))) {
-        await countAuthFailure(this.#limiter, client, now, {
-          threshold: this.#kg.config.ipBlockThreshold,
-          windowMs: DEFAULT_FAILURE_WINDOW_MS,
-          blockMs: DEFAULT_FAILURE_BLOCK_MS,
-        }).catch(() => {}); // refused either way; an unavailable limiter must not make it a 503
+      const adminKey = request.header("x-admin-key");
+      if (!this.#authorized(adminKey)) {
+        // Only a wrong key counts toward a block: a missing one (what any web page can make
+        // a browser send) and preflights never do.
+        const wrongKey = adminKey !== undefined && adminKey !== "";
+        if (countsAsFailure(request.method, wrongKey)) {
+          await countAuthFailure(this.#limiter, client, now, {
+            threshold: this.#kg.config.ipBlockThreshold,
+            windowMs: DEFAULT_FAILURE_WINDOW_MS,
+            blockMs: DEFAULT_FAILURE_BLOCK_MS,
+          }).catch(() => {}); // refused either way; an unavailable limiter must not make it a 503
+        }
         throw new KeyGuardError("unauthorized", "Send the admin key in the X-Admin-Key header.");
       }
       const { route, params } = this.#match(request.method, request.subPath);
@@ -283,6 +293,7 @@ function problem(error: unknown): AdminResponse {
     if (typeof details?.retryAfter === "string") headers["retry-after"] = details.retryAfter;
     if (typeof details?.allow === "string") headers.allow = details.allow;
   }
+  if (code === "unauthorized") headers["www-authenticate"] = ADMIN_CHALLENGE;
   if (code === "service_unavailable" || code === "database_unavailable") {
     headers["retry-after"] = "5";
   }

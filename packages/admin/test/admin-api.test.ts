@@ -140,3 +140,60 @@ describe("unexpected failures", () => {
     expect(String(reported[0])).toMatch(/driver exploded/);
   });
 });
+
+describe("AdminApi authentication failures", () => {
+  const ask = (api: AdminApi, method: string, adminKey?: string | string[], forwarded?: string) =>
+    api.handle({
+      method,
+      path: "/admin/stats",
+      subPath: "/stats",
+      remoteAddress: "192.0.2.1",
+      header: (name) =>
+        name === "x-admin-key" ? adminKey : name === "x-forwarded-for" ? forwarded : undefined,
+      query: {},
+      readBody: async () => undefined,
+    });
+
+  it("counts wrong admin keys only: never a missing one, never an OPTIONS request", async () => {
+    const kg = await keyguard({ secretKey: "admin-unit-secret", ipBlockThreshold: 3 });
+    const api = new AdminApi(kg);
+    for (let i = 0; i < 50; i++) {
+      for (const answer of [
+        await ask(api, "GET"),
+        await ask(api, "GET", ""),
+        await ask(api, "OPTIONS", "wrong-admin-key"),
+        await ask(api, "OPTIONS", ["wrong-admin-key", "wrong-admin-key"]),
+      ]) {
+        expect(answer.status).toBe(401);
+        expect(answer.headers["www-authenticate"]).toBe(
+          'ApiKey realm="keyguard-admin", header="X-Admin-Key"',
+        );
+      }
+    }
+    expect((await ask(api, "GET", "admin-unit-secret")).status).toBe(200);
+    expect((await ask(api, "GET", "wrong-admin-key")).status).toBe(401);
+    expect((await ask(api, "GET", ["admin-unit-secret", "admin-unit-secret"])).status).toBe(401);
+    expect((await ask(api, "DELETE", "wrong-admin-key")).status).toBe(401); // the third: blocks
+    const blocked = await ask(api, "GET", "admin-unit-secret");
+    expect(blocked.status).toBe(403);
+    expect(blocked.headers["www-authenticate"]).toBeUndefined();
+  });
+
+  it("reports an ignored X-Forwarded-For in an app that only mounts the admin API", async () => {
+    const seen: string[] = [];
+    const kg = new KeyGuard({
+      config: resolveConfig({ secretKey: "admin-unit-secret" }, {}),
+      store: await createKyselyStore({ url: "sqlite::memory:" }),
+      limiter: new MemoryLimiter(),
+      onWarning: (code) => seen.push(code),
+    });
+    await kg.init();
+    open.push(kg);
+    const api = new AdminApi(kg);
+    await ask(api, "GET", "admin-unit-secret");
+    expect(seen).toEqual([]);
+    await ask(api, "GET", "admin-unit-secret", "198.51.100.7");
+    await ask(api, "GET", "wrong-admin-key", "198.51.100.7");
+    expect(seen).toEqual(["KEYGUARD_UNTRUSTED_FORWARDED_FOR"]);
+  });
+});

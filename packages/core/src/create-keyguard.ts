@@ -19,6 +19,8 @@ export interface CreateKeyGuardOptions {
   /** Run migrations before returning (default `true`). */
   readonly migrate?: boolean;
   readonly onBackgroundError?: (error: unknown) => void;
+  /** Told about likely misconfigurations seen in traffic (see `KeyGuardOptions.onWarning`). */
+  readonly onWarning?: (code: string, message: string) => void;
   /** Where `KEYGUARD_*` variables are read from (default `process.env`). */
   readonly env?: Record<string, string | undefined>;
   /** `false` allows a missing secret for tooling that never hashes (see `resolveConfig`). */
@@ -110,6 +112,7 @@ export async function createKeyGuard(
     changeFeed,
     clock: options.clock,
     onBackgroundError: options.onBackgroundError,
+    onWarning: options.onWarning,
   });
   if (options.migrate ?? true) {
     try {

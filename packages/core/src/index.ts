@@ -68,6 +68,7 @@ export {
   isQuotaExhausted,
   type MonthlyQuotaState,
   monthlyQuota,
+  peekMonthlyQuota,
 } from "./limits/monthly-quota.js";
 export {
   type SlidingWindowCounterState,
@@ -85,6 +86,7 @@ export {
 export {
   type AuthFailurePolicy,
   countAuthFailure,
+  countsAsFailure,
   DEFAULT_FAILURE_BLOCK_MS,
   DEFAULT_FAILURE_WINDOW_MS,
 } from "./pipeline/auth-failures.js";
@@ -94,6 +96,7 @@ export {
   createClientAddressResolver,
   forwardedForOf,
   type TrustProxy,
+  UNKNOWN_CLIENT,
 } from "./pipeline/client-address.js";
 export { answerClientError } from "./pipeline/client-error.js";
 export {

@@ -41,6 +41,12 @@ export interface KeyGuardOptions {
   readonly clock?: Clock;
   /** Told about failures that happen off the request path (a usage batch that failed). */
   readonly onBackgroundError?: (error: unknown) => void;
+  /**
+   * Told, once per KeyGuard, about a likely misconfiguration seen in traffic (code
+   * `KEYGUARD_UNTRUSTED_FORWARDED_FOR`: requests carry `X-Forwarded-For` but `trustProxy`
+   * is off). Default: `process.emitWarning(message, { code })`.
+   */
+  readonly onWarning?: (code: string, message: string) => void;
   /** Rate limits and IP blocks for the request pipeline (`guard()`). */
   readonly limiter?: Limiter;
   /**
@@ -112,12 +118,25 @@ export class KeyGuard {
   readonly clock: Clock;
   /** Turns a socket address and `X-Forwarded-For` into the client limits apply to. */
   readonly clientAddress: ClientAddressResolver;
-  /** The client a request is identified as (IP, or IPv6 prefix), per `trustProxy`. */
-  readonly clientOf = (request: GuardRequest): string =>
-    this.clientAddress(
-      request.remoteAddress,
-      forwardedForOf((name) => request.header(name)),
-    );
+  /**
+   * The client a request is identified as (IP, or IPv6 prefix), per `trustProxy`. Every
+   * entry point (`guard()`, `rateLimitByIp`, `blockRequest`, the admin API) asks here, so
+   * ignored forwarded headers are noticed whichever of them an app uses.
+   */
+  readonly clientOf = (request: GuardRequest): string => {
+    const forwardedFor = forwardedForOf((name) => request.header(name));
+    if (forwardedFor !== undefined && !this.#forwardedForNoticed) {
+      this.#forwardedForNoticed = true;
+      this.#warn(
+        "KEYGUARD_UNTRUSTED_FORWARDED_FOR",
+        `Requests carry X-Forwarded-For but trustProxy is off, so clients are identified by the socket address (${this.clientAddress(request.remoteAddress, undefined)}). Behind a proxy or load balancer every client then shares one IP's limits and blocks: set trustProxy to the number of proxy hops or their addresses.`,
+      );
+    }
+    return this.clientAddress(request.remoteAddress, forwardedFor);
+  };
+  /** Whether there is nothing (left) to warn about forwarded headers: once per KeyGuard. */
+  #forwardedForNoticed: boolean;
+  readonly #warn: (code: string, message: string) => void;
   readonly #limiter: Limiter | undefined;
   readonly #ipBlocks: IpBlockService;
   readonly #reportBackgroundError: (error: unknown) => void;
@@ -136,6 +155,8 @@ export class KeyGuard {
     this.clock = options.clock ?? systemClock;
     this.#limiter = options.limiter;
     this.clientAddress = createClientAddressResolver(options.config);
+    this.#forwardedForNoticed = options.config.trustProxy !== false;
+    this.#warn = options.onWarning ?? ((code, message) => process.emitWarning(message, { code }));
     this.#reportBackgroundError = options.onBackgroundError ?? warnBackgroundError;
     const secret = options.config.secretKey;
     this.#hash =

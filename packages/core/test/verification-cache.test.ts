@@ -22,9 +22,10 @@ const key = (id: string, orgId = "org-1"): StoredApiKey => ({
 describe("VerificationCache", () => {
   const clock = { now: () => 0 };
 
-  it("stays within maxEntries however many keys are looked up", async () => {
+  it("stays within its bounds however many keys are looked up", async () => {
     const cache = new VerificationCache({
       maxEntries: 100,
+      negativeMaxEntries: 50,
       ttlMs: 60_000,
       negativeTtlMs: 5_000,
       clock,
@@ -32,7 +33,22 @@ describe("VerificationCache", () => {
     for (let i = 0; i < 10_000; i++) {
       await cache.resolve(`h${i}`, async () => (i % 2 ? key(`k${i}`) : undefined));
     }
-    expect(cache.size).toBe(100);
+    expect(cache.size).toBe(150);
+    expect(cache.negativeSize).toBe(50);
+  });
+
+  it("keeps known keys however many unknown hashes are looked up", async () => {
+    const cache = new VerificationCache({
+      maxEntries: 100,
+      ttlMs: 60_000,
+      negativeTtlMs: 5_000,
+      clock,
+    });
+    for (let i = 0; i < 100; i++) await cache.resolve(`known${i}`, async () => key(`k${i}`));
+    for (let i = 0; i < 10_000; i++) await cache.resolve(`unknown${i}`, async () => undefined);
+    for (let i = 0; i < 100; i++) expect(cache.peek(`known${i}`)?.key?.id).toBe(`k${i}`);
+    expect(cache.negativeSize).toBe(100); // negativeMaxEntries defaults to maxEntries
+    expect(cache.peek("unknown9999")).toMatchObject({ key: undefined });
   });
 
   it("does not remember an answer that an invalidation overtook", async () => {

@@ -7,6 +7,7 @@ import {
   type LimitRequest,
   type MonthlyQuotaState,
   monthlyQuota,
+  peekMonthlyQuota,
   type RateLimitAlgorithm,
   slidingWindowCounter,
   slidingWindowLog,
@@ -112,6 +113,7 @@ export class MemoryLimiter implements Limiter {
     // about 0.5 µs, more than the rest of this decision.
     const { allowed, limit, remaining, resetAtMs, retryAfterMs } = rate;
     if (!allowed) {
+      // The quota as it stands goes with the refusal (its RateLimit fields), uncounted.
       return Promise.resolve({
         allowed,
         limit,
@@ -119,6 +121,10 @@ export class MemoryLimiter implements Limiter {
         resetAtMs,
         retryAfterMs,
         refusal: "rate_limited",
+        quota:
+          quotaState === undefined || key.monthlyLimit === null
+            ? undefined
+            : peekMonthlyQuota(quotaState, now, key.monthlyLimit),
       });
     }
     if (quotaState === undefined || key.monthlyLimit === null) return Promise.resolve(rate);
@@ -225,20 +231,38 @@ export class MemoryLimiter implements Limiter {
     return run(state, algorithm, now, limit, windowMs);
   }
 
-  /** The key's rate-limit figures without counting a request (for a quota refusal). */
+  /**
+   * The key's rate-limit figures without counting a request (for a quota refusal), as the
+   * Redis scripts answer them with a count of 0: the same arithmetic as each algorithm.
+   */
   #peekRate(keyId: string, now: number, limit: number): WindowDecision {
     const state = this.#keyWindows.get(keyId);
+    let remaining = limit;
+    let resetAtMs = now + MINUTE;
     if (state !== undefined && "hits" in state) {
       const live = state.hits.filter((t) => t > now - MINUTE);
-      return {
-        allowed: true,
-        limit,
-        remaining: Math.max(0, limit - live.length),
-        resetAtMs: (live[0] ?? now) + MINUTE,
-        retryAfterMs: 0,
-      };
+      remaining = Math.max(0, limit - live.length);
+      resetAtMs = (live[0] ?? now) + MINUTE;
+    } else if (state !== undefined && "windowStart" in state) {
+      const windowStart = now - (now % MINUTE);
+      let { current, previous } = state;
+      if (windowStart !== state.windowStart) {
+        previous = windowStart - state.windowStart === MINUTE ? current : 0;
+        current = 0;
+      }
+      const estimated = previous * (1 - (now - windowStart) / MINUTE) + current;
+      remaining = estimated + 1 <= limit ? Math.max(0, Math.floor(limit - estimated)) : 0;
+      resetAtMs = windowStart + MINUTE;
+    } else if (state !== undefined) {
+      const interval = MINUTE / limit;
+      const tat = Math.max(state.tat, now);
+      remaining =
+        now < tat + interval - MINUTE
+          ? 0
+          : Math.max(0, Math.floor((MINUTE - (tat - now)) / interval));
+      resetAtMs = Math.ceil(tat);
     }
-    return { allowed: true, limit, remaining: limit, resetAtMs: now + MINUTE, retryAfterMs: 0 };
+    return { allowed: true, limit, remaining, resetAtMs, retryAfterMs: 0 };
   }
 }
 

@@ -182,7 +182,7 @@ export class RedisLimiter implements Limiter {
       this.#blocks.add(block);
       return Array(count).fill(blockedDecision(block, now, limit));
     }
-    const [refusal, allowed, remaining, resetAtMs, retryAfterMs, quotaRemaining] = reply
+    const [refusal, allowed, remaining, resetAtMs, retryAfterMs, quotaLeft] = reply
       .slice(0, 6)
       .map(Number) as [number, number, number, number, number, number];
     const decisions: LimitDecision[] = [];
@@ -199,7 +199,7 @@ export class RedisLimiter implements Limiter {
         quota:
           monthlyLimit === null
             ? undefined
-            : quotaWindow(monthlyLimit, quotaRemaining - i, month.end, now, true),
+            : quotaWindow(monthlyLimit, quotaLeft + (allowed - 1 - i), month.end, now, true),
       });
     }
     if (allowed === count) return decisions;
@@ -211,7 +211,11 @@ export class RedisLimiter implements Limiter {
       resetAtMs,
       retryAfterMs,
       refusal: quotaExceeded ? "quota_exceeded" : "rate_limited",
-      quota: quotaExceeded ? quotaWindow(monthlyLimit ?? 0, 0, month.end, now, false) : undefined,
+      // A rate-limit refusal reports the quota too (consuming nothing): every RateLimit field.
+      quota:
+        monthlyLimit === null
+          ? undefined
+          : quotaWindow(monthlyLimit, quotaLeft, month.end, now, quotaLeft > 0),
     };
     this.#remember(request, refused, quotaExceeded ? month.end : now + retryAfterMs);
     while (decisions.length < count) decisions.push(refused);

@@ -244,6 +244,31 @@ export function describeAdapterConformance(
       );
     });
 
+    it("keeps the monthly quota's RateLimit fields on a rate-limit 429, counting nothing", async () => {
+      const { get, key, clock } = await setup();
+      const { rawKey } = await key({ rateLimitPerMinute: 2, monthlyLimit: 10 });
+      const policy = '"minute";q=2;w=60, "month";q=10;w=2592000';
+      for (let i = 0; i < 2; i++) {
+        const ok = await get("/api/data", { "x-api-key": rawKey });
+        expect(ok.status).toBe(200);
+        expect(ok.headers.get("ratelimit")).toMatch(
+          new RegExp(`^"minute";r=${1 - i};t=\\d+, "month";r=${9 - i};t=\\d+$`),
+        );
+      }
+      for (let i = 0; i < 3; i++) {
+        const limited = await get("/api/data", { "x-api-key": rawKey });
+        await expectProblem(limited, 429, "rate_limited");
+        expect(limited.headers.get("ratelimit-policy")).toBe(policy);
+        expect(limited.headers.get("ratelimit")).toMatch(/^"minute";r=0;t=\d+, "month";r=8;t=\d+$/);
+        expect(limited.headers.get("x-ratelimit-remaining")).toBe("0");
+      }
+      clock.advance(60_000);
+      const after = await get("/api/data", { "x-api-key": rawKey });
+      expect(after.status).toBe(200);
+      // The three refusals consumed nothing: 10 - 3 allowed requests.
+      expect(after.headers.get("ratelimit")).toMatch(/, "month";r=7;t=\d+$/);
+    });
+
     it("keeps counting a monthly quota across a restart", async () => {
       const { get, key, kg, openAnother } = await setup();
       const { rawKey } = await key({ rateLimitPerMinute: 100, monthlyLimit: 3 });
@@ -289,6 +314,88 @@ export function describeAdapterConformance(
       await expectProblem(await get("/api/data"), 403, "ip_blocked");
       clock.advance(24 * 3600_000);
       expect((await get("/api/data", { "x-api-key": rawKey })).status).toBe(200);
+    });
+
+    describe("failed attempts: only a wrong key counts", () => {
+      it("never blocks a client for requests without a key, or for preflights", async () => {
+        const { get, key, app } = await setup({}, THRESHOLD);
+        const { rawKey } = await key();
+        // What any web page can make its visitors' browsers send: <img src> requests
+        // (no key) and CORS preflights.
+        for (let i = 0; i < 10 * THRESHOLD; i++) {
+          const image = await get("/api/data", {
+            "sec-fetch-dest": "image",
+            referer: "https://elsewhere.example/",
+          });
+          await expectProblem(image, 401, "missing_api_key");
+          const preflight = await fetch(`${app.url}/api/data`, {
+            method: "OPTIONS",
+            headers: {
+              origin: "https://elsewhere.example",
+              "access-control-request-method": "GET",
+              "access-control-request-headers": "x-api-key",
+              "x-api-key": `kg_live_bad${i}`,
+            },
+          });
+          expect([401, 404], "preflight").toContain(preflight.status);
+          await preflight.body?.cancel();
+        }
+        expect((await get("/api/data", { "x-api-key": rawKey })).status).toBe(200);
+      });
+
+      it("wrong keys still block at the threshold, however many keyless requests come between", async () => {
+        const { get, key } = await setup({}, THRESHOLD);
+        const { rawKey } = await key();
+        for (let i = 0; i < THRESHOLD; i++) {
+          await expectProblem(await get("/api/data"), 401, "missing_api_key");
+          await expectProblem(
+            await get("/api/data", { "x-api-key": generateRawKey().rawKey }),
+            401,
+            "invalid_api_key",
+          );
+        }
+        await expectProblem(await get("/api/data", { "x-api-key": rawKey }), 403, "ip_blocked");
+      });
+
+      it("answers every 401 with WWW-Authenticate naming the key header", async () => {
+        const { get, key, kg, clock, app } = await setup();
+        const challenge = 'ApiKey realm="keyguard", header="X-API-KEY", Bearer realm="keyguard"';
+        const revoked = await key();
+        await kg.revokeApiKey(revoked.key.id);
+        const expiring = await key({ expiresAt: new Date(clock.now() + 1000) });
+        clock.advance(1000);
+        const valid = await key();
+        for (const [headers, code] of [
+          [{}, "missing_api_key"],
+          [{ "x-api-key": "nope" }, "invalid_api_key"],
+          [{ "x-api-key": generateRawKey().rawKey }, "invalid_api_key"],
+          [{ authorization: `Bearer ${revoked.rawKey}` }, "revoked_api_key"],
+          [{ "x-api-key": expiring.rawKey }, "expired_api_key"],
+        ] as [Record<string, string>, string][]) {
+          const refused = await get("/api/data", headers);
+          await expectProblem(refused, 401, code);
+          expect(refused.headers.get("www-authenticate"), code).toBe(challenge);
+        }
+        const twice = await rawRequest(
+          app.url,
+          `GET /api/data HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nX-API-KEY: ${valid.rawKey}\r\nX-API-KEY: ${valid.rawKey}\r\n\r\n`,
+        );
+        expect(twice.status).toBe(401);
+        expect(twice.headers["www-authenticate"]).toBe(challenge);
+        const ok = await get("/api/data", { "x-api-key": valid.rawKey });
+        expect(ok.status).toBe(200);
+        expect(ok.headers.get("www-authenticate")).toBeNull();
+      });
+
+      it("names a configured key header, and no Bearer challenge when bearer is off", async () => {
+        const { get } = await setup({ keyHeader: "X-Custom-Key", bearer: false });
+        const refused = await get("/api/data");
+        const body = await expectProblem(refused, 401, "missing_api_key");
+        expect(refused.headers.get("www-authenticate")).toBe(
+          'ApiKey realm="keyguard", header="X-CUSTOM-KEY"',
+        );
+        expect(body.detail).toContain("X-CUSTOM-KEY");
+      });
     });
 
     it("refuses manually blocked clients, globally or on one path, until unblocked", async () => {

@@ -29,6 +29,8 @@ export interface AdminConformanceOptions {
 
 const SECRET = "admin-conformance-secret";
 const THRESHOLD = 4;
+/** The challenge every admin 401 carries (RFC 9110 §11.6.1). */
+const ADMIN_CHALLENGE = 'ApiKey realm="keyguard-admin", header="X-Admin-Key"';
 
 interface Answer {
   status: number;
@@ -322,13 +324,49 @@ export function describeAdminConformance(
       expect(knownId.text).toBe(await missing.text());
       const noRoute = await call("GET", "/admin/nothing-here", undefined, { "x-admin-key": "x" });
       expect(noRoute.text).toBe(knownId.text);
-      // 4 failures so far reach the threshold: the client is now blocked, right key or not.
+      for (const answer of [knownId, unknownId, noRoute]) {
+        expect(answer.headers.get("www-authenticate")).toBe(ADMIN_CHALLENGE);
+      }
+      expect(missing.headers.get("www-authenticate")).toBe(ADMIN_CHALLENGE);
+      // The missing key did not count; 3 wrong keys did, and a 4th reaches the threshold:
+      // the client is now blocked, right key or not.
+      await call("GET", "/admin/orgs", undefined, { "x-admin-key": "wrong-again-wrong-again" });
       const blocked = await call("GET", "/admin/stats");
       expectProblem(blocked, 403, "ip_blocked");
       expect(Number(blocked.headers.get("retry-after"))).toBeGreaterThan(0);
       expect((await api(app.url, key.raw_key)).status).toBe(403);
       expect(await kg.unblockIp("127.0.0.1")).toBe(true);
       expect((await call("GET", "/admin/stats")).status).toBe(200);
+    });
+
+    it("counts only wrong admin keys toward a block: never a missing key or a preflight", async () => {
+      const { call, app } = await setup();
+      for (let i = 0; i < 10 * THRESHOLD; i++) {
+        const missing = await fetch(`${app.url}/admin/stats`);
+        expect(missing.status).toBe(401);
+        expect(missing.headers.get("www-authenticate")).toBe(ADMIN_CHALLENGE);
+        await missing.body?.cancel();
+        const empty = await call("GET", "/admin/stats", undefined, { "x-admin-key": "" });
+        expectProblem(empty, 401, "unauthorized");
+        const preflight = await call("OPTIONS", "/admin/keys", undefined, {
+          "x-admin-key": "wrong-key-wrong-key",
+          origin: "https://elsewhere.example",
+          "access-control-request-method": "DELETE",
+        });
+        // 401 from the admin API (Express, Koa); Fastify routes no OPTIONS to it (404).
+        expect([401, 404]).toContain(preflight.status);
+      }
+      expect((await call("GET", "/admin/stats")).status).toBe(200);
+      for (let i = 0; i < THRESHOLD; i++) {
+        expectProblem(
+          await call("GET", "/admin/stats", undefined, { "x-admin-key": `wrong-key-${i}-wrong` }),
+          401,
+          "unauthorized",
+        );
+      }
+      const blocked = await call("GET", "/admin/stats");
+      expectProblem(blocked, 403, "ip_blocked");
+      expect(blocked.headers.get("www-authenticate")).toBeNull();
     });
 
     it("refuses bad input precisely, with nothing written", async () => {

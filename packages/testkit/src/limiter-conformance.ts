@@ -141,6 +141,57 @@ export function describeLimiterConformance(
         ]);
       });
 
+      it.each(ALGORITHMS)(
+        "reports the quota as it stands on a rate-limit refusal (%s), counting nothing",
+        async (algorithm) => {
+          const limiter = await create();
+          const monthEnd = Date.UTC(2026, 1, 1);
+          const at = (now: number) =>
+            limiter.decide(request(`rq-${algorithm}`, now, 2, algorithm, 10));
+          const summary = (d: Awaited<ReturnType<typeof at>>) => [
+            d.refusal ?? "allowed",
+            d.quota?.limit,
+            d.quota?.remaining,
+            d.quota?.resetAtMs,
+          ];
+          const together = await Promise.all(Array.from({ length: 5 }, () => at(T0)));
+          expect(together.map(summary)).toEqual([
+            ["allowed", 10, 9, monthEnd],
+            ["allowed", 10, 8, monthEnd],
+            ["rate_limited", 10, 8, monthEnd],
+            ["rate_limited", 10, 8, monthEnd],
+            ["rate_limited", 10, 8, monthEnd],
+          ]);
+          // One by one too, and again while the refusal holds (a cached one, on Redis).
+          for (let i = 1; i <= 3; i++) {
+            expect(summary(await at(T0 + i))).toEqual(["rate_limited", 10, 8, monthEnd]);
+          }
+          const later = await at(T0 + 2 * MINUTE);
+          expect(summary(later)).toEqual(["allowed", 10, 7, monthEnd]);
+        },
+      );
+
+      it.each(ALGORITHMS)(
+        "reports a used-up quota on its own refusal, with the minute's figures (%s)",
+        async (algorithm) => {
+          const limiter = await create();
+          const at = (now: number) =>
+            limiter.decide(request(`qx-${algorithm}`, now, 5, algorithm, 1));
+          const first = await at(T0);
+          expect(first.quota?.remaining).toBe(0);
+          const refused = await at(T0 + 1000);
+          expect(refused).toMatchObject({
+            allowed: false,
+            refusal: "quota_exceeded",
+            limit: 5,
+            remaining: 4, // the minute as it stands: the refused request is not counted
+            quota: { limit: 1, remaining: 0, resetAtMs: Date.UTC(2026, 1, 1) },
+          });
+          // When the minute is fully available again (each algorithm has its own answer).
+          expect(refused.resetAtMs).toBe(first.resetAtMs);
+        },
+      );
+
       it("does not count a request the rate limit refused", async () => {
         const limiter = await create();
         const at = (now: number) => limiter.decide(request("r", now, 1, "sliding-window-log", 2));

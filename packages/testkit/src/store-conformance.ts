@@ -71,7 +71,9 @@ export function describeStoreConformance(
       for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
     });
 
-    async function setup(options: { clock?: FakeClock; count?: boolean } = {}) {
+    async function setup(
+      options: { clock?: FakeClock; count?: boolean; cache?: { maxEntries?: number } } = {},
+    ) {
       const database = await createDatabase();
       cleanups.push(() => database.dispose());
       const clock = options.clock ?? new FakeClock();
@@ -79,7 +81,10 @@ export function describeStoreConformance(
         const raw = await database.open();
         const { store, calls } = countingStore(raw);
         const kg = new KeyGuard({
-          config: resolveConfig({ secretKey: SECRET, usage: { batchSize: 1000 } }, {}),
+          config: resolveConfig(
+            { secretKey: SECRET, usage: { batchSize: 1000 }, cache: options.cache ?? {} },
+            {},
+          ),
           store,
           clock,
         });
@@ -515,6 +520,28 @@ export function describeStoreConformance(
           expect((await kg.verifyKey(unknown)).outcome).toBe("unknown");
         }
         expect(calls.findApiKeyByHash).toBe(2);
+      });
+
+      it("keeps valid keys off the database through a flood of unknown keys", async () => {
+        const maxEntries = 20;
+        const { kg, calls } = await setup({ cache: { maxEntries } });
+        await kg.createOrganization("Acme Corp");
+        const rawKeys: string[] = [];
+        for (let i = 0; i < maxEntries; i++) {
+          rawKeys.push(
+            (await kg.createApiKey({ organization: "Acme Corp", label: `k${i}` })).rawKey,
+          );
+        }
+        for (const rawKey of rawKeys) expect((await kg.verifyKey(rawKey)).outcome).toBe("valid");
+        expect(calls.findApiKeyByHash).toBe(maxEntries);
+        // Well-formed, checksum-valid keys that no one has: each one costs a query...
+        for (let i = 0; i < 50 * maxEntries; i++) {
+          expect((await kg.verifyKey(generateRawKey().rawKey)).outcome).toBe("unknown");
+        }
+        expect(calls.findApiKeyByHash).toBe(maxEntries + 50 * maxEntries);
+        // ...but evicts none of the valid keys: they are still answered without one.
+        for (const rawKey of rawKeys) expect((await kg.verifyKey(rawKey)).outcome).toBe("valid");
+        expect(calls.findApiKeyByHash).toBe(maxEntries + 50 * maxEntries);
       });
 
       it("sees a revoke or update made in this process at once", async () => {

@@ -20,8 +20,14 @@ function found(key: StoredApiKey): CachedLookup {
 }
 
 export interface VerificationCacheOptions {
+  /** Most keys (found hashes) remembered. */
   readonly maxEntries: number;
   readonly ttlMs: number;
+  /**
+   * Most unknown hashes remembered, in a cache of their own: a flood of unknown keys
+   * evicts other unknown keys, never a known one. Default `maxEntries`.
+   */
+  readonly negativeMaxEntries?: number;
   /** How long "no such key" is remembered: short, so a key created elsewhere works soon. */
   readonly negativeTtlMs: number;
   readonly clock: Clock;
@@ -32,19 +38,27 @@ export interface VerificationCacheOptions {
  * I/O. Entries expire after a TTL (so revocations made by other processes are seen within
  * it), unknown hashes are remembered briefly (so a flood of random keys costs one query
  * per distinct key, not per request), and concurrent misses for one hash share a single
- * store query.
+ * store query. Known and unknown hashes live in two LRUs with their own bounds, so a
+ * flood of well-formed unknown keys cannot push real keys out onto the database.
  */
 export class VerificationCache {
-  readonly #lru: LRUCache<string, CachedLookup>;
+  /** Hashes of stored keys (active or not). */
+  readonly #known: LRUCache<string, CachedLookup>;
+  /** Hashes no key has, remembered for `negativeTtlMs`. */
+  readonly #unknown: LRUCache<string, CachedLookup>;
   readonly #inFlight = new Map<string, Promise<CachedLookup>>();
-  readonly #negativeSetOptions: { ttl: number };
 
   constructor(options: VerificationCacheOptions) {
-    this.#negativeSetOptions = { ttl: options.negativeTtlMs };
-    this.#lru = new LRUCache<string, CachedLookup>({
+    // Time comes from the injected clock so TTL behaviour is testable without sleeps.
+    this.#known = new LRUCache<string, CachedLookup>({
       max: options.maxEntries,
       ttl: options.ttlMs,
-      // Time comes from the injected clock so TTL behaviour is testable without sleeps.
+      perf: options.clock,
+      ttlResolution: 0,
+    });
+    this.#unknown = new LRUCache<string, CachedLookup>({
+      max: options.negativeMaxEntries ?? options.maxEntries,
+      ttl: options.negativeTtlMs,
       perf: options.clock,
       ttlResolution: 0,
     });
@@ -52,7 +66,7 @@ export class VerificationCache {
 
   /** The cached lookup for a hash, or `undefined` on a miss. Synchronous: no I/O. */
   peek(keyHash: string): CachedLookup | undefined {
-    return this.#lru.get(keyHash);
+    return this.#known.get(keyHash) ?? this.#unknown.get(keyHash);
   }
 
   /** Looks the hash up through `load` on a miss, sharing one load between concurrent callers. */
@@ -60,7 +74,7 @@ export class VerificationCache {
     keyHash: string,
     load: (keyHash: string) => Promise<StoredApiKey | undefined>,
   ): Promise<CachedLookup> {
-    const cached = this.#lru.get(keyHash);
+    const cached = this.peek(keyHash);
     if (cached !== undefined) return Promise.resolve(cached);
     const pending = this.#inFlight.get(keyHash);
     if (pending !== undefined) return pending;
@@ -71,7 +85,8 @@ export class VerificationCache {
         const lookup = key === undefined ? UNKNOWN : found(key);
         if (this.#inFlight.get(keyHash) === load$) {
           this.#inFlight.delete(keyHash);
-          this.#lru.set(keyHash, lookup, key === undefined ? this.#negativeSetOptions : undefined);
+          if (key === undefined) this.#unknown.set(keyHash, lookup);
+          else this.#known.set(keyHash, lookup);
         }
         return lookup;
       },
@@ -86,25 +101,32 @@ export class VerificationCache {
 
   /** Forgets one key (after this process revoked or changed it). */
   invalidate(keyHash: string): void {
-    this.#lru.delete(keyHash);
+    this.#known.delete(keyHash);
+    this.#unknown.delete(keyHash);
     this.#inFlight.delete(keyHash);
   }
 
   /** Forgets every cached key of an organization (after a suspension or reactivation). */
   invalidateOrganization(orgId: string): void {
-    for (const [hash, lookup] of this.#lru.entries()) {
-      if (lookup.key?.orgId === orgId) this.#lru.delete(hash);
+    for (const [hash, lookup] of this.#known.entries()) {
+      if (lookup.key?.orgId === orgId) this.#known.delete(hash);
     }
     this.#inFlight.clear();
   }
 
   /** Number of cached entries (known and unknown hashes). */
   get size(): number {
-    return this.#lru.size;
+    return this.#known.size + this.#unknown.size;
+  }
+
+  /** Number of cached unknown hashes. */
+  get negativeSize(): number {
+    return this.#unknown.size;
   }
 
   clear(): void {
-    this.#lru.clear();
+    this.#known.clear();
+    this.#unknown.clear();
     this.#inFlight.clear();
   }
 }

@@ -81,6 +81,11 @@ const configSchema = z.object({
       maxEntries: positiveInt("cache.maxEntries").default(10_000),
       ttlMs: positiveInt("cache.ttlMs").default(30_000),
       negativeTtlMs: positiveInt("cache.negativeTtlMs").default(5_000),
+      /**
+       * Most unknown key hashes remembered (for `negativeTtlMs`), apart from the known keys:
+       * a flood of unknown keys then evicts only other unknown keys.
+       */
+      negativeMaxEntries: positiveInt("cache.negativeMaxEntries").default(10_000),
     })
     .strict()
     .prefault({}),

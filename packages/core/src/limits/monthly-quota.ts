@@ -46,6 +46,21 @@ export function monthlyQuota(state: MonthlyQuotaState, now: number, limit: numbe
   return { allowed: false, limit, remaining: 0, resetAtMs: end, retryAfterMs: end - now };
 }
 
+/**
+ * The quota as it stands at `now`, counting nothing: what a request refused for another
+ * reason (its rate limit) reports, since a refused request consumes nothing.
+ */
+export function peekMonthlyQuota(
+  state: MonthlyQuotaState,
+  now: number,
+  limit: number,
+): WindowDecision {
+  const { start, end } = calendarMonth(now);
+  const remaining = Math.max(0, limit - (state.monthStart === start ? state.used : 0));
+  if (remaining > 0) return { allowed: true, limit, remaining, resetAtMs: end, retryAfterMs: 0 };
+  return { allowed: false, limit, remaining: 0, resetAtMs: end, retryAfterMs: end - now };
+}
+
 /** True when the quota is used up for the month of `now` (does not count a request). */
 export function isQuotaExhausted(state: MonthlyQuotaState, now: number, limit: number): boolean {
   return state.monthStart === calendarMonth(now).start && state.used >= limit;

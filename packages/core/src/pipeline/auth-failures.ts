@@ -14,6 +14,17 @@ export const DEFAULT_FAILURE_WINDOW_MS = 3_600_000;
 export const DEFAULT_FAILURE_BLOCK_MS = 24 * 3_600_000;
 
 /**
+ * Whether a refused request counts toward a block: only when a wrong key was sent (a bad
+ * API key, a wrong admin key), never for a request without one. Any web page can make its
+ * visitors' browsers send keyless requests (a hundred `<img>` tags), and everyone behind
+ * the same NAT or IPv6 /64 shares a count, so counting those would let a page get them all
+ * blocked. `OPTIONS` requests (CORS preflights, which never carry credentials) never count.
+ */
+export function countsAsFailure(method: string, wrongKey: boolean): boolean {
+  return wrongKey && method !== "OPTIONS";
+}
+
+/**
  * Counts one failed authentication (a bad API key, a wrong admin key) against `client`;
  * at the threshold the client is blocked everywhere KeyGuard protects. Returns whether
  * this failure blocked it. Shared by the request pipeline and the admin API, so a client

@@ -1,12 +1,13 @@
 import type { ApiKeyInfo } from "../domain/api-key.js";
-import type { ErrorCode } from "../errors/error-codes.js";
+import { type ErrorCode, httpStatusFor } from "../errors/error-codes.js";
 import { isKeyGuardError } from "../errors/keyguard-error.js";
-import type { KeyGuard, VerifyResult } from "../keyguard.js";
+import type { KeyGuard, VerifyOutcome } from "../keyguard.js";
 import { calendarMonth } from "../limits/monthly-quota.js";
 import type { RateLimitAlgorithm } from "../limits/window-decision.js";
 import type { IpBlock, LimitDecision, Limiter } from "../ports/limiter.js";
 import {
   countAuthFailure,
+  countsAsFailure,
   DEFAULT_FAILURE_BLOCK_MS,
   DEFAULT_FAILURE_WINDOW_MS,
 } from "./auth-failures.js";
@@ -86,13 +87,26 @@ export interface GuardRefused {
 
 export type GuardResult = GuardAllowed | GuardRefused;
 
-const KEY_REFUSAL_DETAIL: Record<Exclude<VerifyResult["outcome"], "valid">, string> = {
-  missing: "Send an API key in the X-API-KEY header.",
+const KEY_REFUSAL_DETAIL: Record<Exclude<VerifyOutcome, "valid" | "missing">, string> = {
   malformed: "The API key is not a valid KeyGuard key. Check that it was copied whole.",
   unknown: "The API key is not valid.",
   revoked: "The API key has been revoked.",
   expired: "The API key has expired.",
   organization_suspended: "The API key's organization is suspended.",
+};
+
+/**
+ * Refusals of a key that was sent and is wrong: only these count toward
+ * `ipBlockThreshold`. No key at all never counts (any web page can make its visitors'
+ * browsers send keyless requests), nor does a genuine key of a suspended organization.
+ */
+const WRONG_KEY: Readonly<Record<Exclude<VerifyOutcome, "valid">, boolean>> = {
+  missing: false,
+  malformed: true,
+  unknown: true,
+  revoked: true,
+  expired: true,
+  organization_suspended: false,
 };
 
 /**
@@ -112,20 +126,16 @@ export class RequestGuard {
   readonly #blockDurationMs: number;
   readonly #headerStyle: RateLimitHeaderStyle;
   readonly #failOpen: boolean;
-  readonly #warn: (code: string, message: string) => void;
-  #warnedForwardedFor = false;
+  /** `WWW-Authenticate` for every 401 (RFC 9110 §11.6.1 requires a challenge). */
+  readonly #challenge: Readonly<Record<string, string>>;
+  /** The detail of a `missing_api_key` refusal, naming the configured header. */
+  readonly #missingDetail: string;
   /** Until the stored manual blocks are loaded, requests wait for them. */
   #blocksLoaded: Promise<void> | undefined;
 
-  constructor(
-    kg: KeyGuard,
-    limiter: Limiter,
-    options: GuardOptions = {},
-    warn?: (code: string, message: string) => void,
-  ) {
+  constructor(kg: KeyGuard, limiter: Limiter, options: GuardOptions = {}) {
     this.#kg = kg;
     this.#limiter = limiter;
-    this.#trustsProxy = kg.config.trustProxy !== false;
     this.#keyHeader = (options.keyHeader ?? "x-api-key").toLowerCase();
     this.#bearer = options.bearer ?? true;
     this.#algorithm = options.algorithm ?? "sliding-window-log";
@@ -133,27 +143,18 @@ export class RequestGuard {
     this.#blockDurationMs = options.blockDurationMs ?? DEFAULT_FAILURE_BLOCK_MS;
     this.#headerStyle = options.rateLimitHeaders ?? "both";
     this.#failOpen = options.failOpen ?? false;
-    this.#warn = warn ?? ((code, message) => process.emitWarning(message, { code }));
+    const headerName = this.#keyHeader.toUpperCase();
+    this.#challenge = {
+      "www-authenticate": `ApiKey realm="keyguard", header="${headerName}"${this.#bearer ? ', Bearer realm="keyguard"' : ""}`,
+    };
+    this.#missingDetail = `Send an API key in the ${headerName} header${this.#bearer ? " or as Authorization: Bearer" : ""}.`;
     this.#blocksLoaded = kg.syncBlocks().then(() => {
       this.#blocksLoaded = undefined;
     });
   }
 
-  readonly #trustsProxy: boolean;
-
-  /** The client identity limits and blocks apply to (IP, or IPv6 /64). */
+  /** The client identity limits and blocks apply to (IP, or IPv6 /64): `KeyGuard.clientOf`. */
   clientOf(request: GuardRequest): string {
-    if (
-      !this.#trustsProxy &&
-      !this.#warnedForwardedFor &&
-      request.header("x-forwarded-for") !== undefined
-    ) {
-      this.#warnedForwardedFor = true;
-      this.#warn(
-        "KEYGUARD_UNTRUSTED_FORWARDED_FOR",
-        `Requests carry X-Forwarded-For but trustProxy is off, so clients are identified by the socket address (${request.remoteAddress}). Behind a proxy or load balancer every client then shares one IP's limits and blocks: set trustProxy to the number of proxy hops or their addresses.`,
-      );
-    }
     return this.#kg.clientOf(request);
   }
 
@@ -184,7 +185,10 @@ export class RequestGuard {
         let block: IpBlock | undefined;
         try {
           block = await this.#limiter.findBlock(client, blockPath, startedAt);
-          if (block === undefined) await this.#countFailure(client, startedAt);
+          const wrongKey = verified === undefined || WRONG_KEY[verified.outcome];
+          if (block === undefined && countsAsFailure(request.method, wrongKey)) {
+            await this.#countFailure(client, startedAt);
+          }
         } catch {
           // The request is refused either way: with the limiter down (Redis, say) the
           // failure goes uncounted rather than turning a 401 into a 503.
@@ -194,14 +198,20 @@ export class RequestGuard {
             "retry-after": retryAfterSeconds(block.untilMs - startedAt),
           });
         }
+        const challenge = this.#challenge;
         if (verified === undefined) {
-          return this.#refuse(
-            rawKey.ok ? "missing_api_key" : "invalid_api_key",
-            rawKey.ok ? KEY_REFUSAL_DETAIL.missing : rawKey.detail,
-            guarded,
-          );
+          const detail = rawKey.ok ? KEY_REFUSAL_DETAIL.malformed : rawKey.detail;
+          return this.#refuse("invalid_api_key", detail, guarded, challenge);
         }
-        return this.#refuse(verified.code, KEY_REFUSAL_DETAIL[verified.outcome], guarded);
+        if (verified.outcome === "missing") {
+          return this.#refuse("missing_api_key", this.#missingDetail, guarded, challenge);
+        }
+        return this.#refuse(
+          verified.code,
+          KEY_REFUSAL_DETAIL[verified.outcome],
+          guarded,
+          httpStatusFor(verified.code) === 401 ? challenge : {},
+        );
       }
       const apiKey = verified.key;
       // Checked here, not in the async function: nearly always seeded, and then no await.
@@ -324,7 +334,7 @@ export class RequestGuard {
     if (header !== undefined && bearer !== undefined && header !== bearer) {
       return {
         ok: false,
-        detail: "Two different API keys were sent (X-API-KEY and Authorization).",
+        detail: `Two different API keys were sent (${this.#keyHeader.toUpperCase()} and Authorization).`,
       };
     }
     const value = header ?? bearer;
@@ -335,7 +345,7 @@ export class RequestGuard {
     code: ErrorCode,
     detail: string,
     request: GuardedRequest,
-    headers: Record<string, string> = {},
+    headers: Readonly<Record<string, string>> = {},
     apiKey?: ApiKeyInfo,
   ): GuardRefused {
     return {

@@ -16,8 +16,9 @@ export const OUTCOME = { allowed: 1, ipBlocked: 2, rateLimited: 3, quotaExceeded
  *
  * Reply when the client is blocked: {OUTCOME.ipBlocked, blockUntil, blockReason,
  * blockScope}. Otherwise: {refusal of the requests not allowed (OUTCOME, or 0 if all
- * were), allowed count, then for the refused: remaining, resetAtMs, retryAfterMs; the first
- * allowed request's quota remaining (-1 without a quota); then each allowed request's
+ * were), allowed count, then for the refused: remaining, resetAtMs, retryAfterMs; the quota
+ * remaining after the allowed requests (-1 without a quota: what the refused ones report,
+ * and the i-th allowed one had this plus allowed - 1 - i left); then each allowed request's
  * remaining and resetAtMs}. Nothing is counted unless a request is allowed.
  */
 export const DECIDE_LUA = `${WINDOW_ALGORITHMS_LUA}${IP_BLOCKS_LUA}
@@ -35,11 +36,12 @@ if KEYS[3] then
 end
 
 local wanted = count
+local used = 0
 if monthly >= 0 then
-  local used = tonumber(redis.call('GET', KEYS[2])) or 0
+  used = tonumber(redis.call('GET', KEYS[2])) or 0
   if used >= monthly then
     local rate = count_in_window(KEYS[1], algorithm, now, limit, window, 0)
-    return {${OUTCOME.quotaExceeded}, 0, rate[2], rate[3], month_end - now, -1}
+    return {${OUTCOME.quotaExceeded}, 0, rate[2], rate[3], month_end - now, 0}
   end
   wanted = math.min(count, monthly - used)
 end
@@ -47,12 +49,14 @@ end
 local rate = count_in_window(KEYS[1], algorithm, now, limit, window, wanted)
 local allowed = rate[1]
 local quota_remaining = -1
-if monthly >= 0 and allowed > 0 then
-  local used = redis.call('INCRBY', KEYS[2], allowed)
-  -- Set once, when the month's count is created: kept a day past the month's end, so a
-  -- late request still finds its month's count.
-  if used == allowed then redis.call('PEXPIRE', KEYS[2], month_end + 86400000 - now) end
-  quota_remaining = monthly - (used - allowed) - 1
+if monthly >= 0 then
+  if allowed > 0 then
+    used = redis.call('INCRBY', KEYS[2], allowed)
+    -- Set once, when the month's count is created: kept a day past the month's end, so a
+    -- late request still finds its month's count.
+    if used == allowed then redis.call('PEXPIRE', KEYS[2], month_end + 86400000 - now) end
+  end
+  quota_remaining = monthly - used
 end
 local reply
 if allowed < wanted then

@@ -1,0 +1,278 @@
+import { describe, expect, it } from "vitest";
+import { KeyGuardError } from "../src/errors/keyguard-error.js";
+import {
+  createClientAddressResolver,
+  MAX_FORWARDED_HOPS,
+  MAX_FORWARDED_TEXT,
+  UNKNOWN_CLIENT,
+} from "../src/pipeline/client-address.js";
+import { formatIpAddress, parseIpAddress } from "../src/pipeline/ip-address.js";
+
+const PROXY = "10.0.0.1";
+
+/** A small seeded generator, so a failure names inputs that can be replayed. */
+function random(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state * 1_664_525 + 1_013_904_223) >>> 0;
+    return state / 2 ** 32;
+  };
+}
+
+/** What a client identity may look like: a canonical address or prefix, or the unknown token. */
+const IDENTITY = /^(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9a-f:]{2,39}(?:\/\d{1,3})?|unknown)$/;
+
+describe("X-Forwarded-For entries are read as addresses", () => {
+  const oneHop = createClientAddressResolver({ trustProxy: 1 });
+
+  it.each([
+    ["203.0.113.5", "203.0.113.5"],
+    ["203.0.113.5:4711", "203.0.113.5"],
+    [" 203.0.113.5 ", "203.0.113.5"],
+    ["\t203.0.113.5:80\t", "203.0.113.5"],
+    ['"203.0.113.5"', "203.0.113.5"],
+    ["[2001:db8::1]", "2001:db8::/64"],
+    ["[2001:db8::1]:443", "2001:db8::/64"],
+    ['"[2001:db8:1:2::1]:4711"', "2001:db8:1:2::/64"],
+    ["2001:DB8:0:0:0:0:0:1", "2001:db8::/64"],
+    // A bare IPv6 address has no port: the last group is part of the address.
+    ["2001:db8::1:443", "2001:db8::/64"],
+    ["::ffff:203.0.113.5", "203.0.113.5"],
+    ["::ffff:cb00:7105", "203.0.113.5"],
+    ["[::ffff:203.0.113.5]:8080", "203.0.113.5"],
+    ["64:ff9b::203.0.113.5", "203.0.113.5"],
+    ["64:ff9b::cb00:7105", "203.0.113.5"],
+    ["fe80::1%eth0", "fe80::/64"],
+    ["[fe80::1%25eth0]:80", "fe80::/64"],
+  ])("%j is the client %s", (entry, identity) => {
+    expect(oneHop(PROXY, entry)).toBe(identity);
+    expect(oneHop(PROXY, `6.6.6.6, ${entry}`)).toBe(identity);
+  });
+
+  it.each([
+    "junk",
+    "",
+    "for=203.0.113.5",
+    'for="[2001:db8::1]"',
+    '"203.0.113.5',
+    "203.0.113.5:",
+    "203.0.113.5:99999",
+    "203.0.113.5:80:80",
+    "[2001:db8::1",
+    "2001:db8::1]:443",
+    "127.1",
+    "0x7f.0.0.1",
+    "010.0.0.1",
+    "2130706433",
+    "256.1.1.1",
+    "1.2.3.4.5",
+    "unknown",
+    "_hidden",
+    "203.0.113.5 203.0.113.6",
+    "2001:db8::1::2",
+    `${"1".repeat(200)}.1.1.1`,
+    "x".repeat(8192),
+  ])("%j is junk: the trusted proxy that passed it on is the client", (entry) => {
+    expect(oneHop(PROXY, entry)).toBe(PROXY);
+    expect(oneHop(PROXY, `203.0.113.9, ${entry}`)).toBe(PROXY);
+    // With a list of proxies, the walk stops at the last address it trusted too.
+    const list = createClientAddressResolver({ trustProxy: ["10.0.0.0/8"] });
+    expect(list(PROXY, `203.0.113.9, ${entry}, 10.0.0.7`)).toBe("10.0.0.7");
+  });
+
+  it("turns any text into a canonical address, never into the text itself (generated)", () => {
+    const next = random(20_260_115);
+    const alphabet = '0123456789abcdefABCDEF:.[]%" \t;=forxyz-_/\u00e9';
+    const twoHops = createClientAddressResolver({ trustProxy: 2 });
+    for (let i = 0; i < 5_000; i++) {
+      const length = Math.floor(next() * 60);
+      let entry = "";
+      for (let c = 0; c < length; c++) entry += alphabet[Math.floor(next() * alphabet.length)];
+      const identity = twoHops(PROXY, `198.51.100.1, ${entry}`);
+      expect(identity, JSON.stringify(entry)).toMatch(IDENTITY);
+      const parsed = parseIpAddress(entry);
+      if (parsed === undefined) expect(identity, JSON.stringify(entry)).toBe(PROXY);
+      else if (parsed.family === 4) expect(identity).toBe(formatIpAddress(parsed));
+    }
+  });
+
+  it("gives a flood of distinct junk values one identity, so limits cannot be multiplied", () => {
+    const identities = new Set<string>();
+    for (let i = 0; i < 10_000; i++) {
+      identities.add(oneHop(PROXY, `${i}-${"j".repeat(8192)}`));
+      identities.add(oneHop(PROXY, `203.0.113.5:${i % 65_536}`)); // one client, many ports
+    }
+    expect([...identities].sort()).toEqual([PROXY, "203.0.113.5"]);
+  });
+
+  it("canonicalises the socket address too; an unknown or unreadable one is one short token", () => {
+    const direct = createClientAddressResolver();
+    expect(direct("::ffff:192.0.2.1", undefined)).toBe("192.0.2.1");
+    expect(direct("64:ff9b::192.0.2.1", undefined)).toBe("192.0.2.1");
+    expect(direct("FE80::1%lo0", undefined)).toBe("fe80::/64");
+    expect(direct(undefined, undefined)).toBe(UNKNOWN_CLIENT);
+    expect(direct("not an address", undefined)).toBe(UNKNOWN_CLIENT);
+    expect(direct("y".repeat(100_000), "1.2.3.4")).toBe(UNKNOWN_CLIENT);
+    // Behind a Unix socket (no peer address) a hop count still reads the proxy's entry.
+    expect(oneHop(undefined, "203.0.113.5")).toBe("203.0.113.5");
+    expect(oneHop(undefined, "junk")).toBe(UNKNOWN_CLIENT);
+    expect(createClientAddressResolver({ trustProxy: ["loopback"] })(undefined, "1.2.3.4")).toBe(
+      UNKNOWN_CLIENT,
+    );
+  });
+
+  it("NAT64 clients are told apart (they used to share one /64)", () => {
+    const direct = createClientAddressResolver();
+    expect(direct("64:ff9b::198.51.100.1", undefined)).not.toBe(
+      direct("64:ff9b::198.51.100.2", undefined),
+    );
+  });
+
+  it("matches trusted proxies in canonical form: an IPv4-mapped peer is its IPv4 address", () => {
+    const list = createClientAddressResolver({ trustProxy: ["10.0.0.0/8"] });
+    expect(list("::ffff:10.1.2.3", "203.0.113.5")).toBe("203.0.113.5");
+    const mapped = createClientAddressResolver({ trustProxy: ["::ffff:10.0.0.0/104"] });
+    expect(mapped("10.1.2.3", "203.0.113.5")).toBe("203.0.113.5");
+    expect(mapped("11.1.2.3", "203.0.113.5")).toBe("11.1.2.3");
+    const netmask = createClientAddressResolver({ trustProxy: ["10.0.0.0/255.0.0.0"] });
+    expect(netmask("10.9.9.9", "203.0.113.5")).toBe("203.0.113.5");
+  });
+});
+
+describe("X-Forwarded-For is read within bounds", () => {
+  it("walks at most MAX_FORWARDED_HOPS entries, however many hops are trusted", () => {
+    const entries = Array.from({ length: 100 }, (_, i) => `198.51.100.${i}`);
+    const manyHops = createClientAddressResolver({ trustProxy: 1_000 });
+    expect(manyHops(PROXY, entries.join(", "))).toBe(`198.51.100.${100 - MAX_FORWARDED_HOPS}`);
+    expect(manyHops(PROXY, entries.slice(90).join(","))).toBe("198.51.100.90");
+  });
+
+  it("reads only the end of a long header (8 KB, 1 MB): the rest is never looked at", () => {
+    /** A header that records which of its characters the resolver asked for. */
+    class RecordingHeader extends String {
+      lowest = Number.POSITIVE_INFINITY;
+      #seen(index: number): void {
+        if (index >= 0 && index < this.lowest) this.lowest = index;
+      }
+      override indexOf(search: string, position?: number): number {
+        this.#seen(position ?? 0);
+        return super.indexOf(search, position);
+      }
+      override lastIndexOf(search: string, position?: number): number {
+        const found = super.lastIndexOf(search, position);
+        this.#seen(found === -1 ? 0 : found);
+        return found;
+      }
+      override slice(start?: number, end?: number): string {
+        this.#seen(start ?? 0);
+        return super.slice(start, end);
+      }
+    }
+    const twoHops = createClientAddressResolver({ trustProxy: 2 });
+    for (const size of [8 * 1024, 1024 * 1024]) {
+      const chained = new RecordingHeader(
+        `${"203.0.113.1, ".repeat(size / 13)}192.0.2.7, 198.51.100.4`,
+      );
+      expect(twoHops(PROXY, chained as unknown as string)).toBe("192.0.2.7");
+      expect(chained.lowest).toBeGreaterThanOrEqual(chained.length - MAX_FORWARDED_TEXT - 1);
+      const oneValue = new RecordingHeader(`${"z".repeat(size)}, 198.51.100.4`);
+      expect(twoHops(PROXY, oneValue as unknown as string)).toBe("198.51.100.4");
+      expect(oneValue.lowest).toBeGreaterThanOrEqual(oneValue.length - MAX_FORWARDED_TEXT - 1);
+      const noComma = new RecordingHeader("9".repeat(size));
+      expect(twoHops(PROXY, noComma as unknown as string)).toBe(PROXY);
+      expect(noComma.lowest).toBeGreaterThanOrEqual(noComma.length - MAX_FORWARDED_TEXT);
+    }
+  });
+});
+
+describe("trust settings that amount to everyone are refused", () => {
+  const refused = (trustProxy: unknown) => () =>
+    createClientAddressResolver({ trustProxy: trustProxy as string[] });
+
+  it.each([
+    [true],
+    [["0.0.0.0/0"]],
+    [["::/0"]],
+    [["0.0.0.0/1", "128.0.0.0/1"]],
+    [["128.0.0.0/1", "10.0.0.0/8", "0.0.0.0/1"]],
+    [["0.0.0.0/0.0.0.0"]],
+    [["::ffff:0:0/96"]],
+    [["::ffff:0:0/97", "128.0.0.0/1"]],
+    [["64:ff9b::/96"]],
+    [["::/64"]], // holds ::ffff:0:0/96: every IPv4 address, written as IPv6
+    [["::/1", "8000::/1"]],
+    [["loopback", "0.0.0.0/0"]],
+  ])("%j", (trustProxy) => {
+    expect(refused(trustProxy)).toThrow(KeyGuardError);
+    expect(refused(trustProxy)).toThrow(/would let any client choose its IP/);
+  });
+
+  it("refuses any split of an address space into CIDRs that adds up to all of it (generated)", () => {
+    const next = random(7);
+    for (let round = 0; round < 200; round++) {
+      // Split 0.0.0.0/0 at random until it is a few dozen ranges, then shuffle them.
+      let ranges: [number, number][] = [[0, 0]];
+      while (ranges.length < 30) {
+        const index = Math.floor(next() * ranges.length);
+        const [start, prefix] = ranges[index] as [number, number];
+        if (prefix >= 24) continue;
+        const half = 2 ** (32 - prefix - 1);
+        ranges.splice(index, 1, [start, prefix + 1], [start + half, prefix + 1]);
+      }
+      ranges = ranges.sort(() => next() - 0.5);
+      const cidr = ([start, prefix]: [number, number]) =>
+        `${formatIpAddress({ family: 4, value: BigInt(start) })}/${prefix}`;
+      const all = ranges.map(cidr);
+      expect(refused(all), all.join(" ")).toThrow(/every IPv4 address/);
+      // Without any one of them there is a hole: accepted.
+      const withHole = all.filter((_, i) => i !== round % all.length);
+      expect(refused(withHole), withHole.join(" ")).not.toThrow();
+    }
+  });
+
+  it("refuses a list covering every IPv6 client, even one that leaves the IPv4 forms out", () => {
+    // Everything but ::ffff:0:0/96 and 64:ff9b::/96: the siblings on the way down to each.
+    const complement: string[] = [];
+    const siblingsOf = (block: bigint, blockPrefix: number, avoid: bigint) => {
+      for (let prefix = 1; prefix <= blockPrefix; prefix++) {
+        const shift = BigInt(128 - prefix);
+        const sibling = ((block >> shift) ^ 1n) << shift;
+        if (avoid >= sibling && avoid < sibling + (1n << shift)) continue;
+        complement.push(`${formatIpAddress({ family: 6, value: sibling })}/${prefix}`);
+      }
+    };
+    const mapped = 0xffffn << 32n;
+    const nat64 = 0x64ff9bn << 96n;
+    siblingsOf(mapped, 96, nat64);
+    siblingsOf(nat64, 96, mapped);
+    const trustProxy = [...new Set(complement)];
+    expect(refused(trustProxy)).toThrow(/every IPv6 address/);
+    expect(refused(trustProxy.slice(1))).not.toThrow();
+  });
+
+  it("accepts hop counts and real proxy lists", () => {
+    for (const trustProxy of [0, 1, 2, 1_000]) {
+      expect(() => createClientAddressResolver({ trustProxy })).not.toThrow();
+    }
+    for (const trustProxy of [
+      ["loopback", "linklocal", "uniquelocal"],
+      ["10.0.0.0/8", "::ffff:0:0/97"],
+      ["0.0.0.0/1"],
+      ["2000::/3"],
+      ["203.0.113.5", "2001:db8::1"],
+    ]) {
+      expect(() => createClientAddressResolver({ trustProxy })).not.toThrow();
+    }
+  });
+
+  it.each([
+    ["not an ip"],
+    ["10.0.0.0/33"],
+    ["10.0.0.0/8/8"],
+    ["10.0.0.0/255.0.255.0"],
+    ["fe80::1%eth0"],
+    ["127.1"],
+  ])("%j is a clear configuration error", (entry) => {
+    expect(refused([entry])).toThrow(/not an IP address, a CIDR range/);
+  });
+});

@@ -1,0 +1,243 @@
+import { IpBlockList } from "../../src/blocks/ip-block-list.js";
+import type { ApiKey, ApiKeyPatch, StoredApiKey } from "../../src/domain/api-key.js";
+import type { Organization, OrganizationStatus } from "../../src/domain/organization.js";
+import type { StoreCounts } from "../../src/domain/stats.js";
+import type { UsageBucket } from "../../src/domain/usage-bucket.js";
+import type { UsageEvent } from "../../src/domain/usage-event.js";
+import { gcra } from "../../src/limits/gcra.js";
+import { slidingWindowCounter } from "../../src/limits/sliding-window-counter.js";
+import { slidingWindowLog } from "../../src/limits/sliding-window-log.js";
+import type { RateLimitAlgorithm, WindowDecision } from "../../src/limits/window-decision.js";
+import type { IpBlock, LimitDecision, Limiter, LimitRequest } from "../../src/ports/limiter.js";
+import type { Store } from "../../src/ports/store.js";
+
+/**
+ * Ports for core's own tests of the request pipeline, which core must test without
+ * importing a database or Redis package. They hold state in maps and reuse core's pure
+ * decision code, and do no more than those tests need; the real backends are held to the
+ * ports' rules by the store and limiter conformance suites, and the whole pipeline runs on
+ * them in the adapter conformance suite.
+ */
+export class InMemoryStore implements Store {
+  readonly dialect = "memory";
+  readonly #organizations = new Map<string, Organization>();
+  readonly #keys = new Map<string, ApiKey>();
+  readonly #blocks: IpBlock[] = [];
+  /** Calls per method, to show what reached the store. */
+  readonly calls: Record<string, number> = {};
+
+  #count(method: string): void {
+    this.calls[method] = (this.calls[method] ?? 0) + 1;
+  }
+
+  async migrate(): Promise<void> {}
+
+  async insertOrganization(organization: Organization): Promise<void> {
+    this.#organizations.set(organization.id, organization);
+  }
+
+  async listOrganizations(): Promise<Organization[]> {
+    return [...this.#organizations.values()];
+  }
+
+  async findOrganizationById(id: string): Promise<Organization | undefined> {
+    return this.#organizations.get(id);
+  }
+
+  async findOrganizationByName(name: string): Promise<Organization | undefined> {
+    return [...this.#organizations.values()].find((o) => o.name === name);
+  }
+
+  async updateOrganizationStatus(
+    id: string,
+    status: OrganizationStatus,
+  ): Promise<Organization | undefined> {
+    const organization = this.#organizations.get(id);
+    if (organization === undefined) return undefined;
+    const updated = { ...organization, status };
+    this.#organizations.set(id, updated);
+    return updated;
+  }
+
+  async insertApiKey(key: ApiKey): Promise<void> {
+    this.#keys.set(key.id, key);
+  }
+
+  async findApiKeyByHash(keyHash: string): Promise<StoredApiKey | undefined> {
+    this.#count("findApiKeyByHash");
+    const key = [...this.#keys.values()].find((k) => k.keyHash === keyHash);
+    return key === undefined ? undefined : this.#stored(key);
+  }
+
+  async findApiKeyById(id: string): Promise<StoredApiKey | undefined> {
+    const key = this.#keys.get(id);
+    return key === undefined ? undefined : this.#stored(key);
+  }
+
+  async findApiKeysByPrefix(prefix: string, limit: number): Promise<StoredApiKey[]> {
+    return [...this.#keys.values()]
+      .filter((k) => k.prefix.startsWith(prefix))
+      .slice(0, limit)
+      .map((k) => this.#stored(k));
+  }
+
+  async listApiKeys(): Promise<StoredApiKey[]> {
+    return [...this.#keys.values()].map((k) => this.#stored(k));
+  }
+
+  async updateApiKey(id: string, patch: ApiKeyPatch): Promise<StoredApiKey | undefined> {
+    const key = this.#keys.get(id);
+    if (key === undefined) return undefined;
+    this.#keys.set(id, { ...key, ...patch });
+    return this.findApiKeyById(id);
+  }
+
+  async replaceApiKey(replacement: ApiKey, previousId: string, patch: ApiKeyPatch) {
+    await this.insertApiKey(replacement);
+    await this.updateApiKey(previousId, patch);
+  }
+
+  async insertUsageEvents(_events: readonly UsageEvent[]): Promise<void> {}
+
+  async countAllowedRequests(): Promise<number> {
+    return 0;
+  }
+
+  async usageByHour(): Promise<UsageBucket[]> {
+    return [];
+  }
+
+  async insertIpBlock(block: IpBlock): Promise<void> {
+    this.#blocks.push(block);
+  }
+
+  async deleteIpBlocks(client: string): Promise<number> {
+    const before = this.#blocks.length;
+    this.#blocks.splice(0, before, ...this.#blocks.filter((b) => b.client !== client));
+    return before - this.#blocks.length;
+  }
+
+  async listIpBlocks(now: Date): Promise<IpBlock[]> {
+    return this.#blocks.filter((b) => b.untilMs > now.getTime());
+  }
+
+  async countStats(): Promise<StoreCounts> {
+    return {
+      organizations: this.#organizations.size,
+      totalKeys: this.#keys.size,
+      activeKeys: 0,
+      totalRequests: 0,
+      requestsSince: 0,
+      errorRequests: 0,
+    };
+  }
+
+  async close(): Promise<void> {}
+
+  #stored(key: ApiKey): StoredApiKey {
+    const organization = this.#organizations.get(key.orgId);
+    return {
+      ...key,
+      organizationName: organization?.name ?? "",
+      organizationStatus: organization?.status ?? "active",
+    };
+  }
+}
+
+type WindowState =
+  | { hits: number[] }
+  | { windowStart: number; current: number; previous: number }
+  | { tat: number };
+
+/** A Limiter in maps over core's pure algorithms (keys' rate limits; no monthly quota). */
+export class InMemoryLimiter implements Limiter {
+  readonly #windows = new Map<string, WindowState>();
+  readonly #blocks = new IpBlockList();
+  readonly #blocked = new Set<string>();
+  /** Every `hit` bucket counted, in order. */
+  readonly hits: string[] = [];
+
+  async decide(request: LimitRequest): Promise<LimitDecision> {
+    const { now, key } = request;
+    const block = this.#blocks.find(request.client, request.path, now);
+    if (block !== undefined) {
+      return {
+        allowed: false,
+        refusal: "ip_blocked",
+        limit: key?.rateLimitPerMinute ?? 0,
+        remaining: 0,
+        resetAtMs: block.untilMs,
+        retryAfterMs: block.untilMs - now,
+        block,
+      };
+    }
+    if (key === undefined) {
+      return { allowed: true, limit: 0, remaining: 0, resetAtMs: now, retryAfterMs: 0 };
+    }
+    const rate = this.#count(
+      `key:${key.id}`,
+      now,
+      key.rateLimitPerMinute,
+      60_000,
+      request.algorithm,
+    );
+    return rate.allowed ? rate : { ...rate, refusal: "rate_limited" };
+  }
+
+  async hit(
+    bucket: string,
+    now: number,
+    limit: number,
+    windowMs: number,
+    algorithm: RateLimitAlgorithm,
+  ): Promise<WindowDecision> {
+    this.hits.push(bucket);
+    return this.#count(`hit:${bucket}`, now, limit, windowMs, algorithm);
+  }
+
+  async reset(bucket: string): Promise<void> {
+    this.#windows.delete(`hit:${bucket}`);
+  }
+
+  async block(block: IpBlock): Promise<void> {
+    this.#blocks.add(block);
+    this.#blocked.add(block.client);
+  }
+
+  async unblock(client: string): Promise<boolean> {
+    this.#blocks.remove(client);
+    return this.#blocked.delete(client);
+  }
+
+  async findBlock(client: string, path: string, now: number): Promise<IpBlock | undefined> {
+    return this.#blocks.find(client, path, now);
+  }
+
+  async listBlocks(): Promise<IpBlock[]> {
+    return [];
+  }
+
+  async close(): Promise<void> {}
+
+  #count(
+    id: string,
+    now: number,
+    limit: number,
+    windowMs: number,
+    algorithm: RateLimitAlgorithm,
+  ): WindowDecision {
+    let state = this.#windows.get(id);
+    if (state === undefined) {
+      state =
+        algorithm === "sliding-window-log"
+          ? { hits: [] }
+          : algorithm === "sliding-window-counter"
+            ? { windowStart: 0, current: 0, previous: 0 }
+            : { tat: 0 };
+      this.#windows.set(id, state);
+    }
+    if ("hits" in state) return slidingWindowLog(state, now, limit, windowMs);
+    if ("tat" in state) return gcra(state, now, limit, windowMs);
+    return slidingWindowCounter(state, now, limit, windowMs);
+  }
+}
