@@ -13,3 +13,9 @@ export {
   rateLimitByIp,
   requireScopes,
 } from "./keyguard-plugin.js";
+export {
+  createProblemErrorHandler,
+  type ProblemErrorHandler,
+  type ProblemErrorHandlerOptions,
+  problemErrorHandler,
+} from "./problem-error-handler.js";

@@ -10,6 +10,13 @@ export {
   describeAdminConformanceOnDatabases,
   type StartAdminApp,
 } from "./admin-conformance.js";
+export {
+  clientStatusError,
+  describeErrorAnswerConformance,
+  INTERNAL_MESSAGE,
+  type StartErrorAnswerApp,
+  unavailableError,
+} from "./error-answer-conformance.js";
 export { eventually } from "./eventually.js";
 export { FakeClock } from "./fake-clock.js";
 export { type RawResponse, rawRequest } from "./http-client.js";
