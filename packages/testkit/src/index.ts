@@ -5,6 +5,10 @@ export {
   type StartAdapterApp,
 } from "./adapter-conformance.js";
 export {
+  describeAdminBodyTimeout,
+  type StartAdminWithBodyTimeout,
+} from "./admin-body-timeout-conformance.js";
+export {
   type AdminConformanceOptions,
   describeAdminConformance,
   describeAdminConformanceOnDatabases,
