@@ -39,8 +39,8 @@ export interface AdminApiOptions {
   /** Where the API is mounted (for the OpenAPI document's server URL). Default `/admin`. */
   readonly prefix?: string;
   /**
-   * Told about failures that are not the caller's fault (a bug, a driver error), which are
-   * answered 503 without details. Default: a process warning.
+   * Told about failures that are not the caller's fault (a bug, a database that is down),
+   * which are answered 5xx without details. Default: a process warning.
    */
   readonly onUnexpectedError?: (error: unknown) => void;
 }
@@ -143,7 +143,8 @@ export class AdminApi {
       const result = await route.run(this.#kg, { params, query, body, now });
       return json(route.status, result);
     } catch (error) {
-      if (!isKeyGuardError(error)) this.#onUnexpectedError(error);
+      // The operator hears of every 5xx (with its cause); the client is told nothing of it.
+      if (!isKeyGuardError(error) || error.status >= 500) this.#onUnexpectedError(error);
       return problem(error);
     }
   }
@@ -311,7 +312,8 @@ function problem(error: unknown): AdminResponse {
   const headers: Record<string, string> = { "cache-control": "no-store" };
   if (isKeyGuardError(error) && isErrorCode(error.code)) {
     code = error.code;
-    detail = error.message;
+    // A 5xx KeyGuardError's message can quote a driver ("connect ECONNREFUSED 10.0.0.7:5432").
+    if (error.status < 500) detail = error.message;
     const details = error.details;
     if (typeof details?.retryAfter === "string") headers["retry-after"] = details.retryAfter;
     if (typeof details?.allow === "string") headers.allow = details.allow;
