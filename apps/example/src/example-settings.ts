@@ -16,6 +16,34 @@ export const WITHDRAW_LOCKOUT = { duration: "1 hour", scope: "path" } as const;
 
 export const WITHDRAW_REFUSAL = { error: "Suspicious activity. Endpoint locked for 1 hour." };
 
+/** The HTTP server's bounds on slow clients; Node's `http.createServer` options. */
+export interface ServerTimeouts {
+  readonly requestTimeout: number;
+  readonly headersTimeout: number;
+  readonly connectionsCheckingInterval: number;
+}
+
+/**
+ * A request (headers and body) must arrive within `REQUEST_TIMEOUT_MS` (default 30 s), its
+ * headers within 10 s (or the request timeout if shorter); Node checks every second (a
+ * tenth of the request timeout if shorter). A client that stalls mid-request gets 408
+ * problem+json (`answerClientError`) and the connection is closed, instead of holding it
+ * open: Fastify's own default is no request timeout at all, Node's 5 minutes checked
+ * every 30 s. The admin API bounds its body reads on its own as well (15 s).
+ */
+export function serverTimeouts(): ServerTimeouts {
+  const value = process.env.REQUEST_TIMEOUT_MS ?? "30000";
+  if (!/^\d{1,9}$/.test(value) || Number(value) < 1) {
+    throw new Error(`REQUEST_TIMEOUT_MS must be a number of milliseconds (got "${value}")`);
+  }
+  const requestTimeout = Number(value);
+  return {
+    requestTimeout,
+    headersTimeout: Math.min(10_000, requestTimeout),
+    connectionsCheckingInterval: Math.max(10, Math.min(1_000, Math.floor(requestTimeout / 10))),
+  };
+}
+
 export function port(): number {
   const value = process.env.PORT ?? "8000";
   if (!/^\d+$/.test(value) || Number(value) > 65_535) {

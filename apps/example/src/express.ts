@@ -1,3 +1,4 @@
+import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import {
   answerClientError,
@@ -5,6 +6,7 @@ import {
   keyguard,
   keyguardAdmin,
   keyguardAdminDocs,
+  problemErrorHandler,
   rateLimitByIp,
 } from "@keyguard/express";
 import express from "express";
@@ -15,6 +17,7 @@ import {
   OPENAPI_URL,
   PROTECTED_PATH,
   port,
+  serverTimeouts,
   WITHDRAW_LOCKOUT,
   WITHDRAW_REFUSAL,
 } from "./example-settings.js";
@@ -45,7 +48,10 @@ await runExample("express", async (kg) => {
     await blockRequest(kg, req, WITHDRAW_LOCKOUT);
     res.json(WITHDRAW_REFUSAL);
   });
-  const server = app.listen(port());
+  // Last: every error (a handler that throws, a bad request) is answered as problem+json,
+  // never Express's HTML page with its stack trace; 5xx go to console.error.
+  app.use(problemErrorHandler());
+  const server = createServer(serverTimeouts(), app).listen(port());
   server.on("clientError", answerClientError);
   await new Promise((resolve) => server.once("listening", resolve));
   return {

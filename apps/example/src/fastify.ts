@@ -5,6 +5,7 @@ import {
   keyguard,
   keyguardAdmin,
   keyguardAdminDocs,
+  problemErrorHandler,
   rateLimitByIp,
 } from "@keyguard/fastify";
 import Fastify from "fastify";
@@ -15,13 +16,24 @@ import {
   OPENAPI_URL,
   PROTECTED_PATH,
   port,
+  serverTimeouts,
   WITHDRAW_LOCKOUT,
   WITHDRAW_REFUSAL,
 } from "./example-settings.js";
 import { runExample } from "./run-example.js";
 
 await runExample("fastify", async (kg) => {
-  const app = Fastify({ clientErrorHandler: answerClientError });
+  const timeouts = serverTimeouts();
+  const app = Fastify({
+    clientErrorHandler: answerClientError,
+    requestTimeout: timeouts.requestTimeout, // Fastify's default is 0: no bound at all
+    http: timeouts,
+    // problemErrorHandler reports 5xx through request.log: errors only, to stderr.
+    logger: { level: "error", stream: process.stderr },
+  });
+  // Before the plugins, so they inherit it: problem+json for every error, and never
+  // error.message (Fastify's default handler sends it, even for a 500).
+  app.setErrorHandler(problemErrorHandler);
   await app.register(keyguard, { kg, protectedPath: PROTECTED_PATH });
   await app.register(keyguardAdmin, { kg, prefix: ADMIN_PREFIX });
   await app.register(keyguardAdminDocs, { prefix: DOCS_PREFIX, openApiUrl: OPENAPI_URL });

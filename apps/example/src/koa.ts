@@ -1,3 +1,4 @@
+import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import {
   answerClientError,
@@ -5,6 +6,7 @@ import {
   keyguard,
   keyguardAdmin,
   keyguardAdminDocs,
+  problemErrorHandler,
   rateLimitByIp,
 } from "@keyguard/koa";
 import Router from "@koa/router";
@@ -16,6 +18,7 @@ import {
   OPENAPI_URL,
   PROTECTED_PATH,
   port,
+  serverTimeouts,
   WITHDRAW_LOCKOUT,
   WITHDRAW_REFUSAL,
 } from "./example-settings.js";
@@ -41,11 +44,14 @@ await runExample("koa", async (kg) => {
     await blockRequest(kg, ctx, WITHDRAW_LOCKOUT);
     ctx.body = WITHDRAW_REFUSAL;
   });
+  // First: every error thrown below is answered as problem+json, never Koa's text answer;
+  // 5xx are emitted as the app's "error" event (Koa logs them to stderr).
+  app.use(problemErrorHandler());
   app.use(keyguardAdmin(kg, { prefix: ADMIN_PREFIX }));
   app.use(keyguardAdminDocs({ prefix: DOCS_PREFIX, openApiUrl: OPENAPI_URL }));
   app.use(keyguard(kg, { protectedPath: PROTECTED_PATH }));
   app.use(router.routes());
-  const server = app.listen(port());
+  const server = createServer(serverTimeouts(), app.callback()).listen(port());
   server.on("clientError", answerClientError);
   await new Promise((resolve) => server.once("listening", resolve));
   return {

@@ -30,11 +30,18 @@ export interface AdminApiOptions {
   readonly adminKey?: string;
   /** Largest request body accepted, in bytes (default 1 MiB): bigger gets 413. */
   readonly maxBodyBytes?: number;
+  /**
+   * How long reading a request body may take, in milliseconds (default 15 s): a body that
+   * has not fully arrived by then gets 408 `request_timeout` and the connection is closed.
+   * The bound holds whatever the server's own timeouts are (Fastify's `requestTimeout`
+   * is 0, none, unless set), so a client that stalls mid-body cannot hold a request open.
+   */
+  readonly bodyTimeoutMs?: number;
   /** Where the API is mounted (for the OpenAPI document's server URL). Default `/admin`. */
   readonly prefix?: string;
   /**
-   * Told about failures that are not the caller's fault (a bug, a driver error), which are
-   * answered 503 without details. Default: a process warning.
+   * Told about failures that are not the caller's fault (a bug, a database that is down),
+   * which are answered 5xx without details. Default: a process warning.
    */
   readonly onUnexpectedError?: (error: unknown) => void;
 }
@@ -61,6 +68,7 @@ export interface AdminResponse {
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+export const DEFAULT_BODY_TIMEOUT_MS = 15_000;
 
 /** `WWW-Authenticate` of the admin API's 401s (RFC 9110 §11.6.1 requires a challenge). */
 const ADMIN_CHALLENGE = 'ApiKey realm="keyguard-admin", header="X-Admin-Key"';
@@ -83,6 +91,7 @@ export class AdminApi {
   readonly #adminKeyDigest: Buffer;
   readonly #routes: readonly CompiledRoute[];
   readonly maxBodyBytes: number;
+  readonly bodyTimeoutMs: number;
   readonly #onUnexpectedError: (error: unknown) => void;
   /** The OpenAPI 3.1 document, generated from the same schemas that validate requests. */
   readonly openApiDocument: Record<string, unknown>;
@@ -101,6 +110,13 @@ export class AdminApi {
     }
     this.#adminKeyDigest = digest(adminKey);
     this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+    this.bodyTimeoutMs = options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS;
+    if (!Number.isSafeInteger(this.bodyTimeoutMs) || this.bodyTimeoutMs < 1) {
+      throw new KeyGuardError(
+        "invalid_config",
+        "bodyTimeoutMs must be a whole number of milliseconds, at least 1.",
+      );
+    }
     this.#onUnexpectedError = options.onUnexpectedError ?? warnBackgroundError;
     this.#routes = ADMIN_ROUTES.map(compile);
     this.openApiDocument = buildOpenApiDocument(ADMIN_ROUTES, options.prefix ?? "/admin");
@@ -133,11 +149,12 @@ export class AdminApi {
       }
       const { route, params } = this.#match(request.method, request.subPath);
       const query = parse(route.query, flattenQuery(request.query), "query");
-      const body = this.#parseBody(route, request, await request.readBody());
+      const body = this.#parseBody(route, request, await this.#readBody(request));
       const result = await route.run(this.#kg, { params, query, body, now });
       return json(route.status, result);
     } catch (error) {
-      if (!isKeyGuardError(error)) this.#onUnexpectedError(error);
+      // The operator hears of every 5xx (with its cause); the client is told nothing of it.
+      if (!isKeyGuardError(error) || error.status >= 500) this.#onUnexpectedError(error);
       return problem(error);
     }
   }
@@ -182,6 +199,23 @@ export class AdminApi {
       });
     }
     throw new KeyGuardError("not_found", "No admin endpoint at this path. See openapi.json.");
+  }
+
+  /** The adapter's body read, bounded by `bodyTimeoutMs` (a stalled client gets 408). */
+  #readBody(request: AdminRequest): Promise<string | undefined> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        reject(
+          new KeyGuardError(
+            "request_timeout",
+            `The request body did not arrive within ${this.bodyTimeoutMs} ms.`,
+            { details: { connection: "close" } },
+          ),
+        );
+      }, this.bodyTimeoutMs);
+    });
+    return Promise.race([request.readBody(), timeout]).finally(() => clearTimeout(timer));
   }
 
   #parseBody(route: AdminRoute, request: AdminRequest, raw: string | undefined): unknown {
@@ -288,10 +322,13 @@ function problem(error: unknown): AdminResponse {
   const headers: Record<string, string> = { "cache-control": "no-store" };
   if (isKeyGuardError(error) && isErrorCode(error.code)) {
     code = error.code;
-    detail = error.message;
+    // A 5xx KeyGuardError's message can quote a driver ("connect ECONNREFUSED 10.0.0.7:5432").
+    if (error.status < 500) detail = error.message;
     const details = error.details;
     if (typeof details?.retryAfter === "string") headers["retry-after"] = details.retryAfter;
     if (typeof details?.allow === "string") headers.allow = details.allow;
+    // The rest of a body that timed out is never read: the connection closes after the answer.
+    if (details?.connection === "close") headers.connection = "close";
   }
   if (code === "unauthorized") headers["www-authenticate"] = ADMIN_CHALLENGE;
   if (code === "service_unavailable" || code === "database_unavailable") {

@@ -3,6 +3,7 @@ export {
   type AdminApiOptions,
   type AdminRequest,
   type AdminResponse,
+  DEFAULT_BODY_TIMEOUT_MS,
   DEFAULT_MAX_BODY_BYTES,
 } from "./admin-api.js";
 export {

@@ -1,6 +1,7 @@
 import { KeyGuardError, type ListPage } from "@keyguard/core";
 
 const DEFAULT_LIMIT = 50;
+const MAX_CURSOR_LENGTH = 200;
 
 /**
  * What the store reads for one page: the page's size plus one, after the item the cursor
@@ -14,6 +15,10 @@ export function pageQuery(page: {
 }): ListPage & { readonly limit: number } {
   const limit = (page.limit ?? DEFAULT_LIMIT) + 1;
   if (page.cursor === undefined) return { limit };
+  // The cursors handed out encode an id (36 characters): anything much longer is not one.
+  if (page.cursor.length > MAX_CURSOR_LENGTH) {
+    throw new KeyGuardError("invalid_input", "cursor is not one this listing handed out");
+  }
   const afterId = Buffer.from(page.cursor, "base64url").toString("utf8");
   if (afterId === "" || Buffer.from(afterId, "utf8").toString("base64url") !== page.cursor) {
     throw new KeyGuardError("invalid_input", "cursor is not one this listing handed out");

@@ -1,4 +1,4 @@
-import { parseDuration } from "@keyguard/core";
+import { isKeyGuardError, parseDuration } from "@keyguard/core";
 import { UsageError } from "./usage-error.js";
 
 /** A whole number greater than zero, from the exact text typed for `flag`. */
@@ -33,7 +33,11 @@ export function parseExpiry(text: string, now: number): Date | null {
   }
   try {
     return new Date(now + parseDuration(value, "--expires"));
-  } catch {
+  } catch (error) {
+    // A duration, but too long (over 10 years): say so rather than "not a duration".
+    if (isKeyGuardError(error) && error.details?.maxMs !== undefined) {
+      throw new UsageError(error.message);
+    }
     throw new UsageError(
       `--expires "${text}" is neither a duration (30d, 12h) nor a date (2027-01-31)`,
     );

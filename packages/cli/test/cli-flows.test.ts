@@ -308,9 +308,7 @@ describe.each(backends)("keyguard CLI on $name", (backend) => {
       await run(["create-key", "--org", "Acme Corp", "--label", "alpha"], withSecret);
       await run(["create-key", "--org", "Acme Corp", "--label", "beta"], withSecret);
       await expectFailure(["revoke-key", "kg_live_zzzz"], 1, /No API key matches "kg_live_zzzz"/);
-      const line = await expectFailure(["revoke-key", "kg_live_"], 1, /matches several keys/);
-      expect(line).toMatch(/alpha/);
-      expect(line).toMatch(/beta/);
+      await expectFailure(["revoke-key", "kg_live_"], 1, /"kg_live_" is too short to name a key/);
       const keys = json(await run(["list-keys", "--json"]));
       expect(keys.every((k: { isActive: boolean }) => k.isActive)).toBe(true);
       await expectFailure(["usage", "kg_live_zzzz"], 1, /No API key matches/);

@@ -100,6 +100,11 @@ export {
 } from "./pipeline/client-address.js";
 export { answerClientError } from "./pipeline/client-error.js";
 export {
+  type ErrorProblem,
+  HEADERS_DROPPED_ON_ERROR,
+  problemForError,
+} from "./pipeline/error-problem.js";
+export {
   IpRateLimit,
   type IpRateLimitResult,
   type IpRateLimitRule,

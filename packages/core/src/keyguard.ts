@@ -98,6 +98,8 @@ const REFUSED = {
 };
 
 const HOUR_MS = 60 * 60 * 1000;
+/** How far back `usage` reports reach: a year and a day (one bucket per hour). */
+const MAX_USAGE_REPORT_MS = 366 * 24 * HOUR_MS;
 
 /**
  * The KeyGuard service: organizations, keys, verification and usage over one store.
@@ -365,9 +367,19 @@ export class KeyGuard {
    * hours that saw no requests filled in as zeros.
    */
   async usage(reference: string, options: { since: Date }): Promise<KeyUsage> {
+    const since = options.since;
+    const sinceMs = since instanceof Date ? since.getTime() : Number.NaN;
+    if (Number.isNaN(sinceMs))
+      throw new KeyGuardError("invalid_input", "since must be a valid date");
+    if (sinceMs > this.clock.now()) {
+      throw new KeyGuardError("invalid_input", "since must not be in the future");
+    }
+    // One bucket per hour: a report reaching back to 1970 would be half a million of them.
+    if (this.clock.now() - sinceMs > MAX_USAGE_REPORT_MS) {
+      throw new KeyGuardError("invalid_input", "since must be within the last 366 days");
+    }
     const key = await this.#keys.find(reference);
     await this.#usage.flush();
-    const since = options.since;
     const rows = await this.store.usageByHour(key.id, since);
     const byHour = new Map(rows.map((row) => [row.hour.getTime(), row]));
     const buckets: UsageBucket[] = [];

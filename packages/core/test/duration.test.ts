@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { KeyGuardError } from "../src/errors/keyguard-error.js";
-import { parseDuration } from "../src/util/duration.js";
+import { MAX_DURATION_MS, parseDuration } from "../src/util/duration.js";
 
 describe("parseDuration", () => {
   it.each([
@@ -32,4 +32,40 @@ describe("parseDuration", () => {
       expect(() => parseDuration(text, "--grace")).toThrow(/--grace .* is not a duration/);
     },
   );
+});
+
+describe("parseDuration bounds", () => {
+  it.each([
+    1e300,
+    1e12,
+    Number.MAX_VALUE,
+    "99999999999 days",
+    "3651d",
+    "522 weeks",
+    `${"9".repeat(60)}d`,
+  ])(
+    "refuses %j as too long (over 10 years), so no end time is past what a Date holds",
+    (value) => {
+      expect(() => parseDuration(value, "duration")).toThrow(
+        /duration .* is too long: at most 3650 days/,
+      );
+    },
+  );
+
+  it("accepts exactly 10 years", () => {
+    expect(parseDuration("3650d")).toBe(MAX_DURATION_MS);
+    expect(parseDuration(MAX_DURATION_MS / 1000)).toBe(MAX_DURATION_MS);
+  });
+
+  it.each([
+    1e-9,
+    "0.0001ms",
+    "5 constructor",
+    "1 __proto__",
+    "x".repeat(100_000),
+    Number.NaN,
+    Infinity,
+  ])("refuses %j as no duration", (value) => {
+    expect(() => parseDuration(value as string, "--grace")).toThrow(/--grace .* is not a duration/);
+  });
 });

@@ -2,5 +2,6 @@
 export * from "@keyguard/core";
 export { keyguardAdmin, keyguardAdminDocs } from "./keyguard-admin.js";
 export { type KeyGuardExpressOptions, keyguard } from "./keyguard-middleware.js";
+export { type ProblemErrorHandlerOptions, problemErrorHandler } from "./problem-error-handler.js";
 export { blockRequest, rateLimitByIp } from "./rate-limit-by-ip.js";
 export { requireScopes } from "./require-scopes.js";

@@ -12,3 +12,9 @@ export {
 } from "./keyguard-plugin.js";
 export { blockRequest, rateLimitByIp } from "./rate-limit-by-ip.js";
 export { requireScopes } from "./require-scopes.js";
+export {
+  createProblemErrorHandler,
+  type ProblemErrorHandler,
+  type ProblemErrorHandlerOptions,
+  problemErrorHandler,
+} from "./problem-error-handler.js";

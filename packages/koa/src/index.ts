@@ -12,3 +12,4 @@ export {
   rateLimitByIp,
   requireScopes,
 } from "./keyguard-middleware.js";
+export { type ProblemErrorHandlerOptions, problemErrorHandler } from "./problem-error-handler.js";

@@ -12,11 +12,22 @@ export {
   targetSpelling,
 } from "./adapter-target-fuzz.js";
 export {
+  describeAdminBodyTimeout,
+  type StartAdminWithBodyTimeout,
+} from "./admin-body-timeout-conformance.js";
+export {
   type AdminConformanceOptions,
   describeAdminConformance,
   describeAdminConformanceOnDatabases,
   type StartAdminApp,
 } from "./admin-conformance.js";
+export {
+  clientStatusError,
+  describeErrorAnswerConformance,
+  INTERNAL_MESSAGE,
+  type StartErrorAnswerApp,
+  unavailableError,
+} from "./error-answer-conformance.js";
 export { eventually } from "./eventually.js";
 export { FakeClock } from "./fake-clock.js";
 export { type RawResponse, rawRequest } from "./http-client.js";

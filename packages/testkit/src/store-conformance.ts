@@ -338,25 +338,51 @@ export function describeStoreConformance(
 
       it("are found by id, display prefix or raw key; an ambiguous prefix lists candidates", async () => {
         const { kg } = await setup();
-        await kg.createOrganization("Acme Corp");
+        const org = await kg.createOrganization("Acme Corp");
         const a = await kg.createApiKey({ organization: "Acme Corp", label: "alpha" });
         const b = await kg.createApiKey({ organization: "Acme Corp", label: "beta" });
         expect((await kg.getApiKey(a.key.id)).label).toBe("alpha");
         expect((await kg.getApiKey(b.key.prefix)).label).toBe("beta");
+        expect((await kg.getApiKey(` ${b.key.prefix} `)).label).toBe("beta");
         expect((await kg.getApiKey(a.rawKey)).label).toBe("alpha");
 
+        // Less than a display prefix names no key, however few keys there are: "k" or
+        // "kg_live_" must never revoke "whichever key starts so".
+        for (const short of ["k", "kg_", "kg_live_", a.key.prefix.slice(0, -1), "%", "0190"]) {
+          await expectCode(kg.revokeApiKey(short), "invalid_input", /too short to name a key/);
+        }
+        expect((await kg.listApiKeys()).every((k) => k.isActive)).toBe(true);
+
+        // Two keys sharing a display prefix (4 random characters can collide): never guessed.
+        const twin = (label: string, keyHash: string) =>
+          kg.store.insertApiKey({
+            id: crypto.randomUUID(),
+            orgId: org.id,
+            label,
+            prefix: "kg_live_TWIN",
+            keyHash,
+            isActive: true,
+            scopes: [],
+            rateLimitPerMinute: 60,
+            monthlyLimit: null,
+            createdAt: new Date(),
+            expiresAt: null,
+            lastUsedAt: null,
+          });
+        await twin("gamma", "a".repeat(64));
+        await twin("delta", "b".repeat(64));
         const error = await expectCode(
-          kg.getApiKey("kg_live_"),
+          kg.getApiKey("kg_live_TWIN"),
           "ambiguous_key_reference",
-          /alpha.*beta|beta.*alpha/,
+          /gamma.*delta|delta.*gamma/,
         );
         expect(error.details?.candidates).toHaveLength(2);
-        await expectCode(kg.revokeApiKey("kg_live_"), "ambiguous_key_reference");
+        await expectCode(kg.revokeApiKey("kg_live_TWIN"), "ambiguous_key_reference");
         expect((await kg.listApiKeys()).every((k) => k.isActive)).toBe(true);
 
         await expectCode(kg.getApiKey("kg_live_zzzz"), "api_key_not_found");
+        await expectCode(kg.getApiKey(`${a.key.prefix}x`), "api_key_not_found");
         await expectCode(kg.getApiKey("x".repeat(10_240)), "api_key_not_found");
-        await expectCode(kg.getApiKey("%"), "api_key_not_found");
         await expectCode(kg.getApiKey(generateRawKey().rawKey), "api_key_not_found");
         await expectCode(kg.getApiKey(""), "invalid_input");
       });

@@ -7,20 +7,26 @@ import type { KeyGuardChange } from "../ports/change-feed.js";
 import type { IpBlock, Limiter } from "../ports/limiter.js";
 import type { Store } from "../ports/store.js";
 import type { Clock } from "../util/clock.js";
-import { parseDuration } from "../util/duration.js";
-import { blockReasonSchema, expiresAtSchema, parseInput } from "../validation/operation-inputs.js";
+import { MAX_DURATION_MS, parseDuration } from "../util/duration.js";
+import {
+  blockPathSchema,
+  blockReasonSchema,
+  MAX_IP_LENGTH,
+  parseInput,
+} from "../validation/operation-inputs.js";
 import { IpBlockList } from "./ip-block-list.js";
 
 /** How long and where a block applies. */
 export interface BlockOptions {
-  /** Seconds, or a duration such as `"1 hour"` / `"30m"`. Default 24 hours. */
+  /** Seconds, or a duration such as `"1 hour"` / `"30m"`. Default 24 hours; at most 10 years. */
   readonly duration?: string | number;
-  /** An end time instead of a duration. */
+  /** An end time instead of a duration (in the future, at most 10 years away). */
   readonly until?: Date;
   /** `"global"` (default): every protected route; `"path"`: only `path`. */
   readonly scope?: "global" | "path";
+  /** Starts with `/`; at most 2,048 characters, no control characters (even encoded). */
   readonly path?: string;
-  /** Recorded with the block; default `"manual"`. */
+  /** Recorded with the block; default `"manual"`. At most 200 characters, no control characters. */
   readonly reason?: string;
 }
 
@@ -61,24 +67,32 @@ export class IpBlockService {
   }
 
   async blockIp(ip: string, options: BlockOptions): Promise<IpBlock> {
-    const address = typeof ip === "string" ? ip.trim() : "";
+    const address = ipText(ip);
     if (!isIP(address)) {
       throw new KeyGuardError("invalid_input", `"${String(ip).slice(0, 64)}" is not an IP address`);
     }
     return this.#block(this.#options.clientAddress(address, undefined), options);
   }
 
+  /**
+   * Blocks the client of `request`. A path block on the request's own path that could not
+   * be stored (over 2,048 characters, or control characters once decoded: a path the
+   * client chose) blocks the client everywhere instead, so no path escapes a block.
+   */
   blockRequest(request: GuardRequest, options: BlockOptions): Promise<IpBlock> {
     const client = this.#options.clientOf(request);
-    const scope = options.scope ?? "global";
+    if ((options.scope ?? "global") !== "path" || options.path !== undefined) {
+      return this.#block(client, options);
+    }
+    const storable = blockPathSchema.safeParse(request.path).success;
     return this.#block(
       client,
-      scope === "path" ? { ...options, path: options.path ?? request.path } : options,
+      storable ? { ...options, path: request.path } : { ...options, scope: "global" },
     );
   }
 
   async unblockIp(ip: string): Promise<boolean> {
-    const address = typeof ip === "string" ? ip.trim() : "";
+    const address = ipText(ip);
     const client = isIP(address) ? this.#options.clientAddress(address, undefined) : address;
     if (client === "") throw new KeyGuardError("invalid_input", "an IP address is required");
     const removed = await this.#options.store.deleteIpBlocks(client);
@@ -149,22 +163,27 @@ export class IpBlockService {
     if (scope !== "global" && scope !== "path") {
       throw new KeyGuardError("invalid_input", 'scope must be "global" or "path"');
     }
-    if (scope === "path" && (options.path === undefined || !options.path.startsWith("/"))) {
+    if (scope === "path" && options.path === undefined) {
       throw new KeyGuardError(
         "invalid_input",
         'a "path" block needs the path it applies to, starting with "/"',
       );
     }
-    const untilMs =
-      options.until !== undefined
-        ? (parseInput(expiresAtSchema, options.until)?.getTime() ?? now)
-        : now + parseDuration(options.duration ?? "24h", "duration");
-    if (untilMs <= now) throw new KeyGuardError("invalid_input", "a block must end in the future");
+    const path = scope === "path" ? parseInput(blockPathSchema, options.path) : undefined;
+    const untilMs = options.until !== undefined ? untilOf(options.until) : undefined;
+    const endMs = untilMs ?? now + parseDuration(options.duration ?? "24h", "duration");
+    if (endMs <= now) throw new KeyGuardError("invalid_input", "a block must end in the future");
+    if (endMs - now > MAX_DURATION_MS) {
+      throw new KeyGuardError(
+        "invalid_input",
+        "until: a block may last at most 3650 days (10 years)",
+      );
+    }
     const block: IpBlock = {
       client,
       scope,
-      ...(scope === "path" ? { path: normalizePath(options.path as string) } : {}),
-      untilMs,
+      ...(path === undefined ? {} : { path: normalizePath(path) }),
+      untilMs: endMs,
       reason: parseInput(blockReasonSchema, options.reason ?? "manual"),
     };
     await this.#options.store.insertIpBlock(block);
@@ -173,6 +192,21 @@ export class IpBlockService {
     await this.#options.publish({ kind: "ip-blocks", client, block, stored: true });
     return block;
   }
+}
+
+/** An IP argument as text: trimmed, and refused past any IP's length before it is parsed. */
+function ipText(ip: unknown): string {
+  const address = typeof ip === "string" ? ip.trim() : "";
+  if (address.length > MAX_IP_LENGTH) {
+    throw new KeyGuardError("invalid_input", `ip must be at most ${MAX_IP_LENGTH} characters`);
+  }
+  return address;
+}
+
+function untilOf(until: unknown): number {
+  const ms = until instanceof Date ? until.getTime() : Number.NaN;
+  if (Number.isNaN(ms)) throw new KeyGuardError("invalid_input", "until must be a valid date");
+  return ms;
 }
 
 function blockIdentity(block: IpBlock): string {

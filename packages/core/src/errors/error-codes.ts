@@ -15,6 +15,19 @@ export const ERROR_CODES = {
   method_not_allowed: { status: 405, title: "Method not allowed" },
   payload_too_large: { status: 413, title: "Payload too large" },
   unsupported_media_type: { status: 415, title: "Unsupported media type" },
+  request_timeout: { status: 408, title: "Request timeout" },
+
+  // Other client errors a framework or a handler raises (answered by the adapters'
+  // problemErrorHandler); a 4xx status without a code here is answered as bad_request.
+  forbidden: { status: 403, title: "Forbidden" },
+  not_acceptable: { status: 406, title: "Not acceptable" },
+  conflict: { status: 409, title: "Conflict" },
+  gone: { status: 410, title: "Gone" },
+  length_required: { status: 411, title: "Length required" },
+  precondition_failed: { status: 412, title: "Precondition failed" },
+  uri_too_long: { status: 414, title: "URI too long" },
+  range_not_satisfiable: { status: 416, title: "Range not satisfiable" },
+  unprocessable_content: { status: 422, title: "Unprocessable content" },
 
   // Bad input to an operation (CLI, admin API, programmatic use).
   invalid_input: { status: 400, title: "Invalid input" },
@@ -37,7 +50,8 @@ export const ERROR_CODES = {
   rate_limited: { status: 429, title: "Rate limit exceeded" },
   quota_exceeded: { status: 429, title: "Monthly quota exceeded" },
 
-  // Infrastructure.
+  // Infrastructure, and failures that are nobody's input (a bug): never explained to clients.
+  internal_error: { status: 500, title: "Internal server error" },
   database_unavailable: { status: 503, title: "Database unavailable" },
   service_unavailable: { status: 503, title: "Service unavailable" },
 } as const satisfies Record<string, { status: number; title: string }>;

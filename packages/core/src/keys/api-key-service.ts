@@ -13,6 +13,7 @@ import type { ApiKeyListFilter, Store } from "../ports/store.js";
 import type { Clock } from "../util/clock.js";
 import {
   expiresAtSchema,
+  gracePeriodSchema,
   keyLabelSchema,
   monthlyLimitSchema,
   parseInput,
@@ -135,10 +136,10 @@ export class ApiKeyService {
         `Key ${previous.prefix} has expired and cannot be rotated; create a new key instead.`,
       );
     }
-    const grace = options.gracePeriodMs;
-    if (grace !== undefined && !(Number.isFinite(grace) && grace > 0)) {
-      throw new KeyGuardError("invalid_input", "the grace period must be a positive duration");
-    }
+    const grace =
+      options.gracePeriodMs === undefined
+        ? undefined
+        : parseInput(gracePeriodSchema, options.gracePeriodMs);
     const { rawKey, key } = this.#newKey({
       organization: previous.orgId,
       label: previous.label,
@@ -228,9 +229,11 @@ export class ApiKeyService {
   }
 
   /**
-   * Finds a key by id, by display prefix (`kg_live_4Gk9`, or any start of it) or by the
-   * raw key itself. A prefix that fits several keys is an `ambiguous_key_reference` error
-   * listing them: KeyGuard never guesses which key you meant.
+   * Finds a key by id, by its full display prefix (`kg_live_4Gk9`, as `list-keys` shows
+   * it) or by the raw key itself. Anything shorter than a display prefix (`k`, `kg_live_`)
+   * is refused as too short rather than taken to mean "whichever key starts so": a typo
+   * must never revoke some other key. A prefix that fits several keys is an
+   * `ambiguous_key_reference` error listing them: KeyGuard never guesses which key you meant.
    */
   async get(reference: string): Promise<ApiKeyInfo> {
     return toApiKeyInfo(await this.find(reference));
@@ -282,7 +285,12 @@ export class ApiKeyService {
     } else if (isWellFormedKey(ref)) {
       const byHash = await this.#store.findApiKeyByHash(this.#hash(ref));
       if (byHash) return byHash;
-    } else if (ref.length <= DISPLAY_PREFIX_LENGTH) {
+    } else if (ref.length < DISPLAY_PREFIX_LENGTH) {
+      throw new KeyGuardError(
+        "invalid_input",
+        `"${ref}" is too short to name a key: give its full prefix as list-keys shows it (${DISPLAY_PREFIX_LENGTH} characters, e.g. kg_live_4Gk9), its id, or the raw key`,
+      );
+    } else if (ref.length === DISPLAY_PREFIX_LENGTH) {
       const candidates = await this.#store.findApiKeysByPrefix(ref, MAX_CANDIDATES + 1);
       if (candidates.length === 1 && candidates[0]) return candidates[0];
       if (candidates.length > 1) throw ambiguous(ref, candidates);

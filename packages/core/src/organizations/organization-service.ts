@@ -3,7 +3,11 @@ import type { Organization, OrganizationStatus } from "../domain/organization.js
 import { KeyGuardError } from "../errors/keyguard-error.js";
 import type { OrganizationListFilter, Store } from "../ports/store.js";
 import type { Clock } from "../util/clock.js";
-import { organizationNameSchema, parseInput } from "../validation/operation-inputs.js";
+import {
+  MAX_ORGANIZATION_NAME,
+  organizationNameSchema,
+  parseInput,
+} from "../validation/operation-inputs.js";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -45,13 +49,16 @@ export class OrganizationService {
   /** Finds an organization by name, or by id. Throws `organization_not_found`. */
   async get(nameOrId: string): Promise<Organization> {
     const reference = typeof nameOrId === "string" ? nameOrId.trim() : "";
+    // No name is longer than a name may be: such a reference is not looked up at all.
+    const searchable = reference !== "" && reference.length <= MAX_ORGANIZATION_NAME;
     const found =
-      (reference && (await this.#store.findOrganizationByName(reference))) ||
+      (searchable && (await this.#store.findOrganizationByName(reference))) ||
       (UUID.test(reference) ? await this.#store.findOrganizationById(reference) : undefined);
     if (!found) {
+      const shown = reference.length > 60 ? `${reference.slice(0, 60)}...` : reference;
       throw new KeyGuardError(
         "organization_not_found",
-        `No organization named "${reference}". List them with: keyguard list-orgs`,
+        `No organization named "${shown}". List them with: keyguard list-orgs`,
       );
     }
     return found;

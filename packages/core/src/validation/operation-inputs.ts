@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { KeyGuardError } from "../errors/keyguard-error.js";
+import { normalizePath } from "../pipeline/protected-path.js";
 
 // Control characters (C0, DEL, C1) have no business in names and labels: they corrupt
 // terminal tables and logs. Everything else, including SQL metacharacters and non-Latin
@@ -18,7 +19,8 @@ const displayText = (field: string, max: number) =>
       `${field} must not contain control characters`,
     );
 
-export const organizationNameSchema = displayText("organization name", 200);
+export const MAX_ORGANIZATION_NAME = 200;
+export const organizationNameSchema = displayText("organization name", MAX_ORGANIZATION_NAME);
 export const keyLabelSchema = displayText("label", 200);
 export const blockReasonSchema = displayText("reason", 200);
 
@@ -48,7 +50,47 @@ export const scopesSchema = z
   .max(100, "a key may have at most 100 scopes")
   .transform((scopes) => [...new Set(scopes)]);
 
-export const expiresAtSchema = z.date({ error: "expiresAt must be a valid date" }).nullable();
+/**
+ * The latest time KeyGuard stores: the end of year 9999. Past it an ISO-8601 time needs a
+ * six-digit signed year (`+010000-...`), which breaks the fixed-width text SQLite keeps
+ * times as (text order is time order), and a little further it is no `Date` at all.
+ */
+export const LATEST_TIME_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
+export const expiresAtSchema = z
+  .date({ error: "expiresAt must be a valid date" })
+  .max(new Date(LATEST_TIME_MS), "expiresAt must be before the year 10000")
+  .nullable();
+
+/** A rotation's grace period: at most 365 days (the admin API's `grace_period_seconds` too). */
+export const MAX_GRACE_PERIOD_MS = 365 * 86_400_000;
+
+export const gracePeriodSchema = z
+  .number({ error: "gracePeriodMs must be a number" })
+  .refine(Number.isFinite, "gracePeriodMs must be a finite number")
+  .refine((ms) => ms >= 1, "the grace period must be a positive duration")
+  .refine((ms) => ms <= MAX_GRACE_PERIOD_MS, "the grace period must be at most 365 days")
+  .transform(Math.round);
+
+/** Longest path a block may name (the request line of most servers is 8-16 KiB in all). */
+export const MAX_BLOCK_PATH_LENGTH = 2_048;
+
+/**
+ * The path of a path-scoped block: starts with `/`, at most 2,048 characters, and no
+ * control characters, typed or percent-encoded (blocks are keyed by the decoded path,
+ * which a database must be able to store: PostgreSQL text cannot hold NUL).
+ */
+export const blockPathSchema = z
+  .string({ error: "path must be a string" })
+  .max(MAX_BLOCK_PATH_LENGTH, `path must be at most ${MAX_BLOCK_PATH_LENGTH} characters`)
+  .refine((path) => path.startsWith("/"), 'path must start with "/"')
+  .refine(
+    (path) => !CONTROL_CHARACTERS.test(path) && !CONTROL_CHARACTERS.test(normalizePath(path)),
+    "path must not contain control characters (typed or percent-encoded)",
+  );
+
+/** Longest IP text accepted: an IPv6 address with a zone (`fe80::1%eth0`) is under 64. */
+export const MAX_IP_LENGTH = 100;
 
 /**
  * Parses `value` with `schema`, or throws `invalid_input` with the first problem, phrased

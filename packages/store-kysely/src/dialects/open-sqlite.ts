@@ -1,4 +1,4 @@
-import { accessSync, constants, statSync } from "node:fs";
+import { accessSync, closeSync, constants, fchmodSync, openSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { KeyGuardError, loadOptionalModule } from "@keyguard/core";
 import type BetterSqlite3 from "better-sqlite3";
@@ -18,7 +18,10 @@ export interface OpenedSqlite {
 /**
  * Opens (creating if needed) a SQLite file with better-sqlite3, set up for a server:
  * WAL so readers never wait for the usage writer, a busy timeout so two processes on one
- * file queue instead of failing, and foreign keys on.
+ * file queue instead of failing, and foreign keys on. A new file is created readable and
+ * writable by its owner only (0600), whatever the umask: it holds key hashes, client
+ * addresses and usage. SQLite gives the `-wal` and `-shm` files the mode of the database
+ * file, so they are 0600 too. An existing file keeps the mode its owner gave it.
  */
 export async function openSqlite(filename: string): Promise<OpenedSqlite> {
   const { default: Database } = await loadOptionalModule(
@@ -26,9 +29,11 @@ export async function openSqlite(filename: string): Promise<OpenedSqlite> {
     "The SQLite store (databaseUrl sqlite:...)",
     () => import("better-sqlite3"),
   );
-  if (filename !== ":memory:") assertWritableDirectory(filename);
+  const onDisk = filename !== ":memory:" && filename !== "";
+  if (onDisk) assertWritableDirectory(filename);
   let database: InstanceType<typeof Database>;
   try {
+    if (onDisk) createPrivately(filename);
     database = new Database(filename);
     database.pragma("journal_mode = WAL");
     database.pragma("busy_timeout = 5000");
@@ -48,6 +53,28 @@ export async function openSqlite(filename: string): Promise<OpenedSqlite> {
     readFirstRowSync: (sql, parameters) =>
       (cached.prepare(sql) as unknown as BetterSqlite3.Statement).get(parameters),
   };
+}
+
+/**
+ * Creates `filename` empty (an empty file is an empty SQLite database) with mode 0600,
+ * unless it exists. `wx` makes creating and checking one step, so of two processes
+ * opening a new file at once one creates it and the other finds it; neither changes the
+ * mode of a file someone else made. The explicit chmod makes the mode exactly 0600 even
+ * under a umask that would also strip the owner's bits.
+ */
+function createPrivately(filename: string): void {
+  let fd: number;
+  try {
+    fd = openSync(filename, "wx", 0o600);
+  } catch (error) {
+    if ((error as { code?: string }).code === "EEXIST") return;
+    throw error;
+  }
+  try {
+    fchmodSync(fd, 0o600);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Explains a bad location before SQLite reports a bare "unable to open database file". */
