@@ -10,11 +10,11 @@ export {
   type KeyGuardRouteConfig,
   keyguard,
 } from "./keyguard-plugin.js";
-export { blockRequest, rateLimitByIp } from "./rate-limit-by-ip.js";
-export { requireScopes } from "./require-scopes.js";
 export {
   createProblemErrorHandler,
   type ProblemErrorHandler,
   type ProblemErrorHandlerOptions,
   problemErrorHandler,
 } from "./problem-error-handler.js";
+export { blockRequest, rateLimitByIp } from "./rate-limit-by-ip.js";
+export { requireScopes } from "./require-scopes.js";
