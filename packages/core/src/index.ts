@@ -103,6 +103,7 @@ export {
   type ErrorProblem,
   HEADERS_DROPPED_ON_ERROR,
   problemForError,
+  reportUnexpectedError,
 } from "./pipeline/error-problem.js";
 export {
   IpRateLimit,

@@ -1,4 +1,4 @@
-import { HEADERS_DROPPED_ON_ERROR, problemForError } from "@keyguard/core";
+import { HEADERS_DROPPED_ON_ERROR, problemForError, reportUnexpectedError } from "@keyguard/core";
 import type { ErrorRequestHandler, Request } from "express";
 
 export interface ProblemErrorHandlerOptions {
@@ -29,7 +29,7 @@ export function problemErrorHandler(options: ProblemErrorHandlerOptions = {}): E
   const report = options.onUnexpectedError ?? ((error: unknown) => console.error(error));
   return (error: unknown, req, res, _next) => {
     const answer = problemForError(error);
-    if (answer.unexpected) reportSafely(report, error, req);
+    if (answer.unexpected) reportUnexpectedError(report, error, req);
     if (res.headersSent) {
       req.socket.destroy();
       return;
@@ -37,18 +37,4 @@ export function problemErrorHandler(options: ProblemErrorHandlerOptions = {}): E
     for (const name of HEADERS_DROPPED_ON_ERROR) res.removeHeader(name);
     res.status(answer.status).set(answer.headers).send(JSON.stringify(answer.problem));
   };
-}
-
-/** A reporter that throws must not turn the answer back into Express's HTML page. */
-function reportSafely(
-  report: (error: unknown, req: Request) => void,
-  error: unknown,
-  req: Request,
-): void {
-  try {
-    report(error, req);
-  } catch (reporterError) {
-    console.error(error);
-    console.error(reporterError);
-  }
 }

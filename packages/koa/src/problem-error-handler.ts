@@ -1,4 +1,9 @@
-import { HEADERS_DROPPED_ON_ERROR, PROBLEM_CONTENT_TYPE, problemForError } from "@keyguard/core";
+import {
+  HEADERS_DROPPED_ON_ERROR,
+  PROBLEM_CONTENT_TYPE,
+  problemForError,
+  reportUnexpectedError,
+} from "@keyguard/core";
 import type { Context, Middleware } from "koa";
 
 export interface ProblemErrorHandlerOptions {
@@ -38,7 +43,7 @@ export function problemErrorHandler(options: ProblemErrorHandlerOptions = {}): M
     } catch (error) {
       if (ctx.headerSent || !ctx.writable) throw error;
       const answer = problemForError(error);
-      if (answer.unexpected) reportSafely(report, error, ctx);
+      if (answer.unexpected) reportUnexpectedError(report, error, ctx);
       for (const name of HEADERS_DROPPED_ON_ERROR) ctx.remove(name);
       ctx.status = answer.status;
       ctx.set(answer.headers);
@@ -46,18 +51,4 @@ export function problemErrorHandler(options: ProblemErrorHandlerOptions = {}): M
       ctx.type = PROBLEM_CONTENT_TYPE;
     }
   };
-}
-
-/** A reporter that throws must not turn the answer back into Koa's default one. */
-function reportSafely(
-  report: (error: unknown, ctx: Context) => void,
-  error: unknown,
-  ctx: Context,
-): void {
-  try {
-    report(error, ctx);
-  } catch (reporterError) {
-    console.error(error);
-    console.error(reporterError);
-  }
 }

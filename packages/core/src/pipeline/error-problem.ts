@@ -142,3 +142,20 @@ function copySafeHeaders(from: unknown, to: Record<string, string>): void {
     if (typeof value === "string" && /^[\t\x20-\x7e]{1,200}$/.test(value)) to[name] = value;
   }
 }
+
+/**
+ * Calls an app's reporter for an unexpected error. A reporter that throws must not turn the
+ * answer back into the framework's default page: both errors then go to `console.error`.
+ */
+export function reportUnexpectedError<Context>(
+  report: (error: unknown, context: Context) => void,
+  error: unknown,
+  context: Context,
+): void {
+  try {
+    report(error, context);
+  } catch (reporterError) {
+    console.error(error);
+    console.error(reporterError);
+  }
+}
