@@ -5,7 +5,6 @@ import { createKeyGuard, type KeyGuard } from "@keyguard/core";
 import {
   deleteRedisKeys,
   eventually,
-  freePort,
   redisAvailable,
   TEST_REDIS_URL,
   uniqueRedisPrefix,
@@ -88,7 +87,9 @@ describe.runIf(available)("keyguard CLI with Redis (KEYGUARD_REDIS_URL / --redis
     const { kg, cwd, env } = await runningServer();
     await kg.createOrganization("Acme");
     const { key } = await kg.createApiKey({ organization: "Acme", label: "prod" });
-    const deadRedis = `redis://127.0.0.1:${await freePort()}`;
+    // Port 1: nothing listens there, and no other test (or test run beside this one) can
+    // start a server on it in the meantime, as it could on a port found free a moment ago.
+    const deadRedis = "redis://127.0.0.1:1";
     const result = await keyguard(["revoke-key", key.id, "--redis", deadRedis], { cwd, env });
     expect(result.code).toBe(1);
     expect(oneLine(result)).toMatch(/Redis at redis:\/\/127\.0\.0\.1:\d+ is not answering/);
