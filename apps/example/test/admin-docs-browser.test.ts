@@ -59,7 +59,10 @@ describe.runIf(haveChromium)("admin API docs in a real browser", () => {
       const directory = mkdtempSync(join(tmpdir(), `keyguard-docs-${framework}-`));
       const databaseUrl = `sqlite:${join(directory, "keyguard.db")}`;
       const server = await startExampleProcess(framework, { KEYGUARD_DATABASE_URL: databaseUrl });
-      const page = await browser.newPage();
+      // A context of its own: closing it closes the connections Chromium opened (or opened
+      // ahead) to the server, which the server's shutdown would otherwise wait for.
+      const context = await browser.newContext();
+      const page = await context.newPage();
       try {
         // Nothing may come from outside: every request the page makes is to the app.
         const foreign: string[] = [];
@@ -100,7 +103,10 @@ describe.runIf(haveChromium)("admin API docs in a real browser", () => {
         const status = operation
           .locator(".live-responses-table tbody .response-col_status")
           .first();
-        await expect.poll(async () => (await status.textContent())?.trim()).toBe("201");
+        // expect.poll gives up after 1 s by default: too soon for a busy machine.
+        await expect
+          .poll(async () => (await status.textContent())?.trim(), { timeout: 30_000 })
+          .toBe("201");
         expect(foreign).toEqual([]);
 
         // In the database, not just on the page.
@@ -110,7 +116,7 @@ describe.runIf(haveChromium)("admin API docs in a real browser", () => {
         ]);
         await kg.close();
       } finally {
-        await page.close();
+        await context.close();
         server.child.kill("SIGTERM");
         await server.exited;
         rmSync(directory, { recursive: true, force: true });

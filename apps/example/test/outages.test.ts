@@ -19,6 +19,18 @@ import express from "express";
 import { afterEach, describe, expect, it } from "vitest";
 
 const SECRET = "outage-test-secret";
+/**
+ * How long an effect that follows an outage or its end is awaited (a reconnection, a retried
+ * flush, an outage report): `eventually` returns as soon as it is seen, so this only bounds
+ * a failure, and is far above a busy machine's scheduling delays.
+ */
+const RECOVERY_WAIT_MS = 15_000;
+/**
+ * Slack over the timeouts KeyGuard is configured with (Redis commands 1 s, PostgreSQL
+ * connections 5 s), for a machine busy with other work: a refusal that waited for Redis or
+ * PostgreSQL to come back would instead wait until the test brings them back (never).
+ */
+const BUSY_MACHINE_SLACK_MS = 4_000;
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
@@ -76,7 +88,7 @@ describe.runIf(await redisAvailable())("Redis goes away and comes back", () => {
     for (const response of refused) {
       expect(response.status).toBe(503);
       expect(response.body).toMatchObject({ code: "service_unavailable", status: 503 });
-      expect(response.ms).toBeLessThan(1_500);
+      expect(response.ms).toBeLessThan(1_000 + BUSY_MACHINE_SLACK_MS);
     }
     const passed = await call("/open/item/1");
     expect(passed.status).toBe(200);
@@ -86,10 +98,13 @@ describe.runIf(await redisAvailable())("Redis goes away and comes back", () => {
     expect(bad.status).toBe(401);
     await eventually(async () => {
       expect(String(errors[0])).toMatch(/Redis at redis:\/\/127\.0\.0\.1:\d+ is unreachable/);
-    }, 2_000);
+    }, RECOVERY_WAIT_MS);
 
     await redis.start();
-    await eventually(async () => expect((await call("/closed/item/1")).status).toBe(200), 5_000);
+    await eventually(
+      async () => expect((await call("/closed/item/1")).status).toBe(200),
+      RECOVERY_WAIT_MS,
+    );
     const resumed = await call("/closed/item/1");
     expect(Number(resumed.headers.get("x-ratelimit-remaining"))).toBeLessThan(60);
   });
@@ -134,12 +149,12 @@ describe.runIf(await postgresAvailable())("PostgreSQL goes away and comes back",
       code: "service_unavailable",
       detail: "API keys cannot be verified right now. Retry shortly.",
     });
-    expect(refused.ms).toBeLessThan(5_500);
-    await eventually(async () => expect(kg.usageStats.dropped).toBe(10), 2_000);
+    expect(refused.ms).toBeLessThan(5_000 + BUSY_MACHINE_SLACK_MS);
+    await eventually(async () => expect(kg.usageStats.dropped).toBe(10), RECOVERY_WAIT_MS);
     expect(errors.some((error) => /Usage buffer full \(30 rows/.test(error))).toBe(true);
 
     await proxy.restore();
-    await eventually(async () => expect(kg.usageStats.buffered).toBe(0), 5_000);
+    await eventually(async () => expect(kg.usageStats.buffered).toBe(0), RECOVERY_WAIT_MS);
     expect((await call("/closed/item/1", uncached.rawKey)).status).toBe(200);
     await kg.flushUsage();
     const rows = await withPostgresClient(

@@ -5,7 +5,6 @@ import { createKeyGuard, type KeyGuard } from "@keyguard/core";
 import {
   deleteRedisKeys,
   eventually,
-  freePort,
   redisAvailable,
   TEST_REDIS_URL,
   uniqueRedisPrefix,
@@ -14,6 +13,13 @@ import { afterEach, describe, expect, it } from "vitest";
 import { keyguard, oneLine } from "./keyguard-process.js";
 
 const SECRET = "cli-redis-test-secret";
+/**
+ * A change the CLI announces reaches a running server asynchronously (Redis pub/sub; the
+ * example app measures that bound at p99). Here one change is awaited for at most this long:
+ * far below what the server would otherwise keep (a key cached 30 s, a block for its hour),
+ * so only the notice can explain it, and far above a busy machine's scheduling delays.
+ */
+const NOTICE_WAIT_MS = 5_000;
 const available = await redisAvailable();
 
 describe.runIf(available)("keyguard CLI with Redis (KEYGUARD_REDIS_URL / --redis)", () => {
@@ -45,36 +51,45 @@ describe.runIf(available)("keyguard CLI with Redis (KEYGUARD_REDIS_URL / --redis
     return { kg, cwd, env };
   }
 
-  it("revokes a key that a running server has cached, and the server refuses it at once", async () => {
+  it("revokes a key that a running server has cached, and the server refuses it soon after (its notice)", async () => {
     const { kg, cwd, env } = await runningServer();
     await kg.createOrganization("Acme");
     const { rawKey, key } = await kg.createApiKey({ organization: "Acme", label: "prod" });
     expect((await kg.verifyKey(rawKey)).outcome).toBe("valid"); // now cached for 30 s
     const revoked = await keyguard(["revoke-key", key.id], { cwd, env });
     expect(revoked.code, revoked.stderr).toBe(0);
-    await eventually(async () => expect((await kg.verifyKey(rawKey)).outcome).toBe("revoked"), 100);
+    await eventually(
+      async () => expect((await kg.verifyKey(rawKey)).outcome).toBe("revoked"),
+      NOTICE_WAIT_MS,
+    );
   });
 
   it("blocks an IP in Redis, where every server sees it, and unblocks it", async () => {
     const { kg, cwd, env } = await runningServer();
     const blocked = await keyguard(["block-ip", "198.51.100.23", "--duration", "1h"], { cwd, env });
     expect(blocked.code, blocked.stderr).toBe(0);
-    const found = await kg.limiter.findBlock("198.51.100.23", "/api/data", Date.now());
-    expect(found).toMatchObject({ scope: "global", reason: "manual" });
+    // Read from Redis (and now also kept by this server's limiter, so that only the unblock's
+    // notice can lift it below).
+    await eventually(async () => {
+      const found = await kg.limiter.findBlock("198.51.100.23", "/api/data", Date.now());
+      expect(found).toMatchObject({ scope: "global", reason: "manual" });
+    }, NOTICE_WAIT_MS);
     const list = await keyguard(["list-blocks", "--json"], { cwd, env });
     expect(JSON.parse(list.stdout)).toHaveLength(1);
     const unblocked = await keyguard(["unblock-ip", "198.51.100.23"], { cwd, env });
     expect(unblocked.code, unblocked.stderr).toBe(0);
     await eventually(async () => {
       expect(await kg.limiter.findBlock("198.51.100.23", "/api/data", Date.now())).toBeUndefined();
-    }, 100);
+    }, NOTICE_WAIT_MS);
   });
 
   it("refuses to change anything when Redis does not answer", async () => {
     const { kg, cwd, env } = await runningServer();
     await kg.createOrganization("Acme");
     const { key } = await kg.createApiKey({ organization: "Acme", label: "prod" });
-    const deadRedis = `redis://127.0.0.1:${await freePort()}`;
+    // Port 1: nothing listens there, and no other test (or test run beside this one) can
+    // start a server on it in the meantime, as it could on a port found free a moment ago.
+    const deadRedis = "redis://127.0.0.1:1";
     const result = await keyguard(["revoke-key", key.id, "--redis", deadRedis], { cwd, env });
     expect(result.code).toBe(1);
     expect(oneLine(result)).toMatch(/Redis at redis:\/\/127\.0\.0\.1:\d+ is not answering/);

@@ -14,6 +14,12 @@ import { createRedisBackend, type RedisBackend } from "../src/index.js";
 
 const available = await redisAvailable();
 const prefixFor = cleanedRedisPrefixes();
+/**
+ * How long one notice between backends is awaited: they arrive asynchronously (pub/sub; the
+ * example app measures the bound at p99), and without a notice B would keep A's block for
+ * its whole minute, so this only has to be far above a busy machine's delays.
+ */
+const NOTICE_WAIT_MS = 5_000;
 
 const decision = (backend: RedisBackend, id = "k") =>
   backend.limiter.decide({
@@ -24,11 +30,25 @@ const decision = (backend: RedisBackend, id = "k") =>
     key: { id, rateLimitPerMinute: 1000, monthlyLimit: null },
   });
 
-/** How long a promise takes to reject (it must reject). */
-async function rejectionTime(promise: Promise<unknown>): Promise<number> {
-  const started = Date.now();
-  await expect(promise).rejects.toThrow();
-  return Date.now() - started;
+/**
+ * The promise rejects because the command was refused on the spot (no offline queue), not
+ * because it waited for its command timeout: told apart by ioredis's reason, not by a time,
+ * so a busy machine cannot make it fail or pass by accident.
+ */
+async function refusedAtOnce(promise: Promise<unknown>): Promise<void> {
+  await expect(promise).rejects.toThrow(/enableOfflineQueue options is false/);
+}
+
+/** Backend options that count the connections' reconnection attempts (same delays). */
+function countingReconnects() {
+  const counter = { attempts: 0 };
+  const redisOptions = {
+    retryStrategy: (attempt: number) => {
+      counter.attempts++;
+      return Math.min(attempt * 100, 1_000);
+    },
+  };
+  return { counter, redisOptions };
 }
 
 /** A backend on a test's own server (outages are the point: reported nowhere unless asked). */
@@ -51,17 +71,19 @@ describe.runIf(available)("Redis backend faults", () => {
   it("refuses fast while Redis is down, reports the outage once, and resumes by itself", async () => {
     const server = await startOwnRedisServer();
     const errors: unknown[] = [];
-    const backend = await backendOn(server, "fault", { onError: (error) => errors.push(error) });
+    const { counter, redisOptions } = countingReconnects();
+    const backend = await backendOn(server, "fault", {
+      onError: (error) => errors.push(error),
+      redisOptions,
+    });
     expect(backend.connected).toBe(true);
     expect((await decision(backend)).allowed).toBe(true);
 
     await server.stop();
     // Commands fail at once (no offline queue), however many arrive.
-    const times = await Promise.all(
-      Array.from({ length: 50 }, () => rejectionTime(decision(backend))),
-    );
-    expect(Math.max(...times)).toBeLessThan(1_500);
-    await new Promise((resolve) => setTimeout(resolve, 500)); // several reconnect attempts
+    await Promise.all(Array.from({ length: 50 }, () => refusedAtOnce(decision(backend))));
+    // Reported once, however often the connections try again (counted, not slept for).
+    await eventually(() => expect(counter.attempts).toBeGreaterThanOrEqual(6), 20_000);
     expect(errors).toHaveLength(1);
     expect(String(errors[0])).toMatch(/unreachable/);
 
@@ -105,7 +127,7 @@ describe.runIf(available)("Redis backend faults", () => {
     await server.stop();
     const backend = await backendOn(server, "late", { connectTimeoutMs: 300 });
     expect(backend.connected).toBe(false);
-    expect(await rejectionTime(decision(backend))).toBeLessThan(1_000);
+    await refusedAtOnce(decision(backend));
     await server.start();
     await eventually(async () => expect((await decision(backend)).allowed).toBe(true), 5_000);
     await closeBoth(backend, server);
@@ -144,7 +166,7 @@ describe.runIf(available)("Redis change feed between processes' backends", () =>
     await a.changeFeed.publish({ kind: "api-key", keyHash: "abc" });
     await eventually(
       async () => expect(heardByB).toContainEqual({ kind: "api-key", keyHash: "abc" }),
-      1_000,
+      NOTICE_WAIT_MS,
     );
 
     // B learns of A's block (and caches it), then of A's unblock (and forgets it).
@@ -153,9 +175,12 @@ describe.runIf(available)("Redis change feed between processes' backends", () =>
       { client: "203.0.113.20", scope: "global", untilMs: now + 60_000, reason: "manual" },
       now,
     );
-    expect((await decision(b)).refusal).toBe("ip_blocked");
+    await eventually(
+      async () => expect((await decision(b)).refusal).toBe("ip_blocked"),
+      NOTICE_WAIT_MS,
+    );
     await a.limiter.unblock("203.0.113.20");
-    await eventually(async () => expect((await decision(b)).allowed).toBe(true), 1_000);
+    await eventually(async () => expect((await decision(b)).allowed).toBe(true), NOTICE_WAIT_MS);
     for (const backend of [a, b]) {
       await backend.changeFeed.close();
       await backend.limiter.close();

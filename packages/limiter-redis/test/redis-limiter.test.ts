@@ -78,15 +78,19 @@ describe.runIf(available)("RedisLimiter", () => {
   });
 
   it("keeps working after SCRIPT FLUSH (scripts are loaded again by themselves)", async () => {
-    const limiter = limiterOn();
+    // On a server of its own: flushing the shared server's scripts would reach into every
+    // other test (and test run) using it at the same time.
+    const server = await startOwnRedisServer();
+    const limiter = limiterOn(server.url);
     const now = Date.now();
     expect((await limiter.decide(keyRequest(now, "flush"))).remaining).toBe(4);
-    const redis = new Redis(TEST_REDIS_URL);
+    const redis = new Redis(server.url);
     await redis.script("FLUSH");
     redis.disconnect();
     expect((await limiter.decide(keyRequest(now, "flush"))).remaining).toBe(3);
     expect((await limiter.hit("b", now, 2, MINUTE, "sliding-window-counter")).remaining).toBe(1);
     await limiter.close();
+    await server.stop();
   });
 });
 

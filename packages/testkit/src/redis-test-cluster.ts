@@ -1,4 +1,4 @@
-import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { type ChildProcess, execFile } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import { Redis } from "ioredis";
-import { freePort, waitForPing } from "./redis-test-server.js";
+import { freePort, PortTakenError, spawnRedisServer } from "./redis-test-server.js";
 
 const exec = promisify(execFile);
 
@@ -33,32 +33,35 @@ export async function startOwnRedisCluster(): Promise<OwnRedisCluster> {
   };
   try {
     for (let i = 0; i < 3; i++) {
-      const port = await freePort();
-      children.push(
-        spawn(
-          "redis-server",
-          [
-            "--port",
-            String(port),
-            "--bind",
-            "127.0.0.1",
-            "--cluster-enabled",
-            "yes",
-            "--cluster-config-file",
-            join(directory, `nodes-${port}.conf`),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            directory,
-          ],
-          { stdio: "ignore" },
-        ),
-      );
-      nodes.push({ host: "127.0.0.1", port });
+      // Another test run may take a probed port first: then try another (see spawnRedisServer).
+      for (let attempt = 1; ; attempt++) {
+        const port = await freePort();
+        const args = [
+          "--port",
+          String(port),
+          "--bind",
+          "127.0.0.1",
+          "--cluster-enabled",
+          "yes",
+          "--cluster-config-file",
+          join(directory, `nodes-${port}.conf`),
+          "--save",
+          "",
+          "--appendonly",
+          "no",
+          "--dir",
+          directory,
+        ];
+        const child = await spawnRedisServer(port, args).catch((error: unknown) => {
+          if (attempt < 5 && error instanceof PortTakenError) return undefined;
+          throw error;
+        });
+        if (child === undefined) continue;
+        children.push(child);
+        nodes.push({ host: "127.0.0.1", port });
+        break;
+      }
     }
-    for (const node of nodes) await waitForPing(`redis://${node.host}:${node.port}`);
     await exec("redis-cli", [
       "--cluster",
       "create",

@@ -129,18 +129,33 @@ export interface OwnRedisServer {
 
 /** Starts `redis-server` on a free port, with no persistence. */
 export async function startOwnRedisServer(): Promise<OwnRedisServer> {
-  const port = await freePort();
+  const args = (port: number) => [
+    "--port",
+    String(port),
+    "--bind",
+    "127.0.0.1",
+    "--save",
+    "",
+    "--appendonly",
+    "no",
+  ];
+  // Test runs beside this one pick free ports too: one may take this port between the probe
+  // and redis-server's bind. Then another port is tried (a restart must keep its port, and
+  // fails loudly instead).
+  let port = 0;
   let child: ChildProcess | undefined;
+  for (let attempt = 1; child === undefined; attempt++) {
+    port = await freePort();
+    child = await spawnRedisServer(port, args(port)).catch((error: unknown) => {
+      if (attempt < 5 && error instanceof PortTakenError) return undefined;
+      throw error;
+    });
+  }
   const server: OwnRedisServer = {
     port,
     url: `redis://127.0.0.1:${port}`,
     async start() {
-      child = spawn(
-        "redis-server",
-        ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        { stdio: "ignore" },
-      );
-      await waitForPing(server.url);
+      child = await spawnRedisServer(port, args(port));
     },
     async stop() {
       if (child === undefined || child.exitCode !== null) return;
@@ -150,8 +165,71 @@ export async function startOwnRedisServer(): Promise<OwnRedisServer> {
       child = undefined;
     },
   };
-  await server.start();
   return server;
+}
+
+/** The port was someone else's by the time redis-server tried to listen on it. */
+export class PortTakenError extends Error {}
+
+/**
+ * Spawns `redis-server` with `args` (listening on 127.0.0.1:`port`) and resolves once that
+ * very process answers there (checked by its process id, so a server another test run
+ * started on the same port is never mistaken for it), within 10 s; otherwise kills it and
+ * rejects, with a {@link PortTakenError} if the port was taken.
+ */
+export async function spawnRedisServer(port: number, args: string[]): Promise<ChildProcess> {
+  const child = spawn("redis-server", args, { stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-4_000);
+  };
+  child.stdout?.on("data", keep);
+  child.stderr?.on("data", keep);
+  const exited = once(child, "exit");
+  const url = `redis://127.0.0.1:${port}`;
+  const deadline = Date.now() + 10_000;
+  try {
+    for (;;) {
+      if (child.exitCode !== null || child.signalCode !== null) {
+        const message = `redis-server on port ${port} exited (${child.exitCode ?? child.signalCode}): ${output.trim().split("\n").slice(-3).join(" | ")}`;
+        throw /already in use/i.test(output) ? new PortTakenError(message) : new Error(message);
+      }
+      const pid = await answeringPid(url);
+      if (pid === child.pid) return child;
+      if (pid !== undefined) {
+        throw new PortTakenError(`port ${port} is another redis-server's (process ${pid})`);
+      }
+      if (Date.now() > deadline) {
+        throw new Error(`redis-server on port ${port} did not answer within 10 s: ${output}`);
+      }
+      await sleep(50);
+    }
+  } catch (error) {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill("SIGKILL");
+      await exited;
+    }
+    throw error;
+  }
+}
+
+/** The process id of the Redis server answering at `url`, if one does. */
+async function answeringPid(url: string): Promise<number | undefined> {
+  const redis = new Redis(url, {
+    lazyConnect: true,
+    retryStrategy: () => null,
+    maxRetriesPerRequest: 0,
+  });
+  redis.on("error", () => {});
+  try {
+    await redis.connect();
+    const info = await redis.info("server");
+    return Number(/^process_id:(\d+)/m.exec(info)?.[1]);
+  } catch {
+    return undefined;
+  } finally {
+    redis.disconnect();
+  }
 }
 
 /** A port nothing listens on right now. */
@@ -164,23 +242,4 @@ export async function freePort(): Promise<number> {
   await once(probe, "close");
   if (address === null || typeof address === "string") throw new Error("no port");
   return address.port;
-}
-
-/** Waits until a Redis server at `url` answers PING (10 s at most). */
-export async function waitForPing(url: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const redis = new Redis(url, { lazyConnect: true, retryStrategy: () => null });
-    redis.on("error", () => {});
-    try {
-      await redis.connect();
-      await redis.ping();
-      return;
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await sleep(50);
-    } finally {
-      redis.disconnect();
-    }
-  }
 }
