@@ -55,5 +55,6 @@ await runExample("fastify", async (kg) => {
   return {
     port: (app.server.address() as AddressInfo).port,
     close: () => app.close(),
+    closeAllConnections: () => app.server.closeAllConnections(),
   };
 });

@@ -57,5 +57,6 @@ await runExample("koa", async (kg) => {
   return {
     port: (server.address() as AddressInfo).port,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    closeAllConnections: () => server.closeAllConnections(),
   };
 });

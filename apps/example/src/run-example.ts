@@ -3,8 +3,14 @@ import { createKeyGuard, type KeyGuard } from "@keyguard/express";
 /** A started server: where it listens and how to stop accepting requests. */
 export interface StartedServer {
   readonly port: number;
+  /** Stops accepting connections; resolves once the open ones have ended. */
   close(): Promise<void>;
+  /** Ends every connection still open (a browser's pre-opened ones never send a request). */
+  closeAllConnections(): void;
 }
+
+/** How long requests in flight get to finish on SIGTERM before their connections are cut. */
+const SHUTDOWN_GRACE_MS = 3_000;
 
 /**
  * Starts one of the example servers with KeyGuard configured from the `KEYGUARD_*`
@@ -30,7 +36,11 @@ export async function runExample(
     if (stopping) return;
     stopping = true;
     console.log(`${signal}: closing (queued usage is written first)`);
+    // Connections that never send a request (browsers open them ahead of time) would keep
+    // close() waiting until Node's headers timeout: after a grace period they are cut.
+    const cut = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
     await server.close();
+    clearTimeout(cut);
     await kg.close();
     process.exit(0);
   };

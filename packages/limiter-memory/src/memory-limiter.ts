@@ -25,6 +25,12 @@ export interface MemoryLimiterOptions {
   readonly maxEntries?: number;
   /** Most clients with active blocks kept. Default 100,000. */
   readonly maxBlockedClients?: number;
+  /**
+   * The clock idle counters age by (`now()` in ms). Decisions use the `now` each call
+   * passes; this only decides when unused state is forgotten. Default the process clock;
+   * tests pass a fake one.
+   */
+  readonly clock?: { now(): number };
 }
 
 type WindowState =
@@ -51,8 +57,9 @@ export class MemoryLimiter implements Limiter {
     const max = options.maxEntries ?? 100_000;
     // A read resets an entry's age, so idle state expires one window after its last use
     // without a `set` (and its bookkeeping) on every request.
-    this.#keyWindows = new LRUCache({ max, updateAgeOnGet: true });
-    this.#windows = new LRUCache({ max, updateAgeOnGet: true });
+    const aging = options.clock === undefined ? {} : { perf: options.clock, ttlResolution: 0 };
+    this.#keyWindows = new LRUCache({ max, updateAgeOnGet: true, ...aging });
+    this.#windows = new LRUCache({ max, updateAgeOnGet: true, ...aging });
     this.#quotas = new LRUCache({ max });
     this.#blocks = new LRUCache({ max: options.maxBlockedClients ?? 100_000 });
   }

@@ -1,4 +1,4 @@
-import { describeLimiterConformance } from "@keyguard/testkit";
+import { describeLimiterConformance, FakeClock } from "@keyguard/testkit";
 import { describe, expect, it } from "vitest";
 import { MemoryLimiter } from "../src/index.js";
 
@@ -56,23 +56,23 @@ describe("MemoryLimiter quota seeding", () => {
 });
 
 describe("MemoryLimiter idle state", () => {
-  // The sweep runs on the process clock (state is memory, not a decision), so this test
-  // waits for real: the decisions themselves use the fixed `now`.
+  // Idle state ages by the limiter's clock (a fake one here); decisions use the fixed `now`.
   const now = Date.UTC(2026, 0, 1);
-  // Generous margins: a loaded CI machine may oversleep by a few hundred ms.
   const hit = (limiter: MemoryLimiter) =>
     limiter.hit("ip:10.0.0.1", now, 5, 800, "sliding-window-log");
-  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
   it("keeps a counter while it is used and forgets it one window after its last use", async () => {
-    const limiter = new MemoryLimiter();
+    const clock = new FakeClock(1_000_000);
+    const limiter = new MemoryLimiter({ clock });
     expect((await hit(limiter)).remaining).toBe(4);
     for (let i = 0; i < 3; i++) {
-      await sleep(300); // each use renews it: 900 ms in all, longer than the 800 ms window
+      clock.advance(300); // each use renews it: 900 ms in all, longer than the 800 ms window
       expect((await hit(limiter)).remaining).toBe(3 - i);
     }
     expect(limiter.size).toBe(1);
-    await sleep(1_200);
+    clock.advance(799);
+    expect((await hit(limiter)).remaining).toBe(0); // still within a window of its last use
+    clock.advance(801);
     expect((await hit(limiter)).remaining).toBe(4); // a fresh window
   });
 });
