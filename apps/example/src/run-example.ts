@@ -41,7 +41,16 @@ export async function runExample(
     const cut = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
     await server.close();
     clearTimeout(cut);
-    await kg.close();
+    try {
+      await kg.close();
+    } catch (error) {
+      // The store is unreachable: say what was lost, in one line, rather than crash.
+      const { buffered } = kg.usageStats;
+      console.error(
+        `keyguard example: ${buffered} queued usage events could not be written: ${(error as Error).message}`,
+      );
+      process.exit(1);
+    }
     process.exit(0);
   };
   process.on("SIGTERM", () => void stop("SIGTERM"));

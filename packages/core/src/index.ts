@@ -159,5 +159,6 @@ export {
 } from "./usage/usage-recorder.js";
 export { warnBackgroundError } from "./util/background-error.js";
 export { type Clock, systemClock } from "./util/clock.js";
+export { detachString } from "./util/detach-string.js";
 export { parseDuration } from "./util/duration.js";
 export { loadOptionalModule } from "./util/load-optional-module.js";

@@ -62,6 +62,17 @@ describe("normalizePath: one bounded key per route", () => {
     expect(normalizePath("/%E9t%C3%A9")).toBe("/%e9té");
   });
 
+  it("writes control characters back as escapes, so no key or row carries a NUL", () => {
+    expect(normalizePath("/api/data%00")).toBe("/api/data%00");
+    expect(normalizePath("/api/%00%1F%7f/x")).toBe("/api/%00%1f%7f/x");
+    expect(normalizePath("/API/DATA%00")).toBe("/api/data%00");
+    expect(normalizePath("/a\u0000b")).toBe("/a%00b");
+    const escaped = normalizePath("/%00%01%02%03%04%05%06%07%08%09%0a%0b%0c%0d%0e%0f%7f");
+    expect([...escaped].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)).toBe(
+      false,
+    );
+  });
+
   it("cuts long paths, so long spellings share one key", () => {
     const long = `/api/${"a".repeat(10_000)}`;
     const key = normalizePath(long);

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { UsageEvent } from "../src/domain/usage-event.js";
+import { KeyGuardError } from "../src/errors/keyguard-error.js";
 import { UsageRecorder } from "../src/usage/usage-recorder.js";
 
 const event = (n: number): UsageEvent => ({
@@ -12,15 +13,23 @@ const event = (n: number): UsageEvent => ({
   timestamp: new Date(n),
 });
 
-/** A write target that records batches and can be told to fail. */
+/**
+ * A write target that records batches, can be told to be unavailable (as the store reports
+ * an outage), and refuses, as a database refuses bad data, any batch holding a poisoned key.
+ */
 function target() {
   const batches: UsageEvent[][] = [];
-  const state = { failing: false };
+  const state = { failing: false, poisoned: new Set<string>(), unavailableAfter: Infinity };
   return {
     batches,
     state,
     write: async (events: readonly UsageEvent[]) => {
-      if (state.failing) throw new Error("database down");
+      if (state.failing || batches.length >= state.unavailableAfter) {
+        throw new KeyGuardError("database_unavailable", "database down");
+      }
+      if (events.some((e) => state.poisoned.has(e.keyId))) {
+        throw new Error('invalid byte sequence for encoding "UTF8": 0x00');
+      }
       batches.push([...events]);
     },
   };
@@ -94,6 +103,50 @@ describe("UsageRecorder", () => {
     await vi.advanceTimersByTimeAsync(1_000);
     expect(t.batches.flat().map((e) => e.keyId)).toEqual(["key-1", "key-2", "key-3"]);
     expect(recorder.stats).toMatchObject({ buffered: 0, written: 3, dropped: 0 });
+  });
+
+  it("drops only the rows the store refuses, writes the rest, and goes on", async () => {
+    const t = target();
+    t.state.poisoned.add("key-3");
+    t.state.poisoned.add("key-6");
+    const errors: unknown[] = [];
+    const recorder = new UsageRecorder({
+      ...t,
+      batchSize: 100,
+      flushIntervalMs: 1_000,
+      maxBuffered: 100,
+      onError: (e) => errors.push(e),
+    });
+    for (let i = 1; i <= 8; i++) recorder.record(event(i));
+    await recorder.flush(); // resolves: nothing is left to retry
+    const written = t.batches.flat().map((e) => e.keyId);
+    expect(written.sort()).toEqual(["key-1", "key-2", "key-4", "key-5", "key-7", "key-8"]);
+    expect(recorder.stats).toMatchObject({ buffered: 0, written: 6, dropped: 2 });
+    expect(errors).toHaveLength(2);
+    expect(String((errors[0] as Error).cause)).toMatch(/0x00/);
+    recorder.record(event(9));
+    await recorder.flush();
+    expect(recorder.stats).toMatchObject({ buffered: 0, written: 7, dropped: 2 });
+  });
+
+  it("keeps the rows not yet written when the store goes down while isolating a refused row", async () => {
+    const t = target();
+    t.state.poisoned.add("key-1");
+    t.state.unavailableAfter = 1; // one half is written, then the store is gone
+    const recorder = new UsageRecorder({
+      ...t,
+      batchSize: 100,
+      flushIntervalMs: 1_000,
+      maxBuffered: 100,
+      onError: () => {},
+    });
+    for (let i = 1; i <= 4; i++) recorder.record(event(i));
+    await expect(recorder.flush()).rejects.toThrow("database down");
+    const stats = recorder.stats;
+    expect(stats.written + stats.buffered + stats.dropped).toBe(4);
+    t.state.unavailableAfter = Infinity;
+    await recorder.flush();
+    expect(recorder.stats).toMatchObject({ buffered: 0, written: 3, dropped: 1 });
   });
 
   it("drops events beyond maxBuffered, counts them and reports it once per overflow", async () => {

@@ -1,4 +1,5 @@
 import {
+  detachString,
   gcra,
   type IpBlock,
   isQuotaExhausted,
@@ -164,7 +165,9 @@ export class MemoryLimiter implements Limiter {
     return Promise.resolve();
   }
 
-  block(block: IpBlock, _now: number): Promise<void> {
+  block(added: IpBlock, _now: number): Promise<void> {
+    // Kept for the block's life: its path must not be a view into a request target.
+    const block = added.path === undefined ? added : { ...added, path: detachString(added.path) };
     const existing = (this.#blocks.get(block.client) ?? []).filter(
       (b) => !(b.scope === block.scope && b.path === block.path),
     );

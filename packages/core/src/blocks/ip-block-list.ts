@@ -1,4 +1,5 @@
 import type { IpBlock } from "../ports/limiter.js";
+import { detachString } from "../util/detach-string.js";
 
 /**
  * IP blocks held in memory so the request path checks them with a map lookup. Core keeps
@@ -32,7 +33,9 @@ export class IpBlockList {
   }
 
   /** Adds a block, replacing the client's block of the same scope and path. */
-  add(block: IpBlock): void {
+  add(added: IpBlock): void {
+    // Kept for the block's life: its path must not be a view into a request target.
+    const block = added.path === undefined ? added : { ...added, path: detachString(added.path) };
     const blocks = (this.#byClient.get(block.client) ?? []).filter(
       (known) => !(known.scope === block.scope && known.path === block.path),
     );

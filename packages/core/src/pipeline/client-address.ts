@@ -1,4 +1,5 @@
 import { KeyGuardError } from "../errors/keyguard-error.js";
+import { detachString } from "../util/detach-string.js";
 import { formatIpAddress, type IpAddress, MAX_ADDRESS_TEXT, parseIpAddress } from "./ip-address.js";
 import { compileTrust, type TrustProxy } from "./trusted-proxies.js";
 
@@ -83,7 +84,8 @@ export function createClientAddressResolver(
           ? null
           : { address, identity: identityOf(address, prefixMask, subnet) };
       if (memo.size >= MEMO_ENTRIES) memo.clear();
-      memo.set(text, entry);
+      // The text is usually cut from a whole X-Forwarded-For header: keep a copy, not a view.
+      memo.set(detachString(text), entry);
     }
     return entry ?? undefined;
   };

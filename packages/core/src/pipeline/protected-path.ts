@@ -1,3 +1,5 @@
+import { detachString } from "../util/detach-string.js";
+
 /**
  * The longest path limits, blocks and usage rows are keyed by. Longer paths are cut to this
  * length: two long spellings then share one bucket (never a fresh one each), and a key holder
@@ -44,7 +46,7 @@ export function normalizePath(path: string): string {
   const normalized = normalize(path).replace(/\/+$/, "");
   const bounded =
     normalized.length > MAX_KEYED_PATH_LENGTH
-      ? normalized.slice(0, MAX_KEYED_PATH_LENGTH)
+      ? detachString(normalized.slice(0, MAX_KEYED_PATH_LENGTH))
       : normalized;
   return bounded === "" ? "/" : bounded;
 }
@@ -55,7 +57,8 @@ export function normalizePath(path: string): string {
  * with ioredis loaded, V8 runs string method calls on a slower path (see `key-format.ts`),
  * and the loop went from 45 to 180 ns per request; the regex takes ~50 ns either way.
  */
-const NEEDS_NORMALIZING = /[%?#A-Z\u0080-\uffff]|\/\/|[\s\S]\/$/;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it finds
+const NEEDS_NORMALIZING = /[%?#A-Z\u0000-\u001f\u007f-\uffff]|\/\/|[\s\S]\/$/;
 
 function isAlreadyNormal(path: string): boolean {
   return path !== "" && path.length <= MAX_KEYED_PATH_LENGTH && !NEEDS_NORMALIZING.test(path);
@@ -64,10 +67,25 @@ function isAlreadyNormal(path: string): boolean {
 function normalize(path: string): string {
   const end = path.search(/[?#]/);
   const pathOnly = end === -1 ? path : path.slice(0, end);
-  return decodeEscapes(pathOnly)
+  return escapeControls(decodeEscapes(pathOnly))
     .replace(/\/{2,}/g, "/")
     .toLowerCase();
 }
+
+/**
+ * Control characters (`%00` decodes to NUL) are written back as escapes: a key, a block or
+ * a usage row must never carry bytes a database refuses (PostgreSQL rejects NUL in text)
+ * or a terminal interprets.
+ */
+function escapeControls(path: string): string {
+  return CONTROL.test(path)
+    ? path.replace(CONTROL_ALL, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, "0")}`)
+    : path;
+}
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it finds
+const CONTROL = /[\u0000-\u001f\u007f]/;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it finds
+const CONTROL_ALL = /[\u0000-\u001f\u007f]/g;
 
 /**
  * Percent-decodes once, as routers do (`%2561` stays `%61`). A malformed escape (`%zz`, a

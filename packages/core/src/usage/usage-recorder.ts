@@ -1,4 +1,14 @@
 import type { UsageEvent } from "../domain/usage-event.js";
+import { isKeyGuardError } from "../errors/keyguard-error.js";
+import { detachString } from "../util/detach-string.js";
+
+/** The store could not be reached: `unwritten` are the rows of the batch it did not take. */
+class StoreUnavailable {
+  constructor(
+    readonly error: unknown,
+    readonly unwritten: UsageEvent[],
+  ) {}
+}
 
 export interface UsageRecorderOptions {
   /** Writes one batch; must write all of it or none of it. */
@@ -106,7 +116,8 @@ export class UsageRecorder {
     }
     const created: PendingRow = {
       keyId: event.keyId,
-      path: event.path,
+      // Kept until written, maybe long (the store down): never a view into a request target.
+      path: detachString(event.path),
       method: event.method,
       statusCode: event.statusCode,
       ipAddress: event.ipAddress,
@@ -199,7 +210,7 @@ export class UsageRecorder {
 
   async #writeNextBatch(): Promise<void> {
     const batch = this.#queue.splice(0, this.#options.batchSize);
-    const write = this.#options.write(batch);
+    const write = this.#writeDroppingRefusedRows(batch);
     // Others wait on this marker; it settles when the write does and never rejects.
     this.#writing = write.then(
       () => {},
@@ -207,12 +218,13 @@ export class UsageRecorder {
     );
     try {
       await write;
-      for (const event of batch) this.#written += countOf(event);
       this.#overflowReported = false;
-    } catch (error) {
+    } catch (failure) {
+      const { error, unwritten } =
+        failure instanceof StoreUnavailable ? failure : { error: failure, unwritten: batch };
       this.#failedWrites++;
-      // Put the batch back in front, keeping the newest rows if that overflows.
-      this.#queue = batch.concat(this.#queue);
+      // Put the rows back in front, keeping the newest rows if that overflows.
+      this.#queue = unwritten.concat(this.#queue);
       const overflow = this.#queue.length - this.#options.maxBuffered;
       if (overflow > 0) {
         for (const event of this.#queue.splice(0, overflow)) this.#drop(countOf(event));
@@ -223,6 +235,37 @@ export class UsageRecorder {
     } finally {
       this.#writing = undefined;
     }
+  }
+
+  /**
+   * Writes `rows`. A store that refuses them for what they hold (not for being unavailable)
+   * would refuse them on every retry and hold back every row queued behind them, so the
+   * batch is halved until the refused rows are alone, and those are dropped (counted and
+   * reported). An unavailable store's error comes back with the rows not yet written.
+   */
+  async #writeDroppingRefusedRows(rows: UsageEvent[]): Promise<void> {
+    try {
+      await this.#options.write(rows);
+      for (const event of rows) this.#written += countOf(event);
+      return;
+    } catch (error) {
+      if (isKeyGuardError(error, "database_unavailable")) throw new StoreUnavailable(error, rows);
+      if (rows.length === 1) {
+        this.#dropped += countOf(rows[0] as UsageEvent);
+        this.#options.onError?.(
+          new Error("The store refused a usage row; it was dropped.", { cause: error }),
+        );
+        return;
+      }
+    }
+    const half = Math.ceil(rows.length / 2);
+    try {
+      await this.#writeDroppingRefusedRows(rows.slice(0, half));
+    } catch (failure) {
+      if (!(failure instanceof StoreUnavailable)) throw failure;
+      throw new StoreUnavailable(failure.error, failure.unwritten.concat(rows.slice(half)));
+    }
+    await this.#writeDroppingRefusedRows(rows.slice(half));
   }
 
   #drop(requests: number): void {
