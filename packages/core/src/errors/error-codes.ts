@@ -7,6 +7,7 @@ export const ERROR_CODES = {
   // Configuration and set-up (raised at start-up, never in a request).
   invalid_config: { status: 500, title: "Invalid configuration" },
   driver_missing: { status: 500, title: "Driver not installed" },
+  driver_incompatible: { status: 500, title: "Driver incompatible with this Node.js" },
 
   // Requests refused before any operation runs (HTTP parser, admin API routing and bodies).
   bad_request: { status: 400, title: "Bad request" },

@@ -1,9 +1,10 @@
 import { accessSync, closeSync, constants, fchmodSync, openSync, statSync } from "node:fs";
 import { dirname } from "node:path";
-import { KeyGuardError, loadOptionalModule } from "@keyguard/core";
+import { KeyGuardError } from "@keyguard/core";
 import type BetterSqlite3 from "better-sqlite3";
 import { Kysely, SqliteDialect } from "kysely";
 import type { DatabaseSchema } from "../database-schema.js";
+import { loadBetterSqlite3 } from "./load-better-sqlite3.js";
 import { withStatementCache } from "./statement-cache.js";
 
 export interface OpenedSqlite {
@@ -24,11 +25,7 @@ export interface OpenedSqlite {
  * file, so they are 0600 too. An existing file keeps the mode its owner gave it.
  */
 export async function openSqlite(filename: string): Promise<OpenedSqlite> {
-  const { default: Database } = await loadOptionalModule(
-    "better-sqlite3",
-    "The SQLite store (databaseUrl sqlite:...)",
-    () => import("better-sqlite3"),
-  );
+  const Database = await loadBetterSqlite3();
   const onDisk = filename !== ":memory:" && filename !== "";
   if (onDisk) assertWritableDirectory(filename);
   let database: InstanceType<typeof Database>;
