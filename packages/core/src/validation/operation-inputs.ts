@@ -1,6 +1,5 @@
 import { z } from "zod";
 import { KeyGuardError } from "../errors/keyguard-error.js";
-import { normalizePath } from "../pipeline/protected-path.js";
 
 // Control characters (C0, DEL, C1) have no business in names and labels: they corrupt
 // terminal tables and logs. Everything else, including SQL metacharacters and non-Latin
@@ -85,9 +84,12 @@ export const blockPathSchema = z
   .max(MAX_BLOCK_PATH_LENGTH, `path must be at most ${MAX_BLOCK_PATH_LENGTH} characters`)
   .refine((path) => path.startsWith("/"), 'path must start with "/"')
   .refine(
-    (path) => !CONTROL_CHARACTERS.test(path) && !CONTROL_CHARACTERS.test(normalizePath(path)),
+    (path) => !CONTROL_CHARACTERS.test(path) && !ENCODED_CONTROL_CHARACTER.test(path),
     "path must not contain control characters (typed or percent-encoded)",
   );
+
+/** A percent-encoded C0 control, DEL, or C1 control (UTF-8 `%C2%80`-`%C2%9F`). */
+const ENCODED_CONTROL_CHARACTER = /%(?:[01][0-9a-f]|7f|c2%[89][0-9a-f])/i;
 
 /** Longest IP text accepted: an IPv6 address with a zone (`fe80::1%eth0`) is under 64. */
 export const MAX_IP_LENGTH = 100;
