@@ -5,7 +5,7 @@ import type { IpAddress } from "./ip-address.js";
 /**
  * Which proxies' `X-Forwarded-For` to believe:
  * - `false` (default): none; the client is the socket's peer.
- * - a number: that many proxy hops in front of the app (1 = one load balancer).
+ * - a number: that many proxy hops in front of the app (1 = one load balancer); 0 is `false`.
  * - a list of addresses, CIDRs (`10.0.0.0/8`, `10.0.0.0/255.0.0.0`, `fd00::/8`) or
  *   `loopback` / `linklocal` / `uniquelocal`. Addresses are compared in canonical form,
  *   so an IPv4-mapped or NAT64 peer matches the IPv4 ranges.
@@ -46,12 +46,17 @@ const IPV4_IN_IPV6: readonly AddressRange[] = [
   { family: 6, first: 0x64ff9bn << 96n, last: (0x64ff9bn << 96n) | 0xffffffffn },
 ];
 
+/** Whether `trustProxy` believes no forwarded header at all: `false`, or 0 hops. */
+export function trustsNoProxy(trustProxy: TrustProxy): boolean {
+  return trustProxy === false || trustProxy === 0;
+}
+
 /**
  * Compiles `trustProxy` once, at start-up: `undefined` when no forwarded header is to be
  * believed. A misconfiguration is an `invalid_config` error naming the entry.
  */
 export function compileTrust(trustProxy: TrustProxy): TrustedHop | undefined {
-  if (trustProxy === false) return undefined;
+  if (trustsNoProxy(trustProxy)) return undefined;
   if (typeof trustProxy === "number") {
     if (!Number.isInteger(trustProxy) || trustProxy < 0) {
       throw new KeyGuardError(
