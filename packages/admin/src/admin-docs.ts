@@ -8,12 +8,15 @@ export interface AdminDocsAsset {
   readonly body: Buffer;
 }
 
-/** The files of swagger-ui-dist the page uses; nothing else is ever read from disk. */
-const ASSETS: Record<string, string> = {
-  "swagger-ui.css": "text/css; charset=utf-8",
-  "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
-  "favicon-32x32.png": "image/png",
-};
+/**
+ * The files of swagger-ui-dist the page uses; nothing else is ever read from disk. A Map,
+ * not an object: `constructor` or `__proto__` must be unknown names, not inherited members.
+ */
+const ASSETS: ReadonlyMap<string, string> = new Map([
+  ["swagger-ui.css", "text/css; charset=utf-8"],
+  ["swagger-ui-bundle.js", "text/javascript; charset=utf-8"],
+  ["favicon-32x32.png", "image/png"],
+]);
 
 interface SwaggerUiDist {
   getAbsoluteFSPath(): string;
@@ -28,7 +31,7 @@ let distPath: Promise<string> | undefined;
  * (no CDN: servers without internet get the same page). Unknown names give `undefined`.
  */
 export async function adminDocsAsset(name: string): Promise<AdminDocsAsset | undefined> {
-  const contentType = ASSETS[name];
+  const contentType = ASSETS.get(name);
   if (contentType === undefined) return undefined;
   distPath ??= loadOptionalModule(
     "swagger-ui-dist",
