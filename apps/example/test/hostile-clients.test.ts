@@ -98,6 +98,23 @@ describe.each(["express", "fastify", "koa"])(
       expectProblem(exchange.raw, 408, "request_timeout");
     });
 
+    it("answers docs asset names that are Object.prototype's 404, logging nothing", async () => {
+      const server = await sqliteExample(framework);
+      let stderr = "";
+      server.child.stderr?.on("data", (chunk: Buffer) => {
+        stderr += chunk.toString();
+      });
+      const names = ["constructor", "__proto__", "toString", "hasOwnProperty", "valueOf"];
+      for (const name of names) {
+        const response = await fetch(`${server.url}/docs/${name}`);
+        expect(response.status, name).toBe(404);
+        await response.arrayBuffer();
+      }
+      // Swagger UI's own files are still served.
+      expect((await fetch(`${server.url}/docs/swagger-ui.css`)).status).toBe(200);
+      expect(stderr).toBe("");
+    });
+
     it("never answers a body it cannot read with the parser's message", async () => {
       const server = await sqliteExample(framework);
       const response = await fetch(`${server.url}/login`, {

@@ -8,12 +8,15 @@ export interface AdminDocsAsset {
   readonly body: Buffer;
 }
 
-/** The files of swagger-ui-dist the page uses; nothing else is ever read from disk. */
-const ASSETS: Record<string, string> = {
-  "swagger-ui.css": "text/css; charset=utf-8",
-  "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
-  "favicon-32x32.png": "image/png",
-};
+/**
+ * The files of swagger-ui-dist the page uses; nothing else is ever read from disk. A Map,
+ * not an object: `constructor` or `__proto__` must be unknown names, not inherited members.
+ */
+const ASSETS: ReadonlyMap<string, string> = new Map([
+  ["swagger-ui.css", "text/css; charset=utf-8"],
+  ["swagger-ui-bundle.js", "text/javascript; charset=utf-8"],
+  ["favicon-32x32.png", "image/png"],
+]);
 
 interface SwaggerUiDist {
   getAbsoluteFSPath(): string;
@@ -52,7 +55,7 @@ export async function swaggerUiDistPath(): Promise<string | undefined> {
  * without `swagger-ui-dist` it throws `driver_missing`.
  */
 export async function adminDocsAsset(name: string): Promise<AdminDocsAsset | undefined> {
-  const contentType = ASSETS[name];
+  const contentType = ASSETS.get(name);
   if (contentType === undefined) return undefined;
   return { contentType, body: await readFile(join(await loadDistPath(), name)) };
 }
@@ -128,7 +131,7 @@ export async function adminDocsResponse(
 ): Promise<{ status: number; headers: Record<string, string>; body: string | Buffer } | undefined> {
   const name = subPath.replace(/^\/+/, "");
   const isPage = name === "" || name === "index.html";
-  const contentType = ASSETS[name];
+  const contentType = ASSETS.get(name);
   if (!isPage && contentType === undefined) return undefined;
   const directory = await locate();
   if (directory === undefined) {

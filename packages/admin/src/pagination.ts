@@ -20,7 +20,12 @@ export function pageQuery(page: {
     throw new KeyGuardError("invalid_input", "cursor is not one this listing handed out");
   }
   const afterId = Buffer.from(page.cursor, "base64url").toString("utf8");
-  if (afterId === "" || Buffer.from(afterId, "utf8").toString("base64url") !== page.cursor) {
+  // Ids are UUIDs: a cursor naming anything else (NUL, which PostgreSQL text cannot hold,
+  // or other text) is refused without reaching the store.
+  if (
+    !/^[0-9A-Za-z_-]{1,100}$/.test(afterId) ||
+    Buffer.from(afterId, "utf8").toString("base64url") !== page.cursor
+  ) {
     throw new KeyGuardError("invalid_input", "cursor is not one this listing handed out");
   }
   return { limit, afterId };

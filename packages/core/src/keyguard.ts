@@ -26,6 +26,7 @@ import {
 } from "./pipeline/client-address.js";
 import { IpRateLimit, type IpRateLimitRule } from "./pipeline/ip-rate-limit.js";
 import { type GuardOptions, type GuardRequest, RequestGuard } from "./pipeline/request-guard.js";
+import { trustsNoProxy } from "./pipeline/trusted-proxies.js";
 import type { ChangeFeed, KeyGuardChange } from "./ports/change-feed.js";
 import type { IpBlock, Limiter } from "./ports/limiter.js";
 import type { OrganizationListFilter, Store } from "./ports/store.js";
@@ -157,7 +158,7 @@ export class KeyGuard {
     this.clock = options.clock ?? systemClock;
     this.#limiter = options.limiter;
     this.clientAddress = createClientAddressResolver(options.config);
-    this.#forwardedForNoticed = options.config.trustProxy !== false;
+    this.#forwardedForNoticed = !trustsNoProxy(options.config.trustProxy);
     this.#warn = options.onWarning ?? ((code, message) => process.emitWarning(message, { code }));
     this.#reportBackgroundError = options.onBackgroundError ?? warnBackgroundError;
     const secret = options.config.secretKey;

@@ -121,6 +121,62 @@ describe("X-Forwarded-For entries are read as addresses", () => {
     );
   });
 
+  it("an IPv4-compatible address (::a.b.c.d, deprecated) is IPv6 in every spelling", () => {
+    const exact = createClientAddressResolver({ ipv6Subnet: false });
+    for (const spelling of ["::1.2.3.4", "::102:304", "0:0:0:0:0:0:1.2.3.4", "[::1.2.3.4]:80"]) {
+      expect(exact(spelling, undefined), spelling).toBe("::102:304");
+      expect(oneHop(PROXY, spelling), spelling).toBe("::/64");
+    }
+    // ipaddr.js reads ::0.0.0.1 as ::ffff:0.0.0.1; it is ::1, the loopback address.
+    expect(exact("::0.0.0.1", undefined)).toBe("::1");
+    expect(createClientAddressResolver({ trustProxy: ["::1"] })("::0.0.0.1", "9.9.9.9")).toBe(
+      "9.9.9.9",
+    );
+    expect(createClientAddressResolver({ trustProxy: ["::0.0.0.1"] })("::1", "9.9.9.9")).toBe(
+      "9.9.9.9",
+    );
+    expect(createClientAddressResolver({ trustProxy: ["1.2.3.4"] })("::1.2.3.4", "9.9.9.9")).toBe(
+      "::/64",
+    );
+  });
+
+  /** RFC 5952 text of the first six groups, then the last two as dotted IPv4 (`::1.2.3.4`). */
+  const compressedWithDotted = (parts: number[], dotted: string) => {
+    const head = formatIpAddress({
+      family: 6,
+      value: parts.slice(0, 6).reduce((v, p) => (v << 16n) | BigInt(p), 0n) << 32n,
+    });
+    // A trailing "::" standing for the two groups the IPv4 part replaces becomes ":".
+    if (!head.endsWith("::")) return `${head.slice(0, -3)}${dotted}`; // "...:0:0"
+    return parts[5] === 0 ? `${head}${dotted}` : `${head.slice(0, -1)}${dotted}`;
+  };
+
+  it("gives one address one identity, however it is spelled (generated)", () => {
+    const next = random(5_952);
+    const exact = createClientAddressResolver({ ipv6Subnet: false });
+    const hex = (n: number) => n.toString(16);
+    for (let i = 0; i < 2_000; i++) {
+      // Mostly addresses with many zero groups (where spellings differ most), some random.
+      const parts = Array.from({ length: 8 }, () =>
+        next() < 0.6 ? 0 : Math.floor(next() * 0x10000),
+      );
+      if (next() < 0.3) parts[5] = 0xffff; // IPv4-mapped
+      const [g = 0, h = 0] = parts.slice(6);
+      const dotted = `${g >> 8}.${g & 255}.${h >> 8}.${h & 255}`;
+      const spellings = [
+        parts.map(hex).join(":"),
+        parts.map((p) => p.toString(16).padStart(4, "0").toUpperCase()).join(":"),
+        formatIpAddress({ family: 6, value: parts.reduce((v, p) => (v << 16n) | BigInt(p), 0n) }),
+        `${parts.slice(0, 6).map(hex).join(":")}:${dotted}`,
+        compressedWithDotted(parts, dotted),
+        `[${parts.map(hex).join(":")}]:443`,
+      ];
+      const identities = new Set(spellings.map((text) => exact(text, undefined)));
+      expect([...identities], spellings.join(" ")).toHaveLength(1);
+      expect([...identities][0]).not.toBe(UNKNOWN_CLIENT);
+    }
+  });
+
   it("NAT64 clients are told apart (they used to share one /64)", () => {
     const direct = createClientAddressResolver();
     expect(direct("64:ff9b::198.51.100.1", undefined)).not.toBe(
@@ -185,9 +241,11 @@ describe("X-Forwarded-For is read within bounds", () => {
   });
 });
 
-describe("trust settings that amount to everyone are refused", () => {
+describe("trust settings that trust any real client are refused", () => {
   const refused = (trustProxy: unknown) => () =>
     createClientAddressResolver({ trustProxy: trustProxy as string[] });
+  const cidr4 = (start: number, prefix: number) =>
+    `${formatIpAddress({ family: 4, value: BigInt(start) })}/${prefix}`;
 
   it.each([
     [true],
@@ -198,36 +256,47 @@ describe("trust settings that amount to everyone are refused", () => {
     [["0.0.0.0/0.0.0.0"]],
     [["::ffff:0:0/96"]],
     [["::ffff:0:0/97", "128.0.0.0/1"]],
+    [["10.0.0.0/8", "::ffff:0:0/97"]],
     [["64:ff9b::/96"]],
     [["::/64"]], // holds ::ffff:0:0/96: every IPv4 address, written as IPv6
     [["::/1", "8000::/1"]],
     [["loopback", "0.0.0.0/0"]],
+    [["0.0.0.0/1"]],
+    // What an attacker got to start: every unicast IPv4 address; all but 0.0.0.0/8; all
+    // but 255.255.255.255; every global IPv6 address.
+    [["0.0.0.0/1", "128.0.0.0/2", "192.0.0.0/3"]],
+    [
+      ["1.0.0.0/8", "2.0.0.0/7", "4.0.0.0/6", "8.0.0.0/5", "16.0.0.0/4", "32.0.0.0/3"].concat([
+        "64.0.0.0/2",
+        "128.0.0.0/1",
+      ]),
+    ],
+    [Array.from({ length: 32 }, (_, i) => cidr4(2 ** 32 - 2 ** (32 - i), i + 1))],
+    [["2000::/3"]],
+    [["2000::/15"]],
+    [["12.0.0.0/8", "13.0.0.0/32"]], // a /8's worth and one address more
+    [["2600::/16", "2a00::/32"]],
   ])("%j", (trustProxy) => {
     expect(refused(trustProxy)).toThrow(KeyGuardError);
-    expect(refused(trustProxy)).toThrow(/would let any client choose its IP/);
+    expect(refused(trustProxy)).toThrow(/would let any client.* choose its IP/);
   });
 
-  it("refuses any split of an address space into CIDRs that adds up to all of it (generated)", () => {
-    const next = random(7);
-    for (let round = 0; round < 200; round++) {
-      // Split 0.0.0.0/0 at random until it is a few dozen ranges, then shuffle them.
-      let ranges: [number, number][] = [[0, 0]];
-      while (ranges.length < 30) {
-        const index = Math.floor(next() * ranges.length);
-        const [start, prefix] = ranges[index] as [number, number];
-        if (prefix >= 24) continue;
-        const half = 2 ** (32 - prefix - 1);
-        ranges.splice(index, 1, [start, prefix + 1], [start + half, prefix + 1]);
-      }
-      ranges = ranges.sort(() => next() - 0.5);
-      const cidr = ([start, prefix]: [number, number]) =>
-        `${formatIpAddress({ family: 4, value: BigInt(start) })}/${prefix}`;
-      const all = ranges.map(cidr);
-      expect(refused(all), all.join(" ")).toThrow(/every IPv4 address/);
-      // Without any one of them there is a hole: accepted.
-      const withHole = all.filter((_, i) => i !== round % all.length);
-      expect(refused(withHole), withHole.join(" ")).not.toThrow();
-    }
+  it("the attacker's lists: refused, and a client behind them cannot pick its address", () => {
+    const all32 = Array.from({ length: 32 }, (_, i) => cidr4(2 ** 32 - 2 ** (32 - i), i + 1));
+    expect(all32).toHaveLength(32);
+    expect(all32[0]).toBe("0.0.0.0/1");
+    expect(all32[31]).toBe("255.255.255.254/32");
+    expect(refused(all32)).toThrow(/public IPv4 addresses/);
+    // The same list once was accepted: with it, this peer chose to be 9.9.9.9.
+    const lan = createClientAddressResolver({ trustProxy: ["uniquelocal"] });
+    expect(lan("203.0.113.7", "9.9.9.9")).toBe("203.0.113.7");
+  });
+
+  it("states the rule in the error", () => {
+    expect(refused(["0.0.0.0/1"])).toThrow(
+      /trusts 2,092,957,696 public IPv4 addresses.*at most 16,777,216 IPv4 addresses \(a \/8's worth\) and 2\^112 IPv6 addresses \(a \/16's worth\)/,
+    );
+    expect(refused(["2000::/3"])).toThrow(/about 2\^125 public IPv6 addresses/);
   });
 
   it("refuses a list covering every IPv6 client, even one that leaves the IPv4 forms out", () => {
@@ -245,23 +314,104 @@ describe("trust settings that amount to everyone are refused", () => {
     const nat64 = 0x64ff9bn << 96n;
     siblingsOf(mapped, 96, nat64);
     siblingsOf(nat64, 96, mapped);
-    const trustProxy = [...new Set(complement)];
-    expect(refused(trustProxy)).toThrow(/every IPv6 address/);
-    expect(refused(trustProxy.slice(1))).not.toThrow();
+    expect(refused([...new Set(complement)])).toThrow(/public IPv6 addresses/);
+  });
+
+  it("decides generated IPv4 lists as a count of public /24s does (generated)", () => {
+    // The oracle: a bitmap of the 2^24 /24 blocks. Every non-public range is /24-aligned,
+    // and generated ranges are /24 or larger, so counting blocks is exact.
+    const notPublic: [number, number][] = [
+      [0, 8],
+      [10 << 24, 8],
+      [(100 << 24) + (64 << 16), 10],
+      [127 << 24, 8],
+      [(169 << 24) + (254 << 16), 16],
+      [(172 << 24) + (16 << 16), 12],
+      [192 << 24, 24],
+      [(192 << 24) + (2 << 8), 24],
+      [(192 << 24) + (168 << 16), 16],
+      [(198 << 24) + (18 << 16), 15],
+      [(198 << 24) + (51 << 16) + (100 << 8), 24],
+      [(203 << 24) + (113 << 8), 24],
+      [224 << 24, 3],
+    ].map(([start, prefix]) => [(start as number) >>> 0, prefix as number]);
+    const blocks = new Uint8Array(2 ** 24);
+    const next = random(11);
+    let refusals = 0;
+    for (let round = 0; round < 150; round++) {
+      blocks.fill(0);
+      const list: string[] = [];
+      const count = 1 + Math.floor(next() * 12);
+      for (let i = 0; i < count; i++) {
+        // Mostly small ranges, sometimes large ones, anywhere (private space included).
+        const prefix = next() < 0.2 ? 1 + Math.floor(next() * 12) : 8 + Math.floor(next() * 17);
+        const size = 2 ** (32 - prefix);
+        const start = Math.floor((next() * 2 ** 32) / size) * size;
+        list.push(cidr4(start, prefix));
+        blocks.fill(1, start / 256, (start + size) / 256);
+      }
+      for (const [start, prefix] of notPublic) {
+        blocks.fill(0, start / 256, (start + 2 ** (32 - prefix)) / 256);
+      }
+      let publicBlocks = 0;
+      for (let b = 0; b < blocks.length; b++) publicBlocks += blocks[b] as number;
+      const tooMany = publicBlocks * 256 > 2 ** 24;
+      if (tooMany) refusals++;
+      // However it is split and ordered, the answer is the same.
+      const shuffled = [...list].sort(() => next() - 0.5);
+      for (const attempt of [list, shuffled]) {
+        if (tooMany) expect(refused(attempt), attempt.join(" ")).toThrow(/public IPv4/);
+        else expect(refused(attempt), attempt.join(" ")).not.toThrow();
+      }
+    }
+    expect(refusals).toBeGreaterThan(10); // both answers were exercised
+    expect(refusals).toBeLessThan(140);
+  });
+
+  it("refuses any split of the whole space, and any such split missing one range (generated)", () => {
+    const next = random(7);
+    for (let round = 0; round < 100; round++) {
+      // Split 0.0.0.0/0 at random until it is a few dozen ranges, then shuffle them.
+      let ranges: [number, number][] = [[0, 0]];
+      while (ranges.length < 40) {
+        const index = Math.floor(next() * ranges.length);
+        const [start, prefix] = ranges[index] as [number, number];
+        if (prefix >= 24) continue;
+        const half = 2 ** (32 - prefix - 1);
+        ranges.splice(index, 1, [start, prefix + 1], [start + half, prefix + 1]);
+      }
+      ranges = ranges.sort(() => next() - 0.5);
+      const all = ranges.map(([start, prefix]) => cidr4(start, prefix));
+      expect(refused(all), all.join(" ")).toThrow(/public IPv4/);
+      // A hole no longer makes it acceptable: at least half the space is still trusted.
+      const withHole = all.filter((_, i) => i !== round % all.length);
+      expect(refused(withHole), withHole.join(" ")).toThrow(/public IPv4/);
+    }
   });
 
   it("accepts hop counts and real proxy lists", () => {
     for (const trustProxy of [0, 1, 2, 1_000]) {
       expect(() => createClientAddressResolver({ trustProxy })).not.toThrow();
     }
+    const cloudflare = [
+      ...["173.245.48.0/20", "103.21.244.0/22", "103.22.200.0/22", "103.31.4.0/22"],
+      ...["141.101.64.0/18", "108.162.192.0/18", "190.93.240.0/20", "188.114.96.0/20"],
+      ...["197.234.240.0/22", "198.41.128.0/17", "162.158.0.0/15", "104.16.0.0/13"],
+      ...["104.24.0.0/14", "172.64.0.0/13", "131.0.72.0/22"],
+      ...["2400:cb00::/32", "2606:4700::/32", "2803:f800::/32", "2405:b500::/32"],
+      ...["2405:8100::/32", "2a06:98c0::/29", "2c0f:f248::/32"],
+    ];
     for (const trustProxy of [
       ["loopback", "linklocal", "uniquelocal"],
-      ["10.0.0.0/8", "::ffff:0:0/97"],
-      ["0.0.0.0/1"],
-      ["2000::/3"],
+      ["10.0.0.0/8", "100.64.0.0/10", "::ffff:10.0.0.0/104", "fc00::/7"],
+      // Private and reserved space costs nothing, however much of it.
+      ["0.0.0.0/8", "224.0.0.0/3", "fe80::/10", "ff00::/8", "2001:db8::/32"],
+      cloudflare,
+      ["11.0.0.0/8"], // a /8's worth of public addresses is the most accepted
+      ["2600::/16"], // and a /16's worth of IPv6
       ["203.0.113.5", "2001:db8::1"],
     ]) {
-      expect(() => createClientAddressResolver({ trustProxy })).not.toThrow();
+      expect(() => createClientAddressResolver({ trustProxy }), trustProxy.join(" ")).not.toThrow();
     }
   });
 

@@ -86,6 +86,24 @@ describe("failed attempts count only when a wrong key was sent", () => {
     expect(codeOf(await guard.check(request({ "x-api-key": rawKey })))).toBe("allowed");
   });
 
+  it("treats an empty key header beside a bearer key as absent: no conflict, no count", async () => {
+    const { kg, key, limiter } = await setup();
+    const guard = kg.guard();
+    const { rawKey } = await key();
+    for (let i = 0; i < 3 * THRESHOLD; i++) {
+      const beside = request({ "x-api-key": "", authorization: `Bearer ${rawKey}` });
+      expect(codeOf(await guard.check(beside))).toBe("allowed");
+      expect(codeOf(await guard.check(request({ "x-api-key": "", authorization: "Bearer" })))).toBe(
+        "missing_api_key",
+      );
+    }
+    expect(limiter.hits).toEqual([]);
+    expect(codeOf(await guard.check(request({ "x-api-key": rawKey })))).toBe("allowed");
+    // A non-empty header beside a different bearer key is still two keys.
+    const two = request({ "x-api-key": "kg_live_other", authorization: `Bearer ${rawKey}` });
+    expect(codeOf(await guard.check(two))).toBe("invalid_api_key");
+  });
+
   it("never counts an OPTIONS request (a CORS preflight), whatever it carries", async () => {
     const { kg, key, limiter } = await setup();
     const guard = kg.guard();
@@ -260,6 +278,18 @@ describe("ignored X-Forwarded-For headers are reported once per KeyGuard, by eve
     await kg.guard({ keyHeader: "x-other" }).check(forwarded());
     await kg.ipRateLimit({ limit: 10 }).check(forwarded());
     expect(seen).toEqual(["KEYGUARD_UNTRUSTED_FORWARDED_FOR"]);
+  });
+
+  it("when trustProxy is 0 hops, which trusts no proxy, as with false", async () => {
+    const { kg, seen } = await warnings(0);
+    expect(kg.clientOf(forwarded())).toBe(CLIENT);
+    await kg.guard().check(forwarded());
+    expect(seen).toEqual(["KEYGUARD_UNTRUSTED_FORWARDED_FOR"]);
+    const fromEnv = resolveConfig(
+      { secretKey: "request-guard-secret" },
+      { KEYGUARD_TRUST_PROXY: "0" },
+    );
+    expect(fromEnv.trustProxy).toBe(false);
   });
 
   it("not when proxies are trusted", async () => {

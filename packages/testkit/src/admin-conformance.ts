@@ -459,6 +459,60 @@ export function describeAdminConformance(
       ).toEqual(["Acme", tricky]);
     });
 
+    it("refuses control characters in any text that would reach a query: 400 or 404, never 5xx", async () => {
+      const { kg, call } = await setup();
+      await call("POST", "/admin/orgs", { name: "Acme" });
+      const key = (await call("POST", "/admin/keys", { org_name: "Acme", label: "k" })).body;
+      const before = JSON.stringify([await kg.listOrganizations(), await kg.listApiKeys()]);
+      const nul = Buffer.from("\u0000").toString("base64url"); // "AA"
+      const cursorOf = (text: string) => Buffer.from(text).toString("base64url");
+      const probes: Array<[string, string, unknown, number, RegExp?]> = [
+        ["POST", "/admin/keys", { org_name: "\u0000", label: "x" }, 404],
+        ["POST", "/admin/keys", { org_name: "Acme\u0000", label: "x" }, 404],
+        ["POST", "/admin/keys", { org_name: "Acme", label: "a\u0000b" }, 400, /label/],
+        ["POST", "/admin/keys", { org_name: "Acme", label: "a\u001bb" }, 400, /label/],
+        ["POST", "/admin/keys", { org_name: "Acme", label: "invoice\u202egnp.exe" }, 400, /label/],
+        ["POST", "/admin/keys", { org_name: "Acme", label: "a\u2066b\u2069" }, 400, /label/],
+        ["POST", "/admin/orgs", { name: "Ac\u0000me" }, 400, /name/],
+        ["PATCH", `/admin/keys/${key.id}`, { label: "\u0000" }, 400, /label/],
+        ["PATCH", `/admin/keys/${key.id}`, { label: "x\u202dy" }, 400, /label/],
+        ["GET", `/admin/keys?cursor=${nul}`, undefined, 400, /cursor/],
+        ["GET", `/admin/orgs?cursor=${nul}`, undefined, 400, /cursor/],
+        ["GET", `/admin/keys?cursor=${cursorOf("a\u0000b")}`, undefined, 400, /cursor/],
+        ["GET", `/admin/orgs?cursor=${cursorOf("x'; --")}`, undefined, 400, /cursor/],
+        ["GET", "/admin/keys?org=%00", undefined, 404],
+        ["GET", "/admin/keys?org=Acme%00", undefined, 404],
+        ["DELETE", "/admin/ip-blocks/%00", undefined, 400, /ip/],
+        ["DELETE", "/admin/ip-blocks/1.2.3.4%00", undefined, 400, /ip/],
+        ["POST", "/admin/ip-blocks", { ip: "1.2.3.4\u0000", duration: 60 }, 400, /ip/],
+        [
+          "POST",
+          "/admin/ip-blocks",
+          { ip: "1.2.3.4", duration: 60, reason: "\u0000" },
+          400,
+          /reason/,
+        ],
+        [
+          "POST",
+          "/admin/ip-blocks",
+          { ip: "1.2.3.4", duration: 60, reason: "a\u202ab" },
+          400,
+          /reason/,
+        ],
+        ["GET", "/admin/keys/%00", undefined, 404],
+        ["PATCH", "/admin/orgs/%00", { status: "suspended" }, 404],
+      ];
+      for (const [method, path, body, status, field] of probes) {
+        const answer = await call(method, path, body);
+        const what = `${method} ${path} ${JSON.stringify(body)}`;
+        expect(answer.status, `${what}: ${answer.text}`).toBe(status);
+        expect(answer.headers.get("content-type"), what).toMatch(/^application\/problem\+json/);
+        if (field !== undefined) expect(answer.body.detail, what).toMatch(field);
+      }
+      expect(JSON.stringify([await kg.listOrganizations(), await kg.listApiKeys()])).toBe(before);
+      expect((await call("GET", "/admin/ip-blocks")).body.items ?? []).toEqual([]);
+    });
+
     it("serves its OpenAPI 3.1 document, listing every operation", async () => {
       const { call } = await setup();
       const document = await call("GET", "/admin/openapi.json", undefined, { "x-admin-key": "" });

@@ -11,6 +11,7 @@ import { MAX_DURATION_MS, parseDuration } from "../util/duration.js";
 import {
   blockPathSchema,
   blockReasonSchema,
+  hasControlCharacters,
   MAX_IP_LENGTH,
   parseInput,
 } from "../validation/operation-inputs.js";
@@ -199,6 +200,9 @@ function ipText(ip: unknown): string {
   const address = typeof ip === "string" ? ip.trim() : "";
   if (address.length > MAX_IP_LENGTH) {
     throw new KeyGuardError("invalid_input", `ip must be at most ${MAX_IP_LENGTH} characters`);
+  }
+  if (hasControlCharacters(address)) {
+    throw new KeyGuardError("invalid_input", "ip must not contain control characters");
   }
   return address;
 }

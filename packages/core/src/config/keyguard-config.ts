@@ -62,6 +62,8 @@ const configSchema = z.object({
         { error: "trustProxy must be false, a number of proxy hops, or a list of proxy addresses" },
       ),
     )
+    // 0 hops trusts no proxy: it is false, so ignored X-Forwarded-For headers are reported.
+    .transform((value) => (value === 0 ? false : value))
     .default(false),
   /** IPv6 clients are limited and blocked per prefix of this length; `false` = per address. */
   ipv6Subnet: z

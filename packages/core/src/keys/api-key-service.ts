@@ -14,6 +14,7 @@ import type { Clock } from "../util/clock.js";
 import {
   expiresAtSchema,
   gracePeriodSchema,
+  hasControlCharacters,
   keyLabelSchema,
   monthlyLimitSchema,
   parseInput,
@@ -290,7 +291,8 @@ export class ApiKeyService {
         "invalid_input",
         `"${ref}" is too short to name a key: give its full prefix as list-keys shows it (${DISPLAY_PREFIX_LENGTH} characters, e.g. kg_live_4Gk9), its id, or the raw key`,
       );
-    } else if (ref.length === DISPLAY_PREFIX_LENGTH) {
+    } else if (ref.length === DISPLAY_PREFIX_LENGTH && !hasControlCharacters(ref)) {
+      // No prefix has a control character (PostgreSQL text cannot even hold NUL).
       const candidates = await this.#store.findApiKeysByPrefix(ref, MAX_CANDIDATES + 1);
       if (candidates.length === 1 && candidates[0]) return candidates[0];
       if (candidates.length > 1) throw ambiguous(ref, candidates);

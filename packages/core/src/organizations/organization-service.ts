@@ -4,6 +4,7 @@ import { KeyGuardError } from "../errors/keyguard-error.js";
 import type { OrganizationListFilter, Store } from "../ports/store.js";
 import type { Clock } from "../util/clock.js";
 import {
+  hasControlCharacters,
   MAX_ORGANIZATION_NAME,
   organizationNameSchema,
   parseInput,
@@ -50,12 +51,18 @@ export class OrganizationService {
   async get(nameOrId: string): Promise<Organization> {
     const reference = typeof nameOrId === "string" ? nameOrId.trim() : "";
     // No name is longer than a name may be: such a reference is not looked up at all.
-    const searchable = reference !== "" && reference.length <= MAX_ORGANIZATION_NAME;
+    // Nor is one with control characters (no name has them; PostgreSQL refuses NUL).
+    const searchable =
+      reference !== "" &&
+      reference.length <= MAX_ORGANIZATION_NAME &&
+      !hasControlCharacters(reference);
     const found =
       (searchable && (await this.#store.findOrganizationByName(reference))) ||
       (UUID.test(reference) ? await this.#store.findOrganizationById(reference) : undefined);
     if (!found) {
-      const shown = reference.length > 60 ? `${reference.slice(0, 60)}...` : reference;
+      const cut = reference.length > 60 ? `${reference.slice(0, 60)}...` : reference;
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: replacing them is the point
+      const shown = cut.replace(/[\u0000-\u001f\u007f-\u009f]/g, "\ufffd");
       throw new KeyGuardError(
         "organization_not_found",
         `No organization named "${shown}". List them with: keyguard list-orgs`,

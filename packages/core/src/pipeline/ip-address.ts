@@ -45,8 +45,31 @@ export function parseIpAddress(text: string): IpAddress | undefined {
     return ipaddr.IPv4.isValidFourPartDecimal(v4) ? ipv4(ipaddr.IPv4.parse(v4).octets) : undefined;
   }
   const v6 = match[2] ?? match[6];
-  if (v6 === undefined || !ipaddr.IPv6.isValid(v6)) return undefined;
-  return canonicalIpv6(ipaddr.IPv6.parse(v6).parts);
+  const parts = v6 === undefined ? undefined : parseIpv6Parts(v6);
+  return parts === undefined ? undefined : canonicalIpv6(parts);
+}
+
+/** A trailing dotted IPv4 part of an IPv6 address (`::ffff:1.2.3.4`, `64:ff9b::1.2.3.4`). */
+const EMBEDDED_IPV4 = /:(\d{1,3}(?:\.\d{1,3}){3})$/;
+
+/**
+ * The eight 16-bit parts of an IPv6 address (no zone id), or `undefined`. A trailing
+ * dotted IPv4 part is read as the two groups it spells: ipaddr.js alone turns `::1.2.3.4`
+ * (IPv4-compatible, RFC 4291 §2.5.5.1, deprecated) into `::ffff:1.2.3.4`, another
+ * address, so `::1.2.3.4` and `::102:304`, one address, became two identities.
+ * IPv4-compatible addresses are plain IPv6 here, in every spelling.
+ */
+export function parseIpv6Parts(text: string): number[] | undefined {
+  let hex = text;
+  const embedded = EMBEDDED_IPV4.exec(text);
+  if (embedded !== null) {
+    const v4 = embedded[1] as string;
+    if (!ipaddr.IPv4.isValidFourPartDecimal(v4)) return undefined;
+    const [a, b, c, d] = ipaddr.IPv4.parse(v4).octets as [number, number, number, number];
+    hex = `${text.slice(0, embedded.index + 1)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  if (hex.includes(".") || !ipaddr.IPv6.isValid(hex)) return undefined;
+  return ipaddr.IPv6.parse(hex).parts;
 }
 
 /** The IPv6 address with these eight 16-bit parts, as IPv4 when it carries one. */

@@ -320,7 +320,10 @@ export class RequestGuard {
   #extractKey(
     request: GuardRequest,
   ): { ok: true; value: string | undefined } | { ok: false; detail: string } {
-    const header = request.header(this.#keyHeader);
+    const sent = request.header(this.#keyHeader);
+    // An empty key header is no key (clients send `X-API-KEY:` from unset variables): it
+    // neither conflicts with a bearer key nor counts as a wrong one.
+    const header = sent === "" ? undefined : sent;
     if (Array.isArray(header)) {
       return { ok: false, detail: `Send exactly one ${this.#keyHeader.toUpperCase()} header.` };
     }
@@ -329,7 +332,7 @@ export class RequestGuard {
       const authorization = request.header("authorization");
       const value = Array.isArray(authorization) ? undefined : authorization;
       if (value !== undefined && /^bearer\s+/i.test(value))
-        bearer = value.replace(/^bearer\s+/i, "");
+        bearer = value.replace(/^bearer\s+/i, "") || undefined;
     }
     if (header !== undefined && bearer !== undefined && header !== bearer) {
       return {
@@ -337,8 +340,7 @@ export class RequestGuard {
         detail: `Two different API keys were sent (${this.#keyHeader.toUpperCase()} and Authorization).`,
       };
     }
-    const value = header ?? bearer;
-    return { ok: true, value: value === "" ? undefined : value };
+    return { ok: true, value: header ?? bearer };
   }
 
   #refuse(

@@ -1,17 +1,20 @@
 import ipaddr from "ipaddr.js";
 import { KeyGuardError } from "../errors/keyguard-error.js";
-import type { IpAddress } from "./ip-address.js";
+import { type IpAddress, parseIpv6Parts } from "./ip-address.js";
 
 /**
  * Which proxies' `X-Forwarded-For` to believe:
  * - `false` (default): none; the client is the socket's peer.
- * - a number: that many proxy hops in front of the app (1 = one load balancer).
+ * - a number: that many proxy hops in front of the app (1 = one load balancer); 0 is `false`.
  * - a list of addresses, CIDRs (`10.0.0.0/8`, `10.0.0.0/255.0.0.0`, `fd00::/8`) or
  *   `loopback` / `linklocal` / `uniquelocal`. Addresses are compared in canonical form,
  *   so an IPv4-mapped or NAT64 peer matches the IPv4 ranges.
  *
- * `true`, and any list whose ranges together cover every IPv4 or every IPv6 address, is
- * refused: it would let any client choose its own address.
+ * `true` is refused, and so is a list that trusts more public addresses than any proxy
+ * fleet has: more than {@link MAX_PUBLIC_IPV4} IPv4 addresses (a /8's worth) or
+ * {@link MAX_PUBLIC_IPV6} IPv6 addresses (a /16's worth) outside private, loopback,
+ * link-local, CGNAT and reserved space ({@link NOT_PUBLIC}). Such a list lets the clients
+ * inside it choose their own address; a CDN's ranges are /12 or smaller (IPv6: /29).
  */
 export type TrustProxy = false | number | readonly string[];
 
@@ -37,6 +40,43 @@ interface AddressRange {
 
 const BITS = { 4: 32n, 6: 128n } as const;
 
+/** Most public IPv4 addresses a `trustProxy` list may trust: 2^24, a /8's worth. */
+export const MAX_PUBLIC_IPV4 = 1n << 24n;
+/** Most public IPv6 addresses a `trustProxy` list may trust: 2^112, a /16's worth. */
+export const MAX_PUBLIC_IPV6 = 1n << 112n;
+
+/**
+ * Where no client on the internet can be (RFC 6890's registries): trusting these costs
+ * nothing, whatever their size. Everything else, unallocated space included, is public.
+ */
+export const NOT_PUBLIC = {
+  4: [
+    "0.0.0.0/8", // "this network"
+    "10.0.0.0/8",
+    "100.64.0.0/10", // CGNAT
+    "127.0.0.0/8",
+    "169.254.0.0/16",
+    "172.16.0.0/12",
+    "192.0.0.0/24", // IETF protocol assignments
+    "192.0.2.0/24", // documentation
+    "192.168.0.0/16",
+    "198.18.0.0/15", // benchmarking
+    "198.51.100.0/24", // documentation
+    "203.0.113.0/24", // documentation
+    "224.0.0.0/3", // multicast and reserved, up to 255.255.255.255
+  ],
+  6: [
+    "::/127", // unspecified and loopback
+    "::ffff:0:0/96", // IPv4-mapped: IPv4 addresses, counted as such
+    "64:ff9b::/96", // NAT64: likewise
+    "100::/64", // discard
+    "2001:db8::/32", // documentation
+    "fc00::/7", // unique local
+    "fe80::/10", // link-local
+    "ff00::/8", // multicast
+  ],
+} as const;
+
 /**
  * IPv6 blocks whose addresses are IPv4 addresses in canonical form (`::ffff:0:0/96`,
  * `64:ff9b::/96`): an IPv6 range overlapping one trusts those IPv4 addresses.
@@ -46,12 +86,17 @@ const IPV4_IN_IPV6: readonly AddressRange[] = [
   { family: 6, first: 0x64ff9bn << 96n, last: (0x64ff9bn << 96n) | 0xffffffffn },
 ];
 
+/** Whether `trustProxy` believes no forwarded header at all: `false`, or 0 hops. */
+export function trustsNoProxy(trustProxy: TrustProxy): boolean {
+  return trustProxy === false || trustProxy === 0;
+}
+
 /**
  * Compiles `trustProxy` once, at start-up: `undefined` when no forwarded header is to be
  * believed. A misconfiguration is an `invalid_config` error naming the entry.
  */
 export function compileTrust(trustProxy: TrustProxy): TrustedHop | undefined {
-  if (trustProxy === false) return undefined;
+  if (trustsNoProxy(trustProxy)) return undefined;
   if (typeof trustProxy === "number") {
     if (!Number.isInteger(trustProxy) || trustProxy < 0) {
       throw new KeyGuardError(
@@ -65,21 +110,19 @@ export function compileTrust(trustProxy: TrustProxy): TrustedHop | undefined {
     const ranges = trustProxy.flatMap((entry: unknown) => parseEntry(entry));
     const ipv4 = ranges.filter((range) => range.family === 4);
     const ipv6 = ranges.filter((range) => range.family === 6);
-    const everyIpv4 = covers(ipv4, BITS[4]);
-    const everyIpv6 = covers([...ipv6, ...IPV4_IN_IPV6], BITS[6]);
-    const everyone =
-      everyIpv4 && everyIpv6
-        ? "every IPv4 and IPv6 address"
-        : everyIpv4
-          ? "every IPv4 address"
-          : everyIpv6
-            ? "every IPv6 address"
-            : undefined;
-    if (everyone !== undefined) {
+    const public4 = publicAddresses(ipv4, NOT_PUBLIC_RANGES[4]);
+    const public6 = publicAddresses(ipv6, NOT_PUBLIC_RANGES[6]);
+    const tooMany = [
+      public4 > MAX_PUBLIC_IPV4 ? `${public4.toLocaleString("en-US")} public IPv4 addresses` : "",
+      public6 > MAX_PUBLIC_IPV6
+        ? `about 2^${Math.round(Math.log2(Number(public6)))} public IPv6 addresses`
+        : "",
+    ].filter(Boolean);
+    if (tooMany.length > 0) {
       const shown = JSON.stringify(trustProxy);
       throw new KeyGuardError(
         "invalid_config",
-        `trustProxy: ${shown.length > 100 ? `${shown.slice(0, 96)}...]` : shown} trusts ${everyone}, which like true would let any client choose its IP through X-Forwarded-For. Give the number of proxy hops (e.g. 1) or the proxies' own addresses.`,
+        `trustProxy: ${shown.length > 100 ? `${shown.slice(0, 96)}...]` : shown} trusts ${tooMany.join(" and ")}, which would let any client among them choose its IP through X-Forwarded-For. Outside private, loopback, link-local, CGNAT and reserved ranges a list may trust at most 16,777,216 IPv4 addresses (a /8's worth) and 2^112 IPv6 addresses (a /16's worth); a CDN's ranges are far smaller. Give the number of proxy hops (e.g. 1) or the proxies' own ranges.`,
       );
     }
     return (address) => {
@@ -115,9 +158,12 @@ function parseEntry(entry: unknown): AddressRange[] {
   if (extra !== undefined) throw invalid();
   let address: ipaddr.IPv4 | ipaddr.IPv6;
   if (ipaddr.IPv4.isValidFourPartDecimal(addressText)) address = ipaddr.IPv4.parse(addressText);
-  else if (ipaddr.IPv6.isValid(addressText) && !addressText.includes("%")) {
-    address = ipaddr.IPv6.parse(addressText);
-  } else throw invalid();
+  else {
+    // Read as the client addresses are (`::1.2.3.4` is `::102:304`, not `::ffff:1.2.3.4`).
+    const parts = addressText.includes("%") ? undefined : parseIpv6Parts(addressText);
+    if (parts === undefined) throw invalid();
+    address = new ipaddr.IPv6(parts);
+  }
   const family = address.kind() === "ipv4" ? 4 : 6;
   const bits = BITS[family];
   let prefix: bigint;
@@ -148,15 +194,39 @@ function parseEntry(entry: unknown): AddressRange[] {
   return ranges;
 }
 
-/** Whether `ranges` together cover every address of a `bits`-bit family. */
-function covers(ranges: readonly AddressRange[], bits: bigint): boolean {
+/** `ranges` as disjoint ranges in ascending order. */
+function merged(ranges: readonly AddressRange[]): AddressRange[] {
   const sorted = [...ranges].sort((a, b) => (a.first < b.first ? -1 : a.first > b.first ? 1 : 0));
-  const end = 1n << bits;
-  let reached = 0n; // every address below this one is covered
+  const out: AddressRange[] = [];
   for (const range of sorted) {
-    if (range.first > reached) return false;
-    if (range.last + 1n > reached) reached = range.last + 1n;
-    if (reached >= end) return true;
+    const last = out[out.length - 1];
+    if (last !== undefined && range.first <= last.last + 1n) {
+      if (range.last > last.last) out[out.length - 1] = { ...last, last: range.last };
+    } else out.push(range);
   }
-  return reached >= end;
+  return out;
 }
+
+/** How many addresses `ranges` together hold outside `excluded` (disjoint ranges). */
+function publicAddresses(
+  ranges: readonly AddressRange[],
+  excluded: readonly AddressRange[],
+): bigint {
+  let count = 0n;
+  for (const range of merged(ranges)) {
+    count += range.last - range.first + 1n;
+    for (const hole of excluded) {
+      let first = range.first;
+      if (hole.first > first) first = hole.first;
+      let last = range.last;
+      if (hole.last < last) last = hole.last;
+      if (first <= last) count -= last - first + 1n;
+    }
+  }
+  return count;
+}
+
+const NOT_PUBLIC_RANGES = {
+  4: merged(NOT_PUBLIC[4].flatMap((cidr) => parseEntry(cidr))),
+  6: merged(NOT_PUBLIC[6].flatMap((cidr) => parseEntry(cidr).filter((r) => r.family === 6))),
+};

@@ -7,7 +7,22 @@ import { KeyGuardError } from "../errors/keyguard-error.js";
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching them is the point
 const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
 
-const displayText = (field: string, max: number) =>
+/**
+ * Bidirectional embedding, override and isolate controls (U+202A-202E, U+2066-2069): in a
+ * label or reason they make a terminal or page show text other than what is stored.
+ */
+const BIDI_CONTROLS = /[\u202a-\u202e\u2066-\u2069]/;
+
+/**
+ * Whether `text` holds a control character (C0, DEL, C1). Such text is no name, label,
+ * id or address KeyGuard ever stored, and PostgreSQL text cannot hold NUL at all: look-ups
+ * answer "not found" for it without asking the database.
+ */
+export function hasControlCharacters(text: string): boolean {
+  return CONTROL_CHARACTERS.test(text);
+}
+
+const displayText = (field: string, max: number, options: { bidi?: boolean } = {}) =>
   z
     .string({ error: `${field} must be a string` })
     .trim()
@@ -16,12 +31,16 @@ const displayText = (field: string, max: number) =>
     .refine(
       (value) => !CONTROL_CHARACTERS.test(value),
       `${field} must not contain control characters`,
+    )
+    .refine(
+      (value) => options.bidi !== false || !BIDI_CONTROLS.test(value),
+      `${field} must not contain bidirectional control characters (U+202A-202E, U+2066-2069)`,
     );
 
 export const MAX_ORGANIZATION_NAME = 200;
 export const organizationNameSchema = displayText("organization name", MAX_ORGANIZATION_NAME);
-export const keyLabelSchema = displayText("label", 200);
-export const blockReasonSchema = displayText("reason", 200);
+export const keyLabelSchema = displayText("label", 200, { bidi: false });
+export const blockReasonSchema = displayText("reason", 200, { bidi: false });
 
 export const rateLimitSchema = z
   .number({ error: "rateLimitPerMinute must be a number" })
