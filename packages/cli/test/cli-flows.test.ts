@@ -297,7 +297,11 @@ describe.each(backends)("keyguard CLI on $name", (backend) => {
         /No organization named "Nobody"/,
         withSecret,
       );
-      await expectFailure(["list-keys", "--org", "Nobody"], 1, /No organization named "Nobody"/);
+      await expectFailure(
+        ["list-keys", "--org", "Nobody"],
+        1,
+        /No organization named "Nobody"\. List them with: keyguard list-orgs$/,
+      );
       await expectFailure(["suspend-org", "Nobody"], 1, /Nobody/);
       await expectFailure(["create-org", "x".repeat(300)], 1, /at most 200 characters/);
       expect(json(await run(["list-orgs", "--json"]))).toHaveLength(1);
@@ -307,7 +311,11 @@ describe.each(backends)("keyguard CLI on $name", (backend) => {
       await initWithOrg();
       await run(["create-key", "--org", "Acme Corp", "--label", "alpha"], withSecret);
       await run(["create-key", "--org", "Acme Corp", "--label", "beta"], withSecret);
-      await expectFailure(["revoke-key", "kg_live_zzzz"], 1, /No API key matches "kg_live_zzzz"/);
+      await expectFailure(
+        ["revoke-key", "kg_live_zzzz"],
+        1,
+        /No API key matches "kg_live_zzzz"\. List keys with: keyguard list-keys$/,
+      );
       await expectFailure(["revoke-key", "kg_live_"], 1, /"kg_live_" is too short to name a key/);
       const keys = json(await run(["list-keys", "--json"]));
       expect(keys.every((k: { isActive: boolean }) => k.isActive)).toBe(true);
@@ -320,17 +328,20 @@ describe.each(backends)("keyguard CLI on $name", (backend) => {
         await expectFailure(
           ["create-key", "--org", "Acme Corp", "--label", "k", `--rate-limit=${value}`],
           2,
-          /--rate-limit must be a whole number/,
+          /--rate-limit must be a positive whole number/,
           withSecret,
         );
       }
-      // Without "=", a negative number reads as an option; still a usage error.
-      await expectFailure(
-        ["create-key", "--org", "Acme Corp", "--label", "k", "--rate-limit", "-5"],
-        2,
-        /Unknown option `-5`/,
-        withSecret,
-      );
+      // Without "=" too: a value that starts with "-" is the option's value, not a flag.
+      for (const option of ["--rate-limit", "--monthly-limit"]) {
+        await expectFailure(
+          ["create-key", "--org", "Acme Corp", "--label", "k", option, "-5"],
+          2,
+          new RegExp(`^keyguard: ${option} must be a positive whole number \\(got -5\\)`),
+          withSecret,
+        );
+      }
+      await expectFailure(["usage", "kg_live_x", "--since", "-1h"], 2, /--since "-1h"/);
       await expectFailure(
         ["create-key", "--org", "Acme Corp", "--label", "k", "--monthly-limit", "lots"],
         2,

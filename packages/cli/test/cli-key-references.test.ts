@@ -138,7 +138,7 @@ describe.each(backends)("keyguard CLI key references and bounds on $name", (back
     await refused(
       ["create-key", "--org", "Acme Corp", "--label", "x", "--rate-limit", "9007199254740993"],
       2,
-      /--rate-limit must be a whole number/,
+      /--rate-limit must be a positive whole number/,
     );
     await refused(
       ["create-key", "--org", "Acme Corp", "--label", "x", "--rate-limit", "2000000000"],

@@ -104,6 +104,8 @@ export function describeAdminConformance(
       expect(answer.headers.get("content-type")).toMatch(/^application\/problem\+json/);
       expect(answer.body).toMatchObject({ status, code });
       expect(typeof answer.body.detail).toBe("string");
+      // An HTTP client has no CLI: an answer never sends it to a command.
+      expect(answer.body.detail).not.toMatch(/\bkeyguard [a-z]|\blist-(keys|orgs)\b/);
     }
 
     it("runs the seed's endpoints: orgs, keys (raw key once, then masked), revoke, stats", async () => {
@@ -400,11 +402,9 @@ export function describeAdminConformance(
         400,
         "invalid_input",
       );
-      expectProblem(
-        await call("POST", "/admin/keys", { org_name: "Nope", label: "x" }),
-        404,
-        "organization_not_found",
-      );
+      const noOrg = await call("POST", "/admin/keys", { org_name: "Nope", label: "x" });
+      expectProblem(noOrg, 404, "organization_not_found");
+      expect(noOrg.body.detail).toBe('No organization named "Nope".');
       expectProblem(
         await call("POST", "/admin/orgs", { name: "Acme" }),
         409,

@@ -288,7 +288,7 @@ export class ApiKeyService {
     } else if (ref.length < DISPLAY_PREFIX_LENGTH) {
       throw new KeyGuardError(
         "invalid_input",
-        `"${ref}" is too short to name a key: give its full prefix as list-keys shows it (${DISPLAY_PREFIX_LENGTH} characters, e.g. kg_live_4Gk9), its id, or the raw key`,
+        `"${ref}" is too short to name a key: give its full display prefix as key listings show it (${DISPLAY_PREFIX_LENGTH} characters, e.g. kg_live_4Gk9), its id, or the raw key`,
       );
     } else if (ref.length === DISPLAY_PREFIX_LENGTH) {
       const candidates = await this.#store.findApiKeysByPrefix(ref, MAX_CANDIDATES + 1);
@@ -297,7 +297,7 @@ export class ApiKeyService {
     }
     throw new KeyGuardError(
       "api_key_not_found",
-      `No API key matches "${ref.length > 40 ? `${ref.slice(0, 12)}...` : ref}". List keys with: keyguard list-keys`,
+      `No API key matches "${ref.length > 40 ? `${ref.slice(0, 12)}...` : ref}".`,
     );
   }
 

@@ -56,10 +56,7 @@ export class OrganizationService {
       (UUID.test(reference) ? await this.#store.findOrganizationById(reference) : undefined);
     if (!found) {
       const shown = reference.length > 60 ? `${reference.slice(0, 60)}...` : reference;
-      throw new KeyGuardError(
-        "organization_not_found",
-        `No organization named "${shown}". List them with: keyguard list-orgs`,
-      );
+      throw new KeyGuardError("organization_not_found", `No organization named "${shown}".`);
     }
     return found;
   }
