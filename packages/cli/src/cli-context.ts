@@ -49,8 +49,17 @@ export class CliContext {
     this.io.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
   }
 
+  /** `--json` output: the admin API's wire format (`toApiKeyWire` and the rest, in core). */
   printJson(value: unknown): void {
     this.io.stdout.write(toJson(value));
+  }
+
+  /**
+   * A whole listing, shaped like one page of the admin API's (`{items, next_cursor}`):
+   * the CLI lists everything, so there is never a next page.
+   */
+  printList(items: readonly unknown[]): void {
+    this.printJson({ items, next_cursor: null });
   }
 
   /** Opens KeyGuard on the configured database, runs `use`, and always closes it. */

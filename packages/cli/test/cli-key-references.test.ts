@@ -52,9 +52,10 @@ describe.each(backends)("keyguard CLI key references and bounds on $name", (back
   async function oneKey() {
     expect((await run(["init"])).code).toBe(0);
     expect((await run(["create-org", "Acme Corp"])).code).toBe(0);
-    return json(
+    const { raw_key: rawKey, ...key } = json(
       await run(["create-key", "--org", "Acme Corp", "--label", "only", "--json"], withSecret),
-    ) as { rawKey: string; key: { id: string; prefix: string } };
+    ) as { raw_key: string; id: string; prefix: string };
+    return { rawKey, key };
   }
 
   it("never acts on a reference shorter than the display prefix, even with one key", async () => {
@@ -73,8 +74,8 @@ describe.each(backends)("keyguard CLI key references and bounds on $name", (back
     }
     expect(await state()).toBe(before);
     // The full prefix, as list-keys shows it, and the id both work.
-    expect(json(await run(["usage", key.prefix, "--json"])).key.id).toBe(key.id);
-    expect(json(await run(["revoke-key", key.id, "--json"])).isActive).toBe(false);
+    expect(json(await run(["usage", key.prefix, "--json"])).key_id).toBe(key.id);
+    expect(json(await run(["revoke-key", key.id, "--json"])).is_active).toBe(false);
   });
 
   it("refuses a display prefix that several keys share, changing nothing", async () => {

@@ -161,3 +161,15 @@ export { warnBackgroundError } from "./util/background-error.js";
 export { type Clock, systemClock } from "./util/clock.js";
 export { parseDuration } from "./util/duration.js";
 export { loadOptionalModule } from "./util/load-optional-module.js";
+export {
+  type ApiKeyWire,
+  type IpBlockWire,
+  type OrganizationWire,
+  type StatsWire,
+  toApiKeyWire,
+  toIpBlockWire,
+  toOrganizationWire,
+  toStatsWire,
+  toUsageWire,
+  type UsageWire,
+} from "./wire/wire-format.js";
