@@ -48,6 +48,14 @@ export const apiKeyWire = z
   })
   .meta({ id: "ApiKey" });
 
+export const revokedApiKeyWire = apiKeyWire
+  .extend({
+    already_revoked: z
+      .boolean()
+      .describe("true when the key was revoked before this request: nothing changed"),
+  })
+  .meta({ id: "RevokedApiKey" });
+
 export const createdApiKeyWire = apiKeyWire
   .extend({
     raw_key: z.string().describe("The key itself. Shown this once: it is not stored anywhere."),

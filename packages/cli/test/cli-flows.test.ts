@@ -73,6 +73,17 @@ describe.each(backends)("keyguard CLI on $name", (backend) => {
 
     const revoked = await run(["revoke-key", test.prefix]);
     expect(revoked.stdout).toBe(`Revoked key ${test.prefix} (test-key, Dev Team).\n`);
+    const again = await run(["revoke-key", test.prefix]);
+    expect(again).toMatchObject({
+      code: 0,
+      stderr: "",
+      stdout: `Key ${test.prefix} (test-key, Dev Team) was already revoked.\n`,
+    });
+    expect(json(await run(["revoke-key", test.id, "--json"]))).toMatchObject({
+      id: test.id,
+      is_active: false,
+      already_revoked: true,
+    });
 
     const list = await run(["list-keys"]);
     expect(list.code).toBe(0);

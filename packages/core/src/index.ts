@@ -47,6 +47,7 @@ export {
   type ApiKeyServiceOptions,
   type CreateApiKeyInput,
   type CreatedApiKey,
+  type RevokeOutcome,
   type RotatedApiKey,
   type UpdateApiKeyInput,
 } from "./keys/api-key-service.js";

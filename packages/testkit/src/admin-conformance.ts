@@ -145,7 +145,15 @@ export function describeAdminConformance(
 
       const revoked = await call("DELETE", `/admin/keys/${created.body.id}`);
       expect(revoked.status).toBe(200);
-      expect(revoked.body).toMatchObject({ status: "revoked", is_active: false });
+      expect(revoked.body).toMatchObject({
+        status: "revoked",
+        is_active: false,
+        already_revoked: false,
+      });
+      // DELETE is idempotent: the same key state again, saying nothing changed this time.
+      const again = await call("DELETE", `/admin/keys/${created.body.id}`);
+      expect(again.status).toBe(200);
+      expect(again.body).toEqual({ ...revoked.body, already_revoked: true });
       const refused = await api("/api/data", rawKey);
       expect(refused.status).toBe(401);
       expect(((await refused.json()) as { code: string }).code).toBe("revoked_api_key");

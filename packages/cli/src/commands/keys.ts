@@ -90,9 +90,14 @@ export const registerKeyCommands: RegisterCommand = (cli, ctx) => {
     .command("revoke-key <key>", "Revoke a key, by prefix (kg_live_4Gk9) or id")
     .action((reference: string) =>
       ctx.withKeyGuard({ needsSecret: false, shared: true }, async (kg) => {
-        const key = await kg.revokeApiKey(String(reference));
-        if (ctx.json) ctx.printJson(toApiKeyWire(key, Date.now()));
-        else ctx.print(`Revoked key ${key.prefix} (${key.label}, ${key.organizationName}).`);
+        const { key, alreadyRevoked } = await kg.revokeApiKeyOutcome(String(reference));
+        if (ctx.json) {
+          ctx.printJson({ ...toApiKeyWire(key, Date.now()), already_revoked: alreadyRevoked });
+        } else {
+          const which = `${key.prefix} (${key.label}, ${key.organizationName})`;
+          // Exit 0 either way: the key is revoked, as asked, so scripts can safely repeat it.
+          ctx.print(alreadyRevoked ? `Key ${which} was already revoked.` : `Revoked key ${which}.`);
+        }
       }),
     );
 

@@ -84,6 +84,12 @@ const MAX_CANDIDATES = 10;
  * change to a stored key is announced through `keyChanged`, so no process keeps trusting
  * a cached copy.
  */
+/** What a revocation did: `alreadyRevoked` when the key was revoked before (no change). */
+export interface RevokeOutcome {
+  readonly key: ApiKeyInfo;
+  readonly alreadyRevoked: boolean;
+}
+
 export class ApiKeyService {
   readonly #store: Store;
   readonly #clock: Clock;
@@ -261,10 +267,14 @@ export class ApiKeyService {
     return this.#applyPatch(key, patch);
   }
 
-  /** Revokes a key: refused from now on (everywhere at once with a change feed). */
-  async revoke(reference: string): Promise<ApiKeyInfo> {
+  /**
+   * Revokes a key: refused from now on (everywhere at once with a change feed). A key that
+   * is already revoked is left as it is (nothing written or announced) and reported so.
+   */
+  async revoke(reference: string): Promise<RevokeOutcome> {
     const key = await this.find(reference);
-    return this.#applyPatch(key, { isActive: false });
+    if (!key.isActive) return { key: toApiKeyInfo(key), alreadyRevoked: true };
+    return { key: await this.#applyPatch(key, { isActive: false }), alreadyRevoked: false };
   }
 
   async #applyPatch(key: StoredApiKey, patch: ApiKeyPatch): Promise<ApiKeyInfo> {
