@@ -1,4 +1,4 @@
-import type { KeyGuardError } from "@keyguard/core";
+import { type KeyGuardError, messageWithFieldNames } from "@keyguard/core";
 
 /**
  * What to do next, for failures where a command helps. Core's messages never name CLI
@@ -9,8 +9,28 @@ const HINTS: Partial<Record<string, string>> = {
   api_key_not_found: "List keys with: keyguard list-keys",
 };
 
-/** A KeyGuardError as the CLI prints it: core's message, plus a hint where one helps. */
+/** Core's names for inputs (`details.field`) as the user gives them to the CLI. */
+const OPTION_NAMES: Readonly<Record<string, string>> = {
+  label: "--label",
+  rateLimitPerMinute: "--rate-limit",
+  monthlyLimit: "--monthly-limit",
+  scopes: "--scopes",
+  expiresAt: "--expires",
+  gracePeriodMs: "--grace",
+  path: "--path",
+  reason: "--reason",
+  secretKey: "the secret key (--secret / KEYGUARD_SECRET_KEY)",
+  databaseUrl: "the database URL (--db / KEYGUARD_DATABASE_URL)",
+  redisUrl: "the Redis URL (--redis / KEYGUARD_REDIS_URL)",
+  redisPrefix: "KEYGUARD_REDIS_PREFIX",
+};
+
+/**
+ * A KeyGuardError as the CLI prints it: core's message with the options the user typed
+ * instead of core's field names, plus a hint where one helps.
+ */
 export function cliMessage(error: KeyGuardError): string {
+  const message = messageWithFieldNames(error, OPTION_NAMES);
   const hint = HINTS[error.code];
-  return hint === undefined ? error.message : `${error.message} ${hint}`;
+  return hint === undefined ? message : `${message} ${hint}`;
 }

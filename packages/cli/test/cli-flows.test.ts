@@ -401,7 +401,7 @@ describe.each(backends)("keyguard CLI on $name", (backend) => {
       await expectFailure(
         ["create-key", "--org", "Acme Corp", "--label", "k", "--expires", "2020-01-01"],
         1,
-        /expiresAt must be in the future/,
+        /^keyguard: --expires must be in the future$/,
         withSecret,
       );
       await expectFailure(
@@ -429,7 +429,7 @@ describe.each(backends)("keyguard CLI on $name", (backend) => {
       await expectFailure(
         ["create-key", "--org", "Acme Corp", "--label", "k", "--secret", "short"],
         1,
-        /secretKey must be at least 8/,
+        /the secret key \(--secret \/ KEYGUARD_SECRET_KEY\) must be at least 8/,
       );
       const ok = await run([
         "create-key",
@@ -505,7 +505,7 @@ describe("keyguard CLI: database location errors", () => {
   it("refuses an unsupported URL", async () => {
     await expectUnavailable(
       ["init", "--db", "mysql://x/y"],
-      /databaseUrl .*"mysql:" is not supported/,
+      /the database URL \(--db \/ KEYGUARD_DATABASE_URL\) "mysql:\/\/x\/y" is unusable: the scheme "mysql:" is not supported/,
     );
   });
 });

@@ -144,7 +144,7 @@ describe.each(backends)("keyguard CLI key references and bounds on $name", (back
     await refused(
       ["create-key", "--org", "Acme Corp", "--label", "x", "--rate-limit", "2000000000"],
       1,
-      /rateLimitPerMinute must be at most/,
+      /^keyguard: --rate-limit must be at most 1,000,000,000/,
     );
     await refused(
       ["create-key", "--org", "Acme Corp", "--label", "x", "--scopes", "a".repeat(101)],

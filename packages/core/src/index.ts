@@ -33,7 +33,11 @@ export {
   isErrorCode,
   titleFor,
 } from "./errors/error-codes.js";
-export { isKeyGuardError, KeyGuardError } from "./errors/keyguard-error.js";
+export {
+  isKeyGuardError,
+  KeyGuardError,
+  messageWithFieldNames,
+} from "./errors/keyguard-error.js";
 export {
   KeyGuard,
   type KeyGuardOptions,

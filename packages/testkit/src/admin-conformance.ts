@@ -424,6 +424,17 @@ export function describeAdminConformance(
         400,
         "invalid_input",
       );
+      // Core's checks are reported under the wire's field names, not core's (expiresAt).
+      const past = await call("PATCH", `/admin/keys/${key.id}`, {
+        expires_at: "2020-01-01T00:00:00Z",
+      });
+      expectProblem(past, 400, "invalid_input");
+      expect(past.body.detail).toBe("expires_at must be in the future");
+      const tooFast = await call("PATCH", `/admin/keys/${key.id}`, {
+        rate_limit_per_minute: 2_000_000_000,
+      });
+      expectProblem(tooFast, 400, "invalid_input");
+      expect(tooFast.body.detail).toMatch(/^rate_limit_per_minute must be at most/);
       expectProblem(
         await call("POST", "/admin/orgs", "name=Acme", {
           "content-type": "application/x-www-form-urlencoded",

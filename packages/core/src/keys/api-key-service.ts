@@ -145,7 +145,7 @@ export class ApiKeyService {
     const grace =
       options.gracePeriodMs === undefined
         ? undefined
-        : parseInput(gracePeriodSchema, options.gracePeriodMs);
+        : parseInput(gracePeriodSchema, options.gracePeriodMs, "gracePeriodMs");
     const { rawKey, key } = this.#newKey({
       organization: previous.orgId,
       label: previous.label,
@@ -182,13 +182,14 @@ export class ApiKeyService {
   /** Validates key settings and generates the raw key; `orgId` is filled in by the caller. */
   #newKey(input: CreateApiKeyInput): { rawKey: string; key: ApiKey } {
     const now = this.#clock.now();
-    const label = parseInput(keyLabelSchema, input.label);
+    const label = parseInput(keyLabelSchema, input.label, "label");
     const rateLimitPerMinute = parseInput(
       rateLimitSchema,
       input.rateLimitPerMinute ?? this.#config.defaultRateLimitPerMinute,
+      "rateLimitPerMinute",
     );
-    const monthlyLimit = parseInput(monthlyLimitSchema, input.monthlyLimit ?? null);
-    const scopes = parseInput(scopesSchema, input.scopes ?? []);
+    const monthlyLimit = parseInput(monthlyLimitSchema, input.monthlyLimit ?? null, "monthlyLimit");
+    const scopes = parseInput(scopesSchema, input.scopes ?? [], "scopes");
     const expiresAt = this.#parseExpiry(input.expiresAt ?? null, now);
     const { rawKey, prefix } = generateRawKey(input.environment ?? this.#config.keyEnvironment);
     const keyHash = this.#hash(rawKey);
@@ -251,14 +252,18 @@ export class ApiKeyService {
    */
   async update(reference: string, input: UpdateApiKeyInput): Promise<ApiKeyInfo> {
     const patch: { -readonly [K in keyof ApiKeyPatch]: ApiKeyPatch[K] } = {};
-    if (input.label !== undefined) patch.label = parseInput(keyLabelSchema, input.label);
+    if (input.label !== undefined) patch.label = parseInput(keyLabelSchema, input.label, "label");
     if (input.rateLimitPerMinute !== undefined) {
-      patch.rateLimitPerMinute = parseInput(rateLimitSchema, input.rateLimitPerMinute);
+      patch.rateLimitPerMinute = parseInput(
+        rateLimitSchema,
+        input.rateLimitPerMinute,
+        "rateLimitPerMinute",
+      );
     }
     if (input.monthlyLimit !== undefined) {
-      patch.monthlyLimit = parseInput(monthlyLimitSchema, input.monthlyLimit);
+      patch.monthlyLimit = parseInput(monthlyLimitSchema, input.monthlyLimit, "monthlyLimit");
     }
-    if (input.scopes !== undefined) patch.scopes = parseInput(scopesSchema, input.scopes);
+    if (input.scopes !== undefined) patch.scopes = parseInput(scopesSchema, input.scopes, "scopes");
     if (input.expiresAt !== undefined) {
       patch.expiresAt = this.#parseExpiry(input.expiresAt, this.#clock.now());
     }
@@ -312,9 +317,11 @@ export class ApiKeyService {
   }
 
   #parseExpiry(expiresAt: Date | null, now: number): Date | null {
-    const parsed = parseInput(expiresAtSchema, expiresAt);
+    const parsed = parseInput(expiresAtSchema, expiresAt, "expiresAt");
     if (parsed !== null && parsed.getTime() <= now) {
-      throw new KeyGuardError("invalid_input", "expiresAt must be in the future");
+      throw new KeyGuardError("invalid_input", "expiresAt must be in the future", {
+        details: { field: "expiresAt" },
+      });
     }
     return parsed;
   }
