@@ -1,4 +1,6 @@
-import { postgresAvailable } from "@keyguard/testkit";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { postgresAvailable, TEST_POSTGRES_URL } from "@keyguard/testkit";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   type CliBackend,
@@ -167,6 +169,22 @@ describe.each(backends)("keyguard CLI on $name", (backend) => {
     const dump = await db.dump();
     expect(dump).not.toContain(rawKey);
     expect(dump).not.toContain(rawKey.slice(12, 45));
+  });
+
+  it("refuses an empty database for every command but init, creating nothing", async () => {
+    // SQLite: an empty file where the database should be (PostgreSQL: a fresh schema).
+    if (db.env.KEYGUARD_DATABASE_URL === undefined) writeFileSync(join(db.cwd, "keyguard.db"), "");
+    // Had one of them created the tables, the ones after it would succeed.
+    for (const args of [["list-keys"], ["stats"], ["create-org", "Acme"], ["list-orgs"]]) {
+      const result = await run(args);
+      expect(result.code, result.stderr).toBe(1);
+      expect(oneLine(result)).toMatch(
+        /^keyguard: No KeyGuard tables in the database at .+\. Create them with "keyguard init"/,
+      );
+      expect(result.stdout).toBe("");
+    }
+    expect((await run(["init"])).code).toBe(0);
+    expect(json(await run(["list-orgs", "--json"])).items).toEqual([]);
   });
 
   it("reports usage and statistics with thousands separators", async () => {
@@ -501,6 +519,20 @@ describe("keyguard CLI: database location errors", () => {
     expect(oneLine(result)).toMatch(/postgres database is unavailable.*ECONNREFUSED/);
     expect(result.stderr).not.toContain("hunter2");
   });
+
+  it.skipIf(!pgAvailable)(
+    "explains a PostgreSQL database that does not exist, for init too",
+    async () => {
+      const url = TEST_POSTGRES_URL.replace(/\/[^/?]*(\?.*)?$/, "/keyguard_no_such_database");
+      for (const command of ["list-keys", "init"]) {
+        const result = await keyguard([command, "--db", url], { cwd });
+        expect(result.code).toBe(1);
+        expect(oneLine(result)).toBe(
+          'keyguard: The PostgreSQL database "keyguard_no_such_database" does not exist: create it (e.g. createdb), or check the database URL.',
+        );
+      }
+    },
+  );
 
   it("refuses an unsupported URL", async () => {
     await expectUnavailable(
