@@ -76,7 +76,9 @@ export const statsWire = z
     active_keys: z.int(),
     total_requests: z.int(),
     requests_last_hour: z.int(),
-    error_rate: z.number().describe("Share of requests answered 400 or above (0.024 = 2.4%)"),
+    error_rate: z
+      .number()
+      .describe("Share of requests answered 400 or above: a fraction from 0 to 1 (0.024 = 2.4%)"),
   })
   .meta({ id: "Stats" });
 

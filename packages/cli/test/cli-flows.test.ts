@@ -212,7 +212,10 @@ describe.each(backends)("keyguard CLI on $name", (backend) => {
     const stats = await run(["stats"]);
     expect(stats.stdout).toMatch(/Total Requests: {3}1,247 /);
     expect(stats.stdout).toMatch(/Requests \(1h\): {4}83 /);
-    expect(stats.stdout).toMatch(/Error Rate: {7}\d+\.\d%/);
+    // 32 answers of 500 and 25 of 404 in 1,247: the box shows the seed's percentage, the
+    // JSON the admin API's fraction.
+    expect(stats.stdout).toMatch(/║ {2}Error Rate: {7}4\.6% +║/);
+    expect(json(await run(["stats", "--json"])).error_rate).toBeCloseTo(57 / 1_247, 10);
 
     const usage = json(await run(["usage", key.prefix, "--since", "3h", "--json"]));
     expect(usage.key_id).toBe(key.id);
