@@ -12,6 +12,7 @@ import {
   type KeyGuard,
   KeyGuardError,
   type Limiter,
+  messageWithFieldNames,
   normalizePath,
   problemResponse,
   retryAfterSeconds,
@@ -315,6 +316,14 @@ function json(status: number, value: unknown): AdminResponse {
   };
 }
 
+/** Core's names for inputs (`details.field`) as the request bodies spell them. */
+const WIRE_FIELD_NAMES: Readonly<Record<string, string>> = {
+  rateLimitPerMinute: "rate_limit_per_minute",
+  monthlyLimit: "monthly_limit",
+  expiresAt: "expires_at",
+  gracePeriodMs: "grace_period_seconds",
+};
+
 /** Every error becomes a problem; anything unexpected is a 503 that says nothing internal. */
 function problem(error: unknown): AdminResponse {
   let code: ErrorCode = "service_unavailable";
@@ -323,7 +332,7 @@ function problem(error: unknown): AdminResponse {
   if (isKeyGuardError(error) && isErrorCode(error.code)) {
     code = error.code;
     // A 5xx KeyGuardError's message can quote a driver ("connect ECONNREFUSED 10.0.0.7:5432").
-    if (error.status < 500) detail = error.message;
+    if (error.status < 500) detail = messageWithFieldNames(error, WIRE_FIELD_NAMES);
     const details = error.details;
     if (typeof details?.retryAfter === "string") headers["retry-after"] = details.retryAfter;
     if (typeof details?.allow === "string") headers.allow = details.allow;

@@ -19,6 +19,7 @@ import {
   ipBlockWire,
   organizationWire,
   pageWire,
+  revokedApiKeyWire,
   rotatedApiKeyWire,
   statsWire,
   toApiKeyWire,
@@ -44,6 +45,8 @@ export interface AdminRoute {
   readonly path: string;
   readonly operationId: string;
   readonly summary: string;
+  /** Longer text for the OpenAPI document, where the summary does not say enough. */
+  readonly description?: string;
   readonly tag: "Organizations" | "Keys" | "Usage" | "IP blocks";
   readonly status: 200 | 201;
   readonly query: z.ZodType;
@@ -214,11 +217,16 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
     path: "/keys/{id}",
     operationId: "revokeApiKey",
     summary: "Revoke a key (refused from now on)",
+    description:
+      "Idempotent (RFC 9110): revoking a revoked key changes nothing and answers 200 with the key as it is and `already_revoked: true`, so a retried request does not fail.",
     tag: "Keys",
     status: 200,
     query: noQuery,
-    response: apiKeyWire,
-    run: async (kg, { params, now }) => toApiKeyWire(await kg.revokeApiKey(keyId(params)), now),
+    response: revokedApiKeyWire,
+    run: async (kg, { params, now }) => {
+      const { key, alreadyRevoked } = await kg.revokeApiKeyOutcome(keyId(params));
+      return { ...toApiKeyWire(key, now), already_revoked: alreadyRevoked };
+    },
   },
   {
     method: "POST",

@@ -96,6 +96,7 @@ export function buildOpenApiDocument(
     const operation: Record<string, unknown> = {
       operationId: route.operationId,
       summary: route.summary,
+      ...(route.description === undefined ? {} : { description: route.description }),
       tags: [route.tag],
       parameters,
       responses,

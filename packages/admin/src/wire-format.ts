@@ -1,17 +1,22 @@
-import type {
-  ApiKeyInfo,
-  ApiKeyStatus,
-  IpBlock,
-  KeyGuardStats,
-  KeyUsage,
-  Organization,
+import {
+  type ApiKeyInfo,
+  type IpBlock,
+  type KeyGuardStats,
+  type KeyUsage,
+  type Organization,
+  toApiKeyWire,
+  toIpBlockWire,
+  toOrganizationWire,
+  toStatsWire,
+  toUsageWire,
 } from "@keyguard/core";
 import { z } from "zod";
 
 /**
- * What the admin API sends: the seed's snake_case field names, ISO 8601 times, and never a
- * key's hash (the raw key appears only in the creation and rotation responses). Each schema
- * documents the wire format in the OpenAPI document; each converter builds it.
+ * What the admin API sends (and the CLI's `--json` prints): the seed's snake_case field
+ * names, ISO 8601 times, and never a key's hash (the raw key appears only in the creation
+ * and rotation responses). Each schema documents the wire format in the OpenAPI document;
+ * core's converters build it.
  */
 
 const timestamp = z.iso.datetime({ offset: true }).describe("ISO 8601 time (UTC)");
@@ -43,6 +48,14 @@ export const apiKeyWire = z
   })
   .meta({ id: "ApiKey" });
 
+export const revokedApiKeyWire = apiKeyWire
+  .extend({
+    already_revoked: z
+      .boolean()
+      .describe("true when the key was revoked before this request: nothing changed"),
+  })
+  .meta({ id: "RevokedApiKey" });
+
 export const createdApiKeyWire = apiKeyWire
   .extend({
     raw_key: z.string().describe("The key itself. Shown this once: it is not stored anywhere."),
@@ -63,7 +76,9 @@ export const statsWire = z
     active_keys: z.int(),
     total_requests: z.int(),
     requests_last_hour: z.int(),
-    error_rate: z.number().describe("Share of requests answered 400 or above (0.024 = 2.4%)"),
+    error_rate: z
+      .number()
+      .describe("Share of requests answered 400 or above: a fraction from 0 to 1 (0.024 = 2.4%)"),
   })
   .meta({ id: "Stats" });
 
@@ -109,75 +124,14 @@ export function pageWire<T extends z.ZodType>(item: T, id: string) {
   return z.object({ items: z.array(item), next_cursor: z.string().nullable() }).meta({ id });
 }
 
-const iso = (date: Date) => date.toISOString();
-const isoOrNull = (date: Date | null) => (date === null ? null : date.toISOString());
+/*
+ * The converters live in core, shared with the CLI's `--json` output; each must produce
+ * what its schema here documents (checked at compile time).
+ */
+export { toApiKeyWire, toIpBlockWire, toOrganizationWire, toStatsWire, toUsageWire };
 
-export function toOrganizationWire(organization: Organization): z.infer<typeof organizationWire> {
-  return {
-    id: organization.id,
-    name: organization.name,
-    status: organization.status,
-    created_at: iso(organization.createdAt),
-  };
-}
-
-/** A key's status as the store's listing filter defines it: revoked wins over expired. */
-function keyStatus(key: ApiKeyInfo, now: number): ApiKeyStatus {
-  if (!key.isActive) return "revoked";
-  if (key.expiresAt !== null && key.expiresAt.getTime() <= now) return "expired";
-  return "active";
-}
-
-export function toApiKeyWire(key: ApiKeyInfo, now: number): z.infer<typeof apiKeyWire> {
-  return {
-    id: key.id,
-    org_id: key.orgId,
-    org_name: key.organizationName,
-    label: key.label,
-    prefix: key.prefix,
-    status: keyStatus(key, now),
-    is_active: key.isActive,
-    scopes: [...key.scopes],
-    rate_limit_per_minute: key.rateLimitPerMinute,
-    monthly_limit: key.monthlyLimit,
-    created_at: iso(key.createdAt),
-    expires_at: isoOrNull(key.expiresAt),
-    last_used_at: isoOrNull(key.lastUsedAt),
-  };
-}
-
-export function toStatsWire(stats: KeyGuardStats): z.infer<typeof statsWire> {
-  return {
-    organizations: stats.organizations,
-    total_keys: stats.totalKeys,
-    active_keys: stats.activeKeys,
-    total_requests: stats.totalRequests,
-    requests_last_hour: stats.requestsLastHour,
-    error_rate: stats.errorRate,
-  };
-}
-
-export function toUsageWire(usage: KeyUsage): z.infer<typeof usageWire> {
-  return {
-    key_id: usage.key.id,
-    since: iso(usage.since),
-    hours: usage.buckets.map((bucket) => ({
-      hour: iso(bucket.hour),
-      total: bucket.total,
-      status_2xx: bucket.status2xx,
-      status_3xx: bucket.status3xx,
-      status_4xx: bucket.status4xx,
-      status_5xx: bucket.status5xx,
-    })),
-  };
-}
-
-export function toIpBlockWire(block: IpBlock): z.infer<typeof ipBlockWire> {
-  return {
-    client: block.client,
-    scope: block.scope,
-    path: block.path ?? null,
-    until: new Date(block.untilMs).toISOString(),
-    reason: block.reason,
-  };
-}
+toOrganizationWire satisfies (organization: Organization) => z.infer<typeof organizationWire>;
+toApiKeyWire satisfies (key: ApiKeyInfo, now: number) => z.infer<typeof apiKeyWire>;
+toStatsWire satisfies (stats: KeyGuardStats) => z.infer<typeof statsWire>;
+toUsageWire satisfies (usage: KeyUsage) => z.infer<typeof usageWire>;
+toIpBlockWire satisfies (block: IpBlock) => z.infer<typeof ipBlockWire>;

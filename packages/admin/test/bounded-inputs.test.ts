@@ -96,7 +96,7 @@ describe("bounded admin inputs", () => {
         "POST",
         "/keys",
         { org_name: "Acme", label: "x", rate_limit_per_minute: 2e9 },
-        /^rateLimitPerMinute must be at most 1,000,000,000/,
+        /^rate_limit_per_minute must be at most 1,000,000,000/,
       ],
       [
         "POST",

@@ -49,8 +49,17 @@ export class CliContext {
     this.io.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
   }
 
+  /** `--json` output: the admin API's wire format (`toApiKeyWire` and the rest, in core). */
   printJson(value: unknown): void {
     this.io.stdout.write(toJson(value));
+  }
+
+  /**
+   * A whole listing, shaped like one page of the admin API's (`{items, next_cursor}`):
+   * the CLI lists everything, so there is never a next page.
+   */
+  printList(items: readonly unknown[]): void {
+    this.printJson({ items, next_cursor: null });
   }
 
   /** Opens KeyGuard on the configured database, runs `use`, and always closes it. */
@@ -81,14 +90,32 @@ export class CliContext {
     ) {
       throw new KeyGuardError(
         "database_unavailable",
-        `No KeyGuard database at ${database.filename}. Create it with "keyguard init", or point --db at an existing one.`,
+        `No KeyGuard database at ${database.filename}. Create it with "keyguard init", or point --db at the database your app uses.`,
       );
+    }
+    const store = await createKyselyStore({ database });
+    // An empty database (a new PostgreSQL database or schema, an empty SQLite file) is
+    // refused like a missing SQLite file: only init creates KeyGuard's tables.
+    if (!options.create) {
+      const ready = await store.hasSchema().catch(async (error: unknown) => {
+        await store.close();
+        throw error;
+      });
+      if (!ready) {
+        await store.close();
+        throw new KeyGuardError(
+          "database_unavailable",
+          `No KeyGuard tables in the database at ${this.displayDatabaseUrl}. Create them with "keyguard init", or point --db at the database your app uses.`,
+        );
+      }
     }
     const redis =
       config.redisUrl === undefined || !options.shared
         ? undefined
-        : await this.#connectRedis(config);
-    const store = await createKyselyStore({ database });
+        : await this.#connectRedis(config).catch(async (error: unknown) => {
+            await store.close();
+            throw error;
+          });
     const kg = new KeyGuard({
       config,
       store,

@@ -4,7 +4,7 @@ import { UsageError } from "./usage-error.js";
 /** A whole number greater than zero, from the exact text typed for `flag`. */
 export function parsePositiveInteger(text: string, flag: string): number {
   if (!/^\d+$/.test(text.trim()) || Number(text) <= 0 || !Number.isSafeInteger(Number(text))) {
-    throw new UsageError(`${flag} must be a whole number greater than 0 (got "${text}")`);
+    throw new UsageError(`${flag} must be a positive whole number (got ${text})`);
   }
   return Number(text);
 }

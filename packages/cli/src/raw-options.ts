@@ -19,3 +19,36 @@ export function rawOption(argv: readonly string[], name: string): string | undef
   }
   return value;
 }
+
+/**
+ * argv for cac, with each value that starts with one dash joined to its option
+ * (`--rate-limit -5` -> `--rate-limit=-5`). mri reads `-5` as a short flag, so cac would
+ * report "Unknown option `-5`" instead of the value's own, clearer error. Only options that
+ * take a value (`valueOptions`, without dashes) are joined: a flag keeps its meaning.
+ */
+export function joinDashValues(
+  argv: readonly string[],
+  valueOptions: ReadonlySet<string>,
+): string[] {
+  const joined: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const token = argv[i] as string;
+    if (token === "--") {
+      joined.push(...argv.slice(i));
+      break;
+    }
+    const next = argv[i + 1];
+    if (
+      token.startsWith("--") &&
+      valueOptions.has(token.slice(2)) &&
+      next !== undefined &&
+      /^-(?!-)./.test(next)
+    ) {
+      joined.push(`${token}=${next}`);
+      i++;
+    } else {
+      joined.push(token);
+    }
+  }
+  return joined;
+}

@@ -8,6 +8,8 @@ import { registerInit } from "./commands/init.js";
 import { registerKeyCommands } from "./commands/keys.js";
 import { registerOrganizationCommands } from "./commands/organizations.js";
 import { registerReportCommands } from "./commands/reports.js";
+import { cliMessage } from "./error-messages.js";
+import { joinDashValues } from "./raw-options.js";
 import { UsageError } from "./usage-error.js";
 
 const { version } = createRequire(import.meta.url)("../package.json") as { version: string };
@@ -39,7 +41,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   cli.version(version);
 
   try {
-    cli.parse(["node", "keyguard", ...argv], { run: false });
+    cli.parse(["node", "keyguard", ...joinDashValues(argv, valueOptionNames(cli))], {
+      run: false,
+    });
     if (cli.options.help || cli.options.version) return 0;
     if (!cli.matchedCommand) {
       const [name] = cli.args;
@@ -62,7 +66,11 @@ function report(error: unknown, ctx: CliContext, io: CliIo): number {
   const usage =
     error instanceof UsageError || (error instanceof Error && error.name === "CACError");
   const known = usage || isKeyGuardError(error);
-  const message = error instanceof Error ? error.message : String(error);
+  const message = isKeyGuardError(error)
+    ? cliMessage(error)
+    : error instanceof Error
+      ? error.message
+      : String(error);
   const line = known ? message : `unexpected error: ${message}`;
   io.stderr.write(
     `keyguard: ${line.replace(/\s*\n\s*/g, " ")}${usage ? " (see keyguard --help)" : ""}\n`,
@@ -73,4 +81,16 @@ function report(error: unknown, ctx: CliContext, io: CliIo): number {
       io.stderr.write(`caused by: ${String((error.cause as Error)?.stack ?? error.cause)}\n`);
   }
   return usage ? 2 : 1;
+}
+
+/** Every option that takes a value (`--db <url>`, `--rate-limit <per-minute>`), without dashes. */
+function valueOptionNames(cli: ReturnType<typeof cac>): Set<string> {
+  const names = new Set<string>();
+  for (const command of [cli.globalCommand, ...cli.commands]) {
+    for (const option of command.options) {
+      if (!/[<[]/.test(option.rawName)) continue;
+      for (const match of option.rawName.matchAll(/--([\w-]+)/g)) names.add(match[1] as string);
+    }
+  }
+  return names;
 }

@@ -1,4 +1,6 @@
-import { postgresAvailable } from "@keyguard/testkit";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { postgresAvailable, TEST_POSTGRES_URL } from "@keyguard/testkit";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   type CliBackend,
@@ -63,16 +65,27 @@ describe.each(backends)("keyguard CLI on $name", (backend) => {
         withSecret,
       ),
     );
-    expect(test.rawKey).toMatch(/^kg_test_/);
-    expect(test.key).toMatchObject({
+    expect(test.raw_key).toMatch(/^kg_test_/);
+    expect(test).toMatchObject({
       label: "test-key",
-      rateLimitPerMinute: 30,
-      organizationName: "Dev Team",
+      rate_limit_per_minute: 30,
+      org_name: "Dev Team",
     });
-    expect(test.key).not.toHaveProperty("keyHash");
+    expect(JSON.stringify(test)).not.toMatch(/hash/i);
 
-    const revoked = await run(["revoke-key", test.key.prefix]);
-    expect(revoked.stdout).toBe(`Revoked key ${test.key.prefix} (test-key, Dev Team).\n`);
+    const revoked = await run(["revoke-key", test.prefix]);
+    expect(revoked.stdout).toBe(`Revoked key ${test.prefix} (test-key, Dev Team).\n`);
+    const again = await run(["revoke-key", test.prefix]);
+    expect(again).toMatchObject({
+      code: 0,
+      stderr: "",
+      stdout: `Key ${test.prefix} (test-key, Dev Team) was already revoked.\n`,
+    });
+    expect(json(await run(["revoke-key", test.id, "--json"]))).toMatchObject({
+      id: test.id,
+      is_active: false,
+      already_revoked: true,
+    });
 
     const list = await run(["list-keys"]);
     expect(list.code).toBe(0);
@@ -96,11 +109,41 @@ describe.each(backends)("keyguard CLI on $name", (backend) => {
     );
 
     const listed = json(await run(["list-keys", "--org", "Acme Corp", "--json"]));
-    expect(listed.map((k: { label: string }) => k.label)).toEqual(["production", "staging-key"]);
+    // The admin API's wire format: a page (never a next one), snake_case, ISO 8601 times.
+    expect(listed.next_cursor).toBeNull();
+    expect(listed.items.map((k: { label: string }) => k.label)).toEqual([
+      "production",
+      "staging-key",
+    ]);
+    expect(Object.keys(listed.items[0]).sort()).toEqual(
+      [
+        "id",
+        "org_id",
+        "org_name",
+        "label",
+        "prefix",
+        "status",
+        "is_active",
+        "scopes",
+        "rate_limit_per_minute",
+        "monthly_limit",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+      ].sort(),
+    );
+    expect(listed.items[0].created_at).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
     expect(JSON.stringify(listed)).not.toContain(rawKey);
 
-    const orgs = json(await run(["list-orgs", "--json"]));
-    expect(orgs.map((o: { name: string; keyCount: number }) => [o.name, o.keyCount])).toEqual([
+    const orgs = json(await run(["list-orgs", "--json"])).items;
+    expect(Object.keys(orgs[0]).sort()).toEqual([
+      "created_at",
+      "id",
+      "key_count",
+      "name",
+      "status",
+    ]);
+    expect(orgs.map((o: { name: string; key_count: number }) => [o.name, o.key_count])).toEqual([
       ["Acme Corp", 2],
       ["Dev Team", 1],
     ]);
@@ -115,11 +158,11 @@ describe.each(backends)("keyguard CLI on $name", (backend) => {
     expect(stats.stdout).toMatch(/║ {2}Active Keys: {6}2 +║/);
     expect(json(await run(["stats", "--json"]))).toEqual({
       organizations: 2,
-      totalKeys: 3,
-      activeKeys: 2,
-      totalRequests: 0,
-      requestsLastHour: 0,
-      errorRate: 0,
+      total_keys: 3,
+      active_keys: 2,
+      total_requests: 0,
+      requests_last_hour: 0,
+      error_rate: 0,
     });
 
     // The raw key is nowhere in the database.
@@ -128,9 +171,25 @@ describe.each(backends)("keyguard CLI on $name", (backend) => {
     expect(dump).not.toContain(rawKey.slice(12, 45));
   });
 
+  it("refuses an empty database for every command but init, creating nothing", async () => {
+    // SQLite: an empty file where the database should be (PostgreSQL: a fresh schema).
+    if (db.env.KEYGUARD_DATABASE_URL === undefined) writeFileSync(join(db.cwd, "keyguard.db"), "");
+    // Had one of them created the tables, the ones after it would succeed.
+    for (const args of [["list-keys"], ["stats"], ["create-org", "Acme"], ["list-orgs"]]) {
+      const result = await run(args);
+      expect(result.code, result.stderr).toBe(1);
+      expect(oneLine(result)).toMatch(
+        /^keyguard: No KeyGuard tables in the database at .+\. Create them with "keyguard init"/,
+      );
+      expect(result.stdout).toBe("");
+    }
+    expect((await run(["init"])).code).toBe(0);
+    expect(json(await run(["list-orgs", "--json"])).items).toEqual([]);
+  });
+
   it("reports usage and statistics with thousands separators", async () => {
     await initWithOrg();
-    const { key } = json(
+    const key = json(
       await run(["create-key", "--org", "Acme Corp", "--label", "busy", "--json"], withSecret),
     );
     const kg = await db.openKeyGuard(SECRET);
@@ -153,17 +212,22 @@ describe.each(backends)("keyguard CLI on $name", (backend) => {
     const stats = await run(["stats"]);
     expect(stats.stdout).toMatch(/Total Requests: {3}1,247 /);
     expect(stats.stdout).toMatch(/Requests \(1h\): {4}83 /);
-    expect(stats.stdout).toMatch(/Error Rate: {7}\d+\.\d%/);
+    // 32 answers of 500 and 25 of 404 in 1,247: the box shows the seed's percentage, the
+    // JSON the admin API's fraction.
+    expect(stats.stdout).toMatch(/║ {2}Error Rate: {7}4\.6% +║/);
+    expect(json(await run(["stats", "--json"])).error_rate).toBeCloseTo(57 / 1_247, 10);
 
     const usage = json(await run(["usage", key.prefix, "--since", "3h", "--json"]));
-    expect(usage.key.id).toBe(key.id);
-    expect(usage.buckets).toHaveLength(4);
-    const total = usage.buckets.reduce((sum: number, b: { total: number }) => sum + b.total, 0);
+    expect(usage.key_id).toBe(key.id);
+    expect(usage.since).toMatch(/^\d{4}-\d{2}-\d{2}T/);
+    expect(usage.hours).toHaveLength(4);
+    expect(usage.hours[0].hour).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:00:00\.000Z$/);
+    const total = usage.hours.reduce((sum: number, b: { total: number }) => sum + b.total, 0);
     expect(total).toBe(1_000);
     const sum = (field: string) =>
-      usage.buckets.reduce((s: number, b: Record<string, number>) => s + (b[field] ?? 0), 0);
-    expect(sum("status2xx") + sum("status4xx") + sum("status5xx")).toBe(1_000);
-    expect(sum("status5xx")).toBe(25);
+      usage.hours.reduce((s: number, b: Record<string, number>) => s + (b[field] ?? 0), 0);
+    expect(sum("status_2xx") + sum("status_4xx") + sum("status_5xx")).toBe(1_000);
+    expect(sum("status_5xx")).toBe(25);
 
     const chart = await run(["usage", key.id]);
     expect(chart.code).toBe(0);
@@ -175,7 +239,7 @@ describe.each(backends)("keyguard CLI on $name", (backend) => {
 
   it("updates, rotates, suspends and reactivates", async () => {
     await initWithOrg();
-    const { rawKey, key } = json(
+    const { raw_key: rawKey, ...key } = json(
       await run(["create-key", "--org", "Acme Corp", "--label", "007", "--json"], withSecret),
     );
     expect(key.label).toBe("007"); // not turned into the number 7
@@ -196,28 +260,28 @@ describe.each(backends)("keyguard CLI on $name", (backend) => {
       ]),
     );
     expect(updated).toMatchObject({
-      rateLimitPerMinute: 5,
-      monthlyLimit: 1000,
+      rate_limit_per_minute: 5,
+      monthly_limit: 1000,
       scopes: ["read", "write"],
     });
-    expect(new Date(updated.expiresAt).getTime()).toBeGreaterThan(Date.now() + 29 * 86_400_000);
+    expect(new Date(updated.expires_at).getTime()).toBeGreaterThan(Date.now() + 29 * 86_400_000);
     const cleared = json(
       await run(["update-key", key.id, "--monthly-limit", "none", "--expires", "never", "--json"]),
     );
-    expect(cleared).toMatchObject({ monthlyLimit: null, expiresAt: null });
+    expect(cleared).toMatchObject({ monthly_limit: null, expires_at: null });
 
     const rotated = json(
       await run(["rotate-key", key.prefix, "--grace", "24h", "--json"], withSecret),
     );
-    expect(rotated.rawKey).not.toBe(rawKey);
+    expect(rotated.key.raw_key).not.toBe(rawKey);
     expect(rotated.key).toMatchObject({
       label: "007",
-      rateLimitPerMinute: 5,
+      rate_limit_per_minute: 5,
       scopes: ["read", "write"],
     });
-    const graceEnd = new Date(rotated.previous.expiresAt).getTime();
+    const graceEnd = new Date(rotated.previous.expires_at).getTime();
     expect(Math.abs(graceEnd - (Date.now() + 86_400_000))).toBeLessThan(60_000);
-    expect(rotated.previous.isActive).toBe(true);
+    expect(rotated.previous.is_active).toBe(true);
 
     const immediate = await run(["rotate-key", rotated.key.id], withSecret);
     expect(immediate.code).toBe(0);
@@ -226,7 +290,7 @@ describe.each(backends)("keyguard CLI on $name", (backend) => {
 
     const kg = await db.openKeyGuard(SECRET);
     expect((await kg.verifyKey(rawKey)).outcome).toBe("valid"); // in its grace period
-    expect((await kg.verifyKey(rotated.rawKey)).outcome).toBe("revoked");
+    expect((await kg.verifyKey(rotated.key.raw_key)).outcome).toBe("revoked");
     await kg.close();
 
     expect((await run(["suspend-org", "Acme Corp"])).stdout).toBe(
@@ -255,7 +319,8 @@ describe.each(backends)("keyguard CLI on $name", (backend) => {
       path: "/api/withdraw",
       reason: "manual",
     });
-    expect(pathBlock.untilMs - Date.now()).toBeGreaterThan(23 * 3_600_000);
+    expect(pathBlock.until).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
+    expect(Date.parse(pathBlock.until) - Date.now()).toBeGreaterThan(23 * 3_600_000);
     const list = await run(["list-blocks"]);
     expect(list.stdout).toMatch(/203\.0\.113\.7\s+global\s+\*\s+\S+ \S+\s+card testing/);
     expect(list.stdout).toMatch(/2001:db8::\/64\s+path\s+\/api\/withdraw/);
@@ -264,7 +329,7 @@ describe.each(backends)("keyguard CLI on $name", (backend) => {
     expect((await run(["unblock-ip", "203.0.113.7"])).stdout).toBe(
       "203.0.113.7 was not blocked.\n",
     );
-    expect(json(await run(["list-blocks", "--json"]))).toHaveLength(1);
+    expect(json(await run(["list-blocks", "--json"])).items).toHaveLength(1);
     // A block made here is seen by a running app on the same database.
     const kg = await db.openKeyGuard(SECRET);
     expect((await kg.listBlocks()).map((b) => b.client)).toEqual(["2001:db8::/64"]);
@@ -297,20 +362,28 @@ describe.each(backends)("keyguard CLI on $name", (backend) => {
         /No organization named "Nobody"/,
         withSecret,
       );
-      await expectFailure(["list-keys", "--org", "Nobody"], 1, /No organization named "Nobody"/);
+      await expectFailure(
+        ["list-keys", "--org", "Nobody"],
+        1,
+        /No organization named "Nobody"\. List them with: keyguard list-orgs$/,
+      );
       await expectFailure(["suspend-org", "Nobody"], 1, /Nobody/);
       await expectFailure(["create-org", "x".repeat(300)], 1, /at most 200 characters/);
-      expect(json(await run(["list-orgs", "--json"]))).toHaveLength(1);
+      expect(json(await run(["list-orgs", "--json"])).items).toHaveLength(1);
     });
 
     it("refuses unknown and ambiguous keys, revoking nothing", async () => {
       await initWithOrg();
       await run(["create-key", "--org", "Acme Corp", "--label", "alpha"], withSecret);
       await run(["create-key", "--org", "Acme Corp", "--label", "beta"], withSecret);
-      await expectFailure(["revoke-key", "kg_live_zzzz"], 1, /No API key matches "kg_live_zzzz"/);
+      await expectFailure(
+        ["revoke-key", "kg_live_zzzz"],
+        1,
+        /No API key matches "kg_live_zzzz"\. List keys with: keyguard list-keys$/,
+      );
       await expectFailure(["revoke-key", "kg_live_"], 1, /"kg_live_" is too short to name a key/);
-      const keys = json(await run(["list-keys", "--json"]));
-      expect(keys.every((k: { isActive: boolean }) => k.isActive)).toBe(true);
+      const keys = json(await run(["list-keys", "--json"])).items;
+      expect(keys.every((k: { is_active: boolean }) => k.is_active)).toBe(true);
       await expectFailure(["usage", "kg_live_zzzz"], 1, /No API key matches/);
     });
 
@@ -320,17 +393,20 @@ describe.each(backends)("keyguard CLI on $name", (backend) => {
         await expectFailure(
           ["create-key", "--org", "Acme Corp", "--label", "k", `--rate-limit=${value}`],
           2,
-          /--rate-limit must be a whole number/,
+          /--rate-limit must be a positive whole number/,
           withSecret,
         );
       }
-      // Without "=", a negative number reads as an option; still a usage error.
-      await expectFailure(
-        ["create-key", "--org", "Acme Corp", "--label", "k", "--rate-limit", "-5"],
-        2,
-        /Unknown option `-5`/,
-        withSecret,
-      );
+      // Without "=" too: a value that starts with "-" is the option's value, not a flag.
+      for (const option of ["--rate-limit", "--monthly-limit"]) {
+        await expectFailure(
+          ["create-key", "--org", "Acme Corp", "--label", "k", option, "-5"],
+          2,
+          new RegExp(`^keyguard: ${option} must be a positive whole number \\(got -5\\)`),
+          withSecret,
+        );
+      }
+      await expectFailure(["usage", "kg_live_x", "--since", "-1h"], 2, /--since "-1h"/);
       await expectFailure(
         ["create-key", "--org", "Acme Corp", "--label", "k", "--monthly-limit", "lots"],
         2,
@@ -346,7 +422,7 @@ describe.each(backends)("keyguard CLI on $name", (backend) => {
       await expectFailure(
         ["create-key", "--org", "Acme Corp", "--label", "k", "--expires", "2020-01-01"],
         1,
-        /expiresAt must be in the future/,
+        /^keyguard: --expires must be in the future$/,
         withSecret,
       );
       await expectFailure(
@@ -360,8 +436,8 @@ describe.each(backends)("keyguard CLI on $name", (backend) => {
       await expectFailure(["update-key", "kg_live_x"], 2, /needs at least one of/);
       await expectFailure(["block-ip", "not-an-ip"], 1, /not an IP address/);
       await expectFailure(["block-ip", "203.0.113.7", "--duration", "a while"], 2, /--duration/);
-      expect(json(await run(["list-blocks", "--json"]))).toEqual([]);
-      expect(json(await run(["list-keys", "--json"]))).toEqual([]);
+      expect(json(await run(["list-blocks", "--json"])).items).toEqual([]);
+      expect(json(await run(["list-keys", "--json"])).items).toEqual([]);
     });
 
     it("needs the secret to create or rotate keys", async () => {
@@ -374,7 +450,7 @@ describe.each(backends)("keyguard CLI on $name", (backend) => {
       await expectFailure(
         ["create-key", "--org", "Acme Corp", "--label", "k", "--secret", "short"],
         1,
-        /secretKey must be at least 8/,
+        /the secret key \(--secret \/ KEYGUARD_SECRET_KEY\) must be at least 8/,
       );
       const ok = await run([
         "create-key",
@@ -389,7 +465,7 @@ describe.each(backends)("keyguard CLI on $name", (backend) => {
       const rawKey = /Key:\s+(\S+)/.exec(ok.stdout)?.[1] as string;
       // Looking a key up by its raw value hashes it, so that needs the secret too.
       await expectFailure(["revoke-key", rawKey], 1, /needs the secret key/);
-      expect(json(await run(["list-keys", "--json"]))).toHaveLength(1);
+      expect(json(await run(["list-keys", "--json"])).items).toHaveLength(1);
     });
 
     it("rejects unknown commands and options, and missing arguments", async () => {
@@ -447,10 +523,24 @@ describe("keyguard CLI: database location errors", () => {
     expect(result.stderr).not.toContain("hunter2");
   });
 
+  it.skipIf(!pgAvailable)(
+    "explains a PostgreSQL database that does not exist, for init too",
+    async () => {
+      const url = TEST_POSTGRES_URL.replace(/\/[^/?]*(\?.*)?$/, "/keyguard_no_such_database");
+      for (const command of ["list-keys", "init"]) {
+        const result = await keyguard([command, "--db", url], { cwd });
+        expect(result.code).toBe(1);
+        expect(oneLine(result)).toBe(
+          'keyguard: The PostgreSQL database "keyguard_no_such_database" does not exist: create it (e.g. createdb), or check the database URL.',
+        );
+      }
+    },
+  );
+
   it("refuses an unsupported URL", async () => {
     await expectUnavailable(
       ["init", "--db", "mysql://x/y"],
-      /databaseUrl .*"mysql:" is not supported/,
+      /the database URL \(--db \/ KEYGUARD_DATABASE_URL\) "mysql:\/\/x\/y" is unusable: the scheme "mysql:" is not supported/,
     );
   });
 });

@@ -75,7 +75,7 @@ describe.runIf(available)("keyguard CLI with Redis (KEYGUARD_REDIS_URL / --redis
       expect(found).toMatchObject({ scope: "global", reason: "manual" });
     }, NOTICE_WAIT_MS);
     const list = await keyguard(["list-blocks", "--json"], { cwd, env });
-    expect(JSON.parse(list.stdout)).toHaveLength(1);
+    expect(JSON.parse(list.stdout).items).toHaveLength(1);
     const unblocked = await keyguard(["unblock-ip", "198.51.100.23"], { cwd, env });
     expect(unblocked.code, unblocked.stderr).toBe(0);
     await eventually(async () => {
@@ -97,6 +97,6 @@ describe.runIf(available)("keyguard CLI with Redis (KEYGUARD_REDIS_URL / --redis
     // Commands that only use the database do not need Redis.
     const listed = await keyguard(["list-keys", "--json", "--redis", deadRedis], { cwd, env });
     expect(listed.code, listed.stderr).toBe(0);
-    expect(JSON.parse(listed.stdout)).toHaveLength(1);
+    expect(JSON.parse(listed.stdout).items).toHaveLength(1);
   });
 });

@@ -33,7 +33,11 @@ export {
   isErrorCode,
   titleFor,
 } from "./errors/error-codes.js";
-export { isKeyGuardError, KeyGuardError } from "./errors/keyguard-error.js";
+export {
+  isKeyGuardError,
+  KeyGuardError,
+  messageWithFieldNames,
+} from "./errors/keyguard-error.js";
 export {
   KeyGuard,
   type KeyGuardOptions,
@@ -47,6 +51,7 @@ export {
   type ApiKeyServiceOptions,
   type CreateApiKeyInput,
   type CreatedApiKey,
+  type RevokeOutcome,
   type RotatedApiKey,
   type UpdateApiKeyInput,
 } from "./keys/api-key-service.js";
@@ -162,3 +167,15 @@ export { type Clock, systemClock } from "./util/clock.js";
 export { detachString } from "./util/detach-string.js";
 export { parseDuration } from "./util/duration.js";
 export { loadOptionalModule } from "./util/load-optional-module.js";
+export {
+  type ApiKeyWire,
+  type IpBlockWire,
+  type OrganizationWire,
+  type StatsWire,
+  toApiKeyWire,
+  toIpBlockWire,
+  toOrganizationWire,
+  toStatsWire,
+  toUsageWire,
+  type UsageWire,
+} from "./wire/wire-format.js";

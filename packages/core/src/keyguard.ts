@@ -13,6 +13,7 @@ import {
   ApiKeyService,
   type CreateApiKeyInput,
   type CreatedApiKey,
+  type RevokeOutcome,
   type RotatedApiKey,
   type UpdateApiKeyInput,
 } from "./keys/api-key-service.js";
@@ -306,8 +307,23 @@ export class KeyGuard {
     return this.#keys.update(reference, input);
   }
 
-  /** Revokes a key: refused from now on (everywhere at once with a change feed). */
-  revokeApiKey(reference: string): Promise<ApiKeyInfo> {
+  /**
+   * Revokes a key: refused from now on (everywhere at once with a change feed). Revoking a
+   * revoked key changes nothing and returns it as it is; {@link revokeApiKeyOutcome} says
+   * which happened.
+   */
+  async revokeApiKey(reference: string): Promise<ApiKeyInfo> {
+    return (await this.#keys.revoke(reference)).key;
+  }
+
+  /**
+   * {@link revokeApiKey}, telling whether the key was already revoked (then nothing was
+   * written or announced).
+   *
+   * @example
+   * const { key, alreadyRevoked } = await kg.revokeApiKeyOutcome("kg_live_4Gk9");
+   */
+  revokeApiKeyOutcome(reference: string): Promise<RevokeOutcome> {
     return this.#keys.revoke(reference);
   }
 

@@ -50,6 +50,15 @@ export function isUnavailable(error: unknown): boolean {
  */
 export function toStoreError(error: unknown, dialect: string): unknown {
   if (isKeyGuardError(error)) return error;
+  // PostgreSQL invalid_catalog_name: the URL names a database the server does not have.
+  if ((error as DriverError | undefined)?.code === "3D000") {
+    const detail = error instanceof Error ? error.message : String(error);
+    return new KeyGuardError(
+      "database_unavailable",
+      `The PostgreSQL ${detail}: create it (e.g. createdb), or check the database URL.`,
+      { cause: error },
+    );
+  }
   if (isUnavailable(error)) {
     const detail = error instanceof Error ? error.message : String(error);
     return new KeyGuardError(

@@ -29,7 +29,7 @@ import type {
   DbInteger,
   OrganizationsTable,
 } from "./database-schema.js";
-import { migrateToLatest } from "./migrations/migrate.js";
+import { hasKeyGuardSchema, migrateToLatest } from "./migrations/migrate.js";
 import { timeOrderedId } from "./time-ordered-id.js";
 
 /** Rows per INSERT statement: well under SQLite's and PostgreSQL's bound-parameter limits. */
@@ -68,6 +68,20 @@ export class KyselyStore implements Store {
 
   migrate(): Promise<void> {
     return this.#run(() => migrateToLatest(this.db as Kysely<unknown>, this.dialect, this.#schema));
+  }
+
+  /**
+   * Whether KeyGuard's schema was ever created here (by `migrate`), without creating
+   * anything: false for an empty SQLite file or a PostgreSQL database or schema without
+   * KeyGuard's tables. Tools use it to refuse working on the wrong database.
+   *
+   * @example
+   * if (!(await store.hasSchema())) throw new Error('run "keyguard init" first');
+   */
+  hasSchema(): Promise<boolean> {
+    return this.#run(() =>
+      hasKeyGuardSchema(this.db as Kysely<unknown>, this.dialect, this.#schema),
+    );
   }
 
   // ---- organizations ------------------------------------------------------------------

@@ -24,6 +24,34 @@ describe.runIf(available)("PostgreSQL", () => {
 });
 
 describe.runIf(available)("PostgreSQL schemas", () => {
+  it("tells an un-migrated schema from a migrated one, creating nothing", async () => {
+    const schema = uniqueSchemaName("empty");
+    try {
+      // A schema that does not exist yet, and one that exists but is empty: neither has it.
+      const store = await createKyselyStore({ url: TEST_POSTGRES_URL, schema });
+      expect(await store.hasSchema()).toBe(false);
+      await withPostgresClient((client) => client.query(`create schema ${schema}`));
+      expect(await store.hasSchema()).toBe(false);
+      expect(await store.hasSchema()).toBe(false); // asking created nothing
+      await store.migrate();
+      expect(await store.hasSchema()).toBe(true);
+      await store.close();
+    } finally {
+      await dropSchema(schema);
+    }
+  });
+
+  it("names a database that does not exist, as database_unavailable", async () => {
+    const url = TEST_POSTGRES_URL.replace(/\/[^/?]*(\?.*)?$/, "/keyguard_no_such_database");
+    const store = await createKyselyStore({ url });
+    await expect(store.migrate()).rejects.toMatchObject({
+      code: "database_unavailable",
+      message:
+        'The PostgreSQL database "keyguard_no_such_database" does not exist: create it (e.g. createdb), or check the database URL.',
+    });
+    await store.close();
+  });
+
   it("migrates a schema while another schema of the database already has KeyGuard's tables", async () => {
     const first = uniqueSchemaName("first");
     const second = uniqueSchemaName("second");

@@ -104,6 +104,8 @@ export function describeAdminConformance(
       expect(answer.headers.get("content-type")).toMatch(/^application\/problem\+json/);
       expect(answer.body).toMatchObject({ status, code });
       expect(typeof answer.body.detail).toBe("string");
+      // An HTTP client has no CLI: an answer never sends it to a command.
+      expect(answer.body.detail).not.toMatch(/\bkeyguard [a-z]|\blist-(keys|orgs)\b/);
     }
 
     it("runs the seed's endpoints: orgs, keys (raw key once, then masked), revoke, stats", async () => {
@@ -143,7 +145,15 @@ export function describeAdminConformance(
 
       const revoked = await call("DELETE", `/admin/keys/${created.body.id}`);
       expect(revoked.status).toBe(200);
-      expect(revoked.body).toMatchObject({ status: "revoked", is_active: false });
+      expect(revoked.body).toMatchObject({
+        status: "revoked",
+        is_active: false,
+        already_revoked: false,
+      });
+      // DELETE is idempotent: the same key state again, saying nothing changed this time.
+      const again = await call("DELETE", `/admin/keys/${created.body.id}`);
+      expect(again.status).toBe(200);
+      expect(again.body).toEqual({ ...revoked.body, already_revoked: true });
       const refused = await api("/api/data", rawKey);
       expect(refused.status).toBe(401);
       expect(((await refused.json()) as { code: string }).code).toBe("revoked_api_key");
@@ -400,11 +410,9 @@ export function describeAdminConformance(
         400,
         "invalid_input",
       );
-      expectProblem(
-        await call("POST", "/admin/keys", { org_name: "Nope", label: "x" }),
-        404,
-        "organization_not_found",
-      );
+      const noOrg = await call("POST", "/admin/keys", { org_name: "Nope", label: "x" });
+      expectProblem(noOrg, 404, "organization_not_found");
+      expect(noOrg.body.detail).toBe('No organization named "Nope".');
       expectProblem(
         await call("POST", "/admin/orgs", { name: "Acme" }),
         409,
@@ -416,6 +424,17 @@ export function describeAdminConformance(
         400,
         "invalid_input",
       );
+      // Core's checks are reported under the wire's field names, not core's (expiresAt).
+      const past = await call("PATCH", `/admin/keys/${key.id}`, {
+        expires_at: "2020-01-01T00:00:00Z",
+      });
+      expectProblem(past, 400, "invalid_input");
+      expect(past.body.detail).toBe("expires_at must be in the future");
+      const tooFast = await call("PATCH", `/admin/keys/${key.id}`, {
+        rate_limit_per_minute: 2_000_000_000,
+      });
+      expectProblem(tooFast, 400, "invalid_input");
+      expect(tooFast.body.detail).toMatch(/^rate_limit_per_minute must be at most/);
       expectProblem(
         await call("POST", "/admin/orgs", "name=Acme", {
           "content-type": "application/x-www-form-urlencoded",

@@ -412,6 +412,9 @@ export function describeStoreConformance(
         expect((await kg.getApiKey(key.id)).rateLimitPerMinute).toBe(5);
         expect((await kg.revokeApiKey(key.id)).isActive).toBe(false);
         expect((await kg.getApiKey(key.id)).isActive).toBe(false);
+        const again = await kg.revokeApiKeyOutcome(key.id);
+        expect(again.alreadyRevoked).toBe(true);
+        expect(again.key).toEqual(await kg.getApiKey(key.id));
       });
     });
 

@@ -1,4 +1,4 @@
-import type { IpBlock } from "@keyguard/core";
+import { type IpBlock, toIpBlockWire } from "@keyguard/core";
 import { formatDateTime } from "../output/format.js";
 import { plainTable } from "../output/plain-table.js";
 import { parseDurationOption } from "../parse-values.js";
@@ -37,7 +37,7 @@ export const registerBlockCommands: RegisterCommand = (cli, ctx) => {
           ...(path === undefined ? {} : { scope: "path" as const, path }),
           ...(ctx.option("reason") === undefined ? {} : { reason: ctx.option("reason") }),
         });
-        if (ctx.json) return ctx.printJson(block);
+        if (ctx.json) return ctx.printJson(toIpBlockWire(block));
         const where = block.scope === "path" ? `on ${block.path}` : "everywhere";
         ctx.print(
           `Blocked ${block.client} ${where} until ${formatDateTime(new Date(block.untilMs))} UTC.`,
@@ -56,7 +56,7 @@ export const registerBlockCommands: RegisterCommand = (cli, ctx) => {
   cli.command("list-blocks", "List IP blocks in force").action(() =>
     ctx.withKeyGuard({ needsSecret: false, shared: true }, async (kg) => {
       const blocks = await kg.listBlocks();
-      if (ctx.json) ctx.printJson(blocks);
+      if (ctx.json) ctx.printJson({ items: blocks.map(toIpBlockWire) });
       else ctx.print(renderBlocks(blocks));
     }),
   );

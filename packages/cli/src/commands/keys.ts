@@ -1,4 +1,4 @@
-import type { ApiKeyInfo } from "@keyguard/core";
+import { type ApiKeyInfo, toApiKeyWire } from "@keyguard/core";
 import type { CliContext } from "../cli-context.js";
 import { formatCount, formatDateTime } from "../output/format.js";
 import { keyStatus, renderKeyTable } from "../output/key-table.js";
@@ -59,7 +59,7 @@ export const registerKeyCommands: RegisterCommand = (cli, ctx) => {
           organization,
           environment: ctx.argv.includes("--test") ? "test" : undefined,
         });
-        if (ctx.json) return ctx.printJson({ rawKey, key });
+        if (ctx.json) return ctx.printJson({ ...toApiKeyWire(key, now), raw_key: rawKey });
         ctx.print(
           [
             `Created API key "${key.label}" for ${key.organizationName}`,
@@ -80,8 +80,9 @@ export const registerKeyCommands: RegisterCommand = (cli, ctx) => {
       ctx.withKeyGuard({ needsSecret: false }, async (kg) => {
         const organization = ctx.option("org");
         const keys = await kg.listApiKeys(organization === undefined ? {} : { organization });
-        if (ctx.json) ctx.printJson(keys);
-        else ctx.print(renderKeyTable(keys, Date.now(), ctx.colors));
+        const now = Date.now();
+        if (ctx.json) ctx.printList(keys.map((key) => toApiKeyWire(key, now)));
+        else ctx.print(renderKeyTable(keys, now, ctx.colors));
       }),
     );
 
@@ -89,9 +90,14 @@ export const registerKeyCommands: RegisterCommand = (cli, ctx) => {
     .command("revoke-key <key>", "Revoke a key, by prefix (kg_live_4Gk9) or id")
     .action((reference: string) =>
       ctx.withKeyGuard({ needsSecret: false, shared: true }, async (kg) => {
-        const key = await kg.revokeApiKey(String(reference));
-        if (ctx.json) ctx.printJson(key);
-        else ctx.print(`Revoked key ${key.prefix} (${key.label}, ${key.organizationName}).`);
+        const { key, alreadyRevoked } = await kg.revokeApiKeyOutcome(String(reference));
+        if (ctx.json) {
+          ctx.printJson({ ...toApiKeyWire(key, Date.now()), already_revoked: alreadyRevoked });
+        } else {
+          const which = `${key.prefix} (${key.label}, ${key.organizationName})`;
+          // Exit 0 either way: the key is revoked, as asked, so scripts can safely repeat it.
+          ctx.print(alreadyRevoked ? `Key ${which} was already revoked.` : `Revoked key ${which}.`);
+        }
       }),
     );
 
@@ -109,7 +115,7 @@ export const registerKeyCommands: RegisterCommand = (cli, ctx) => {
     }
     return ctx.withKeyGuard({ needsSecret: false, shared: true }, async (kg) => {
       const key = await kg.updateApiKey(String(reference), settings);
-      if (ctx.json) return ctx.printJson(key);
+      if (ctx.json) return ctx.printJson(toApiKeyWire(key, now));
       ctx.print([`Updated key ${key.prefix} (${key.label})`, ...describeKey(key, now)].join("\n"));
     });
   });
@@ -128,7 +134,12 @@ export const registerKeyCommands: RegisterCommand = (cli, ctx) => {
         const { rawKey, key, previous } = await kg.rotateApiKey(String(reference), {
           gracePeriodMs,
         });
-        if (ctx.json) return ctx.printJson({ rawKey, key, previous });
+        if (ctx.json) {
+          return ctx.printJson({
+            key: { ...toApiKeyWire(key, now), raw_key: rawKey },
+            previous: toApiKeyWire(previous, now),
+          });
+        }
         const fate =
           gracePeriodMs === undefined
             ? `The old key ${previous.prefix} is revoked.`

@@ -1,3 +1,4 @@
+import { toOrganizationWire } from "@keyguard/core";
 import { renderOrganizationTable } from "../output/org-table.js";
 import type { RegisterCommand } from "./command.js";
 
@@ -8,7 +9,7 @@ export const registerOrganizationCommands: RegisterCommand = (cli, ctx) => {
     .action((name: string) =>
       ctx.withKeyGuard({ needsSecret: false }, async (kg) => {
         const org = await kg.createOrganization(String(name));
-        if (ctx.json) ctx.printJson(org);
+        if (ctx.json) ctx.printJson(toOrganizationWire(org));
         else ctx.print(`Created organization "${org.name}" (${org.id})`);
       }),
     );
@@ -19,8 +20,11 @@ export const registerOrganizationCommands: RegisterCommand = (cli, ctx) => {
       const keyCounts = new Map<string, number>();
       for (const key of keys) keyCounts.set(key.orgId, (keyCounts.get(key.orgId) ?? 0) + 1);
       if (ctx.json) {
-        ctx.printJson(
-          organizations.map((org) => ({ ...org, keyCount: keyCounts.get(org.id) ?? 0 })),
+        ctx.printList(
+          organizations.map((org) => ({
+            ...toOrganizationWire(org),
+            key_count: keyCounts.get(org.id) ?? 0,
+          })),
         );
       } else {
         ctx.print(renderOrganizationTable(organizations, keyCounts, ctx.colors));
@@ -42,7 +46,7 @@ export const registerOrganizationCommands: RegisterCommand = (cli, ctx) => {
           status === "suspended"
             ? await kg.suspendOrganization(String(name))
             : await kg.reactivateOrganization(String(name));
-        if (ctx.json) ctx.printJson(org);
+        if (ctx.json) ctx.printJson(toOrganizationWire(org));
         else ctx.print(`Organization "${org.name}" is now ${org.status}.`);
       }),
     );

@@ -1,3 +1,4 @@
+import { toStatsWire, toUsageWire } from "@keyguard/core";
 import { renderStatsBox } from "../output/stats-box.js";
 import { renderUsageChart } from "../output/usage-chart.js";
 import { parseDurationOption } from "../parse-values.js";
@@ -7,7 +8,7 @@ export const registerReportCommands: RegisterCommand = (cli, ctx) => {
   cli.command("stats", "Usage statistics").action(() =>
     ctx.withKeyGuard({ needsSecret: false }, async (kg) => {
       const stats = await kg.stats();
-      if (ctx.json) ctx.printJson(stats);
+      if (ctx.json) ctx.printJson(toStatsWire(stats));
       else ctx.print(renderStatsBox(stats));
     }),
   );
@@ -19,7 +20,7 @@ export const registerReportCommands: RegisterCommand = (cli, ctx) => {
       const sinceMs = parseDurationOption(ctx.option("since") ?? "24h", "--since");
       return ctx.withKeyGuard({ needsSecret: false }, async (kg) => {
         const usage = await kg.usage(String(reference), { since: new Date(Date.now() - sinceMs) });
-        if (ctx.json) ctx.printJson(usage);
+        if (ctx.json) ctx.printJson(toUsageWire(usage));
         else ctx.print(renderUsageChart(usage, ctx.colors));
       });
     });

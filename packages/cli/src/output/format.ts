@@ -14,7 +14,7 @@ export function formatDateTime(date: Date | null, empty = "never"): string {
   return `${date.toISOString().slice(0, 16).replace("T", " ")}`;
 }
 
-/** JSON with dates as ISO strings, two-space indented, newline-terminated. */
+/** JSON, two-space indented, newline-terminated (times are already ISO 8601 strings). */
 export function toJson(value: unknown): string {
   return `${JSON.stringify(value, null, 2)}\n`;
 }

@@ -170,7 +170,7 @@ export class IpBlockService {
         'a "path" block needs the path it applies to, starting with "/"',
       );
     }
-    const path = scope === "path" ? parseInput(blockPathSchema, options.path) : undefined;
+    const path = scope === "path" ? parseInput(blockPathSchema, options.path, "path") : undefined;
     const untilMs = options.until !== undefined ? untilOf(options.until) : undefined;
     const endMs = untilMs ?? now + parseDuration(options.duration ?? "24h", "duration");
     if (endMs <= now) throw new KeyGuardError("invalid_input", "a block must end in the future");
@@ -185,7 +185,7 @@ export class IpBlockService {
       scope,
       ...(path === undefined ? {} : { path: normalizePath(path) }),
       untilMs: endMs,
-      reason: parseInput(blockReasonSchema, options.reason ?? "manual"),
+      reason: parseInput(blockReasonSchema, options.reason ?? "manual", "reason"),
     };
     await this.#options.store.insertIpBlock(block);
     this.#list.add(block);

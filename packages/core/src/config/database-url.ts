@@ -51,7 +51,7 @@ function invalid(url: string, why: string, cause?: unknown): KeyGuardError {
   return new KeyGuardError(
     "invalid_config",
     `databaseUrl "${redactUrl(url)}" is unusable: ${why}. Use sqlite:<file>, sqlite:/abs/path or postgres://user@host:5432/db.`,
-    { cause },
+    { cause, details: { field: "databaseUrl" } },
   );
 }
 

@@ -172,12 +172,14 @@ export function resolveConfig(
     throw new KeyGuardError(
       "invalid_config",
       message.startsWith(field) ? message : `${field}: ${message}`,
+      { details: { field } },
     );
   }
   if (parsed.data.secretKey === undefined && options.requireSecret !== false) {
     throw new KeyGuardError(
       "invalid_config",
       "secretKey is required: pass it or set KEYGUARD_SECRET_KEY",
+      { details: { field: "secretKey" } },
     );
   }
   return { ...parsed.data, database: parseDatabaseUrl(parsed.data.databaseUrl) };

@@ -39,6 +39,25 @@ export class KeyGuardError extends Error {
 }
 
 /**
+ * An error's message with the input it is about (`details.field`, core's name for it,
+ * which starts the message) called what the caller typed: each door names its own fields,
+ * so the CLI says `--expires` and the admin API `expires_at` where core says `expiresAt`.
+ *
+ * @example
+ * messageWithFieldNames(error, { expiresAt: "--expires" });
+ * // "--expires must be in the future"
+ */
+export function messageWithFieldNames(
+  error: KeyGuardError,
+  names: Readonly<Record<string, string>>,
+): string {
+  const field = error.details?.field;
+  if (typeof field !== "string" || !Object.hasOwn(names, field)) return error.message;
+  if (!error.message.startsWith(field)) return error.message;
+  return `${names[field]}${error.message.slice(field.length)}`;
+}
+
+/**
  * True for a KeyGuardError (optionally with the given code). Checks the shape rather than
  * `instanceof`, so an error thrown by the CJS build is recognised by the ESM build too.
  */

@@ -85,6 +85,12 @@ const MAX_CANDIDATES = 10;
  * change to a stored key is announced through `keyChanged`, so no process keeps trusting
  * a cached copy.
  */
+/** What a revocation did: `alreadyRevoked` when the key was revoked before (no change). */
+export interface RevokeOutcome {
+  readonly key: ApiKeyInfo;
+  readonly alreadyRevoked: boolean;
+}
+
 export class ApiKeyService {
   readonly #store: Store;
   readonly #clock: Clock;
@@ -140,7 +146,7 @@ export class ApiKeyService {
     const grace =
       options.gracePeriodMs === undefined
         ? undefined
-        : parseInput(gracePeriodSchema, options.gracePeriodMs);
+        : parseInput(gracePeriodSchema, options.gracePeriodMs, "gracePeriodMs");
     const { rawKey, key } = this.#newKey({
       organization: previous.orgId,
       label: previous.label,
@@ -177,13 +183,14 @@ export class ApiKeyService {
   /** Validates key settings and generates the raw key; `orgId` is filled in by the caller. */
   #newKey(input: CreateApiKeyInput): { rawKey: string; key: ApiKey } {
     const now = this.#clock.now();
-    const label = parseInput(keyLabelSchema, input.label);
+    const label = parseInput(keyLabelSchema, input.label, "label");
     const rateLimitPerMinute = parseInput(
       rateLimitSchema,
       input.rateLimitPerMinute ?? this.#config.defaultRateLimitPerMinute,
+      "rateLimitPerMinute",
     );
-    const monthlyLimit = parseInput(monthlyLimitSchema, input.monthlyLimit ?? null);
-    const scopes = parseInput(scopesSchema, input.scopes ?? []);
+    const monthlyLimit = parseInput(monthlyLimitSchema, input.monthlyLimit ?? null, "monthlyLimit");
+    const scopes = parseInput(scopesSchema, input.scopes ?? [], "scopes");
     const expiresAt = this.#parseExpiry(input.expiresAt ?? null, now);
     const { rawKey, prefix } = generateRawKey(input.environment ?? this.#config.keyEnvironment);
     const keyHash = this.#hash(rawKey);
@@ -246,14 +253,18 @@ export class ApiKeyService {
    */
   async update(reference: string, input: UpdateApiKeyInput): Promise<ApiKeyInfo> {
     const patch: { -readonly [K in keyof ApiKeyPatch]: ApiKeyPatch[K] } = {};
-    if (input.label !== undefined) patch.label = parseInput(keyLabelSchema, input.label);
+    if (input.label !== undefined) patch.label = parseInput(keyLabelSchema, input.label, "label");
     if (input.rateLimitPerMinute !== undefined) {
-      patch.rateLimitPerMinute = parseInput(rateLimitSchema, input.rateLimitPerMinute);
+      patch.rateLimitPerMinute = parseInput(
+        rateLimitSchema,
+        input.rateLimitPerMinute,
+        "rateLimitPerMinute",
+      );
     }
     if (input.monthlyLimit !== undefined) {
-      patch.monthlyLimit = parseInput(monthlyLimitSchema, input.monthlyLimit);
+      patch.monthlyLimit = parseInput(monthlyLimitSchema, input.monthlyLimit, "monthlyLimit");
     }
-    if (input.scopes !== undefined) patch.scopes = parseInput(scopesSchema, input.scopes);
+    if (input.scopes !== undefined) patch.scopes = parseInput(scopesSchema, input.scopes, "scopes");
     if (input.expiresAt !== undefined) {
       patch.expiresAt = this.#parseExpiry(input.expiresAt, this.#clock.now());
     }
@@ -262,10 +273,14 @@ export class ApiKeyService {
     return this.#applyPatch(key, patch);
   }
 
-  /** Revokes a key: refused from now on (everywhere at once with a change feed). */
-  async revoke(reference: string): Promise<ApiKeyInfo> {
+  /**
+   * Revokes a key: refused from now on (everywhere at once with a change feed). A key that
+   * is already revoked is left as it is (nothing written or announced) and reported so.
+   */
+  async revoke(reference: string): Promise<RevokeOutcome> {
     const key = await this.find(reference);
-    return this.#applyPatch(key, { isActive: false });
+    if (!key.isActive) return { key: toApiKeyInfo(key), alreadyRevoked: true };
+    return { key: await this.#applyPatch(key, { isActive: false }), alreadyRevoked: false };
   }
 
   async #applyPatch(key: StoredApiKey, patch: ApiKeyPatch): Promise<ApiKeyInfo> {
@@ -289,7 +304,7 @@ export class ApiKeyService {
     } else if (ref.length < DISPLAY_PREFIX_LENGTH) {
       throw new KeyGuardError(
         "invalid_input",
-        `"${ref}" is too short to name a key: give its full prefix as list-keys shows it (${DISPLAY_PREFIX_LENGTH} characters, e.g. kg_live_4Gk9), its id, or the raw key`,
+        `"${ref}" is too short to name a key: give its full display prefix as key listings show it (${DISPLAY_PREFIX_LENGTH} characters, e.g. kg_live_4Gk9), its id, or the raw key`,
       );
     } else if (ref.length === DISPLAY_PREFIX_LENGTH && !hasControlCharacters(ref)) {
       // No prefix has a control character (PostgreSQL text cannot even hold NUL).
@@ -299,14 +314,16 @@ export class ApiKeyService {
     }
     throw new KeyGuardError(
       "api_key_not_found",
-      `No API key matches "${ref.length > 40 ? `${ref.slice(0, 12)}...` : ref}". List keys with: keyguard list-keys`,
+      `No API key matches "${ref.length > 40 ? `${ref.slice(0, 12)}...` : ref}".`,
     );
   }
 
   #parseExpiry(expiresAt: Date | null, now: number): Date | null {
-    const parsed = parseInput(expiresAtSchema, expiresAt);
+    const parsed = parseInput(expiresAtSchema, expiresAt, "expiresAt");
     if (parsed !== null && parsed.getTime() <= now) {
-      throw new KeyGuardError("invalid_input", "expiresAt must be in the future");
+      throw new KeyGuardError("invalid_input", "expiresAt must be in the future", {
+        details: { field: "expiresAt" },
+      });
     }
     return parsed;
   }

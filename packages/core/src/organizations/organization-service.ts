@@ -63,10 +63,7 @@ export class OrganizationService {
       const cut = reference.length > 60 ? `${reference.slice(0, 60)}...` : reference;
       // biome-ignore lint/suspicious/noControlCharactersInRegex: replacing them is the point
       const shown = cut.replace(/[\u0000-\u001f\u007f-\u009f]/g, "\ufffd");
-      throw new KeyGuardError(
-        "organization_not_found",
-        `No organization named "${shown}". List them with: keyguard list-orgs`,
-      );
+      throw new KeyGuardError("organization_not_found", `No organization named "${shown}".`);
     }
     return found;
   }

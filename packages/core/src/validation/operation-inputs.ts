@@ -115,12 +115,20 @@ export const MAX_IP_LENGTH = 100;
 
 /**
  * Parses `value` with `schema`, or throws `invalid_input` with the first problem, phrased
- * so a CLI can print it as is.
+ * so a CLI can print it as is. `field` (core's name for the input, e.g. `expiresAt`) goes
+ * into the error's `details.field`, so each door can name it its own way
+ * (`messageWithFieldNames`).
  */
-export function parseInput<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
+export function parseInput<T extends z.ZodType>(
+  schema: T,
+  value: unknown,
+  field?: string,
+): z.output<T> {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   const issue = result.error.issues[0];
   const where = issue && issue.path.length > 0 ? `${issue.path.join(".")}: ` : "";
-  throw new KeyGuardError("invalid_input", `${where}${issue?.message ?? "invalid input"}`);
+  throw new KeyGuardError("invalid_input", `${where}${issue?.message ?? "invalid input"}`, {
+    ...(field === undefined ? {} : { details: { field } }),
+  });
 }

@@ -63,6 +63,22 @@ export async function migrateToLatest(
   }
 }
 
+/** Whether KeyGuard's migration table exists (in `schema`, else the current one). */
+export async function hasKeyGuardSchema(
+  db: Kysely<unknown>,
+  dialect: SqlDialect,
+  schema?: string,
+): Promise<boolean> {
+  const { rows } =
+    dialect === "postgres"
+      ? await sql<{ found: number }>`select 1 as found from information_schema.tables
+          where table_schema = coalesce(${schema ?? null}::text, current_schema())
+            and table_name = ${MIGRATION_TABLE}`.execute(db)
+      : await sql<{ found: number }>`select 1 as found from sqlite_master
+          where type = 'table' and name = ${MIGRATION_TABLE}`.execute(db);
+  return rows.length > 0;
+}
+
 function isConcurrentMigrationConflict(error: unknown): boolean {
   const code = (error as { code?: unknown } | undefined)?.code;
   const message = error instanceof Error ? error.message : "";

@@ -1,0 +1,36 @@
+import { type KeyGuardError, messageWithFieldNames } from "@keyguard/core";
+
+/**
+ * What to do next, for failures where a command helps. Core's messages never name CLI
+ * commands (the admin API and applications show them too); the CLI adds its own hints.
+ */
+const HINTS: Partial<Record<string, string>> = {
+  organization_not_found: "List them with: keyguard list-orgs",
+  api_key_not_found: "List keys with: keyguard list-keys",
+};
+
+/** Core's names for inputs (`details.field`) as the user gives them to the CLI. */
+const OPTION_NAMES: Readonly<Record<string, string>> = {
+  label: "--label",
+  rateLimitPerMinute: "--rate-limit",
+  monthlyLimit: "--monthly-limit",
+  scopes: "--scopes",
+  expiresAt: "--expires",
+  gracePeriodMs: "--grace",
+  path: "--path",
+  reason: "--reason",
+  secretKey: "the secret key (--secret / KEYGUARD_SECRET_KEY)",
+  databaseUrl: "the database URL (--db / KEYGUARD_DATABASE_URL)",
+  redisUrl: "the Redis URL (--redis / KEYGUARD_REDIS_URL)",
+  redisPrefix: "KEYGUARD_REDIS_PREFIX",
+};
+
+/**
+ * A KeyGuardError as the CLI prints it: core's message with the options the user typed
+ * instead of core's field names, plus a hint where one helps.
+ */
+export function cliMessage(error: KeyGuardError): string {
+  const message = messageWithFieldNames(error, OPTION_NAMES);
+  const hint = HINTS[error.code];
+  return hint === undefined ? message : `${message} ${hint}`;
+}

@@ -1,0 +1,144 @@
+import type { ApiKeyInfo } from "../domain/api-key.js";
+import type { Organization } from "../domain/organization.js";
+import type { KeyGuardStats } from "../domain/stats.js";
+import type { KeyUsage } from "../keyguard.js";
+import type { IpBlock } from "../ports/limiter.js";
+import type { ApiKeyStatus } from "../ports/store.js";
+
+/**
+ * KeyGuard's data as it leaves a process, in the admin API's responses and the CLI's
+ * `--json` output alike: the seed's snake_case field names, ISO 8601 times (UTC), and
+ * never a key's hash. One set of converters, so the two cannot drift apart; the admin
+ * package holds the matching zod schemas that document it in the OpenAPI document.
+ *
+ * @example
+ * JSON.stringify(toApiKeyWire(await kg.getApiKey("kg_live_4Gk9"), Date.now()));
+ * // {"id":"0190...","org_id":"...","org_name":"Acme Corp","label":"production",...}
+ */
+export interface OrganizationWire {
+  readonly id: string;
+  readonly name: string;
+  readonly status: "active" | "suspended";
+  readonly created_at: string;
+}
+
+export interface ApiKeyWire {
+  readonly id: string;
+  readonly org_id: string;
+  readonly org_name: string;
+  readonly label: string;
+  readonly prefix: string;
+  readonly status: ApiKeyStatus;
+  readonly is_active: boolean;
+  readonly scopes: string[];
+  readonly rate_limit_per_minute: number;
+  readonly monthly_limit: number | null;
+  readonly created_at: string;
+  readonly expires_at: string | null;
+  readonly last_used_at: string | null;
+}
+
+export interface StatsWire {
+  readonly organizations: number;
+  readonly total_keys: number;
+  readonly active_keys: number;
+  readonly total_requests: number;
+  readonly requests_last_hour: number;
+  /** Share of requests answered 400 or above, as a fraction: 0.024 is 2.4%. */
+  readonly error_rate: number;
+}
+
+export interface UsageWire {
+  readonly key_id: string;
+  readonly since: string;
+  readonly hours: {
+    readonly hour: string;
+    readonly total: number;
+    readonly status_2xx: number;
+    readonly status_3xx: number;
+    readonly status_4xx: number;
+    readonly status_5xx: number;
+  }[];
+}
+
+export interface IpBlockWire {
+  readonly client: string;
+  readonly scope: "global" | "path";
+  readonly path: string | null;
+  readonly until: string;
+  readonly reason: string;
+}
+
+const iso = (date: Date) => date.toISOString();
+const isoOrNull = (date: Date | null) => (date === null ? null : date.toISOString());
+
+export function toOrganizationWire(organization: Organization): OrganizationWire {
+  return {
+    id: organization.id,
+    name: organization.name,
+    status: organization.status,
+    created_at: iso(organization.createdAt),
+  };
+}
+
+/** A key's status as the store's listing filter defines it: revoked wins over expired. */
+function keyStatus(key: ApiKeyInfo, now: number): ApiKeyStatus {
+  if (!key.isActive) return "revoked";
+  if (key.expiresAt !== null && key.expiresAt.getTime() <= now) return "expired";
+  return "active";
+}
+
+/** A key as sent; `now` decides whether it shows as expired. */
+export function toApiKeyWire(key: ApiKeyInfo, now: number): ApiKeyWire {
+  return {
+    id: key.id,
+    org_id: key.orgId,
+    org_name: key.organizationName,
+    label: key.label,
+    prefix: key.prefix,
+    status: keyStatus(key, now),
+    is_active: key.isActive,
+    scopes: [...key.scopes],
+    rate_limit_per_minute: key.rateLimitPerMinute,
+    monthly_limit: key.monthlyLimit,
+    created_at: iso(key.createdAt),
+    expires_at: isoOrNull(key.expiresAt),
+    last_used_at: isoOrNull(key.lastUsedAt),
+  };
+}
+
+export function toStatsWire(stats: KeyGuardStats): StatsWire {
+  return {
+    organizations: stats.organizations,
+    total_keys: stats.totalKeys,
+    active_keys: stats.activeKeys,
+    total_requests: stats.totalRequests,
+    requests_last_hour: stats.requestsLastHour,
+    error_rate: stats.errorRate,
+  };
+}
+
+export function toUsageWire(usage: KeyUsage): UsageWire {
+  return {
+    key_id: usage.key.id,
+    since: iso(usage.since),
+    hours: usage.buckets.map((bucket) => ({
+      hour: iso(bucket.hour),
+      total: bucket.total,
+      status_2xx: bucket.status2xx,
+      status_3xx: bucket.status3xx,
+      status_4xx: bucket.status4xx,
+      status_5xx: bucket.status5xx,
+    })),
+  };
+}
+
+export function toIpBlockWire(block: IpBlock): IpBlockWire {
+  return {
+    client: block.client,
+    scope: block.scope,
+    path: block.path ?? null,
+    until: new Date(block.untilMs).toISOString(),
+    reason: block.reason,
+  };
+}
