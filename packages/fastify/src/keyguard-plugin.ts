@@ -5,6 +5,7 @@ import {
   type GuardResult,
   type KeyGuard,
   missingScopes,
+  nodeGuardRequest,
   pathOf,
 } from "@keyguard/core";
 import type {
@@ -15,7 +16,7 @@ import type {
   RouteOptions,
 } from "fastify";
 import fp from "fastify-plugin";
-import { sendProblem, toGuardRequest } from "./request-bridge.js";
+import { routedPath, sendProblem } from "./request-bridge.js";
 import { routeProtection } from "./route-protection.js";
 
 /** Per-route KeyGuard settings, in a route's `config.keyguard`. */
@@ -58,12 +59,14 @@ const plugin: FastifyPluginAsync<KeyGuardFastifyOptions> = async (fastify, optio
     protectedPath === undefined ? () => true : createPathMatcher(protectedPath);
   fastify.decorateRequest("apiKey", null);
 
+  /** `path`: the matched route's URL, known when the hook was made (no per-request look-up). */
   const runGuard = async (
     request: FastifyRequest,
     reply: FastifyReply,
     scopes: readonly string[] | undefined,
+    path: string,
   ) => {
-    const result = await guard.check(toGuardRequest(request));
+    const result = await guard.check(nodeGuardRequest(request.raw, path));
     if (result.apiKey !== undefined) (request as WithResult)[kResult] = result;
     if (!result.allowed) return sendProblem(reply, result.status, result.headers, result.problem);
     request.apiKey = result.apiKey;
@@ -86,12 +89,13 @@ const plugin: FastifyPluginAsync<KeyGuardFastifyOptions> = async (fastify, optio
     const protection =
       routeConfig === undefined ? routeProtection(route.url, protectedPath) : "always";
     if (protection === "never") return;
+    const path = route.url;
     const hook: onRequestAsyncHookHandler =
       protection === "always"
-        ? (request, reply) => runGuard(request, reply, scopes)
+        ? (request, reply) => runGuard(request, reply, scopes, path)
         : async (request, reply) => {
             if (underProtectedPath(dynamicPath(request.url))) {
-              return runGuard(request, reply, scopes);
+              return runGuard(request, reply, scopes, path);
             }
           };
     const existing = route.onRequest;
@@ -99,20 +103,27 @@ const plugin: FastifyPluginAsync<KeyGuardFastifyOptions> = async (fastify, optio
   });
 
   // Requests whose route was not decided above (404s, routes registered before the
-  // plugin): decided by their routed path, as in the Express and Koa adapters.
-  fastify.addHook("onRequest", async (request, reply) => {
+  // plugin): decided by their routed path, as in the Express and Koa adapters. Callback
+  // style: for the routes decided above it only reads a flag, with no promise per request.
+  fastify.addHook("onRequest", (request, reply, done) => {
     const config = request.routeOptions.config as
       | { keyguard?: KeyGuardRouteConfig; [kDecided]?: true }
       | undefined;
-    if (config?.[kDecided] === true) return;
     const routeConfig = config?.keyguard;
-    if (routeConfig === false) return;
-    if (routeConfig === undefined && !underProtectedPath(dynamicPath(request.url))) return;
-    return runGuard(
-      request,
-      reply,
-      typeof routeConfig === "object" ? routeConfig.scopes : undefined,
-    );
+    if (
+      config?.[kDecided] === true ||
+      routeConfig === false ||
+      (routeConfig === undefined && !underProtectedPath(dynamicPath(request.url)))
+    ) {
+      done();
+      return;
+    }
+    const scopes = typeof routeConfig === "object" ? routeConfig.scopes : undefined;
+    // A hook that answers the request itself must not call done (Fastify's rule for
+    // callback hooks); one that lets it through must.
+    runGuard(request, reply, scopes, routedPath(request)).then(() => {
+      if (!reply.sent) done();
+    }, done);
   });
 
   // Callback style: nothing to wait for, so no promise per response.
