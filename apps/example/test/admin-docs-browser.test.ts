@@ -1,18 +1,13 @@
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createKeyGuard } from "@keyguard/express";
 import { type Browser, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EXAMPLE_SECRET, startExampleProcess } from "./example-process.js";
+import { CHROMIUM, CHROMIUM_ARGS, chromiumAvailable } from "./real-chromium.js";
 
-const CHROMIUM = "/usr/bin/chromium";
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium) {
-  const message = `Chromium is not installed at ${CHROMIUM} (Debian package "chromium").`;
-  if (process.env.CI === "true") throw new Error(`${message} CI must run the browser test.`);
-  console.warn(`\n!!! SKIPPING the browser test: ${message}\n`);
-}
+const haveChromium = chromiumAvailable("the browser test");
 
 /** Every admin operation, as Swagger UI lists it: method and path. */
 const OPERATIONS = [
@@ -37,16 +32,7 @@ describe.runIf(haveChromium)("admin API docs in a real browser", () => {
   beforeAll(async () => {
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      // The machine has no internet: keep Chromium from trying to reach Google at start.
-      args: [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
+      args: CHROMIUM_ARGS,
     });
   });
   afterAll(async () => {

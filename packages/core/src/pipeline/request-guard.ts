@@ -200,7 +200,8 @@ export class RequestGuard {
         }
         const challenge = this.#challenge;
         if (verified === undefined) {
-          const detail = rawKey.ok ? KEY_REFUSAL_DETAIL.malformed : rawKey.detail;
+          // Only a key that could not be read (two keys, a repeated header) is unverified.
+          const { detail } = rawKey as { detail: string };
           return this.#refuse("invalid_api_key", detail, guarded, challenge);
         }
         if (verified.outcome === "missing") {
