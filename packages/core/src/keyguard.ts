@@ -167,7 +167,11 @@ export class KeyGuard {
       secret === undefined
         ? secretMissing
         : createKeyHasher(secret, options.config.cache.maxEntries);
-    this.#cache = new VerificationCache({ ...options.config.cache, clock: this.clock });
+    this.#cache = new VerificationCache({
+      ...options.config.cache,
+      clock: this.clock,
+      onRefreshError: (error) => this.#reportBackgroundError(error),
+    });
     this.#ipBlocks = new IpBlockService({
       store: this.store,
       clock: this.clock,
@@ -345,7 +349,8 @@ export class KeyGuard {
     } catch (error) {
       return Promise.reject(error); // no secret configured: reject, never throw synchronously
     }
-    const cached = this.#cache.peek(keyHash);
+    // A warm key is answered now; one near or past its TTL is refreshed in the background.
+    const cached = this.#cache.lookup(keyHash, this.#loadByHash);
     if (cached !== undefined) return Promise.resolve(this.#decide(cached));
     return this.#cache.resolve(keyHash, this.#loadByHash).then(this.#decide);
   }

@@ -1,5 +1,6 @@
 import { LRUCache } from "lru-cache";
 import { type ApiKeyInfo, type StoredApiKey, toApiKeyInfo } from "../domain/api-key.js";
+import { isKeyGuardError } from "../errors/keyguard-error.js";
 import type { Clock } from "../util/clock.js";
 
 /**
@@ -22,7 +23,17 @@ function found(key: StoredApiKey): CachedLookup {
 export interface VerificationCacheOptions {
   /** Most keys (found hashes) remembered. */
   readonly maxEntries: number;
+  /**
+   * How long a loaded key is trusted without asking the store again: a change made by
+   * another process (without a change feed) is seen within it while the store answers.
+   * A key in use is refreshed in the background before then, so it never waits.
+   */
   readonly ttlMs: number;
+  /**
+   * How much longer than `ttlMs` a key may still be answered from the cache while the store
+   * cannot be reached (`database_unavailable`): stale-if-error. 0 turns it off. Default 0.
+   */
+  readonly staleIfErrorMs?: number;
   /**
    * Most unknown hashes remembered, in a cache of their own: a flood of unknown keys
    * evicts other unknown keys, never a known one. Default `maxEntries`.
@@ -31,28 +42,71 @@ export interface VerificationCacheOptions {
   /** How long "no such key" is remembered: short, so a key created elsewhere works soon. */
   readonly negativeTtlMs: number;
   readonly clock: Clock;
+  /**
+   * Told about a background refresh that failed for a reason other than the store being
+   * unavailable (a bug, say); the cached answer keeps being served meanwhile.
+   */
+  readonly onRefreshError?: (error: unknown) => void;
 }
+
+/** A known key as cached: when it was loaded, and whether refreshing it last failed. */
+interface KnownEntry {
+  readonly lookup: CachedLookup;
+  readonly loadedAt: number;
+  /** When the last refresh failed because the store was unavailable, if it did. */
+  failedAt: number | undefined;
+}
+
+/** A key is refreshed in the background once this share of `ttlMs` has passed. */
+const REFRESH_AHEAD_FRACTION = 0.75;
+/**
+ * After a refresh failed for want of a store, the next one waits this long (at most, a
+ * tenth of the TTL): a refused connection fails at once, and a busy key would otherwise
+ * try on every request.
+ */
+const REFRESH_RETRY_MS = 1_000;
+
+type Load = (keyHash: string) => Promise<StoredApiKey | undefined>;
 
 /**
  * Bounded hash -> key cache in front of the store: the reason a warm verification does no
- * I/O. Entries expire after a TTL (so revocations made by other processes are seen within
- * it), unknown hashes are remembered briefly (so a flood of random keys costs one query
- * per distinct key, not per request), and concurrent misses for one hash share a single
- * store query. Known and unknown hashes live in two LRUs with their own bounds, so a
- * flood of well-formed unknown keys cannot push real keys out onto the database.
+ * I/O. A key's entry is trusted for `ttlMs` (so changes made by other processes are seen
+ * within it); a key in use is refreshed in the background from three quarters of that on
+ * (one refresh per key at a time), so a busy key never waits on the database. When the
+ * store cannot be reached, a cached key keeps being answered for up to `staleIfErrorMs`
+ * past its TTL (stale-if-error) and is refreshed once the store is back; a key the store
+ * no longer has is dropped as soon as a refresh says so. Unknown hashes are remembered
+ * briefly (so a flood of random keys costs one query per distinct key, not per request)
+ * and never served stale: an outage is not evidence that a key is invalid. Concurrent
+ * misses for one hash share a single store query. Known and unknown hashes live in two
+ * LRUs with their own bounds, so a flood of well-formed unknown keys cannot push real keys
+ * out onto the database.
  */
 export class VerificationCache {
   /** Hashes of stored keys (active or not). */
-  readonly #known: LRUCache<string, CachedLookup>;
+  readonly #known: LRUCache<string, KnownEntry>;
   /** Hashes no key has, remembered for `negativeTtlMs`. */
   readonly #unknown: LRUCache<string, CachedLookup>;
   readonly #inFlight = new Map<string, Promise<CachedLookup>>();
+  readonly #clock: Clock;
+  readonly #ttlMs: number;
+  readonly #refreshAfterMs: number;
+  readonly #retryMs: number;
+  readonly #staleIfErrorMs: number;
+  readonly #onRefreshError: (error: unknown) => void;
 
   constructor(options: VerificationCacheOptions) {
-    // Time comes from the injected clock so TTL behaviour is testable without sleeps.
-    this.#known = new LRUCache<string, CachedLookup>({
+    this.#clock = options.clock;
+    this.#ttlMs = options.ttlMs;
+    this.#refreshAfterMs = Math.floor(options.ttlMs * REFRESH_AHEAD_FRACTION);
+    this.#retryMs = Math.max(1, Math.min(REFRESH_RETRY_MS, Math.floor(options.ttlMs / 10)));
+    this.#staleIfErrorMs = options.staleIfErrorMs ?? 0;
+    this.#onRefreshError = options.onRefreshError ?? (() => {});
+    // Time comes from the injected clock so TTL behaviour is testable without sleeps. The
+    // LRU keeps a known entry as long as it may be served at all; freshness is judged here.
+    this.#known = new LRUCache<string, KnownEntry>({
       max: options.maxEntries,
-      ttl: options.ttlMs,
+      ttl: options.ttlMs + this.#staleIfErrorMs,
       perf: options.clock,
       ttlResolution: 0,
     });
@@ -64,18 +118,53 @@ export class VerificationCache {
     });
   }
 
-  /** The cached lookup for a hash, or `undefined` on a miss. Synchronous: no I/O. */
+  /**
+   * The cached lookup for a hash if it is fresh (or an unexpired "unknown"), else
+   * `undefined`. Synchronous: no I/O, and nothing is refreshed (see {@link lookup}).
+   */
   peek(keyHash: string): CachedLookup | undefined {
-    return this.#known.get(keyHash) ?? this.#unknown.get(keyHash);
+    const entry = this.#known.get(keyHash);
+    if (entry !== undefined) {
+      return this.#clock.now() - entry.loadedAt < this.#ttlMs ? entry.lookup : undefined;
+    }
+    return this.#unknown.get(keyHash);
   }
 
-  /** Looks the hash up through `load` on a miss, sharing one load between concurrent callers. */
-  resolve(
-    keyHash: string,
-    load: (keyHash: string) => Promise<StoredApiKey | undefined>,
-  ): Promise<CachedLookup> {
-    const cached = this.peek(keyHash);
-    if (cached !== undefined) return Promise.resolve(cached);
+  /**
+   * The answer for a hash that needs no waiting, or `undefined` when the caller must wait
+   * for {@link resolve}. Synchronous. A fresh entry is answered, and refreshed in the
+   * background once it is three quarters through its TTL; an entry past its TTL is still
+   * answered (within `staleIfErrorMs`) while its refresh is under way or the last one found
+   * the store unavailable. Refreshes go through `load`, one per key at a time.
+   */
+  lookup(keyHash: string, load: Load): CachedLookup | undefined {
+    const entry = this.#known.get(keyHash);
+    if (entry === undefined) return this.#unknown.get(keyHash);
+    const now = this.#clock.now();
+    const age = now - entry.loadedAt;
+    if (age < this.#refreshAfterMs) return entry.lookup;
+    const refreshing = this.#inFlight.has(keyHash);
+    const failed = entry.failedAt !== undefined;
+    if (!refreshing && (!failed || now - (entry.failedAt ?? 0) >= this.#retryMs)) {
+      this.resolve(keyHash, load, true).catch((error: unknown) => {
+        if (!isUnavailable(error)) this.#onRefreshError(error);
+      });
+    }
+    if (age < this.#ttlMs) return entry.lookup;
+    if ((refreshing || failed) && age < this.#ttlMs + this.#staleIfErrorMs) return entry.lookup;
+    return undefined; // expired, store not known to be down: the caller waits for the load
+  }
+
+  /**
+   * Looks the hash up through `load` unless it is fresh in the cache, sharing one load
+   * between concurrent callers. When the store is unavailable and the hash has a cached
+   * entry within `staleIfErrorMs` past its TTL, that entry is the answer.
+   */
+  resolve(keyHash: string, load: Load, refresh = false): Promise<CachedLookup> {
+    if (!refresh) {
+      const cached = this.peek(keyHash);
+      if (cached !== undefined) return Promise.resolve(cached);
+    }
     const pending = this.#inFlight.get(keyHash);
     if (pending !== undefined) return pending;
     // An invalidation while the query runs removes it from #inFlight: its answer may be
@@ -85,13 +174,28 @@ export class VerificationCache {
         const lookup = key === undefined ? UNKNOWN : found(key);
         if (this.#inFlight.get(keyHash) === load$) {
           this.#inFlight.delete(keyHash);
-          if (key === undefined) this.#unknown.set(keyHash, lookup);
-          else this.#known.set(keyHash, lookup);
+          if (key === undefined) {
+            this.#known.delete(keyHash); // gone from the store: no longer served
+            this.#unknown.set(keyHash, lookup);
+          } else {
+            this.#known.set(keyHash, {
+              lookup,
+              loadedAt: this.#clock.now(),
+              failedAt: undefined,
+            });
+          }
         }
         return lookup;
       },
       (error: unknown) => {
-        if (this.#inFlight.get(keyHash) === load$) this.#inFlight.delete(keyHash);
+        if (this.#inFlight.get(keyHash) !== load$) throw error;
+        this.#inFlight.delete(keyHash);
+        const entry = this.#known.get(keyHash);
+        if (entry === undefined || !isUnavailable(error)) throw error;
+        const now = this.#clock.now();
+        entry.failedAt = now;
+        // Stale-if-error, within its bound (the LRU drops the entry soon after that).
+        if (now - entry.loadedAt < this.#ttlMs + this.#staleIfErrorMs) return entry.lookup;
         throw error;
       },
     );
@@ -108,8 +212,8 @@ export class VerificationCache {
 
   /** Forgets every cached key of an organization (after a suspension or reactivation). */
   invalidateOrganization(orgId: string): void {
-    for (const [hash, lookup] of this.#known.entries()) {
-      if (lookup.key?.orgId === orgId) this.#known.delete(hash);
+    for (const [hash, entry] of this.#known.entries()) {
+      if (entry.lookup.key?.orgId === orgId) this.#known.delete(hash);
     }
     this.#inFlight.clear();
   }
@@ -129,4 +233,9 @@ export class VerificationCache {
     this.#unknown.clear();
     this.#inFlight.clear();
   }
+}
+
+/** Whether a load failed because the store cannot be reached (rather than a bug). */
+function isUnavailable(error: unknown): boolean {
+  return isKeyGuardError(error) && error.code === "database_unavailable";
 }

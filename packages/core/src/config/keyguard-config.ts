@@ -9,6 +9,13 @@ const positiveInt = (field: string) =>
     .positive(`${field} must be greater than 0`)
     .max(Number.MAX_SAFE_INTEGER, `${field} is too large`);
 
+const nonNegativeInt = (field: string) =>
+  z.coerce
+    .number({ error: `${field} must be a number` })
+    .int(`${field} must be a whole number`)
+    .min(0, `${field} must not be negative`)
+    .max(Number.MAX_SAFE_INTEGER, `${field} is too large`);
+
 const configSchema = z.object({
   secretKey: z
     .string({ error: "secretKey must be a string" })
@@ -83,6 +90,11 @@ const configSchema = z.object({
       maxEntries: positiveInt("cache.maxEntries").default(10_000),
       ttlMs: positiveInt("cache.ttlMs").default(30_000),
       negativeTtlMs: positiveInt("cache.negativeTtlMs").default(5_000),
+      /**
+       * How much longer than `ttlMs` a cached key keeps working while the database cannot
+       * be reached (stale-if-error); 0 = refuse (503) as soon as its TTL has passed.
+       */
+      staleIfErrorMs: nonNegativeInt("cache.staleIfErrorMs").default(60 * 60 * 1000),
       /**
        * Most unknown key hashes remembered (for `negativeTtlMs`), apart from the known keys:
        * a flood of unknown keys then evicts only other unknown keys.
