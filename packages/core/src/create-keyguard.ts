@@ -29,7 +29,13 @@ export interface CreateKeyGuardOptions {
 
 /** What core needs from `@keyguard/store-kysely`; imported by name so core stays driver-free. */
 interface StoreModule {
-  createKyselyStore(options: { database: DatabaseTarget }): Promise<Store>;
+  createKyselyStore(options: {
+    database: DatabaseTarget;
+    connectTimeoutMs: number;
+    queryTimeoutMs: number;
+    statementTimeoutMs: number;
+    onError: (error: unknown) => void;
+  }): Promise<Store>;
 }
 
 interface MemoryLimiterModule {
@@ -79,7 +85,11 @@ export async function createKeyGuard(
       `databaseUrl ${resolved.database.dialect === "sqlite" ? "(SQLite)" : "(PostgreSQL)"}`,
       () => import(STORE_PACKAGE) as Promise<StoreModule>,
     );
-    store = await createKyselyStore({ database: resolved.database });
+    store = await createKyselyStore({
+      database: resolved.database,
+      ...resolved.postgres,
+      onError: options.onBackgroundError ?? warnBackgroundError,
+    });
   }
   let limiter = options.limiter;
   let changeFeed = options.changeFeed;

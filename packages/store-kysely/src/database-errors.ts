@@ -36,10 +36,11 @@ export function isUnavailable(error: unknown): boolean {
   const code = (error as DriverError).code;
   if (typeof code === "string") {
     if (UNAVAILABLE_SQLITE.test(code) || UNAVAILABLE_NODE.has(code)) return true;
-    // PostgreSQL: 08 connection exception, 57P admin shutdown / crash, 53 insufficient resources.
-    if (/^(08|57P|53)/.test(code)) return true;
+    // PostgreSQL: 08 connection exception, 57P admin shutdown / crash, 53 insufficient
+    // resources, 57014 query_canceled (statement_timeout: the server is overloaded or locked).
+    if (/^(08|57P|53)/.test(code) || code === "57014") return true;
   }
-  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection is not queryable|Client was closed and is not queryable/i.test(
     error.message,
   );
 }

@@ -43,6 +43,8 @@ export interface KyselyStoreInternals {
   readonly schema?: string;
   /** SQLite: a synchronous read on the store's own connection (see `findApiKeyByHash`). */
   readonly readFirstRowSync?: (sql: string, parameters: readonly unknown[]) => unknown;
+  /** Opens a connection pool for `migrate()` alone, without the store's query bounds. */
+  readonly openMigrationDb?: () => Promise<Kysely<DatabaseSchema>>;
 }
 
 /**
@@ -55,6 +57,7 @@ export class KyselyStore implements Store {
   readonly #codec: ColumnCodec;
   readonly #schema: string | undefined;
   readonly #readFirstRowSync: KyselyStoreInternals["readFirstRowSync"];
+  readonly #openMigrationDb: KyselyStoreInternals["openMigrationDb"];
   #keyByHash: CompiledQuery<KeyRow> | undefined;
   #closed: Promise<void> | undefined;
 
@@ -64,10 +67,18 @@ export class KyselyStore implements Store {
     this.#codec = codecFor(dialect);
     this.#schema = options.schema;
     this.#readFirstRowSync = options.readFirstRowSync;
+    this.#openMigrationDb = options.openMigrationDb;
   }
 
   migrate(): Promise<void> {
-    return this.#run(() => migrateToLatest(this.db as Kysely<unknown>, this.dialect, this.#schema));
+    return this.#run(async () => {
+      const db = (await this.#openMigrationDb?.()) ?? this.db;
+      try {
+        await migrateToLatest(db as Kysely<unknown>, this.dialect, this.#schema);
+      } finally {
+        if (db !== this.db) await db.destroy();
+      }
+    });
   }
 
   /**

@@ -103,6 +103,19 @@ const configSchema = z.object({
     })
     .strict()
     .prefault({}),
+  /**
+   * Bounds on every wait for PostgreSQL (SQLite ignores them): a database that is down,
+   * unreachable or stalled makes what needs it fail with `database_unavailable` within
+   * these, instead of hanging requests and shutdown. 0 = no bound.
+   */
+  postgres: z
+    .object({
+      connectTimeoutMs: nonNegativeInt("postgres.connectTimeoutMs").default(5_000),
+      queryTimeoutMs: nonNegativeInt("postgres.queryTimeoutMs").default(5_000),
+      statementTimeoutMs: nonNegativeInt("postgres.statementTimeoutMs").default(4_000),
+    })
+    .strict()
+    .prefault({}),
   usage: z
     .object({
       batchSize: positiveInt("usage.batchSize").default(500),
@@ -129,7 +142,10 @@ export interface ResolveConfigOptions {
   readonly requireSecret?: boolean;
 }
 
-/** The environment variable that supplies each top-level field when it is not passed. */
+/**
+ * The environment variable that supplies each field when it is not passed: every top-level
+ * one, and a few nested ones ("section.field") an operator tunes per deployment.
+ */
 export const CONFIG_ENV_VARS = {
   secretKey: "KEYGUARD_SECRET_KEY",
   databaseUrl: "KEYGUARD_DATABASE_URL",
@@ -140,6 +156,11 @@ export const CONFIG_ENV_VARS = {
   ipBlockThreshold: "KEYGUARD_IP_BLOCK_THRESHOLD",
   trustProxy: "KEYGUARD_TRUST_PROXY",
   timeZone: "KEYGUARD_TIME_ZONE",
+  "cache.ttlMs": "KEYGUARD_CACHE_TTL_MS",
+  "cache.staleIfErrorMs": "KEYGUARD_CACHE_STALE_IF_ERROR_MS",
+  "postgres.connectTimeoutMs": "KEYGUARD_POSTGRES_CONNECT_TIMEOUT_MS",
+  "postgres.queryTimeoutMs": "KEYGUARD_POSTGRES_QUERY_TIMEOUT_MS",
+  "postgres.statementTimeoutMs": "KEYGUARD_POSTGRES_STATEMENT_TIMEOUT_MS",
 } as const;
 
 function isTimeZone(value: string): boolean {
@@ -167,10 +188,19 @@ export function resolveConfig(
   options: ResolveConfigOptions = {},
 ): KeyGuardConfig {
   const merged: Record<string, unknown> = { ...input };
-  for (const [field, variable] of Object.entries(CONFIG_ENV_VARS)) {
+  for (const [path, variable] of Object.entries(CONFIG_ENV_VARS)) {
     const fromEnv = env[variable];
-    if (merged[field] === undefined && fromEnv !== undefined && fromEnv !== "") {
-      merged[field] = fromEnv;
+    if (fromEnv === undefined || fromEnv === "") continue;
+    // "section.field": filled in a copy of the section, never the caller's object.
+    const [field, nested] = path.split(".") as [string, string | undefined];
+    if (nested === undefined) {
+      if (merged[field] === undefined) merged[field] = fromEnv;
+      continue;
+    }
+    const section = merged[field] ?? {};
+    if (typeof section !== "object" || section === null) continue; // the schema says why
+    if ((section as Record<string, unknown>)[nested] === undefined) {
+      merged[field] = { ...section, [nested]: fromEnv };
     }
   }
   const parsed = configSchema.strict().safeParse(merged);
