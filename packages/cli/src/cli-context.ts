@@ -93,7 +93,7 @@ export class CliContext {
         `No KeyGuard database at ${database.filename}. Create it with "keyguard init", or point --db at the database your app uses.`,
       );
     }
-    const store = await createKyselyStore({ database });
+    const store = await createKyselyStore({ database, ...config.postgres });
     // An empty database (a new PostgreSQL database or schema, an empty SQLite file) is
     // refused like a missing SQLite file: only init creates KeyGuard's tables.
     if (!options.create) {

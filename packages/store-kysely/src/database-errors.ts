@@ -25,6 +25,8 @@ const UNAVAILABLE_NODE = new Set([
   "EHOSTUNREACH",
   "EPIPE",
   "EAI_AGAIN",
+  // The PostgreSQL pool's own: the database was found out moments ago, so it is not waited on.
+  "KEYGUARD_DATABASE_DOWN",
 ]);
 
 /**

@@ -43,6 +43,11 @@ export interface PostgresOptions extends PostgresTimeouts {
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 /** How long closing lets connections say goodbye before they are cut (a stalled server never does). */
 const CLOSE_GRACE_MS = 1_000;
+/**
+ * Once PostgreSQL is known to be out, operations fail at once for this long before one
+ * probes again: how soon a recovered database is used again, at worst.
+ */
+const FAIL_FAST_MS = 1_000;
 /** A client-side bound larger than any query: what "no bound" means for the timer. */
 const NO_BOUND_MS = 2_147_483_647;
 
@@ -80,6 +85,7 @@ export async function openPostgres(options: PostgresOptions): Promise<Kysely<Dat
   const guarded = guardPostgresPool(pool as unknown as PgPoolLike, {
     queryTimeoutMs: timeouts.queryTimeoutMs === 0 ? NO_BOUND_MS : timeouts.queryTimeoutMs,
     closeGraceMs: CLOSE_GRACE_MS,
+    failFastMs: FAIL_FAST_MS,
     // An idle client losing its connection (server restart) is not fatal: the pool drops it
     // and the next query reports the outage.
     onIdleError: options.onError ?? (() => {}),
