@@ -1,12 +1,17 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { createKeyGuard, type KeyGuard } from "@keyguard/express";
 import {
+  deleteRedisKeys,
   dropSchema,
   eventually,
+  FakeClock,
   postgresAvailable,
+  redisAvailable,
   startTcpProxy,
   type TcpProxy,
   TEST_POSTGRES_URL,
+  TEST_REDIS_URL,
+  uniqueRedisPrefix,
   uniqueSchemaName,
   withPostgresClient,
 } from "@keyguard/testkit";
@@ -249,6 +254,67 @@ describe.runIf(available).each(["express", "fastify", "koa"])(
       expect(shutdownMs).toBeLessThan(SHUTDOWN_BOUND_MS);
       expect(exitCode).not.toBeNull(); // exited by itself, not killed
     }, 180_000);
+  },
+);
+
+describe.runIf(available && (await redisAvailable()))(
+  "a revocation announced while this process cannot reach PostgreSQL",
+  () => {
+    it("applies at once to a key answered from a stale cache entry, and leaves the others working", async () => {
+      const schema = uniqueSchemaName("dbfault_feed");
+      const prefix = uniqueRedisPrefix("dbfault");
+      await withPostgresClient((client) => client.query(`create schema ${schema}`));
+      const target = new URL(TEST_POSTGRES_URL);
+      const proxy = await startTcpProxy(Number(target.port || 5432), target.hostname);
+      const viaProxy = new URL(TEST_POSTGRES_URL);
+      viaProxy.port = String(proxy.port);
+      const shared = { secretKey: EXAMPLE_SECRET, redisUrl: TEST_REDIS_URL, redisPrefix: prefix };
+      // The operator's process reaches the database; this one does so through the proxy.
+      const operator = await createKeyGuard(
+        { ...shared, databaseUrl: databaseUrl(TEST_POSTGRES_URL, schema) },
+        { env: {} },
+      );
+      const clock = new FakeClock(Date.now());
+      const server = await createKeyGuard(
+        { ...shared, databaseUrl: databaseUrl(viaProxy.href, schema), cache: { ttlMs: 1_000 } },
+        { env: {}, clock, onBackgroundError: () => {} },
+      );
+      try {
+        await operator.createOrganization("Acme Corp");
+        const revoked = await operator.createApiKey({ organization: "Acme Corp", label: "a" });
+        const kept = await operator.createApiKey({ organization: "Acme Corp", label: "b" });
+        expect((await server.verifyKey(revoked.rawKey)).outcome).toBe("valid");
+        expect((await server.verifyKey(kept.rawKey)).outcome).toBe("valid");
+
+        await proxy.cut();
+        clock.advance(5_000); // five TTLs into the outage
+        expect((await server.verifyKey(revoked.rawKey)).outcome).toBe("valid");
+        expect((await server.verifyKey(kept.rawKey)).outcome).toBe("valid");
+
+        await operator.revokeApiKey(revoked.key.id); // announced through Redis
+        await eventually(
+          () =>
+            expect(server.verifyKey(revoked.rawKey)).rejects.toMatchObject({
+              code: "database_unavailable",
+            }),
+          RECOVERY_WAIT_MS,
+        );
+        expect((await server.verifyKey(kept.rawKey)).outcome).toBe("valid");
+
+        await proxy.restore();
+        await eventually(
+          async () => expect((await server.verifyKey(revoked.rawKey)).outcome).toBe("revoked"),
+          RECOVERY_WAIT_MS,
+          100,
+        );
+      } finally {
+        await server.close().catch(() => {});
+        await operator.close();
+        await proxy.close();
+        await dropSchema(schema);
+        await deleteRedisKeys(prefix);
+      }
+    });
   },
 );
 

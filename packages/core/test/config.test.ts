@@ -53,6 +53,43 @@ describe("resolveConfig", () => {
     expect(resolveConfig({ defaultRateLimitPerMinute: 5 }, env).defaultRateLimitPerMinute).toBe(5);
   });
 
+  it("bounds the database and keeps cached keys through outages by default, tunable from the environment", () => {
+    const defaults = resolveConfig({ secretKey: "my-secret" }, {});
+    expect(defaults.cache).toMatchObject({ ttlMs: 30_000, staleIfErrorMs: 3_600_000 });
+    expect(defaults.postgres).toEqual({
+      connectTimeoutMs: 5_000,
+      queryTimeoutMs: 5_000,
+      statementTimeoutMs: 4_000,
+    });
+    const env = {
+      KEYGUARD_CACHE_TTL_MS: "1500",
+      KEYGUARD_CACHE_STALE_IF_ERROR_MS: "0",
+      KEYGUARD_POSTGRES_CONNECT_TIMEOUT_MS: "1000",
+      KEYGUARD_POSTGRES_QUERY_TIMEOUT_MS: "2000",
+      KEYGUARD_POSTGRES_STATEMENT_TIMEOUT_MS: "0",
+    };
+    const input = { secretKey: "my-secret", cache: { maxEntries: 5, ttlMs: 700 } };
+    const config = resolveConfig(input, env);
+    // Explicit options win, the environment fills the rest, the caller's object is untouched.
+    expect(config.cache).toMatchObject({ maxEntries: 5, ttlMs: 700, staleIfErrorMs: 0 });
+    expect(input.cache).toEqual({ maxEntries: 5, ttlMs: 700 });
+    expect(config.postgres).toEqual({
+      connectTimeoutMs: 1_000,
+      queryTimeoutMs: 2_000,
+      statementTimeoutMs: 0,
+    });
+    expect(
+      configError(() =>
+        resolveConfig({}, { KEYGUARD_SECRET_KEY: "long-enough", KEYGUARD_CACHE_TTL_MS: "soon" }),
+      ).message,
+    ).toMatch(/cache\.ttlMs/);
+    expect(
+      configError(() =>
+        resolveConfig({ secretKey: "long-enough", postgres: { queryTimeoutMs: -5 } }, {}),
+      ).message,
+    ).toMatch(/postgres\.queryTimeoutMs must not be negative/);
+  });
+
   it("names the field of every mistake", () => {
     expect(configError(() => resolveConfig({}, {})).message).toMatch(
       /secretKey.*KEYGUARD_SECRET_KEY/,
