@@ -170,7 +170,10 @@ export class KeyGuard {
     this.#cache = new VerificationCache({
       ...options.config.cache,
       clock: this.clock,
-      onRefreshError: (error) => this.#reportBackgroundError(error),
+      // A refresh cut short by close() (the store shutting down) is not worth reporting.
+      onRefreshError: (error) => {
+        if (this.#closing === undefined) this.#reportBackgroundError(error);
+      },
     });
     this.#ipBlocks = new IpBlockService({
       store: this.store,
