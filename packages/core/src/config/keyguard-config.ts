@@ -96,6 +96,26 @@ const configSchema = z.object({
       batchSize: positiveInt("usage.batchSize").default(500),
       flushIntervalMs: positiveInt("usage.flushIntervalMs").default(1_000),
       maxBuffered: positiveInt("usage.maxBuffered").default(100_000),
+      /**
+       * Where usage that could not be written at shutdown (the store unreachable) is kept
+       * until the next start writes it: a file per shutdown, mode 0600. Default: the
+       * SQLite file's directory; for PostgreSQL the working directory.
+       */
+      spoolDirectory: z.string().min(1, "usage.spoolDirectory must not be empty").optional(),
+      /** Most bytes all spool files of a database may hold together; rows beyond are dropped, counted. */
+      maxSpoolBytes: positiveInt("usage.maxSpoolBytes").default(64 * 1024 * 1024),
+      /** Usage rows are summed into per-hour rollups once older than this. */
+      rollupAfterHours: positiveInt("usage.rollupAfterHours").default(24),
+      /** Usage rows (per request detail: path, client, latency) are deleted after this. */
+      retentionDays: positiveInt("usage.retentionDays").default(90),
+      /** Rollups (per key, hour and status class) are deleted after this. */
+      rollupRetentionDays: positiveInt("usage.rollupRetentionDays").default(400),
+      /** How often servers roll up and delete old usage (in the background, in batches). */
+      maintenanceIntervalMs: positiveInt("usage.maintenanceIntervalMs").default(10 * 60_000),
+      /** Rows rolled up or deleted per transaction: short transactions, no long lock. */
+      maintenanceBatchSize: positiveInt("usage.maintenanceBatchSize")
+        .max(10_000, "usage.maintenanceBatchSize must be at most 10000")
+        .default(2_000),
     })
     .strict()
     .prefault({}),
@@ -130,6 +150,13 @@ export const CONFIG_ENV_VARS = {
   timeZone: "KEYGUARD_TIME_ZONE",
 } as const;
 
+/** Variables that supply a `usage.*` field when it is not passed. */
+export const USAGE_ENV_VARS = {
+  spoolDirectory: "KEYGUARD_USAGE_SPOOL_DIRECTORY",
+  retentionDays: "KEYGUARD_USAGE_RETENTION_DAYS",
+  rollupRetentionDays: "KEYGUARD_USAGE_ROLLUP_RETENTION_DAYS",
+} as const;
+
 function isTimeZone(value: string): boolean {
   try {
     new Intl.DateTimeFormat("en-US", { timeZone: value });
@@ -160,6 +187,17 @@ export function resolveConfig(
     if (merged[field] === undefined && fromEnv !== undefined && fromEnv !== "") {
       merged[field] = fromEnv;
     }
+  }
+  const usage = merged.usage;
+  if (usage === undefined || (typeof usage === "object" && usage !== null)) {
+    const fields: Record<string, unknown> = { ...(usage as Record<string, unknown> | undefined) };
+    for (const [field, variable] of Object.entries(USAGE_ENV_VARS)) {
+      const fromEnv = env[variable];
+      if (fields[field] === undefined && fromEnv !== undefined && fromEnv !== "") {
+        fields[field] = fromEnv;
+      }
+    }
+    if (Object.keys(fields).length > 0) merged.usage = fields;
   }
   const parsed = configSchema.strict().safeParse(merged);
   if (!parsed.success) {
