@@ -13,7 +13,6 @@ export {
   type KeyGuardConfigInput,
   type ResolveConfigOptions,
   resolveConfig,
-  USAGE_ENV_VARS,
 } from "./config/keyguard-config.js";
 export { type CreateKeyGuardOptions, createKeyGuard } from "./create-keyguard.js";
 export {

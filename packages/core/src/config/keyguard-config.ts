@@ -137,7 +137,10 @@ export interface ResolveConfigOptions {
   readonly requireSecret?: boolean;
 }
 
-/** The environment variable that supplies each top-level field when it is not passed. */
+/**
+ * The environment variable that supplies each field when it is not passed: every top-level
+ * one, and a few nested ones ("section.field") an operator tunes per deployment.
+ */
 export const CONFIG_ENV_VARS = {
   secretKey: "KEYGUARD_SECRET_KEY",
   databaseUrl: "KEYGUARD_DATABASE_URL",
@@ -148,13 +151,9 @@ export const CONFIG_ENV_VARS = {
   ipBlockThreshold: "KEYGUARD_IP_BLOCK_THRESHOLD",
   trustProxy: "KEYGUARD_TRUST_PROXY",
   timeZone: "KEYGUARD_TIME_ZONE",
-} as const;
-
-/** Variables that supply a `usage.*` field when it is not passed. */
-export const USAGE_ENV_VARS = {
-  spoolDirectory: "KEYGUARD_USAGE_SPOOL_DIRECTORY",
-  retentionDays: "KEYGUARD_USAGE_RETENTION_DAYS",
-  rollupRetentionDays: "KEYGUARD_USAGE_ROLLUP_RETENTION_DAYS",
+  "usage.spoolDirectory": "KEYGUARD_USAGE_SPOOL_DIRECTORY",
+  "usage.retentionDays": "KEYGUARD_USAGE_RETENTION_DAYS",
+  "usage.rollupRetentionDays": "KEYGUARD_USAGE_ROLLUP_RETENTION_DAYS",
 } as const;
 
 function isTimeZone(value: string): boolean {
@@ -182,22 +181,20 @@ export function resolveConfig(
   options: ResolveConfigOptions = {},
 ): KeyGuardConfig {
   const merged: Record<string, unknown> = { ...input };
-  for (const [field, variable] of Object.entries(CONFIG_ENV_VARS)) {
+  for (const [path, variable] of Object.entries(CONFIG_ENV_VARS)) {
     const fromEnv = env[variable];
-    if (merged[field] === undefined && fromEnv !== undefined && fromEnv !== "") {
-      merged[field] = fromEnv;
+    if (fromEnv === undefined || fromEnv === "") continue;
+    // "section.field": filled in a copy of the section, never the caller's object.
+    const [field, nested] = path.split(".") as [string, string | undefined];
+    if (nested === undefined) {
+      if (merged[field] === undefined) merged[field] = fromEnv;
+      continue;
     }
-  }
-  const usage = merged.usage;
-  if (usage === undefined || (typeof usage === "object" && usage !== null)) {
-    const fields: Record<string, unknown> = { ...(usage as Record<string, unknown> | undefined) };
-    for (const [field, variable] of Object.entries(USAGE_ENV_VARS)) {
-      const fromEnv = env[variable];
-      if (fields[field] === undefined && fromEnv !== undefined && fromEnv !== "") {
-        fields[field] = fromEnv;
-      }
+    const section = merged[field] ?? {};
+    if (typeof section !== "object" || section === null) continue; // the schema says why
+    if ((section as Record<string, unknown>)[nested] === undefined) {
+      merged[field] = { ...section, [nested]: fromEnv };
     }
-    if (Object.keys(fields).length > 0) merged.usage = fields;
   }
   const parsed = configSchema.strict().safeParse(merged);
   if (!parsed.success) {

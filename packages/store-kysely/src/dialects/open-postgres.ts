@@ -36,5 +36,11 @@ export async function openPostgres(options: PostgresOptions): Promise<Kysely<Dat
   // An idle client losing its connection (server restart) is not fatal: the pool drops it
   // and the next query reports the outage. Without a listener Node would crash the process.
   pool.on("error", () => {});
+  // pg-pool listens for a client's errors only while it is idle: a connection dropped while
+  // a client is checked out (mid-transaction, or just after a COMMIT was sent) would be an
+  // unhandled `error` event. The query in flight fails anyway and reports the outage.
+  pool.on("connect", (client: { on(event: "error", listener: () => void): unknown }) => {
+    client.on("error", () => {});
+  });
   return new Kysely<DatabaseSchema>({ dialect: new PostgresDialect({ pool }) });
 }
