@@ -13,11 +13,13 @@ const REQUESTS = Number(process.env.BENCH_DISK_REQUESTS ?? 1_000_000);
 const KEYS = 10;
 const PATHS = ["/api/data", "/api/profile", "/api/items/:id", "/api/orders"];
 
-/** The file's bytes on disk: the database and its WAL (checkpointed first). */
-function fileBytes(file: string): { file: number; live: number } {
+/** The file's bytes on disk (the database and its WAL, checkpointed first), and its rows. */
+function fileBytes(file: string): { file: number; live: number; rows: number; rollups: number } {
   const db = new Database(file);
   try {
     db.pragma("wal_checkpoint(TRUNCATE)");
+    const count = (table: string) =>
+      Number((db.prepare(`select count(*) as n from ${table}`).get() as { n: number }).n);
     const pageSize = Number(db.pragma("page_size", { simple: true }));
     const pages = Number(db.pragma("page_count", { simple: true }));
     const free = Number(db.pragma("freelist_count", { simple: true }));
@@ -25,7 +27,12 @@ function fileBytes(file: string): { file: number; live: number } {
     try {
       wal = statSync(`${file}-wal`).size;
     } catch {}
-    return { file: statSync(file).size + wal, live: (pages - free) * pageSize };
+    return {
+      file: statSync(file).size + wal,
+      live: (pages - free) * pageSize,
+      rows: count("usage_logs"),
+      rollups: count("usage_rollups"),
+    };
   } finally {
     db.close();
   }
@@ -109,9 +116,9 @@ export async function runUsageDiskBenchmarks(): Promise<string[]> {
 
     return [
       `Usage on disk, SQLite, ${REQUESTS.toLocaleString("en-US")} requests per soak from distinct client addresses (${KEYS} keys, one hour):`,
-      `  raw rows: +${mb(raw.file - empty.file)} file (${mb(perMillion(raw.live - empty.live))} live per million requests), written in ${(soakMs / 1000).toFixed(1)} s`,
-      `  after rollup + retention: ${mb(perMillion(rolled.live - empty.live))} live per million requests (${done.rolledUp.toLocaleString("en-US")} rows rolled up, ${done.deletedRows.toLocaleString("en-US")} deleted in ${(maintainMs / 1000).toFixed(1)} s; the file keeps its size, its free pages are reused)`,
-      `  second soak into the same file: +${mb(second.file - rolled.file)} file; after its rollup ${mb(secondRolled.live - empty.live)} live in all`,
+      `  raw rows: ${raw.rows.toLocaleString("en-US")} rows, +${mb(raw.file - empty.file)} file, ${mb(perMillion(raw.live - empty.live))} live per million requests; written in ${(soakMs / 1000).toFixed(1)} s`,
+      `  after rollup + retention: ${rolled.rows} rows, ${rolled.rollups} rollup rows, ${mb(rolled.live - empty.live)} live (${done.rolledUp.toLocaleString("en-US")} rows rolled up and ${done.deletedRows.toLocaleString("en-US")} deleted in ${(maintainMs / 1000).toFixed(1)} s); the file keeps its ${mb(rolled.file)}, its free pages are reused`,
+      `  second soak into the same file: +${mb(second.file - rolled.file)} file; after its rollup ${secondRolled.rollups} rollup rows, ${mb(secondRolled.live - empty.live)} live, file ${mb(secondRolled.file)}`,
     ];
   } finally {
     await kg.close();

@@ -40,10 +40,8 @@ export async function startExampleProcess(
     output.stderr += chunk.toString();
   });
   const port = await new Promise<number>((resolve, reject) => {
-    let output = "";
-    child.stdout?.on("data", (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /listening on http:\/\/localhost:(\d+)/.exec(output);
+    child.stdout?.on("data", () => {
+      const match = /listening on http:\/\/localhost:(\d+)/.exec(output.stdout);
       if (match) resolve(Number(match[1]));
     });
     void exited.then((code) =>

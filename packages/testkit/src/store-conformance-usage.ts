@@ -42,9 +42,9 @@ export function describeUsageConformance(createDatabase: () => Promise<TestDatab
       };
       const kg = await open();
       await kg.createOrganization("Acme Corp");
-      const keys = [];
+      const keys: string[] = [];
       for (const label of ["a", "b", "c", "d", "e", "f"]) {
-        keys.push((await kg.createApiKey({ organization: "Acme Corp", label })).key);
+        keys.push((await kg.createApiKey({ organization: "Acme Corp", label })).key.id);
       }
       // SQLite: stores of one process share the file's one write lock, and a store waiting
       // for it blocks the thread (busy_timeout), so there "at once" means one after another.
@@ -72,27 +72,27 @@ export function describeUsageConformance(createDatabase: () => Promise<TestDatab
 
     it("writes a batch sent twice with the same ids once", async () => {
       const { kg, clock, keys } = await setup();
-      const [a, b] = keys as [{ id: string }, { id: string }];
+      const [a, b] = keys as [string, string];
       const at = new Date(clock.now() - 60_000);
       const batch = [
-        event(a.id, at, 200, { id: timeOrderedId(at.getTime()), requestCount: 7 }),
-        event(b.id, at, 500, { id: timeOrderedId(at.getTime()), requestCount: 3 }),
+        event(a, at, 200, { id: timeOrderedId(at.getTime()), requestCount: 7 }),
+        event(b, at, 500, { id: timeOrderedId(at.getTime()), requestCount: 3 }),
       ];
       await kg.store.insertUsageEvents(batch);
       // The retry after a lost reply, and a later batch holding those rows again plus a new one.
       await kg.store.insertUsageEvents(batch);
       await kg.store.insertUsageEvents([
         ...batch,
-        event(a.id, at, 200, { id: timeOrderedId(at.getTime()), requestCount: 5 }),
+        event(a, at, 200, { id: timeOrderedId(at.getTime()), requestCount: 5 }),
       ]);
       expect(await kg.stats()).toMatchObject({ totalRequests: 15, errorRate: 0.2 });
-      expect(await kg.store.countAllowedRequests(a.id, new Date(at.getTime() - 1))).toBe(12);
-      expect((await kg.getApiKey(a.id)).lastUsedAt).toEqual(at);
+      expect(await kg.store.countAllowedRequests(a, new Date(at.getTime() - 1))).toBe(12);
+      expect((await kg.getApiKey(a)).lastUsedAt).toEqual(at);
     });
 
     it("counts only requests charged to the quota, whatever their status", async () => {
       const { kg, clock, keys } = await setup();
-      const a = (keys[0] as { id: string }).id;
+      const a = keys[0] as string;
       const at = new Date(clock.now() - 60_000);
       await kg.store.insertUsageEvents([
         event(a, at, 200, { charged: true, requestCount: 5 }),
@@ -121,13 +121,13 @@ export function describeUsageConformance(createDatabase: () => Promise<TestDatab
         rollupRetentionDays: 30,
         maintenanceBatchSize: 17, // many steps
       });
-      const [a, b] = keys as [{ id: string }, { id: string }];
+      const [a, b] = keys as [string, string];
       const statuses = [200, 201, 302, 404, 429, 500, 503, 101];
       const now = clock.now();
       // Nearly six days of traffic, many clients, every status class.
       for (let i = 0; i < 400; i++) {
         kg.recordUsage({
-          ...event(i % 3 === 0 ? b.id : a.id, new Date(now - i * 21 * 60_000 - (i % 5) * 1000)),
+          ...event(i % 3 === 0 ? b : a, new Date(now - i * 21 * 60_000 - (i % 5) * 1000)),
           statusCode: statuses[i % statuses.length] as number,
           ipAddress: `198.51.100.${i % 200}`,
           charged: i % 4 !== 0,
@@ -137,11 +137,11 @@ export function describeUsageConformance(createDatabase: () => Promise<TestDatab
       await kg.flushUsage();
       const read = async () => ({
         stats: await kg.stats(),
-        usageA: await kg.usage(a.id, { since: new Date("2026-03-03T07:20:00Z") }),
-        usageB: await kg.usage(b.id, { since: new Date("2026-02-28T00:00:00Z") }),
-        quotaA: await kg.store.countAllowedRequests(a.id, new Date("2026-03-01T00:00:00Z")),
-        quotaB: await kg.store.countAllowedRequests(b.id, new Date("2026-03-01T00:00:00Z")),
-        sinceHour: await kg.store.countAllowedRequests(a.id, new Date("2026-03-08T05:00:00Z")),
+        usageA: await kg.usage(a, { since: new Date("2026-03-03T07:20:00Z") }),
+        usageB: await kg.usage(b, { since: new Date("2026-02-28T00:00:00Z") }),
+        quotaA: await kg.store.countAllowedRequests(a, new Date("2026-03-01T00:00:00Z")),
+        quotaB: await kg.store.countAllowedRequests(b, new Date("2026-03-01T00:00:00Z")),
+        sinceHour: await kg.store.countAllowedRequests(a, new Date("2026-03-08T05:00:00Z")),
       });
       const before = await read();
       expect(before.stats.totalRequests).toBe(799);
@@ -155,9 +155,7 @@ export function describeUsageConformance(createDatabase: () => Promise<TestDatab
       // A row arriving late for an hour already rolled up (a replayed spool, say) is
       // counted as a row, then added to its hour's rollup.
       const late = new Date("2026-03-06T10:15:00Z");
-      await kg.store.insertUsageEvents([
-        event(a.id, late, 200, { charged: true, requestCount: 4 }),
-      ]);
+      await kg.store.insertUsageEvents([event(a, late, 200, { charged: true, requestCount: 4 })]);
       const withLate = await read();
       expect(withLate.stats.totalRequests).toBe(803);
       expect(withLate.quotaA).toBe(before.quotaA + 4);
@@ -179,10 +177,7 @@ export function describeUsageConformance(createDatabase: () => Promise<TestDatab
       const now = clock.now();
       for (let i = 0; i < 600; i++) {
         kg.recordUsage({
-          ...event(
-            (keys[i % keys.length] as { id: string }).id,
-            new Date(now - 2 * DAY_MS - i * 60_000),
-          ),
+          ...event(keys[i % keys.length] as string, new Date(now - 2 * DAY_MS - i * 60_000)),
           ipAddress: `192.0.2.${i % 250}`,
           statusCode: i % 9 === 0 ? 429 : 200,
           charged: i % 9 !== 0,
@@ -191,17 +186,14 @@ export function describeUsageConformance(createDatabase: () => Promise<TestDatab
       await kg.flushUsage();
       const before = await kg.stats();
       const quota = await kg.store.countAllowedRequests(
-        (keys[0] as { id: string }).id,
+        keys[0] as string,
         new Date("2026-03-01T00:00:00Z"),
       );
       const passes = await together([kg, ...others].map((k) => () => k.maintainUsage()));
       expect(passes.reduce((sum, pass) => sum + pass.rolledUp, 0)).toBe(600);
       expect(await kg.stats()).toEqual(before);
       expect(
-        await kg.store.countAllowedRequests(
-          (keys[0] as { id: string }).id,
-          new Date("2026-03-01T00:00:00Z"),
-        ),
+        await kg.store.countAllowedRequests(keys[0] as string, new Date("2026-03-01T00:00:00Z")),
       ).toBe(quota);
     });
 
@@ -219,7 +211,7 @@ export function describeUsageConformance(createDatabase: () => Promise<TestDatab
           for (let n = 0; n < batches; n++) {
             const at = clock.now() - 1000 * (n + 1);
             const batch = order.map((key, i) =>
-              event((key as { id: string }).id, new Date(at - i), 200, {
+              event(key as string, new Date(at - i), 200, {
                 id: timeOrderedId(at),
                 requestCount: 2,
               }),
