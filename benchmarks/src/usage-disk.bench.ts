@@ -116,6 +116,7 @@ export async function runUsageDiskBenchmarks(): Promise<string[]> {
 
     return [
       `Usage on disk, SQLite, ${REQUESTS.toLocaleString("en-US")} requests per soak from distinct client addresses (${KEYS} keys, one hour):`,
+      `  empty schema: file ${mb(empty.file)}, ${mb(empty.live)} live`,
       `  raw rows: ${raw.rows.toLocaleString("en-US")} rows, +${mb(raw.file - empty.file)} file, ${mb(perMillion(raw.live - empty.live))} live per million requests; written in ${(soakMs / 1000).toFixed(1)} s`,
       `  after rollup + retention: ${rolled.rows} rows, ${rolled.rollups} rollup rows, ${mb(rolled.live - empty.live)} live (${done.rolledUp.toLocaleString("en-US")} rows rolled up and ${done.deletedRows.toLocaleString("en-US")} deleted in ${(maintainMs / 1000).toFixed(1)} s); the file keeps its ${mb(rolled.file)}, its free pages are reused`,
       `  second soak into the same file: +${mb(second.file - rolled.file)} file; after its rollup ${secondRolled.rollups} rollup rows, ${mb(secondRolled.live - empty.live)} live, file ${mb(secondRolled.file)}`,
