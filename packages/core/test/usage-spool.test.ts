@@ -114,9 +114,23 @@ describe("UsageSpool", () => {
     await spool.save([row(1), row(2)]);
     const file = join(dir, readdirSync(dir)[0] as string);
     const text = readFileSync(file, "utf8");
-    writeFileSync(file, `${text}{"id":"not-a-uuid"}\n{"keyId":\n`);
+    const long = JSON.stringify({
+      ...JSON.parse(text.split("\n")[1] as string),
+      path: "/x".repeat(600),
+    });
+    writeFileSync(file, `${text}{"id":"not-a-uuid"}\n{"keyId":\n${long}\n`);
     const target = store();
-    expect(await spool.replay(target.write, 10)).toMatchObject({ rows: 2, skippedLines: 2 });
+    expect(await spool.replay(target.write, 10)).toMatchObject({ rows: 2, skippedLines: 3 });
+  });
+
+  it("does not read a file larger than the spool could have written", async () => {
+    const dir = directory();
+    const spool = new UsageSpool({ directory: dir, name: "keyguard.db", maxBytes: 1_000 });
+    writeFileSync(join(dir, "keyguard.db.usage-spool-x.jsonl"), "x".repeat(2_000));
+    const target = store();
+    await expect(spool.replay(target.write, 10)).rejects.toThrow(/larger than usage.maxSpoolBytes/);
+    expect(target.written).toEqual([]);
+    expect(readdirSync(dir)).toHaveLength(1);
   });
 
   it("lives next to a SQLite file, or in the configured directory for PostgreSQL", () => {

@@ -3,6 +3,7 @@ import { open, readdir, readFile, rename, stat, unlink } from "node:fs/promises"
 import { basename, dirname, join } from "node:path";
 import type { DatabaseTarget } from "../config/database-url.js";
 import type { UsageEvent } from "../domain/usage-event.js";
+import { MAX_KEYED_PATH_LENGTH } from "../pipeline/protected-path.js";
 import { timeOrderedId } from "../util/time-ordered-id.js";
 
 export interface UsageSpoolOptions {
@@ -111,6 +112,11 @@ export class UsageSpool {
     for (const file of await this.#files()) {
       let text: string;
       try {
+        // No file this spool wrote is larger than maxBytes: a larger one is someone else's,
+        // and is neither read into memory nor written to the store.
+        if ((await stat(file)).size > this.#options.maxBytes) {
+          throw new Error(`${file} is larger than usage.maxSpoolBytes; it was not replayed`);
+        }
         text = await readFile(file, "utf8");
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code === "ENOENT") continue; // replayed by another process
@@ -233,11 +239,16 @@ function fromLine(line: string): UsageEvent | undefined {
     typeof value.keyId !== "string" ||
     value.keyId.length > 64 ||
     typeof value.path !== "string" ||
+    value.path.length > MAX_KEYED_PATH_LENGTH ||
     typeof value.method !== "string" ||
+    value.method.length > 16 ||
     !Number.isInteger(value.statusCode) ||
+    (value.statusCode as number) < 100 ||
+    (value.statusCode as number) > 999 ||
     typeof value.latencyMs !== "number" ||
     !Number.isFinite(value.latencyMs) ||
-    (value.ipAddress !== null && typeof value.ipAddress !== "string") ||
+    (value.ipAddress !== null &&
+      (typeof value.ipAddress !== "string" || value.ipAddress.length > 64)) ||
     !Number.isSafeInteger(value.timestamp) ||
     !Number.isSafeInteger(value.requestCount) ||
     (value.requestCount as number) < 1 ||
