@@ -159,11 +159,7 @@ export type {
   UsageMaintenanceResult,
   UsageMaintenanceStep,
 } from "./ports/store.js";
-export {
-  UsageMaintenance,
-  type UsageMaintenanceOptions,
-  type UsageMaintenanceTotals,
-} from "./usage/usage-maintenance.js";
+export type { UsageMaintenanceTotals } from "./usage/usage-maintenance.js";
 export {
   UsageRecorder,
   type UsageRecorderOptions,
