@@ -2,6 +2,7 @@ import { cpus } from "node:os";
 import { runHttpBenchmarks } from "./http/http.bench.js";
 import { runRedisBenchmarks } from "./http/redis.bench.js";
 import { runStorageBenchmarks } from "./storage.bench.js";
+import { runUsageDiskBenchmarks } from "./usage-disk.bench.js";
 
 const only = process.argv[2];
 /** `BENCH_ROUNDS` / `BENCH_SECONDS` override the HTTP groups' rounds and seconds per round. */
@@ -15,6 +16,11 @@ console.log(
 if (!only || only === "storage") {
   console.log("== Storage and verification ==");
   for (const line of await runStorageBenchmarks()) console.log(`${line}\n`);
+}
+if (!only || only === "disk") {
+  console.log("== Usage on disk ==");
+  for (const line of await runUsageDiskBenchmarks()) console.log(line);
+  console.log("");
 }
 if (!only || only === "http") {
   console.log("== HTTP (autocannon) ==");

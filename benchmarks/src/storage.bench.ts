@@ -50,8 +50,17 @@ function latestUsePerKey(events: readonly UsageEvent[]): Map<string, Date> {
   return latest;
 }
 
+/**
+ * The columns both raw baselines write, and what makes a repeated batch harmless: KeyGuard
+ * writes every row's request count and quota charge, and skips ids already stored.
+ */
+const USAGE_COLUMNS =
+  "id, key_id, path, method, status_code, latency_ms, ip_address, timestamp, request_count, charged";
+const USAGE_COLUMN_COUNT = 10;
+const ON_CONFLICT = "on conflict (id) do nothing";
+
 /** One usage_logs row's parameters, in column order, as both raw baselines bind them. */
-function usageRowParams(e: UsageEvent, timestamp: string | Date): unknown[] {
+function usageRowParams(e: UsageEvent, timestamp: string | Date, charged: unknown): unknown[] {
   return [
     timeOrderedId(e.timestamp.getTime()),
     e.keyId,
@@ -61,6 +70,8 @@ function usageRowParams(e: UsageEvent, timestamp: string | Date): unknown[] {
     e.latencyMs,
     e.ipAddress,
     timestamp,
+    e.requestCount ?? 1,
+    charged,
   ];
 }
 
@@ -171,9 +182,10 @@ export async function runStorageBenchmarks(): Promise<string[]> {
   writer.pragma("journal_mode = WAL");
   writer.pragma("synchronous = NORMAL");
   writer.pragma("busy_timeout = 5000");
-  const placeholders = Array.from({ length: BATCH }, () => "(?, ?, ?, ?, ?, ?, ?, ?)").join(", ");
+  const row = `(${Array(USAGE_COLUMN_COUNT).fill("?").join(", ")})`;
+  const placeholders = Array.from({ length: BATCH }, () => row).join(", ");
   const insert = writer.prepare(
-    `insert into usage_logs (id, key_id, path, method, status_code, latency_ms, ip_address, timestamp) values ${placeholders}`,
+    `insert into usage_logs (${USAGE_COLUMNS}) values ${placeholders} ${ON_CONFLICT}`,
   );
   const touch = writer.prepare(
     "update api_keys set last_used_at = ? where id = ? and (last_used_at is null or last_used_at < ?)",
@@ -181,7 +193,7 @@ export async function runStorageBenchmarks(): Promise<string[]> {
   const rawBatch = writer.transaction((events: UsageEvent[]) => {
     const params: unknown[] = [];
     for (const e of events) {
-      params.push(...usageRowParams(e, e.timestamp.toISOString()));
+      params.push(...usageRowParams(e, e.timestamp.toISOString(), e.statusCode === 429 ? 0 : 1));
     }
     insert.run(params);
     for (const [id, at] of latestUsePerKey(events)) {
@@ -225,10 +237,10 @@ async function postgresWrites(): Promise<string> {
   });
   await client.connect();
   const placeholders = Array.from({ length: BATCH }, (_, row) => {
-    const base = row * 8;
-    return `(${Array.from({ length: 8 }, (_, c) => `$${base + c + 1}`).join(", ")})`;
+    const base = row * USAGE_COLUMN_COUNT;
+    return `(${Array.from({ length: USAGE_COLUMN_COUNT }, (_, c) => `$${base + c + 1}`).join(", ")})`;
   }).join(", ");
-  const insertSql = `insert into usage_logs (id, key_id, path, method, status_code, latency_ms, ip_address, timestamp) values ${placeholders}`;
+  const insertSql = `insert into usage_logs (${USAGE_COLUMNS}) values ${placeholders} ${ON_CONFLICT}`;
   try {
     const result = await sideBySide(
       {
@@ -238,7 +250,7 @@ async function postgresWrites(): Promise<string> {
           const events = usageBatch(keyIds);
           const params: unknown[] = [];
           for (const e of events) {
-            params.push(...usageRowParams(e, e.timestamp));
+            params.push(...usageRowParams(e, e.timestamp, e.statusCode !== 429));
           }
           await client.query("begin");
           await client.query(insertSql, params);

@@ -16,7 +16,8 @@ const SHUTDOWN_GRACE_MS = 3_000;
  * Starts one of the example servers with KeyGuard configured from the `KEYGUARD_*`
  * environment (zero infrastructure by default: `keyguard.db` + in-memory limits), and
  * shuts down cleanly on SIGTERM/SIGINT: stop accepting requests, then `kg.close()`, which
- * writes every queued usage event before the process exits.
+ * writes every queued usage event before the process exits (or, with the database
+ * unreachable, spools it for the next start: see `usage.spoolDirectory`).
  */
 export async function runExample(
   framework: string,
@@ -41,17 +42,22 @@ export async function runExample(
     const cut = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
     await server.close();
     clearTimeout(cut);
+    let code = 0;
     try {
+      // With the store unreachable, queued usage goes to the spool (one warning line
+      // saying how much) and the next start writes it.
       await kg.close();
     } catch (error) {
-      // The store is unreachable: say what was lost, in one line, rather than crash.
+      // Not even the spool could take it: say what was lost, in one line, rather than crash.
       const { buffered } = kg.usageStats;
       console.error(
         `keyguard example: ${buffered} queued usage events could not be written: ${(error as Error).message}`,
       );
-      process.exit(1);
+      code = 1;
     }
-    process.exit(0);
+    // Warnings are printed on a later tick (process.emitWarning): let them out first.
+    await new Promise((resolve) => setImmediate(resolve));
+    process.exit(code);
   };
   process.on("SIGTERM", () => void stop("SIGTERM"));
   process.on("SIGINT", () => void stop("SIGINT"));

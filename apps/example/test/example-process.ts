@@ -10,6 +10,8 @@ export interface ExampleProcess {
   readonly url: string;
   readonly child: ChildProcess;
   readonly exited: Promise<number | null>;
+  /** Everything the process printed so far, from its start. */
+  readonly output: { readonly stdout: string; readonly stderr: string };
 }
 
 /**
@@ -30,20 +32,21 @@ export async function startExampleProcess(
     stdio: ["ignore", "pipe", "pipe"],
   });
   const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
-  let stderr = "";
+  const output = { stdout: "", stderr: "" };
+  child.stdout?.on("data", (chunk: Buffer) => {
+    output.stdout += chunk.toString();
+  });
   child.stderr?.on("data", (chunk: Buffer) => {
-    stderr += chunk.toString();
+    output.stderr += chunk.toString();
   });
   const port = await new Promise<number>((resolve, reject) => {
-    let output = "";
-    child.stdout?.on("data", (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /listening on http:\/\/localhost:(\d+)/.exec(output);
+    child.stdout?.on("data", () => {
+      const match = /listening on http:\/\/localhost:(\d+)/.exec(output.stdout);
       if (match) resolve(Number(match[1]));
     });
     void exited.then((code) =>
-      reject(new Error(`${framework} server exited (${code}): ${stderr}`)),
+      reject(new Error(`${framework} server exited (${code}): ${output.stderr}`)),
     );
   });
-  return { url: `http://127.0.0.1:${port}`, child, exited };
+  return { url: `http://127.0.0.1:${port}`, child, exited, output };
 }

@@ -111,7 +111,11 @@ export const listApiKeysQuery = z.strictObject({
 });
 
 export const usageQuery = z.strictObject({
-  since: time("since").optional().describe("Start of the report (default: 24 hours ago)"),
+  since: time("since")
+    .optional()
+    .describe(
+      "Start of the report (default: 24 hours ago); it counts whole UTC hours, from the start of the hour holding it",
+    ),
 });
 
 export const noQuery = z.strictObject({});

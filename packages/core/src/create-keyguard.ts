@@ -4,6 +4,7 @@ import { KeyGuard } from "./keyguard.js";
 import type { ChangeFeed } from "./ports/change-feed.js";
 import type { Limiter } from "./ports/limiter.js";
 import type { Store } from "./ports/store.js";
+import { usageSpoolFor } from "./usage/usage-spool.js";
 import { warnBackgroundError } from "./util/background-error.js";
 import type { Clock } from "./util/clock.js";
 import { loadOptionalModule } from "./util/load-optional-module.js";
@@ -79,6 +80,9 @@ export async function createKeyGuard(
 ): Promise<KeyGuard> {
   const resolved = resolveConfig(config, options.env, { requireSecret: options.requireSecret });
   let store = options.store;
+  // Spooled usage belongs to the database it was meant for: only for the one opened here.
+  const usageSpool =
+    store === undefined ? usageSpoolFor(resolved.database, resolved.usage) : undefined;
   if (store === undefined) {
     const { createKyselyStore } = await loadOptionalModule(
       STORE_PACKAGE,
@@ -123,6 +127,7 @@ export async function createKeyGuard(
     clock: options.clock,
     onBackgroundError: options.onBackgroundError,
     onWarning: options.onWarning,
+    usageSpool,
   });
   if (options.migrate ?? true) {
     try {

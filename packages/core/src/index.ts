@@ -25,7 +25,7 @@ export {
 export type { Organization, OrganizationStatus } from "./domain/organization.js";
 export type { KeyGuardStats, StoreCounts } from "./domain/stats.js";
 export type { UsageBucket } from "./domain/usage-bucket.js";
-export type { UsageEvent } from "./domain/usage-event.js";
+export { isCharged, type UsageEvent } from "./domain/usage-event.js";
 export {
   ERROR_CODES,
   type ErrorCode,
@@ -156,17 +156,28 @@ export type {
   ListPage,
   OrganizationListFilter,
   Store,
+  UsageMaintenanceResult,
+  UsageMaintenanceStep,
 } from "./ports/store.js";
+export type { UsageMaintenanceTotals } from "./usage/usage-maintenance.js";
 export {
   UsageRecorder,
   type UsageRecorderOptions,
   type UsageRecorderStats,
 } from "./usage/usage-recorder.js";
+export {
+  UsageSpool,
+  type UsageSpoolOptions,
+  type UsageSpoolReplayed,
+  type UsageSpoolSaved,
+  usageSpoolFor,
+} from "./usage/usage-spool.js";
 export { warnBackgroundError } from "./util/background-error.js";
 export { type Clock, systemClock } from "./util/clock.js";
 export { detachString } from "./util/detach-string.js";
 export { parseDuration } from "./util/duration.js";
 export { loadOptionalModule } from "./util/load-optional-module.js";
+export { timeOrderedId } from "./util/time-ordered-id.js";
 export {
   type ApiKeyWire,
   type IpBlockWire,

@@ -7,7 +7,7 @@ import type { KeyGuardStats } from "./domain/stats.js";
 import type { UsageBucket } from "./domain/usage-bucket.js";
 import type { UsageEvent } from "./domain/usage-event.js";
 import type { ErrorCode } from "./errors/error-codes.js";
-import { KeyGuardError } from "./errors/keyguard-error.js";
+import { isKeyGuardError, KeyGuardError } from "./errors/keyguard-error.js";
 import {
   type ApiKeyListing,
   ApiKeyService,
@@ -31,7 +31,9 @@ import { trustsNoProxy } from "./pipeline/trusted-proxies.js";
 import type { ChangeFeed, KeyGuardChange } from "./ports/change-feed.js";
 import type { IpBlock, Limiter } from "./ports/limiter.js";
 import type { OrganizationListFilter, Store } from "./ports/store.js";
+import { UsageMaintenance, type UsageMaintenanceTotals } from "./usage/usage-maintenance.js";
 import { UsageRecorder, type UsageRecorderStats } from "./usage/usage-recorder.js";
+import type { UsageSpool } from "./usage/usage-spool.js";
 import { warnBackgroundError } from "./util/background-error.js";
 import { type Clock, systemClock } from "./util/clock.js";
 
@@ -57,6 +59,11 @@ export interface KeyGuardOptions {
    * other processes see a change once their cached copy expires (`cache.ttlMs`).
    */
   readonly changeFeed?: ChangeFeed;
+  /**
+   * Where usage goes when the store is unreachable at `close()`, replayed by `init()`
+   * (`createKeyGuard` sets one up for the database it opens: see `usageSpoolFor`).
+   */
+  readonly usageSpool?: UsageSpool;
 }
 
 /** One key's requests per UTC hour since a time; hours without requests are zero-filled. */
@@ -147,6 +154,8 @@ export class KeyGuard {
   readonly #hash: KeyHasher;
   readonly #cache: VerificationCache;
   readonly #usage: UsageRecorder;
+  readonly #usageSpool: UsageSpool | undefined;
+  readonly #usageMaintenance: UsageMaintenance;
   readonly #organizations: OrganizationService;
   readonly #keys: ApiKeyService;
   readonly #changeFeed: ChangeFeed | undefined;
@@ -188,6 +197,13 @@ export class KeyGuard {
     this.#usage = new UsageRecorder({
       ...options.config.usage,
       write: (events) => this.store.insertUsageEvents(events),
+      onError: (error) => this.#reportBackgroundError(error),
+    });
+    this.#usageSpool = options.usageSpool;
+    this.#usageMaintenance = new UsageMaintenance({
+      ...options.config.usage,
+      store: this.store,
+      clock: this.clock,
       onError: (error) => this.#reportBackgroundError(error),
     });
     this.#organizations = new OrganizationService({
@@ -241,9 +257,38 @@ export class KeyGuard {
     return this.#publish({ kind: "api-key", keyHash });
   }
 
-  /** Creates or upgrades the database schema (the seed's `init_db`). Safe to repeat. */
+  /**
+   * Creates or upgrades the database schema (the seed's `init_db`), then writes usage a
+   * previous process spooled because the store was unreachable when it stopped. Safe to
+   * repeat.
+   */
   async init(): Promise<void> {
     await this.store.migrate();
+    await this.#replayUsageSpool();
+  }
+
+  /** Spooled usage into the store, exactly once (the rows keep their ids); one log line. */
+  async #replayUsageSpool(): Promise<void> {
+    const spool = this.#usageSpool;
+    if (spool === undefined) return;
+    try {
+      const replayed = await spool.replay(
+        (events) => this.store.insertUsageEvents(events),
+        this.config.usage.batchSize,
+      );
+      if (replayed.files === 0) return;
+      this.#warn(
+        "KEYGUARD_USAGE_SPOOL_REPLAYED",
+        `Usage spool replayed: ${replayed.rows} rows (${replayed.requests} requests) from ${replayed.files} file(s) written to the store${replayed.skippedLines > 0 ? `, ${replayed.skippedLines} unreadable line(s) skipped` : ""} (${spool.location}).`,
+      );
+    } catch (error) {
+      // The files stay for the next start; this start goes on.
+      this.#reportBackgroundError(
+        new Error(`Spooled usage could not be written yet (${spool.location}).`, {
+          cause: error,
+        }),
+      );
+    }
   }
 
   // ---- organizations (see organizations/organization-service.ts) --------------------
@@ -383,6 +428,14 @@ export class KeyGuard {
     return this.#usage.flush();
   }
 
+  /**
+   * Rolls up and deletes old usage now (servers also do it every
+   * `usage.maintenanceIntervalMs`, see `UsageMaintenance`); what it did, in rows.
+   */
+  maintainUsage(): Promise<UsageMaintenanceTotals> {
+    return this.#usageMaintenance.run();
+  }
+
   get usageStats(): UsageRecorderStats {
     return this.#usage.stats;
   }
@@ -455,7 +508,10 @@ export class KeyGuard {
    * checked here, once, so a misconfiguration fails at start-up.
    */
   guard(options: GuardOptions = {}): RequestGuard {
-    return new RequestGuard(this, this.limiter, options);
+    const guard = new RequestGuard(this, this.limiter, options);
+    // A process that serves requests keeps the usage tables bounded; tools (the CLI) do not.
+    this.#usageMaintenance.start();
+    return guard;
   }
 
   // ---- IP blocks (see blocks/ip-block-service.ts) ------------------------------------------
@@ -515,6 +571,36 @@ export class KeyGuard {
     return new IpRateLimit(this, rule);
   }
 
+  /**
+   * Writes queued usage; with the store unreachable, hands it to the spool (one log line
+   * saying how many rows), so `close()` succeeds and the next start writes it.
+   */
+  async #closeUsage(): Promise<void> {
+    try {
+      await this.#usage.close();
+      return;
+    } catch (error) {
+      const spool = this.#usageSpool;
+      if (spool === undefined || !isKeyGuardError(error, "database_unavailable")) throw error;
+      const rows = this.#usage.takeUnwritten();
+      let saved: Awaited<ReturnType<UsageSpool["save"]>>;
+      try {
+        saved = await spool.save(rows);
+      } catch (spoolError) {
+        const requests = rows.reduce((sum, row) => sum + (row.requestCount ?? 1), 0);
+        throw new KeyGuardError(
+          "database_unavailable",
+          `${error instanceof Error ? error.message : String(error)} The usage spool could not be written either (${spoolError instanceof Error ? spoolError.message : String(spoolError)}): ${rows.length} usage rows (${requests} requests) were lost.`,
+          { cause: error },
+        );
+      }
+      this.#warn(
+        "KEYGUARD_USAGE_SPOOLED",
+        `The store is unreachable: ${saved.rows} usage rows (${saved.requests} requests) were spooled to ${saved.file ?? spool.location}; the next start writes them${saved.droppedRows > 0 ? `. ${saved.droppedRows} rows (${saved.droppedRequests} requests) were dropped: the spool is full (usage.maxSpoolBytes)` : ""}.`,
+      );
+    }
+  }
+
   /** Writes queued usage and closes the store, limiter and change feed. Safe to repeat. */
   close(): Promise<void> {
     this.#ipBlocks.stopSync();
@@ -523,7 +609,8 @@ export class KeyGuard {
       // Every step runs even if an earlier one fails (usage first: it needs the store);
       // the first failure is reported.
       const steps = [
-        () => this.#usage.close(),
+        () => this.#usageMaintenance.stop(),
+        () => this.#closeUsage(),
         () => this.#changeFeed?.close(),
         () => this.#limiter?.close(),
         () => this.store.close(),

@@ -90,6 +90,33 @@ describe("resolveConfig", () => {
     ).toMatch(/postgres\.queryTimeoutMs must not be negative/);
   });
 
+  it("reads the usage retention and spool settings from the environment, below explicit options", () => {
+    const env = {
+      KEYGUARD_USAGE_RETENTION_DAYS: "7",
+      KEYGUARD_USAGE_ROLLUP_RETENTION_DAYS: "30",
+      KEYGUARD_USAGE_SPOOL_DIRECTORY: "/var/spool/keyguard",
+    };
+    const passed = { batchSize: 10 };
+    expect(resolveConfig({ secretKey: "my-secret", usage: passed }, env).usage).toMatchObject({
+      batchSize: 10,
+      retentionDays: 7,
+      rollupRetentionDays: 30,
+      spoolDirectory: "/var/spool/keyguard",
+      rollupAfterHours: 24,
+      maxSpoolBytes: 64 * 1024 * 1024,
+    });
+    expect(passed).toEqual({ batchSize: 10 }); // the caller's object is not filled in
+    expect(
+      resolveConfig({ secretKey: "my-secret", usage: { retentionDays: 2 } }, env).usage
+        .retentionDays,
+    ).toBe(2);
+    expect(
+      configError(() =>
+        resolveConfig({ secretKey: "my-secret" }, { KEYGUARD_USAGE_RETENTION_DAYS: "0" }),
+      ).message,
+    ).toBe("usage.retentionDays must be greater than 0");
+  });
+
   it("names the field of every mistake", () => {
     expect(configError(() => resolveConfig({}, {})).message).toMatch(
       /secretKey.*KEYGUARD_SECRET_KEY/,

@@ -299,4 +299,70 @@ describe("UsageRecorder aggregation", () => {
     await recorder.flush();
     expect(rows.slice(4).map((r) => r.requestCount)).toEqual([1]);
   });
+
+  it("gives each row its id before the first attempt and keeps it through retries", async () => {
+    const t = target();
+    const attempts: string[][] = [];
+    const recorder = new UsageRecorder({
+      write: async (events) => {
+        attempts.push(events.map((e) => e.id as string));
+        await t.write(events);
+      },
+      batchSize: 100,
+      flushIntervalMs: 1_000,
+      maxBuffered: 100,
+    });
+    for (let i = 0; i < 3; i++) recorder.record(event(i * 1000));
+    t.state.failing = true;
+    await expect(recorder.flush()).rejects.toThrow("database down");
+    t.state.failing = false;
+    await recorder.flush();
+    expect(attempts).toHaveLength(2);
+    expect(attempts[0]).toHaveLength(3);
+    for (const id of attempts[0] ?? []) expect(id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(new Set(attempts[0])).toEqual(new Set(attempts[1]));
+  });
+
+  it("keeps requests charged to the quota apart from refused ones", async () => {
+    const t = target();
+    const recorder = new UsageRecorder({
+      ...t,
+      batchSize: 100,
+      flushIntervalMs: 1_000,
+      maxBuffered: 100,
+    });
+    const at = new Date(5_000);
+    recorder.record({ ...event(0), timestamp: at, statusCode: 403, charged: false });
+    recorder.record({ ...event(0), timestamp: at, statusCode: 403, charged: true });
+    recorder.record({ ...event(0), timestamp: at, statusCode: 403, charged: false });
+    await recorder.flush();
+    const rows = (t.batches[0] ?? []).map((e) => [e.charged, e.requestCount]);
+    expect(rows.sort()).toEqual([
+      [false, 2],
+      [true, 1],
+    ]);
+  });
+
+  it("hands over the rows a failed close could not write, with their ids", async () => {
+    const t = target();
+    const recorder = new UsageRecorder({
+      ...t,
+      batchSize: 2,
+      flushIntervalMs: 1_000,
+      maxBuffered: 100,
+    });
+    t.state.failing = true;
+    for (let i = 0; i < 5; i++) recorder.record(event(i * 1000));
+    await expect(recorder.close()).rejects.toThrow("database down");
+    const rows = recorder.takeUnwritten();
+    expect(rows.map((e) => e.keyId).sort()).toEqual([
+      "key-0",
+      "key-1000",
+      "key-2000",
+      "key-3000",
+      "key-4000",
+    ]);
+    expect(rows.every((e) => typeof e.id === "string")).toBe(true);
+    expect(recorder.stats.buffered).toBe(0);
+  });
 });

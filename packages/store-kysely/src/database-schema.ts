@@ -1,3 +1,5 @@
+import type { Generated } from "kysely";
+
 /**
  * The tables as Kysely sees them (the seed's schema). Column values are typed loosely
  * where SQLite and PostgreSQL differ (dates are ISO text in SQLite and `timestamptz` in
@@ -8,6 +10,7 @@ export interface DatabaseSchema {
   api_keys: ApiKeysTable;
   usage_logs: UsageLogsTable;
   ip_blocks: IpBlocksTable;
+  usage_rollups: UsageRollupsTable;
 }
 
 export type DbDate = Date | string;
@@ -48,6 +51,21 @@ export interface UsageLogsTable {
   timestamp: DbDate;
   /** Requests this row stands for (rows are aggregated per key, status, client and second). */
   request_count: number;
+  /** Whether these requests were charged to the key's monthly quota. */
+  charged: DbBoolean;
+  /** Whether the row has been added to `usage_rollups` (reads then count the rollup). */
+  rolled_up: Generated<DbBoolean>;
+}
+
+/** Usage summed per key, UTC hour and status class (see the 0006 migration). */
+export interface UsageRollupsTable {
+  key_id: string;
+  /** The hour's start. */
+  hour: DbDate;
+  /** 100, 200, 300, 400, 429 (apart from the other 4xx), 500, ... (`statusClassOf`). */
+  status_class: number;
+  request_count: DbInteger;
+  charged_count: DbInteger;
 }
 
 export interface IpBlocksTable {

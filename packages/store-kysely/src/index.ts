@@ -1,3 +1,4 @@
+export { timeOrderedId } from "@keyguard/core";
 export {
   createKyselyStore,
   type KyselyStoreOptions,
@@ -7,4 +8,3 @@ export type { DatabaseSchema } from "./database-schema.js";
 export type { PostgresTimeouts } from "./dialects/open-postgres.js";
 export { KyselyStore } from "./kysely-store.js";
 export { MIGRATION_LOCK_TABLE, MIGRATION_TABLE } from "./migrations/migrate.js";
-export { timeOrderedId } from "./time-ordered-id.js";

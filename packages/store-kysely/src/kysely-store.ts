@@ -11,12 +11,15 @@ import type {
   StoredApiKey,
   UsageBucket,
   UsageEvent,
+  UsageMaintenanceResult,
+  UsageMaintenanceStep,
 } from "@keyguard/core";
-import { KeyGuardError } from "@keyguard/core";
+import { isCharged, KeyGuardError, timeOrderedId } from "@keyguard/core";
 import {
   type CompiledQuery,
   type Insertable,
   type Kysely,
+  type RawBuilder,
   type Selectable,
   sql,
   type Updateable,
@@ -26,11 +29,12 @@ import { isUniqueViolation, toStoreError } from "./database-errors.js";
 import type {
   ApiKeysTable,
   DatabaseSchema,
+  DbBoolean,
   DbInteger,
   OrganizationsTable,
 } from "./database-schema.js";
 import { hasKeyGuardSchema, migrateToLatest } from "./migrations/migrate.js";
-import { timeOrderedId } from "./time-ordered-id.js";
+import { compareText, hourOf, sumForRollup } from "./usage-rollup.js";
 
 /** Rows per INSERT statement: well under SQLite's and PostgreSQL's bound-parameter limits. */
 const USAGE_ROWS_PER_STATEMENT = 1_000;
@@ -58,6 +62,12 @@ export class KyselyStore implements Store {
   readonly #schema: string | undefined;
   readonly #readFirstRowSync: KyselyStoreInternals["readFirstRowSync"];
   readonly #openMigrationDb: KyselyStoreInternals["openMigrationDb"];
+  /**
+   * Boolean literals (not parameters) for `rolled_up` and `charged`: the partial index on
+   * rows still to roll up is only used when the query states its condition literally.
+   */
+  readonly #yes: RawBuilder<DbBoolean>;
+  readonly #no: RawBuilder<DbBoolean>;
   #keyByHash: CompiledQuery<KeyRow> | undefined;
   #closed: Promise<void> | undefined;
 
@@ -68,6 +78,8 @@ export class KyselyStore implements Store {
     this.#schema = options.schema;
     this.#readFirstRowSync = options.readFirstRowSync;
     this.#openMigrationDb = options.openMigrationDb;
+    this.#yes = sql.lit(dialect === "postgres" ? true : 1);
+    this.#no = sql.lit(dialect === "postgres" ? false : 0);
   }
 
   migrate(): Promise<void> {
@@ -345,36 +357,41 @@ export class KyselyStore implements Store {
 
   insertUsageEvents(events: readonly UsageEvent[]): Promise<void> {
     if (events.length === 0) return Promise.resolve();
+    const codec = this.#codec;
+    const latestUse = new Map<string, Date>();
+    const rows = events.map((event) => {
+      const seen = latestUse.get(event.keyId);
+      if (seen === undefined || seen < event.timestamp) latestUse.set(event.keyId, event.timestamp);
+      return {
+        // The recorder fixes ids before the first attempt: a retry (its COMMIT's reply
+        // lost) or a replay from the spool writes the same ids, and those are skipped.
+        id: event.id ?? timeOrderedId(event.timestamp.getTime()),
+        key_id: event.keyId,
+        path: event.path,
+        method: event.method,
+        status_code: event.statusCode,
+        latency_ms: Math.round(event.latencyMs),
+        ip_address: event.ipAddress,
+        timestamp: codec.date(event.timestamp),
+        request_count: event.requestCount ?? 1,
+        charged: codec.boolean(isCharged(event)),
+      };
+    });
+    // Rows and keys in one sorted order for every writer: PostgreSQL sessions taking the
+    // same row locks in different orders deadlock (and one of them is rolled back).
+    rows.sort((a, b) => compareText(a.id, b.id));
+    const keys = [...latestUse.keys()].sort(compareText);
     return this.#run(() =>
       this.db.transaction().execute(async (trx) => {
-        const latestUse = new Map<string, Date>();
-        for (let start = 0; start < events.length; start += USAGE_ROWS_PER_STATEMENT) {
-          const chunk = events.slice(start, start + USAGE_ROWS_PER_STATEMENT);
+        for (let start = 0; start < rows.length; start += USAGE_ROWS_PER_STATEMENT) {
           await trx
             .insertInto("usage_logs")
-            .values(
-              chunk.map((event) => {
-                const seen = latestUse.get(event.keyId);
-                if (seen === undefined || seen < event.timestamp) {
-                  latestUse.set(event.keyId, event.timestamp);
-                }
-                return {
-                  id: timeOrderedId(event.timestamp.getTime()),
-                  key_id: event.keyId,
-                  path: event.path,
-                  method: event.method,
-                  status_code: event.statusCode,
-                  latency_ms: Math.round(event.latencyMs),
-                  ip_address: event.ipAddress,
-                  timestamp: this.#codec.date(event.timestamp),
-                  request_count: event.requestCount ?? 1,
-                };
-              }),
-            )
+            .values(rows.slice(start, start + USAGE_ROWS_PER_STATEMENT))
+            .onConflict((conflict) => conflict.column("id").doNothing())
             .execute();
         }
-        for (const [keyId, usedAt] of latestUse) {
-          const value = this.#codec.date(usedAt);
+        for (const keyId of keys) {
+          const value = codec.date(latestUse.get(keyId) as Date);
           await trx
             .updateTable("api_keys")
             .set({ last_used_at: value })
@@ -388,19 +405,34 @@ export class KyselyStore implements Store {
 
   countAllowedRequests(keyId: string, since: Date): Promise<number> {
     return this.#run(async () => {
+      const codec = this.#codec;
+      const from = codec.date(since);
+      // Rows not yet rolled up, plus the rollups of hours from `since` on.
       const row = await this.db
-        .selectFrom("usage_logs")
-        .select((eb) => eb.fn.sum<DbInteger>("request_count").as("n"))
-        .where("key_id", "=", keyId)
-        .where("timestamp", ">=", this.#codec.date(since))
-        .where("status_code", "<>", 429)
-        .executeTakeFirst();
-      return this.#codec.readInteger(row?.n ?? 0);
+        .selectNoFrom((eb) => [
+          eb
+            .selectFrom("usage_logs")
+            .select((sub) => sub.fn.sum<DbInteger>("request_count").as("n"))
+            .where("key_id", "=", keyId)
+            .where("timestamp", ">=", from)
+            .where("charged", "=", this.#yes)
+            .where("rolled_up", "=", this.#no)
+            .as("raw"),
+          eb
+            .selectFrom("usage_rollups")
+            .select((sub) => sub.fn.sum<DbInteger>("charged_count").as("n"))
+            .where("key_id", "=", keyId)
+            .where("hour", ">=", from)
+            .as("rolled"),
+        ])
+        .executeTakeFirstOrThrow();
+      return this.#count(row.raw) + this.#count(row.rolled);
     });
   }
 
   usageByHour(keyId: string, since: Date): Promise<UsageBucket[]> {
     return this.#run(async () => {
+      const from = this.#codec.date(hourOf(since));
       // The hour as "YYYY-MM-DDTHH" text in UTC on both databases. Literals, not
       // parameters, so the SELECT and GROUP BY expressions are identical for PostgreSQL.
       const hour =
@@ -409,7 +441,7 @@ export class KyselyStore implements Store {
           : sql<string>`to_char(${sql.ref("timestamp")} at time zone 'UTC', ${sql.lit('YYYY-MM-DD"T"HH24')})`;
       const inClass = (low: number) =>
         sql<DbInteger>`sum(case when ${sql.ref("status_code")} >= ${sql.lit(low)} and ${sql.ref("status_code")} < ${sql.lit(low + 100)} then ${sql.ref("request_count")} else 0 end)`;
-      const rows = await this.db
+      const raw = await this.db
         .selectFrom("usage_logs")
         .select((eb) => [
           hour.as("hour"),
@@ -420,19 +452,144 @@ export class KyselyStore implements Store {
           inClass(500).as("status5xx"),
         ])
         .where("key_id", "=", keyId)
-        .where("timestamp", ">=", this.#codec.date(since))
+        .where("timestamp", ">=", from)
+        .where("rolled_up", "=", this.#no)
         .groupBy(hour)
-        .orderBy(hour)
         .execute();
-      const count = (value: DbInteger | null) => this.#codec.readInteger(value ?? 0);
-      return rows.map((row) => ({
-        hour: new Date(`${row.hour}:00:00.000Z`),
-        total: count(row.total),
-        status2xx: count(row.status2xx),
-        status3xx: count(row.status3xx),
-        status4xx: count(row.status4xx),
-        status5xx: count(row.status5xx),
-      }));
+      const ofClasses = (...classes: number[]) =>
+        sql<DbInteger>`sum(case when ${sql.ref("status_class")} in (${sql.join(classes.map((c) => sql.lit(c)))}) then ${sql.ref("request_count")} else 0 end)`;
+      const rolled = await this.db
+        .selectFrom("usage_rollups")
+        .select((eb) => [
+          "hour",
+          eb.fn.sum<DbInteger>("request_count").as("total"),
+          ofClasses(200).as("status2xx"),
+          ofClasses(300).as("status3xx"),
+          ofClasses(400, 429).as("status4xx"),
+          ofClasses(500).as("status5xx"),
+        ])
+        .where("key_id", "=", keyId)
+        .where("hour", ">=", from)
+        .groupBy("hour")
+        .execute();
+      const buckets = new Map<number, UsageBucket>();
+      const add = (at: Date, row: Omit<(typeof raw)[number], "hour">) => {
+        const before = buckets.get(at.getTime());
+        buckets.set(at.getTime(), {
+          hour: at,
+          total: (before?.total ?? 0) + this.#count(row.total),
+          status2xx: (before?.status2xx ?? 0) + this.#count(row.status2xx),
+          status3xx: (before?.status3xx ?? 0) + this.#count(row.status3xx),
+          status4xx: (before?.status4xx ?? 0) + this.#count(row.status4xx),
+          status5xx: (before?.status5xx ?? 0) + this.#count(row.status5xx),
+        });
+      };
+      for (const row of raw) add(new Date(`${row.hour}:00:00.000Z`), row);
+      for (const row of rolled) add(this.#codec.readDate(row.hour), row);
+      return [...buckets.values()].sort((a, b) => a.hour.getTime() - b.hour.getTime());
+    });
+  }
+
+  async maintainUsage(step: UsageMaintenanceStep): Promise<UsageMaintenanceResult> {
+    const rolledUp = await this.#rollUp(step.rollUpBefore, step.limit);
+    const deletedRows = await this.#deleteRolledUp(step.deleteRowsBefore, step.limit);
+    const deletedRollups = await this.#deleteOldestRollupHour(step.deleteRollupsBefore);
+    return { rolledUp, deletedRows, deletedRollups };
+  }
+
+  /**
+   * Marks up to `limit` rows older than `before` as rolled up and adds them to their
+   * rollups, in one transaction: marking first means each row is added once even with
+   * several processes at it (PostgreSQL: `SKIP LOCKED` hands each its own rows; SQLite
+   * has one writer at a time).
+   */
+  #rollUp(before: Date, limit: number): Promise<number> {
+    const codec = this.#codec;
+    return this.#run(() =>
+      this.db.transaction().execute(async (trx) => {
+        let pick = trx
+          .selectFrom("usage_logs")
+          .select("id")
+          .where("rolled_up", "=", this.#no)
+          .where("timestamp", "<", codec.date(before))
+          .orderBy("timestamp")
+          .limit(limit);
+        if (this.dialect === "postgres") pick = pick.forUpdate().skipLocked();
+        const rows = await trx
+          .updateTable("usage_logs")
+          .set({ rolled_up: this.#yes })
+          .where("id", "in", pick)
+          .returning(["key_id", "timestamp", "status_code", "request_count", "charged"])
+          .execute();
+        const sums = sumForRollup(
+          rows.map((row) => ({
+            keyId: row.key_id,
+            timestamp: codec.readDate(row.timestamp),
+            statusCode: row.status_code,
+            requestCount: Number(row.request_count),
+            charged: codec.readBoolean(row.charged),
+          })),
+        );
+        const add = (column: "request_count" | "charged_count") =>
+          sql<DbInteger>`${sql.ref(`usage_rollups.${column}`)} + ${sql.ref(`excluded.${column}`)}`;
+        for (let start = 0; start < sums.length; start += USAGE_ROWS_PER_STATEMENT) {
+          await trx
+            .insertInto("usage_rollups")
+            .values(
+              sums.slice(start, start + USAGE_ROWS_PER_STATEMENT).map((sum) => ({
+                key_id: sum.keyId,
+                hour: codec.date(sum.hour),
+                status_class: sum.statusClass,
+                request_count: sum.requests,
+                charged_count: sum.charged,
+              })),
+            )
+            .onConflict((conflict) =>
+              conflict.columns(["key_id", "hour", "status_class"]).doUpdateSet({
+                request_count: add("request_count"),
+                charged_count: add("charged_count"),
+              }),
+            )
+            .execute();
+        }
+        return rows.length;
+      }),
+    );
+  }
+
+  /** Deletes up to `limit` rolled-up rows older than `before` (their counts live on in rollups). */
+  #deleteRolledUp(before: Date, limit: number): Promise<number> {
+    return this.#run(async () => {
+      let pick = this.db
+        .selectFrom("usage_logs")
+        .select("id")
+        .where("rolled_up", "=", this.#yes)
+        .where("timestamp", "<", this.#codec.date(before))
+        .orderBy("timestamp")
+        .limit(limit);
+      if (this.dialect === "postgres") pick = pick.forUpdate().skipLocked();
+      const result = await this.db
+        .deleteFrom("usage_logs")
+        .where("id", "in", pick)
+        .executeTakeFirst();
+      return Number(result.numDeletedRows);
+    });
+  }
+
+  /** Deletes the rollups of the oldest hour if it is before `before`: at most one row per key and class. */
+  #deleteOldestRollupHour(before: Date): Promise<number> {
+    return this.#run(async () => {
+      const oldest = await this.db
+        .selectFrom("usage_rollups")
+        .select((eb) => eb.fn.min("hour").as("hour"))
+        .executeTakeFirst();
+      if (oldest?.hour === undefined || oldest.hour === null) return 0;
+      if (this.#codec.readDate(oldest.hour) >= before) return 0;
+      const result = await this.db
+        .deleteFrom("usage_rollups")
+        .where("hour", "=", oldest.hour)
+        .executeTakeFirst();
+      return Number(result.numDeletedRows);
     });
   }
 
@@ -497,21 +654,39 @@ export class KyselyStore implements Store {
               w.or([w("expires_at", "is", null), w("expires_at", ">", codec.date(now))]),
             )
             .as("active_keys"),
-          // A usage row stands for request_count requests.
+          // A usage row stands for request_count requests; rolled-up rows are counted
+          // by their rollups instead.
           eb
             .selectFrom("usage_logs")
             .select((sub) => sub.fn.sum("request_count").as("n"))
+            .where("rolled_up", "=", this.#no)
             .as("total_requests"),
           eb
             .selectFrom("usage_logs")
             .select((sub) => sub.fn.sum("request_count").as("n"))
+            .where("rolled_up", "=", this.#no)
             .where("timestamp", ">=", codec.date(since))
             .as("requests_since"),
           eb
             .selectFrom("usage_logs")
             .select((sub) => sub.fn.sum("request_count").as("n"))
+            .where("rolled_up", "=", this.#no)
             .where("status_code", ">=", 400)
             .as("error_requests"),
+          eb
+            .selectFrom("usage_rollups")
+            .select((sub) => sub.fn.sum("request_count").as("n"))
+            .as("rolled_requests"),
+          eb
+            .selectFrom("usage_rollups")
+            .select((sub) => sub.fn.sum("request_count").as("n"))
+            .where("hour", ">=", codec.date(since))
+            .as("rolled_since"),
+          eb
+            .selectFrom("usage_rollups")
+            .select((sub) => sub.fn.sum("request_count").as("n"))
+            .where("status_class", ">=", 400)
+            .as("rolled_errors"),
         ])
         .executeTakeFirstOrThrow();
       const count = (value: unknown) => codec.readInteger((value ?? 0) as number);
@@ -519,9 +694,9 @@ export class KyselyStore implements Store {
         organizations: count(row.organizations),
         totalKeys: count(row.total_keys),
         activeKeys: count(row.active_keys),
-        totalRequests: count(row.total_requests),
-        requestsSince: count(row.requests_since),
-        errorRequests: count(row.error_requests),
+        totalRequests: count(row.total_requests) + count(row.rolled_requests),
+        requestsSince: count(row.requests_since) + count(row.rolled_since),
+        errorRequests: count(row.error_requests) + count(row.rolled_errors),
       };
     });
   }
@@ -540,6 +715,10 @@ export class KyselyStore implements Store {
     } catch (error) {
       throw toStoreError(error, this.dialect);
     }
+  }
+
+  #count(value: DbInteger | null | undefined): number {
+    return this.#codec.readInteger(value ?? 0);
   }
 
   #keys() {

@@ -79,6 +79,7 @@ describe.runIf(available)("PostgreSQL schemas", () => {
         "keyguard_migration_lock",
         "organizations",
         "usage_logs",
+        "usage_rollups",
       ]);
     } finally {
       await dropSchema(first);

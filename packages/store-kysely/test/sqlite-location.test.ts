@@ -89,6 +89,8 @@ describe("SQLite file handling", () => {
       { name: "0002_ip_blocks" },
       { name: "0003_usage_request_count" },
       { name: "0004_listing_indexes" },
+      { name: "0006_usage_rollups" },
+      { name: "0007_usage_charged" },
     ]);
     db.close();
   });

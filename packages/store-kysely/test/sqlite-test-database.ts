@@ -10,6 +10,7 @@ export function createSqliteTestDatabase(): TestDatabase & { readonly path: stri
   const path = join(directory, "keyguard.db");
   return {
     path,
+    sharedWriteLock: true,
     open: () => createKyselyStore({ url: `sqlite:${path}` }),
     async dumpContents() {
       // The main file and the WAL: a secret must be in neither.

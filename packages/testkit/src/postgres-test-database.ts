@@ -65,7 +65,7 @@ export function dropSchema(schema: string): Promise<void> {
 export function dumpKeyGuardTables(schema: string): Promise<string> {
   return withPostgresClient(async (client) => {
     const rows: unknown[] = [];
-    for (const table of ["organizations", "api_keys", "usage_logs"]) {
+    for (const table of ["organizations", "api_keys", "usage_logs", "usage_rollups"]) {
       rows.push((await client.query(`select * from "${schema}"."${table}"`)).rows);
     }
     return JSON.stringify(rows);

@@ -9,6 +9,7 @@ import {
 } from "@keyguard/core";
 import { afterEach, describe, expect, it } from "vitest";
 import { FakeClock } from "./fake-clock.js";
+import { describeUsageConformance } from "./store-conformance-usage.js";
 
 /**
  * One database for one test: stores opened from it share the data, like two processes
@@ -21,6 +22,11 @@ export interface TestDatabase {
   dumpContents(): Promise<string>;
   /** Removes the database (file or schema). */
   dispose(): Promise<void>;
+  /**
+   * Stores opened in one process share one write lock and wait for it by blocking the
+   * thread (SQLite): tests of concurrent writers then run them one after another.
+   */
+  readonly sharedWriteLock?: boolean;
 }
 
 const SECRET = "conformance-secret-0123456789";
@@ -886,5 +892,7 @@ export function describeStoreConformance(
       expect(rawKey).not.toBe("");
       expect(written.join("")).not.toContain(rawKey);
     });
+
+    describeUsageConformance(createDatabase);
   });
 }

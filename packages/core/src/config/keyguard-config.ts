@@ -121,6 +121,26 @@ const configSchema = z.object({
       batchSize: positiveInt("usage.batchSize").default(500),
       flushIntervalMs: positiveInt("usage.flushIntervalMs").default(1_000),
       maxBuffered: positiveInt("usage.maxBuffered").default(100_000),
+      /**
+       * Where usage that could not be written at shutdown (the store unreachable) is kept
+       * until the next start writes it: a file per shutdown, mode 0600. Default: the
+       * SQLite file's directory; for PostgreSQL the working directory.
+       */
+      spoolDirectory: z.string().min(1, "usage.spoolDirectory must not be empty").optional(),
+      /** Most bytes all spool files of a database may hold together; rows beyond are dropped, counted. */
+      maxSpoolBytes: positiveInt("usage.maxSpoolBytes").default(64 * 1024 * 1024),
+      /** Usage rows are summed into per-hour rollups once older than this. */
+      rollupAfterHours: positiveInt("usage.rollupAfterHours").default(24),
+      /** Usage rows (per request detail: path, client, latency) are deleted after this. */
+      retentionDays: positiveInt("usage.retentionDays").default(90),
+      /** Rollups (per key, hour and status class) are deleted after this. */
+      rollupRetentionDays: positiveInt("usage.rollupRetentionDays").default(400),
+      /** How often servers roll up and delete old usage (in the background, in batches). */
+      maintenanceIntervalMs: positiveInt("usage.maintenanceIntervalMs").default(10 * 60_000),
+      /** Rows rolled up or deleted per transaction: short transactions, no long lock. */
+      maintenanceBatchSize: positiveInt("usage.maintenanceBatchSize")
+        .max(10_000, "usage.maintenanceBatchSize must be at most 10000")
+        .default(2_000),
     })
     .strict()
     .prefault({}),
@@ -161,6 +181,9 @@ export const CONFIG_ENV_VARS = {
   "postgres.connectTimeoutMs": "KEYGUARD_POSTGRES_CONNECT_TIMEOUT_MS",
   "postgres.queryTimeoutMs": "KEYGUARD_POSTGRES_QUERY_TIMEOUT_MS",
   "postgres.statementTimeoutMs": "KEYGUARD_POSTGRES_STATEMENT_TIMEOUT_MS",
+  "usage.spoolDirectory": "KEYGUARD_USAGE_SPOOL_DIRECTORY",
+  "usage.retentionDays": "KEYGUARD_USAGE_RETENTION_DAYS",
+  "usage.rollupRetentionDays": "KEYGUARD_USAGE_ROLLUP_RETENTION_DAYS",
 } as const;
 
 function isTimeZone(value: string): boolean {

@@ -1,7 +1,8 @@
 /**
  * Handled requests, as written to the seed's `usage_logs` table. One event is one request,
- * or, once aggregated, `requestCount` requests with the same key, method, path, status and
- * client within the same second (`latencyMs` is then their mean, `timestamp` the latest).
+ * or, once aggregated, `requestCount` requests with the same key, method, path, status,
+ * client and charge within the same second (`latencyMs` is then their mean, `timestamp`
+ * the latest).
  */
 export interface UsageEvent {
   readonly keyId: string;
@@ -13,4 +14,22 @@ export interface UsageEvent {
   readonly timestamp: Date;
   /** How many requests this event stands for (default 1). */
   readonly requestCount?: number;
+  /**
+   * Whether these requests were charged to the key's monthly quota: true for requests the
+   * pipeline let through, false for its refusals (rate limit, quota, IP block). Only charged
+   * requests seed a quota after a restart. Default: every status but 429 (what an event
+   * recorded without it, by an application or an older version, is taken to mean).
+   */
+  readonly charged?: boolean;
+  /**
+   * The row's id, fixed before the first attempt to write it (`UsageRecorder` sets it): a
+   * store writes an event with a given id at most once, so a batch retried after its
+   * COMMIT's reply was lost, or replayed from the spool, is not counted twice.
+   */
+  readonly id?: string;
+}
+
+/** `event.charged`, or the rule for events recorded without it. */
+export function isCharged(event: UsageEvent): boolean {
+  return event.charged ?? event.statusCode !== 429;
 }

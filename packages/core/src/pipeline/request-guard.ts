@@ -282,6 +282,9 @@ export class RequestGuard {
       latencyMs: this.#kg.clock.now() - startedAt,
       ipAddress: client,
       timestamp: new Date(startedAt),
+      // Only requests let through count toward the quota (a key's 429s and IP-blocked
+      // 403s do not), whatever status the application then answered.
+      charged: result.allowed,
     });
   }
 

@@ -32,6 +32,25 @@ export interface OrganizationListFilter extends ListPage {
   readonly status?: OrganizationStatus;
 }
 
+/** What one `Store.maintainUsage` step does; core computes the times from `usage.*` settings. */
+export interface UsageMaintenanceStep {
+  /** Rows with timestamps before this (an hour's start) are rolled up. */
+  readonly rollUpBefore: Date;
+  /** Rolled-up rows with timestamps before this are deleted. */
+  readonly deleteRowsBefore: Date;
+  /** Rollups of hours before this are deleted. */
+  readonly deleteRollupsBefore: Date;
+  /** At most this many rows of each kind per step. */
+  readonly limit: number;
+}
+
+/** What one step did, in rows; all zero when there was nothing (left) to do. */
+export interface UsageMaintenanceResult {
+  readonly rolledUp: number;
+  readonly deletedRows: number;
+  readonly deletedRollups: number;
+}
+
 /**
  * Persistence for organizations, keys and usage. KeyGuard's service validates every input
  * before it reaches a store, so a store only has to store faithfully, map its own
@@ -44,7 +63,11 @@ export interface OrganizationListFilter extends ListPage {
  * - Connection failures throw `KeyGuardError("database_unavailable")` with the driver error
  *   as `cause`.
  * - `insertUsageEvents` writes the whole batch or nothing, and moves each key's
- *   `lastUsedAt` forward to its newest event in the same transaction.
+ *   `lastUsedAt` forward to its newest event in the same transaction. An event whose `id`
+ *   is already stored is skipped (a retried or replayed batch is written once), and rows
+ *   and keys are written in a sorted order, so concurrent writers never deadlock.
+ * - Usage reads (`countAllowedRequests`, `usageByHour`, `countStats`) give the same numbers
+ *   before and after `maintainUsage` rolled rows up.
  *
  * @example
  * ```ts
@@ -89,13 +112,26 @@ export interface Store {
   insertUsageEvents(events: readonly UsageEvent[]): Promise<void>;
 
   /**
-   * Requests of one key at or after `since` that KeyGuard let through (status other than
-   * 429): what a fresh process counts against the key's monthly quota so far.
+   * Requests of one key at or after `since` (an hour's start, such as a month's) that were
+   * charged to its quota (`UsageEvent.charged`): what a fresh process counts against the
+   * key's monthly quota so far.
    */
   countAllowedRequests(keyId: string, since: Date): Promise<number>;
 
-  /** One key's usage at or after `since`, per UTC hour (hours without requests omitted), oldest first. */
+  /**
+   * One key's usage per UTC hour from the start of the hour holding `since` (hours without
+   * requests omitted), oldest first.
+   */
   usageByHour(keyId: string, since: Date): Promise<UsageBucket[]>;
+
+  /**
+   * One bounded step of usage upkeep, each part in a short transaction of its own: rolls
+   * up to `limit` rows older than `rollUpBefore` into per-hour rollups, deletes up to
+   * `limit` rolled-up rows older than `deleteRowsBefore`, and rollups of hours before
+   * `deleteRollupsBefore`. Safe to run from several processes at once. Optional: a store
+   * without it keeps every row.
+   */
+  maintainUsage?(step: UsageMaintenanceStep): Promise<UsageMaintenanceResult>;
 
   /** Persists a manual IP block. */
   insertIpBlock(block: IpBlock): Promise<void>;

@@ -1,6 +1,7 @@
-import type { UsageEvent } from "../domain/usage-event.js";
+import { isCharged, type UsageEvent } from "../domain/usage-event.js";
 import { isKeyGuardError } from "../errors/keyguard-error.js";
 import { detachString } from "../util/detach-string.js";
+import { timeOrderedId } from "../util/time-ordered-id.js";
 
 /** The store could not be reached: `unwritten` are the rows of the batch it did not take. */
 class StoreUnavailable {
@@ -41,6 +42,7 @@ interface PendingRow {
   readonly method: string;
   readonly statusCode: number;
   readonly ipAddress: string | null;
+  readonly charged: boolean;
   /** The second (epoch s) this row aggregates. */
   readonly second: number;
   timestamp: Date;
@@ -89,6 +91,7 @@ export class UsageRecorder {
       return;
     }
     const second = Math.floor(event.timestamp.getTime() / 1000);
+    const charged = isCharged(event);
     const latest = this.#latestByKey.get(event.keyId);
     if (
       latest !== undefined &&
@@ -96,12 +99,13 @@ export class UsageRecorder {
       latest.statusCode === event.statusCode &&
       latest.path === event.path &&
       latest.method === event.method &&
-      latest.ipAddress === event.ipAddress
+      latest.ipAddress === event.ipAddress &&
+      latest.charged === charged
     ) {
       this.#add(latest, event, requests);
       return;
     }
-    const id = `${event.keyId}\u0000${second}\u0000${event.statusCode}\u0000${event.method}\u0000${event.ipAddress ?? ""}\u0000${event.path}`;
+    const id = `${event.keyId}\u0000${second}\u0000${event.statusCode}\u0000${charged ? 1 : 0}\u0000${event.method}\u0000${event.ipAddress ?? ""}\u0000${event.path}`;
     const row = this.#pending.get(id);
     if (row !== undefined) {
       this.#add(row, event, requests);
@@ -121,6 +125,7 @@ export class UsageRecorder {
       method: event.method,
       statusCode: event.statusCode,
       ipAddress: event.ipAddress,
+      charged,
       second,
       timestamp: event.timestamp,
       requestCount: requests,
@@ -174,11 +179,28 @@ export class UsageRecorder {
     if (event.timestamp > row.timestamp) row.timestamp = event.timestamp;
   }
 
-  /** Moves the rows being filled into the write queue. */
+  /**
+   * After `close()` failed (the store unreachable): every row not written, each with the id
+   * it was (or would have been) written under, handed over to be kept elsewhere (the
+   * spool). The recorder holds nothing afterwards.
+   */
+  takeUnwritten(): UsageEvent[] {
+    this.#takePending();
+    const rows = this.#queue;
+    this.#queue = [];
+    return rows;
+  }
+
+  /**
+   * Moves the rows being filled into the write queue, each given its id now, before any
+   * attempt to write it: a retry (after a failure, or a lost reply to a COMMIT that did
+   * happen) writes the same ids, which the store writes at most once.
+   */
   #takePending(): void {
     if (this.#pending.size === 0) return;
     for (const row of this.#pending.values()) {
       this.#queue.push({
+        id: timeOrderedId(row.timestamp.getTime()),
         keyId: row.keyId,
         path: row.path,
         method: row.method,
@@ -187,6 +209,7 @@ export class UsageRecorder {
         timestamp: row.timestamp,
         requestCount: row.requestCount,
         latencyMs: row.latencyTotal / row.requestCount,
+        charged: row.charged,
       });
     }
     this.#pending = new Map();

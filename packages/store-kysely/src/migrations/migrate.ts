@@ -6,6 +6,8 @@ import { initialSchema } from "./0001-initial-schema.js";
 import { ipBlocks } from "./0002-ip-blocks.js";
 import { usageRequestCount } from "./0003-usage-request-count.js";
 import { listingIndexes } from "./0004-listing-indexes.js";
+import { usageRollups } from "./0006-usage-rollups.js";
+import { usageCharged } from "./0007-usage-charged.js";
 
 /** Every migration, in order. Names sort in the order they must run; never rename one. */
 function migrationsFor(dialect: SqlDialect): Record<string, Migration> {
@@ -14,6 +16,8 @@ function migrationsFor(dialect: SqlDialect): Record<string, Migration> {
     "0002_ip_blocks": ipBlocks(dialect),
     "0003_usage_request_count": usageRequestCount(),
     "0004_listing_indexes": listingIndexes(),
+    "0006_usage_rollups": usageRollups(dialect),
+    "0007_usage_charged": usageCharged(dialect),
   };
 }
 

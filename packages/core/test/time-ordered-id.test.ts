@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { timeOrderedId } from "../src/time-ordered-id.js";
+import { timeOrderedId } from "../src/util/time-ordered-id.js";
 
 describe("timeOrderedId", () => {
   it("is a UUIDv7 whose text order is time order", () => {

@@ -1,0 +1,154 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import type { UsageEvent } from "../src/domain/usage-event.js";
+import { KeyGuardError } from "../src/errors/keyguard-error.js";
+import { UsageSpool, usageSpoolFor } from "../src/usage/usage-spool.js";
+import { timeOrderedId } from "../src/util/time-ordered-id.js";
+
+const directories: string[] = [];
+afterEach(() => {
+  for (const directory of directories.splice(0))
+    rmSync(directory, { recursive: true, force: true });
+});
+
+function directory(): string {
+  const made = mkdtempSync(join(tmpdir(), "keyguard-spool-"));
+  directories.push(made);
+  return made;
+}
+
+const row = (n: number, extra: Partial<UsageEvent> = {}): UsageEvent => ({
+  id: timeOrderedId(1_700_000_000_000 + n),
+  keyId: `key-${n % 3}`,
+  path: "/api/data",
+  method: "GET",
+  statusCode: n % 5 === 0 ? 429 : 200,
+  latencyMs: 2.5,
+  ipAddress: n % 2 === 0 ? `198.51.100.${n % 250}` : null,
+  timestamp: new Date(1_700_000_000_000 + n * 1000),
+  requestCount: 1 + (n % 4),
+  charged: n % 5 !== 0,
+  ...extra,
+});
+
+/** Collects what a replay writes, as the store would, or fails like an unreachable store. */
+function store() {
+  const written: UsageEvent[] = [];
+  const state = { failing: false };
+  return {
+    written,
+    state,
+    write: async (events: readonly UsageEvent[]) => {
+      if (state.failing) throw new KeyGuardError("database_unavailable", "database down");
+      written.push(...events);
+    },
+  };
+}
+
+describe("UsageSpool", () => {
+  it("saves rows to a 0600 file that a replay writes back exactly, then removes", async () => {
+    const dir = directory();
+    const spool = new UsageSpool({ directory: dir, name: "keyguard.db", maxBytes: 1_000_000 });
+    const rows = Array.from({ length: 40 }, (_, n) => row(n));
+    const saved = await spool.save(rows);
+    expect(saved).toMatchObject({ rows: 40, requests: 100, droppedRows: 0 });
+    const files = readdirSync(dir);
+    expect(files).toHaveLength(1);
+    expect(files[0]).toMatch(/^keyguard\.db\.usage-spool-[0-9a-f-]{36}\.jsonl$/);
+    expect(statSync(join(dir, files[0] as string)).mode & 0o777).toBe(0o600);
+
+    const target = store();
+    expect(await spool.replay(target.write, 7)).toEqual({
+      files: 1,
+      rows: 40,
+      requests: 100,
+      skippedLines: 0,
+    });
+    expect(target.written).toEqual(rows);
+    expect(readdirSync(dir)).toEqual([]);
+    // Nothing left: a second replay writes nothing.
+    expect((await spool.replay(target.write, 7)).rows).toBe(0);
+    expect(target.written).toHaveLength(40);
+  });
+
+  it("keeps a file whose rows could not be written, for the next start", async () => {
+    const dir = directory();
+    const spool = new UsageSpool({ directory: dir, name: "keyguard.db", maxBytes: 1_000_000 });
+    const rows = [row(1), row(2), row(3)];
+    await spool.save(rows.slice(0, 2));
+    await spool.save(rows.slice(2));
+    const target = store();
+    target.state.failing = true;
+    await expect(spool.replay(target.write, 10)).rejects.toThrow("database down");
+    expect(readdirSync(dir)).toHaveLength(2);
+    target.state.failing = false;
+    expect(await spool.replay(target.write, 10)).toMatchObject({ files: 2, rows: 3 });
+    expect(target.written.map((e) => e.id).sort()).toEqual(rows.map((e) => e.id).sort());
+  });
+
+  it("holds at most maxBytes over all of a database's files, counting what it drops", async () => {
+    const dir = directory();
+    const line = Buffer.byteLength(JSON.stringify({ ...row(1), timestamp: 0 })) + 1;
+    const spool = new UsageSpool({ directory: dir, name: "keyguard.db", maxBytes: line * 10 });
+    const first = await spool.save(Array.from({ length: 6 }, (_, n) => row(n + 1)));
+    expect(first.rows).toBe(6);
+    const second = await spool.save(Array.from({ length: 6 }, (_, n) => row(n + 11)));
+    expect(second.rows).toBeGreaterThan(0);
+    expect(second.droppedRows).toBeGreaterThan(0);
+    expect(second.rows + second.droppedRows).toBe(6);
+    const bytes = readdirSync(dir).reduce((sum, file) => sum + statSync(join(dir, file)).size, 0);
+    expect(bytes).toBeLessThanOrEqual(line * 10);
+    // Another database's files in the same directory are neither counted nor replayed.
+    const other = new UsageSpool({ directory: dir, name: "other.db", maxBytes: line * 10 });
+    expect((await other.save([row(30)])).rows).toBe(1);
+    const target = store();
+    expect((await spool.replay(target.write, 100)).rows).toBe(6 + second.rows);
+    expect(readdirSync(dir)).toHaveLength(1);
+  });
+
+  it("skips lines it did not write (a file cut short or edited)", async () => {
+    const dir = directory();
+    const spool = new UsageSpool({ directory: dir, name: "keyguard.db", maxBytes: 1_000_000 });
+    await spool.save([row(1), row(2)]);
+    const file = join(dir, readdirSync(dir)[0] as string);
+    const text = readFileSync(file, "utf8");
+    const long = JSON.stringify({
+      ...JSON.parse(text.split("\n")[1] as string),
+      path: "/x".repeat(600),
+    });
+    writeFileSync(file, `${text}{"id":"not-a-uuid"}\n{"keyId":\n${long}\n`);
+    const target = store();
+    expect(await spool.replay(target.write, 10)).toMatchObject({ rows: 2, skippedLines: 3 });
+  });
+
+  it("does not read a file larger than the spool could have written", async () => {
+    const dir = directory();
+    const spool = new UsageSpool({ directory: dir, name: "keyguard.db", maxBytes: 1_000 });
+    writeFileSync(join(dir, "keyguard.db.usage-spool-x.jsonl"), "x".repeat(2_000));
+    const target = store();
+    await expect(spool.replay(target.write, 10)).rejects.toThrow(/larger than usage.maxSpoolBytes/);
+    expect(target.written).toEqual([]);
+    expect(readdirSync(dir)).toHaveLength(1);
+  });
+
+  it("lives next to a SQLite file, or in the configured directory for PostgreSQL", () => {
+    const sqlite = usageSpoolFor(
+      { dialect: "sqlite", filename: "/srv/app/data/keyguard.db" },
+      { maxSpoolBytes: 1 },
+    );
+    expect(sqlite?.location).toBe("/srv/app/data/keyguard.db.usage-spool-*.jsonl");
+    expect(usageSpoolFor({ dialect: "sqlite", filename: ":memory:" }, { maxSpoolBytes: 1 })).toBe(
+      undefined,
+    );
+    const postgres = usageSpoolFor(
+      { dialect: "postgres", connectionString: "postgresql://app:secret@db:5432/app" },
+      { spoolDirectory: "/var/spool/keyguard", maxSpoolBytes: 1 },
+    );
+    expect(postgres?.location).toMatch(
+      /^\/var\/spool\/keyguard\/keyguard-postgres-[0-9a-f]{16}\.usage-spool-\*\.jsonl$/,
+    );
+    expect(postgres?.location).not.toContain("secret");
+  });
+});
