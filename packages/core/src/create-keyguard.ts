@@ -4,7 +4,7 @@ import { KeyGuard } from "./keyguard.js";
 import type { ChangeFeed } from "./ports/change-feed.js";
 import type { Limiter } from "./ports/limiter.js";
 import type { Store } from "./ports/store.js";
-import { warnBackgroundError } from "./util/background-error.js";
+import { rateLimitErrors, warnBackgroundError } from "./util/background-error.js";
 import type { Clock } from "./util/clock.js";
 import { loadOptionalModule } from "./util/load-optional-module.js";
 
@@ -81,6 +81,10 @@ export async function createKeyGuard(
     );
     store = await createKyselyStore({ database: resolved.database });
   }
+  // One rate-limited reporter for the Redis backend and KeyGuard, so they share the budget.
+  const report = rateLimitErrors(options.onBackgroundError ?? warnBackgroundError, {
+    clock: options.clock,
+  });
   let limiter = options.limiter;
   let changeFeed = options.changeFeed;
   if (limiter === undefined && resolved.redisUrl !== undefined) {
@@ -92,7 +96,7 @@ export async function createKeyGuard(
     const backend = await createRedisBackend({
       url: resolved.redisUrl,
       prefix: resolved.redisPrefix,
-      onError: options.onBackgroundError ?? warnBackgroundError,
+      onError: report,
     });
     limiter = backend.limiter;
     changeFeed ??= backend.changeFeed;
@@ -111,7 +115,7 @@ export async function createKeyGuard(
     limiter,
     changeFeed,
     clock: options.clock,
-    onBackgroundError: options.onBackgroundError,
+    onBackgroundError: report,
     onWarning: options.onWarning,
   });
   if (options.migrate ?? true) {

@@ -162,7 +162,14 @@ export {
   type UsageRecorderOptions,
   type UsageRecorderStats,
 } from "./usage/usage-recorder.js";
-export { warnBackgroundError } from "./util/background-error.js";
+export {
+  type ErrorReporter,
+  errorKindOf,
+  type RateLimitErrorsOptions,
+  rateLimitErrors,
+  SuppressedErrors,
+  warnBackgroundError,
+} from "./util/background-error.js";
 export { type Clock, systemClock } from "./util/clock.js";
 export { detachString } from "./util/detach-string.js";
 export { parseDuration } from "./util/duration.js";

@@ -32,7 +32,11 @@ import type { ChangeFeed, KeyGuardChange } from "./ports/change-feed.js";
 import type { IpBlock, Limiter } from "./ports/limiter.js";
 import type { OrganizationListFilter, Store } from "./ports/store.js";
 import { UsageRecorder, type UsageRecorderStats } from "./usage/usage-recorder.js";
-import { warnBackgroundError } from "./util/background-error.js";
+import {
+  type ErrorReporter,
+  rateLimitErrors,
+  warnBackgroundError,
+} from "./util/background-error.js";
 import { type Clock, systemClock } from "./util/clock.js";
 
 export interface KeyGuardOptions {
@@ -41,7 +45,12 @@ export interface KeyGuardOptions {
   readonly store: Store;
   /** Time source; tests pass a fake one. */
   readonly clock?: Clock;
-  /** Told about failures that happen off the request path (a usage batch that failed). */
+  /**
+   * Told about failures: off the request path (a usage batch that failed) and on it (a
+   * store or limiter error a request was answered 503 for, or let through by `failOpen`).
+   * Rate limited per kind of error (see `rateLimitErrors`): the first of each kind at once,
+   * then at most one `SuppressedErrors` summary per minute. Default: a process warning.
+   */
   readonly onBackgroundError?: (error: unknown) => void;
   /**
    * Told, once per KeyGuard, about a likely misconfiguration seen in traffic (code
@@ -143,7 +152,7 @@ export class KeyGuard {
   readonly #warn: (code: string, message: string) => void;
   readonly #limiter: Limiter | undefined;
   readonly #ipBlocks: IpBlockService;
-  readonly #reportBackgroundError: (error: unknown) => void;
+  readonly #reportBackgroundError: ErrorReporter;
   readonly #hash: KeyHasher;
   readonly #cache: VerificationCache;
   readonly #usage: UsageRecorder;
@@ -161,7 +170,12 @@ export class KeyGuard {
     this.clientAddress = createClientAddressResolver(options.config);
     this.#forwardedForNoticed = !trustsNoProxy(options.config.trustProxy);
     this.#warn = options.onWarning ?? ((code, message) => process.emitWarning(message, { code }));
-    this.#reportBackgroundError = options.onBackgroundError ?? warnBackgroundError;
+    this.#reportBackgroundError = rateLimitErrors(
+      options.onBackgroundError ?? warnBackgroundError,
+      {
+        clock: this.clock,
+      },
+    );
     const secret = options.config.secretKey;
     this.#hash =
       secret === undefined
@@ -507,6 +521,15 @@ export class KeyGuard {
     return new IpRateLimit(this, rule);
   }
 
+  /**
+   * Reports a failure through `onBackgroundError`, rate limited per kind of error, so a
+   * flood (Redis out of memory under load) is a few lines, not one per request. The
+   * request pipeline reports every store and limiter error it answers 503 for here.
+   */
+  reportError(error: unknown): void {
+    this.#reportBackgroundError(error);
+  }
+
   /** Writes queued usage and closes the store, limiter and change feed. Safe to repeat. */
   close(): Promise<void> {
     this.#ipBlocks.stopSync();
@@ -528,6 +551,8 @@ export class KeyGuard {
           failure ??= { error };
         }
       }
+      // Counted errors not yet summarised are handed on now, not lost with the process.
+      this.#reportBackgroundError.close();
       if (failure !== undefined) throw failure.error;
     })();
     return this.#closing;

@@ -131,7 +131,14 @@ export class IpRateLimit {
         `Too many requests: locked out until ${new Date(untilMs).toISOString()}.`,
         withHeader(headers, "retry-after", retryAfterSeconds(untilMs - now)),
       );
-    } catch {
+    } catch (error) {
+      kg.reportError(
+        new KeyGuardError(
+          "service_unavailable",
+          `A rateLimitByIp request was answered 503: ${error instanceof Error ? error.message : String(error)}`,
+          { cause: error },
+        ),
+      );
       return refuse(
         "service_unavailable",
         "The request could not be checked right now. Retry shortly.",

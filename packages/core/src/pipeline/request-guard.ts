@@ -1,6 +1,6 @@
 import type { ApiKeyInfo } from "../domain/api-key.js";
 import { type ErrorCode, httpStatusFor } from "../errors/error-codes.js";
-import { isKeyGuardError } from "../errors/keyguard-error.js";
+import { isKeyGuardError, KeyGuardError } from "../errors/keyguard-error.js";
 import type { KeyGuard, VerifyOutcome } from "../keyguard.js";
 import { calendarMonth } from "../limits/monthly-quota.js";
 import type { RateLimitAlgorithm } from "../limits/window-decision.js";
@@ -189,9 +189,10 @@ export class RequestGuard {
           if (block === undefined && countsAsFailure(request.method, wrongKey)) {
             await this.#countFailure(client, startedAt);
           }
-        } catch {
+        } catch (error) {
           // The request is refused either way: with the limiter down (Redis, say) the
-          // failure goes uncounted rather than turning a 401 into a 503.
+          // failure goes uncounted rather than turning a 401 into a 503, but not unheard.
+          this.#kg.reportError(error);
         }
         if (block !== undefined) {
           return this.#refuse("ip_blocked", blockedDetail(block.untilMs, startedAt), guarded, {
@@ -230,6 +231,13 @@ export class RequestGuard {
         });
       } catch (error) {
         if (!this.#failOpen) throw error;
+        this.#kg.reportError(
+          new KeyGuardError(
+            "service_unavailable",
+            `The limiter failed, so a request was let through unlimited (failOpen): ${messageOf(error)}`,
+            { cause: error },
+          ),
+        );
         return { allowed: true, apiKey, headers: {}, request: guarded };
       }
       const headers = rateLimitHeaders(decision, decision.quota, startedAt, this.#headerStyle);
@@ -261,6 +269,14 @@ export class RequestGuard {
         apiKey,
       );
     } catch (error) {
+      // Every 503 is reported (rate limited per kind: a flood of them is a few lines).
+      this.#kg.reportError(
+        new KeyGuardError(
+          "service_unavailable",
+          `A protected request was answered 503: ${messageOf(error)}`,
+          { cause: error },
+        ),
+      );
       const code: ErrorCode = "service_unavailable";
       const detail = isKeyGuardError(error, "database_unavailable")
         ? "API keys cannot be verified right now. Retry shortly."
@@ -358,4 +374,8 @@ export class RequestGuard {
       ...(apiKey === undefined ? {} : { apiKey }),
     };
   }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
