@@ -38,6 +38,7 @@ export {
   KeyGuardError,
   messageWithFieldNames,
 } from "./errors/keyguard-error.js";
+export { isQuotaSeedLost, QuotaSeedLostError } from "./errors/quota-seed-lost.js";
 export {
   KeyGuard,
   type KeyGuardOptions,

@@ -1,10 +1,11 @@
 import type { ApiKeyInfo } from "../domain/api-key.js";
 import { type ErrorCode, httpStatusFor } from "../errors/error-codes.js";
 import { isKeyGuardError, KeyGuardError } from "../errors/keyguard-error.js";
+import { isQuotaSeedLost } from "../errors/quota-seed-lost.js";
 import type { KeyGuard, VerifyOutcome } from "../keyguard.js";
 import { calendarMonth } from "../limits/monthly-quota.js";
 import type { RateLimitAlgorithm } from "../limits/window-decision.js";
-import type { IpBlock, LimitDecision, Limiter } from "../ports/limiter.js";
+import type { IpBlock, LimitDecision, Limiter, LimitRequest } from "../ports/limiter.js";
 import {
   countAuthFailure,
   countsAsFailure,
@@ -148,6 +149,9 @@ export class RequestGuard {
       "www-authenticate": `ApiKey realm="keyguard", header="${headerName}"${this.#bearer ? ', Bearer realm="keyguard"' : ""}`,
     };
     this.#missingDetail = `Send an API key in the ${headerName} header${this.#bearer ? " or as Authorization: Bearer" : ""}.`;
+    // Counts the limiter keeps elsewhere (Redis) may be gone after a reconnection: the
+    // quotas seeded so far are seeded again before their next decision.
+    limiter.onStateLost?.(() => this.#quotaSeeded.clear());
     this.#blocksLoaded = kg.syncBlocks().then(() => {
       this.#blocksLoaded = undefined;
     });
@@ -220,25 +224,34 @@ export class RequestGuard {
       if (apiKey.monthlyLimit !== null && this.#quotaSeedDue(apiKey.id, startedAt)) {
         await this.#seedQuota(apiKey.id, startedAt);
       }
+      const limitRequest: LimitRequest = {
+        now: startedAt,
+        client,
+        path: blockPath,
+        algorithm: this.#algorithm,
+        key: apiKey, // has the id and limits the port reads; no copy per request
+      };
       let decision: LimitDecision;
       try {
-        decision = await this.#limiter.decide({
-          now: startedAt,
-          client,
-          path: blockPath,
-          algorithm: this.#algorithm,
-          key: apiKey, // has the id and limits the port reads; no copy per request
-        });
-      } catch (error) {
-        if (!this.#failOpen) throw error;
-        this.#kg.reportError(
-          new KeyGuardError(
-            "service_unavailable",
-            `The limiter failed, so a request was let through unlimited (failOpen): ${messageOf(error)}`,
-            { cause: error },
-          ),
-        );
-        return { allowed: true, apiKey, headers: {}, request: guarded };
+        decision = await this.#limiter.decide(limitRequest);
+      } catch (lost) {
+        try {
+          if (!isQuotaSeedLost(lost)) throw lost;
+          // Redis lost the key's month (restarted empty, flushed): counted from zero it
+          // would hand the quota out again. Seed it from the store and ask once more.
+          await this.#seedQuota(apiKey.id, startedAt);
+          decision = await this.#limiter.decide(limitRequest);
+        } catch (error) {
+          if (!this.#failOpen) throw error;
+          this.#kg.reportError(
+            new KeyGuardError(
+              "service_unavailable",
+              `The limiter failed, so a request was let through unlimited (failOpen): ${messageOf(error)}`,
+              { cause: error },
+            ),
+          );
+          return { allowed: true, apiKey, headers: {}, request: guarded };
+        }
       }
       const headers = rateLimitHeaders(decision, decision.quota, startedAt, this.#headerStyle);
       if (decision.allowed) return { allowed: true, apiKey, headers, request: guarded };
