@@ -154,6 +154,7 @@ export type {
 export type {
   ApiKeyListFilter,
   ApiKeyStatus,
+  IpBlockFilter,
   ListPage,
   OrganizationListFilter,
   Store,

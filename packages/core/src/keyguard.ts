@@ -225,7 +225,7 @@ export class KeyGuard {
     else if (change.kind === "ip-blocks") this.#ipBlocks.hear(change);
     else {
       this.#cache.clear();
-      this.#ipBlocks.reload();
+      this.#ipBlocks.resync();
     }
   }
 
@@ -490,7 +490,16 @@ export class KeyGuard {
     return this.#ipBlocks.unblockIp(ip);
   }
 
-  /** Blocks in force: the stored manual ones and the limiter's (automatic ones, lockouts). */
+  /**
+   * Records a block KeyGuard decided on by itself (failed authentications past the
+   * threshold, a lockout): in the limiter, and stored with `automatic: true`, so a restart
+   * does not lift it. `unblockIp` lifts it like any other.
+   */
+  blockAutomatically(block: IpBlock): Promise<void> {
+    return this.#ipBlocks.blockAutomatically(block);
+  }
+
+  /** Blocks in force: stored ones (manual and automatic) and the limiter's, each once. */
   listBlocks(): Promise<IpBlock[]> {
     return this.#ipBlocks.listBlocks();
   }
@@ -503,7 +512,7 @@ export class KeyGuard {
     return this.findManualBlock(client, path, now) ?? this.limiter.findBlock(client, path, now);
   }
 
-  /** The manual block covering `client` on `path` now, from memory (no I/O). */
+  /** The stored block (manual or automatic) covering `client` on `path` now, from memory (no I/O). */
   findManualBlock(client: string, path: string, now: number): IpBlock | undefined {
     return this.#ipBlocks.findManualBlock(client, path, now);
   }

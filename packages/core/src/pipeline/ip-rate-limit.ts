@@ -115,16 +115,15 @@ export class IpRateLimit {
         );
       }
       const untilMs = this.#lockoutEnd(now);
-      await kg.limiter.block(
-        {
-          client,
-          scope: this.#scope,
-          ...(this.#scope === "path" ? { path } : {}),
-          untilMs,
-          reason: "lockout",
-        },
-        now,
-      );
+      // Stored as well, so restarting the server does not end a lockout early.
+      await kg.blockAutomatically({
+        client,
+        scope: this.#scope,
+        ...(this.#scope === "path" ? { path } : {}),
+        untilMs,
+        reason: "lockout",
+        automatic: true,
+      });
       await kg.limiter.reset(bucket);
       return refuse(
         "rate_limited",

@@ -336,15 +336,24 @@ export class RequestGuard {
     );
   }
 
+  /** Automatic blocks are stored, so a restart does not lift them. */
+  readonly #recordBlock = (block: IpBlock) => this.#kg.blockAutomatically(block);
+
   /** Keys whose quota count was seeded from the store, and for which month. */
   readonly #quotaSeeded = new Map<string, number>();
 
   async #countFailure(client: string, now: number): Promise<void> {
-    await countAuthFailure(this.#limiter, client, now, {
-      threshold: this.#kg.config.ipBlockThreshold,
-      windowMs: this.#failureWindowMs,
-      blockMs: this.#blockDurationMs,
-    });
+    await countAuthFailure(
+      this.#limiter,
+      client,
+      now,
+      {
+        threshold: this.#kg.config.ipBlockThreshold,
+        windowMs: this.#failureWindowMs,
+        blockMs: this.#blockDurationMs,
+      },
+      this.#recordBlock,
+    );
   }
 
   #extractKey(

@@ -14,6 +14,11 @@ export interface IpBlock {
   readonly untilMs: number;
   /** Why: `"auth_failures"`, `"lockout"`, `"manual"`, or the caller's own words. */
   readonly reason: string;
+  /**
+   * True for a block KeyGuard made by itself (failed authentications past the threshold,
+   * a `rateLimitByIp` lockout); absent for one made by hand (`blockIp`, `blockRequest`).
+   */
+  readonly automatic?: boolean;
 }
 
 /** What one protected request asks the limiter. */

@@ -97,16 +97,26 @@ export interface Store {
   /** One key's usage at or after `since`, per UTC hour (hours without requests omitted), oldest first. */
   usageByHour(keyId: string, since: Date): Promise<UsageBucket[]>;
 
-  /** Persists a manual IP block. */
+  /** Persists an IP block: a manual one, or one KeyGuard made (`automatic: true`). */
   insertIpBlock(block: IpBlock): Promise<void>;
   /** Removes every persisted block of a client; the number removed. */
   deleteIpBlocks(client: string): Promise<number>;
-  /** Persisted blocks still in force at `now`, the soonest to end first. */
-  listIpBlocks(now: Date): Promise<IpBlock[]>;
+  /**
+   * Persisted blocks still in force at `now`, the soonest to end first; with `automatic`,
+   * only those made by KeyGuard (`true`) or by hand (`false`); with `limit`, at most that
+   * many, the latest to end first.
+   */
+  listIpBlocks(now: Date, filter?: IpBlockFilter): Promise<IpBlock[]>;
 
   /** Counts for `stats`; `requestsSince` counts events at or after `since`. */
   countStats(since: Date, now: Date): Promise<StoreCounts>;
 
   /** Releases connections and file handles. */
   close(): Promise<void>;
+}
+
+/** Which stored blocks `listIpBlocks` reads. */
+export interface IpBlockFilter {
+  readonly automatic?: boolean;
+  readonly limit?: number;
 }
