@@ -10,6 +10,8 @@ export interface ExampleProcess {
   readonly url: string;
   readonly child: ChildProcess;
   readonly exited: Promise<number | null>;
+  /** Everything the server wrote to stderr so far (its warnings and errors: its log). */
+  stderr(): string;
 }
 
 /**
@@ -45,5 +47,5 @@ export async function startExampleProcess(
       reject(new Error(`${framework} server exited (${code}): ${stderr}`)),
     );
   });
-  return { url: `http://127.0.0.1:${port}`, child, exited };
+  return { url: `http://127.0.0.1:${port}`, child, exited, stderr: () => stderr };
 }

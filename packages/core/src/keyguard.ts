@@ -562,6 +562,9 @@ export class KeyGuard {
       }
       // Counted errors not yet summarised are handed on now, not lost with the process.
       this.#reportBackgroundError.close();
+      // Process warnings (the default reporter) are emitted on the next tick: a process
+      // that exits once this resolves would lose the summary.
+      await new Promise<void>((resolve) => setImmediate(resolve));
       if (failure !== undefined) throw failure.error;
     })();
     return this.#closing;

@@ -21,12 +21,12 @@ export class SuppressedErrors extends Error {
     readonly kind: string,
     /** Errors of this kind not reported one by one. */
     readonly count: number,
-    /** The interval they came in (ms). */
-    readonly intervalMs: number,
+    /** How long they took to come (ms): an interval, or less when reporting stops. */
+    readonly periodMs: number,
     lastMessage: string,
   ) {
     super(
-      `${count} more error${count === 1 ? "" : "s"} of kind ${kind} in the last ${Math.round(intervalMs / 1000)} s (reported once per kind and interval; last: ${lastMessage.slice(0, 300)})`,
+      `${count} more error${count === 1 ? "" : "s"} of kind ${kind} in the last ${Math.max(1, Math.round(periodMs / 1000))} s (reported once per kind and interval; last: ${lastMessage.slice(0, 300)})`,
     );
   }
 }
@@ -46,6 +46,7 @@ export interface ErrorReporter {
 }
 
 interface KindState {
+  windowStartMs: number;
   windowEndMs: number;
   suppressed: number;
   lastMessage: string;
@@ -93,9 +94,17 @@ export function rateLimitErrors(
           kinds.delete(kind);
           continue;
         }
-        send(new SuppressedErrors(kind, state.suppressed, intervalMs, state.lastMessage));
+        send(
+          new SuppressedErrors(
+            kind,
+            state.suppressed,
+            now - state.windowStartMs,
+            state.lastMessage,
+          ),
+        );
         // Still flooding: the next interval only counts.
         state.suppressed = 0;
+        state.windowStartMs = now;
         state.windowEndMs = now + intervalMs;
       }
       nextRollMs = Math.min(nextRollMs, state.windowEndMs);
@@ -123,7 +132,7 @@ export function rateLimitErrors(
       return;
     }
     const windowEndMs = now + intervalMs;
-    kinds.set(kind, { windowEndMs, suppressed: 0, lastMessage: "" });
+    kinds.set(kind, { windowStartMs: now, windowEndMs, suppressed: 0, lastMessage: "" });
     nextRollMs = Math.min(nextRollMs, windowEndMs);
     schedule();
     send(error);
@@ -131,9 +140,11 @@ export function rateLimitErrors(
   reporter.close = () => {
     if (timer !== undefined) clearTimeout(timer);
     timer = undefined;
+    const now = clock.now();
     for (const [kind, state] of kinds) {
       if (state.suppressed > 0) {
-        send(new SuppressedErrors(kind, state.suppressed, intervalMs, state.lastMessage));
+        const periodMs = now - state.windowStartMs;
+        send(new SuppressedErrors(kind, state.suppressed, periodMs, state.lastMessage));
       }
     }
     kinds.clear();
