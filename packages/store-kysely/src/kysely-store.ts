@@ -454,6 +454,17 @@ export class KyselyStore implements Store {
     });
   }
 
+  deleteEndedAutomaticBlocks(now: Date): Promise<number> {
+    return this.#run(async () => {
+      const result = await this.db
+        .deleteFrom("ip_blocks")
+        .where("automatic", "=", this.#codec.boolean(true))
+        .where("until", "<=", this.#codec.date(now))
+        .executeTakeFirst();
+      return Number(result.numDeletedRows);
+    });
+  }
+
   listIpBlocks(now: Date, filter: IpBlockFilter = {}): Promise<IpBlock[]> {
     return this.#run(async () => {
       let query = this.db

@@ -868,6 +868,12 @@ export function describeStoreConformance(
         ]);
         clock.advance(900_000);
         expect((await third.kg.listBlocks()).map((b) => b.client)).toEqual(["203.0.113.8"]);
+        // Ended automatic rows are deleted (clients make them); manual ones stay.
+        expect(await raw.deleteEndedAutomaticBlocks?.(new Date(clock.now()))).toBe(1);
+        expect(await raw.deleteEndedAutomaticBlocks?.(new Date(clock.now()))).toBe(0);
+        expect((await raw.listIpBlocks(new Date(clock.now()))).map((b) => b.client)).toEqual([
+          "203.0.113.8",
+        ]);
       });
 
       it("refuse bad input and write nothing", async () => {

@@ -179,7 +179,10 @@ export class IpBlockService {
         this.#load().catch(this.#options.onBackgroundError),
         this.#loadAutomatic().catch(this.#options.onBackgroundError),
       ]).then(() => {});
-      const timer = setInterval(() => this.reload(), this.#options.syncIntervalMs);
+      const timer = setInterval(() => {
+        this.reload();
+        this.#sweepIfDue();
+      }, this.#options.syncIntervalMs);
       timer.unref();
       this.#sync = { timer, ready };
     }
@@ -258,6 +261,19 @@ export class IpBlockService {
     else this.#automatic.add(block);
   }
 
+  /** When ended automatic blocks were last deleted (at most once an hour, by each process). */
+  #sweptAtMs = Number.NEGATIVE_INFINITY;
+
+  #sweepIfDue(): void {
+    const { store, clock, onBackgroundError } = this.#options;
+    const now = clock.now();
+    if (store.deleteEndedAutomaticBlocks === undefined || now - this.#sweptAtMs < SWEEP_EVERY_MS) {
+      return;
+    }
+    this.#sweptAtMs = now;
+    store.deleteEndedAutomaticBlocks(new Date(now)).catch(onBackgroundError);
+  }
+
   stopSync(): void {
     if (this.#sync !== undefined) clearInterval(this.#sync.timer);
   }
@@ -304,6 +320,9 @@ export class IpBlockService {
  * clients as the memory limiter keeps blocked.
  */
 const MAX_AUTOMATIC_BLOCKS = 100_000;
+
+/** How often ended automatic blocks are deleted from the store. */
+const SWEEP_EVERY_MS = 3_600_000;
 
 /** An IP argument as text: trimmed, and refused past any IP's length before it is parsed. */
 function ipText(ip: unknown): string {

@@ -107,6 +107,11 @@ export interface Store {
    * many, the latest to end first.
    */
   listIpBlocks(now: Date, filter?: IpBlockFilter): Promise<IpBlock[]>;
+  /**
+   * Optional: deletes the automatic blocks that ended before `now` (clients can make many,
+   * so their rows must not pile up); the number deleted.
+   */
+  deleteEndedAutomaticBlocks?(now: Date): Promise<number>;
 
   /** Counts for `stats`; `requestsSince` counts events at or after `since`. */
   countStats(since: Date, now: Date): Promise<StoreCounts>;
