@@ -97,8 +97,15 @@ describe.runIf(await redisAvailable())("Redis goes away and comes back", () => {
     const bad = await call("/closed/item/1", "kg_live_notarealkeyatall0000000000000000");
     expect(bad.status).toBe(401);
     await eventually(async () => {
-      expect(String(errors[0])).toMatch(/Redis at redis:\/\/127\.0\.0\.1:\d+ is unreachable/);
+      expect(errors.map(String)).toContainEqual(
+        expect.stringMatching(/Redis at redis:\/\/127\.0\.0\.1:\d+ is unreachable/),
+      );
     }, RECOVERY_WAIT_MS);
+    // The refusals are reported too, once per kind of failure, not once per request.
+    expect(errors.map(String)).toContainEqual(
+      expect.stringMatching(/A protected request was answered 503/),
+    );
+    expect(errors.length).toBeLessThan(10);
 
     await redis.start();
     await eventually(
