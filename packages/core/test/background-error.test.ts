@@ -114,5 +114,8 @@ describe("errorKindOf", () => {
     expect(errorKindOf(new TypeError("x is undefined"))).toBe("TypeError");
     expect(errorKindOf(Object.assign(new Error("x"), { code: "a b".repeat(50) }))).toBe("Error");
     expect(errorKindOf("text")).toBe("string");
+    const cycle = new KeyGuardError("service_unavailable", "a");
+    Object.defineProperty(cycle, "cause", { value: cycle });
+    expect(errorKindOf(cycle)).toBe("service_unavailable/service_unavailable/service_unavailable");
   });
 });

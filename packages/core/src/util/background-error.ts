@@ -162,9 +162,15 @@ export function rateLimitErrors(
  * unbounded (and attacker-influenced).
  */
 export function errorKindOf(error: unknown): string {
+  return kindOf(error, 0);
+}
+
+function kindOf(error: unknown, depth: number): string {
   if (isKeyGuardError(error)) {
     const cause = (error as { cause?: unknown }).cause;
-    return cause === undefined ? error.code : `${error.code}/${errorKindOf(cause)}`;
+    // Bounded: a cause chain may be long, or even a cycle.
+    if (cause === undefined || depth >= 2) return error.code;
+    return `${error.code}/${kindOf(cause, depth + 1)}`;
   }
   if (typeof error !== "object" || error === null) return typeof error;
   const { code, name, message } = error as { code?: unknown; name?: unknown; message?: unknown };
