@@ -131,5 +131,10 @@ describe("a limiter that lost a seeded quota", () => {
     expect(limiter.seeds).toHaveLength(2);
     await guard.check(request);
     expect(limiter.seeds).toHaveLength(2);
+    // A busy key's requests arriving together share one seed (one store query).
+    limiter.reconnect();
+    const together = await Promise.all(Array.from({ length: 50 }, () => guard.check(request)));
+    expect(together.map(codeOf)).toEqual(Array(50).fill("allowed"));
+    expect(limiter.seeds).toHaveLength(3);
   });
 });

@@ -222,7 +222,7 @@ export class RequestGuard {
       const apiKey = verified.key;
       // Checked here, not in the async function: nearly always seeded, and then no await.
       if (apiKey.monthlyLimit !== null && this.#quotaSeedDue(apiKey.id, startedAt)) {
-        await this.#seedQuota(apiKey.id, startedAt);
+        await this.#seedOnce(apiKey.id, startedAt);
       }
       const limitRequest: LimitRequest = {
         now: startedAt,
@@ -239,7 +239,7 @@ export class RequestGuard {
           if (!isQuotaSeedLost(lost)) throw lost;
           // Redis lost the key's month (restarted empty, flushed): counted from zero it
           // would hand the quota out again. Seed it from the store and ask once more.
-          await this.#seedQuota(apiKey.id, startedAt);
+          await this.#seedOnce(apiKey.id, startedAt);
           decision = await this.#limiter.decide(limitRequest);
         } catch (error) {
           if (!this.#failOpen) throw error;
@@ -327,6 +327,22 @@ export class RequestGuard {
     await seed.call(this.#limiter, keyId, start, used);
     this.#quotaSeeded.set(keyId, start);
   }
+
+  /**
+   * `#seedQuota`, shared by the key's requests while one is under way: after Redis lost its
+   * data (or reconnected) every request of a busy key finds its seed due at once, and each
+   * asking the store would put a query per request on the database just then.
+   */
+  #seedOnce(keyId: string, now: number): Promise<void> {
+    const pending = this.#seeding.get(keyId);
+    if (pending !== undefined) return pending;
+    const seeding = this.#seedQuota(keyId, now).finally(() => this.#seeding.delete(keyId));
+    this.#seeding.set(keyId, seeding);
+    return seeding;
+  }
+
+  /** Seeds under way, by key id (bounded by the keys in use at once). */
+  readonly #seeding = new Map<string, Promise<void>>();
 
   /** Whether `#seedQuota` has work to do for this key this month. */
   #quotaSeedDue(keyId: string, now: number): boolean {
