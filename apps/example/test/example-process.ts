@@ -12,6 +12,8 @@ export interface ExampleProcess {
   readonly exited: Promise<number | null>;
   /** Everything the process printed so far, from its start. */
   readonly output: { readonly stdout: string; readonly stderr: string };
+  /** Everything the server wrote to stderr so far (its warnings and errors: its log). */
+  stderr(): string;
 }
 
 /**
@@ -48,5 +50,11 @@ export async function startExampleProcess(
       reject(new Error(`${framework} server exited (${code}): ${output.stderr}`)),
     );
   });
-  return { url: `http://127.0.0.1:${port}`, child, exited, output };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    child,
+    exited,
+    output,
+    stderr: () => output.stderr,
+  };
 }

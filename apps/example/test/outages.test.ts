@@ -97,8 +97,15 @@ describe.runIf(await redisAvailable())("Redis goes away and comes back", () => {
     const bad = await call("/closed/item/1", "kg_live_notarealkeyatall0000000000000000");
     expect(bad.status).toBe(401);
     await eventually(async () => {
-      expect(String(errors[0])).toMatch(/Redis at redis:\/\/127\.0\.0\.1:\d+ is unreachable/);
+      expect(errors.map(String)).toContainEqual(
+        expect.stringMatching(/Redis at redis:\/\/127\.0\.0\.1:\d+ is unreachable/),
+      );
     }, RECOVERY_WAIT_MS);
+    // The refusals are reported too, once per kind of failure, not once per request.
+    expect(errors.map(String)).toContainEqual(
+      expect.stringMatching(/A protected request was answered 503/),
+    );
+    expect(errors.length).toBeLessThan(10);
 
     await redis.start();
     await eventually(
@@ -107,6 +114,70 @@ describe.runIf(await redisAvailable())("Redis goes away and comes back", () => {
     );
     const resumed = await call("/closed/item/1");
     expect(Number(resumed.headers.get("x-ratelimit-remaining"))).toBeLessThan(60);
+  });
+});
+
+describe.runIf(await redisAvailable())("Redis loses its data under a running server", () => {
+  it("keeps a used-up monthly quota refused through FLUSHALL and a restart of Redis", async () => {
+    const redis = await startOwnRedisServer();
+    cleanups.push(() => redis.stop());
+    const directory = mkdtempSync(join(tmpdir(), "keyguard-redis-loss-"));
+    cleanups.push(() => rmSync(directory, { recursive: true, force: true }));
+    const kg = await createKeyGuard(
+      {
+        secretKey: SECRET,
+        databaseUrl: `sqlite:${join(directory, "keyguard.db")}`,
+        redisUrl: redis.url,
+      },
+      { env: {}, onBackgroundError: () => {} },
+    );
+    cleanups.push(() => kg.close());
+    await kg.createOrganization("Acme");
+    const { rawKey } = await kg.createApiKey({
+      organization: "Acme",
+      label: "metered",
+      monthlyLimit: 5,
+    });
+    const url = await serve(kg);
+    const call = () => timed(fetch(`${url}/closed/item/1`, { headers: { "x-api-key": rawKey } }));
+    const statuses = async (n: number) => {
+      const answers: number[] = [];
+      for (let i = 0; i < n; i++) answers.push((await call()).status);
+      return answers;
+    };
+
+    expect(await statuses(3)).toEqual([200, 200, 200]);
+    await kg.flushUsage(); // the store knows what Redis is about to forget
+    // Gone without a disconnection: counted from zero, 5 more would pass.
+    await redis.command("FLUSHALL");
+    expect(await statuses(3)).toEqual([200, 200, 429]);
+    const refused = await call();
+    expect(refused.body).toMatchObject({ code: "quota_exceeded" });
+    await kg.flushUsage();
+
+    // Restarted empty: once Redis answers again (a key without a quota passes), the metered
+    // key is still refused, and was never let through meanwhile.
+    const other = await kg.createApiKey({ organization: "Acme", label: "unmetered" });
+    await redis.stop();
+    await redis.start();
+    const restarted = Date.now();
+    const seen: number[] = [];
+    await eventually(async () => {
+      seen.push((await call()).status);
+      const unmetered = await fetch(`${url}/closed/item/1`, {
+        headers: { "x-api-key": other.rawKey },
+      });
+      expect(unmetered.status).toBe(200);
+    }, RECOVERY_WAIT_MS);
+    const back = Date.now() - restarted;
+    expect(await statuses(5)).toEqual([429, 429, 429, 429, 429]);
+    console.log(
+      `Redis restarted empty: requests served again after ${back} ms; the used-up quota refused throughout (${seen.length} tries: ${[...new Set(seen)].join(", ")})`,
+    );
+    expect(seen.filter((status) => status !== 503 && status !== 429)).toEqual([]);
+    // Redis holds the month's count again, seeded from the store.
+    const [quotaKey] = (await redis.command("KEYS", "*quota*")) as string[];
+    expect(await redis.command("GET", String(quotaKey))).toBe("5");
   });
 });
 

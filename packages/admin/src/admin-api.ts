@@ -140,11 +140,18 @@ export class AdminApi {
         // a browser send) and preflights never do.
         const wrongKey = adminKey !== undefined && adminKey !== "";
         if (countsAsFailure(request.method, wrongKey)) {
-          await countAuthFailure(this.#limiter, client, now, {
-            threshold: this.#kg.config.ipBlockThreshold,
-            windowMs: DEFAULT_FAILURE_WINDOW_MS,
-            blockMs: DEFAULT_FAILURE_BLOCK_MS,
-          }).catch(() => {}); // refused either way; an unavailable limiter must not make it a 503
+          await countAuthFailure(
+            this.#limiter,
+            client,
+            now,
+            {
+              threshold: this.#kg.config.ipBlockThreshold,
+              windowMs: DEFAULT_FAILURE_WINDOW_MS,
+              blockMs: DEFAULT_FAILURE_BLOCK_MS,
+            },
+            (block) => this.#kg.blockAutomatically(block), // stored: a restart lifts nothing
+            // Refused either way: an unavailable limiter must not make it a 503 (but is heard).
+          ).catch((error: unknown) => this.#kg.reportError(error));
         }
         throw new KeyGuardError("unauthorized", "Send the admin key in the X-Admin-Key header.");
       }

@@ -106,6 +106,11 @@ export const ipBlockWire = z
     path: z.string().nullable(),
     until: timestamp,
     reason: z.string(),
+    automatic: z
+      .boolean()
+      .describe(
+        "Made by KeyGuard itself (failed authentications past the threshold, a lockout), not by an operator",
+      ),
   })
   .meta({ id: "IpBlock" });
 

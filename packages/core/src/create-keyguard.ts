@@ -5,7 +5,7 @@ import type { ChangeFeed } from "./ports/change-feed.js";
 import type { Limiter } from "./ports/limiter.js";
 import type { Store } from "./ports/store.js";
 import { usageSpoolFor } from "./usage/usage-spool.js";
-import { warnBackgroundError } from "./util/background-error.js";
+import { rateLimitErrors, warnBackgroundError } from "./util/background-error.js";
 import type { Clock } from "./util/clock.js";
 import { loadOptionalModule } from "./util/load-optional-module.js";
 
@@ -95,6 +95,10 @@ export async function createKeyGuard(
       onError: options.onBackgroundError ?? warnBackgroundError,
     });
   }
+  // One rate-limited reporter for the Redis backend and KeyGuard, so they share the budget.
+  const report = rateLimitErrors(options.onBackgroundError ?? warnBackgroundError, {
+    clock: options.clock,
+  });
   let limiter = options.limiter;
   let changeFeed = options.changeFeed;
   if (limiter === undefined && resolved.redisUrl !== undefined) {
@@ -106,7 +110,7 @@ export async function createKeyGuard(
     const backend = await createRedisBackend({
       url: resolved.redisUrl,
       prefix: resolved.redisPrefix,
-      onError: options.onBackgroundError ?? warnBackgroundError,
+      onError: report,
     });
     limiter = backend.limiter;
     changeFeed ??= backend.changeFeed;
@@ -125,7 +129,7 @@ export async function createKeyGuard(
     limiter,
     changeFeed,
     clock: options.clock,
-    onBackgroundError: options.onBackgroundError,
+    onBackgroundError: report,
     onWarning: options.onWarning,
     usageSpool,
   });

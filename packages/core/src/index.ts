@@ -38,6 +38,7 @@ export {
   KeyGuardError,
   messageWithFieldNames,
 } from "./errors/keyguard-error.js";
+export { isQuotaSeedLost, QuotaSeedLostError } from "./errors/quota-seed-lost.js";
 export {
   KeyGuard,
   type KeyGuardOptions,
@@ -153,6 +154,7 @@ export type {
 export type {
   ApiKeyListFilter,
   ApiKeyStatus,
+  IpBlockFilter,
   ListPage,
   OrganizationListFilter,
   Store,
@@ -172,7 +174,14 @@ export {
   type UsageSpoolSaved,
   usageSpoolFor,
 } from "./usage/usage-spool.js";
-export { warnBackgroundError } from "./util/background-error.js";
+export {
+  type ErrorReporter,
+  errorKindOf,
+  type RateLimitErrorsOptions,
+  rateLimitErrors,
+  SuppressedErrors,
+  warnBackgroundError,
+} from "./util/background-error.js";
 export { type Clock, systemClock } from "./util/clock.js";
 export { detachString } from "./util/detach-string.js";
 export { parseDuration } from "./util/duration.js";

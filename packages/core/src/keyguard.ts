@@ -34,7 +34,11 @@ import type { OrganizationListFilter, Store } from "./ports/store.js";
 import { UsageMaintenance, type UsageMaintenanceTotals } from "./usage/usage-maintenance.js";
 import { UsageRecorder, type UsageRecorderStats } from "./usage/usage-recorder.js";
 import type { UsageSpool } from "./usage/usage-spool.js";
-import { warnBackgroundError } from "./util/background-error.js";
+import {
+  type ErrorReporter,
+  rateLimitErrors,
+  warnBackgroundError,
+} from "./util/background-error.js";
 import { type Clock, systemClock } from "./util/clock.js";
 
 export interface KeyGuardOptions {
@@ -43,7 +47,12 @@ export interface KeyGuardOptions {
   readonly store: Store;
   /** Time source; tests pass a fake one. */
   readonly clock?: Clock;
-  /** Told about failures that happen off the request path (a usage batch that failed). */
+  /**
+   * Told about failures: off the request path (a usage batch that failed) and on it (a
+   * store or limiter error a request was answered 503 for, or let through by `failOpen`).
+   * Rate limited per kind of error (see `rateLimitErrors`): the first of each kind at once,
+   * then at most one `SuppressedErrors` summary per minute. Default: a process warning.
+   */
   readonly onBackgroundError?: (error: unknown) => void;
   /**
    * Told, once per KeyGuard, about a likely misconfiguration seen in traffic (code
@@ -150,7 +159,7 @@ export class KeyGuard {
   readonly #warn: (code: string, message: string) => void;
   readonly #limiter: Limiter | undefined;
   readonly #ipBlocks: IpBlockService;
-  readonly #reportBackgroundError: (error: unknown) => void;
+  readonly #reportBackgroundError: ErrorReporter;
   readonly #hash: KeyHasher;
   readonly #cache: VerificationCache;
   readonly #usage: UsageRecorder;
@@ -170,7 +179,12 @@ export class KeyGuard {
     this.clientAddress = createClientAddressResolver(options.config);
     this.#forwardedForNoticed = !trustsNoProxy(options.config.trustProxy);
     this.#warn = options.onWarning ?? ((code, message) => process.emitWarning(message, { code }));
-    this.#reportBackgroundError = options.onBackgroundError ?? warnBackgroundError;
+    this.#reportBackgroundError = rateLimitErrors(
+      options.onBackgroundError ?? warnBackgroundError,
+      {
+        clock: this.clock,
+      },
+    );
     const secret = options.config.secretKey;
     this.#hash =
       secret === undefined
@@ -234,7 +248,7 @@ export class KeyGuard {
     else if (change.kind === "ip-blocks") this.#ipBlocks.hear(change);
     else {
       this.#cache.clear();
-      this.#ipBlocks.reload();
+      this.#ipBlocks.resync();
     }
   }
 
@@ -540,7 +554,16 @@ export class KeyGuard {
     return this.#ipBlocks.unblockIp(ip);
   }
 
-  /** Blocks in force: the stored manual ones and the limiter's (automatic ones, lockouts). */
+  /**
+   * Records a block KeyGuard decided on by itself (failed authentications past the
+   * threshold, a lockout): in the limiter, and stored with `automatic: true`, so a restart
+   * does not lift it. `unblockIp` lifts it like any other.
+   */
+  blockAutomatically(block: IpBlock): Promise<void> {
+    return this.#ipBlocks.blockAutomatically(block);
+  }
+
+  /** Blocks in force: stored ones (manual and automatic) and the limiter's, each once. */
   listBlocks(): Promise<IpBlock[]> {
     return this.#ipBlocks.listBlocks();
   }
@@ -553,7 +576,7 @@ export class KeyGuard {
     return this.findManualBlock(client, path, now) ?? this.limiter.findBlock(client, path, now);
   }
 
-  /** The manual block covering `client` on `path` now, from memory (no I/O). */
+  /** The stored block (manual or automatic) covering `client` on `path` now, from memory (no I/O). */
   findManualBlock(client: string, path: string, now: number): IpBlock | undefined {
     return this.#ipBlocks.findManualBlock(client, path, now);
   }
@@ -601,6 +624,15 @@ export class KeyGuard {
     }
   }
 
+  /**
+   * Reports a failure through `onBackgroundError`, rate limited per kind of error, so a
+   * flood (Redis out of memory under load) is a few lines, not one per request. The
+   * request pipeline reports every store and limiter error it answers 503 for here.
+   */
+  reportError(error: unknown): void {
+    this.#reportBackgroundError(error);
+  }
+
   /** Writes queued usage and closes the store, limiter and change feed. Safe to repeat. */
   close(): Promise<void> {
     this.#ipBlocks.stopSync();
@@ -623,6 +655,11 @@ export class KeyGuard {
           failure ??= { error };
         }
       }
+      // Counted errors not yet summarised are handed on now, not lost with the process.
+      this.#reportBackgroundError.close();
+      // Process warnings (the default reporter) are emitted on the next tick: a process
+      // that exits once this resolves would lose the summary.
+      await new Promise<void>((resolve) => setImmediate(resolve));
       if (failure !== undefined) throw failure.error;
     })();
     return this.#closing;

@@ -95,11 +95,12 @@ function outageReporter(url: string, onError: ((error: unknown) => void) | undef
     error: (error: Error) => {
       if (down) return;
       down = true;
-      onError?.(
-        new Error(
-          `Redis at ${redactUrl(url)} is unreachable (${error.message}); protected requests are refused with 503 (or let through with failOpen) until it is back.`,
-        ),
+      // A code of its own: a rate-limited reporter (`rateLimitErrors`) must not take it
+      // for one more plain Error and count it away.
+      const outage = new Error(
+        `Redis at ${redactUrl(url)} is unreachable (${error.message}); protected requests are refused with 503 (or let through with failOpen) until it is back.`,
       );
+      onError?.(Object.assign(outage, { code: "KEYGUARD_REDIS_UNREACHABLE" }));
     },
     recovered: () => {
       down = false;

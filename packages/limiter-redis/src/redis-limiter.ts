@@ -6,6 +6,7 @@ import {
   type LimitDecision,
   type Limiter,
   type LimitRequest,
+  QuotaSeedLostError,
   type RateLimitAlgorithm,
   type WindowDecision,
 } from "@keyguard/core";
@@ -81,6 +82,19 @@ export class RedisLimiter implements Limiter {
   readonly #blockLookups = new Map<string, Promise<IpBlock | undefined>>();
   /** Counts blocks' changes, so a look-up that raced one neither caches nor is shared. */
   #blockChanges = 0;
+  /**
+   * Keys whose quota this process seeded, by id, with the month: their count must then be
+   * in Redis, and the decide script reports it missing instead of counting from zero.
+   */
+  readonly #seeded: LRUCache<string, number>;
+  /** Told when Redis may have lost what this process put there (see `onStateLost`). */
+  readonly #stateListeners = new Set<() => void>();
+  /** Whether the connection was ready before: a later `ready` is a reconnection. */
+  #wasReady: boolean;
+  readonly #onReady = () => {
+    if (this.#wasReady) this.#stateLost();
+    this.#wasReady = true;
+  };
 
   constructor(options: RedisLimiterOptions) {
     this.#redis = options.redis;
@@ -90,6 +104,13 @@ export class RedisLimiter implements Limiter {
     const maxLocal = options.maxLocalEntries ?? 100_000;
     this.#blocks = new IpBlockList(maxLocal);
     this.#refusals = new LRUCache({ max: maxLocal });
+    this.#seeded = new LRUCache({ max: maxLocal });
+    // A reconnection may be to a server that restarted empty (or a promoted replica that
+    // never had the counts): listeners seed their quotas again before the next decision.
+    // Data lost without any visible disconnection (FLUSHALL, eviction), or a request that
+    // raced the reconnection, is caught per key by the decide script (see `#seeded`).
+    this.#wasReady = this.#redis.status === "ready";
+    this.#redis.on("ready", this.#onReady);
     const commands: Partial<Record<keyof typeof SCRIPTS, ScriptCall>> = {};
     for (const [name, lua] of Object.entries(SCRIPTS) as [keyof typeof SCRIPTS, string][]) {
       this.#redis.defineCommand(name, { lua });
@@ -102,7 +123,7 @@ export class RedisLimiter implements Limiter {
       if (change.kind === "resync") {
         this.#blockChanged();
         this.#blocks.clear();
-        this.#refusals.clear();
+        this.#stateLost();
       } else if (change.kind === "ip-blocks") {
         this.#blockChanged();
         if (change.block === undefined) this.#blocks.remove(change.client);
@@ -169,8 +190,14 @@ export class RedisLimiter implements Limiter {
       key.monthlyLimit ?? -1,
       month.end,
       count,
+      this.#seeded.get(key.id) === month.start ? 1 : 0,
     )) as (number | string)[];
     const limit = key.rateLimitPerMinute;
+    if (Number(reply[0]) === OUTCOME.quotaSeedLost) {
+      // One key found so means Redis lost data: every quota this process seeded is suspect.
+      this.#stateLost();
+      throw new QuotaSeedLostError(key.id);
+    }
     if (Number(reply[0]) === OUTCOME.ipBlocked) {
       const block: IpBlock = {
         client,
@@ -270,6 +297,27 @@ export class RedisLimiter implements Limiter {
       used,
       end + 86_400_000 - monthStartMs,
     );
+    this.#seeded.set(keyId, monthStartMs);
+  }
+
+  /**
+   * `listener` is told whenever Redis may have lost this process's state: on reconnecting
+   * (the server may have restarted empty), on the change feed's `resync`, and when a
+   * seeded quota's count is found missing (a FLUSHALL or eviction, no disconnection).
+   */
+  onStateLost(listener: () => void): () => void {
+    this.#stateListeners.add(listener);
+    return () => this.#stateListeners.delete(listener);
+  }
+
+  #stateLost(): void {
+    // `#seeded` stays: a count seeded this month must still be in Redis, and one that is
+    // not is caught by the script, even for a request already past its seed check when
+    // this ran (clearing it would let such a request count from zero).
+    // A key refused until the month's end may have been refused by a count that is gone
+    // (and a rate refusal by a window that is): asked anew, after seeding again.
+    this.#refusals.clear();
+    for (const listener of this.#stateListeners) listener();
   }
 
   async reset(bucket: string): Promise<void> {
@@ -373,6 +421,8 @@ export class RedisLimiter implements Limiter {
 
   async close(): Promise<void> {
     this.#unsubscribe?.();
+    this.#redis.off("ready", this.#onReady);
+    this.#stateListeners.clear();
     this.#blocks.clear();
     this.#refusals.clear();
     if (this.#ownsConnection) {

@@ -152,6 +152,80 @@ describe.runIf(available)("Redis backend faults", () => {
   });
 });
 
+describe.runIf(available)("Redis loses its data (a server of the test's own)", () => {
+  const quotaRequest = (backend: RedisBackend, now: number) =>
+    backend.limiter.decide({
+      now,
+      client: "203.0.113.21",
+      path: "/api/data",
+      algorithm: "gcra",
+      key: { id: "q", rateLimitPerMinute: 1000, monthlyLimit: 5 },
+    });
+  const monthStart = (now: number) =>
+    Date.UTC(new Date(now).getUTCFullYear(), new Date(now).getUTCMonth(), 1);
+
+  it("refuses to count a seeded quota from zero after FLUSHALL, with no disconnection", async () => {
+    const server = await startOwnRedisServer();
+    const backend = await backendOn(server, "flushall");
+    const now = Date.now();
+    let lost = 0;
+    backend.limiter.onStateLost(() => lost++);
+    await backend.limiter.seedQuota("q", monthStart(now), 3); // what the store recorded
+    expect((await quotaRequest(backend, now)).quota?.remaining).toBe(1);
+
+    const admin = new Redis(server.url);
+    await admin.flushall();
+    const failed = await quotaRequest(backend, now).then(
+      () => "counted",
+      (error: Error) => error.name,
+    );
+    expect(failed).toBe("QuotaSeedLostError");
+    expect(lost).toBeGreaterThanOrEqual(1);
+    expect(await admin.dbsize()).toBe(0); // nothing was counted
+
+    // Seeded again from the store (4 now), the count goes on where it was.
+    await backend.limiter.seedQuota("q", monthStart(now), 4);
+    expect((await quotaRequest(backend, now)).quota?.remaining).toBe(0);
+    expect((await quotaRequest(backend, now)).refusal).toBe("quota_exceeded");
+    admin.disconnect();
+    await closeBoth(backend, server);
+  });
+
+  it("tells listeners after reconnecting to a server that restarted empty", async () => {
+    const server = await startOwnRedisServer();
+    const backend = await backendOn(server, "restart");
+    const now = Date.now();
+    await backend.limiter.seedQuota("q", monthStart(now), 5);
+    expect((await quotaRequest(backend, now)).refusal).toBe("quota_exceeded");
+    let lost = 0;
+    backend.limiter.onStateLost(() => lost++);
+    await server.stop();
+    await server.start();
+    await eventually(() => expect(lost).toBeGreaterThanOrEqual(1), 5_000);
+    // The month's refusal was forgotten with it: asked anew, the missing count is caught.
+    await eventually(async () => {
+      const answer = await quotaRequest(backend, now).then(
+        () => "counted",
+        (error: Error) => error.name,
+      );
+      expect(answer).toBe("QuotaSeedLostError");
+    }, 5_000);
+    await closeBoth(backend, server);
+  });
+
+  it("counts an unseeded quota from zero, as before (nothing was promised)", async () => {
+    const server = await startOwnRedisServer();
+    const backend = await backendOn(server, "unseeded");
+    const now = Date.now();
+    expect((await quotaRequest(backend, now)).quota?.remaining).toBe(4);
+    const admin = new Redis(server.url);
+    await admin.flushall();
+    expect((await quotaRequest(backend, now)).quota?.remaining).toBe(4);
+    admin.disconnect();
+    await closeBoth(backend, server);
+  });
+});
+
 describe.runIf(available)("Redis change feed between processes' backends", () => {
   it("delivers notices to every backend, and keeps their local block caches right", async () => {
     const prefix = prefixFor("feed");

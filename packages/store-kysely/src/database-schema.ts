@@ -74,6 +74,8 @@ export interface IpBlocksTable {
   scope: string;
   path: string | null;
   reason: string;
+  /** Made by KeyGuard itself (failed authentications, a lockout), not by an operator. */
+  automatic: DbBoolean;
   created_at: DbDate;
   until: DbDate;
 }

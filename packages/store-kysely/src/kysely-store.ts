@@ -3,6 +3,7 @@ import type {
   ApiKeyListFilter,
   ApiKeyPatch,
   IpBlock,
+  IpBlockFilter,
   Organization,
   OrganizationListFilter,
   OrganizationStatus,
@@ -603,6 +604,7 @@ export class KyselyStore implements Store {
           scope: block.scope,
           path: block.scope === "path" ? (block.path ?? null) : null,
           reason: block.reason,
+          automatic: this.#codec.boolean(block.automatic === true),
           created_at: this.#codec.date(new Date()),
           until: this.#codec.date(new Date(block.untilMs)),
         })
@@ -620,21 +622,40 @@ export class KyselyStore implements Store {
     });
   }
 
-  listIpBlocks(now: Date): Promise<IpBlock[]> {
+  deleteEndedAutomaticBlocks(now: Date): Promise<number> {
     return this.#run(async () => {
-      const rows = await this.db
+      const result = await this.db
+        .deleteFrom("ip_blocks")
+        .where("automatic", "=", this.#codec.boolean(true))
+        .where("until", "<=", this.#codec.date(now))
+        .executeTakeFirst();
+      return Number(result.numDeletedRows);
+    });
+  }
+
+  listIpBlocks(now: Date, filter: IpBlockFilter = {}): Promise<IpBlock[]> {
+    return this.#run(async () => {
+      let query = this.db
         .selectFrom("ip_blocks")
         .selectAll()
-        .where("until", ">", this.#codec.date(now))
-        .orderBy("until")
-        .orderBy("client")
-        .execute();
+        .where("until", ">", this.#codec.date(now));
+      if (filter.automatic !== undefined) {
+        query = query.where("automatic", "=", this.#codec.boolean(filter.automatic));
+      }
+      if (filter.limit !== undefined) {
+        // The latest-ending first: the blocks a bounded read must not miss.
+        query = query.orderBy("until", "desc").orderBy("client").limit(filter.limit);
+      } else {
+        query = query.orderBy("until").orderBy("client");
+      }
+      const rows = await query.execute();
       return rows.map((row) => ({
         client: row.client,
         scope: row.scope === "path" ? "path" : "global",
         ...(row.path === null ? {} : { path: row.path }),
         untilMs: this.#codec.readDate(row.until).getTime(),
         reason: row.reason,
+        ...(this.#codec.readBoolean(row.automatic) ? { automatic: true } : {}),
       }));
     });
   }

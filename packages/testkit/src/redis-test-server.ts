@@ -125,6 +125,8 @@ export interface OwnRedisServer {
   stop(): Promise<void>;
   /** Starts it again on the same port. */
   start(): Promise<void>;
+  /** Sends one command on a short-lived connection (FLUSHALL, CONFIG SET ...: faults). */
+  command(name: string, ...args: (string | number)[]): Promise<unknown>;
 }
 
 /** Starts `redis-server` on a free port, with no persistence. */
@@ -156,6 +158,14 @@ export async function startOwnRedisServer(): Promise<OwnRedisServer> {
     url: `redis://127.0.0.1:${port}`,
     async start() {
       child = await spawnRedisServer(port, args(port));
+    },
+    async command(name, ...commandArgs) {
+      const redis = new Redis(`redis://127.0.0.1:${port}`, { maxRetriesPerRequest: 0 });
+      try {
+        return await redis.call(name, ...commandArgs);
+      } finally {
+        redis.disconnect();
+      }
     },
     async stop() {
       if (child === undefined || child.exitCode !== null) return;

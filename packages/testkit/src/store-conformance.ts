@@ -823,6 +823,65 @@ export function describeStoreConformance(
         expect((await other.kg.listBlocks()).map((b) => b.client)).toEqual(["2001:db8:1:2::/64"]);
       });
 
+      it("keep automatic blocks apart from manual ones, through a reopen, until lifted", async () => {
+        const { kg, clock, openAnother } = await setup();
+        await kg.blockIp("203.0.113.8", { duration: "1 hour", reason: "lockout" }); // by hand
+        await kg.blockAutomatically({
+          client: "203.0.113.9",
+          scope: "global",
+          untilMs: clock.now() + 86_400_000,
+          reason: "auth_failures",
+        });
+        await kg.blockAutomatically({
+          client: "2001:db8:5:6::/64",
+          scope: "path",
+          path: "/login",
+          untilMs: clock.now() + 900_000,
+          reason: "lockout",
+          automatic: true,
+        });
+        const other = await openAnother();
+        await other.kg.syncBlocks();
+        const listed = await other.kg.listBlocks();
+        expect(listed.map((b) => [b.client, b.reason, b.automatic === true])).toEqual([
+          ["2001:db8:5:6::/64", "lockout", true],
+          ["203.0.113.8", "lockout", false],
+          ["203.0.113.9", "auth_failures", true],
+        ]);
+        // A process that starts now refuses them from memory, as it does manual blocks.
+        expect(other.kg.findManualBlock("203.0.113.9", "/api/data", clock.now())).toMatchObject({
+          reason: "auth_failures",
+          automatic: true,
+        });
+        expect(other.kg.findManualBlock("2001:db8:5:6::/64", "/login", clock.now())).toBeDefined();
+        expect(other.kg.findManualBlock("2001:db8:5:6::/64", "/api", clock.now())).toBeUndefined();
+        const raw = (await openAnother()).kg.store;
+        expect((await raw.listIpBlocks(new Date(clock.now()), { automatic: false })).length).toBe(
+          1,
+        );
+        expect(
+          (await raw.listIpBlocks(new Date(clock.now()), { automatic: true, limit: 1 })).map(
+            (b) => b.client,
+          ),
+        ).toEqual(["203.0.113.9"]); // the latest to end first
+        expect(await other.kg.unblockIp("203.0.113.9")).toBe(true);
+        expect(other.kg.findManualBlock("203.0.113.9", "/api/data", clock.now())).toBeUndefined();
+        const third = await openAnother();
+        await third.kg.syncBlocks();
+        expect((await third.kg.listBlocks()).map((b) => b.client)).toEqual([
+          "2001:db8:5:6::/64",
+          "203.0.113.8",
+        ]);
+        clock.advance(900_000);
+        expect((await third.kg.listBlocks()).map((b) => b.client)).toEqual(["203.0.113.8"]);
+        // Ended automatic rows are deleted (clients make them); manual ones stay.
+        expect(await raw.deleteEndedAutomaticBlocks?.(new Date(clock.now()))).toBe(1);
+        expect(await raw.deleteEndedAutomaticBlocks?.(new Date(clock.now()))).toBe(0);
+        expect((await raw.listIpBlocks(new Date(clock.now()))).map((b) => b.client)).toEqual([
+          "203.0.113.8",
+        ]);
+      });
+
       it("refuse bad input and write nothing", async () => {
         const { kg } = await setup();
         await expectCode(kg.blockIp("not-an-ip"), "invalid_input", /not an IP address/);

@@ -13,7 +13,7 @@ function renderBlocks(blocks: readonly IpBlock[]): string {
       b.scope,
       b.path ?? "*",
       formatDateTime(new Date(b.untilMs)),
-      b.reason,
+      b.automatic === true ? `${b.reason} (automatic)` : b.reason,
     ]),
   );
   return `\n${table}\n\nTotal: ${blocks.length} block(s)\n`;

@@ -57,11 +57,25 @@ export interface IpBlockServiceOptions {
  */
 export class IpBlockService {
   readonly #options: IpBlockServiceOptions;
+  /** Manual blocks: every one the store holds (operators make them; re-read periodically). */
   readonly #list = new IpBlockList();
+  /**
+   * Automatic blocks (failed authentications, lockouts), bounded: clients can make these,
+   * so past {@link MAX_AUTOMATIC_BLOCKS} clients the longest-held are forgotten here (the
+   * limiter still holds them). Read from the store at start-up and on a resync, kept in
+   * step by notices otherwise: a restart, or a Redis that lost its data, lifts none.
+   */
+  readonly #automatic = new IpBlockList(MAX_AUTOMATIC_BLOCKS);
   #sync: { timer: NodeJS.Timeout; ready: Promise<void> } | undefined;
   /** Reads of the store started so far, and the first whose result is not outdated. */
   #loadsStarted = 0;
   #firstCurrentLoad = 0;
+  /**
+   * Automatic-block changes made or heard while a read of them is under way, replayed on
+   * its result (which may predate them). Only kept while a read is under way.
+   */
+  #automaticChanges: { client: string; block: IpBlock | undefined }[] = [];
+  #automaticLoads = 0;
 
   constructor(options: IpBlockServiceOptions) {
     this.#options = options;
@@ -98,6 +112,7 @@ export class IpBlockService {
     if (client === "") throw new KeyGuardError("invalid_input", "an IP address is required");
     const removed = await this.#options.store.deleteIpBlocks(client);
     this.#list.remove(client);
+    this.#automaticChanged(client, undefined);
     const lifted = (await this.#options.limiter?.unblock(client)) ?? false;
     await this.#options.publish({ kind: "ip-blocks", client, stored: true });
     return removed > 0 || lifted;
@@ -108,20 +123,66 @@ export class IpBlockService {
     const stored = await this.#options.store.listIpBlocks(new Date(now));
     const limiter = this.#options.limiter;
     const inLimiter = limiter === undefined ? [] : await limiter.listBlocks(now);
-    // Manual blocks are in both: list each block once.
+    // Stored blocks are in both: list each block once. One only the limiter holds is
+    // automatic (its row could not be written, or predates stored automatic blocks).
     const seen = new Set(stored.map(blockIdentity));
-    return [...stored, ...inLimiter.filter((block) => !seen.has(blockIdentity(block)))];
+    return [
+      ...stored,
+      ...inLimiter
+        .filter((block) => !seen.has(blockIdentity(block)))
+        .map((block) => (block.automatic === true ? block : { ...block, automatic: true })),
+    ];
   }
 
+  /**
+   * The stored block covering `client` on `path` at `now`, manual or automatic, from
+   * memory (no I/O): the longest-lasting.
+   */
   findManualBlock(client: string, path: string, now: number): IpBlock | undefined {
-    return this.#list.find(client, path, now);
+    const manual = this.#list.find(client, path, now);
+    const automatic = this.#automatic.find(client, path, now);
+    if (manual === undefined) return automatic;
+    if (automatic === undefined) return manual;
+    return automatic.untilMs > manual.untilMs ? automatic : manual;
+  }
+
+  /**
+   * Records a block KeyGuard decided on (failed authentications past the threshold, a
+   * lockout): in the limiter first, so it applies at once (in every process, with Redis),
+   * then stored like a manual block, so a restart (of this server without Redis, or of a
+   * Redis that comes back empty) lifts nothing. A store that fails is reported, not
+   * thrown: the block then holds in the limiter until it ends, or until a restart.
+   */
+  async blockAutomatically(block: IpBlock): Promise<void> {
+    const automatic: IpBlock = block.automatic === true ? block : { ...block, automatic: true };
+    const { store, clock, limiter, onBackgroundError } = this.#options;
+    await limiter?.block(automatic, clock.now());
+    this.#automaticChanged(automatic.client, automatic);
+    try {
+      await store.insertIpBlock(automatic);
+    } catch (error) {
+      onBackgroundError(error);
+      return;
+    }
+    await this.#options.publish({
+      kind: "ip-blocks",
+      client: automatic.client,
+      block: automatic,
+      stored: true,
+    });
   }
 
   /** Starts the periodic re-read (once); resolves when the first load is done. */
   sync(): Promise<void> {
     if (this.#sync === undefined) {
-      const ready = this.#load().catch(this.#options.onBackgroundError);
-      const timer = setInterval(() => this.reload(), this.#options.syncIntervalMs);
+      const ready = Promise.all([
+        this.#load().catch(this.#options.onBackgroundError),
+        this.#loadAutomatic().catch(this.#options.onBackgroundError),
+      ]).then(() => {});
+      const timer = setInterval(() => {
+        this.reload();
+        this.#sweepIfDue();
+      }, this.#options.syncIntervalMs);
       timer.unref();
       this.#sync = { timer, ready };
     }
@@ -134,24 +195,83 @@ export class IpBlockService {
    */
   hear(change: Extract<KeyGuardChange, { kind: "ip-blocks" }>): void {
     if (!change.stored) return; // the limiter's own blocks: the limiter keeps those
-    if (change.block === undefined) this.#list.remove(change.client);
-    else this.#list.add(change.block);
+    if (change.block === undefined) {
+      this.#list.remove(change.client);
+      this.#automaticChanged(change.client, undefined);
+    } else if (change.block.automatic === true) {
+      this.#automaticChanged(change.client, change.block);
+      return; // the manual blocks did not change
+    } else {
+      this.#list.add(change.block);
+    }
     // A read already under way may predate this change: its result must not undo it.
     this.#firstCurrentLoad = this.#loadsStarted + 1;
     this.reload();
   }
 
-  /** Re-reads the stored blocks now (another process changed them). */
+  /** Re-reads the stored manual blocks now (another process changed them). */
   reload(): void {
     if (this.#sync === undefined) return; // not serving requests: nothing to keep in step
     this.#load().catch(this.#options.onBackgroundError);
   }
 
+  /**
+   * Re-reads every stored block, the automatic ones too: notices may have been missed (the
+   * change feed reconnected), or the limiter lost its own copy (Redis restarted empty).
+   */
+  resync(): void {
+    if (this.#sync === undefined) return;
+    this.#load().catch(this.#options.onBackgroundError);
+    this.#loadAutomatic().catch(this.#options.onBackgroundError);
+  }
+
   async #load(): Promise<void> {
     const { store, clock } = this.#options;
     const load = ++this.#loadsStarted;
-    const blocks = await store.listIpBlocks(new Date(clock.now()));
+    const blocks = await store.listIpBlocks(new Date(clock.now()), { automatic: false });
     if (load >= this.#firstCurrentLoad) this.#list.replaceAll(blocks);
+  }
+
+  /** Not on the periodic re-read: clients can make many, and notices keep these in step. */
+  async #loadAutomatic(): Promise<void> {
+    const { store, clock } = this.#options;
+    this.#automaticLoads++;
+    const since = this.#automaticChanges.length;
+    try {
+      const blocks = await store.listIpBlocks(new Date(clock.now()), {
+        automatic: true,
+        limit: MAX_AUTOMATIC_BLOCKS,
+      });
+      this.#automatic.replaceAll(blocks);
+      for (const { client, block } of this.#automaticChanges.slice(since)) {
+        this.#applyAutomatic(client, block);
+      }
+    } finally {
+      if (--this.#automaticLoads === 0) this.#automaticChanges = [];
+    }
+  }
+
+  #automaticChanged(client: string, block: IpBlock | undefined): void {
+    this.#applyAutomatic(client, block);
+    if (this.#automaticLoads > 0) this.#automaticChanges.push({ client, block });
+  }
+
+  #applyAutomatic(client: string, block: IpBlock | undefined): void {
+    if (block === undefined) this.#automatic.remove(client);
+    else this.#automatic.add(block);
+  }
+
+  /** When ended automatic blocks were last deleted (at most once an hour, by each process). */
+  #sweptAtMs = Number.NEGATIVE_INFINITY;
+
+  #sweepIfDue(): void {
+    const { store, clock, onBackgroundError } = this.#options;
+    const now = clock.now();
+    if (store.deleteEndedAutomaticBlocks === undefined || now - this.#sweptAtMs < SWEEP_EVERY_MS) {
+      return;
+    }
+    this.#sweptAtMs = now;
+    store.deleteEndedAutomaticBlocks(new Date(now)).catch(onBackgroundError);
   }
 
   stopSync(): void {
@@ -194,6 +314,15 @@ export class IpBlockService {
     return block;
   }
 }
+
+/**
+ * Most automatic blocks held in memory (and read from the store at start-up): as many
+ * clients as the memory limiter keeps blocked.
+ */
+const MAX_AUTOMATIC_BLOCKS = 100_000;
+
+/** How often ended automatic blocks are deleted from the store. */
+const SWEEP_EVERY_MS = 3_600_000;
 
 /** An IP argument as text: trimmed, and refused past any IP's length before it is parsed. */
 function ipText(ip: unknown): string {

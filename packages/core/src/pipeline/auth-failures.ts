@@ -1,4 +1,4 @@
-import type { Limiter } from "../ports/limiter.js";
+import type { IpBlock, Limiter } from "../ports/limiter.js";
 
 /** When failed authentications get a client blocked. */
 export interface AuthFailurePolicy {
@@ -29,12 +29,17 @@ export function countsAsFailure(method: string, wrongKey: boolean): boolean {
  * at the threshold the client is blocked everywhere KeyGuard protects. Returns whether
  * this failure blocked it. Shared by the request pipeline and the admin API, so a client
  * guessing at either is stopped by the same count.
+ *
+ * `record` puts the block in place: `kg.blockAutomatically`, which also stores it, so a
+ * restart does not lift it. Without one, it is only the limiter's (gone with a memory
+ * limiter's process).
  */
 export async function countAuthFailure(
   limiter: Limiter,
   client: string,
   now: number,
   policy: AuthFailurePolicy,
+  record: (block: IpBlock) => Promise<void> = (block) => limiter.block(block, now),
 ): Promise<boolean> {
   const bucket = `auth-failures:${client}`;
   const counted = await limiter.hit(
@@ -45,10 +50,13 @@ export async function countAuthFailure(
     "sliding-window-counter",
   );
   if (counted.allowed && counted.remaining > 0) return false;
-  await limiter.block(
-    { client, scope: "global", untilMs: now + policy.blockMs, reason: "auth_failures" },
-    now,
-  );
+  await record({
+    client,
+    scope: "global",
+    untilMs: now + policy.blockMs,
+    reason: "auth_failures",
+    automatic: true,
+  });
   await limiter.reset(bucket);
   return true;
 }

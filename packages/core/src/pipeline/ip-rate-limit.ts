@@ -115,23 +115,29 @@ export class IpRateLimit {
         );
       }
       const untilMs = this.#lockoutEnd(now);
-      await kg.limiter.block(
-        {
-          client,
-          scope: this.#scope,
-          ...(this.#scope === "path" ? { path } : {}),
-          untilMs,
-          reason: "lockout",
-        },
-        now,
-      );
+      // Stored as well, so restarting the server does not end a lockout early.
+      await kg.blockAutomatically({
+        client,
+        scope: this.#scope,
+        ...(this.#scope === "path" ? { path } : {}),
+        untilMs,
+        reason: "lockout",
+        automatic: true,
+      });
       await kg.limiter.reset(bucket);
       return refuse(
         "rate_limited",
         `Too many requests: locked out until ${new Date(untilMs).toISOString()}.`,
         withHeader(headers, "retry-after", retryAfterSeconds(untilMs - now)),
       );
-    } catch {
+    } catch (error) {
+      kg.reportError(
+        new KeyGuardError(
+          "service_unavailable",
+          `A rateLimitByIp request was answered 503: ${error instanceof Error ? error.message : String(error)}`,
+          { cause: error },
+        ),
+      );
       return refuse(
         "service_unavailable",
         "The request could not be checked right now. Retry shortly.",

@@ -1,10 +1,11 @@
 import type { ApiKeyInfo } from "../domain/api-key.js";
 import { type ErrorCode, httpStatusFor } from "../errors/error-codes.js";
-import { isKeyGuardError } from "../errors/keyguard-error.js";
+import { isKeyGuardError, KeyGuardError } from "../errors/keyguard-error.js";
+import { isQuotaSeedLost } from "../errors/quota-seed-lost.js";
 import type { KeyGuard, VerifyOutcome } from "../keyguard.js";
 import { calendarMonth } from "../limits/monthly-quota.js";
 import type { RateLimitAlgorithm } from "../limits/window-decision.js";
-import type { IpBlock, LimitDecision, Limiter } from "../ports/limiter.js";
+import type { IpBlock, LimitDecision, Limiter, LimitRequest } from "../ports/limiter.js";
 import {
   countAuthFailure,
   countsAsFailure,
@@ -148,6 +149,9 @@ export class RequestGuard {
       "www-authenticate": `ApiKey realm="keyguard", header="${headerName}"${this.#bearer ? ', Bearer realm="keyguard"' : ""}`,
     };
     this.#missingDetail = `Send an API key in the ${headerName} header${this.#bearer ? " or as Authorization: Bearer" : ""}.`;
+    // Counts the limiter keeps elsewhere (Redis) may be gone after a reconnection: the
+    // quotas seeded so far are seeded again before their next decision.
+    limiter.onStateLost?.(() => this.#quotaSeeded.clear());
     this.#blocksLoaded = kg.syncBlocks().then(() => {
       this.#blocksLoaded = undefined;
     });
@@ -189,9 +193,10 @@ export class RequestGuard {
           if (block === undefined && countsAsFailure(request.method, wrongKey)) {
             await this.#countFailure(client, startedAt);
           }
-        } catch {
+        } catch (error) {
           // The request is refused either way: with the limiter down (Redis, say) the
-          // failure goes uncounted rather than turning a 401 into a 503.
+          // failure goes uncounted rather than turning a 401 into a 503, but not unheard.
+          this.#kg.reportError(error);
         }
         if (block !== undefined) {
           return this.#refuse("ip_blocked", blockedDetail(block.untilMs, startedAt), guarded, {
@@ -217,20 +222,36 @@ export class RequestGuard {
       const apiKey = verified.key;
       // Checked here, not in the async function: nearly always seeded, and then no await.
       if (apiKey.monthlyLimit !== null && this.#quotaSeedDue(apiKey.id, startedAt)) {
-        await this.#seedQuota(apiKey.id, startedAt);
+        await this.#seedOnce(apiKey.id, startedAt);
       }
+      const limitRequest: LimitRequest = {
+        now: startedAt,
+        client,
+        path: blockPath,
+        algorithm: this.#algorithm,
+        key: apiKey, // has the id and limits the port reads; no copy per request
+      };
       let decision: LimitDecision;
       try {
-        decision = await this.#limiter.decide({
-          now: startedAt,
-          client,
-          path: blockPath,
-          algorithm: this.#algorithm,
-          key: apiKey, // has the id and limits the port reads; no copy per request
-        });
-      } catch (error) {
-        if (!this.#failOpen) throw error;
-        return { allowed: true, apiKey, headers: {}, request: guarded };
+        decision = await this.#limiter.decide(limitRequest);
+      } catch (lost) {
+        try {
+          if (!isQuotaSeedLost(lost)) throw lost;
+          // Redis lost the key's month (restarted empty, flushed): counted from zero it
+          // would hand the quota out again. Seed it from the store and ask once more.
+          await this.#seedOnce(apiKey.id, startedAt);
+          decision = await this.#limiter.decide(limitRequest);
+        } catch (error) {
+          if (!this.#failOpen) throw error;
+          this.#kg.reportError(
+            new KeyGuardError(
+              "service_unavailable",
+              `The limiter failed, so a request was let through unlimited (failOpen): ${messageOf(error)}`,
+              { cause: error },
+            ),
+          );
+          return { allowed: true, apiKey, headers: {}, request: guarded };
+        }
       }
       const headers = rateLimitHeaders(decision, decision.quota, startedAt, this.#headerStyle);
       if (decision.allowed) return { allowed: true, apiKey, headers, request: guarded };
@@ -261,6 +282,14 @@ export class RequestGuard {
         apiKey,
       );
     } catch (error) {
+      // Every 503 is reported (rate limited per kind: a flood of them is a few lines).
+      this.#kg.reportError(
+        new KeyGuardError(
+          "service_unavailable",
+          `A protected request was answered 503: ${messageOf(error)}`,
+          { cause: error },
+        ),
+      );
       const code: ErrorCode = "service_unavailable";
       const detail = isKeyGuardError(error, "database_unavailable")
         ? "API keys cannot be verified right now. Retry shortly."
@@ -302,6 +331,22 @@ export class RequestGuard {
     this.#quotaSeeded.set(keyId, start);
   }
 
+  /**
+   * `#seedQuota`, shared by the key's requests while one is under way: after Redis lost its
+   * data (or reconnected) every request of a busy key finds its seed due at once, and each
+   * asking the store would put a query per request on the database just then.
+   */
+  #seedOnce(keyId: string, now: number): Promise<void> {
+    const pending = this.#seeding.get(keyId);
+    if (pending !== undefined) return pending;
+    const seeding = this.#seedQuota(keyId, now).finally(() => this.#seeding.delete(keyId));
+    this.#seeding.set(keyId, seeding);
+    return seeding;
+  }
+
+  /** Seeds under way, by key id (bounded by the keys in use at once). */
+  readonly #seeding = new Map<string, Promise<void>>();
+
   /** Whether `#seedQuota` has work to do for this key this month. */
   #quotaSeedDue(keyId: string, now: number): boolean {
     return (
@@ -310,15 +355,24 @@ export class RequestGuard {
     );
   }
 
+  /** Automatic blocks are stored, so a restart does not lift them. */
+  readonly #recordBlock = (block: IpBlock) => this.#kg.blockAutomatically(block);
+
   /** Keys whose quota count was seeded from the store, and for which month. */
   readonly #quotaSeeded = new Map<string, number>();
 
   async #countFailure(client: string, now: number): Promise<void> {
-    await countAuthFailure(this.#limiter, client, now, {
-      threshold: this.#kg.config.ipBlockThreshold,
-      windowMs: this.#failureWindowMs,
-      blockMs: this.#blockDurationMs,
-    });
+    await countAuthFailure(
+      this.#limiter,
+      client,
+      now,
+      {
+        threshold: this.#kg.config.ipBlockThreshold,
+        windowMs: this.#failureWindowMs,
+        blockMs: this.#blockDurationMs,
+      },
+      this.#recordBlock,
+    );
   }
 
   #extractKey(
@@ -361,4 +415,8 @@ export class RequestGuard {
       ...(apiKey === undefined ? {} : { apiKey }),
     };
   }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

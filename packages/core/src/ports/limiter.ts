@@ -14,6 +14,11 @@ export interface IpBlock {
   readonly untilMs: number;
   /** Why: `"auth_failures"`, `"lockout"`, `"manual"`, or the caller's own words. */
   readonly reason: string;
+  /**
+   * True for a block KeyGuard made by itself (failed authentications past the threshold,
+   * a `rateLimitByIp` lockout); absent for one made by hand (`blockIp`, `blockRequest`).
+   */
+  readonly automatic?: boolean;
 }
 
 /** What one protected request asks the limiter. */
@@ -72,10 +77,18 @@ export interface Limiter {
   /**
    * Optional, for limiters whose counts live only in this process: start a key's quota for
    * the month beginning at `monthStartMs` at `used` (what the store recorded before this
-   * process started), unless this process already counts more. Shared backends (Redis)
-   * leave it out: their counts survive restarts.
+   * process started), unless this process already counts more. The Redis limiter has it
+   * too, for a Redis that lost its data.
    */
   seedQuota?(keyId: string, monthStartMs: number, used: number): Promise<void>;
+  /**
+   * Optional, for limiters whose state lives elsewhere (Redis): tells `listener` whenever
+   * that state may have been lost (a reconnection, which may be to a server that restarted
+   * empty; a seeded quota found missing). Whoever seeded quotas seeds them again. Once a
+   * quota was seeded, `decide` rejects with `QuotaSeedLostError` rather than count it from
+   * zero. Returns a function that removes the listener.
+   */
+  onStateLost?(listener: () => void): () => void;
   /** Forgets a bucket's count (after a lockout starts, say). */
   reset(bucket: string): Promise<void>;
   /** Blocks a client until `block.untilMs`; `now` is the caller's time (for expiries). */

@@ -133,16 +133,31 @@ export interface Store {
    */
   maintainUsage?(step: UsageMaintenanceStep): Promise<UsageMaintenanceResult>;
 
-  /** Persists a manual IP block. */
+  /** Persists an IP block: a manual one, or one KeyGuard made (`automatic: true`). */
   insertIpBlock(block: IpBlock): Promise<void>;
   /** Removes every persisted block of a client; the number removed. */
   deleteIpBlocks(client: string): Promise<number>;
-  /** Persisted blocks still in force at `now`, the soonest to end first. */
-  listIpBlocks(now: Date): Promise<IpBlock[]>;
+  /**
+   * Persisted blocks still in force at `now`, the soonest to end first; with `automatic`,
+   * only those made by KeyGuard (`true`) or by hand (`false`); with `limit`, at most that
+   * many, the latest to end first.
+   */
+  listIpBlocks(now: Date, filter?: IpBlockFilter): Promise<IpBlock[]>;
+  /**
+   * Optional: deletes the automatic blocks that ended before `now` (clients can make many,
+   * so their rows must not pile up); the number deleted.
+   */
+  deleteEndedAutomaticBlocks?(now: Date): Promise<number>;
 
   /** Counts for `stats`; `requestsSince` counts events at or after `since`. */
   countStats(since: Date, now: Date): Promise<StoreCounts>;
 
   /** Releases connections and file handles. */
   close(): Promise<void>;
+}
+
+/** Which stored blocks `listIpBlocks` reads. */
+export interface IpBlockFilter {
+  readonly automatic?: boolean;
+  readonly limit?: number;
 }

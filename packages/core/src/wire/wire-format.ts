@@ -67,6 +67,8 @@ export interface IpBlockWire {
   readonly path: string | null;
   readonly until: string;
   readonly reason: string;
+  /** Made by KeyGuard itself (failed authentications, a lockout), not by an operator. */
+  readonly automatic: boolean;
 }
 
 const iso = (date: Date) => date.toISOString();
@@ -140,5 +142,6 @@ export function toIpBlockWire(block: IpBlock): IpBlockWire {
     path: block.path ?? null,
     until: new Date(block.untilMs).toISOString(),
     reason: block.reason,
+    automatic: block.automatic === true,
   };
 }

@@ -9,7 +9,7 @@ import { slidingWindowCounter } from "../../src/limits/sliding-window-counter.js
 import { slidingWindowLog } from "../../src/limits/sliding-window-log.js";
 import type { RateLimitAlgorithm, WindowDecision } from "../../src/limits/window-decision.js";
 import type { IpBlock, LimitDecision, Limiter, LimitRequest } from "../../src/ports/limiter.js";
-import type { Store } from "../../src/ports/store.js";
+import type { IpBlockFilter, Store } from "../../src/ports/store.js";
 
 /**
  * Ports for core's own tests of the request pipeline, which core must test without
@@ -117,8 +117,12 @@ export class InMemoryStore implements Store {
     return before - this.#blocks.length;
   }
 
-  async listIpBlocks(now: Date): Promise<IpBlock[]> {
-    return this.#blocks.filter((b) => b.untilMs > now.getTime());
+  async listIpBlocks(now: Date, filter: IpBlockFilter = {}): Promise<IpBlock[]> {
+    return this.#blocks.filter(
+      (b) =>
+        b.untilMs > now.getTime() &&
+        (filter.automatic === undefined || (b.automatic === true) === filter.automatic),
+    );
   }
 
   async countStats(): Promise<StoreCounts> {

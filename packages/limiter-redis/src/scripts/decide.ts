@@ -2,7 +2,13 @@ import { IP_BLOCKS_LUA } from "./ip-blocks.js";
 import { WINDOW_ALGORITHMS_LUA } from "./window-algorithms.js";
 
 /** How the decide script answers, in its first reply element. */
-export const OUTCOME = { allowed: 1, ipBlocked: 2, rateLimited: 3, quotaExceeded: 4 } as const;
+export const OUTCOME = {
+  allowed: 1,
+  ipBlocked: 2,
+  rateLimited: 3,
+  quotaExceeded: 4,
+  quotaSeedLost: 5,
+} as const;
 
 /**
  * Protected requests of one key, from one client to one path, decided atomically in one
@@ -12,7 +18,14 @@ export const OUTCOME = { allowed: 1, ipBlocked: 2, rateLimited: 3, quotaExceeded
  * KEYS: [1] the key's rate window, [2] the key's quota for this month, [3] the client's
  * block hash (left out on Redis Cluster, where it lives in another slot).
  * ARGV: now, path, algorithm number, limit per minute, window ms, monthly limit (-1 for
- * none), end of this month (ms), number of requests.
+ * none), end of this month (ms), number of requests, 1 if the caller seeded this month's
+ * quota (`SEED_QUOTA_LUA` creates the count, so it exists from then on) else 0.
+ *
+ * Reply when a seeded count is missing: {OUTCOME.quotaSeedLost}. Redis lost it (restarted
+ * empty, was flushed, failed over, evicted it), whether or not a connection dropped;
+ * nothing is counted, and the caller seeds it again from the store. The check is the GET
+ * the quota needs anyway, per key and in the key's own slot, so it costs nothing and holds
+ * on a Cluster where one master alone lost its data.
  *
  * Reply when the client is blocked: {OUTCOME.ipBlocked, blockUntil, blockReason,
  * blockScope}. Otherwise: {refusal of the requests not allowed (OUTCOME, or 0 if all
@@ -29,6 +42,7 @@ local window = tonumber(ARGV[5])
 local monthly = tonumber(ARGV[6])
 local month_end = tonumber(ARGV[7])
 local count = tonumber(ARGV[8])
+local seeded = ARGV[9] == '1'
 
 if KEYS[3] then
   local until_ms, reason, scope = find_block(KEYS[3], now, ARGV[2])
@@ -38,7 +52,9 @@ end
 local wanted = count
 local used = 0
 if monthly >= 0 then
-  used = tonumber(redis.call('GET', KEYS[2])) or 0
+  local stored = redis.call('GET', KEYS[2])
+  if not stored and seeded then return {${OUTCOME.quotaSeedLost}} end
+  used = tonumber(stored) or 0
   if used >= monthly then
     local rate = count_in_window(KEYS[1], algorithm, now, limit, window, 0)
     return {${OUTCOME.quotaExceeded}, 0, rate[2], rate[3], month_end - now, 0}
@@ -82,11 +98,13 @@ return {0, 0, rate[3], rate[4]}
 
 /**
  * KEYS[1] a key's quota for a month. ARGV: requests already used (from the store), time to
- * live (ms). Raises the count to `used` if Redis knows fewer (after a Redis restart, say).
+ * live (ms). Raises the count to `used` if Redis knows fewer (after a Redis restart, say),
+ * and creates it even at 0: from now on a missing count means Redis lost it.
  */
 export const SEED_QUOTA_LUA = `
 local used = tonumber(ARGV[1])
-if (tonumber(redis.call('GET', KEYS[1])) or 0) < used then
+local current = tonumber(redis.call('GET', KEYS[1]))
+if current == nil or current < used then
   redis.call('SET', KEYS[1], used, 'PX', ARGV[2])
 end
 return 0
