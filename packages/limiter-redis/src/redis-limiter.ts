@@ -194,8 +194,9 @@ export class RedisLimiter implements Limiter {
     )) as (number | string)[];
     const limit = key.rateLimitPerMinute;
     if (Number(reply[0]) === OUTCOME.quotaSeedLost) {
-      // One key found so means Redis lost data: every quota this process seeded is suspect.
-      this.#stateLost();
+      // Only this key is seeded again (by the caller): the others, if they are gone too,
+      // are found so one by one. Telling every listener would, under an evicting Redis,
+      // have every key seeded again (a database query each) on each eviction.
       throw new QuotaSeedLostError(key.id);
     }
     if (Number(reply[0]) === OUTCOME.ipBlocked) {
@@ -302,8 +303,9 @@ export class RedisLimiter implements Limiter {
 
   /**
    * `listener` is told whenever Redis may have lost this process's state: on reconnecting
-   * (the server may have restarted empty), on the change feed's `resync`, and when a
-   * seeded quota's count is found missing (a FLUSHALL or eviction, no disconnection).
+   * (the server may have restarted empty) and on the change feed's `resync`. A count lost
+   * with no disconnection (FLUSHALL, eviction) is reported per key instead, by `decide`
+   * rejecting with `QuotaSeedLostError`.
    */
   onStateLost(listener: () => void): () => void {
     this.#stateListeners.add(listener);

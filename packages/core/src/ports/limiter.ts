@@ -84,9 +84,9 @@ export interface Limiter {
   /**
    * Optional, for limiters whose state lives elsewhere (Redis): tells `listener` whenever
    * that state may have been lost (a reconnection, which may be to a server that restarted
-   * empty; a seeded quota found missing). Whoever seeded quotas seeds them again. Once a
-   * quota was seeded, `decide` rejects with `QuotaSeedLostError` rather than count it from
-   * zero. Returns a function that removes the listener.
+   * empty). Whoever seeded quotas seeds them again. Besides, once a key's quota was seeded,
+   * `decide` rejects with `QuotaSeedLostError` rather than count it from zero if its count
+   * is gone. Returns a function that removes the listener.
    */
   onStateLost?(listener: () => void): () => void;
   /** Forgets a bucket's count (after a lockout starts, say). */
