@@ -152,9 +152,12 @@ export type {
 } from "./ports/limiter.js";
 export type {
   ApiKeyListFilter,
+  ApiKeyRotation,
   ApiKeyStatus,
   ListPage,
   OrganizationListFilter,
+  OrganizationStatusChange,
+  RotatedKeys,
   Store,
 } from "./ports/store.js";
 export {
