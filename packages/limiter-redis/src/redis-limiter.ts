@@ -156,7 +156,8 @@ export class RedisLimiter implements Limiter {
   async #decideBatch(request: KeyedLimitRequest, count: number): Promise<LimitDecision[]> {
     const { now, key, client, path } = request;
     const month = calendarMonth(now);
-    const keys = [this.names.rate(key.id), this.names.quota(key.id, month.start)];
+    const quotaId = key.quotaId ?? key.id; // a rotation's successor continues the month
+    const keys = [this.names.rate(key.id, quotaId), this.names.quota(quotaId, month.start)];
     if (!this.#cluster) keys.push(this.names.blocks(client));
     const reply = (await this.#scripts.keyguardDecide(
       keys.length,
@@ -259,14 +260,14 @@ export class RedisLimiter implements Limiter {
   }
 
   /**
-   * Raises a key's count for a month to what the store recorded, if Redis knows fewer
-   * (Redis restarted without persistence, say). One command per key per month per process.
+   * Raises a quota's count for a month to what the store recorded, if Redis knows fewer
+   * (Redis restarted without persistence, say). One command per quota per month per process.
    */
-  async seedQuota(keyId: string, monthStartMs: number, used: number): Promise<void> {
+  async seedQuota(quotaId: string, monthStartMs: number, used: number): Promise<void> {
     const { end } = calendarMonth(monthStartMs);
     await this.#scripts.keyguardSeedQuota(
       1,
-      this.names.quota(keyId, monthStartMs),
+      this.names.quota(quotaId, monthStartMs),
       used,
       end + 86_400_000 - monthStartMs,
     );
