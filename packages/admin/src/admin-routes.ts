@@ -54,6 +54,8 @@ export interface AdminRoute {
   readonly body?: z.ZodType;
   readonly optionalBody?: boolean;
   readonly response: z.ZodType;
+  /** When the operation can answer 409: what the conflicts are, by code, for the document. */
+  readonly conflict?: string;
   readonly run: (kg: KeyGuard, input: RouteInput) => Promise<unknown>;
 }
 
@@ -93,6 +95,7 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
     query: noQuery,
     body: createOrganizationBody,
     response: organizationWire,
+    conflict: "`organization_exists`: an organization with this name exists",
     run: async (kg, { body }) => {
       const { name } = body as z.infer<typeof createOrganizationBody>;
       return toOrganizationWire(await kg.createOrganization(name));
@@ -199,6 +202,8 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
     query: noQuery,
     body: updateApiKeyBody,
     response: apiKeyWire,
+    conflict:
+      "`key_already_rotated`: the key was rotated, its settings now belong to its successor (named in the detail); `conflict`: the key is revoked",
     run: async (kg, { params, body, now }) => {
       const id = keyId(params);
       const input = body as z.infer<typeof updateApiKeyBody>;
@@ -218,7 +223,7 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
     operationId: "revokeApiKey",
     summary: "Revoke a key (refused from now on)",
     description:
-      "Idempotent (RFC 9110): revoking a revoked key changes nothing and answers 200 with the key as it is and `already_revoked: true`, so a retried request does not fail.",
+      "Idempotent (RFC 9110): revoking a revoked key changes nothing and answers 200 with the key as it is and `already_revoked: true`, so a retried request does not fail. The database decides: of several revocations of one key at once, exactly one answers `already_revoked: false`.",
     tag: "Keys",
     status: 200,
     query: noQuery,
@@ -237,9 +242,13 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
     tag: "Keys",
     status: 201,
     query: noQuery,
+    description:
+      "The new key continues the old one's monthly quota (one quota per rotation lineage; during a grace period both keys spend it). A key is rotated once: the database decides, so of several rotations of one key at once exactly one succeeds and the others answer 409 `key_already_rotated`.",
     body: rotateApiKeyBody,
     optionalBody: true,
     response: rotatedApiKeyWire,
+    conflict:
+      "`key_already_rotated`: the key was rotated before (its successor is named in the detail), also when this request lost a race with another rotation; `conflict`: the key is revoked or expired",
     run: async (kg, { params, body, now }) => {
       const { grace_period_seconds: grace } = (body ?? {}) as z.infer<typeof rotateApiKeyBody>;
       const rotated = await kg.rotateApiKey(keyId(params), {

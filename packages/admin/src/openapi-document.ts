@@ -1,4 +1,3 @@
-import { httpStatusFor } from "@keyguard/core";
 import { z } from "zod";
 import type { AdminRoute } from "./admin-routes.js";
 import { problemWire } from "./wire-format.js";
@@ -12,8 +11,7 @@ function problemStatuses(route: AdminRoute): number[] {
     statuses.add(413);
     statuses.add(415);
   }
-  if (route.operationId === "createOrganization")
-    statuses.add(httpStatusFor("organization_exists"));
+  if (route.conflict !== undefined) statuses.add(409);
   return [...statuses].sort();
 }
 
@@ -22,7 +20,6 @@ const DESCRIPTIONS: Record<number, string> = {
   401: "Missing or wrong X-Admin-Key",
   403: "This client is blocked",
   404: "No such organization, key or IP block",
-  409: "An organization with this name exists",
   413: "Body larger than the limit",
   415: "Body is not JSON",
   503: "Database or limiter unavailable",
@@ -89,7 +86,7 @@ export function buildOpenApiDocument(
     };
     for (const status of problemStatuses(route)) {
       responses[status] = {
-        description: DESCRIPTIONS[status] ?? "Error",
+        description: (status === 409 ? route.conflict : DESCRIPTIONS[status]) ?? "Error",
         content: { "application/problem+json": { schema: ref(problemWire) } },
       };
     }

@@ -71,6 +71,23 @@ describe("OpenAPI document", () => {
   });
 });
 
+describe("OpenAPI conflicts", () => {
+  it("documents the 409 answers of rotation and key updates, and none for revocation", async () => {
+    const document = new AdminApi(await keyguard()).openApiDocument as {
+      paths: Record<string, Record<string, { responses: Record<string, { description: string }> }>>;
+    };
+    const responses = (path: string, method: string) =>
+      document.paths[path]?.[method]?.responses ?? {};
+    expect(responses("/keys/{id}/rotate", "post")["409"]?.description).toMatch(
+      /`key_already_rotated`.*race.*`conflict`: the key is revoked or expired/,
+    );
+    expect(responses("/keys/{id}", "patch")["409"]?.description).toMatch(/`key_already_rotated`/);
+    expect(responses("/orgs", "post")["409"]?.description).toMatch(/`organization_exists`/);
+    // Revoking is idempotent: a revoked key answers 200 with `already_revoked: true`.
+    expect(responses("/keys/{id}", "delete")).not.toHaveProperty("409");
+  });
+});
+
 describe("readNodeBody", () => {
   const stream = (chunks: string[], headers: Record<string, string> = {}) =>
     Object.assign(Readable.from(chunks.map((chunk) => Buffer.from(chunk))), { headers });

@@ -86,8 +86,9 @@ describe.each(backends)("keyguard CLI key references and bounds on $name", (back
       ["twin-a", "a"],
       ["twin-b", "b"],
     ] as const) {
+      const id = randomUUID();
       await kg.store.insertApiKey({
-        id: randomUUID(),
+        id,
         orgId: org?.id as string,
         label,
         prefix: "kg_live_TWIN",
@@ -99,6 +100,8 @@ describe.each(backends)("keyguard CLI key references and bounds on $name", (back
         createdAt: new Date(),
         expiresAt: null,
         lastUsedAt: null,
+        quotaId: id,
+        replacedBy: null,
       });
     }
     await kg.close();

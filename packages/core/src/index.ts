@@ -153,10 +153,13 @@ export type {
 } from "./ports/limiter.js";
 export type {
   ApiKeyListFilter,
+  ApiKeyRotation,
   ApiKeyStatus,
   IpBlockFilter,
   ListPage,
   OrganizationListFilter,
+  OrganizationStatusChange,
+  RotatedKeys,
   Store,
   UsageMaintenanceResult,
   UsageMaintenanceStep,

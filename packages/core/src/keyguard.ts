@@ -338,8 +338,14 @@ export class KeyGuard {
   }
 
   /**
-   * Issues a new raw key with the settings of an existing one; the old key is revoked at
-   * once or, with `gracePeriodMs`, expires when the grace period ends. One transaction.
+   * Issues a new raw key with the settings and monthly quota of an existing one (the new
+   * key continues the month's count); the old key is revoked at once or, with
+   * `gracePeriodMs`, expires when the grace period ends. One transaction, decided by the
+   * database: a key is rotated once, and a second rotation (also one racing the first, from
+   * any process) throws `key_already_rotated`; a revoked or expired key, `conflict`.
+   *
+   * @example
+   * const { rawKey, key, previous } = await kg.rotateApiKey(id, { gracePeriodMs: 86_400_000 });
    */
   rotateApiKey(
     reference: string,
@@ -368,6 +374,7 @@ export class KeyGuard {
   /**
    * Changes a key's label, limits, scopes or expiry. Takes effect in this process at once,
    * and in every other at once with a change feed (Redis), else within `cache.ttlMs`.
+   * A revoked key throws `conflict`, a rotated one `key_already_rotated`.
    */
   updateApiKey(reference: string, input: UpdateApiKeyInput): Promise<ApiKeyInfo> {
     return this.#keys.update(reference, input);
@@ -384,7 +391,8 @@ export class KeyGuard {
 
   /**
    * {@link revokeApiKey}, telling whether the key was already revoked (then nothing was
-   * written or announced).
+   * written or announced). The database decides: of several revocations at once, exactly
+   * one reports `alreadyRevoked: false`.
    *
    * @example
    * const { key, alreadyRevoked } = await kg.revokeApiKeyOutcome("kg_live_4Gk9");

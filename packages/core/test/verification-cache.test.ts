@@ -16,6 +16,8 @@ const key = (id: string, orgId = "org-1"): StoredApiKey => ({
   createdAt: new Date(0),
   expiresAt: null,
   lastUsedAt: null,
+  quotaId: id,
+  replacedBy: null,
   organizationName: "Org",
   organizationStatus: "active",
 });

@@ -90,10 +90,12 @@ export class MemoryLimiter implements Limiter {
     }
     let quotaState: MonthlyQuotaState | undefined;
     if (key.monthlyLimit !== null) {
-      quotaState = this.#quotas.get(key.id);
+      // By the quota the key spends: a rotated key's successor continues its count.
+      const quotaId = key.quotaId ?? key.id;
+      quotaState = this.#quotas.get(quotaId);
       if (quotaState === undefined) {
         quotaState = { monthStart: 0, used: 0 };
-        this.#quotas.set(key.id, quotaState);
+        this.#quotas.set(quotaId, quotaState);
       }
       if (isQuotaExhausted(quotaState, now, key.monthlyLimit)) {
         const quota = monthlyQuota(quotaState, now, key.monthlyLimit); // refuses, counts nothing
@@ -150,10 +152,10 @@ export class MemoryLimiter implements Limiter {
     return Promise.resolve(this.#count(this.#windows, bucket, now, limit, windowMs, algorithm));
   }
 
-  seedQuota(keyId: string, monthStartMs: number, used: number): Promise<void> {
-    const state = this.#quotas.get(keyId);
+  seedQuota(quotaId: string, monthStartMs: number, used: number): Promise<void> {
+    const state = this.#quotas.get(quotaId);
     if (state === undefined || state.monthStart !== monthStartMs) {
-      this.#quotas.set(keyId, { monthStart: monthStartMs, used });
+      this.#quotas.set(quotaId, { monthStart: monthStartMs, used });
     } else if (state.used < used) {
       state.used = used;
     }

@@ -1,6 +1,7 @@
 /**
  * Names of KeyGuard's Redis keys. Everything one script touches for a key shares the hash
- * tag `{key:<id>}`, so on Redis Cluster it lives in one slot; a client's blocks and each
+ * tag `{key:<quota id>}` (a rotation lineage's keys share one quota), so on Redis Cluster it
+ * lives in one slot; a client's blocks and each
  * bucket have tags of their own. The prefix lets several apps share one Redis.
  */
 export class RedisKeyNames {
@@ -15,13 +16,20 @@ export class RedisKeyNames {
     this.prefix = prefix;
   }
 
-  rate(keyId: string): string {
-    return `${this.prefix}{key:${keyId}}:rate`;
+  /**
+   * A key's rate window. It carries the hash tag of the quota the key spends, which the
+   * same script call updates (on a Cluster, one slot); a key spending its own quota keeps
+   * the plain name.
+   */
+  rate(keyId: string, quotaId: string = keyId): string {
+    return quotaId === keyId
+      ? `${this.prefix}{key:${keyId}}:rate`
+      : `${this.prefix}{key:${quotaId}}:rate:${keyId}`;
   }
 
-  /** A key's quota count for the month starting at `monthStartMs`. */
-  quota(keyId: string, monthStartMs: number): string {
-    return `${this.prefix}{key:${keyId}}:quota:${monthStartMs}`;
+  /** A quota's count (a key's `quotaId`) for the month starting at `monthStartMs`. */
+  quota(quotaId: string, monthStartMs: number): string {
+    return `${this.prefix}{key:${quotaId}}:quota:${monthStartMs}`;
   }
 
   bucket(bucket: string): string {

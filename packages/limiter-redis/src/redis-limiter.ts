@@ -83,7 +83,7 @@ export class RedisLimiter implements Limiter {
   /** Counts blocks' changes, so a look-up that raced one neither caches nor is shared. */
   #blockChanges = 0;
   /**
-   * Keys whose quota this process seeded, by id, with the month: their count must then be
+   * Quotas this process seeded, by quota id, with the month: their count must then be
    * in Redis, and the decide script reports it missing instead of counting from zero.
    */
   readonly #seeded: LRUCache<string, number>;
@@ -177,7 +177,8 @@ export class RedisLimiter implements Limiter {
   async #decideBatch(request: KeyedLimitRequest, count: number): Promise<LimitDecision[]> {
     const { now, key, client, path } = request;
     const month = calendarMonth(now);
-    const keys = [this.names.rate(key.id), this.names.quota(key.id, month.start)];
+    const quotaId = key.quotaId ?? key.id; // a rotation's successor continues the month
+    const keys = [this.names.rate(key.id, quotaId), this.names.quota(quotaId, month.start)];
     if (!this.#cluster) keys.push(this.names.blocks(client));
     const reply = (await this.#scripts.keyguardDecide(
       keys.length,
@@ -190,14 +191,14 @@ export class RedisLimiter implements Limiter {
       key.monthlyLimit ?? -1,
       month.end,
       count,
-      this.#seeded.get(key.id) === month.start ? 1 : 0,
+      this.#seeded.get(quotaId) === month.start ? 1 : 0,
     )) as (number | string)[];
     const limit = key.rateLimitPerMinute;
     if (Number(reply[0]) === OUTCOME.quotaSeedLost) {
       // Only this key is seeded again (by the caller): the others, if they are gone too,
       // are found so one by one. Telling every listener would, under an evicting Redis,
       // have every key seeded again (a database query each) on each eviction.
-      throw new QuotaSeedLostError(key.id);
+      throw new QuotaSeedLostError(quotaId);
     }
     if (Number(reply[0]) === OUTCOME.ipBlocked) {
       const block: IpBlock = {
@@ -287,18 +288,18 @@ export class RedisLimiter implements Limiter {
   }
 
   /**
-   * Raises a key's count for a month to what the store recorded, if Redis knows fewer
-   * (Redis restarted without persistence, say). One command per key per month per process.
+   * Raises a quota's count for a month to what the store recorded, if Redis knows fewer
+   * (Redis restarted without persistence, say). One command per quota per month per process.
    */
-  async seedQuota(keyId: string, monthStartMs: number, used: number): Promise<void> {
+  async seedQuota(quotaId: string, monthStartMs: number, used: number): Promise<void> {
     const { end } = calendarMonth(monthStartMs);
     await this.#scripts.keyguardSeedQuota(
       1,
-      this.names.quota(keyId, monthStartMs),
+      this.names.quota(quotaId, monthStartMs),
       used,
       end + 86_400_000 - monthStartMs,
     );
-    this.#seeded.set(keyId, monthStartMs);
+    this.#seeded.set(quotaId, monthStartMs);
   }
 
   /**

@@ -45,8 +45,8 @@ export type KyselyStoreOptions =
 export async function createKyselyStore(options: KyselyStoreOptions): Promise<KyselyStore> {
   const target = "database" in options ? options.database : parseDatabaseUrl(options.url);
   if (target.dialect === "sqlite") {
-    const { db, readFirstRowSync } = await openSqlite(target.filename);
-    return new KyselyStore(db, "sqlite", { readFirstRowSync });
+    const { db, readFirstRowSync, writeTransactionSync } = await openSqlite(target.filename);
+    return new KyselyStore(db, "sqlite", { readFirstRowSync, writeTransactionSync });
   }
   const settings = {
     connectionString: target.connectionString,

@@ -38,6 +38,10 @@ export interface ApiKeysTable {
   created_at: DbDate;
   expires_at: DbDate | null;
   last_used_at: DbDate | null;
+  /** The quota this key spends: the first key of its rotation lineage (null: its own id). */
+  quota_id: string | null;
+  /** The successor's id, once this key was rotated. */
+  replaced_by: string | null;
 }
 
 export interface UsageLogsTable {

@@ -2,11 +2,14 @@ import type {
   ApiKey,
   ApiKeyListFilter,
   ApiKeyPatch,
+  ApiKeyRotation,
   IpBlock,
   IpBlockFilter,
   Organization,
   OrganizationListFilter,
   OrganizationStatus,
+  OrganizationStatusChange,
+  RotatedKeys,
   Store,
   StoreCounts,
   StoredApiKey,
@@ -34,6 +37,7 @@ import type {
   DbInteger,
   OrganizationsTable,
 } from "./database-schema.js";
+import type { WriteTransactionSync } from "./dialects/open-sqlite.js";
 import { hasKeyGuardSchema, migrateToLatest } from "./migrations/migrate.js";
 import { compareText, hourOf, sumForRollup } from "./usage-rollup.js";
 
@@ -50,6 +54,24 @@ export interface KyselyStoreInternals {
   readonly readFirstRowSync?: (sql: string, parameters: readonly unknown[]) => unknown;
   /** Opens a connection pool for `migrate()` alone, without the store's query bounds. */
   readonly openMigrationDb?: () => Promise<Kysely<DatabaseSchema>>;
+  /** SQLite: a synchronous write transaction (see `rotateApiKey`). */
+  readonly writeTransactionSync?: WriteTransactionSync;
+}
+
+/** One statement of a multi-statement decision (see `rotateApiKey`). */
+interface Step {
+  readonly kind: "run" | "first";
+  readonly query: CompiledQuery;
+}
+
+const run = (query: CompiledQuery): Step => ({ kind: "run", query });
+const first = (query: CompiledQuery): Step => ({ kind: "first", query });
+
+/** Runs a generator of steps to its end with a synchronous executor. */
+function driveSync<T>(steps: Generator<Step, T, unknown>, execute: (step: Step) => unknown): T {
+  let next = steps.next();
+  while (!next.done) next = steps.next(execute(next.value));
+  return next.value;
 }
 
 /**
@@ -69,6 +91,7 @@ export class KyselyStore implements Store {
    */
   readonly #yes: RawBuilder<DbBoolean>;
   readonly #no: RawBuilder<DbBoolean>;
+  readonly #writeTransactionSync: KyselyStoreInternals["writeTransactionSync"];
   #keyByHash: CompiledQuery<KeyRow> | undefined;
   #closed: Promise<void> | undefined;
 
@@ -81,6 +104,7 @@ export class KyselyStore implements Store {
     this.#openMigrationDb = options.openMigrationDb;
     this.#yes = sql.lit(dialect === "postgres" ? true : 1);
     this.#no = sql.lit(dialect === "postgres" ? false : 0);
+    this.#writeTransactionSync = options.writeTransactionSync;
   }
 
   migrate(): Promise<void> {
@@ -182,13 +206,23 @@ export class KyselyStore implements Store {
     });
   }
 
+  /**
+   * A compare-and-set on the status: the row count says whether this call changed it, so
+   * of two suspensions at once only one is announced.
+   */
   updateOrganizationStatus(
     id: string,
     status: OrganizationStatus,
-  ): Promise<Organization | undefined> {
+  ): Promise<OrganizationStatusChange | undefined> {
     return this.#run(async () => {
-      await this.db.updateTable("organizations").set({ status }).where("id", "=", id).execute();
-      return this.findOrganizationById(id);
+      const result = await this.db
+        .updateTable("organizations")
+        .set({ status })
+        .where("id", "=", id)
+        .where("status", "<>", status)
+        .executeTakeFirst();
+      const organization = await this.findOrganizationById(id);
+      return organization && { organization, changed: Number(result.numUpdatedRows) > 0 };
     });
   }
 
@@ -200,20 +234,99 @@ export class KyselyStore implements Store {
     });
   }
 
-  replaceApiKey(
-    replacement: ApiKey,
-    previousId: string,
-    previousPatch: ApiKeyPatch,
-  ): Promise<void> {
+  /**
+   * A rotation decided by the database, in one transaction. Its first statement claims the
+   * predecessor with a conditional UPDATE (active, not rotated, unexpired): on PostgreSQL it
+   * takes the row lock, and a concurrent claim waits for it, then re-checks its WHERE
+   * against the committed row and updates nothing; on SQLite the transaction holds the
+   * write lock from its start (another process waits on the busy timeout). Only the
+   * claimant goes on: it reads the predecessor as now locked (so a change committed just
+   * before is copied), inserts the successor with its settings and quota, and revokes the
+   * predecessor or shortens its life to the grace period.
+   */
+  rotateApiKey(rotation: ApiKeyRotation): Promise<RotatedKeys | undefined> {
+    const transactionSync = this.#writeTransactionSync;
+    if (transactionSync !== undefined) {
+      // SQLite: synchronously (see WriteTransactionSync), holding Kysely's connection so
+      // none of this store's own Kysely transactions is open on it meanwhile.
+      return this.#run(() =>
+        this.db
+          .connection()
+          .execute(async () =>
+            transactionSync((statements) =>
+              driveSync(this.#rotationSteps(rotation), (step) =>
+                step.kind === "run"
+                  ? statements.run(step.query.sql, step.query.parameters)
+                  : statements.first(step.query.sql, step.query.parameters),
+              ),
+            ),
+          ),
+      );
+    }
     return this.#run(() =>
       this.db.transaction().execute(async (trx) => {
-        await trx.insertInto("api_keys").values(this.#keyRow(replacement)).execute();
-        const values = this.#patchValues(previousPatch);
-        if (Object.keys(values).length > 0) {
-          await trx.updateTable("api_keys").set(values).where("id", "=", previousId).execute();
+        const steps = this.#rotationSteps(rotation);
+        let next = steps.next();
+        while (!next.done) {
+          const result = await trx.executeQuery(next.value.query);
+          next = steps.next(
+            next.value.kind === "run" ? Number(result.numAffectedRows ?? 0) : result.rows[0],
+          );
         }
+        return next.value;
       }),
     );
+  }
+
+  /**
+   * The statements of a rotation, written once for both drivers: each step yields a
+   * compiled query and receives its result (rows changed, or the first row read).
+   */
+  *#rotationSteps(rotation: ApiKeyRotation): Generator<Step, RotatedKeys | undefined, unknown> {
+    const codec = this.#codec;
+    const { previousId, successor } = rotation;
+    const now = codec.date(rotation.now);
+    const claimed = yield run(
+      this.db
+        .updateTable("api_keys")
+        .set({ replaced_by: successor.id })
+        .where("id", "=", previousId)
+        .where("is_active", "=", codec.boolean(true))
+        .where("replaced_by", "is", null)
+        .where((eb) => eb.or([eb("expires_at", "is", null), eb("expires_at", ">", now)]))
+        .compile(),
+    );
+    if (claimed !== 1) return undefined;
+    const byId = (id: string) => first(this.#keys().where("api_keys.id", "=", id).compile());
+    const row = (yield byId(previousId)) as KeyRow | undefined;
+    if (row === undefined) return undefined; // cannot be: the claim just wrote it
+    const stored = this.#toKey(row);
+    const next: ApiKey = {
+      ...stored,
+      id: successor.id,
+      prefix: successor.prefix,
+      keyHash: successor.keyHash,
+      isActive: true,
+      createdAt: successor.createdAt,
+      lastUsedAt: null,
+      replacedBy: null,
+    };
+    yield run(this.db.insertInto("api_keys").values(this.#keyRow(next)).compile());
+    const graceEnd = rotation.graceEnd;
+    const retire: Updateable<ApiKeysTable> =
+      graceEnd === undefined
+        ? { is_active: codec.boolean(false) }
+        : {
+            expires_at: codec.date(
+              stored.expiresAt !== null && stored.expiresAt < graceEnd
+                ? stored.expiresAt
+                : graceEnd,
+            ),
+          };
+    yield run(this.db.updateTable("api_keys").set(retire).where("id", "=", previousId).compile());
+    const previous = (yield byId(previousId)) as KeyRow;
+    const created = (yield byId(successor.id)) as KeyRow;
+    return { previous: this.#toKey(previous), successor: this.#toKey(created) };
   }
 
   #keyRow(key: ApiKey): Insertable<ApiKeysTable> {
@@ -231,6 +344,8 @@ export class KyselyStore implements Store {
       created_at: codec.date(key.createdAt),
       expires_at: key.expiresAt && codec.date(key.expiresAt),
       last_used_at: key.lastUsedAt && codec.date(key.lastUsedAt),
+      quota_id: key.quotaId,
+      replaced_by: key.replacedBy,
     };
   }
 
@@ -328,13 +443,59 @@ export class KyselyStore implements Store {
     });
   }
 
+  /**
+   * Conditional on the key being active and not rotated, in the UPDATE itself: a patch
+   * racing a rotation or a revocation waits for its row lock (PostgreSQL) or its write
+   * transaction (SQLite) and then finds nothing to change, instead of changing a key whose
+   * settings now live in its successor.
+   */
   updateApiKey(id: string, patch: ApiKeyPatch): Promise<StoredApiKey | undefined> {
+    const codec = this.#codec;
     return this.#run(async () => {
       const values = this.#patchValues(patch);
-      if (Object.keys(values).length > 0) {
-        await this.db.updateTable("api_keys").set(values).where("id", "=", id).execute();
-      }
+      // An empty patch still answers only for a key the condition holds for.
+      const set = Object.keys(values).length > 0 ? values : { id };
+      const result = await this.db
+        .updateTable("api_keys")
+        .set(set)
+        .where("id", "=", id)
+        .where("is_active", "=", codec.boolean(true))
+        .where("replaced_by", "is", null)
+        .executeTakeFirst();
+      if (Number(result.numUpdatedRows) !== 1) return undefined;
       return this.findApiKeyById(id);
+    });
+  }
+
+  /** A compare-and-set on `is_active`: the row count says whether this call revoked it. */
+  revokeApiKey(id: string): Promise<boolean> {
+    const codec = this.#codec;
+    return this.#run(async () => {
+      const result = await this.db
+        .updateTable("api_keys")
+        .set({ is_active: codec.boolean(false) })
+        .where("id", "=", id)
+        .where("is_active", "=", codec.boolean(true))
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) === 1;
+    });
+  }
+
+  listQuotaKeyIds(quotaId: string, usedSince: Date): Promise<string[]> {
+    return this.#run(async () => {
+      const rows = await this.db
+        .selectFrom("api_keys")
+        .select("id")
+        .where((eb) =>
+          // Keys from before lineages were recorded may have no quota id: their own.
+          eb.or([
+            eb("quota_id", "=", quotaId),
+            eb.and([eb("quota_id", "is", null), eb("id", "=", quotaId)]),
+          ]),
+        )
+        .where("last_used_at", ">=", this.#codec.date(usedSince))
+        .execute();
+      return rows.map((row) => row.id);
     });
   }
 
@@ -342,7 +503,6 @@ export class KyselyStore implements Store {
     const codec = this.#codec;
     const values: Updateable<ApiKeysTable> = {};
     if (patch.label !== undefined) values.label = patch.label;
-    if (patch.isActive !== undefined) values.is_active = codec.boolean(patch.isActive);
     if (patch.scopes !== undefined) values.scopes = codec.json(patch.scopes);
     if (patch.rateLimitPerMinute !== undefined) {
       values.rate_limit_per_minute = patch.rateLimitPerMinute;
@@ -777,6 +937,8 @@ export class KyselyStore implements Store {
       createdAt: codec.readDate(row.created_at),
       expiresAt: row.expires_at === null ? null : codec.readDate(row.expires_at),
       lastUsedAt: row.last_used_at === null ? null : codec.readDate(row.last_used_at),
+      quotaId: row.quota_id ?? row.id,
+      replacedBy: row.replaced_by,
       organizationName: row.organization_name,
       organizationStatus: row.organization_status as OrganizationStatus,
     };

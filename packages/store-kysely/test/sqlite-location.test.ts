@@ -91,6 +91,7 @@ describe("SQLite file handling", () => {
       { name: "0004_listing_indexes" },
       { name: "0006_usage_rollups" },
       { name: "0007_usage_charged" },
+      { name: "0008_key_quota_lineage" },
       { name: "0009_automatic_blocks" },
     ]);
     db.close();

@@ -6,6 +6,7 @@ import {
 } from "@keyguard/core";
 import { afterEach, describe, expect, it } from "vitest";
 import type { AdapterApp } from "./adapter-conformance.js";
+import { describeAdminRaces } from "./admin-races-conformance.js";
 import { postgresAvailable } from "./postgres-test-database.js";
 import {
   type DisposableStore,
@@ -107,6 +108,8 @@ export function describeAdminConformance(
       // An HTTP client has no CLI: an answer never sends it to a command.
       expect(answer.body.detail).not.toMatch(/\bkeyguard [a-z]|\blist-(keys|orgs)\b/);
     }
+
+    describeAdminRaces(start, options);
 
     it("runs the seed's endpoints: orgs, keys (raw key once, then masked), revoke, stats", async () => {
       const { kg, call, api } = await setup();

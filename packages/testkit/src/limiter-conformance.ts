@@ -116,6 +116,49 @@ export function describeLimiterConformance(
         expect((await at(Date.UTC(2026, 1, 1))).allowed).toBe(true);
       });
 
+      it("counts the keys of one rotation lineage (one quotaId) against one quota, each with its own rate", async () => {
+        const limiter = await create();
+        const lineage = (id: string, now: number, rate = 100) => ({
+          ...request(id, now, rate, "sliding-window-log", 10),
+          key: { id, quotaId: "root", rateLimitPerMinute: rate, monthlyLimit: 10 },
+        });
+        // The first key of the lineage uses 7 of 10 this month...
+        for (let i = 0; i < 7; i++) await limiter.decide(lineage("root", T0 + i));
+        // ...its successor has 3 left, and during a grace period both spend them.
+        expect((await limiter.decide(lineage("next", T0 + 10))).quota?.remaining).toBe(2);
+        expect((await limiter.decide(lineage("root", T0 + 11))).quota?.remaining).toBe(1);
+        expect((await limiter.decide(lineage("next", T0 + 12))).quota?.remaining).toBe(0);
+        expect(await limiter.decide(lineage("next", T0 + 13))).toMatchObject({
+          allowed: false,
+          refusal: "quota_exceeded",
+        });
+        expect((await limiter.decide(lineage("root", T0 + 14))).refusal).toBe("quota_exceeded");
+        // The rate limit stays each key's own: 2 a minute for one does not stop the other.
+        const rated = await create();
+        for (let i = 0; i < 2; i++) await rated.decide(lineage("a", T0, 2));
+        expect((await rated.decide(lineage("a", T0, 2))).refusal).toBe("rate_limited");
+        expect((await rated.decide(lineage("b", T0, 2))).allowed).toBe(true);
+        // A key spending its own quota is not touched.
+        const own = await limiter.decide(request("other", T0, 100, "sliding-window-log", 10));
+        expect(own.quota?.remaining).toBe(9);
+      });
+
+      it("seeds a lineage's quota by its quota id", async () => {
+        const limiter = await create();
+        if (limiter.seedQuota === undefined) return;
+        await limiter.seedQuota("seeded-root", Date.UTC(2026, 0, 1), 7);
+        const decision = await limiter.decide({
+          ...request("seeded-next", T0, 100, "sliding-window-log", 10),
+          key: {
+            id: "seeded-next",
+            quotaId: "seeded-root",
+            rateLimitPerMinute: 100,
+            monthlyLimit: 10,
+          },
+        });
+        expect(decision.quota?.remaining).toBe(2);
+      });
+
       it("shares out the last of a quota among requests arriving together", async () => {
         const limiter = await create();
         await limiter.decide(request("qt", T0, 100, "gcra", 4));

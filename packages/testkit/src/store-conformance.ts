@@ -10,6 +10,7 @@ import {
 import { afterEach, describe, expect, it } from "vitest";
 import { FakeClock } from "./fake-clock.js";
 import { describeUsageConformance } from "./store-conformance-usage.js";
+import { describeStoreRaces } from "./store-conformance-races.js";
 
 /**
  * One database for one test: stores opened from it share the data, like two processes
@@ -360,9 +361,9 @@ export function describeStoreConformance(
         expect((await kg.listApiKeys()).every((k) => k.isActive)).toBe(true);
 
         // Two keys sharing a display prefix (4 random characters can collide): never guessed.
-        const twin = (label: string, keyHash: string) =>
+        const twin = (label: string, keyHash: string, id = crypto.randomUUID()) =>
           kg.store.insertApiKey({
-            id: crypto.randomUUID(),
+            id,
             orgId: org.id,
             label,
             prefix: "kg_live_TWIN",
@@ -374,6 +375,8 @@ export function describeStoreConformance(
             createdAt: new Date(),
             expiresAt: null,
             lastUsedAt: null,
+            quotaId: id,
+            replacedBy: null,
           });
         await twin("gamma", "a".repeat(64));
         await twin("delta", "b".repeat(64));
@@ -452,7 +455,8 @@ export function describeStoreConformance(
         expect(rotated.previous).toMatchObject({ id: old.key.id, isActive: false });
         expect((await kg.verifyKey(old.rawKey)).outcome).toBe("revoked");
         expect((await kg.verifyKey(rotated.rawKey)).outcome).toBe("valid");
-        await expectCode(kg.rotateApiKey(old.key.id), "invalid_input", /revoked/);
+        expect(rotated.previous.replacedBy).toBe(rotated.key.id);
+        await expectCode(kg.rotateApiKey(old.key.id), "key_already_rotated", /already rotated/);
       });
 
       it("keeps the old key working through a grace period", async () => {
@@ -468,6 +472,8 @@ export function describeStoreConformance(
         expect(await kg.listApiKeys()).toHaveLength(2);
       });
     });
+
+    describeStoreRaces(() => setup());
 
     describe("verification", () => {
       it("tells every outcome apart", async () => {

@@ -10,6 +10,8 @@ export type OpenKyselyStore = (options: { url: string; schema?: string }) => Pro
 /** A fresh, empty database for one test, and how to throw it away. */
 export interface DisposableStore {
   readonly store: Store;
+  /** Another store on the same database (as a restarted or second process opens it). */
+  reopen(): Promise<Store>;
   dispose(): Promise<void>;
 }
 
@@ -22,9 +24,11 @@ export function kyselyTestDatabases(open: OpenKyselyStore) {
   return {
     sqlite: async (): Promise<DisposableStore> => {
       const directory = mkdtempSync(join(tmpdir(), "keyguard-db-"));
-      const store = await open({ url: `sqlite:${join(directory, "keyguard.db")}` });
+      const url = `sqlite:${join(directory, "keyguard.db")}`;
+      const store = await open({ url });
       return {
         store,
+        reopen: () => open({ url }),
         async dispose() {
           rmSync(directory, { recursive: true, force: true });
         },
@@ -33,7 +37,11 @@ export function kyselyTestDatabases(open: OpenKyselyStore) {
     postgres: async (): Promise<DisposableStore> => {
       const schema = uniqueSchemaName("db");
       const store = await open({ url: TEST_POSTGRES_URL, schema });
-      return { store, dispose: () => dropSchema(schema) };
+      return {
+        store,
+        reopen: () => open({ url: TEST_POSTGRES_URL, schema }),
+        dispose: () => dropSchema(schema),
+      };
     },
   };
 }

@@ -20,6 +20,15 @@ export interface ApiKey {
   readonly createdAt: Date;
   readonly expiresAt: Date | null;
   readonly lastUsedAt: Date | null;
+  /**
+   * The monthly quota this key spends: the id of the first key of its rotation lineage
+   * (its own id unless it was made by rotating another key). A rotation's successor
+   * continues its predecessor's count for the month, and during a grace period both keys
+   * spend the one quota.
+   */
+  readonly quotaId: string;
+  /** The id of the key that replaced this one, once it was rotated (`null` before). */
+  readonly replacedBy: string | null;
 }
 
 /** A stored key together with the facts about its organization that verification needs. */
@@ -34,10 +43,12 @@ export interface StoredApiKey extends ApiKey {
  */
 export type ApiKeyInfo = Omit<StoredApiKey, "keyHash">;
 
-/** The fields of a key that can be changed after creation. */
+/**
+ * The fields of a key that can be changed after creation (revocation and rotation have
+ * operations of their own, decided in the database: `Store.revokeApiKey`, `rotateApiKey`).
+ */
 export interface ApiKeyPatch {
   readonly label?: string;
-  readonly isActive?: boolean;
   readonly scopes?: readonly string[];
   readonly rateLimitPerMinute?: number;
   readonly monthlyLimit?: number | null;
@@ -62,6 +73,8 @@ export function toApiKeyInfo(key: StoredApiKey): ApiKeyInfo {
     createdAt: key.createdAt,
     expiresAt: key.expiresAt,
     lastUsedAt: key.lastUsedAt,
+    quotaId: key.quotaId,
+    replacedBy: key.replacedBy,
     organizationName: key.organizationName,
     organizationStatus: key.organizationStatus,
   };

@@ -36,6 +36,10 @@ export const ERROR_CODES = {
   organization_exists: { status: 409, title: "Organization already exists" },
   api_key_not_found: { status: 404, title: "API key not found" },
   ambiguous_key_reference: { status: 409, title: "Ambiguous key reference" },
+  // A key's state forbids the operation (decided by the database, so also when two admin
+  // calls race): rotating a key that already has a successor. A revoked or expired key
+  // that cannot be rotated or changed is the generic `conflict`.
+  key_already_rotated: { status: 409, title: "API key already rotated" },
 
   // Request authentication and authorization.
   missing_api_key: { status: 401, title: "Missing API key" },

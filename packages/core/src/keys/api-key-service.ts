@@ -121,63 +121,58 @@ export class ApiKeyService {
 
   /**
    * Issues a new raw key with the settings of an existing one (organization, label, limits,
-   * scopes, expiry). The old key is revoked at once, or, with `gracePeriodMs`, keeps
-   * working until the grace period ends (its expiry is brought forward to then). Both
-   * changes happen in one transaction.
+   * scopes, expiry, and its monthly quota: the successor continues the month's count).
+   * The old key is revoked at once, or, with `gracePeriodMs`, keeps working until the
+   * grace period ends (its expiry is brought forward to then), both keys spending one
+   * quota meanwhile. The database decides: of several rotations of one key at once,
+   * from any processes, one succeeds and the others are refused with
+   * `key_already_rotated`, so a key never has two successors.
    */
   async rotate(
     reference: string,
     options: { gracePeriodMs?: number } = {},
   ): Promise<RotatedApiKey> {
-    const previous = await this.find(reference);
-    const now = this.#clock.now();
-    if (!previous.isActive) {
-      throw new KeyGuardError(
-        "invalid_input",
-        `Key ${previous.prefix} is revoked and cannot be rotated; create a new key instead.`,
-      );
-    }
-    if (previous.expiresAt !== null && previous.expiresAt.getTime() <= now) {
-      throw new KeyGuardError(
-        "invalid_input",
-        `Key ${previous.prefix} has expired and cannot be rotated; create a new key instead.`,
-      );
-    }
     const grace =
       options.gracePeriodMs === undefined
         ? undefined
         : parseInput(gracePeriodSchema, options.gracePeriodMs, "gracePeriodMs");
-    const { rawKey, key } = this.#newKey({
-      organization: previous.orgId,
-      label: previous.label,
-      rateLimitPerMinute: previous.rateLimitPerMinute,
-      monthlyLimit: previous.monthlyLimit,
-      scopes: previous.scopes,
-      expiresAt: previous.expiresAt,
-      environment: keyEnvironmentOf(previous.prefix),
+    const found = await this.find(reference);
+    const now = this.#clock.now();
+    // Refused early when already plain from the read (no key generated for nothing); the
+    // store checks the same conditions again in its conditional write, which is what counts.
+    const early = notRotatable(found, now);
+    if (early !== undefined) throw early;
+    const { rawKey, prefix } = generateRawKey(keyEnvironmentOf(found.prefix));
+    const keyHash = this.#hash(rawKey);
+    // A lookup of this hash may have been cached as unknown (a client tried it early).
+    this.#forget(keyHash);
+    const rotated = await this.#store.rotateApiKey({
+      previousId: found.id,
+      successor: { id: randomUUID(), prefix, keyHash, createdAt: new Date(now) },
+      now: new Date(now),
+      ...(grace === undefined ? {} : { graceEnd: new Date(now + grace) }),
     });
-    const stored = { ...key, orgId: previous.orgId };
-    const graceEnd = grace === undefined ? undefined : new Date(now + grace);
-    const patch: ApiKeyPatch =
-      graceEnd === undefined
-        ? { isActive: false }
-        : {
-            expiresAt:
-              previous.expiresAt !== null && previous.expiresAt < graceEnd
-                ? previous.expiresAt
-                : graceEnd,
-          };
-    await this.#store.replaceApiKey(stored, previous.id, patch);
-    await this.#keyChanged(previous.keyHash);
-    const updated = await this.#store.findApiKeyById(previous.id);
+    if (rotated === undefined) throw await this.#refusal(found, now);
+    await this.#keyChanged(found.keyHash);
     return {
       rawKey,
-      key: this.#createdInfo(stored, {
-        name: previous.organizationName,
-        status: previous.organizationStatus,
-      }),
-      previous: toApiKeyInfo(updated ?? { ...previous, ...patch }),
+      key: toApiKeyInfo(rotated.successor),
+      previous: toApiKeyInfo(rotated.previous),
     };
+  }
+
+  /** Why a conditional write on `key` found nothing to change: its state as stored now. */
+  async #refusal(key: StoredApiKey, now: number): Promise<KeyGuardError> {
+    const current = await this.#store.findApiKeyById(key.id);
+    if (current === undefined) {
+      return new KeyGuardError("api_key_not_found", `API key ${key.prefix} no longer exists.`);
+    }
+    return (
+      notRotatable(current, now) ??
+      // The write lost a race the re-read no longer shows (cannot happen: keys do not come
+      // back to life); say so rather than pretend it worked.
+      new KeyGuardError("conflict", `Key ${key.prefix} was changed meanwhile; try again.`)
+    );
   }
 
   /** Validates key settings and generates the raw key; `orgId` is filled in by the caller. */
@@ -196,10 +191,11 @@ export class ApiKeyService {
     const keyHash = this.#hash(rawKey);
     // A lookup of this hash may have been cached as unknown (a client tried it early).
     this.#forget(keyHash);
+    const id = randomUUID();
     return {
       rawKey,
       key: {
-        id: randomUUID(),
+        id,
         orgId: "",
         label,
         prefix,
@@ -211,6 +207,8 @@ export class ApiKeyService {
         createdAt: new Date(now),
         expiresAt,
         lastUsedAt: null,
+        quotaId: id,
+        replacedBy: null,
       },
     };
   }
@@ -250,6 +248,8 @@ export class ApiKeyService {
   /**
    * Changes a key's label, limits, scopes or expiry. Takes effect in this process at once,
    * and in every other at once with a change feed (Redis), else within `cache.ttlMs`.
+   * A revoked key cannot be changed (`conflict`), nor a rotated one (`key_already_rotated`:
+   * its settings live in its successor now); the database checks both in the write itself.
    */
   async update(reference: string, input: UpdateApiKeyInput): Promise<ApiKeyInfo> {
     const patch: { -readonly [K in keyof ApiKeyPatch]: ApiKeyPatch[K] } = {};
@@ -269,26 +269,39 @@ export class ApiKeyService {
       patch.expiresAt = this.#parseExpiry(input.expiresAt, this.#clock.now());
     }
     const key = await this.find(reference);
-    if (Object.keys(patch).length === 0) return toApiKeyInfo(key);
-    return this.#applyPatch(key, patch);
+    const updated = await this.#store.updateApiKey(key.id, patch);
+    if (updated === undefined) throw await this.#unchangeable(key);
+    if (Object.keys(patch).length > 0) await this.#keyChanged(key.keyHash);
+    return toApiKeyInfo(updated);
+  }
+
+  /** Why `updateApiKey` found nothing to change. */
+  async #unchangeable(key: StoredApiKey): Promise<KeyGuardError> {
+    const current = await this.#store.findApiKeyById(key.id);
+    if (current === undefined) {
+      return new KeyGuardError("api_key_not_found", `API key ${key.prefix} no longer exists.`);
+    }
+    if (current.replacedBy !== null) return alreadyRotated(current);
+    return new KeyGuardError(
+      "conflict",
+      `Key ${key.prefix} is revoked and cannot be changed; create a new key instead.`,
+    );
   }
 
   /**
    * Revokes a key: refused from now on (everywhere at once with a change feed). A key that
    * is already revoked is left as it is (nothing written or announced) and reported so.
+   * The database decides which: of several revocations at once, exactly one revokes.
    */
   async revoke(reference: string): Promise<RevokeOutcome> {
     const key = await this.find(reference);
-    if (!key.isActive) return { key: toApiKeyInfo(key), alreadyRevoked: true };
-    return { key: await this.#applyPatch(key, { isActive: false }), alreadyRevoked: false };
-  }
-
-  async #applyPatch(key: StoredApiKey, patch: ApiKeyPatch): Promise<ApiKeyInfo> {
-    const updated = await this.#store.updateApiKey(key.id, patch);
-    await this.#keyChanged(key.keyHash);
-    if (!updated)
+    const revoked = key.isActive && (await this.#store.revokeApiKey(key.id));
+    if (revoked) await this.#keyChanged(key.keyHash);
+    const current = revoked || key.isActive ? await this.#store.findApiKeyById(key.id) : key;
+    if (current === undefined) {
       throw new KeyGuardError("api_key_not_found", `API key ${key.prefix} no longer exists.`);
-    return toApiKeyInfo(updated);
+    }
+    return { key: toApiKeyInfo(current), alreadyRevoked: !revoked };
   }
 
   /** The stored key (with its hash: internal) a reference names; see {@link get}. */
@@ -327,6 +340,32 @@ export class ApiKeyService {
     }
     return parsed;
   }
+}
+
+/** Why `key` cannot be rotated at `now`, if it cannot. */
+function notRotatable(key: StoredApiKey, now: number): KeyGuardError | undefined {
+  if (key.replacedBy !== null) return alreadyRotated(key);
+  if (!key.isActive) {
+    return new KeyGuardError(
+      "conflict",
+      `Key ${key.prefix} is revoked and cannot be rotated; create a new key instead.`,
+    );
+  }
+  if (key.expiresAt !== null && key.expiresAt.getTime() <= now) {
+    return new KeyGuardError(
+      "conflict",
+      `Key ${key.prefix} has expired and cannot be rotated; create a new key instead.`,
+    );
+  }
+  return undefined;
+}
+
+function alreadyRotated(key: StoredApiKey): KeyGuardError {
+  return new KeyGuardError(
+    "key_already_rotated",
+    `Key ${key.prefix} was already rotated; its successor has id ${key.replacedBy}. Rotate or change that key instead.`,
+    { details: { successorId: key.replacedBy } },
+  );
 }
 
 function ambiguous(reference: string, candidates: readonly StoredApiKey[]): KeyGuardError {

@@ -77,12 +77,16 @@ export class OrganizationService {
     return this.#setStatus(nameOrId, "active");
   }
 
+  /**
+   * A conditional write in the store: only a call that changed the status announces it, so
+   * suspending a suspended organization (or two suspensions racing) announces it once.
+   */
   async #setStatus(nameOrId: string, status: OrganizationStatus): Promise<Organization> {
     const organization = await this.get(nameOrId);
-    const updated = await this.#store.updateOrganizationStatus(organization.id, status);
-    await this.#organizationChanged(organization.id);
-    if (!updated) throw this.#organizationGone(organization);
-    return updated;
+    const result = await this.#store.updateOrganizationStatus(organization.id, status);
+    if (!result) throw this.#organizationGone(organization);
+    if (result.changed) await this.#organizationChanged(organization.id);
+    return result.organization;
   }
 
   #organizationGone(organization: Organization): KeyGuardError {

@@ -221,8 +221,8 @@ export class RequestGuard {
       }
       const apiKey = verified.key;
       // Checked here, not in the async function: nearly always seeded, and then no await.
-      if (apiKey.monthlyLimit !== null && this.#quotaSeedDue(apiKey.id, startedAt)) {
-        await this.#seedOnce(apiKey.id, startedAt);
+      if (apiKey.monthlyLimit !== null && this.#quotaSeedDue(apiKey.quotaId, startedAt)) {
+        await this.#seedOnce(apiKey.quotaId, startedAt);
       }
       const limitRequest: LimitRequest = {
         now: startedAt,
@@ -239,7 +239,7 @@ export class RequestGuard {
           if (!isQuotaSeedLost(lost)) throw lost;
           // Redis lost the key's month (restarted empty, flushed): counted from zero it
           // would hand the quota out again. Seed it from the store and ask once more.
-          await this.#seedOnce(apiKey.id, startedAt);
+          await this.#seedOnce(apiKey.quotaId, startedAt);
           decision = await this.#limiter.decide(limitRequest);
         } catch (error) {
           if (!this.#failOpen) throw error;
@@ -318,17 +318,24 @@ export class RequestGuard {
   }
 
   /**
-   * The first time this process sees a key with a monthly quota (each month), its count
-   * starts from what the store recorded: a restart must not hand out a fresh quota. One
-   * query per such key per month; nothing for limiters that share counts (no `seedQuota`).
+   * The first time this process sees a quota (each month), its count starts from what the
+   * store recorded: a restart must not hand out a fresh quota. A quota is spent by every
+   * key of one rotation lineage (`quotaId`), so the seed adds up the month's usage of the
+   * lineage's keys used this month (usually one, two during a grace period): one query
+   * for the lineage, one count per such key, per quota per month; nothing on later
+   * requests, nothing for limiters without `seedQuota`.
    */
-  async #seedQuota(keyId: string, now: number): Promise<void> {
+  async #seedQuota(quotaId: string, now: number): Promise<void> {
     const seed = this.#limiter.seedQuota;
     if (seed === undefined) return;
     const { start } = calendarMonth(now);
-    const used = await this.#kg.store.countAllowedRequests(keyId, new Date(start));
-    await seed.call(this.#limiter, keyId, start, used);
-    this.#quotaSeeded.set(keyId, start);
+    const since = new Date(start);
+    const store = this.#kg.store;
+    const keyIds = await store.listQuotaKeyIds(quotaId, since);
+    const counts = await Promise.all(keyIds.map((id) => store.countAllowedRequests(id, since)));
+    const used = counts.reduce((sum, count) => sum + count, 0);
+    await seed.call(this.#limiter, quotaId, start, used);
+    this.#quotaSeeded.set(quotaId, start);
   }
 
   /**
@@ -336,29 +343,29 @@ export class RequestGuard {
    * data (or reconnected) every request of a busy key finds its seed due at once, and each
    * asking the store would put a query per request on the database just then.
    */
-  #seedOnce(keyId: string, now: number): Promise<void> {
-    const pending = this.#seeding.get(keyId);
+  #seedOnce(quotaId: string, now: number): Promise<void> {
+    const pending = this.#seeding.get(quotaId);
     if (pending !== undefined) return pending;
-    const seeding = this.#seedQuota(keyId, now).finally(() => this.#seeding.delete(keyId));
-    this.#seeding.set(keyId, seeding);
+    const seeding = this.#seedQuota(quotaId, now).finally(() => this.#seeding.delete(quotaId));
+    this.#seeding.set(quotaId, seeding);
     return seeding;
   }
 
-  /** Seeds under way, by key id (bounded by the keys in use at once). */
+  /** Seeds under way, by quota id (bounded by the keys in use at once). */
   readonly #seeding = new Map<string, Promise<void>>();
 
-  /** Whether `#seedQuota` has work to do for this key this month. */
-  #quotaSeedDue(keyId: string, now: number): boolean {
+  /** Whether `#seedQuota` has work to do for this quota this month. */
+  #quotaSeedDue(quotaId: string, now: number): boolean {
     return (
       this.#limiter.seedQuota !== undefined &&
-      this.#quotaSeeded.get(keyId) !== calendarMonth(now).start
+      this.#quotaSeeded.get(quotaId) !== calendarMonth(now).start
     );
   }
 
   /** Automatic blocks are stored, so a restart does not lift them. */
   readonly #recordBlock = (block: IpBlock) => this.#kg.blockAutomatically(block);
 
-  /** Keys whose quota count was seeded from the store, and for which month. */
+  /** Quotas whose count was seeded from the store, and for which month. */
   readonly #quotaSeeded = new Map<string, number>();
 
   async #countFailure(client: string, now: number): Promise<void> {

@@ -29,6 +29,12 @@ export interface LimitRequest {
   /** The verified key, when the route needs one. */
   readonly key?: {
     readonly id: string;
+    /**
+     * The monthly quota the key spends (`ApiKey.quotaId`: one per rotation lineage, so a
+     * successor continues its predecessor's month); the key's own id when left out. The
+     * rate limit stays the key's own.
+     */
+    readonly quotaId?: string;
     readonly rateLimitPerMinute: number;
     readonly monthlyLimit: number | null;
   };
@@ -75,12 +81,12 @@ export interface Limiter {
     algorithm: RateLimitAlgorithm,
   ): Promise<WindowDecision>;
   /**
-   * Optional, for limiters whose counts live only in this process: start a key's quota for
-   * the month beginning at `monthStartMs` at `used` (what the store recorded before this
-   * process started), unless this process already counts more. The Redis limiter has it
-   * too, for a Redis that lost its data.
+   * Optional: start quota `quotaId` (a key's `quotaId`) for the month beginning at
+   * `monthStartMs` at `used` (what the store recorded for the keys spending it), unless
+   * the limiter already counts more: a process that restarted, or a Redis that restarted
+   * empty, does not hand out a fresh quota.
    */
-  seedQuota?(keyId: string, monthStartMs: number, used: number): Promise<void>;
+  seedQuota?(quotaId: string, monthStartMs: number, used: number): Promise<void>;
   /**
    * Optional, for limiters whose state lives elsewhere (Redis): tells `listener` whenever
    * that state may have been lost (a reconnection, which may be to a server that restarted

@@ -51,6 +51,36 @@ export interface UsageMaintenanceResult {
   readonly deletedRollups: number;
 }
 
+/** What `updateOrganizationStatus` did: `changed` is false when it had that status already. */
+export interface OrganizationStatusChange {
+  readonly organization: Organization;
+  readonly changed: boolean;
+}
+
+/** A rotation, as `Store.rotateApiKey` performs it. */
+export interface ApiKeyRotation {
+  readonly previousId: string;
+  /**
+   * The successor's own fields. Everything else (organization, label, limits, scopes,
+   * expiry, quota) is copied from the predecessor as it is stored when the rotation is
+   * decided, so a change committed just before is never lost.
+   */
+  readonly successor: Pick<ApiKey, "id" | "prefix" | "keyHash" | "createdAt">;
+  /** The predecessor must be active, not rotated before, and unexpired at this time. */
+  readonly now: Date;
+  /**
+   * Without one the predecessor is revoked; with one it keeps working until then (or
+   * until its own expiry, if that comes first).
+   */
+  readonly graceEnd?: Date;
+}
+
+/** Both keys of a rotation, as stored once it happened. */
+export interface RotatedKeys {
+  readonly previous: StoredApiKey;
+  readonly successor: StoredApiKey;
+}
+
 /**
  * Persistence for organizations, keys and usage. KeyGuard's service validates every input
  * before it reaches a store, so a store only has to store faithfully, map its own
@@ -63,11 +93,16 @@ export interface UsageMaintenanceResult {
  * - Connection failures throw `KeyGuardError("database_unavailable")` with the driver error
  *   as `cause`.
  * - `insertUsageEvents` writes the whole batch or nothing, and moves each key's
- *   `lastUsedAt` forward to its newest event in the same transaction. An event whose `id`
+ *   `lastUsedAt` forward to its newest event in the same transaction.
  *   is already stored is skipped (a retried or replayed batch is written once), and rows
  *   and keys are written in a sorted order, so concurrent writers never deadlock.
  * - Usage reads (`countAllowedRequests`, `usageByHour`, `countStats`) give the same numbers
  *   before and after `maintainUsage` rolled rows up.
+ * - State changes are decided by the database, not by what the caller read before:
+ *   `rotateApiKey`, `revokeApiKey`, `updateApiKey` and `updateOrganizationStatus` are
+ *   conditional writes (a row lock or a compare-and-set on the expected state, in one
+ *   transaction), so of any number of callers racing to rotate or revoke one key, from any
+ *   number of processes, exactly one succeeds and the others are told the key's state.
  *
  * @example
  * ```ts
@@ -89,10 +124,15 @@ export interface Store {
   listOrganizations(filter?: OrganizationListFilter): Promise<Organization[]>;
   findOrganizationById(id: string): Promise<Organization | undefined>;
   findOrganizationByName(name: string): Promise<Organization | undefined>;
+  /**
+   * Sets an organization's status unless it has it already (one conditional write: of
+   * several callers setting the same status at once, one sees `changed`). `undefined`
+   * when there is no such organization.
+   */
   updateOrganizationStatus(
     id: string,
     status: OrganizationStatus,
-  ): Promise<Organization | undefined>;
+  ): Promise<OrganizationStatusChange | undefined>;
 
   insertApiKey(key: ApiKey): Promise<void>;
   findApiKeyByHash(keyHash: string): Promise<StoredApiKey | undefined>;
@@ -101,12 +141,32 @@ export interface Store {
   findApiKeysByPrefix(prefix: string, limit: number): Promise<StoredApiKey[]>;
   /** Keys by creation time (then id), filtered and paged in the database. */
   listApiKeys(filter?: ApiKeyListFilter): Promise<StoredApiKey[]>;
+  /**
+   * Applies `patch` to a key that is active and was not rotated (a rotated key's settings
+   * belong to its successor now), in one conditional write. `undefined` when no such key
+   * exists at that moment: read it again to tell why.
+   */
   updateApiKey(id: string, patch: ApiKeyPatch): Promise<StoredApiKey | undefined>;
   /**
-   * Inserts `replacement` and applies `previousPatch` to key `previousId` in one
-   * transaction: a rotation either happens completely or not at all.
+   * Revokes a key if it is active (compare-and-set on its state): true when this call
+   * revoked it, false when it was revoked already or does not exist. Of several callers
+   * at once, exactly one gets true.
    */
-  replaceApiKey(replacement: ApiKey, previousId: string, previousPatch: ApiKeyPatch): Promise<void>;
+  revokeApiKey(id: string): Promise<boolean>;
+  /**
+   * Rotates a key in one transaction: marks the predecessor replaced (only if it is active,
+   * unrotated and unexpired at `rotation.now`), inserts the successor with the
+   * predecessor's settings and quota, and revokes the predecessor or brings its expiry
+   * forward to the grace end. `undefined`, with nothing written, when the predecessor was
+   * not in that state: of any number of rotations of one key at once, exactly one succeeds.
+   */
+  rotateApiKey(rotation: ApiKeyRotation): Promise<RotatedKeys | undefined>;
+  /**
+   * Ids of the keys that spend quota `quotaId` (one rotation lineage) and were used at or
+   * after `usedSince` (by `lastUsedAt`, which moves in the same transaction as the usage
+   * rows, so no key with usage since then is left out). Seeding a quota counts these keys.
+   */
+  listQuotaKeyIds(quotaId: string, usedSince: Date): Promise<string[]>;
 
   /** Writes a batch of usage events in one transaction (see the rules above). */
   insertUsageEvents(events: readonly UsageEvent[]): Promise<void>;

@@ -9,7 +9,13 @@ import { slidingWindowCounter } from "../../src/limits/sliding-window-counter.js
 import { slidingWindowLog } from "../../src/limits/sliding-window-log.js";
 import type { RateLimitAlgorithm, WindowDecision } from "../../src/limits/window-decision.js";
 import type { IpBlock, LimitDecision, Limiter, LimitRequest } from "../../src/ports/limiter.js";
-import type { IpBlockFilter, Store } from "../../src/ports/store.js";
+import type {
+  ApiKeyRotation,
+  IpBlockFilter,
+  OrganizationStatusChange,
+  RotatedKeys,
+  Store,
+} from "../../src/ports/store.js";
 
 /**
  * Ports for core's own tests of the request pipeline, which core must test without
@@ -51,12 +57,12 @@ export class InMemoryStore implements Store {
   async updateOrganizationStatus(
     id: string,
     status: OrganizationStatus,
-  ): Promise<Organization | undefined> {
+  ): Promise<OrganizationStatusChange | undefined> {
     const organization = this.#organizations.get(id);
     if (organization === undefined) return undefined;
     const updated = { ...organization, status };
     this.#organizations.set(id, updated);
-    return updated;
+    return { organization: updated, changed: organization.status !== status };
   }
 
   async insertApiKey(key: ApiKey): Promise<void> {
@@ -85,16 +91,54 @@ export class InMemoryStore implements Store {
     return [...this.#keys.values()].map((k) => this.#stored(k));
   }
 
+  // One thread and no await between the check and the write: each change is atomic.
   async updateApiKey(id: string, patch: ApiKeyPatch): Promise<StoredApiKey | undefined> {
     const key = this.#keys.get(id);
-    if (key === undefined) return undefined;
+    if (key === undefined || !key.isActive || key.replacedBy !== null) return undefined;
     this.#keys.set(id, { ...key, ...patch });
     return this.findApiKeyById(id);
   }
 
-  async replaceApiKey(replacement: ApiKey, previousId: string, patch: ApiKeyPatch) {
-    await this.insertApiKey(replacement);
-    await this.updateApiKey(previousId, patch);
+  async revokeApiKey(id: string): Promise<boolean> {
+    const key = this.#keys.get(id);
+    if (key === undefined || !key.isActive) return false;
+    this.#keys.set(id, { ...key, isActive: false });
+    return true;
+  }
+
+  async rotateApiKey(rotation: ApiKeyRotation): Promise<RotatedKeys | undefined> {
+    const key = this.#keys.get(rotation.previousId);
+    const now = rotation.now.getTime();
+    if (key === undefined || !key.isActive || key.replacedBy !== null) return undefined;
+    if (key.expiresAt !== null && key.expiresAt.getTime() <= now) return undefined;
+    const { graceEnd } = rotation;
+    const expiresAt =
+      graceEnd === undefined || (key.expiresAt !== null && key.expiresAt < graceEnd)
+        ? key.expiresAt
+        : graceEnd;
+    this.#keys.set(key.id, {
+      ...key,
+      replacedBy: rotation.successor.id,
+      isActive: graceEnd !== undefined,
+      expiresAt,
+    });
+    this.#keys.set(rotation.successor.id, {
+      ...key,
+      ...rotation.successor,
+      isActive: true,
+      lastUsedAt: null,
+      replacedBy: null,
+    });
+    return {
+      previous: this.#stored(this.#keys.get(key.id) as ApiKey),
+      successor: this.#stored(this.#keys.get(rotation.successor.id) as ApiKey),
+    };
+  }
+
+  async listQuotaKeyIds(quotaId: string, usedSince: Date): Promise<string[]> {
+    return [...this.#keys.values()]
+      .filter((k) => k.quotaId === quotaId && k.lastUsedAt !== null && k.lastUsedAt >= usedSince)
+      .map((k) => k.id);
   }
 
   async insertUsageEvents(_events: readonly UsageEvent[]): Promise<void> {}

@@ -14,7 +14,27 @@ export interface OpenedSqlite {
    * Only for the cold key lookup, whose cost is otherwise dominated by that executor.
    */
   readonly readFirstRowSync: (sql: string, parameters: readonly unknown[]) => unknown;
+  /** Runs `work` as one synchronous write transaction (`BEGIN IMMEDIATE`): see below. */
+  readonly writeTransactionSync: WriteTransactionSync;
 }
+
+/** Statements run synchronously on the connection, inside a write transaction. */
+export interface SyncStatements {
+  /** Runs a write; the number of rows it changed. */
+  run(sql: string, parameters: readonly unknown[]): number;
+  /** The first row of a read. */
+  first(sql: string, parameters: readonly unknown[]): unknown;
+}
+
+/**
+ * A write transaction that takes the write lock first (`BEGIN IMMEDIATE`: another process
+ * holding it is waited for, up to the busy timeout) and runs without yielding to the event
+ * loop. Kysely's transactions await between statements, and while one connection holds the
+ * write lock across such a wait, a second connection in the same thread asking for it
+ * blocks the thread in SQLite's busy handler: the first can never commit, and the second
+ * fails after the timeout. Decisions that must be one transaction (a rotation) run here.
+ */
+export type WriteTransactionSync = <T>(work: (statements: SyncStatements) => T) => T;
 
 /**
  * Opens (creating if needed) a SQLite file with better-sqlite3, set up for a server:
@@ -44,11 +64,16 @@ export async function openSqlite(filename: string): Promise<OpenedSqlite> {
     );
   }
   const cached = withStatementCache(database);
+  const prepared = (sql: string) => cached.prepare(sql) as unknown as BetterSqlite3.Statement;
+  const statements: SyncStatements = {
+    run: (sql, parameters) => prepared(sql).run(parameters).changes,
+    first: (sql, parameters) => prepared(sql).get(parameters),
+  };
   return {
     db: new Kysely<DatabaseSchema>({ dialect: new SqliteDialect({ database: cached }) }),
     // better-sqlite3's `get` stops at the first row; `all` would step the cursor to its end.
-    readFirstRowSync: (sql, parameters) =>
-      (cached.prepare(sql) as unknown as BetterSqlite3.Statement).get(parameters),
+    readFirstRowSync: (sql, parameters) => prepared(sql).get(parameters),
+    writeTransactionSync: (work) => database.transaction(() => work(statements)).immediate(),
   };
 }
 

@@ -6,9 +6,10 @@ import { initialSchema } from "./0001-initial-schema.js";
 import { ipBlocks } from "./0002-ip-blocks.js";
 import { usageRequestCount } from "./0003-usage-request-count.js";
 import { listingIndexes } from "./0004-listing-indexes.js";
-import { usageRollups } from "./0006-usage-rollups.js";
-import { usageCharged } from "./0007-usage-charged.js";
 import { automaticBlocks } from "./0009-automatic-blocks.js";
+import { keyQuotaLineage } from "./0008-key-quota-lineage.js";
+import { usageCharged } from "./0007-usage-charged.js";
+import { usageRollups } from "./0006-usage-rollups.js";
 
 /** Every migration, in order. Names sort in the order they must run; never rename one. */
 function migrationsFor(dialect: SqlDialect): Record<string, Migration> {
@@ -19,6 +20,7 @@ function migrationsFor(dialect: SqlDialect): Record<string, Migration> {
     "0004_listing_indexes": listingIndexes(),
     "0006_usage_rollups": usageRollups(dialect),
     "0007_usage_charged": usageCharged(dialect),
+    "0008_key_quota_lineage": keyQuotaLineage(),
     "0009_automatic_blocks": automaticBlocks(dialect),
   };
 }

@@ -1,0 +1,70 @@
+import { postgresAvailable } from "@keyguard/testkit";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import {
+  type CliBackend,
+  type CliDatabase,
+  postgresBackend,
+  sqliteBackend,
+} from "./cli-backends.js";
+import { type CliResult, keyguard, oneLine } from "./keyguard-process.js";
+
+const SECRET = "cli-races-secret-0123456789";
+const withSecret = { KEYGUARD_SECRET_KEY: SECRET };
+const backends: CliBackend[] = [
+  sqliteBackend,
+  ...((await postgresAvailable()) ? [postgresBackend] : []),
+];
+/** CLI processes started at once against one database. */
+const PROCESSES = 8;
+
+describe.each(backends)("keyguard CLI processes racing on $name", (backend) => {
+  let db: CliDatabase;
+  beforeEach(async () => {
+    db = await backend.create();
+  });
+  afterEach(async () => {
+    await db.dispose();
+  });
+
+  const run = (args: string[], env: Record<string, string> = {}) =>
+    keyguard(args, { cwd: db.cwd, env: { ...db.env, ...env } });
+  const json = (result: CliResult) => {
+    expect(result.stderr).toBe("");
+    expect(result.code).toBe(0);
+    return JSON.parse(result.stdout);
+  };
+
+  it(`rotates a key once when ${PROCESSES} processes rotate it at once; the others say so and exit 1`, async () => {
+    expect((await run(["init"])).code).toBe(0);
+    expect((await run(["create-org", "Acme Corp"])).code).toBe(0);
+    const key = json(
+      await run(["create-key", "--org", "Acme Corp", "--label", "prod", "--json"], withSecret),
+    ) as { id: string; prefix: string };
+    const results = await Promise.all(
+      Array.from({ length: PROCESSES }, () => run(["rotate-key", key.id, "--json"], withSecret)),
+    );
+    const rotated = results.filter((r) => r.code === 0);
+    expect(rotated).toHaveLength(1);
+    const successor = JSON.parse(rotated[0]?.stdout ?? "{}").key as { id: string };
+    for (const result of results.filter((r) => r.code !== 0)) {
+      expect(result.code).toBe(1);
+      expect(result.stdout).toBe("");
+      expect(oneLine(result)).toBe(
+        `keyguard: Key ${key.prefix} was already rotated; its successor has id ${successor.id}. Rotate or change that key instead.`,
+      );
+    }
+    const keys = json(await run(["list-keys", "--json"])).items as { id: string }[];
+    expect(keys.map((k) => k.id).sort()).toEqual([key.id, successor.id].sort());
+
+    // And revocations: one process revokes, the others find it revoked (exit 0: as asked).
+    const revokes = await Promise.all(
+      Array.from({ length: PROCESSES }, () => run(["revoke-key", successor.id])),
+    );
+    for (const result of revokes) expect([result.code, result.stderr]).toEqual([0, ""]);
+    const said = revokes.map((r) => r.stdout.trim().replace(/ \(.*\)/, ""));
+    expect(said.filter((line) => /^Revoked key kg_live_\w{4}\.$/.test(line))).toHaveLength(1);
+    expect(
+      said.filter((line) => /^Key kg_live_\w{4} was already revoked\.$/.test(line)),
+    ).toHaveLength(PROCESSES - 1);
+  });
+});
