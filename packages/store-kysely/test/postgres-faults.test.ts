@@ -37,8 +37,11 @@ describe.runIf(available)("PostgreSQL store when the database fails", () => {
       status: "active",
       createdAt: new Date(),
     });
+    const keyId = randomUUID();
     await setup.insertApiKey({
-      id: randomUUID(),
+      id: keyId,
+      quotaId: keyId,
+      replacedBy: null,
       orgId,
       label: "k",
       prefix: "kg_live_abcd",
