@@ -99,6 +99,10 @@ describe.runIf(available)("PostgreSQL store when the database fails", () => {
     // Idle pooled connections reset: reported, not fatal.
     await proxy.reset();
     await eventually(() => expect(idleErrors.length).toBeGreaterThan(0), 5_000);
+    expect(idleErrors[0]).toMatchObject({
+      code: "database_unavailable",
+      message: expect.stringMatching(/^The postgres database is unavailable: /),
+    });
     expect(await findKey()).toMatchObject({ keyHash });
     // Connections reset while a transaction holds them (usage batches are transactions).
     const writes = Array.from({ length: 8 }, () =>

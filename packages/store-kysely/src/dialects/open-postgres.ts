@@ -1,5 +1,6 @@
 import { KeyGuardError, loadOptionalModule } from "@keyguard/core";
 import { Kysely, PostgresDialect } from "kysely";
+import { toStoreError } from "../database-errors.js";
 import type { DatabaseSchema } from "../database-schema.js";
 import { guardPostgresPool, type PgPoolLike } from "./guarded-postgres-pool.js";
 
@@ -88,7 +89,7 @@ export async function openPostgres(options: PostgresOptions): Promise<Kysely<Dat
     failFastMs: FAIL_FAST_MS,
     // An idle client losing its connection (server restart) is not fatal: the pool drops it
     // and the next query reports the outage.
-    onIdleError: options.onError ?? (() => {}),
+    onIdleError: (error) => options.onError?.(toStoreError(error, "postgres")),
   });
   return new Kysely<DatabaseSchema>({ dialect: new PostgresDialect({ pool: guarded }) });
 }
