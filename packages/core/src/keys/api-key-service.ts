@@ -138,7 +138,7 @@ export class ApiKeyService {
         : parseInput(gracePeriodSchema, options.gracePeriodMs, "gracePeriodMs");
     const found = await this.find(reference);
     const now = this.#clock.now();
-    // Refused early when already plain from the read (no key generated for nothing); the
+    // Refused at once when the read already shows it (no key generated for nothing); the
     // store checks the same conditions again in its conditional write, which is what counts.
     const early = notRotatable(found, now);
     if (early !== undefined) throw early;
