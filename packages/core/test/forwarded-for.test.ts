@@ -318,8 +318,9 @@ describe("trust settings that trust any real client are refused", () => {
   });
 
   it("decides generated IPv4 lists as a count of public /24s does (generated)", () => {
-    // The oracle: a bitmap of the 2^24 /24 blocks. Every non-public range is /24-aligned,
-    // and generated ranges are /24 or larger, so counting blocks is exact.
+    // The oracle counts public /24 blocks by interval arithmetic: every non-public range
+    // is /24-aligned, and generated ranges are /24 or larger, so counting blocks is exact.
+    // (Intervals rather than a bitmap of all 2^24 blocks: the same answer, in microseconds.)
     const notPublic: [number, number][] = [
       [0, 8],
       [10 << 24, 8],
@@ -335,12 +336,32 @@ describe("trust settings that trust any real client are refused", () => {
       [(203 << 24) + (113 << 8), 24],
       [224 << 24, 3],
     ].map(([start, prefix]) => [(start as number) >>> 0, prefix as number]);
-    const blocks = new Uint8Array(2 ** 24);
+    // In units of /24 blocks, half-open. The non-public ranges do not overlap each other.
+    const notPublicBlocks = notPublic.map(([start, prefix]) => [
+      start / 256,
+      (start + 2 ** (32 - prefix)) / 256,
+    ]);
+    const publicBlockCount = (ranges: [number, number][]): number => {
+      const merged: [number, number][] = [];
+      for (const [from, to] of [...ranges].sort((a, b) => a[0] - b[0])) {
+        const last = merged[merged.length - 1];
+        if (last !== undefined && from <= last[1]) last[1] = Math.max(last[1], to);
+        else merged.push([from, to]);
+      }
+      let count = 0;
+      for (const [from, to] of merged) {
+        count += to - from;
+        for (const [npFrom, npTo] of notPublicBlocks as [number, number][]) {
+          count -= Math.max(0, Math.min(to, npTo) - Math.max(from, npFrom));
+        }
+      }
+      return count;
+    };
     const next = random(11);
     let refusals = 0;
     for (let round = 0; round < 150; round++) {
-      blocks.fill(0);
       const list: string[] = [];
+      const ranges: [number, number][] = [];
       const count = 1 + Math.floor(next() * 12);
       for (let i = 0; i < count; i++) {
         // Mostly small ranges, sometimes large ones, anywhere (private space included).
@@ -348,13 +369,9 @@ describe("trust settings that trust any real client are refused", () => {
         const size = 2 ** (32 - prefix);
         const start = Math.floor((next() * 2 ** 32) / size) * size;
         list.push(cidr4(start, prefix));
-        blocks.fill(1, start / 256, (start + size) / 256);
+        ranges.push([start / 256, (start + size) / 256]);
       }
-      for (const [start, prefix] of notPublic) {
-        blocks.fill(0, start / 256, (start + 2 ** (32 - prefix)) / 256);
-      }
-      let publicBlocks = 0;
-      for (let b = 0; b < blocks.length; b++) publicBlocks += blocks[b] as number;
+      const publicBlocks = publicBlockCount(ranges);
       const tooMany = publicBlocks * 256 > 2 ** 24;
       if (tooMany) refusals++;
       // However it is split and ordered, the answer is the same.
