@@ -29,7 +29,14 @@ export async function runExample(
     console.error(`keyguard example: ${(error as Error).message}`);
     process.exit(1);
   }
-  const server = await start(kg);
+  let server: StartedServer;
+  try {
+    server = await start(kg);
+  } catch (error) {
+    console.error(`keyguard example: ${startFailure(error)}`);
+    await kg.close().catch(() => {});
+    process.exit(1);
+  }
   console.log(`KeyGuard example (${framework}) listening on http://localhost:${server.port}`);
   let stopping = false;
   const stop = async (signal: string) => {
@@ -55,4 +62,17 @@ export async function runExample(
   };
   process.on("SIGTERM", () => void stop("SIGTERM"));
   process.on("SIGINT", () => void stop("SIGINT"));
+}
+
+/** One line for a server that could not listen; Node's own would be a stack trace. */
+function startFailure(error: unknown): string {
+  const { code, message } = error as NodeJS.ErrnoException;
+  const wanted = process.env.PORT ?? "8000";
+  if (code === "EADDRINUSE") {
+    return `port ${wanted} is already in use (is another server still running? Stop it, or set PORT to another port).`;
+  }
+  if (code === "EACCES") {
+    return `not allowed to listen on port ${wanted} (ports below 1024 need privileges; set PORT to another port).`;
+  }
+  return `could not start: ${message}`;
 }
