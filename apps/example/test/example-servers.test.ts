@@ -1,5 +1,7 @@
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -50,10 +52,17 @@ describe.each(["express", "fastify", "koa"])("example app: %s", (framework) => {
     });
 
     for (let i = 0; i < 5; i++) expect((await post("/login")).status).toBe(200);
+    // The whole lockout is one answer: 403 ip_blocked with the seconds left.
     const locked = await post("/login");
-    expect(locked.status).toBe(429);
+    expect(locked.status).toBe(403);
     expect(locked.headers.get("retry-after")).toBe("900");
-    expect((await post("/login")).status).toBe(403);
+    expect(await locked.json()).toMatchObject({
+      code: "ip_blocked",
+      detail: "This client is blocked for another 900 s.",
+    });
+    const again = await post("/login");
+    expect(again.status).toBe(403);
+    expect(await again.json()).toMatchObject({ code: "ip_blocked" });
 
     const withdraw = await post("/api/withdraw", { "x-api-key": rawKey });
     expect(await withdraw.json()).toEqual({
@@ -84,5 +93,71 @@ describe("example app without a secret", () => {
     expect(stderr.trim()).toBe(
       "keyguard example: secretKey is required: pass it or set KEYGUARD_SECRET_KEY",
     );
+  });
+});
+
+/** Runs one example server to its exit; its exit code and stderr. */
+async function runToExit(framework: string, env: Record<string, string>) {
+  const inherited: Record<string, string> = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (value !== undefined && !name.startsWith("KEYGUARD_")) inherited[name] = value;
+  }
+  const child = spawn(process.execPath, [join(dist, `${framework}.js`)], {
+    env: { ...inherited, ...env },
+    cwd: tmpdir(),
+  });
+  let stderr = "";
+  let stdout = "";
+  child.stderr.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  child.stdout.on("data", (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  const code = await new Promise((resolve) => child.once("exit", resolve));
+  return { code, stderr, stdout };
+}
+
+describe.each(["express", "fastify", "koa"])("example app start-up refusals: %s", (framework) => {
+  it("refuses, in one line, a secret the database's keys were not made with", async () => {
+    const directory = mkdtempSync(join(tmpdir(), "keyguard-example-secret-"));
+    try {
+      const databaseUrl = `sqlite:${join(directory, "keyguard.db")}`;
+      const admin = await createKeyGuard({ secretKey: SECRET, databaseUrl }, { env: {} });
+      await admin.close();
+      const result = await runToExit(framework, {
+        PORT: "0",
+        KEYGUARD_SECRET_KEY: "not-the-database-secret",
+        KEYGUARD_DATABASE_URL: databaseUrl,
+      });
+      expect(result.code).toBe(1);
+      expect(result.stdout).toBe("");
+      expect(result.stderr.trim()).toMatch(
+        /^keyguard example: secretKey \(fingerprint [0-9a-f]{12}\) is not the secret this database's keys are hashed with \(fingerprint [0-9a-f]{12}\)[^\n]*$/,
+      );
+    } finally {
+      rmSync(directory, { recursive: true, force: true });
+    }
+  });
+
+  it("a taken port is one line and exit 1, not a stack trace", async () => {
+    const directory = mkdtempSync(join(tmpdir(), "keyguard-example-port-"));
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, resolve));
+    try {
+      const port = String((taken.address() as AddressInfo).port);
+      const result = await runToExit(framework, {
+        PORT: port,
+        KEYGUARD_SECRET_KEY: SECRET,
+        KEYGUARD_DATABASE_URL: `sqlite:${join(directory, "keyguard.db")}`,
+      });
+      expect(result.code).toBe(1);
+      expect(result.stderr.trim()).toBe(
+        `keyguard example: port ${port} is already in use (is another server still running? Stop it, or set PORT to another port).`,
+      );
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+      rmSync(directory, { recursive: true, force: true });
+    }
   });
 });

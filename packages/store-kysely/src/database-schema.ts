@@ -8,6 +8,7 @@ export interface DatabaseSchema {
   api_keys: ApiKeysTable;
   usage_logs: UsageLogsTable;
   ip_blocks: IpBlocksTable;
+  secret_fingerprints: SecretFingerprintsTable;
 }
 
 export type DbDate = Date | string;
@@ -58,4 +59,12 @@ export interface IpBlocksTable {
   reason: string;
   created_at: DbDate;
   until: DbDate;
+}
+
+export interface SecretFingerprintsTable {
+  fingerprint: string;
+  /** `current` (one row at most) or `retired`. */
+  role: string;
+  since: DbDate;
+  retired_at: DbDate | null;
 }

@@ -6,6 +6,7 @@ import type {
   Organization,
   OrganizationListFilter,
   OrganizationStatus,
+  SecretFingerprints,
   Store,
   StoreCounts,
   StoredApiKey,
@@ -30,6 +31,11 @@ import type {
   OrganizationsTable,
 } from "./database-schema.js";
 import { hasKeyGuardSchema, migrateToLatest } from "./migrations/migrate.js";
+import {
+  adoptSecretFingerprint,
+  readSecretFingerprints,
+  rotateSecretFingerprint,
+} from "./secret-fingerprint-queries.js";
 import { timeOrderedId } from "./time-ordered-id.js";
 
 /** Rows per INSERT statement: well under SQLite's and PostgreSQL's bound-parameter limits. */
@@ -469,6 +475,20 @@ export class KyselyStore implements Store {
         reason: row.reason,
       }));
     });
+  }
+
+  // ---- secret fingerprints (secret-fingerprint-queries.ts) --------------------------------
+
+  readSecretFingerprints(): Promise<SecretFingerprints> {
+    return this.#run(() => readSecretFingerprints(this.db, this.#codec));
+  }
+
+  adoptSecretFingerprint(fingerprint: string, at: Date): Promise<SecretFingerprints> {
+    return this.#run(() => adoptSecretFingerprint(this.db, this.#codec, fingerprint, at));
+  }
+
+  rotateSecretFingerprint(expected: string, next: string, at: Date): Promise<boolean> {
+    return this.#run(() => rotateSecretFingerprint(this.db, this.#codec, expected, next, at));
   }
 
   countStats(since: Date, now: Date): Promise<StoreCounts> {
