@@ -10,9 +10,6 @@ export interface SecretCheck {
   readonly fingerprints: SecretFingerprints;
 }
 
-const ROTATION_HINT =
-  'switch secrets deliberately with a secret rotation (README: "Changing the secret")';
-
 /**
  * Holds the configured secret (and `previousSecretKeys`) to what the database records.
  * A database without a fingerprint (made before they were recorded, or by `init` without
