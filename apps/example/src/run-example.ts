@@ -22,14 +22,44 @@ export async function runExample(
   framework: string,
   start: (kg: KeyGuard) => Promise<StartedServer>,
 ): Promise<void> {
-  let kg: KeyGuard;
+  let kg: KeyGuard | undefined;
+  let server: StartedServer | undefined;
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`${signal}: closing (queued usage is written first)`);
+    if (server !== undefined) {
+      const started = server;
+      // Connections that never send a request (browsers open them ahead of time) would keep
+      // close() waiting until Node's headers timeout: after a grace period they are cut.
+      const cut = setTimeout(() => started.closeAllConnections(), SHUTDOWN_GRACE_MS);
+      await started.close();
+      clearTimeout(cut);
+    }
+    try {
+      await kg?.close();
+    } catch (error) {
+      // The store is unreachable: say what was lost, in one line, rather than crash.
+      const buffered = kg?.usageStats.buffered ?? 0;
+      console.error(
+        `keyguard example: ${buffered} queued usage events could not be written: ${(error as Error).message}`,
+      );
+      process.exit(1);
+    }
+    process.exit(0);
+  };
+  // Before anything can be told to stop it: a script that sends SIGTERM as soon as it reads
+  // the "listening" line must find the handler there (installed after the line, the signal
+  // could arrive first and kill the process with its usage unwritten).
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  process.on("SIGINT", () => void stop("SIGINT"));
   try {
     kg = await createKeyGuard();
   } catch (error) {
     console.error(`keyguard example: ${(error as Error).message}`);
     process.exit(1);
   }
-  let server: StartedServer;
   try {
     server = await start(kg);
   } catch (error) {
@@ -38,30 +68,6 @@ export async function runExample(
     process.exit(1);
   }
   console.log(`KeyGuard example (${framework}) listening on http://localhost:${server.port}`);
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    console.log(`${signal}: closing (queued usage is written first)`);
-    // Connections that never send a request (browsers open them ahead of time) would keep
-    // close() waiting until Node's headers timeout: after a grace period they are cut.
-    const cut = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
-    await server.close();
-    clearTimeout(cut);
-    try {
-      await kg.close();
-    } catch (error) {
-      // The store is unreachable: say what was lost, in one line, rather than crash.
-      const { buffered } = kg.usageStats;
-      console.error(
-        `keyguard example: ${buffered} queued usage events could not be written: ${(error as Error).message}`,
-      );
-      process.exit(1);
-    }
-    process.exit(0);
-  };
-  process.on("SIGTERM", () => void stop("SIGTERM"));
-  process.on("SIGINT", () => void stop("SIGINT"));
 }
 
 /** One line for a server that could not listen; Node's own would be a stack trace. */

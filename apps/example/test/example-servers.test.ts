@@ -6,6 +6,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createKeyGuard } from "@keyguard/express";
+import {
+  dropSchema,
+  postgresAvailable,
+  TEST_POSTGRES_URL,
+  uniqueSchemaName,
+  withPostgresClient,
+} from "@keyguard/testkit";
 import { afterEach, describe, expect, it } from "vitest";
 import { EXAMPLE_SECRET, startExampleProcess } from "./example-process.js";
 
@@ -118,27 +125,69 @@ async function runToExit(framework: string, env: Record<string, string>) {
   return { code, stderr, stdout };
 }
 
+const pgAvailable = await postgresAvailable();
+
+/** A database for one test: a SQLite file, or a PostgreSQL schema of its own. */
+const databases = [
+  {
+    name: "SQLite",
+    async create() {
+      const directory = mkdtempSync(join(tmpdir(), "keyguard-example-secret-"));
+      return {
+        url: `sqlite:${join(directory, "keyguard.db")}`,
+        dispose: async () => rmSync(directory, { recursive: true, force: true }),
+      };
+    },
+  },
+  ...(pgAvailable
+    ? [
+        {
+          name: "PostgreSQL",
+          async create() {
+            const schema = uniqueSchemaName("example_secret");
+            await withPostgresClient((client) => client.query(`create schema ${schema}`));
+            return {
+              url: `${TEST_POSTGRES_URL}?options=-c%20search_path%3D${schema}`,
+              dispose: () => dropSchema(schema),
+            };
+          },
+        },
+      ]
+    : []),
+];
+
 describe.each(["express", "fastify", "koa"])("example app start-up refusals: %s", (framework) => {
-  it("refuses, in one line, a secret the database's keys were not made with", async () => {
-    const directory = mkdtempSync(join(tmpdir(), "keyguard-example-secret-"));
-    try {
-      const databaseUrl = `sqlite:${join(directory, "keyguard.db")}`;
-      const admin = await createKeyGuard({ secretKey: SECRET, databaseUrl }, { env: {} });
-      await admin.close();
-      const result = await runToExit(framework, {
-        PORT: "0",
-        KEYGUARD_SECRET_KEY: "not-the-database-secret",
-        KEYGUARD_DATABASE_URL: databaseUrl,
-      });
-      expect(result.code).toBe(1);
-      expect(result.stdout).toBe("");
-      expect(result.stderr.trim()).toMatch(
-        /^keyguard example: secretKey \(fingerprint [0-9a-f]{12}\) is not the secret this database's keys are hashed with \(fingerprint [0-9a-f]{12}\)[^\n]*$/,
-      );
-    } finally {
-      rmSync(directory, { recursive: true, force: true });
-    }
-  });
+  it.each(databases)(
+    "refuses, in one line, a secret the database's keys were not made with ($name)",
+    async ({ create }) => {
+      const database = await create();
+      try {
+        const admin = await createKeyGuard(
+          { secretKey: SECRET, databaseUrl: database.url },
+          { env: {} },
+        );
+        await admin.close();
+        const result = await runToExit(framework, {
+          PORT: "0",
+          KEYGUARD_SECRET_KEY: "not-the-database-secret",
+          KEYGUARD_DATABASE_URL: database.url,
+        });
+        expect(result.code).toBe(1);
+        expect(result.stdout).toBe("");
+        expect(result.stderr.trim()).toMatch(
+          /^keyguard example: secretKey \(fingerprint [0-9a-f]{12}\) is not the secret this database's keys are hashed with \(fingerprint [0-9a-f]{12}\)[^\n]*$/,
+        );
+        // The right secret starts (and stops) as ever.
+        const server = await startExampleProcess(framework, {
+          KEYGUARD_DATABASE_URL: database.url,
+        });
+        server.child.kill("SIGTERM");
+        expect(await server.exited).toBe(0);
+      } finally {
+        await database.dispose();
+      }
+    },
+  );
 
   it("a taken port is one line and exit 1, not a stack trace", async () => {
     const directory = mkdtempSync(join(tmpdir(), "keyguard-example-port-"));
