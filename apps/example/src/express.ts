@@ -21,6 +21,7 @@ import {
   WITHDRAW_LOCKOUT,
   WITHDRAW_REFUSAL,
 } from "./example-settings.js";
+import { listen } from "./listen.js";
 import { runExample } from "./run-example.js";
 
 await runExample("express", async (kg) => {
@@ -51,9 +52,9 @@ await runExample("express", async (kg) => {
   // Last: every error (a handler that throws, a bad request) is answered as problem+json,
   // never Express's HTML page with its stack trace; 5xx go to console.error.
   app.use(problemErrorHandler());
-  const server = createServer(serverTimeouts(), app).listen(port());
+  const server = createServer(serverTimeouts(), app);
   server.on("clientError", answerClientError);
-  await new Promise((resolve) => server.once("listening", resolve));
+  await listen(server, port());
   return {
     port: (server.address() as AddressInfo).port,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),

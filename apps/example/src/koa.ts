@@ -22,6 +22,7 @@ import {
   WITHDRAW_LOCKOUT,
   WITHDRAW_REFUSAL,
 } from "./example-settings.js";
+import { listen } from "./listen.js";
 import { runExample } from "./run-example.js";
 
 await runExample("koa", async (kg) => {
@@ -51,9 +52,9 @@ await runExample("koa", async (kg) => {
   app.use(keyguardAdminDocs({ prefix: DOCS_PREFIX, openApiUrl: OPENAPI_URL }));
   app.use(keyguard(kg, { protectedPath: PROTECTED_PATH }));
   app.use(router.routes());
-  const server = createServer(serverTimeouts(), app.callback()).listen(port());
+  const server = createServer(serverTimeouts(), app.callback());
   server.on("clientError", answerClientError);
-  await new Promise((resolve) => server.once("listening", resolve));
+  await listen(server, port());
   return {
     port: (server.address() as AddressInfo).port,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),

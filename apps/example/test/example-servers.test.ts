@@ -1,9 +1,18 @@
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createKeyGuard } from "@keyguard/express";
+import {
+  dropSchema,
+  postgresAvailable,
+  TEST_POSTGRES_URL,
+  uniqueSchemaName,
+  withPostgresClient,
+} from "@keyguard/testkit";
 import { afterEach, describe, expect, it } from "vitest";
 import { EXAMPLE_SECRET, startExampleProcess } from "./example-process.js";
 
@@ -50,10 +59,17 @@ describe.each(["express", "fastify", "koa"])("example app: %s", (framework) => {
     });
 
     for (let i = 0; i < 5; i++) expect((await post("/login")).status).toBe(200);
+    // The whole lockout is one answer: 403 ip_blocked with the seconds left.
     const locked = await post("/login");
-    expect(locked.status).toBe(429);
+    expect(locked.status).toBe(403);
     expect(locked.headers.get("retry-after")).toBe("900");
-    expect((await post("/login")).status).toBe(403);
+    expect(await locked.json()).toMatchObject({
+      code: "ip_blocked",
+      detail: "This client is blocked for another 900 s.",
+    });
+    const again = await post("/login");
+    expect(again.status).toBe(403);
+    expect(await again.json()).toMatchObject({ code: "ip_blocked" });
 
     const withdraw = await post("/api/withdraw", { "x-api-key": rawKey });
     expect(await withdraw.json()).toEqual({
@@ -84,5 +100,113 @@ describe("example app without a secret", () => {
     expect(stderr.trim()).toBe(
       "keyguard example: secretKey is required: pass it or set KEYGUARD_SECRET_KEY",
     );
+  });
+});
+
+/** Runs one example server to its exit; its exit code and stderr. */
+async function runToExit(framework: string, env: Record<string, string>) {
+  const inherited: Record<string, string> = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (value !== undefined && !name.startsWith("KEYGUARD_")) inherited[name] = value;
+  }
+  const child = spawn(process.execPath, [join(dist, `${framework}.js`)], {
+    env: { ...inherited, ...env },
+    cwd: tmpdir(),
+  });
+  let stderr = "";
+  let stdout = "";
+  child.stderr.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  child.stdout.on("data", (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  const code = await new Promise((resolve) => child.once("exit", resolve));
+  return { code, stderr, stdout };
+}
+
+const pgAvailable = await postgresAvailable();
+
+/** A database for one test: a SQLite file, or a PostgreSQL schema of its own. */
+const databases = [
+  {
+    name: "SQLite",
+    async create() {
+      const directory = mkdtempSync(join(tmpdir(), "keyguard-example-secret-"));
+      return {
+        url: `sqlite:${join(directory, "keyguard.db")}`,
+        dispose: async () => rmSync(directory, { recursive: true, force: true }),
+      };
+    },
+  },
+  ...(pgAvailable
+    ? [
+        {
+          name: "PostgreSQL",
+          async create() {
+            const schema = uniqueSchemaName("example_secret");
+            await withPostgresClient((client) => client.query(`create schema ${schema}`));
+            return {
+              url: `${TEST_POSTGRES_URL}?options=-c%20search_path%3D${schema}`,
+              dispose: () => dropSchema(schema),
+            };
+          },
+        },
+      ]
+    : []),
+];
+
+describe.each(["express", "fastify", "koa"])("example app start-up refusals: %s", (framework) => {
+  it.each(databases)(
+    "refuses, in one line, a secret the database's keys were not made with ($name)",
+    async ({ create }) => {
+      const database = await create();
+      try {
+        const admin = await createKeyGuard(
+          { secretKey: SECRET, databaseUrl: database.url },
+          { env: {} },
+        );
+        await admin.close();
+        const result = await runToExit(framework, {
+          PORT: "0",
+          KEYGUARD_SECRET_KEY: "not-the-database-secret",
+          KEYGUARD_DATABASE_URL: database.url,
+        });
+        expect(result.code).toBe(1);
+        expect(result.stdout).toBe("");
+        expect(result.stderr.trim()).toMatch(
+          /^keyguard example: secretKey \(fingerprint [0-9a-f]{12}\) is not the secret this database's keys are hashed with \(fingerprint [0-9a-f]{12}\)[^\n]*$/,
+        );
+        // The right secret starts (and stops) as ever.
+        const server = await startExampleProcess(framework, {
+          KEYGUARD_DATABASE_URL: database.url,
+        });
+        server.child.kill("SIGTERM");
+        expect(await server.exited).toBe(0);
+      } finally {
+        await database.dispose();
+      }
+    },
+  );
+
+  it("a taken port is one line and exit 1, not a stack trace", async () => {
+    const directory = mkdtempSync(join(tmpdir(), "keyguard-example-port-"));
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, resolve));
+    try {
+      const port = String((taken.address() as AddressInfo).port);
+      const result = await runToExit(framework, {
+        PORT: port,
+        KEYGUARD_SECRET_KEY: SECRET,
+        KEYGUARD_DATABASE_URL: `sqlite:${join(directory, "keyguard.db")}`,
+      });
+      expect(result.code).toBe(1);
+      expect(result.stderr.trim()).toBe(
+        `keyguard example: port ${port} is already in use (is another server still running? Stop it, or set PORT to another port).`,
+      );
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+      rmSync(directory, { recursive: true, force: true });
+    }
   });
 });

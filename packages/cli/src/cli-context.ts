@@ -77,6 +77,7 @@ export class CliContext {
         redisUrl: this.option("redis") || this.io.env.KEYGUARD_REDIS_URL || undefined,
         redisPrefix: this.io.env.KEYGUARD_REDIS_PREFIX || undefined,
         secretKey,
+        previousSecretKeys: this.io.env.KEYGUARD_PREVIOUS_SECRET_KEYS || undefined,
       },
       {},
       { requireSecret: options.needsSecret },
@@ -121,6 +122,8 @@ export class CliContext {
       store,
       limiter: redis?.limiter,
       changeFeed: redis?.changeFeed,
+      // Said once, on stderr, so --json output stays parseable (a database adopting the secret).
+      onWarning: (_code, message) => this.io.stderr.write(`keyguard: ${message}\n`),
     });
     try {
       await kg.init();

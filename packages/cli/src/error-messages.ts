@@ -20,6 +20,8 @@ const OPTION_NAMES: Readonly<Record<string, string>> = {
   path: "--path",
   reason: "--reason",
   secretKey: "the secret key (--secret / KEYGUARD_SECRET_KEY)",
+  previousSecretKeys: "KEYGUARD_PREVIOUS_SECRET_KEYS",
+  newSecret: "--new-secret",
   databaseUrl: "the database URL (--db / KEYGUARD_DATABASE_URL)",
   redisUrl: "the Redis URL (--redis / KEYGUARD_REDIS_URL)",
   redisPrefix: "KEYGUARD_REDIS_PREFIX",
@@ -31,6 +33,11 @@ const OPTION_NAMES: Readonly<Record<string, string>> = {
  */
 export function cliMessage(error: KeyGuardError): string {
   const message = messageWithFieldNames(error, OPTION_NAMES);
-  const hint = HINTS[error.code];
+  const hint =
+    error.code === "secret_mismatch"
+      ? error.details?.rotation === true
+        ? "To change it on purpose: keyguard rotate-secret --secret <the database's> --new-secret <new>"
+        : undefined
+      : HINTS[error.code];
   return hint === undefined ? message : `${message} ${hint}`;
 }

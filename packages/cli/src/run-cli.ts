@@ -8,6 +8,7 @@ import { registerInit } from "./commands/init.js";
 import { registerKeyCommands } from "./commands/keys.js";
 import { registerOrganizationCommands } from "./commands/organizations.js";
 import { registerReportCommands } from "./commands/reports.js";
+import { registerSecretCommands } from "./commands/secret.js";
 import { cliMessage } from "./error-messages.js";
 import { joinDashValues } from "./raw-options.js";
 import { UsageError } from "./usage-error.js";
@@ -34,6 +35,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     registerKeyCommands,
     registerReportCommands,
     registerBlockCommands,
+    registerSecretCommands,
   ]) {
     register(cli, ctx);
   }

@@ -23,6 +23,7 @@ export {
   toApiKeyInfo,
 } from "./domain/api-key.js";
 export type { Organization, OrganizationStatus } from "./domain/organization.js";
+export type { SecretFingerprints } from "./domain/secret-fingerprints.js";
 export type { KeyGuardStats, StoreCounts } from "./domain/stats.js";
 export type { UsageBucket } from "./domain/usage-bucket.js";
 export { isCharged, type UsageEvent } from "./domain/usage-event.js";
@@ -43,6 +44,7 @@ export {
   KeyGuard,
   type KeyGuardOptions,
   type KeyUsage,
+  type SecretRotation,
   type VerifyOutcome,
   type VerifyResult,
 } from "./keyguard.js";
@@ -165,6 +167,8 @@ export type {
   UsageMaintenanceStep,
 } from "./ports/store.js";
 export type { UsageMaintenanceTotals } from "./usage/usage-maintenance.js";
+export { checkSecrets, type SecretCheck } from "./secrets/secret-check.js";
+export { secretFingerprint, shortFingerprint } from "./secrets/secret-fingerprint.js";
 export {
   UsageRecorder,
   type UsageRecorderOptions,

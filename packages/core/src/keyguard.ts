@@ -32,6 +32,8 @@ import type { ChangeFeed, KeyGuardChange } from "./ports/change-feed.js";
 import type { IpBlock, Limiter } from "./ports/limiter.js";
 import type { OrganizationListFilter, Store } from "./ports/store.js";
 import { UsageMaintenance, type UsageMaintenanceTotals } from "./usage/usage-maintenance.js";
+import { checkSecrets, type SecretCheck } from "./secrets/secret-check.js";
+import { secretFingerprint, shortFingerprint } from "./secrets/secret-fingerprint.js";
 import { UsageRecorder, type UsageRecorderStats } from "./usage/usage-recorder.js";
 import type { UsageSpool } from "./usage/usage-spool.js";
 import {
@@ -161,6 +163,8 @@ export class KeyGuard {
   readonly #ipBlocks: IpBlockService;
   readonly #reportBackgroundError: ErrorReporter;
   readonly #hash: KeyHasher;
+  /** Hashers of `previousSecretKeys`, tried in order for a key the current secret does not know. */
+  readonly #previousHashes: readonly KeyHasher[];
   readonly #cache: VerificationCache;
   readonly #usage: UsageRecorder;
   readonly #usageSpool: UsageSpool | undefined;
@@ -190,6 +194,9 @@ export class KeyGuard {
       secret === undefined
         ? secretMissing
         : createKeyHasher(secret, options.config.cache.maxEntries);
+    this.#previousHashes = (options.config.previousSecretKeys ?? []).map((previous) =>
+      createKeyHasher(previous, options.config.cache.maxEntries),
+    );
     this.#cache = new VerificationCache({
       ...options.config.cache,
       clock: this.clock,
@@ -233,6 +240,7 @@ export class KeyGuard {
       clock: this.clock,
       config: this.config,
       hash: this.#hash,
+      previousHashes: this.#previousHashes,
       organizations: this.#organizations,
       forget: (keyHash) => this.#cache.invalidate(keyHash),
       keyChanged: (keyHash) => this.#keyChanged(keyHash),
@@ -272,13 +280,96 @@ export class KeyGuard {
   }
 
   /**
-   * Creates or upgrades the database schema (the seed's `init_db`), then writes usage a
-   * previous process spooled because the store was unreachable when it stopped. Safe to
-   * repeat.
+   * Creates or upgrades the database schema (the seed's `init_db`); then, with a secret
+   * configured, checks it is the one the database's keys are hashed with (a database that
+   * records none adopts it, and says so through `onWarning` when it already holds keys):
+   * `secret_mismatch` otherwise; then writes usage a previous process spooled because the
+   * store was unreachable when it stopped. Safe to repeat.
    */
   async init(): Promise<void> {
     await this.store.migrate();
+    await this.checkSecret();
     await this.#replayUsageSpool();
+  }
+
+  /**
+   * Checks the configured secret (and `previousSecretKeys`) against the fingerprints the
+   * database records; see {@link init}. `undefined` without a secret or without store
+   * support.
+   */
+  async checkSecret(): Promise<SecretCheck | undefined> {
+    const secret = this.config.secretKey;
+    if (secret === undefined) return undefined;
+    const now = new Date(this.clock.now());
+    const check = await checkSecrets(this.store, secret, this.config.previousSecretKeys ?? [], now);
+    if (check?.adopted) {
+      const counts = await this.store.countStats(now, now);
+      if (counts.totalKeys > 0) {
+        this.#warn(
+          "KEYGUARD_SECRET_ADOPTED",
+          `This database recorded no secret; it now records the configured one (fingerprint ${shortFingerprint(secretFingerprint(secret))}) and refuses any other from now on. Its ${counts.totalKeys} existing key(s) work only if they were made with this secret.`,
+        );
+      }
+    }
+    return check;
+  }
+
+  /**
+   * Changes the secret that hashes new keys, deliberately. A stored key hash cannot be
+   * recomputed (the raw key is never kept), so keys made until now keep working only where
+   * the old secret is configured as a previous one (`previousSecretKeys`, tried after the
+   * new secret) until each is rotated (`rotateApiKey`). The database then expects
+   * `newSecret`: servers still configured with the old one refuse to start (and to create
+   * keys) until their configuration is changed. This KeyGuard keeps its configuration:
+   * create a new one with the new secret to go on.
+   */
+  async rotateSecret(newSecret: string): Promise<SecretRotation> {
+    const secret = this.config.secretKey;
+    if (secret === undefined) {
+      throw new KeyGuardError(
+        "invalid_config",
+        "Rotating the secret needs the current secret key.",
+        {
+          details: { field: "secretKey" },
+        },
+      );
+    }
+    if (typeof newSecret !== "string" || newSecret.length < 8) {
+      throw new KeyGuardError(
+        "invalid_input",
+        "newSecret must be at least 8 characters; use a long random value",
+        { details: { field: "newSecret" } },
+      );
+    }
+    if (newSecret === secret) {
+      throw new KeyGuardError("invalid_input", "newSecret is the current secret already", {
+        details: { field: "newSecret" },
+      });
+    }
+    const store = this.store;
+    if (store.rotateSecretFingerprint === undefined) {
+      throw new KeyGuardError(
+        "invalid_config",
+        `This store (${store.dialect}) records no secret fingerprints.`,
+      );
+    }
+    await this.checkSecret(); // the current secret is the database's (adopted if it had none)
+    const previous = secretFingerprint(secret);
+    const next = secretFingerprint(newSecret);
+    const rotatedAt = new Date(this.clock.now());
+    if (!(await store.rotateSecretFingerprint(previous, next, rotatedAt))) {
+      throw new KeyGuardError(
+        "secret_mismatch",
+        "The database's secret changed while rotating (another rotation ran at the same time): nothing was changed here.",
+      );
+    }
+    const counts = await store.countStats(rotatedAt, rotatedAt);
+    return {
+      fingerprint: next,
+      previousFingerprint: previous,
+      rotatedAt,
+      keysToRotate: counts.activeKeys,
+    };
   }
 
   /** Spooled usage into the store, exactly once (the rows keep their ids); one log line. */
@@ -332,8 +423,13 @@ export class KeyGuard {
 
   // ---- keys (see keys/api-key-service.ts) ------------------------------------------------
 
-  /** Creates a key. The returned `rawKey` is the only copy: show it once, then drop it. */
-  createApiKey(input: CreateApiKeyInput): Promise<CreatedApiKey> {
+  /**
+   * Creates a key. The returned `rawKey` is the only copy: show it once, then drop it.
+   * Refused (`secret_mismatch`) if another process rotated the secret since this one
+   * started: a key hashed with a retired secret would work only as long as it is kept.
+   */
+  async createApiKey(input: CreateApiKeyInput): Promise<CreatedApiKey> {
+    await this.#secretStillCurrent();
     return this.#keys.create(input);
   }
 
@@ -347,11 +443,22 @@ export class KeyGuard {
    * @example
    * const { rawKey, key, previous } = await kg.rotateApiKey(id, { gracePeriodMs: 86_400_000 });
    */
-  rotateApiKey(
+  async rotateApiKey(
     reference: string,
     options: { gracePeriodMs?: number } = {},
   ): Promise<RotatedApiKey> {
+    await this.#secretStillCurrent();
     return this.#keys.rotate(reference, options);
+  }
+
+  /** One read before a new key is hashed (never on the request path). */
+  async #secretStillCurrent(): Promise<void> {
+    const secret = this.config.secretKey;
+    if (secret === undefined || this.store.readSecretFingerprints === undefined) return;
+    const { current } = await this.store.readSecretFingerprints();
+    if (current !== undefined && current.fingerprint !== secretFingerprint(secret)) {
+      await this.checkSecret(); // throws the explanation
+    }
   }
 
   /**
@@ -421,8 +528,38 @@ export class KeyGuard {
     }
     // A warm key is answered now; one near or past its TTL is refreshed in the background.
     const cached = this.#cache.lookup(keyHash, this.#loadByHash);
-    if (cached !== undefined) return Promise.resolve(this.#decide(cached));
-    return this.#cache.resolve(keyHash, this.#loadByHash).then(this.#decide);
+    if (this.#previousHashes.length === 0) {
+      if (cached !== undefined) return Promise.resolve(this.#decide(cached));
+      return this.#cache.resolve(keyHash, this.#loadByHash).then(this.#decide);
+    }
+    // A retired secret is tried only for a key the current one does not know, so a key of
+    // the current secret costs what it costs without previous secrets.
+    if (cached?.key !== undefined) return Promise.resolve(this.#decide(cached));
+    const current =
+      cached === undefined
+        ? this.#cache.resolve(keyHash, this.#loadByHash)
+        : Promise.resolve(cached);
+    return current.then((lookup) =>
+      lookup.key !== undefined ? this.#decide(lookup) : this.#verifyPrevious(rawKey),
+    );
+  }
+
+  /**
+   * The key's hash under each previous secret, newest first, each looked up through the
+   * cache like the current one: a key of a retired secret, once found, costs one more HMAC
+   * and cache read per request (and one query per `negativeTtlMs` for its unknown current
+   * hash); an unknown key one query per secret, each answer remembered as unknown. Hashes
+   * are looked up by index, never compared byte by byte, so nothing is timed against them.
+   */
+  async #verifyPrevious(rawKey: string): Promise<VerifyResult> {
+    for (const hash of this.#previousHashes) {
+      const keyHash = hash(rawKey);
+      const lookup =
+        this.#cache.lookup(keyHash, this.#loadByHash) ??
+        (await this.#cache.resolve(keyHash, this.#loadByHash));
+      if (lookup.key !== undefined) return this.#decide(lookup);
+    }
+    return REFUSALS.unknown;
   }
 
   readonly #loadByHash = (keyHash: string) => this.store.findApiKeyByHash(keyHash);
@@ -672,6 +809,17 @@ export class KeyGuard {
     })();
     return this.#closing;
   }
+}
+
+/** What `rotateSecret` did. */
+export interface SecretRotation {
+  /** The new secret's fingerprint, now the database's current one. */
+  readonly fingerprint: string;
+  /** The old secret's, now retired: configure the old secret in `previousSecretKeys`. */
+  readonly previousFingerprint: string;
+  readonly rotatedAt: Date;
+  /** Active keys, all made with the old secret: each works until rotated only with it configured. */
+  readonly keysToRotate: number;
 }
 
 /** The hasher of a KeyGuard built without a secret (read-only tooling). */

@@ -1,22 +1,11 @@
 import { execFile, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, inject, it } from "vitest";
+import { userEnv } from "./packed-project.js";
 
 const exec = promisify(execFile);
-const packagesDir = fileURLToPath(new URL("../..", import.meta.url));
-
-/** Every package `pnpm release:pack` packs: the non-private ones under packages/. */
-const publishable = readdirSync(packagesDir).filter((name) => {
-  try {
-    return !JSON.parse(readFileSync(join(packagesDir, name, "package.json"), "utf8")).private;
-  } catch {
-    return false;
-  }
-});
 
 /** A server script per adapter; each prints `{ port, rawKey }` once it listens. */
 const servers: Record<string, string> = {
@@ -73,48 +62,16 @@ process.on("SIGTERM", () => server.close(() => kg.close().then(() => process.exi
 };
 
 /**
- * What the README's "Installing" section tells a user to do: pack every publishable package,
- * then `npm install` the tarballs with a framework and better-sqlite3@12 into a project
- * outside the workspace. One install serves all three adapters and the CLI.
+ * The packed packages as a user installs them (test/packed-project.ts): one install serves
+ * all three adapters and the CLI.
  */
 describe("the packed packages, installed with npm into a fresh project", () => {
-  const work = mkdtempSync(join(tmpdir(), "keyguard-packed-"));
-  const app = join(work, "app");
-  const env: Record<string, string | undefined> = {
-    ...process.env,
-    // better-sqlite3 compiles from source where no prebuilt binary can be downloaded.
-    npm_config_nodedir: process.env.npm_config_nodedir ?? "/usr",
-    npm_config_fund: "false",
-    npm_config_audit: "false",
-    npm_config_update_notifier: "false",
-  };
-  for (const name of Object.keys(env)) {
-    // The workspace's pnpm and vitest settings must not leak into the user's project.
-    if (name.startsWith("KEYGUARD_") || name.startsWith("npm_package_") || name === "NODE_PATH")
-      delete env[name];
-  }
+  const app = inject("packedProject");
+  const env = userEnv();
 
-  beforeAll(async () => {
-    const tarballs = join(work, "tarballs");
-    mkdirSync(tarballs);
-    for (const name of publishable) {
-      await exec("pnpm", ["pack", "--pack-destination", tarballs], {
-        cwd: join(packagesDir, name),
-        timeout: 300_000,
-      });
-    }
-    mkdirSync(app);
-    await exec("npm", ["init", "-y"], { cwd: app, env });
-    const files = readdirSync(tarballs).map((file) => join(tarballs, file));
-    expect(files).toHaveLength(publishable.length);
-    await exec(
-      "npm",
-      ["install", ...files, "express@5", "fastify@5", "koa@3", "better-sqlite3@12"],
-      { cwd: app, env, timeout: 1_100_000, maxBuffer: 50_000_000 },
-    );
+  beforeAll(() => {
     for (const [file, source] of Object.entries(servers)) writeFileSync(join(app, file), source);
   });
-  afterAll(() => rmSync(work, { recursive: true, force: true }));
 
   const serve = async (script: string, check: (url: string, rawKey: string) => Promise<void>) => {
     const child = spawn(process.execPath, [script], { cwd: app, env });

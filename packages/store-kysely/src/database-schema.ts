@@ -11,6 +11,7 @@ export interface DatabaseSchema {
   usage_logs: UsageLogsTable;
   ip_blocks: IpBlocksTable;
   usage_rollups: UsageRollupsTable;
+  secret_fingerprints: SecretFingerprintsTable;
 }
 
 export type DbDate = Date | string;
@@ -82,4 +83,12 @@ export interface IpBlocksTable {
   automatic: DbBoolean;
   created_at: DbDate;
   until: DbDate;
+}
+
+export interface SecretFingerprintsTable {
+  fingerprint: string;
+  /** `current` (one row at most) or `retired`. */
+  role: string;
+  since: DbDate;
+  retired_at: DbDate | null;
 }

@@ -10,6 +10,7 @@ import type {
   OrganizationStatus,
   OrganizationStatusChange,
   RotatedKeys,
+  SecretFingerprints,
   Store,
   StoreCounts,
   StoredApiKey,
@@ -40,6 +41,11 @@ import type {
 import type { WriteTransactionSync } from "./dialects/open-sqlite.js";
 import { hasKeyGuardSchema, migrateToLatest } from "./migrations/migrate.js";
 import { compareText, hourOf, sumForRollup } from "./usage-rollup.js";
+import {
+  adoptSecretFingerprint,
+  readSecretFingerprints,
+  rotateSecretFingerprint,
+} from "./secret-fingerprint-queries.js";
 
 /** Rows per INSERT statement: well under SQLite's and PostgreSQL's bound-parameter limits. */
 const USAGE_ROWS_PER_STATEMENT = 1_000;
@@ -818,6 +824,20 @@ export class KyselyStore implements Store {
         ...(this.#codec.readBoolean(row.automatic) ? { automatic: true } : {}),
       }));
     });
+  }
+
+  // ---- secret fingerprints (secret-fingerprint-queries.ts) --------------------------------
+
+  readSecretFingerprints(): Promise<SecretFingerprints> {
+    return this.#run(() => readSecretFingerprints(this.db, this.#codec));
+  }
+
+  adoptSecretFingerprint(fingerprint: string, at: Date): Promise<SecretFingerprints> {
+    return this.#run(() => adoptSecretFingerprint(this.db, this.#codec, fingerprint, at));
+  }
+
+  rotateSecretFingerprint(expected: string, next: string, at: Date): Promise<boolean> {
+    return this.#run(() => rotateSecretFingerprint(this.db, this.#codec, expected, next, at));
   }
 
   countStats(since: Date, now: Date): Promise<StoreCounts> {

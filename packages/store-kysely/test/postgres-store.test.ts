@@ -78,6 +78,7 @@ describe.runIf(available)("PostgreSQL schemas", () => {
         "keyguard_migration",
         "keyguard_migration_lock",
         "organizations",
+        "secret_fingerprints",
         "usage_logs",
         "usage_rollups",
       ]);

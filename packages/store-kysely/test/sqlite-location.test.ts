@@ -93,6 +93,7 @@ describe("SQLite file handling", () => {
       { name: "0007_usage_charged" },
       { name: "0008_key_quota_lineage" },
       { name: "0009_automatic_blocks" },
+      { name: "0010_secret_fingerprint" },
     ]);
     db.close();
   });

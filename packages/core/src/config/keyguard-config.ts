@@ -21,6 +21,31 @@ const configSchema = z.object({
     .string({ error: "secretKey must be a string" })
     .min(8, "secretKey must be at least 8 characters; use a long random value")
     .optional(),
+  /**
+   * Secrets a rotation retired (`rotateSecret`), still tried, after `secretKey`, for keys
+   * made before it: a key's hash cannot be recomputed without its raw key, so these keys
+   * work only while their secret is listed here. From the environment: comma-separated in
+   * `KEYGUARD_PREVIOUS_SECRET_KEYS`.
+   */
+  previousSecretKeys: z
+    .preprocess(
+      (value) =>
+        typeof value === "string"
+          ? value
+              .split(",")
+              .map((part) => part.trim())
+              .filter(Boolean)
+          : value,
+      z
+        .array(
+          z
+            .string({ error: "previousSecretKeys must be a list of strings" })
+            .min(8, "previousSecretKeys: each secret must be at least 8 characters"),
+          { error: "previousSecretKeys must be a list of secrets" },
+        )
+        .max(8, "previousSecretKeys: at most 8 secrets (each is tried for every unknown key)"),
+    )
+    .default([]),
   /** The admin API's `X-Admin-Key`; defaults to `secretKey`, as in the seed. */
   adminKey: z
     .string({ error: "adminKey must be a string" })
@@ -168,6 +193,7 @@ export interface ResolveConfigOptions {
  */
 export const CONFIG_ENV_VARS = {
   secretKey: "KEYGUARD_SECRET_KEY",
+  previousSecretKeys: "KEYGUARD_PREVIOUS_SECRET_KEYS",
   databaseUrl: "KEYGUARD_DATABASE_URL",
   adminKey: "KEYGUARD_ADMIN_KEY",
   redisUrl: "KEYGUARD_REDIS_URL",
@@ -245,6 +271,13 @@ export function resolveConfig(
       "invalid_config",
       "secretKey is required: pass it or set KEYGUARD_SECRET_KEY",
       { details: { field: "secretKey" } },
+    );
+  }
+  if (parsed.data.previousSecretKeys.includes(parsed.data.secretKey as string)) {
+    throw new KeyGuardError(
+      "invalid_config",
+      "previousSecretKeys must not hold secretKey itself: list only the secrets a rotation retired",
+      { details: { field: "previousSecretKeys" } },
     );
   }
   return { ...parsed.data, database: parseDatabaseUrl(parsed.data.databaseUrl) };

@@ -8,6 +8,10 @@ export const ERROR_CODES = {
   invalid_config: { status: 500, title: "Invalid configuration" },
   driver_missing: { status: 500, title: "Driver not installed" },
   driver_incompatible: { status: 500, title: "Driver incompatible with this Node.js" },
+  // The configured secret is not the one the database's keys are hashed with (start-up, or
+  // a key created after another process rotated the secret): 503, as nothing the caller
+  // sent is wrong and the server cannot serve the request as configured.
+  secret_mismatch: { status: 503, title: "Secret key mismatch" },
 
   // Requests refused before any operation runs (HTTP parser, admin API routing and bodies).
   bad_request: { status: 400, title: "Bad request" },

@@ -68,6 +68,8 @@ export interface ApiKeyServiceOptions {
   readonly clock: Clock;
   readonly config: KeyGuardConfig;
   readonly hash: KeyHasher;
+  /** Hashers of retired secrets, tried after `hash` when a raw key names no key. */
+  readonly previousHashes?: readonly KeyHasher[];
   readonly organizations: { get(nameOrId: string): Promise<Organization> };
   /** Drops a hash from this process's verification cache (a new key may be cached as unknown). */
   readonly forget: (keyHash: string) => void;
@@ -96,6 +98,7 @@ export class ApiKeyService {
   readonly #clock: Clock;
   readonly #config: KeyGuardConfig;
   readonly #hash: KeyHasher;
+  readonly #previousHashes: readonly KeyHasher[];
   readonly #organizations: ApiKeyServiceOptions["organizations"];
   readonly #forget: (keyHash: string) => void;
   readonly #keyChanged: (keyHash: string) => Promise<void>;
@@ -105,6 +108,7 @@ export class ApiKeyService {
     this.#clock = options.clock;
     this.#config = options.config;
     this.#hash = options.hash;
+    this.#previousHashes = options.previousHashes ?? [];
     this.#organizations = options.organizations;
     this.#forget = options.forget;
     this.#keyChanged = options.keyChanged;
@@ -314,6 +318,10 @@ export class ApiKeyService {
     } else if (isWellFormedKey(ref)) {
       const byHash = await this.#store.findApiKeyByHash(this.#hash(ref));
       if (byHash) return byHash;
+      for (const previous of this.#previousHashes) {
+        const byPrevious = await this.#store.findApiKeyByHash(previous(ref));
+        if (byPrevious) return byPrevious;
+      }
     } else if (ref.length < DISPLAY_PREFIX_LENGTH) {
       throw new KeyGuardError(
         "invalid_input",

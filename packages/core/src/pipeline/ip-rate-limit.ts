@@ -125,11 +125,13 @@ export class IpRateLimit {
         automatic: true,
       });
       await kg.limiter.reset(bucket);
-      return refuse(
-        "rate_limited",
-        `Too many requests: locked out until ${new Date(untilMs).toISOString()}.`,
-        withHeader(headers, "retry-after", retryAfterSeconds(untilMs - now)),
-      );
+      // The request that starts a lockout is answered as every request during it will be:
+      // 403 ip_blocked with the time left, as a client blocked for wrong API keys is. (It
+      // used to be a 429 with an ISO time, then 403s with seconds: two answers for one
+      // state, and a client told "retry later" by the 429 met a 403 when it did.)
+      return refuse("ip_blocked", blockedDetail(untilMs, now), {
+        "retry-after": retryAfterSeconds(untilMs - now),
+      });
     } catch (error) {
       kg.reportError(
         new KeyGuardError(

@@ -1,5 +1,6 @@
 import type { ApiKey, ApiKeyPatch, StoredApiKey } from "../domain/api-key.js";
 import type { Organization, OrganizationStatus } from "../domain/organization.js";
+import type { SecretFingerprints } from "../domain/secret-fingerprints.js";
 import type { StoreCounts } from "../domain/stats.js";
 import type { UsageBucket } from "../domain/usage-bucket.js";
 import type { UsageEvent } from "../domain/usage-event.js";
@@ -211,6 +212,24 @@ export interface Store {
 
   /** Counts for `stats`; `requestsSince` counts events at or after `since`. */
   countStats(since: Date, now: Date): Promise<StoreCounts>;
+
+  /**
+   * The fingerprints of the secrets the database's keys are hashed with (never the
+   * secrets). Optional, with {@link adoptSecretFingerprint} and
+   * {@link rotateSecretFingerprint}: KeyGuard checks the configured secret against them
+   * when a store has them.
+   */
+  readSecretFingerprints?(): Promise<SecretFingerprints>;
+  /**
+   * Records `fingerprint` as the current one unless the database already has one (two
+   * processes racing: one wins); the fingerprints as stored afterwards.
+   */
+  adoptSecretFingerprint?(fingerprint: string, at: Date): Promise<SecretFingerprints>;
+  /**
+   * In one transaction, if `expected` is still current: retires it and makes `next`
+   * current. Resolves `false` (nothing written) when `expected` is not current any more.
+   */
+  rotateSecretFingerprint?(expected: string, next: string, at: Date): Promise<boolean>;
 
   /** Releases connections and file handles. */
   close(): Promise<void>;

@@ -8,6 +8,7 @@ import { usageRequestCount } from "./0003-usage-request-count.js";
 import { listingIndexes } from "./0004-listing-indexes.js";
 import { automaticBlocks } from "./0009-automatic-blocks.js";
 import { keyQuotaLineage } from "./0008-key-quota-lineage.js";
+import { secretFingerprint } from "./0010-secret-fingerprint.js";
 import { usageCharged } from "./0007-usage-charged.js";
 import { usageRollups } from "./0006-usage-rollups.js";
 
@@ -22,6 +23,7 @@ function migrationsFor(dialect: SqlDialect): Record<string, Migration> {
     "0007_usage_charged": usageCharged(dialect),
     "0008_key_quota_lineage": keyQuotaLineage(),
     "0009_automatic_blocks": automaticBlocks(dialect),
+    "0010_secret_fingerprint": secretFingerprint(dialect),
   };
 }
 
