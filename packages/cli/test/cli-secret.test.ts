@@ -37,7 +37,7 @@ describe.each(backends)("keyguard and the secret on $name", (backend) => {
     expect(init.code).toBe(0);
     expect(init.stdout).toMatch(/Secret fingerprint: [0-9a-f]{12} \(keys made with another secret/);
     expect(init.stdout).not.toContain(OLD);
-    expect((await run(["create-org", "Acme"])).code).toBe(0);
+    expect(await run(["create-org", "Acme"])).toMatchObject({ code: 0 });
 
     const wrong = await run(["create-key", "--org", "Acme", "--label", "k", "--secret", OTHER]);
     expect(wrong.code).toBe(1);
@@ -55,8 +55,8 @@ describe.each(backends)("keyguard and the secret on $name", (backend) => {
   });
 
   it("a database made without a secret adopts the first one used, and says so on stderr", async () => {
-    expect((await run(["init"])).code).toBe(0);
-    expect((await run(["create-org", "Acme"])).code).toBe(0);
+    expect(await run(["init"])).toMatchObject({ code: 0 });
+    expect(await run(["create-org", "Acme"])).toMatchObject({ code: 0 });
     const first = await createKey("first", { KEYGUARD_SECRET_KEY: OLD });
     expect(first.stderr).toBe(""); // no keys yet: nothing to warn about
     rawKeyOf(first);
@@ -65,7 +65,7 @@ describe.each(backends)("keyguard and the secret on $name", (backend) => {
 
   it("rotate-secret: says what to configure; old keys keep working with the previous secret", async () => {
     expect((await run(["init"], { KEYGUARD_SECRET_KEY: OLD })).code).toBe(0);
-    expect((await run(["create-org", "Acme"])).code).toBe(0);
+    expect(await run(["create-org", "Acme"])).toMatchObject({ code: 0 });
     const oldKey = rawKeyOf(await createKey("old", { KEYGUARD_SECRET_KEY: OLD }));
 
     const missing = await run(["rotate-secret"], { KEYGUARD_SECRET_KEY: OLD });
