@@ -12,7 +12,7 @@ import type {
   UsageBucket,
   UsageEvent,
 } from "@keyguard/core";
-import { KeyGuardError } from "@keyguard/core";
+import { isKeyHashScheme, KeyGuardError, type KeyHashSchemeCount } from "@keyguard/core";
 import {
   type CompiledQuery,
   type Insertable,
@@ -200,6 +200,7 @@ export class KyselyStore implements Store {
       label: key.label,
       prefix: key.prefix,
       key_hash: key.keyHash,
+      key_hash_scheme: key.hashScheme ?? "hmac-sha256",
       is_active: codec.boolean(key.isActive),
       scopes: codec.json(key.scopes),
       rate_limit_per_minute: key.rateLimitPerMinute,
@@ -328,6 +329,57 @@ export class KyselyStore implements Store {
       values.expires_at = patch.expiresAt && codec.date(patch.expiresAt);
     }
     return values;
+  }
+
+  // ---- imported keys ------------------------------------------------------------------
+
+  countKeysByHashScheme(): Promise<readonly KeyHashSchemeCount[]> {
+    return this.#run(async () => {
+      const codec = this.#codec;
+      const rows = await this.db
+        .selectFrom("api_keys")
+        .select((eb) => [
+          "key_hash_scheme",
+          eb.fn.countAll<DbInteger>().as("keys"),
+          eb.fn
+            .sum<DbInteger>(
+              eb.case().when("is_active", "=", codec.boolean(true)).then(1).else(0).end(),
+            )
+            .as("unrevoked"),
+        ])
+        .groupBy("key_hash_scheme")
+        .execute();
+      return rows
+        .filter((row) => isKeyHashScheme(row.key_hash_scheme))
+        .map((row) => ({
+          scheme: row.key_hash_scheme as KeyHashSchemeCount["scheme"],
+          keys: codec.readInteger(row.keys),
+          unrevokedKeys: codec.readInteger(row.unrevoked ?? 0),
+        }));
+    });
+  }
+
+  findApiKeysByHashes(keyHashes: readonly string[]): Promise<StoredApiKey[]> {
+    if (keyHashes.length === 0) return Promise.resolve([]);
+    return this.#run(async () => {
+      const rows = await this.#keys()
+        .where("api_keys.key_hash", "in", [...keyHashes])
+        .execute();
+      return rows.map((row) => this.#toKey(row));
+    });
+  }
+
+  upgradeKeyHash(id: string, fromHash: string, toHash: string): Promise<StoredApiKey | undefined> {
+    return this.#run(async () => {
+      const result = await this.db
+        .updateTable("api_keys")
+        .set({ key_hash: toHash, key_hash_scheme: "imported-hmac-sha256" })
+        .where("id", "=", id)
+        .where("key_hash", "=", fromHash)
+        .executeTakeFirst();
+      if (Number(result.numUpdatedRows) === 0) return undefined;
+      return this.findApiKeyById(id);
+    });
   }
 
   // ---- usage --------------------------------------------------------------------------
@@ -559,6 +611,7 @@ export class KyselyStore implements Store {
       label: row.label,
       prefix: row.prefix,
       keyHash: row.key_hash,
+      hashScheme: isKeyHashScheme(row.key_hash_scheme) ? row.key_hash_scheme : "hmac-sha256",
       isActive: codec.readBoolean(row.is_active),
       scopes: codec.readJson(row.scopes) as string[],
       rateLimitPerMinute: row.rate_limit_per_minute,

@@ -89,6 +89,7 @@ describe("SQLite file handling", () => {
       { name: "0002_ip_blocks" },
       { name: "0003_usage_request_count" },
       { name: "0004_listing_indexes" },
+      { name: "0011_key_hash_scheme" },
     ]);
     db.close();
   });

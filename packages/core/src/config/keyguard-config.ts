@@ -14,6 +14,15 @@ const configSchema = z.object({
     .string({ error: "secretKey must be a string" })
     .min(8, "secretKey must be at least 8 characters; use a long random value")
     .optional(),
+  /**
+   * keyguard-python's SECRET_KEY, for keys imported from it (`keyguard import-python`):
+   * they are verified by SHA-256(raw key + this) and re-stored under KeyGuard's HMAC on
+   * first use. Not needed once `stats` shows no legacy hashes.
+   */
+  legacySecret: z
+    .string({ error: "legacySecret must be a string" })
+    .min(1, "legacySecret must not be empty")
+    .optional(),
   /** The admin API's `X-Admin-Key`; defaults to `secretKey`, as in the seed. */
   adminKey: z
     .string({ error: "adminKey must be a string" })
@@ -120,6 +129,7 @@ export interface ResolveConfigOptions {
 /** The environment variable that supplies each top-level field when it is not passed. */
 export const CONFIG_ENV_VARS = {
   secretKey: "KEYGUARD_SECRET_KEY",
+  legacySecret: "KEYGUARD_LEGACY_SECRET",
   databaseUrl: "KEYGUARD_DATABASE_URL",
   adminKey: "KEYGUARD_ADMIN_KEY",
   redisUrl: "KEYGUARD_REDIS_URL",

@@ -6,6 +6,7 @@ import { initialSchema } from "./0001-initial-schema.js";
 import { ipBlocks } from "./0002-ip-blocks.js";
 import { usageRequestCount } from "./0003-usage-request-count.js";
 import { listingIndexes } from "./0004-listing-indexes.js";
+import { keyHashScheme } from "./0011-key-hash-scheme.js";
 
 /** Every migration, in order. Names sort in the order they must run; never rename one. */
 function migrationsFor(dialect: SqlDialect): Record<string, Migration> {
@@ -14,6 +15,7 @@ function migrationsFor(dialect: SqlDialect): Record<string, Migration> {
     "0002_ip_blocks": ipBlocks(dialect),
     "0003_usage_request_count": usageRequestCount(),
     "0004_listing_indexes": listingIndexes(),
+    "0011_key_hash_scheme": keyHashScheme(),
   };
 }
 

@@ -1,0 +1,246 @@
+import { createHash, randomUUID } from "node:crypto";
+import { generateRawKey, KeyGuard, resolveConfig, type Store } from "@keyguard/core";
+import {
+  FakeClock,
+  keyguardPythonHash,
+  keyguardPythonRawKey,
+  kyselyTestDatabases,
+  postgresAvailable,
+} from "@keyguard/testkit";
+import { afterEach, describe, expect, it } from "vitest";
+import { createKyselyStore, type KyselyStore } from "../src/index.js";
+
+const SECRET = "keyguard-node-secret";
+const LEGACY_SECRET = "the-old-python-secret";
+const databases = kyselyTestDatabases(createKyselyStore);
+const postgres = await postgresAvailable();
+
+/** The real store, with every call to it counted: the test sees what reaches the database. */
+function counted(store: Store): { store: Store; calls: Map<string, number>; total(): number } {
+  const calls = new Map<string, number>();
+  const proxy = new Proxy(store, {
+    get(target, name, receiver) {
+      const value = Reflect.get(target, name, receiver);
+      if (typeof value !== "function" || typeof name !== "string") return value;
+      return (...args: unknown[]) => {
+        calls.set(name, (calls.get(name) ?? 0) + 1);
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+  return {
+    store: proxy,
+    calls,
+    total: () => [...calls.values()].reduce((sum, n) => sum + n, 0),
+  };
+}
+
+for (const [name, open] of [
+  ["SQLite", databases.sqlite],
+  ["PostgreSQL", databases.postgres],
+] as const) {
+  describe.runIf(name === "SQLite" || postgres)(`imported keys on ${name}`, () => {
+    let dispose: (() => Promise<void>) | undefined;
+    const kgs: KeyGuard[] = [];
+    afterEach(async () => {
+      for (const kg of kgs.splice(0)) await kg.close();
+      await dispose?.();
+    });
+
+    async function setup(config: { legacySecret?: string } = {}) {
+      const db = await open();
+      dispose = db.dispose;
+      const store = db.store as KyselyStore;
+      await store.migrate();
+      const orgId = randomUUID();
+      await store.insertOrganization({
+        id: orgId,
+        name: "Acme Corp",
+        status: "active",
+        createdAt: new Date(),
+      });
+      const legacyRaw = keyguardPythonRawKey();
+      const revokedRaw = keyguardPythonRawKey();
+      const unkeyRaw = `uk_${randomUUID()}`;
+      const betterAuthRaw = `ba_${randomUUID().replaceAll("-", "")}`;
+      const base = {
+        orgId,
+        scopes: ["read"],
+        rateLimitPerMinute: 7,
+        monthlyLimit: null,
+        createdAt: new Date(),
+        expiresAt: null,
+        lastUsedAt: null,
+      };
+      const insert = (
+        raw: string,
+        keyHash: string,
+        hashScheme: "keyguard-python" | "sha256-hex" | "sha256-base64url",
+        isActive = true,
+      ) =>
+        store.insertApiKey({
+          ...base,
+          id: randomUUID(),
+          label: raw.slice(0, 5),
+          prefix: raw.slice(0, 12),
+          keyHash,
+          hashScheme,
+          isActive,
+        });
+      await insert(legacyRaw, keyguardPythonHash(legacyRaw, LEGACY_SECRET), "keyguard-python");
+      await insert(
+        revokedRaw,
+        keyguardPythonHash(revokedRaw, LEGACY_SECRET),
+        "keyguard-python",
+        false,
+      );
+      await insert(unkeyRaw, createHash("sha256").update(unkeyRaw).digest("hex"), "sha256-hex");
+      await insert(
+        betterAuthRaw,
+        createHash("sha256").update(betterAuthRaw).digest("base64url"),
+        "sha256-base64url",
+      );
+      const clock = new FakeClock();
+      const make = (legacySecret = config.legacySecret) => {
+        const watched = counted(store);
+        const kg = new KeyGuard({
+          config: resolveConfig(
+            { secretKey: SECRET, ...(legacySecret ? { legacySecret } : {}) },
+            {},
+          ),
+          store: watched.store,
+          clock,
+        });
+        kgs.push(kg);
+        return { kg, watched };
+      };
+      return { store, make, clock, legacyRaw, revokedRaw, unkeyRaw, betterAuthRaw };
+    }
+
+    it("accepts a keyguard-python key by its legacy hash and re-stores it under the HMAC on first use", async () => {
+      const { make, legacyRaw, revokedRaw, store } = await setup({ legacySecret: LEGACY_SECRET });
+      const { kg } = make();
+      expect((await kg.stats()).legacyHashKeys).toBe(3); // the revoked legacy key does not count
+      const first = await kg.verifyKey(legacyRaw);
+      expect(first).toMatchObject({
+        outcome: "valid",
+        key: { rateLimitPerMinute: 7, scopes: ["read"] },
+      });
+      expect(await kg.verifyKey(revokedRaw)).toMatchObject({
+        outcome: "revoked",
+        code: "revoked_api_key",
+      });
+      const stats = await kg.stats();
+      expect(stats.legacyHashKeys).toBe(2);
+      const rows = await store.db
+        .selectFrom("api_keys")
+        .select(["key_hash", "key_hash_scheme", "label"])
+        .execute();
+      const upgraded = rows.find((row) => row.label === legacyRaw.slice(0, 5));
+      expect(upgraded?.key_hash_scheme).toBe("imported-hmac-sha256");
+      expect(upgraded?.key_hash).not.toBe(keyguardPythonHash(legacyRaw, LEGACY_SECRET));
+
+      // Another process (a fresh KeyGuard), and later without the legacy secret: the
+      // upgraded key is found by its HMAC.
+      const { kg: retired, watched } = make(undefined);
+      expect(await retired.verifyKey(legacyRaw)).toMatchObject({ outcome: "valid" });
+      expect(watched.calls.get("findApiKeysByHashes")).toBe(1);
+      expect(await retired.verifyKey(legacyRaw)).toMatchObject({ outcome: "valid" });
+      expect(watched.calls.get("findApiKeysByHashes")).toBe(1); // cached
+    });
+
+    it("refuses unknown legacy-format keys with one query per distinct key, then none", async () => {
+      const { make } = await setup({ legacySecret: LEGACY_SECRET });
+      const { kg, watched } = make();
+      const unknown = keyguardPythonRawKey();
+      for (let i = 0; i < 50; i++) {
+        expect(await kg.verifyKey(unknown)).toMatchObject({
+          outcome: "unknown",
+          code: "invalid_api_key",
+        });
+      }
+      expect(watched.calls.get("findApiKeysByHashes")).toBe(1);
+      expect(watched.calls.get("countKeysByHashScheme")).toBe(1);
+      // Junk that no imported key can be (too short, spaces, control characters): no query.
+      const before = watched.total();
+      for (const junk of [
+        "kg_live_short",
+        "x".repeat(300),
+        "has space in it, sixteen+",
+        "kg_live_\u0000aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+      ]) {
+        expect(await kg.verifyKey(junk)).toMatchObject({ outcome: "malformed" });
+      }
+      expect(watched.total()).toBe(before);
+    });
+
+    it("without the legacy secret, keyguard-python keys are refused as malformed and never looked up by their old hash", async () => {
+      const { make, legacyRaw } = await setup();
+      const { kg, watched } = make(undefined);
+      // The plain-SHA-256 imports exist, so a foreign-format key is looked up by its HMAC and
+      // SHA-256, never by the keyguard-python hash: it is unknown.
+      expect(await kg.verifyKey(legacyRaw)).toMatchObject({ outcome: "unknown" });
+      expect(watched.calls.get("findApiKeysByHashes")).toBe(1);
+    });
+
+    it("a database without imported keys refuses foreign-format keys without looking them up", async () => {
+      const db = await open();
+      dispose = db.dispose;
+      await db.store.migrate();
+      const watched = counted(db.store);
+      const kg = new KeyGuard({
+        config: resolveConfig({ secretKey: SECRET, legacySecret: LEGACY_SECRET }, {}),
+        store: watched.store,
+        clock: new FakeClock(),
+      });
+      kgs.push(kg);
+      for (let i = 0; i < 20; i++) {
+        expect(await kg.verifyKey(keyguardPythonRawKey())).toMatchObject({ outcome: "malformed" });
+      }
+      // One count of keys per hash scheme, for all of them; no key look-up.
+      expect(Object.fromEntries(watched.calls)).toEqual({ countKeysByHashScheme: 1 });
+      // KeyGuard's own keys are untouched by all this.
+      expect(generateRawKey().rawKey).toHaveLength(57);
+    });
+
+    it("accepts keys imported as plain SHA-256 (hex and base64url) without any legacy secret, upgrading them", async () => {
+      const { make, unkeyRaw, betterAuthRaw, store } = await setup();
+      const { kg } = make(undefined);
+      expect(await kg.verifyKey(unkeyRaw)).toMatchObject({ outcome: "valid" });
+      expect(await kg.verifyKey(betterAuthRaw)).toMatchObject({ outcome: "valid" });
+      const schemes = await store.db.selectFrom("api_keys").select("key_hash_scheme").execute();
+      expect(schemes.map((row) => row.key_hash_scheme).sort()).toEqual([
+        "imported-hmac-sha256",
+        "imported-hmac-sha256",
+        "keyguard-python",
+        "keyguard-python",
+      ]);
+      // A key that differs in one character is not accepted.
+      expect(await kg.verifyKey(`${unkeyRaw.slice(0, -1)}x`)).toMatchObject({ outcome: "unknown" });
+    });
+
+    it("two processes upgrading the same key at once agree", async () => {
+      const { make, legacyRaw, store } = await setup({ legacySecret: LEGACY_SECRET });
+      const a = make().kg;
+      const b = make().kg;
+      const [ra, rb] = await Promise.all([a.verifyKey(legacyRaw), b.verifyKey(legacyRaw)]);
+      expect(ra.outcome).toBe("valid");
+      expect(rb.outcome).toBe("valid");
+      const schemes = await store.db
+        .selectFrom("api_keys")
+        .select("key_hash_scheme")
+        .where("key_hash_scheme", "=", "imported-hmac-sha256")
+        .execute();
+      expect(schemes).toHaveLength(1);
+    });
+
+    it("a key revoked after its upgrade is refused (the revocation reaches the HMAC entry)", async () => {
+      const { make, legacyRaw } = await setup({ legacySecret: LEGACY_SECRET });
+      const { kg } = make();
+      const valid = await kg.verifyKey(legacyRaw);
+      if (valid.outcome !== "valid") throw new Error("expected valid");
+      await kg.revokeApiKey(valid.key.id);
+      expect(await kg.verifyKey(legacyRaw)).toMatchObject({ outcome: "revoked" });
+    });
+  });
+}
