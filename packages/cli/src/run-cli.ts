@@ -4,6 +4,7 @@ import { cac } from "cac";
 import { CliContext } from "./cli-context.js";
 import type { CliIo } from "./cli-io.js";
 import { registerBlockCommands } from "./commands/blocks.js";
+import { registerImportPython } from "./commands/import-python.js";
 import { registerInit } from "./commands/init.js";
 import { registerKeyCommands } from "./commands/keys.js";
 import { registerOrganizationCommands } from "./commands/organizations.js";
@@ -34,6 +35,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     registerKeyCommands,
     registerReportCommands,
     registerBlockCommands,
+    registerImportPython,
   ]) {
     register(cli, ctx);
   }

@@ -1,5 +1,14 @@
+export type {
+  ImportedUsageRow,
+  ImportOptions,
+  ImportRecords,
+  ImportResult,
+  ImportTableCount,
+} from "./bulk/import-records.js";
+export type { SqlDialect } from "./column-codec.js";
 export { createKyselyStore, type KyselyStoreOptions } from "./create-kysely-store.js";
 export type { DatabaseSchema } from "./database-schema.js";
+export { openReadOnlyDatabase, type ReadOnlyDatabase } from "./dialects/open-read-only.js";
 export { KyselyStore } from "./kysely-store.js";
 export { MIGRATION_LOCK_TABLE, MIGRATION_TABLE } from "./migrations/migrate.js";
 export { timeOrderedId } from "./time-ordered-id.js";

@@ -21,6 +21,12 @@ import {
   sql,
   type Updateable,
 } from "kysely";
+import {
+  type ImportOptions,
+  type ImportRecords,
+  type ImportResult,
+  importRecords,
+} from "./bulk/import-records.js";
 import { type ColumnCodec, codecFor, type SqlDialect } from "./column-codec.js";
 import { isUniqueViolation, toStoreError } from "./database-errors.js";
 import type {
@@ -380,6 +386,15 @@ export class KyselyStore implements Store {
       if (Number(result.numUpdatedRows) === 0) return undefined;
       return this.findApiKeyById(id);
     });
+  }
+
+  /**
+   * Adds organizations, keys (hashes as given, with their scheme) and usage rows in one
+   * transaction, skipping records whose id is already stored: `keyguard import-python`
+   * and `keyguard import`. See `importRecords` for what is refused.
+   */
+  importRecords(records: ImportRecords, options: ImportOptions = {}): Promise<ImportResult> {
+    return this.#run(() => importRecords(this.db, this.#codec, records, options));
   }
 
   // ---- usage --------------------------------------------------------------------------

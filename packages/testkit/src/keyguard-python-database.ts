@@ -132,9 +132,9 @@ export function keyguardPythonContents(
         usageLogs.push({
           id: randomUUID(),
           keyId: key.id,
-          path: u % 3 === 0 ? "/api/profile" : "/api/data",
+          path: Math.floor(u / 2) % 3 === 0 ? "/api/profile" : "/api/data",
           method: "GET",
-          statusCode: u % 5 === 4 ? 429 : 200,
+          statusCode: Math.floor(u / 2) % 3 === 2 ? 429 : 200,
           latencyMs: 3 + (u % 7),
           ipAddress: "203.0.113.7",
           // Two logs share each second: KeyGuard aggregates them into one usage row.
