@@ -244,3 +244,25 @@ for (const [name, open] of [
     });
   });
 }
+
+describe("a keyguard-python database opened as KeyGuard's", () => {
+  it("is refused instead of being migrated in place, and left as it was", async () => {
+    const { createKeyguardPythonSqlite, keyguardPythonContents } = await import(
+      "@keyguard/testkit"
+    );
+    const python = createKeyguardPythonSqlite(keyguardPythonContents({ secret: LEGACY_SECRET }));
+    try {
+      const store = await createKyselyStore({ url: python.url });
+      await expect(store.migrate()).rejects.toMatchObject({
+        code: "invalid_config",
+        message: expect.stringMatching(
+          /api_keys table that KeyGuard did not create.*keyguard import-python/,
+        ),
+      });
+      expect(await store.hasSchema()).toBe(false);
+      await store.close();
+    } finally {
+      await python.dispose();
+    }
+  });
+});

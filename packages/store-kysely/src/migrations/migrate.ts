@@ -38,6 +38,7 @@ export async function migrateToLatest(
   schema?: string,
 ): Promise<void> {
   const provider: MigrationProvider = { getMigrations: async () => migrationsFor(dialect) };
+  await refuseForeignTables(db, dialect, schema);
   for (let attempt = 1; ; attempt++) {
     try {
       if (schema !== undefined) {
@@ -79,6 +80,36 @@ export async function hasKeyGuardSchema(
       : await sql<{ found: number }>`select 1 as found from sqlite_master
           where type = 'table' and name = ${MIGRATION_TABLE}`.execute(db);
   return rows.length > 0;
+}
+
+/**
+ * keyguard-python uses the same table names (`organizations`, `api_keys`, `usage_logs`).
+ * Migrating such a database in place would keep its rows under KeyGuard's schema: its
+ * keys would be listed as active and refused on every request (their hashes are
+ * keyguard-python's). A database with those tables but without KeyGuard's migration table
+ * is refused instead, pointing at `keyguard import-python`. (KeyGuard creates its
+ * migration table before any of its own tables, so a migration in progress elsewhere is
+ * never mistaken for one.)
+ */
+async function refuseForeignTables(
+  db: Kysely<unknown>,
+  dialect: SqlDialect,
+  schema: string | undefined,
+): Promise<void> {
+  if (await hasKeyGuardSchema(db, dialect, schema)) return;
+  const { rows } =
+    dialect === "postgres"
+      ? await sql<{ found: number }>`select 1 as found from information_schema.tables
+          where table_schema = coalesce(${schema ?? null}::text, current_schema())
+            and table_name = 'api_keys'`.execute(db)
+      : await sql<{ found: number }>`select 1 as found from sqlite_master
+          where type = 'table' and name = 'api_keys'`.execute(db);
+  if (rows.length > 0) {
+    throw new KeyGuardError(
+      "invalid_config",
+      "This database has an api_keys table that KeyGuard did not create (keyguard-python's schema?): KeyGuard does not take it over in place. Import it into a database of its own with: keyguard import-python --from <this database> --db <new database>.",
+    );
+  }
 }
 
 function isConcurrentMigrationConflict(error: unknown): boolean {
