@@ -4,6 +4,7 @@ import { cac } from "cac";
 import { CliContext } from "./cli-context.js";
 import type { CliIo } from "./cli-io.js";
 import { registerBlockCommands } from "./commands/blocks.js";
+import { registerCopyDb } from "./commands/copy-db.js";
 import { registerImportPython } from "./commands/import-python.js";
 import { registerInit } from "./commands/init.js";
 import { registerKeyCommands } from "./commands/keys.js";
@@ -36,6 +37,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     registerReportCommands,
     registerBlockCommands,
     registerImportPython,
+    registerCopyDb,
   ]) {
     register(cli, ctx);
   }

@@ -1,3 +1,9 @@
+export {
+  type CopiedTable,
+  type CopyEndpoint,
+  type CopyOptions,
+  copyDatabase,
+} from "./bulk/copy-database.js";
 export type {
   ImportedUsageRow,
   ImportOptions,
@@ -5,6 +11,7 @@ export type {
   ImportResult,
   ImportTableCount,
 } from "./bulk/import-records.js";
+export { KEYGUARD_TABLES, type KeyGuardTable, migratedTableNames } from "./bulk/keyguard-tables.js";
 export type { SqlDialect } from "./column-codec.js";
 export { createKyselyStore, type KyselyStoreOptions } from "./create-kysely-store.js";
 export type { DatabaseSchema } from "./database-schema.js";

@@ -266,3 +266,10 @@ describe("a keyguard-python database opened as KeyGuard's", () => {
     }
   });
 });
+
+describe("KEYGUARD_TABLES", () => {
+  it("lists every table the migrations create, so copy-db copies each of them", async () => {
+    const { KEYGUARD_TABLES, migratedTableNames } = await import("../src/index.js");
+    expect(KEYGUARD_TABLES.map((table) => table.name).sort()).toEqual(await migratedTableNames());
+  });
+});

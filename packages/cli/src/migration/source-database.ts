@@ -13,7 +13,17 @@ export function parseDatabaseArgument(text: string, flag: string, cwd: string): 
       `${flag} needs a database (a SQLite file or a postgres:// URL)`,
     );
   const hasScheme = /^[a-z][a-z0-9+.-]*:/i.test(value) && !/^[a-z]:[\\/]/i.test(value);
-  return parseDatabaseUrl(hasScheme ? value : `sqlite:${value}`, cwd);
+  try {
+    return parseDatabaseUrl(hasScheme ? value : `sqlite:${value}`, cwd);
+  } catch (error) {
+    // Core names its own field (databaseUrl); here the user typed the flag.
+    if (error instanceof KeyGuardError) {
+      throw new KeyGuardError("invalid_input", error.message.replace(/^databaseUrl\b/, flag), {
+        cause: error,
+      });
+    }
+    throw error;
+  }
 }
 
 /** Whether two targets are the same database (the same file, or the same connection string). */

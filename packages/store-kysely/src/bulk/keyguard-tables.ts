@@ -1,0 +1,39 @@
+import { openSqlite } from "../dialects/open-sqlite.js";
+import { migrateToLatest } from "../migrations/migrate.js";
+import { listTables } from "./table-columns.js";
+
+/**
+ * Every table KeyGuard's migrations create, in an order where each table comes after the
+ * tables it references, with the column(s) that order its rows for reading in batches.
+ * `copyDatabase` copies exactly these and refuses a database holding any other table, so
+ * a migration that adds a table must add it here too (a test checks that every migrated
+ * table is listed).
+ */
+export interface KeyGuardTable {
+  readonly name: string;
+  /** A unique column that orders the rows (keyset pagination), normally the primary key. */
+  readonly key: string;
+}
+
+export const KEYGUARD_TABLES: readonly KeyGuardTable[] = [
+  { name: "organizations", key: "id" },
+  { name: "api_keys", key: "id" },
+  { name: "usage_logs", key: "id" },
+  { name: "ip_blocks", key: "id" },
+];
+
+/**
+ * The tables this version's migrations create, found by running them on an empty
+ * in-memory database: the authority `copyDatabase` checks `KEYGUARD_TABLES` against, so
+ * a table added by a migration but not listed above makes copies fail instead of leaving
+ * its rows behind.
+ */
+export async function migratedTableNames(): Promise<string[]> {
+  const { db } = await openSqlite(":memory:");
+  try {
+    await migrateToLatest(db as never, "sqlite");
+    return await listTables(db as never, "sqlite");
+  } finally {
+    await db.destroy();
+  }
+}
