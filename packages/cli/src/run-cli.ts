@@ -5,6 +5,8 @@ import { CliContext } from "./cli-context.js";
 import type { CliIo } from "./cli-io.js";
 import { registerBlockCommands } from "./commands/blocks.js";
 import { registerCopyDb } from "./commands/copy-db.js";
+import { registerExport } from "./commands/export.js";
+import { registerImport } from "./commands/import.js";
 import { registerImportPython } from "./commands/import-python.js";
 import { registerInit } from "./commands/init.js";
 import { registerKeyCommands } from "./commands/keys.js";
@@ -38,6 +40,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     registerBlockCommands,
     registerImportPython,
     registerCopyDb,
+    registerExport,
+    registerImport,
   ]) {
     register(cli, ctx);
   }

@@ -21,6 +21,7 @@ import {
   sql,
   type Updateable,
 } from "kysely";
+import { exportRecords } from "./bulk/export-records.js";
 import {
   type ImportOptions,
   type ImportRecords,
@@ -395,6 +396,11 @@ export class KyselyStore implements Store {
    */
   importRecords(records: ImportRecords, options: ImportOptions = {}): Promise<ImportResult> {
     return this.#run(() => importRecords(this.db, this.#codec, records, options));
+  }
+
+  /** Every organization, key (with hash and scheme), usage row and stored block: `keyguard export`. */
+  exportRecords(): Promise<Required<ImportRecords>> {
+    return this.#run(() => exportRecords(this.db, this.#codec));
   }
 
   // ---- usage --------------------------------------------------------------------------

@@ -17,11 +17,23 @@ export interface ImportedUsageRow {
   readonly requestCount: number;
 }
 
-/** What an import brings: organizations, keys (with their hash and its scheme) and usage. */
+/** A stored manual IP block, as its row. */
+export interface ImportedIpBlock {
+  readonly id: string;
+  readonly client: string;
+  readonly scope: "global" | "path";
+  readonly path: string | null;
+  readonly reason: string;
+  readonly createdAt: Date;
+  readonly until: Date;
+}
+
+/** What an import brings: organizations, keys (with their hash and its scheme), usage, blocks. */
 export interface ImportRecords {
   readonly organizations: readonly Organization[];
   readonly apiKeys: readonly ApiKey[];
   readonly usage: readonly ImportedUsageRow[];
+  readonly ipBlocks?: readonly ImportedIpBlock[];
 }
 
 /** Of one kind of record: how many were added, and how many were there already (same id). */
@@ -34,6 +46,7 @@ export interface ImportResult {
   readonly organizations: ImportTableCount;
   readonly apiKeys: ImportTableCount;
   readonly usage: ImportTableCount;
+  readonly ipBlocks: ImportTableCount;
 }
 
 export interface ImportOptions {
@@ -111,6 +124,19 @@ export async function importRecords(
             request_count: row.requestCount,
           })),
         ),
+        ipBlocks: await insertAll(
+          trx,
+          "ip_blocks",
+          (records.ipBlocks ?? []).map((block) => ({
+            id: block.id,
+            client: block.client,
+            scope: block.scope,
+            path: block.scope === "path" ? block.path : null,
+            reason: block.reason,
+            created_at: codec.date(block.createdAt),
+            until: codec.date(block.until),
+          })),
+        ),
       };
       if (options.dryRun) throw new DryRunRollback(result);
       return result;
@@ -121,7 +147,7 @@ export async function importRecords(
   }
 }
 
-type TableName = "organizations" | "api_keys" | "usage_logs";
+type TableName = "organizations" | "api_keys" | "usage_logs" | "ip_blocks";
 
 async function insertAll(
   trx: Transaction<DatabaseSchema>,
