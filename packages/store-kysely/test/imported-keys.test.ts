@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from "node:crypto";
 import { generateRawKey, KeyGuard, resolveConfig, type Store } from "@keyguard/core";
 import {
+  eventually,
   FakeClock,
   keyguardPythonHash,
   keyguardPythonRawKey,
@@ -181,6 +182,89 @@ for (const [name, open] of [
       // SHA-256, never by the keyguard-python hash: it is unknown.
       expect(await kg.verifyKey(legacyRaw)).toMatchObject({ outcome: "unknown" });
       expect(watched.calls.get("findApiKeysByHashes")).toBe(1);
+    });
+
+    it("keyguard-python keys alone and no legacy secret: refused as malformed, with no key query", async () => {
+      const db = await open();
+      dispose = db.dispose;
+      const store = db.store as KyselyStore;
+      await store.migrate();
+      const orgId = randomUUID();
+      await store.insertOrganization({
+        id: orgId,
+        name: "Acme Corp",
+        status: "active",
+        createdAt: new Date(),
+      });
+      const raw = keyguardPythonRawKey();
+      await store.insertApiKey({
+        id: randomUUID(),
+        orgId,
+        label: "py",
+        prefix: raw.slice(0, 12),
+        keyHash: keyguardPythonHash(raw, LEGACY_SECRET),
+        hashScheme: "keyguard-python",
+        isActive: true,
+        scopes: [],
+        rateLimitPerMinute: 5,
+        monthlyLimit: null,
+        createdAt: new Date(),
+        expiresAt: null,
+        lastUsedAt: null,
+      });
+      const watched = counted(store);
+      const kg = new KeyGuard({
+        config: resolveConfig({ secretKey: SECRET }, {}),
+        store: watched.store,
+        clock: new FakeClock(),
+      });
+      kgs.push(kg);
+      for (let i = 0; i < 10; i++)
+        expect(await kg.verifyKey(raw)).toMatchObject({ outcome: "malformed" });
+      expect(Object.fromEntries(watched.calls)).toEqual({ countKeysByHashScheme: 1 });
+    });
+
+    it("a key imported while the process runs is accepted once the census is refreshed (cache.ttlMs)", async () => {
+      const db = await open();
+      dispose = db.dispose;
+      const store = db.store as KyselyStore;
+      await store.migrate();
+      const clock = new FakeClock();
+      const kg = new KeyGuard({ config: resolveConfig({ secretKey: SECRET }, {}), store, clock });
+      kgs.push(kg);
+      const raw = `uk_${randomUUID()}`;
+      expect(await kg.verifyKey(raw)).toMatchObject({ outcome: "malformed" });
+      const orgId = randomUUID();
+      await store.insertOrganization({
+        id: orgId,
+        name: "Later",
+        status: "active",
+        createdAt: new Date(),
+      });
+      await store.insertApiKey({
+        id: randomUUID(),
+        orgId,
+        label: "later",
+        prefix: raw.slice(0, 12),
+        keyHash: createHash("sha256").update(raw).digest("hex"),
+        hashScheme: "sha256-hex",
+        isActive: true,
+        scopes: [],
+        rateLimitPerMinute: 5,
+        monthlyLimit: null,
+        createdAt: new Date(),
+        expiresAt: null,
+        lastUsedAt: null,
+      });
+      // Within the TTL the old census answers, without a query.
+      clock.advance(29_000);
+      expect(await kg.verifyKey(raw)).toMatchObject({ outcome: "malformed" });
+      clock.advance(1_000);
+      await kg.verifyKey(raw); // stale: answered as before, the census re-read in the background
+      await eventually(
+        async () => expect(await kg.verifyKey(raw)).toMatchObject({ outcome: "valid" }),
+        5_000,
+      );
     });
 
     it("a database without imported keys refuses foreign-format keys without looking them up", async () => {
