@@ -357,3 +357,61 @@ describe("KEYGUARD_TABLES", () => {
     expect(KEYGUARD_TABLES.map((table) => table.name).sort()).toEqual(await migratedTableNames());
   });
 });
+
+describe.runIf(postgres)("imported keys while PostgreSQL is unreachable", () => {
+  it("an undecidable foreign-format key is 503 (as an uncached key is), not a 401 that counts toward a block", async () => {
+    const { startTcpProxy, TEST_POSTGRES_URL, uniqueSchemaName, dropSchema } = await import(
+      "@keyguard/testkit"
+    );
+    const schema = uniqueSchemaName("outage");
+    const direct = await createKyselyStore({ url: TEST_POSTGRES_URL, schema });
+    const proxy = await startTcpProxy(Number(new URL(TEST_POSTGRES_URL).port || 5432));
+    // The server's store reaches PostgreSQL through the proxy, cut before its first query
+    // (so no pooled connection is open when the cut happens).
+    await proxy.cut();
+    const url = new URL(TEST_POSTGRES_URL);
+    url.host = `127.0.0.1:${proxy.port}`;
+    const store = await createKyselyStore({ url: url.toString(), schema });
+    try {
+      await direct.migrate();
+      const orgId = randomUUID();
+      await direct.insertOrganization({
+        id: orgId,
+        name: "Acme Corp",
+        status: "active",
+        createdAt: new Date(),
+      });
+      const raw = `uk_${randomUUID()}`;
+      await direct.insertApiKey({
+        id: randomUUID(),
+        orgId,
+        label: "u",
+        prefix: raw.slice(0, 12),
+        keyHash: createHash("sha256").update(raw).digest("hex"),
+        hashScheme: "sha256-hex",
+        isActive: true,
+        scopes: [],
+        rateLimitPerMinute: 5,
+        monthlyLimit: null,
+        createdAt: new Date(),
+        expiresAt: null,
+        lastUsedAt: null,
+      });
+      const clock = new FakeClock();
+      const kg = new KeyGuard({ config: resolveConfig({ secretKey: SECRET }, {}), store, clock });
+      await expect(kg.verifyKey(raw)).rejects.toMatchObject({ code: "database_unavailable" });
+      // Not asked again at once: the same answer, without waiting on the database.
+      await expect(kg.verifyKey(raw)).rejects.toMatchObject({ code: "database_unavailable" });
+      await proxy.restore();
+      // Back, but within the retry interval the remembered answer stands (no query).
+      await expect(kg.verifyKey(raw)).rejects.toMatchObject({ code: "database_unavailable" });
+      clock.advance(5_000); // cache.negativeTtlMs: the retry interval
+      expect(await kg.verifyKey(raw)).toMatchObject({ outcome: "valid" });
+    } finally {
+      await store.close();
+      await direct.close();
+      await proxy.close();
+      await dropSchema(schema);
+    }
+  });
+});

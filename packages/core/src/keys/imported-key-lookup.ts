@@ -31,8 +31,6 @@ interface Census {
   readonly readAt: number;
 }
 
-const NOTHING_IMPORTED: Census = { present: new Set(), readAt: Number.NEGATIVE_INFINITY };
-
 /**
  * Verification of keys whose raw form is not KeyGuard's (no valid checksum): keys imported
  * from keyguard-python (`kg_live_` + 43 characters, hashed SHA-256(raw + SECRET_KEY)) or
@@ -42,7 +40,9 @@ const NOTHING_IMPORTED: Census = { present: new Set(), readAt: Number.NEGATIVE_I
  * Which of those exist is known from a count per hash scheme, read once on the first
  * foreign-format key and then refreshed in the background at most once per `refreshMs`:
  * no request waits on a query after the first, and a database without imported keys
- * refuses foreign-format keys as malformed without looking them up. A key that may be
+ * refuses foreign-format keys as malformed without looking them up. If the first read
+ * fails the key cannot be decided: the store's error (503), remembered for `retryMs`; a
+ * failed refresh keeps the census already known. A key that may be
  * imported goes through the verification cache under its HMAC, like any key: one store
  * query per distinct key (positive or negative entry), none per request after that.
  *
@@ -59,6 +59,8 @@ export class ImportedKeyLookup {
   readonly #retryMs: number;
   #census: Census | undefined;
   #reading: Promise<Census> | undefined;
+  /** The first census read failed: until `until`, answer with its error instead of asking again. */
+  #unavailable: { readonly error: unknown; readonly until: number } | undefined;
 
   constructor(options: ImportedKeyLookupOptions) {
     this.#store = options.store;
@@ -89,7 +91,13 @@ export class ImportedKeyLookup {
     const pythonFormat = this.#legacySecret !== undefined && isKeyguardPythonKey(rawKey);
     if (!pythonFormat && !isPlausibleForeignKey(rawKey)) return undefined;
     const census = this.#census;
-    if (census === undefined) return this.#read().then((read) => this.#candidates(rawKey, read));
+    if (census === undefined) {
+      // Nothing known yet and the store not answering: like an uncached key of KeyGuard's
+      // own, this cannot be decided (503), and is not asked again before `retryMs`.
+      const down = this.#unavailable;
+      if (down !== undefined && this.#clock.now() < down.until) return Promise.reject(down.error);
+      return this.#read().then((read) => this.#candidates(rawKey, read));
+    }
     if (this.#clock.now() - census.readAt >= this.#refreshMs) void this.#read();
     return this.#candidates(rawKey, census);
   }
@@ -160,13 +168,18 @@ export class ImportedKeyLookup {
           readAt: this.#clock.now(),
         };
         this.#census = census;
+        this.#unavailable = undefined;
         return census;
-      } catch {
-        // The store is not answering: keep what was known (nothing, the first time) and try
-        // again `retryMs` later, not on every request. Until then foreign-format keys are
-        // judged by what was known; the outage is reported by whatever else needs the store.
+      } catch (error) {
+        const known = this.#census;
+        if (known === undefined) {
+          this.#unavailable = { error, until: this.#clock.now() + this.#retryMs };
+          throw error;
+        }
+        // A refresh failed: keep what was known and try again `retryMs` later, not on
+        // every request. The outage is reported by whatever else needs the store.
         const census: Census = {
-          present: (this.#census ?? NOTHING_IMPORTED).present,
+          present: known.present,
           readAt: this.#clock.now() - this.#refreshMs + this.#retryMs,
         };
         this.#census = census;
