@@ -89,6 +89,8 @@ export class CliContext {
         redisUrl: this.option("redis") || this.io.env.KEYGUARD_REDIS_URL || undefined,
         redisPrefix: this.io.env.KEYGUARD_REDIS_PREFIX || undefined,
         secretKey,
+        // Raw keys imported from keyguard-python name their key only with its old secret.
+        legacySecret: this.io.env.KEYGUARD_LEGACY_SECRET || undefined,
       },
       {},
       { requireSecret: options.needsSecret },

@@ -144,6 +144,19 @@ describe.each(sources)("keyguard import-python from $name", (source) => {
       expect(await withLegacy.verifyKey(revoked?.rawKey)).toMatchObject({ outcome: "revoked" });
       await withLegacy.close();
       expect(json(await run(["stats", "--json"])).legacy_hash_keys).toBe(8);
+
+      // An imported raw key names its key in commands, as a KeyGuard raw key does.
+      const other = contents.keys.filter((k) => k.isActive)[1] as (typeof contents.keys)[number];
+      const revokedByRawKey = await run(["revoke-key", other.rawKey], {
+        KEYGUARD_SECRET_KEY: SECRET,
+        KEYGUARD_LEGACY_SECRET: LEGACY_SECRET,
+      });
+      expect(revokedByRawKey).toMatchObject({ code: 0, stderr: "" });
+      expect(revokedByRawKey.stdout).toContain(`Revoked key ${other.prefix} (${other.label}`);
+      expect(json(await run(["stats", "--json"]))).toMatchObject({
+        active_keys: 8,
+        legacy_hash_keys: 7,
+      });
     });
 
     it("refuses a source that is not keyguard-python's, in one line, writing nothing", async () => {

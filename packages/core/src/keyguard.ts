@@ -1,7 +1,7 @@
 import { type BlockOptions, IpBlockService } from "./blocks/ip-block-service.js";
 import { type CachedLookup, VerificationCache } from "./cache/verification-cache.js";
 import type { KeyGuardConfig } from "./config/keyguard-config.js";
-import { type ApiKeyInfo, toApiKeyInfo } from "./domain/api-key.js";
+import { type ApiKeyInfo, type StoredApiKey, toApiKeyInfo } from "./domain/api-key.js";
 import type { Organization } from "./domain/organization.js";
 import type { KeyGuardStats } from "./domain/stats.js";
 import type { UsageBucket } from "./domain/usage-bucket.js";
@@ -213,6 +213,7 @@ export class KeyGuard {
       organizations: this.#organizations,
       forget: (keyHash) => this.#cache.invalidate(keyHash),
       keyChanged: (keyHash) => this.#keyChanged(keyHash),
+      findImported: (rawKey) => this.#findImported(rawKey),
     });
     this.#changeFeed = options.changeFeed;
     this.#stopListening = this.#changeFeed?.subscribe((change) => this.#hear(change));
@@ -399,6 +400,14 @@ export class KeyGuard {
     return this.#cache
       .resolve(candidates.keyHash, () => lookup.load(rawKey, candidates))
       .then(this.#decide);
+  }
+
+  /** The stored key an imported raw key names (for references: revoke, update, usage). */
+  async #findImported(rawKey: string): Promise<StoredApiKey | undefined> {
+    const lookup = this.#importedKeys;
+    if (lookup === undefined) return undefined;
+    const candidates = await lookup.candidates(rawKey);
+    return candidates === undefined ? undefined : lookup.load(rawKey, candidates);
   }
 
   // ---- end of imported keys ----------------------------------------------------------
