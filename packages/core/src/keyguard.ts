@@ -252,6 +252,7 @@ export class KeyGuard {
   /** Creates or upgrades the database schema (the seed's `init_db`). Safe to repeat. */
   async init(): Promise<void> {
     await this.store.migrate();
+    await this.#importedKeys?.prime();
   }
 
   // ---- organizations (see organizations/organization-service.ts) --------------------

@@ -267,6 +267,22 @@ for (const [name, open] of [
       );
     });
 
+    it("init() reads which hash schemes exist, so the first foreign-format key waits on nothing", async () => {
+      const db = await open();
+      dispose = db.dispose;
+      const watched = counted(db.store);
+      const kg = new KeyGuard({
+        config: resolveConfig({ secretKey: SECRET }, {}),
+        store: watched.store,
+        clock: new FakeClock(),
+      });
+      kgs.push(kg);
+      await kg.init();
+      expect(Object.fromEntries(watched.calls)).toEqual({ migrate: 1, countKeysByHashScheme: 1 });
+      expect(await kg.verifyKey(keyguardPythonRawKey())).toMatchObject({ outcome: "malformed" });
+      expect(Object.fromEntries(watched.calls)).toEqual({ migrate: 1, countKeysByHashScheme: 1 });
+    });
+
     it("a database without imported keys refuses foreign-format keys without looking them up", async () => {
       const db = await open();
       dispose = db.dispose;

@@ -81,6 +81,16 @@ export class ImportedKeyLookup {
   }
 
   /**
+   * Reads the census now (at start-up, right after migrating, while the database is known
+   * to answer), so that even the first foreign-format key is decided without waiting and
+   * without depending on the database being up at that moment. A failure is left for the
+   * first such key to meet.
+   */
+  async prime(): Promise<void> {
+    await this.#read().catch(() => {});
+  }
+
+  /**
    * What to look `rawKey` up by, or `undefined` when it cannot be an imported key (then
    * it is malformed). Waits for the census only the first time; later it answers from the
    * census it has and refreshes it in the background when it is old.
