@@ -79,6 +79,11 @@ export const statsWire = z
     error_rate: z
       .number()
       .describe("Share of requests answered 400 or above: a fraction from 0 to 1 (0.024 = 2.4%)"),
+    legacy_hash_keys: z
+      .int()
+      .describe(
+        "Keys (not revoked) imported from another system and still stored under its hash; they are re-stored under KeyGuard's HMAC on first use. At 0 the legacy secret can be retired.",
+      ),
   })
   .meta({ id: "Stats" });
 

@@ -1,5 +1,12 @@
 import { existsSync } from "node:fs";
-import { KeyGuard, KeyGuardError, redactUrl, resolveConfig } from "@keyguard/core";
+import {
+  type DatabaseTarget,
+  KeyGuard,
+  KeyGuardError,
+  parseDatabaseUrl,
+  redactUrl,
+  resolveConfig,
+} from "@keyguard/core";
 import type { RedisBackend } from "@keyguard/limiter-redis";
 import { createKyselyStore } from "@keyguard/store-kysely";
 import type { CliIo } from "./cli-io.js";
@@ -18,6 +25,11 @@ export interface OpenOptions {
    * run if Redis does not answer. Other commands only use the database.
    */
   readonly shared?: boolean;
+  /**
+   * Work on an empty in-memory database instead of the configured one (a `--dry-run` whose
+   * target does not exist yet: what it would add is everything, and nothing is created).
+   */
+  readonly standIn?: boolean;
 }
 
 /** What every command gets: the global options, output helpers and the database. */
@@ -78,11 +90,15 @@ export class CliContext {
         redisPrefix: this.io.env.KEYGUARD_REDIS_PREFIX || undefined,
         secretKey,
         previousSecretKeys: this.io.env.KEYGUARD_PREVIOUS_SECRET_KEYS || undefined,
+        // Raw keys imported from keyguard-python name their key only with its old secret.
+        legacySecret: this.io.env.KEYGUARD_LEGACY_SECRET || undefined,
       },
       {},
       { requireSecret: options.needsSecret },
     );
-    const { database } = config;
+    const database: DatabaseTarget = options.standIn
+      ? { dialect: "sqlite", filename: ":memory:" }
+      : config.database;
     if (
       database.dialect === "sqlite" &&
       database.filename !== ":memory:" &&
@@ -130,6 +146,28 @@ export class CliContext {
       return await use(kg);
     } finally {
       await kg.close();
+    }
+  }
+
+  /**
+   * Whether the configured database already has KeyGuard's tables, creating nothing (a
+   * missing SQLite file is not created). A `--dry-run` into a database that does not exist
+   * yet works on an empty stand-in instead, so it writes nothing anywhere.
+   */
+  async hasKeyGuardDatabase(): Promise<boolean> {
+    const database = parseDatabaseUrl(this.databaseUrl, this.io.cwd);
+    if (
+      database.dialect === "sqlite" &&
+      database.filename !== ":memory:" &&
+      !existsSync(database.filename)
+    ) {
+      return false;
+    }
+    const store = await createKyselyStore({ database });
+    try {
+      return await store.hasSchema();
+    } finally {
+      await store.close();
     }
   }
 

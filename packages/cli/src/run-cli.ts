@@ -4,6 +4,10 @@ import { cac } from "cac";
 import { CliContext } from "./cli-context.js";
 import type { CliIo } from "./cli-io.js";
 import { registerBlockCommands } from "./commands/blocks.js";
+import { registerCopyDb } from "./commands/copy-db.js";
+import { registerExport } from "./commands/export.js";
+import { registerImport } from "./commands/import.js";
+import { registerImportPython } from "./commands/import-python.js";
 import { registerInit } from "./commands/init.js";
 import { registerKeyCommands } from "./commands/keys.js";
 import { registerOrganizationCommands } from "./commands/organizations.js";
@@ -36,6 +40,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     registerReportCommands,
     registerBlockCommands,
     registerSecretCommands,
+    registerImportPython,
+    registerCopyDb,
+    registerExport,
+    registerImport,
   ]) {
     register(cli, ctx);
   }

@@ -163,6 +163,7 @@ describe.each(backends)("keyguard CLI on $name", (backend) => {
       total_requests: 0,
       requests_last_hour: 0,
       error_rate: 0,
+      legacy_hash_keys: 0,
     });
 
     // The raw key is nowhere in the database.

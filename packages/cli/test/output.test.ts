@@ -34,6 +34,7 @@ describe("stats box", () => {
       totalRequests: 1247,
       requestsLastHour: 83,
       errorRate: 0.024,
+      legacyHashKeys: 0,
     });
     expect(box.trim()).toBe(
       [
@@ -59,6 +60,7 @@ describe("stats box", () => {
       totalRequests: 12_345_678_901_234,
       requestsLastHour: 0,
       errorRate: 0,
+      legacyHashKeys: 0,
     });
     const widths = new Set(
       box

@@ -59,6 +59,12 @@ export {
   type UpdateApiKeyInput,
 } from "./keys/api-key-service.js";
 export {
+  FOREIGN_KEY_MAX_LENGTH,
+  FOREIGN_KEY_MIN_LENGTH,
+  isKeyguardPythonKey,
+  isPlausibleForeignKey,
+} from "./keys/foreign-key-format.js";
+export {
   DISPLAY_PREFIX_LENGTH,
   type GeneratedKey,
   generateRawKey,
@@ -67,6 +73,15 @@ export {
   keyEnvironmentOf,
   RAW_KEY_LENGTH,
 } from "./keys/key-format.js";
+export {
+  isKeyHashScheme,
+  isLegacyHashScheme,
+  KEY_HASH_SCHEMES,
+  type KeyHashScheme,
+  LEGACY_HASH_SCHEMES,
+  type LegacyHashScheme,
+  legacyHashOf,
+} from "./keys/key-hash-scheme.js";
 export { createKeyHasher, type KeyHasher } from "./keys/key-hasher.js";
 export { type GcraState, gcra } from "./limits/gcra.js";
 export { type LockoutEnd, lockoutEnd } from "./limits/lockout-end.js";
@@ -158,6 +173,7 @@ export type {
   ApiKeyRotation,
   ApiKeyStatus,
   IpBlockFilter,
+  KeyHashSchemeCount,
   ListPage,
   OrganizationListFilter,
   OrganizationStatusChange,

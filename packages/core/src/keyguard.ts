@@ -1,7 +1,7 @@
 import { type BlockOptions, IpBlockService } from "./blocks/ip-block-service.js";
 import { type CachedLookup, VerificationCache } from "./cache/verification-cache.js";
 import type { KeyGuardConfig } from "./config/keyguard-config.js";
-import { type ApiKeyInfo, toApiKeyInfo } from "./domain/api-key.js";
+import { type ApiKeyInfo, type StoredApiKey, toApiKeyInfo } from "./domain/api-key.js";
 import type { Organization } from "./domain/organization.js";
 import type { KeyGuardStats } from "./domain/stats.js";
 import type { UsageBucket } from "./domain/usage-bucket.js";
@@ -17,7 +17,9 @@ import {
   type RotatedApiKey,
   type UpdateApiKeyInput,
 } from "./keys/api-key-service.js";
+import { type ImportedKeyCandidates, ImportedKeyLookup } from "./keys/imported-key-lookup.js";
 import { isWellFormedKey } from "./keys/key-format.js";
+import { isLegacyHashScheme } from "./keys/key-hash-scheme.js";
 import { createKeyHasher, type KeyHasher } from "./keys/key-hasher.js";
 import { OrganizationService } from "./organizations/organization-service.js";
 import {
@@ -166,6 +168,8 @@ export class KeyGuard {
   /** Hashers of `previousSecretKeys`, tried in order for a key the current secret does not know. */
   readonly #previousHashes: readonly KeyHasher[];
   readonly #cache: VerificationCache;
+  /** Keys in other systems' formats (imported); undefined when the store cannot hold them. */
+  readonly #importedKeys: ImportedKeyLookup | undefined;
   readonly #usage: UsageRecorder;
   readonly #usageSpool: UsageSpool | undefined;
   readonly #usageMaintenance: UsageMaintenance;
@@ -205,6 +209,16 @@ export class KeyGuard {
         if (this.#closing === undefined) this.#reportBackgroundError(error);
       },
     });
+    this.#importedKeys = ImportedKeyLookup.supports(this.store)
+      ? new ImportedKeyLookup({
+          store: this.store,
+          hash: this.#hash,
+          legacySecret: options.config.legacySecret,
+          clock: this.clock,
+          refreshMs: options.config.cache.ttlMs,
+          retryMs: options.config.cache.negativeTtlMs,
+        })
+      : undefined;
     this.#ipBlocks = new IpBlockService({
       store: this.store,
       clock: this.clock,
@@ -244,6 +258,7 @@ export class KeyGuard {
       organizations: this.#organizations,
       forget: (keyHash) => this.#cache.invalidate(keyHash),
       keyChanged: (keyHash) => this.#keyChanged(keyHash),
+      findImported: (rawKey) => this.#findImported(rawKey),
     });
     this.#changeFeed = options.changeFeed;
     this.#stopListening = this.#changeFeed?.subscribe((change) => this.#hear(change));
@@ -289,6 +304,7 @@ export class KeyGuard {
   async init(): Promise<void> {
     await this.store.migrate();
     await this.checkSecret();
+    await this.#importedKeys?.prime();
     await this.#replayUsageSpool();
   }
 
@@ -519,7 +535,9 @@ export class KeyGuard {
   verifyKey(rawKey: string | null | undefined): Promise<VerifyResult> {
     // Not `async`: the hot path (a cache hit) then costs one resolved promise, no more.
     if (rawKey === undefined || rawKey === null || rawKey === "") return REFUSED.missing;
-    if (!isWellFormedKey(rawKey)) return REFUSED.malformed;
+    if (!isWellFormedKey(rawKey)) {
+      return this.#importedKeys === undefined ? REFUSED.malformed : this.#verifyImported(rawKey);
+    }
     let keyHash: string;
     try {
       keyHash = this.#hash(rawKey);
@@ -563,6 +581,49 @@ export class KeyGuard {
   }
 
   readonly #loadByHash = (keyHash: string) => this.store.findApiKeyByHash(keyHash);
+
+  // ---- imported keys (keys/imported-key-lookup.ts): raw keys not in KeyGuard's format ----
+
+  /**
+   * A key without KeyGuard's checksum: malformed, unless keys imported from another
+   * system may have this form. Then it goes through the same cache as any key, under its
+   * HMAC (what the key is re-stored as on first use), so a known or unknown one costs no
+   * query after its first look-up.
+   */
+  #verifyImported(rawKey: string): Promise<VerifyResult> {
+    const lookup = this.#importedKeys as ImportedKeyLookup;
+    try {
+      const candidates = lookup.candidates(rawKey);
+      if (candidates === undefined) return REFUSED.malformed;
+      if (candidates instanceof Promise) {
+        return candidates.then((found) =>
+          found === undefined ? REFUSALS.malformed : this.#resolveImported(rawKey, found),
+        );
+      }
+      return this.#resolveImported(rawKey, candidates);
+    } catch (error) {
+      return Promise.reject(error); // no secret configured
+    }
+  }
+
+  #resolveImported(rawKey: string, candidates: ImportedKeyCandidates): Promise<VerifyResult> {
+    const lookup = this.#importedKeys as ImportedKeyLookup;
+    const cached = this.#cache.peek(candidates.keyHash);
+    if (cached !== undefined) return Promise.resolve(this.#decide(cached));
+    return this.#cache
+      .resolve(candidates.keyHash, () => lookup.load(rawKey, candidates))
+      .then(this.#decide);
+  }
+
+  /** The stored key an imported raw key names (for references: revoke, update, usage). */
+  async #findImported(rawKey: string): Promise<StoredApiKey | undefined> {
+    const lookup = this.#importedKeys;
+    if (lookup === undefined) return undefined;
+    const candidates = await lookup.candidates(rawKey);
+    return candidates === undefined ? undefined : lookup.load(rawKey, candidates);
+  }
+
+  // ---- end of imported keys ----------------------------------------------------------
 
   readonly #decide = (lookup: CachedLookup): VerifyResult => {
     const { key, info } = lookup;
@@ -648,7 +709,17 @@ export class KeyGuard {
       totalRequests: counts.totalRequests,
       requestsLastHour: counts.requestsSince,
       errorRate: counts.totalRequests === 0 ? 0 : counts.errorRequests / counts.totalRequests,
+      legacyHashKeys: await this.#countLegacyHashKeys(),
     };
+  }
+
+  /** Unrevoked keys still under another system's hash (0 for a store without imported keys). */
+  async #countLegacyHashKeys(): Promise<number> {
+    if (this.store.countKeysByHashScheme === undefined) return 0;
+    const counts = await this.store.countKeysByHashScheme();
+    let total = 0;
+    for (const count of counts) if (isLegacyHashScheme(count.scheme)) total += count.unrevokedKeys;
+    return total;
   }
 
   /** The limiter behind the request pipeline (throws if none was configured). */

@@ -31,6 +31,8 @@ export interface ApiKeysTable {
   label: string;
   prefix: string;
   key_hash: string;
+  /** `KeyHashScheme` (migration 0011; `hmac-sha256` for every key made before it). */
+  key_hash_scheme: string;
   is_active: DbBoolean;
   /** JSON array of strings: `jsonb` in PostgreSQL, text in SQLite. */
   scopes: unknown;

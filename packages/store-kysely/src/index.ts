@@ -6,5 +6,22 @@ export {
 } from "./create-kysely-store.js";
 export type { DatabaseSchema } from "./database-schema.js";
 export type { PostgresTimeouts } from "./dialects/open-postgres.js";
+export {
+  type CopiedTable,
+  type CopyEndpoint,
+  type CopyOptions,
+  copyDatabase,
+} from "./bulk/copy-database.js";
+export type {
+  ImportedIpBlock,
+  ImportedUsageRow,
+  ImportOptions,
+  ImportRecords,
+  ImportResult,
+  ImportTableCount,
+} from "./bulk/import-records.js";
+export { KEYGUARD_TABLES, type KeyGuardTable, migratedTableNames } from "./bulk/keyguard-tables.js";
+export type { SqlDialect } from "./column-codec.js";
+export { openReadOnlyDatabase, type ReadOnlyDatabase } from "./dialects/open-read-only.js";
 export { KyselyStore } from "./kysely-store.js";
 export { MIGRATION_LOCK_TABLE, MIGRATION_TABLE } from "./migrations/migrate.js";

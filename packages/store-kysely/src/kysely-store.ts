@@ -19,7 +19,13 @@ import type {
   UsageMaintenanceResult,
   UsageMaintenanceStep,
 } from "@keyguard/core";
-import { isCharged, KeyGuardError, timeOrderedId } from "@keyguard/core";
+import {
+  isCharged,
+  isKeyHashScheme,
+  KeyGuardError,
+  type KeyHashSchemeCount,
+  timeOrderedId,
+} from "@keyguard/core";
 import {
   type CompiledQuery,
   type Insertable,
@@ -29,6 +35,13 @@ import {
   sql,
   type Updateable,
 } from "kysely";
+import { exportRecords } from "./bulk/export-records.js";
+import {
+  type ImportOptions,
+  type ImportRecords,
+  type ImportResult,
+  importRecords,
+} from "./bulk/import-records.js";
 import { type ColumnCodec, codecFor, type SqlDialect } from "./column-codec.js";
 import { isUniqueViolation, toStoreError } from "./database-errors.js";
 import type {
@@ -343,6 +356,7 @@ export class KyselyStore implements Store {
       label: key.label,
       prefix: key.prefix,
       key_hash: key.keyHash,
+      key_hash_scheme: key.hashScheme ?? "hmac-sha256",
       is_active: codec.boolean(key.isActive),
       scopes: codec.json(key.scopes),
       rate_limit_per_minute: key.rateLimitPerMinute,
@@ -518,6 +532,71 @@ export class KyselyStore implements Store {
       values.expires_at = patch.expiresAt && codec.date(patch.expiresAt);
     }
     return values;
+  }
+
+  // ---- imported keys ------------------------------------------------------------------
+
+  countKeysByHashScheme(): Promise<readonly KeyHashSchemeCount[]> {
+    return this.#run(async () => {
+      const codec = this.#codec;
+      const rows = await this.db
+        .selectFrom("api_keys")
+        .select((eb) => [
+          "key_hash_scheme",
+          eb.fn.countAll<DbInteger>().as("keys"),
+          eb.fn
+            .sum<DbInteger>(
+              eb.case().when("is_active", "=", codec.boolean(true)).then(1).else(0).end(),
+            )
+            .as("unrevoked"),
+        ])
+        .groupBy("key_hash_scheme")
+        .execute();
+      return rows
+        .filter((row) => isKeyHashScheme(row.key_hash_scheme))
+        .map((row) => ({
+          scheme: row.key_hash_scheme as KeyHashSchemeCount["scheme"],
+          keys: codec.readInteger(row.keys),
+          unrevokedKeys: codec.readInteger(row.unrevoked ?? 0),
+        }));
+    });
+  }
+
+  findApiKeysByHashes(keyHashes: readonly string[]): Promise<StoredApiKey[]> {
+    if (keyHashes.length === 0) return Promise.resolve([]);
+    return this.#run(async () => {
+      const rows = await this.#keys()
+        .where("api_keys.key_hash", "in", [...keyHashes])
+        .execute();
+      return rows.map((row) => this.#toKey(row));
+    });
+  }
+
+  upgradeKeyHash(id: string, fromHash: string, toHash: string): Promise<StoredApiKey | undefined> {
+    return this.#run(async () => {
+      const result = await this.db
+        .updateTable("api_keys")
+        .set({ key_hash: toHash, key_hash_scheme: "imported-hmac-sha256" })
+        .where("id", "=", id)
+        .where("key_hash", "=", fromHash)
+        .executeTakeFirst();
+      if (Number(result.numUpdatedRows) === 0) return undefined;
+      return this.findApiKeyById(id);
+    });
+  }
+
+  /**
+   * Adds organizations, keys (hashes as given, with their scheme) and usage rows in one
+   * transaction, skipping records whose id is already stored: `keyguard import-python`
+   * and `keyguard import`. See `importRecords` for what is refused.
+   */
+  importRecords(records: ImportRecords, options: ImportOptions = {}): Promise<ImportResult> {
+    return this.#run(() => importRecords(this.db, this.#codec, records, options));
+  }
+
+  /** Every organization, key (with hash and scheme), usage row and stored block: `keyguard export`. */
+  exportRecords(): Promise<Required<ImportRecords>> {
+    return this.#run(() => exportRecords(this.db, this.#codec));
   }
 
   // ---- usage --------------------------------------------------------------------------
@@ -950,6 +1029,7 @@ export class KyselyStore implements Store {
       label: row.label,
       prefix: row.prefix,
       keyHash: row.key_hash,
+      hashScheme: isKeyHashScheme(row.key_hash_scheme) ? row.key_hash_scheme : "hmac-sha256",
       isActive: codec.readBoolean(row.is_active),
       scopes: codec.readJson(row.scopes) as string[],
       rateLimitPerMinute: row.rate_limit_per_minute,

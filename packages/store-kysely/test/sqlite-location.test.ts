@@ -94,6 +94,7 @@ describe("SQLite file handling", () => {
       { name: "0008_key_quota_lineage" },
       { name: "0009_automatic_blocks" },
       { name: "0010_secret_fingerprint" },
+      { name: "0011_key_hash_scheme" },
     ]);
     db.close();
   });

@@ -31,6 +31,19 @@ export {
 export { eventually } from "./eventually.js";
 export { FakeClock } from "./fake-clock.js";
 export { type RawResponse, rawRequest } from "./http-client.js";
+export {
+  createKeyguardPythonPostgres,
+  createKeyguardPythonSqlite,
+  type KeyguardPythonContents,
+  type KeyguardPythonDatabase,
+  type KeyguardPythonFixtureOptions,
+  type KeyguardPythonKey,
+  type KeyguardPythonOrganization,
+  type KeyguardPythonUsageLog,
+  keyguardPythonContents,
+  keyguardPythonHash,
+  keyguardPythonRawKey,
+} from "./keyguard-python-database.js";
 export { describeLimiterConformance } from "./limiter-conformance.js";
 export {
   dropSchema,

@@ -761,6 +761,7 @@ export function describeStoreConformance(
           totalRequests: 0,
           requestsLastHour: 0,
           errorRate: 0,
+          legacyHashKeys: 0,
         });
         await kg.createOrganization("Acme Corp");
         await kg.createOrganization("Dev Team");
@@ -784,6 +785,7 @@ export function describeStoreConformance(
           totalRequests: 100,
           requestsLastHour: 40,
           errorRate: 0.04,
+          legacyHashKeys: 0,
         });
       });
 

@@ -46,6 +46,15 @@ const configSchema = z.object({
         .max(8, "previousSecretKeys: at most 8 secrets (each is tried for every unknown key)"),
     )
     .default([]),
+  /**
+   * keyguard-python's SECRET_KEY, for keys imported from it (`keyguard import-python`):
+   * they are verified by SHA-256(raw key + this) and re-stored under KeyGuard's HMAC on
+   * first use. Not needed once `stats` shows no legacy hashes.
+   */
+  legacySecret: z
+    .string({ error: "legacySecret must be a string" })
+    .min(1, "legacySecret must not be empty")
+    .optional(),
   /** The admin API's `X-Admin-Key`; defaults to `secretKey`, as in the seed. */
   adminKey: z
     .string({ error: "adminKey must be a string" })
@@ -194,6 +203,7 @@ export interface ResolveConfigOptions {
 export const CONFIG_ENV_VARS = {
   secretKey: "KEYGUARD_SECRET_KEY",
   previousSecretKeys: "KEYGUARD_PREVIOUS_SECRET_KEYS",
+  legacySecret: "KEYGUARD_LEGACY_SECRET",
   databaseUrl: "KEYGUARD_DATABASE_URL",
   adminKey: "KEYGUARD_ADMIN_KEY",
   redisUrl: "KEYGUARD_REDIS_URL",

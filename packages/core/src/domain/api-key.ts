@@ -1,3 +1,4 @@
+import type { KeyHashScheme } from "../keys/key-hash-scheme.js";
 import type { OrganizationStatus } from "./organization.js";
 
 /**
@@ -12,6 +13,11 @@ export interface ApiKey {
   readonly prefix: string;
   /** HMAC-SHA256 of the raw key, keyed with the secret. Internal: never leaves the library. */
   readonly keyHash: string;
+  /**
+   * How `keyHash` was computed (absent: `hmac-sha256`, KeyGuard's own). Imported keys
+   * carry their old system's scheme until their first use re-stores them under the HMAC.
+   */
+  readonly hashScheme?: KeyHashScheme;
   readonly isActive: boolean;
   readonly scopes: readonly string[];
   readonly rateLimitPerMinute: number;

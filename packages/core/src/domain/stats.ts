@@ -8,6 +8,12 @@ export interface KeyGuardStats {
   readonly requestsLastHour: number;
   /** Share of logged requests answered with a status of 400 or above; 0 when there are none. */
   readonly errorRate: number;
+  /**
+   * Keys (not revoked) still stored under another system's hash (keyguard-python, plain
+   * SHA-256), waiting for their first use to be re-stored under KeyGuard's HMAC. At 0 the
+   * legacy secret is no longer needed.
+   */
+  readonly legacyHashKeys: number;
 }
 
 /** The raw counts a store reports; the service derives {@link KeyGuardStats} from them. */

@@ -75,6 +75,11 @@ export interface ApiKeyServiceOptions {
   readonly forget: (keyHash: string) => void;
   /** A stored key changed: forget it here and tell the other processes. */
   readonly keyChanged: (keyHash: string) => Promise<void>;
+  /**
+   * Finds an imported key by its raw key when that is not in KeyGuard's format
+   * (keyguard-python, plain SHA-256 imports); `undefined` when it names none.
+   */
+  readonly findImported?: (rawKey: string) => Promise<StoredApiKey | undefined>;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -102,6 +107,7 @@ export class ApiKeyService {
   readonly #organizations: ApiKeyServiceOptions["organizations"];
   readonly #forget: (keyHash: string) => void;
   readonly #keyChanged: (keyHash: string) => Promise<void>;
+  readonly #findImported: ApiKeyServiceOptions["findImported"];
 
   constructor(options: ApiKeyServiceOptions) {
     this.#store = options.store;
@@ -112,6 +118,7 @@ export class ApiKeyService {
     this.#organizations = options.organizations;
     this.#forget = options.forget;
     this.#keyChanged = options.keyChanged;
+    this.#findImported = options.findImported;
   }
 
   /** Creates a key. The returned `rawKey` is the only copy: show it once, then drop it. */
@@ -332,6 +339,10 @@ export class ApiKeyService {
       const candidates = await this.#store.findApiKeysByPrefix(ref, MAX_CANDIDATES + 1);
       if (candidates.length === 1 && candidates[0]) return candidates[0];
       if (candidates.length > 1) throw ambiguous(ref, candidates);
+    } else if (this.#findImported !== undefined) {
+      // A raw key of another system's format (an imported key).
+      const imported = await this.#findImported(ref);
+      if (imported) return imported;
     }
     throw new KeyGuardError(
       "api_key_not_found",

@@ -4,6 +4,7 @@ import type { SecretFingerprints } from "../domain/secret-fingerprints.js";
 import type { StoreCounts } from "../domain/stats.js";
 import type { UsageBucket } from "../domain/usage-bucket.js";
 import type { UsageEvent } from "../domain/usage-event.js";
+import type { KeyHashScheme } from "../keys/key-hash-scheme.js";
 import type { IpBlock } from "./limiter.js";
 
 /**
@@ -80,6 +81,15 @@ export interface ApiKeyRotation {
 export interface RotatedKeys {
   readonly previous: StoredApiKey;
   readonly successor: StoredApiKey;
+}
+
+/** How many keys use one hash scheme (see `Store.countKeysByHashScheme`). */
+export interface KeyHashSchemeCount {
+  readonly scheme: KeyHashScheme;
+  /** Keys of any state. */
+  readonly keys: number;
+  /** Keys not revoked (they may still be expired). */
+  readonly unrevokedKeys: number;
 }
 
 /**
@@ -209,6 +219,19 @@ export interface Store {
    * so their rows must not pile up); the number deleted.
    */
   deleteEndedAutomaticBlocks?(now: Date): Promise<number>;
+
+  // ---- imported keys (optional: a store without them cannot hold imported keys) ----
+
+  /** Keys per hash scheme; schemes no key uses may be left out. */
+  countKeysByHashScheme?(): Promise<readonly KeyHashSchemeCount[]>;
+  /** Every key whose stored hash is one of `keyHashes` (at most one per hash). */
+  findApiKeysByHashes?(keyHashes: readonly string[]): Promise<StoredApiKey[]>;
+  /**
+   * Re-stores key `id` under `toHash` with scheme `imported-hmac-sha256`, only if its hash
+   * is still `fromHash` (so concurrent upgrades agree); the key as now stored, or
+   * `undefined` when nothing was changed.
+   */
+  upgradeKeyHash?(id: string, fromHash: string, toHash: string): Promise<StoredApiKey | undefined>;
 
   /** Counts for `stats`; `requestsSince` counts events at or after `since`. */
   countStats(since: Date, now: Date): Promise<StoreCounts>;

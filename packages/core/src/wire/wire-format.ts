@@ -46,6 +46,8 @@ export interface StatsWire {
   readonly requests_last_hour: number;
   /** Share of requests answered 400 or above, as a fraction: 0.024 is 2.4%. */
   readonly error_rate: number;
+  /** Unrevoked keys still under another system's hash (waiting for their first use). */
+  readonly legacy_hash_keys: number;
 }
 
 export interface UsageWire {
@@ -117,6 +119,7 @@ export function toStatsWire(stats: KeyGuardStats): StatsWire {
     total_requests: stats.totalRequests,
     requests_last_hour: stats.requestsLastHour,
     error_rate: stats.errorRate,
+    legacy_hash_keys: stats.legacyHashKeys,
   };
 }
 

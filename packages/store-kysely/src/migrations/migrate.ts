@@ -7,6 +7,7 @@ import { ipBlocks } from "./0002-ip-blocks.js";
 import { usageRequestCount } from "./0003-usage-request-count.js";
 import { listingIndexes } from "./0004-listing-indexes.js";
 import { automaticBlocks } from "./0009-automatic-blocks.js";
+import { keyHashScheme } from "./0011-key-hash-scheme.js";
 import { keyQuotaLineage } from "./0008-key-quota-lineage.js";
 import { secretFingerprint } from "./0010-secret-fingerprint.js";
 import { usageCharged } from "./0007-usage-charged.js";
@@ -24,6 +25,7 @@ function migrationsFor(dialect: SqlDialect): Record<string, Migration> {
     "0008_key_quota_lineage": keyQuotaLineage(),
     "0009_automatic_blocks": automaticBlocks(dialect),
     "0010_secret_fingerprint": secretFingerprint(dialect),
+    "0011_key_hash_scheme": keyHashScheme(),
   };
 }
 
@@ -46,6 +48,7 @@ export async function migrateToLatest(
   schema?: string,
 ): Promise<void> {
   const provider: MigrationProvider = { getMigrations: async () => migrationsFor(dialect) };
+  await refuseForeignTables(db, dialect, schema);
   for (let attempt = 1; ; attempt++) {
     try {
       if (schema !== undefined) {
@@ -87,6 +90,36 @@ export async function hasKeyGuardSchema(
       : await sql<{ found: number }>`select 1 as found from sqlite_master
           where type = 'table' and name = ${MIGRATION_TABLE}`.execute(db);
   return rows.length > 0;
+}
+
+/**
+ * keyguard-python uses the same table names (`organizations`, `api_keys`, `usage_logs`).
+ * Migrating such a database in place would keep its rows under KeyGuard's schema: its
+ * keys would be listed as active and refused on every request (their hashes are
+ * keyguard-python's). A database with those tables but without KeyGuard's migration table
+ * is refused instead, pointing at `keyguard import-python`. (KeyGuard creates its
+ * migration table before any of its own tables, so a migration in progress elsewhere is
+ * never mistaken for one.)
+ */
+async function refuseForeignTables(
+  db: Kysely<unknown>,
+  dialect: SqlDialect,
+  schema: string | undefined,
+): Promise<void> {
+  if (await hasKeyGuardSchema(db, dialect, schema)) return;
+  const { rows } =
+    dialect === "postgres"
+      ? await sql<{ found: number }>`select 1 as found from information_schema.tables
+          where table_schema = coalesce(${schema ?? null}::text, current_schema())
+            and table_name = 'api_keys'`.execute(db)
+      : await sql<{ found: number }>`select 1 as found from sqlite_master
+          where type = 'table' and name = 'api_keys'`.execute(db);
+  if (rows.length > 0) {
+    throw new KeyGuardError(
+      "invalid_config",
+      "This database has an api_keys table that KeyGuard did not create (keyguard-python's schema?): KeyGuard does not take it over in place. Import it into a database of its own with: keyguard import-python --from <this database> --db <new database>.",
+    );
+  }
 }
 
 function isConcurrentMigrationConflict(error: unknown): boolean {

@@ -1,0 +1,146 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  createKeyguardPythonPostgres,
+  createKeyguardPythonSqlite,
+  dropSchema,
+  type KeyguardPythonDatabase,
+  type KeyguardPythonKey,
+  keyguardPythonContents,
+  keyguardPythonRawKey,
+  postgresAvailable,
+  TEST_POSTGRES_URL,
+  uniqueSchemaName,
+  withPostgresClient,
+} from "@keyguard/testkit";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { EXAMPLE_SECRET, type ExampleProcess, startExampleProcess } from "./example-process.js";
+import { runKeyguardCli } from "./keyguard-cli-process.js";
+
+const LEGACY_SECRET = "keyguard-python-SECRET_KEY";
+const pg = await postgresAvailable();
+
+/**
+ * A team moving from keyguard-python: its database imported with `keyguard import-python`,
+ * then the three example servers (one process each) pointed at the result with the old
+ * SECRET_KEY as KEYGUARD_LEGACY_SECRET. The keys their clients already hold keep working.
+ */
+describe.each([
+  { source: "SQLite", target: "SQLite" },
+  ...(pg ? [{ source: "PostgreSQL", target: "PostgreSQL" }] : []),
+])(
+  "keyguard-python ($source) imported into $target, served by Express, Fastify and Koa",
+  ({ source, target }) => {
+    const contents = keyguardPythonContents({
+      secret: LEGACY_SECRET,
+      organizations: 2,
+      keysPerOrganization: 3,
+      usageLogsPerKey: 4,
+      revokeEvery: 3,
+    });
+    const active = contents.keys.filter((key) => key.isActive);
+    const revoked = contents.keys.filter((key) => !key.isActive);
+    const cwd = mkdtempSync(join(tmpdir(), "keyguard-import-python-"));
+    const schema = uniqueSchemaName("imported");
+    const databaseUrl =
+      target === "SQLite"
+        ? `sqlite:${join(cwd, "keyguard-node.db")}`
+        : `${TEST_POSTGRES_URL}?options=-c%20search_path%3D${schema}`;
+    const env = { KEYGUARD_DATABASE_URL: databaseUrl, KEYGUARD_SECRET_KEY: EXAMPLE_SECRET };
+    let python: KeyguardPythonDatabase;
+    let servers: ExampleProcess[] = [];
+
+    const cli = (args: string[], extra: Record<string, string> = {}) =>
+      runKeyguardCli(args, { ...env, ...extra }, cwd);
+    const legacyHashes = async () => {
+      const result = await cli(["stats", "--json"]);
+      expect(result.stderr).toBe("");
+      return JSON.parse(result.stdout).legacy_hash_keys as number;
+    };
+    const get = (server: ExampleProcess, rawKey: string, path = "/api/profile") =>
+      fetch(`${server.url}${path}`, { headers: { "x-api-key": rawKey } });
+
+    beforeAll(async () => {
+      python =
+        source === "SQLite"
+          ? createKeyguardPythonSqlite(contents)
+          : await createKeyguardPythonPostgres(contents);
+      if (target === "PostgreSQL")
+        await withPostgresClient((client) => client.query(`create schema ${schema}`));
+      const imported = await cli(["import-python", "--from", python.url], {
+        KEYGUARD_LEGACY_SECRET: LEGACY_SECRET,
+      });
+      expect(imported.stderr).toBe("");
+      expect(imported.code).toBe(0);
+      servers = await Promise.all(
+        ["express", "fastify", "koa"].map((framework) =>
+          startExampleProcess(framework, { ...env, KEYGUARD_LEGACY_SECRET: LEGACY_SECRET }),
+        ),
+      );
+    });
+
+    afterAll(async () => {
+      for (const server of servers) server.child.kill("SIGTERM");
+      await Promise.all(servers.map((server) => server.exited));
+      await python?.dispose();
+      if (target === "PostgreSQL") await dropSchema(schema);
+      rmSync(cwd, { recursive: true, force: true });
+    });
+
+    it("accepts the old raw keys on every framework, refuses the revoked ones, and upgrades each hash on first use", async () => {
+      expect(await legacyHashes()).toBe(active.length);
+      for (const [i, key] of active.entries()) {
+        const response = await get(servers[i % 3] as ExampleProcess, key.rawKey);
+        expect(response.status).toBe(200);
+        expect(await response.json()).toEqual({
+          org_id: key.orgId,
+          key_label: key.label,
+          scopes: key.scopes,
+        });
+        expect(response.headers.get("x-ratelimit-limit")).toBe(String(key.rateLimitPerMinute));
+        // Every other framework accepts it too, now from KeyGuard's own hash.
+        for (const server of servers) expect((await get(server, key.rawKey)).status).toBe(200);
+        expect(await legacyHashes()).toBe(active.length - i - 1);
+      }
+      for (const key of revoked) {
+        for (const server of servers) {
+          const response = await get(server, key.rawKey);
+          expect(response.status).toBe(401);
+          expect(((await response.json()) as { code: string }).code).toBe("revoked_api_key");
+        }
+      }
+      // A key of keyguard-python's format that was never issued is "not a valid key".
+      const stranger = await get(servers[0] as ExampleProcess, keyguardPythonRawKey());
+      expect(stranger.status).toBe(401);
+      expect(((await stranger.json()) as { code: string }).code).toBe("invalid_api_key");
+    });
+
+    it("keeps each key's rate limit", async () => {
+      const key = [...active].sort(
+        (a, b) => a.rateLimitPerMinute - b.rateLimitPerMinute,
+      )[0] as KeyguardPythonKey;
+      const server = servers[1] as ExampleProcess;
+      const statuses: number[] = [];
+      // The previous test used this key on this server 1 or 2 times (its own limit per process).
+      for (let i = 0; i < key.rateLimitPerMinute + 2; i++)
+        statuses.push((await get(server, key.rawKey, "/api/data")).status);
+      expect(statuses.at(-1)).toBe(429);
+      const used = statuses.filter((status) => status === 200).length;
+      expect(used).toBeLessThan(key.rateLimitPerMinute);
+      expect(used).toBeGreaterThanOrEqual(key.rateLimitPerMinute - 2);
+    });
+
+    it("once every hash is upgraded, a server without the legacy secret accepts the same keys", async () => {
+      expect(await legacyHashes()).toBe(0);
+      const retired = await startExampleProcess("express", env);
+      try {
+        for (const key of active) expect((await get(retired, key.rawKey)).status).toBe(200);
+        expect((await get(retired, (revoked[0] as KeyguardPythonKey).rawKey)).status).toBe(401);
+      } finally {
+        retired.child.kill("SIGTERM");
+        await retired.exited;
+      }
+    });
+  },
+);

@@ -1,0 +1,271 @@
+import { KEY_HASH_SCHEMES, KeyGuardError } from "@keyguard/core";
+import type { ImportRecords } from "@keyguard/store-kysely";
+import { findNodeAtLocation, type ParseError, parseTree, printParseErrorCode } from "jsonc-parser";
+import { z } from "zod";
+
+/**
+ * KeyGuard's export file, version 1 (docs/export-format.md): JSON, one record per line.
+ * Keys are there by their hash and its scheme, never raw, so the file is for backups and
+ * for moving keys between KeyGuard databases or in from another system. Keys hashed with
+ * plain SHA-256 of the raw key (hex, or base64url / base64: how Unkey and better-auth
+ * store them) are accepted as `sha256-hex` / `sha256-base64url` and re-stored under
+ * KeyGuard's HMAC on first use.
+ */
+export const EXPORT_FORMAT = "keyguard-export";
+export const EXPORT_VERSION = 1;
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses
+const CONTROL = /[\u0000-\u001f\u007f]/;
+const id = z.string().regex(/^[\x21-\x7e]{1,36}$/, "must be 1 to 36 visible ASCII characters");
+const text = (max: number) =>
+  z
+    .string()
+    .max(max, `must be at most ${max} characters`)
+    .refine((value) => !CONTROL.test(value), "must not hold control characters");
+const time = z.iso.datetime({
+  offset: true,
+  error: "must be an ISO 8601 date-time (2026-04-22T14:30:00Z)",
+});
+const positive = z
+  .int("must be a whole number")
+  .positive("must be greater than 0")
+  .max(Number.MAX_SAFE_INTEGER);
+
+const organization = z.strictObject({
+  id,
+  name: text(200).min(1, "must not be empty"),
+  status: z.enum(["active", "suspended"]).default("active"),
+  created_at: time.optional(),
+});
+
+const HEX = /^[0-9a-fA-F]{64}$/;
+const BASE64URL = /^[A-Za-z0-9_-]{43}$/;
+const BASE64 = /^[A-Za-z0-9+/]{43}=$/;
+
+const apiKey = z
+  .strictObject({
+    id,
+    organization_id: id,
+    label: text(200).default(""),
+    prefix: text(16).default(""),
+    key_hash: z.string(),
+    hash_scheme: z.enum(KEY_HASH_SCHEMES as [string, ...string[]]),
+    is_active: z.boolean().default(true),
+    scopes: z.array(text(100)).max(100).default([]),
+    rate_limit_per_minute: positive.default(60),
+    monthly_limit: positive.nullable().default(null),
+    created_at: time.optional(),
+    expires_at: time.nullable().default(null),
+    last_used_at: time.nullable().default(null),
+  })
+  .superRefine((key, context) => {
+    const base64 = key.hash_scheme === "sha256-base64url";
+    const ok = base64
+      ? BASE64URL.test(key.key_hash) || BASE64.test(key.key_hash)
+      : HEX.test(key.key_hash);
+    if (!ok) {
+      context.addIssue({
+        code: "custom",
+        path: ["key_hash"],
+        message: base64
+          ? "must be a SHA-256 in base64url (43 characters) or base64 (44, ending in =) for hash_scheme sha256-base64url"
+          : `must be 64 hex digits for hash_scheme ${key.hash_scheme}`,
+      });
+    }
+  });
+
+const usageRow = z.strictObject({
+  id,
+  key_id: id,
+  path: text(8_192),
+  method: text(16).min(1),
+  status_code: z.int().min(100).max(599),
+  latency_ms: z.number().min(0).max(86_400_000),
+  ip_address: text(64).nullable(),
+  timestamp: time,
+  request_count: positive.default(1),
+});
+
+const ipBlock = z.strictObject({
+  id,
+  client: text(64).min(1),
+  scope: z.enum(["global", "path"]),
+  path: text(8_192).nullable().default(null),
+  reason: text(200),
+  created_at: time,
+  until: time,
+});
+
+export const exportFileSchema = z.strictObject({
+  format: z.literal(EXPORT_FORMAT, `must be "${EXPORT_FORMAT}"`),
+  version: z.literal(
+    EXPORT_VERSION,
+    `must be ${EXPORT_VERSION} (this KeyGuard reads version ${EXPORT_VERSION})`,
+  ),
+  exported_at: time.optional(),
+  organizations: z.array(organization).default([]),
+  api_keys: z.array(apiKey).default([]),
+  usage: z.array(usageRow).default([]),
+  ip_blocks: z.array(ipBlock).default([]),
+});
+
+/** Writes records as an export file: valid JSON with one record per line (diffable, greppable). */
+export function writeExportFile(records: Required<ImportRecords>, exportedAt: Date): string {
+  const iso = (date: Date | null) => (date === null ? null : date.toISOString());
+  const section = (name: string, rows: readonly unknown[], last = false) =>
+    `"${name}": [${rows.length === 0 ? "" : `\n${rows.map((row) => JSON.stringify(row)).join(",\n")}\n`}]${last ? "" : ","}\n`;
+  return (
+    `{\n"format": "${EXPORT_FORMAT}",\n"version": ${EXPORT_VERSION},\n"exported_at": "${exportedAt.toISOString()}",\n` +
+    section(
+      "organizations",
+      records.organizations.map((org) => ({
+        id: org.id,
+        name: org.name,
+        status: org.status,
+        created_at: iso(org.createdAt),
+      })),
+    ) +
+    section(
+      "api_keys",
+      records.apiKeys.map((key) => ({
+        id: key.id,
+        organization_id: key.orgId,
+        label: key.label,
+        prefix: key.prefix,
+        key_hash: key.keyHash,
+        hash_scheme: key.hashScheme ?? "hmac-sha256",
+        is_active: key.isActive,
+        scopes: key.scopes,
+        rate_limit_per_minute: key.rateLimitPerMinute,
+        monthly_limit: key.monthlyLimit,
+        created_at: iso(key.createdAt),
+        expires_at: iso(key.expiresAt),
+        last_used_at: iso(key.lastUsedAt),
+      })),
+    ) +
+    section(
+      "usage",
+      records.usage.map((row) => ({
+        id: row.id,
+        key_id: row.keyId,
+        path: row.path,
+        method: row.method,
+        status_code: row.statusCode,
+        latency_ms: row.latencyMs,
+        ip_address: row.ipAddress,
+        timestamp: iso(row.timestamp),
+        request_count: row.requestCount,
+      })),
+    ) +
+    section(
+      "ip_blocks",
+      records.ipBlocks.map((block) => ({
+        id: block.id,
+        client: block.client,
+        scope: block.scope,
+        path: block.path,
+        reason: block.reason,
+        created_at: iso(block.createdAt),
+        until: iso(block.until),
+      })),
+      true,
+    ) +
+    "}\n"
+  );
+}
+
+/**
+ * Reads an export file, refusing a malformed one with the line and field at fault:
+ * `keys.json line 14: api_keys[3].key_hash must be 64 hex digits for hash_scheme sha256-hex`.
+ */
+export function readExportFile(content: string, name: string, now: Date): ImportRecords {
+  const errors: ParseError[] = [];
+  const tree = parseTree(content, errors, { disallowComments: true, allowTrailingComma: false });
+  const lineOf = (offset: number) => content.slice(0, offset).split("\n").length;
+  const firstError = errors[0];
+  if (firstError !== undefined || tree === undefined) {
+    const where = firstError === undefined ? "" : ` line ${lineOf(firstError.offset)}`;
+    const why =
+      firstError === undefined
+        ? "it is empty"
+        : `not valid JSON (${printParseErrorCode(firstError.error)})`;
+    throw new KeyGuardError("invalid_input", `${name}${where}: ${why}`);
+  }
+  const parsed = exportFileSchema.safeParse(JSON.parse(content));
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0] as z.core.$ZodIssue;
+    let path = issue.path.filter((part): part is string | number => typeof part !== "symbol");
+    let node = findNodeAtLocation(tree, path);
+    // A missing field: the line of the record that lacks it.
+    while (node === undefined && path.length > 0) {
+      path = path.slice(0, -1);
+      node = findNodeAtLocation(tree, path);
+    }
+    const field = issue.path
+      .map((part, index) =>
+        typeof part === "number" ? `[${part}]` : `${index === 0 ? "" : "."}${String(part)}`,
+      )
+      .join("");
+    const message =
+      issue.code === "unrecognized_keys"
+        ? `has unknown field(s) ${issue.keys.join(", ")}`
+        : issue.code === "invalid_type" && issue.input === undefined
+          ? "is missing"
+          : issue.message;
+    throw new KeyGuardError(
+      "invalid_input",
+      `${name} line ${lineOf(node?.offset ?? 0)}: ${field === "" ? "" : `${field} `}${message}`,
+    );
+  }
+  const file = parsed.data;
+  const date = (value: string | null | undefined) => (value == null ? null : new Date(value));
+  return {
+    organizations: file.organizations.map((org) => ({
+      id: org.id,
+      name: org.name,
+      status: org.status,
+      createdAt: date(org.created_at) ?? now,
+    })),
+    apiKeys: file.api_keys.map((key) => ({
+      id: key.id,
+      orgId: key.organization_id,
+      label: key.label,
+      prefix: key.prefix,
+      keyHash: normaliseHash(key.key_hash, key.hash_scheme),
+      hashScheme: key.hash_scheme as (typeof KEY_HASH_SCHEMES)[number],
+      isActive: key.is_active,
+      scopes: key.scopes,
+      rateLimitPerMinute: key.rate_limit_per_minute,
+      monthlyLimit: key.monthly_limit,
+      createdAt: date(key.created_at) ?? now,
+      expiresAt: date(key.expires_at),
+      lastUsedAt: date(key.last_used_at),
+    })),
+    usage: file.usage.map((row) => ({
+      id: row.id,
+      keyId: row.key_id,
+      path: row.path,
+      method: row.method,
+      statusCode: row.status_code,
+      latencyMs: row.latency_ms,
+      ipAddress: row.ip_address,
+      timestamp: new Date(row.timestamp),
+      requestCount: row.request_count,
+    })),
+    ipBlocks: file.ip_blocks.map((block) => ({
+      id: block.id,
+      client: block.client,
+      scope: block.scope,
+      path: block.scope === "path" ? block.path : null,
+      reason: block.reason,
+      createdAt: new Date(block.created_at),
+      until: new Date(block.until),
+    })),
+  };
+}
+
+/** Hashes as KeyGuard compares them: hex in lower case, SHA-256 base64 as base64url. */
+function normaliseHash(hash: string, scheme: string): string {
+  if (scheme !== "sha256-base64url") return hash.toLowerCase();
+  return hash.replace(/=+$/, "").replaceAll("+", "-").replaceAll("/", "_");
+}

@@ -1,0 +1,260 @@
+import { type ApiKey, KeyGuardError, type Organization } from "@keyguard/core";
+import type { Kysely, Transaction } from "kysely";
+import type { ColumnCodec } from "../column-codec.js";
+import type { DatabaseSchema } from "../database-schema.js";
+
+/** One usage row as KeyGuard stores it (possibly standing for several requests). */
+export interface ImportedUsageRow {
+  /** Stable across runs, so importing the same data twice adds it once. */
+  readonly id: string;
+  readonly keyId: string;
+  readonly path: string;
+  readonly method: string;
+  readonly statusCode: number;
+  readonly latencyMs: number;
+  readonly ipAddress: string | null;
+  readonly timestamp: Date;
+  readonly requestCount: number;
+}
+
+/** A stored manual IP block, as its row. */
+export interface ImportedIpBlock {
+  readonly id: string;
+  readonly client: string;
+  readonly scope: "global" | "path";
+  readonly path: string | null;
+  readonly reason: string;
+  readonly createdAt: Date;
+  readonly until: Date;
+}
+
+/** What an import brings: organizations, keys (with their hash and its scheme), usage, blocks. */
+export interface ImportRecords {
+  readonly organizations: readonly Organization[];
+  readonly apiKeys: readonly ApiKey[];
+  readonly usage: readonly ImportedUsageRow[];
+  readonly ipBlocks?: readonly ImportedIpBlock[];
+}
+
+/** Of one kind of record: how many were added, and how many were there already (same id). */
+export interface ImportTableCount {
+  readonly added: number;
+  readonly alreadyPresent: number;
+}
+
+export interface ImportResult {
+  readonly organizations: ImportTableCount;
+  readonly apiKeys: ImportTableCount;
+  readonly usage: ImportTableCount;
+  readonly ipBlocks: ImportTableCount;
+}
+
+export interface ImportOptions {
+  /** Work everything out, then roll back: the counts say what a real run would add. */
+  readonly dryRun?: boolean;
+}
+
+/** Rows per INSERT: below both databases' bound-parameter limits for these tables. */
+const ROWS_PER_STATEMENT = 500;
+
+class DryRunRollback extends Error {
+  constructor(readonly result: ImportResult) {
+    super("dry run");
+  }
+}
+
+/**
+ * Writes an import in one transaction: all of it or nothing. Records are matched by id, so
+ * running the same import again adds nothing twice. Refused before anything is written
+ * (`invalid_input`, `organization_exists`): an organization whose name another
+ * organization already has, a key of an organization that is in neither the import nor
+ * the database, a key whose hash another key already has, usage of an unknown key.
+ */
+export async function importRecords(
+  db: Kysely<DatabaseSchema>,
+  codec: ColumnCodec,
+  records: ImportRecords,
+  options: ImportOptions = {},
+): Promise<ImportResult> {
+  try {
+    return await db.transaction().execute(async (trx) => {
+      await assertConsistent(trx, records);
+      const result: ImportResult = {
+        organizations: await insertAll(
+          trx,
+          "organizations",
+          records.organizations.map((org) => ({
+            id: org.id,
+            name: org.name,
+            status: org.status,
+            created_at: codec.date(org.createdAt),
+          })),
+        ),
+        apiKeys: await insertAll(
+          trx,
+          "api_keys",
+          records.apiKeys.map((key) => ({
+            id: key.id,
+            org_id: key.orgId,
+            label: key.label,
+            prefix: key.prefix,
+            key_hash: key.keyHash,
+            key_hash_scheme: key.hashScheme ?? "hmac-sha256",
+            is_active: codec.boolean(key.isActive),
+            scopes: codec.json(key.scopes),
+            rate_limit_per_minute: key.rateLimitPerMinute,
+            monthly_limit: key.monthlyLimit,
+            created_at: codec.date(key.createdAt),
+            expires_at: key.expiresAt && codec.date(key.expiresAt),
+            last_used_at: key.lastUsedAt && codec.date(key.lastUsedAt),
+          })),
+        ),
+        usage: await insertAll(
+          trx,
+          "usage_logs",
+          records.usage.map((row) => ({
+            id: row.id,
+            key_id: row.keyId,
+            path: row.path,
+            method: row.method,
+            status_code: row.statusCode,
+            latency_ms: Math.round(row.latencyMs),
+            ip_address: row.ipAddress,
+            timestamp: codec.date(row.timestamp),
+            request_count: row.requestCount,
+          })),
+        ),
+        ipBlocks: await insertAll(
+          trx,
+          "ip_blocks",
+          (records.ipBlocks ?? []).map((block) => ({
+            id: block.id,
+            client: block.client,
+            scope: block.scope,
+            path: block.scope === "path" ? block.path : null,
+            reason: block.reason,
+            created_at: codec.date(block.createdAt),
+            until: codec.date(block.until),
+          })),
+        ),
+      };
+      if (options.dryRun) throw new DryRunRollback(result);
+      return result;
+    });
+  } catch (error) {
+    if (error instanceof DryRunRollback) return error.result;
+    throw error;
+  }
+}
+
+type TableName = "organizations" | "api_keys" | "usage_logs" | "ip_blocks";
+
+async function insertAll(
+  trx: Transaction<DatabaseSchema>,
+  table: TableName,
+  rows: readonly Record<string, unknown>[],
+): Promise<ImportTableCount> {
+  let added = 0;
+  for (let start = 0; start < rows.length; start += ROWS_PER_STATEMENT) {
+    const chunk = rows.slice(start, start + ROWS_PER_STATEMENT);
+    const result = await trx
+      .insertInto(table)
+      // biome-ignore lint/suspicious/noExplicitAny: rows are built per table above
+      .values(chunk as any)
+      .onConflict((conflict) => conflict.column("id").doNothing())
+      .executeTakeFirst();
+    added += Number(result.numInsertedOrUpdatedRows ?? 0);
+  }
+  return { added, alreadyPresent: rows.length - added };
+}
+
+/** The checks that would otherwise surface as a constraint error halfway through. */
+async function assertConsistent(
+  trx: Transaction<DatabaseSchema>,
+  records: ImportRecords,
+): Promise<void> {
+  const orgIds = new Set(records.organizations.map((org) => org.id));
+  const names = new Map<string, string>();
+  for (const org of records.organizations) {
+    const other = names.get(org.name);
+    if (other !== undefined && other !== org.id) {
+      throw new KeyGuardError(
+        "organization_exists",
+        `Two organizations are named "${org.name}" (${other} and ${org.id}); KeyGuard needs unique names: rename one first.`,
+      );
+    }
+    names.set(org.name, org.id);
+  }
+  for (const chunk of chunks([...names.keys()])) {
+    const taken = await trx
+      .selectFrom("organizations")
+      .select(["id", "name"])
+      .where("name", "in", chunk)
+      .execute();
+    for (const row of taken) {
+      if (names.get(row.name) !== row.id) {
+        throw new KeyGuardError(
+          "organization_exists",
+          `An organization named "${row.name}" already exists with another id (${row.id}); rename one of them first.`,
+        );
+      }
+    }
+  }
+  const missingOrgs = new Set(
+    records.apiKeys.map((key) => key.orgId).filter((id) => !orgIds.has(id)),
+  );
+  for (const chunk of chunks([...missingOrgs])) {
+    const found = await trx
+      .selectFrom("organizations")
+      .select("id")
+      .where("id", "in", chunk)
+      .execute();
+    for (const row of found) missingOrgs.delete(row.id);
+  }
+  const [missingOrg] = missingOrgs;
+  if (missingOrg !== undefined) {
+    const key = records.apiKeys.find((k) => k.orgId === missingOrg);
+    throw new KeyGuardError(
+      "invalid_input",
+      `Key ${key?.id} belongs to organization ${missingOrg}, which is neither in the import nor in the database.`,
+    );
+  }
+  const hashes = new Map(records.apiKeys.map((key) => [key.keyHash, key.id]));
+  if (hashes.size !== records.apiKeys.length) {
+    throw new KeyGuardError("invalid_input", "Two keys in the import have the same hash.");
+  }
+  for (const chunk of chunks([...hashes.keys()])) {
+    const found = await trx
+      .selectFrom("api_keys")
+      .select(["id", "key_hash"])
+      .where("key_hash", "in", chunk)
+      .execute();
+    for (const row of found) {
+      if (hashes.get(row.key_hash) !== row.id) {
+        throw new KeyGuardError(
+          "invalid_input",
+          `Key ${hashes.get(row.key_hash)} has the same hash as key ${row.id}, already in the database.`,
+        );
+      }
+    }
+  }
+  const keyIds = new Set(records.apiKeys.map((key) => key.id));
+  const missingKeys = new Set(
+    records.usage.map((row) => row.keyId).filter((id) => !keyIds.has(id)),
+  );
+  for (const chunk of chunks([...missingKeys])) {
+    const found = await trx.selectFrom("api_keys").select("id").where("id", "in", chunk).execute();
+    for (const row of found) missingKeys.delete(row.id);
+  }
+  const [missingKey] = missingKeys;
+  if (missingKey !== undefined) {
+    throw new KeyGuardError(
+      "invalid_input",
+      `Usage of key ${missingKey}, which is neither in the import nor in the database.`,
+    );
+  }
+}
+
+function* chunks<T>(values: readonly T[], size = ROWS_PER_STATEMENT): Generator<T[]> {
+  for (let start = 0; start < values.length; start += size) yield values.slice(start, start + size);
+}
