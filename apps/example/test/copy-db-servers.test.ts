@@ -19,6 +19,7 @@ const pg = await postgresAvailable();
 const ORGS = 2_000;
 const KEYS = 3_000;
 const USAGE = 6_000;
+const OLD_HOURS = 1_500; // more than copy-db's batch of 1,000 rows
 const BLOCKS = 2_000;
 
 /**
@@ -49,7 +50,7 @@ describe.runIf(pg)("keyguard copy-db from SQLite to PostgreSQL", () => {
         createdAt: new Date(now - i * 1000),
       })),
       apiKeys: Array.from({ length: KEYS - 3 }, (_, i) => ({
-        id: randomUUID(),
+        ...((id) => ({ id, quotaId: id, replacedBy: null }))(randomUUID()),
         orgId: orgIds[i % ORGS] as string,
         label: `bulk-${i}`,
         prefix: `kg_live_${randomBytes(3).toString("base64url")}`,
@@ -92,6 +93,21 @@ describe.runIf(pg)("keyguard copy-db from SQLite to PostgreSQL", () => {
         requestCount: 1 + (i % 3),
       })),
     );
+    // Older usage, one request an hour from two days back: rolled up into more rollup rows
+    // than one copy batch holds, so the rollups' composite key is paged through.
+    await store.insertUsageEvents(
+      Array.from({ length: OLD_HOURS }, (_, i) => ({
+        keyId,
+        path: "/api/data",
+        method: "GET",
+        statusCode: i % 2 === 0 ? 200 : 429,
+        latencyMs: 1,
+        ipAddress: "203.0.113.8",
+        timestamp: new Date(now - (48 + i) * 3_600_000),
+      })),
+    );
+    const maintained = await source.maintainUsage();
+    expect(maintained.rolledUp).toBe(OLD_HOURS);
     for (let i = 0; i < BLOCKS - 1; i++) {
       await source.blockIp(`10.${(i >> 8) & 255}.${i & 255}.1`, {
         duration: "1 day",
@@ -117,12 +133,23 @@ describe.runIf(pg)("keyguard copy-db from SQLite to PostgreSQL", () => {
     const store = await createKyselyStore({ url });
     try {
       const out: Record<string, unknown[]> = {};
-      for (const table of ["organizations", "api_keys", "usage_logs", "ip_blocks"] as const) {
-        const rows = (await store.db
-          .selectFrom(table)
-          .selectAll()
-          .orderBy("id")
-          .execute()) as Record<string, unknown>[];
+      for (const table of [
+        "organizations",
+        "api_keys",
+        "usage_logs",
+        "usage_rollups",
+        "ip_blocks",
+        "secret_fingerprints",
+      ] as const) {
+        const order =
+          table === "usage_rollups"
+            ? (["key_id", "hour", "status_class"] as const)
+            : table === "secret_fingerprints"
+              ? (["fingerprint"] as const)
+              : (["id"] as const);
+        let query = store.db.selectFrom(table).selectAll();
+        for (const column of order) query = query.orderBy(column as never);
+        const rows = (await query.execute()) as Record<string, unknown>[];
         out[table] = rows.map((row) =>
           Object.fromEntries(
             Object.entries(row).map(([column, value]) => [column, normalise(column, value)]),
@@ -157,10 +184,17 @@ describe.runIf(pg)("keyguard copy-db from SQLite to PostgreSQL", () => {
       { table: "api_keys", source_rows: KEYS, copied: KEYS, already_present: 0, target_rows: KEYS },
       {
         table: "usage_logs",
-        source_rows: USAGE,
-        copied: USAGE,
+        source_rows: USAGE + OLD_HOURS,
+        copied: USAGE + OLD_HOURS,
         already_present: 0,
-        target_rows: USAGE,
+        target_rows: USAGE + OLD_HOURS,
+      },
+      {
+        table: "usage_rollups",
+        source_rows: OLD_HOURS,
+        copied: OLD_HOURS,
+        already_present: 0,
+        target_rows: OLD_HOURS,
       },
       {
         table: "ip_blocks",
@@ -168,6 +202,14 @@ describe.runIf(pg)("keyguard copy-db from SQLite to PostgreSQL", () => {
         copied: BLOCKS,
         already_present: 0,
         target_rows: BLOCKS,
+      },
+      // The secret's fingerprint, so servers on the target refuse any other secret too.
+      {
+        table: "secret_fingerprints",
+        source_rows: 1,
+        copied: 1,
+        already_present: 0,
+        target_rows: 1,
       },
     ]);
     // Not just the counts: every value, row by row.
@@ -211,10 +253,12 @@ describe.runIf(pg)("keyguard copy-db from SQLite to PostgreSQL", () => {
 function normalise(column: string, value: unknown): unknown {
   if (value === null) return null;
   if (value instanceof Date) return value.getTime();
-  if (/_at$|^until$|^timestamp$/.test(column) && typeof value === "string")
+  if (/_at$|^until$|^timestamp$|^hour$|^since$/.test(column) && typeof value === "string")
     return new Date(value).getTime();
-  if (column === "is_active") return value === true || value === 1;
+  if (/^(is_active|charged|rolled_up|automatic)$/.test(column))
+    return value === true || value === 1;
   if (column === "scopes") return typeof value === "string" ? JSON.parse(value) : value;
-  if (column === "monthly_limit") return Number(value);
+  // PostgreSQL hands bigint columns back as strings.
+  if (/^(monthly_limit|request_count|charged_count)$/.test(column)) return Number(value);
   return value;
 }

@@ -1,12 +1,5 @@
 export { timeOrderedId } from "@keyguard/core";
 export {
-  createKyselyStore,
-  type KyselyStoreOptions,
-  type PostgresStoreSettings,
-} from "./create-kysely-store.js";
-export type { DatabaseSchema } from "./database-schema.js";
-export type { PostgresTimeouts } from "./dialects/open-postgres.js";
-export {
   type CopiedTable,
   type CopyEndpoint,
   type CopyOptions,
@@ -22,6 +15,13 @@ export type {
 } from "./bulk/import-records.js";
 export { KEYGUARD_TABLES, type KeyGuardTable, migratedTableNames } from "./bulk/keyguard-tables.js";
 export type { SqlDialect } from "./column-codec.js";
+export {
+  createKyselyStore,
+  type KyselyStoreOptions,
+  type PostgresStoreSettings,
+} from "./create-kysely-store.js";
+export type { DatabaseSchema } from "./database-schema.js";
+export type { PostgresTimeouts } from "./dialects/open-postgres.js";
 export { openReadOnlyDatabase, type ReadOnlyDatabase } from "./dialects/open-read-only.js";
 export { KyselyStore } from "./kysely-store.js";
 export { MIGRATION_LOCK_TABLE, MIGRATION_TABLE } from "./migrations/migrate.js";

@@ -53,12 +53,12 @@ import type {
 } from "./database-schema.js";
 import type { WriteTransactionSync } from "./dialects/open-sqlite.js";
 import { hasKeyGuardSchema, migrateToLatest } from "./migrations/migrate.js";
-import { compareText, hourOf, sumForRollup } from "./usage-rollup.js";
 import {
   adoptSecretFingerprint,
   readSecretFingerprints,
   rotateSecretFingerprint,
 } from "./secret-fingerprint-queries.js";
+import { compareText, hourOf, sumForRollup } from "./usage-rollup.js";
 
 /** Rows per INSERT statement: well under SQLite's and PostgreSQL's bound-parameter limits. */
 const USAGE_ROWS_PER_STATEMENT = 1_000;

@@ -11,6 +11,9 @@ import {
 import { afterEach, describe, expect, it } from "vitest";
 import { createKyselyStore, type KyselyStore } from "../src/index.js";
 
+/** A key's id, spending its own monthly quota (not made by rotating another key). */
+const ownQuota = (id: string) => ({ id, quotaId: id, replacedBy: null });
+
 const SECRET = "keyguard-node-secret";
 const LEGACY_SECRET = "the-old-python-secret";
 const databases = kyselyTestDatabases(createKyselyStore);
@@ -81,7 +84,7 @@ for (const [name, open] of [
       ) =>
         store.insertApiKey({
           ...base,
-          id: randomUUID(),
+          ...ownQuota(randomUUID()),
           label: raw.slice(0, 5),
           prefix: raw.slice(0, 12),
           keyHash,
@@ -198,7 +201,7 @@ for (const [name, open] of [
       });
       const raw = keyguardPythonRawKey();
       await store.insertApiKey({
-        id: randomUUID(),
+        ...ownQuota(randomUUID()),
         orgId,
         label: "py",
         prefix: raw.slice(0, 12),
@@ -242,7 +245,7 @@ for (const [name, open] of [
         createdAt: new Date(),
       });
       await store.insertApiKey({
-        id: randomUUID(),
+        ...ownQuota(randomUUID()),
         orgId,
         label: "later",
         prefix: raw.slice(0, 12),
@@ -399,7 +402,7 @@ describe.runIf(postgres)("imported keys while PostgreSQL is unreachable", () => 
       });
       const raw = `uk_${randomUUID()}`;
       await direct.insertApiKey({
-        id: randomUUID(),
+        ...ownQuota(randomUUID()),
         orgId,
         label: "u",
         prefix: raw.slice(0, 12),

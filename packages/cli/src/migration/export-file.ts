@@ -57,6 +57,10 @@ const apiKey = z
     created_at: time.optional(),
     expires_at: time.nullable().default(null),
     last_used_at: time.nullable().default(null),
+    // Rotation lineage: the quota the key spends (its own id unless made by rotating
+    // another) and its successor once rotated. Optional: files from other systems lack them.
+    quota_id: id.optional(),
+    replaced_by: id.nullable().default(null),
   })
   .superRefine((key, context) => {
     const base64 = key.hash_scheme === "sha256-base64url";
@@ -141,6 +145,8 @@ export function writeExportFile(records: Required<ImportRecords>, exportedAt: Da
         created_at: iso(key.createdAt),
         expires_at: iso(key.expiresAt),
         last_used_at: iso(key.lastUsedAt),
+        quota_id: key.quotaId,
+        replaced_by: key.replacedBy,
       })),
     ) +
     section(
@@ -240,6 +246,8 @@ export function readExportFile(content: string, name: string, now: Date): Import
       createdAt: date(key.created_at) ?? now,
       expiresAt: date(key.expires_at),
       lastUsedAt: date(key.last_used_at),
+      quotaId: key.quota_id ?? key.id,
+      replacedBy: key.replaced_by,
     })),
     usage: file.usage.map((row) => ({
       id: row.id,

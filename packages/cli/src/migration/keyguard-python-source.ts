@@ -115,8 +115,11 @@ export async function readKeyguardPython(
         `${where}: key_hash is not a hex SHA-256 (64 hex digits) as keyguard-python stores them`,
       );
     }
+    const keyId = id(row.id, where);
     apiKeys.push({
-      id: id(row.id, where),
+      id: keyId,
+      quotaId: keyId, // keyguard-python has no rotation: each key spends its own quota
+      replacedBy: null,
       orgId,
       label: text(row.label, `${where}: label`, MAX_NAME, true),
       prefix: text(row.prefix, `${where}: prefix`, MAX_PREFIX, false),

@@ -41,6 +41,8 @@ export async function exportRecords(
       createdAt: codec.readDate(row.created_at),
       expiresAt: dateOrNull(row.expires_at),
       lastUsedAt: dateOrNull(row.last_used_at),
+      quotaId: row.quota_id ?? row.id,
+      replacedBy: row.replaced_by ?? null,
     })),
     usage: usage.map((row) => ({
       id: row.id,

@@ -107,6 +107,8 @@ export async function importRecords(
             created_at: codec.date(key.createdAt),
             expires_at: key.expiresAt && codec.date(key.expiresAt),
             last_used_at: key.lastUsedAt && codec.date(key.lastUsedAt),
+            quota_id: key.quotaId,
+            replaced_by: key.replacedBy,
           })),
         ),
         usage: await insertAll(

@@ -6,12 +6,12 @@ import { initialSchema } from "./0001-initial-schema.js";
 import { ipBlocks } from "./0002-ip-blocks.js";
 import { usageRequestCount } from "./0003-usage-request-count.js";
 import { listingIndexes } from "./0004-listing-indexes.js";
-import { automaticBlocks } from "./0009-automatic-blocks.js";
-import { keyHashScheme } from "./0011-key-hash-scheme.js";
-import { keyQuotaLineage } from "./0008-key-quota-lineage.js";
-import { secretFingerprint } from "./0010-secret-fingerprint.js";
-import { usageCharged } from "./0007-usage-charged.js";
 import { usageRollups } from "./0006-usage-rollups.js";
+import { usageCharged } from "./0007-usage-charged.js";
+import { keyQuotaLineage } from "./0008-key-quota-lineage.js";
+import { automaticBlocks } from "./0009-automatic-blocks.js";
+import { secretFingerprint } from "./0010-secret-fingerprint.js";
+import { keyHashScheme } from "./0011-key-hash-scheme.js";
 
 /** Every migration, in order. Names sort in the order they must run; never rename one. */
 function migrationsFor(dialect: SqlDialect): Record<string, Migration> {
