@@ -152,3 +152,66 @@ describe("UsageSpool", () => {
     expect(postgres?.location).not.toContain("secret");
   });
 });
+
+describe("usageSpoolFor: which database a spool belongs to", () => {
+  it("gives two SQLite files of one name sharing a spool directory spools of their own", async () => {
+    const spoolDirectory = directory();
+    const a = usageSpoolFor(
+      { dialect: "sqlite", filename: "/srv/tenant-a/keyguard.db" },
+      { spoolDirectory, maxSpoolBytes: 1_000_000 },
+    );
+    const b = usageSpoolFor(
+      { dialect: "sqlite", filename: "/srv/tenant-b/keyguard.db" },
+      { spoolDirectory, maxSpoolBytes: 1_000_000 },
+    );
+    await a?.save([row(1), row(2)]);
+    const target = store();
+    // B must not write A's rows into its database (nor fail on them at every start).
+    const replayed = await b?.replay(target.write, 10);
+    expect(replayed?.files).toBe(0);
+    expect(target.written).toEqual([]);
+    expect(readdirSync(spoolDirectory)).toHaveLength(1);
+    const again = usageSpoolFor(
+      { dialect: "sqlite", filename: "/srv/tenant-a/keyguard.db" },
+      { spoolDirectory, maxSpoolBytes: 1_000_000 },
+    );
+    expect((await again?.replay(target.write, 10))?.rows).toBe(2);
+  });
+
+  it("names a PostgreSQL spool by the database, not its password (rotated at a restart)", async () => {
+    const spoolDirectory = directory();
+    const before = usageSpoolFor(
+      { dialect: "postgres", connectionString: "postgresql://app:old-secret@db:5432/app" },
+      { spoolDirectory, maxSpoolBytes: 1_000_000 },
+    );
+    await before?.save([row(1), row(2), row(3)]);
+    // The password was rotated while the database was out; the next start uses the new one.
+    const after = usageSpoolFor(
+      { dialect: "postgres", connectionString: "postgresql://app:new-secret@db:5432/app" },
+      { spoolDirectory, maxSpoolBytes: 1_000_000 },
+    );
+    const target = store();
+    expect((await after?.replay(target.write, 10))?.rows).toBe(3);
+    // Nor is the file name a digest a guessed password can be checked against offline.
+    const { createHash } = await import("node:crypto");
+    const withPassword = createHash("sha256")
+      .update("postgresql://app:old-secret@db:5432/app")
+      .digest("hex")
+      .slice(0, 16);
+    expect(before?.location).not.toContain(withPassword);
+    const other = usageSpoolFor(
+      { dialect: "postgres", connectionString: "postgresql://app:old-secret@db:5432/other" },
+      { spoolDirectory, maxSpoolBytes: 1_000_000 },
+    );
+    expect(other?.location).not.toBe(before?.location);
+    const keywords = usageSpoolFor(
+      { dialect: "postgres", connectionString: "host=db port=5432 dbname=app password=x1" },
+      { spoolDirectory, maxSpoolBytes: 1_000_000 },
+    );
+    const keywords2 = usageSpoolFor(
+      { dialect: "postgres", connectionString: "host=db port=5432 dbname=app password=x2" },
+      { spoolDirectory, maxSpoolBytes: 1_000_000 },
+    );
+    expect(keywords?.location).toBe(keywords2?.location);
+  });
+});

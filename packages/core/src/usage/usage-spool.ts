@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import type { DatabaseTarget } from "../config/database-url.js";
 import type { UsageEvent } from "../domain/usage-event.js";
 import { MAX_KEYED_PATH_LENGTH } from "../pipeline/protected-path.js";
@@ -171,9 +171,12 @@ export class UsageSpool {
 
 /**
  * The spool for a database opened from `databaseUrl`: next to a SQLite file (named after
- * it) unless `directory` says otherwise; for PostgreSQL in `directory` or the working
- * directory, named by a digest of the connection string (so two databases never replay
- * each other's rows, and no password appears in a file name). None for `:memory:`.
+ * it; in `directory`, if given, named after it and a digest of its full path, so two files
+ * of one name sharing a spool directory never replay each other's rows); for PostgreSQL in
+ * `directory` or the working directory, named by a digest of the connection string without
+ * its password (so two databases never replay each other's rows, a password changed at a
+ * restart still finds the spool, and the name is no digest a guessed password could be
+ * checked against). None for `:memory:`.
  */
 export function usageSpoolFor(
   database: DatabaseTarget,
@@ -181,18 +184,37 @@ export function usageSpoolFor(
 ): UsageSpool | undefined {
   if (database.dialect === "sqlite") {
     if (database.filename === ":memory:") return undefined;
+    const directory = settings.spoolDirectory;
     return new UsageSpool({
-      directory: settings.spoolDirectory ?? dirname(database.filename),
-      name: basename(database.filename),
+      directory: directory ?? dirname(database.filename),
+      name:
+        directory === undefined
+          ? basename(database.filename)
+          : `${basename(database.filename)}-${digest(resolve(database.filename))}`,
       maxBytes: settings.maxSpoolBytes,
     });
   }
-  const digest = createHash("sha256").update(database.connectionString).digest("hex");
   return new UsageSpool({
     directory: settings.spoolDirectory ?? process.cwd(),
-    name: `keyguard-postgres-${digest.slice(0, 16)}`,
+    name: `keyguard-postgres-${digest(withoutPassword(database.connectionString))}`,
     maxBytes: settings.maxSpoolBytes,
   });
+}
+
+function digest(text: string): string {
+  return createHash("sha256").update(text).digest("hex").slice(0, 16);
+}
+
+/** A connection string (URL or `key=value` words) with any password left out. */
+function withoutPassword(connectionString: string): string {
+  try {
+    const url = new URL(connectionString);
+    url.password = "";
+    url.searchParams.delete("password");
+    return url.href;
+  } catch {
+    return connectionString.replace(/(^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'|\S*)/gi, "$1");
+  }
 }
 
 interface SpoolLine {
