@@ -293,7 +293,7 @@ export class KeyGuard {
       if (replayed.files === 0) return;
       this.#warn(
         "KEYGUARD_USAGE_SPOOL_REPLAYED",
-        `Usage spool replayed: ${replayed.rows} rows (${replayed.requests} requests) from ${replayed.files} file(s) written to the store${replayed.skippedLines > 0 ? `, ${replayed.skippedLines} unreadable line(s) skipped` : ""} (${spool.location}).`,
+        `Usage spool replayed: ${replayed.rows} rows (${replayed.requests} requests) from ${replayed.files} file(s) written to the store${replayed.skippedLines > 0 ? `, ${replayed.skippedLines} unreadable line(s) skipped` : ""}${replayed.refusedRows > 0 ? `, ${replayed.refusedRows} row(s) the store refused were dropped` : ""} (${spool.location}).`,
       );
     } catch (error) {
       // The files stay for the next start; this start goes on.

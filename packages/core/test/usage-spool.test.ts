@@ -65,6 +65,7 @@ describe("UsageSpool", () => {
       rows: 40,
       requests: 100,
       skippedLines: 0,
+      refusedRows: 0,
     });
     expect(target.written).toEqual(rows);
     expect(readdirSync(dir)).toEqual([]);

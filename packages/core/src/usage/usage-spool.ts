@@ -3,6 +3,7 @@ import { open, readdir, readFile, rename, stat, unlink } from "node:fs/promises"
 import { basename, dirname, join, resolve } from "node:path";
 import type { DatabaseTarget } from "../config/database-url.js";
 import type { UsageEvent } from "../domain/usage-event.js";
+import { isKeyGuardError } from "../errors/keyguard-error.js";
 import { MAX_KEYED_PATH_LENGTH } from "../pipeline/protected-path.js";
 import { timeOrderedId } from "../util/time-ordered-id.js";
 
@@ -31,6 +32,11 @@ export interface UsageSpoolReplayed {
   readonly requests: number;
   /** Lines that were not usage rows (a file cut short, or edited), skipped. */
   readonly skippedLines: number;
+  /**
+   * Rows the store refused for what they hold (a key id it has no key for, say: an
+   * application may record any), dropped so they do not hold back every later start.
+   */
+  readonly refusedRows: number;
 }
 
 const HEADER = '{"keyguard_usage_spool":1}';
@@ -98,8 +104,11 @@ export class UsageSpool {
 
   /**
    * Writes every spool file's rows through `write` (batches of `batchSize`), oldest file
-   * first, deleting each file once all its rows are written. Rejects with the first failed
-   * write; that file and the later ones stay for the next start.
+   * first, deleting each file once all its rows are written. A batch the store refuses for
+   * what it holds (not for being unavailable) is halved until the refused rows are alone,
+   * and those are dropped and counted: it would be refused at every start. Rejects with the
+   * first write the store was unavailable for; that file and the later ones stay for the
+   * next start.
    */
   async replay(
     write: (events: readonly UsageEvent[]) => Promise<void>,
@@ -109,6 +118,24 @@ export class UsageSpool {
     let rows = 0;
     let requests = 0;
     let skippedLines = 0;
+    let refusedRows = 0;
+    let refusedRequests = 0;
+    const writeTaken = async (events: readonly UsageEvent[]): Promise<void> => {
+      try {
+        await write(events);
+        return;
+      } catch (error) {
+        if (isKeyGuardError(error, "database_unavailable")) throw error;
+        if (events.length === 1) {
+          refusedRows++;
+          refusedRequests += events[0]?.requestCount ?? 1;
+          return;
+        }
+      }
+      const half = Math.ceil(events.length / 2);
+      await writeTaken(events.slice(0, half));
+      await writeTaken(events.slice(half));
+    };
     for (const file of await this.#files()) {
       let text: string;
       try {
@@ -130,7 +157,7 @@ export class UsageSpool {
         else events.push(event);
       }
       for (let start = 0; start < events.length; start += batchSize) {
-        await write(events.slice(start, start + batchSize));
+        await writeTaken(events.slice(start, start + batchSize));
       }
       await unlink(file).catch((error: NodeJS.ErrnoException) => {
         if (error.code !== "ENOENT") throw error;
@@ -139,7 +166,14 @@ export class UsageSpool {
       rows += events.length;
       for (const event of events) requests += event.requestCount ?? 1;
     }
-    return { files, rows, requests, skippedLines };
+    // What was written: the refused rows are counted apart.
+    return {
+      files,
+      rows: rows - refusedRows,
+      requests: requests - refusedRequests,
+      skippedLines,
+      refusedRows,
+    };
   }
 
   async #files(): Promise<string[]> {
