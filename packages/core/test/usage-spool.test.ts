@@ -216,3 +216,17 @@ describe("usageSpoolFor: which database a spool belongs to", () => {
     expect(keywords?.location).toBe(keywords2?.location);
   });
 });
+
+describe("UsageSpool directory", () => {
+  it("creates a configured spool directory that does not exist yet (0700), rather than losing the rows", async () => {
+    const parent = directory();
+    const spoolDirectory = join(parent, "spool", "keyguard");
+    const spool = new UsageSpool({ directory: spoolDirectory, name: "db", maxBytes: 1_000_000 });
+    const saved = await spool.save([row(1), row(2)]);
+    expect(saved.rows).toBe(2);
+    expect(readdirSync(spoolDirectory)).toHaveLength(1);
+    expect(statSync(spoolDirectory).mode & 0o777).toBe(0o700);
+    const target = store();
+    expect((await spool.replay(target.write, 10)).rows).toBe(2);
+  });
+});

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import type { DatabaseTarget } from "../config/database-url.js";
 import type { UsageEvent } from "../domain/usage-event.js";
@@ -91,6 +91,9 @@ export class UsageSpool {
       `${this.#options.name}.usage-spool-${timeOrderedId(Date.now())}${SUFFIX}`,
     );
     const temporary = `${file}.tmp`;
+    // A configured directory that does not exist yet would otherwise be found out only
+    // now, during an outage, by losing the rows: made (0700: it holds client addresses).
+    await mkdir(this.#options.directory, { recursive: true, mode: 0o700 });
     const handle = await open(temporary, "wx", 0o600);
     try {
       await handle.writeFile(`${lines.join("\n")}\n`);
