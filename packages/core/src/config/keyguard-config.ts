@@ -135,8 +135,8 @@ const configSchema = z.object({
       retentionDays: positiveInt("usage.retentionDays").default(90),
       /**
        * Rollups (per key, hour and status class) are deleted after this. At least 32 days:
-       * a quota is seeded from the month's usage (rollups included), and a month plus a
-       * time zone's offset never reaches further back.
+       * a quota is seeded from the (UTC) month's usage, rollups included, and a month is
+       * at most 31 days (one more to spare).
        */
       rollupRetentionDays: positiveInt("usage.rollupRetentionDays")
         .min(
