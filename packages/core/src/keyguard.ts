@@ -290,6 +290,13 @@ export class KeyGuard {
         (events) => this.store.insertUsageEvents(events),
         this.config.usage.batchSize,
       );
+      if (replayed.ignoredFiles > 0) {
+        this.#reportBackgroundError(
+          new Error(
+            `${replayed.ignoredFiles} usage spool file(s) not replayed: not written by this user, or writable by others (${spool.location}): give them to this user with mode 0600 to have them replayed, or remove them.`,
+          ),
+        );
+      }
       if (replayed.files === 0) return;
       this.#warn(
         "KEYGUARD_USAGE_SPOOL_REPLAYED",

@@ -66,6 +66,7 @@ describe("UsageSpool", () => {
       requests: 100,
       skippedLines: 0,
       refusedRows: 0,
+      ignoredFiles: 0,
     });
     expect(target.written).toEqual(rows);
     expect(readdirSync(dir)).toEqual([]);
@@ -228,5 +229,29 @@ describe("UsageSpool directory", () => {
     expect(statSync(spoolDirectory).mode & 0o777).toBe(0o700);
     const target = store();
     expect((await spool.replay(target.write, 10)).rows).toBe(2);
+  });
+});
+
+describe("UsageSpool files it did not write", () => {
+  it("does not replay a spool file another user owns or others may write (rows planted in a shared directory)", async () => {
+    const dir = directory();
+    const spool = new UsageSpool({ directory: dir, name: "db", maxBytes: 1_000_000 });
+    const planted = await spool.save([row(1), row(2)]);
+    const writable = await spool.save([row(3)]);
+    const fourth = row(4);
+    const own = await spool.save([fourth]);
+    const { chmodSync, chownSync } = await import("node:fs");
+    const uid = process.getuid?.() ?? 0;
+    if (uid === 0) chownSync(planted.file as string, 12_345, 12_345);
+    else chmodSync(planted.file as string, 0o666); // cannot give it away: make it writable by others
+    chmodSync(writable.file as string, 0o666);
+    const target = store();
+    const replayed = await spool.replay(target.write, 10);
+    expect(target.written.map((event) => event.id)).toEqual([fourth.id]);
+    expect(replayed).toMatchObject({ files: 1, rows: 1, ignoredFiles: 2 });
+    expect(readdirSync(dir).sort()).toEqual(
+      [planted.file, writable.file].map((file) => (file as string).slice(dir.length + 1)).sort(),
+    );
+    expect(own.file).toBeDefined();
   });
 });

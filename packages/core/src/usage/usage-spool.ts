@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { mkdir, open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
+import { lstat, mkdir, open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import type { DatabaseTarget } from "../config/database-url.js";
 import type { UsageEvent } from "../domain/usage-event.js";
@@ -37,6 +37,12 @@ export interface UsageSpoolReplayed {
    * application may record any), dropped so they do not hold back every later start.
    */
   readonly refusedRows: number;
+  /**
+   * Files with a spool's name that this spool would not have written (not a regular file,
+   * another user's, or writable by others), left alone: in a shared directory anyone could
+   * plant usage rows (charging a customer's quota) or block the replay with them.
+   */
+  readonly ignoredFiles: number;
 }
 
 const HEADER = '{"keyguard_usage_spool":1}';
@@ -139,9 +145,14 @@ export class UsageSpool {
       await writeTaken(events.slice(0, half));
       await writeTaken(events.slice(half));
     };
+    let ignoredFiles = 0;
     for (const file of await this.#files()) {
       let text: string;
       try {
+        if (!(await writtenByThisUser(file))) {
+          ignoredFiles++;
+          continue;
+        }
         // No file this spool wrote is larger than maxBytes: a larger one is someone else's,
         // and is neither read into memory nor written to the store.
         if ((await stat(file)).size > this.#options.maxBytes) {
@@ -176,6 +187,7 @@ export class UsageSpool {
       requests: requests - refusedRequests,
       skippedLines,
       refusedRows,
+      ignoredFiles,
     };
   }
 
@@ -252,6 +264,19 @@ function withoutPassword(connectionString: string): string {
   } catch {
     return connectionString.replace(/(^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'|\S*)/gi, "$1");
   }
+}
+
+/**
+ * Whether `file` could be one this spool wrote: a regular file (not a link), owned by this
+ * process's user, writable by no one else (it was made 0600). Not checked on Windows, which
+ * has neither owners nor modes in this sense.
+ */
+async function writtenByThisUser(file: string): Promise<boolean> {
+  if (process.platform === "win32") return true;
+  const status = await lstat(file);
+  if (!status.isFile() || (status.mode & 0o022) !== 0) return false;
+  const uid = process.getuid?.();
+  return uid === undefined || status.uid === uid;
 }
 
 interface SpoolLine {
