@@ -72,7 +72,7 @@ export class MemoryLimiter implements Limiter {
     const aging = options.clock === undefined ? {} : { perf: options.clock, ttlResolution: 0 };
     this.#keyWindows = new LRUCache({ max, updateAgeOnGet: true, ...aging });
     this.#windows = new LRUCache({ max, updateAgeOnGet: true, ...aging });
-    this.#evictedQuotas = new LRUCache({ max: max * 10 });
+    this.#evictedQuotas = new LRUCache({ max });
     this.#quotas = new LRUCache({
       max,
       dispose: (state, quotaId, reason) => {
