@@ -255,3 +255,24 @@ describe("UsageSpool files it did not write", () => {
     expect(own.file).toBeDefined();
   });
 });
+
+describe("UsageSpool after a crash mid-save", () => {
+  it("replays a temporary file a crashed save left (its torn last line skipped), and leaves a fresh one", async () => {
+    const { renameSync, utimesSync, appendFileSync } = await import("node:fs");
+    const dir = directory();
+    const spool = new UsageSpool({ directory: dir, name: "db", maxBytes: 1_000_000 });
+    const crashed = await spool.save([row(1), row(2)]);
+    const stale = `${crashed.file as string}.tmp`;
+    renameSync(crashed.file as string, stale); // killed before its rename
+    appendFileSync(stale, '{"id":"torn'); // and mid-line
+    const old = new Date(Date.now() - 10 * 60_000);
+    utimesSync(stale, old, old);
+    const busy = await spool.save([row(3)]);
+    const fresh = `${busy.file as string}.tmp`;
+    renameSync(busy.file as string, fresh); // another process saving right now
+    const target = store();
+    const replayed = await spool.replay(target.write, 10);
+    expect(replayed).toMatchObject({ files: 1, rows: 2, skippedLines: 1 });
+    expect(readdirSync(dir)).toEqual([fresh.slice(dir.length + 1)]);
+  });
+});

@@ -47,6 +47,8 @@ export interface UsageSpoolReplayed {
 
 const HEADER = '{"keyguard_usage_spool":1}';
 const SUFFIX = ".jsonl";
+/** How old a save's temporary file must be to count as left by a crash (see `replay`). */
+const INTERRUPTED_SAVE_MS = 60_000;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
@@ -146,6 +148,7 @@ export class UsageSpool {
       await writeTaken(events.slice(half));
     };
     let ignoredFiles = 0;
+    await this.#recoverInterruptedSaves();
     for (const file of await this.#files()) {
       let text: string;
       try {
@@ -189,6 +192,37 @@ export class UsageSpool {
       refusedRows,
       ignoredFiles,
     };
+  }
+
+  /**
+   * A save killed before its rename leaves `<file>.tmp`: never listed, never counted, never
+   * deleted, so each such crash would leave up to `maxBytes` on disk for good. One older
+   * than {@link INTERRUPTED_SAVE_MS} (a save takes milliseconds; a younger one may be
+   * another process saving now) is given its final name, and replayed like any file: a
+   * line cut short is skipped, and the ids keep rows that were also written from counting
+   * twice.
+   */
+  async #recoverInterruptedSaves(): Promise<void> {
+    let names: string[];
+    try {
+      names = await readdir(this.#options.directory);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
+      throw error;
+    }
+    const prefix = `${this.#options.name}.usage-spool-`;
+    const temporary = `${SUFFIX}.tmp`;
+    for (const name of names) {
+      if (!name.startsWith(prefix) || !name.endsWith(temporary)) continue;
+      const file = join(this.#options.directory, name);
+      try {
+        const status = await lstat(file);
+        if (!status.isFile() || Date.now() - status.mtimeMs < INTERRUPTED_SAVE_MS) continue;
+        await rename(file, file.slice(0, -".tmp".length));
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+      }
+    }
   }
 
   async #files(): Promise<string[]> {
