@@ -181,6 +181,47 @@ describe.runIf(await redisAvailable())("Redis loses its data under a running ser
   });
 });
 
+describe.runIf(await redisAvailable())("Redis loses a rotated key's quota", () => {
+  it("seeds a rotation lineage's quota again from every key of it after FLUSHALL", async () => {
+    const redis = await startOwnRedisServer();
+    cleanups.push(() => redis.stop());
+    const directory = mkdtempSync(join(tmpdir(), "keyguard-redis-lineage-"));
+    cleanups.push(() => rmSync(directory, { recursive: true, force: true }));
+    const kg = await createKeyGuard(
+      {
+        secretKey: SECRET,
+        databaseUrl: `sqlite:${join(directory, "keyguard.db")}`,
+        redisUrl: redis.url,
+      },
+      { env: {}, onBackgroundError: () => {} },
+    );
+    cleanups.push(() => kg.close());
+    await kg.createOrganization("Acme");
+    const original = await kg.createApiKey({
+      organization: "Acme",
+      label: "metered",
+      monthlyLimit: 6,
+    });
+    const url = await serve(kg);
+    const call = (rawKey: string) =>
+      timed(fetch(`${url}/closed/item/1`, { headers: { "x-api-key": rawKey } }));
+    const statuses = async (rawKey: string, n: number) => {
+      const answers: number[] = [];
+      for (let i = 0; i < n; i++) answers.push((await call(rawKey)).status);
+      return answers;
+    };
+    expect(await statuses(original.rawKey, 3)).toEqual([200, 200, 200]);
+    const rotated = await kg.rotateApiKey(original.key.id, { gracePeriodMs: 3_600_000 });
+    // Both keys spend the one quota: 3 + 2 of 6.
+    expect(await statuses(rotated.rawKey, 2)).toEqual([200, 200]);
+    await kg.flushUsage();
+    await redis.command("FLUSHALL");
+    // Seeded again from both keys' usage (5), not the successor's alone (2).
+    expect(await statuses(rotated.rawKey, 2)).toEqual([200, 429]);
+    expect(await statuses(original.rawKey, 1)).toEqual([429]);
+  });
+});
+
 describe.runIf(await postgresAvailable())("PostgreSQL goes away and comes back", () => {
   it("keeps cached keys working, refuses uncached ones with 503, and writes buffered usage later", async () => {
     const schema = uniqueSchemaName("outage");

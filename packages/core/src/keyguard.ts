@@ -397,10 +397,17 @@ export class KeyGuard {
         (events) => this.store.insertUsageEvents(events),
         this.config.usage.batchSize,
       );
+      if (replayed.ignoredFiles > 0) {
+        this.#reportBackgroundError(
+          new Error(
+            `${replayed.ignoredFiles} usage spool file(s) not replayed: not written by this user, or writable by others (${spool.location}): give them to this user with mode 0600 to have them replayed, or remove them.`,
+          ),
+        );
+      }
       if (replayed.files === 0) return;
       this.#warn(
         "KEYGUARD_USAGE_SPOOL_REPLAYED",
-        `Usage spool replayed: ${replayed.rows} rows (${replayed.requests} requests) from ${replayed.files} file(s) written to the store${replayed.skippedLines > 0 ? `, ${replayed.skippedLines} unreadable line(s) skipped` : ""} (${spool.location}).`,
+        `Usage spool replayed: ${replayed.rows} rows (${replayed.requests} requests) from ${replayed.files} file(s) written to the store${replayed.skippedLines > 0 ? `, ${replayed.skippedLines} unreadable line(s) skipped` : ""}${replayed.refusedRows > 0 ? `, ${replayed.refusedRows} row(s) the store refused were dropped` : ""} (${spool.location}).`,
       );
     } catch (error) {
       // The files stay for the next start; this start goes on.

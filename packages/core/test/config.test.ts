@@ -93,14 +93,14 @@ describe("resolveConfig", () => {
   it("reads the usage retention and spool settings from the environment, below explicit options", () => {
     const env = {
       KEYGUARD_USAGE_RETENTION_DAYS: "7",
-      KEYGUARD_USAGE_ROLLUP_RETENTION_DAYS: "30",
+      KEYGUARD_USAGE_ROLLUP_RETENTION_DAYS: "60",
       KEYGUARD_USAGE_SPOOL_DIRECTORY: "/var/spool/keyguard",
     };
     const passed = { batchSize: 10 };
     expect(resolveConfig({ secretKey: "my-secret", usage: passed }, env).usage).toMatchObject({
       batchSize: 10,
       retentionDays: 7,
-      rollupRetentionDays: 30,
+      rollupRetentionDays: 60,
       spoolDirectory: "/var/spool/keyguard",
       rollupAfterHours: 24,
       maxSpoolBytes: 64 * 1024 * 1024,
@@ -115,6 +115,20 @@ describe("resolveConfig", () => {
         resolveConfig({ secretKey: "my-secret" }, { KEYGUARD_USAGE_RETENTION_DAYS: "0" }),
       ).message,
     ).toBe("usage.retentionDays must be greater than 0");
+  });
+
+  it("keeps rollups for at least a quota month: quotas are seeded from them", () => {
+    // With 30 days, on the 31st the month's first hours would be deleted, and a quota
+    // seeded again (a restart, Redis lost its data) would hand them out again.
+    expect(
+      configError(() =>
+        resolveConfig({ secretKey: "my-secret", usage: { rollupRetentionDays: 30 } }, {}),
+      ).message,
+    ).toMatch(/usage.rollupRetentionDays must be at least 32/);
+    expect(
+      resolveConfig({ secretKey: "my-secret", usage: { rollupRetentionDays: 32 } }, {}).usage
+        .rollupRetentionDays,
+    ).toBe(32);
   });
 
   it("names the field of every mistake", () => {

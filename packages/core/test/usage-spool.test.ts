@@ -65,6 +65,8 @@ describe("UsageSpool", () => {
       rows: 40,
       requests: 100,
       skippedLines: 0,
+      refusedRows: 0,
+      ignoredFiles: 0,
     });
     expect(target.written).toEqual(rows);
     expect(readdirSync(dir)).toEqual([]);
@@ -150,5 +152,127 @@ describe("UsageSpool", () => {
       /^\/var\/spool\/keyguard\/keyguard-postgres-[0-9a-f]{16}\.usage-spool-\*\.jsonl$/,
     );
     expect(postgres?.location).not.toContain("secret");
+  });
+});
+
+describe("usageSpoolFor: which database a spool belongs to", () => {
+  it("gives two SQLite files of one name sharing a spool directory spools of their own", async () => {
+    const spoolDirectory = directory();
+    const a = usageSpoolFor(
+      { dialect: "sqlite", filename: "/srv/tenant-a/keyguard.db" },
+      { spoolDirectory, maxSpoolBytes: 1_000_000 },
+    );
+    const b = usageSpoolFor(
+      { dialect: "sqlite", filename: "/srv/tenant-b/keyguard.db" },
+      { spoolDirectory, maxSpoolBytes: 1_000_000 },
+    );
+    await a?.save([row(1), row(2)]);
+    const target = store();
+    // B must not write A's rows into its database (nor fail on them at every start).
+    const replayed = await b?.replay(target.write, 10);
+    expect(replayed?.files).toBe(0);
+    expect(target.written).toEqual([]);
+    expect(readdirSync(spoolDirectory)).toHaveLength(1);
+    const again = usageSpoolFor(
+      { dialect: "sqlite", filename: "/srv/tenant-a/keyguard.db" },
+      { spoolDirectory, maxSpoolBytes: 1_000_000 },
+    );
+    expect((await again?.replay(target.write, 10))?.rows).toBe(2);
+  });
+
+  it("names a PostgreSQL spool by the database, not its password (rotated at a restart)", async () => {
+    const spoolDirectory = directory();
+    const before = usageSpoolFor(
+      { dialect: "postgres", connectionString: "postgresql://app:old-secret@db:5432/app" },
+      { spoolDirectory, maxSpoolBytes: 1_000_000 },
+    );
+    await before?.save([row(1), row(2), row(3)]);
+    // The password was rotated while the database was out; the next start uses the new one.
+    const after = usageSpoolFor(
+      { dialect: "postgres", connectionString: "postgresql://app:new-secret@db:5432/app" },
+      { spoolDirectory, maxSpoolBytes: 1_000_000 },
+    );
+    const target = store();
+    expect((await after?.replay(target.write, 10))?.rows).toBe(3);
+    // Nor is the file name a digest a guessed password can be checked against offline.
+    const { createHash } = await import("node:crypto");
+    const withPassword = createHash("sha256")
+      .update("postgresql://app:old-secret@db:5432/app")
+      .digest("hex")
+      .slice(0, 16);
+    expect(before?.location).not.toContain(withPassword);
+    const other = usageSpoolFor(
+      { dialect: "postgres", connectionString: "postgresql://app:old-secret@db:5432/other" },
+      { spoolDirectory, maxSpoolBytes: 1_000_000 },
+    );
+    expect(other?.location).not.toBe(before?.location);
+    const keywords = usageSpoolFor(
+      { dialect: "postgres", connectionString: "host=db port=5432 dbname=app password=x1" },
+      { spoolDirectory, maxSpoolBytes: 1_000_000 },
+    );
+    const keywords2 = usageSpoolFor(
+      { dialect: "postgres", connectionString: "host=db port=5432 dbname=app password=x2" },
+      { spoolDirectory, maxSpoolBytes: 1_000_000 },
+    );
+    expect(keywords?.location).toBe(keywords2?.location);
+  });
+});
+
+describe("UsageSpool directory", () => {
+  it("creates a configured spool directory that does not exist yet (0700), rather than losing the rows", async () => {
+    const parent = directory();
+    const spoolDirectory = join(parent, "spool", "keyguard");
+    const spool = new UsageSpool({ directory: spoolDirectory, name: "db", maxBytes: 1_000_000 });
+    const saved = await spool.save([row(1), row(2)]);
+    expect(saved.rows).toBe(2);
+    expect(readdirSync(spoolDirectory)).toHaveLength(1);
+    expect(statSync(spoolDirectory).mode & 0o777).toBe(0o700);
+    const target = store();
+    expect((await spool.replay(target.write, 10)).rows).toBe(2);
+  });
+});
+
+describe("UsageSpool files it did not write", () => {
+  it("does not replay a spool file another user owns or others may write (rows planted in a shared directory)", async () => {
+    const dir = directory();
+    const spool = new UsageSpool({ directory: dir, name: "db", maxBytes: 1_000_000 });
+    const planted = await spool.save([row(1), row(2)]);
+    const writable = await spool.save([row(3)]);
+    const fourth = row(4);
+    const own = await spool.save([fourth]);
+    const { chmodSync, chownSync } = await import("node:fs");
+    const uid = process.getuid?.() ?? 0;
+    if (uid === 0) chownSync(planted.file as string, 12_345, 12_345);
+    else chmodSync(planted.file as string, 0o666); // cannot give it away: make it writable by others
+    chmodSync(writable.file as string, 0o666);
+    const target = store();
+    const replayed = await spool.replay(target.write, 10);
+    expect(target.written.map((event) => event.id)).toEqual([fourth.id]);
+    expect(replayed).toMatchObject({ files: 1, rows: 1, ignoredFiles: 2 });
+    expect(readdirSync(dir).sort()).toEqual(
+      [planted.file, writable.file].map((file) => (file as string).slice(dir.length + 1)).sort(),
+    );
+    expect(own.file).toBeDefined();
+  });
+});
+
+describe("UsageSpool after a crash mid-save", () => {
+  it("replays a temporary file a crashed save left (its torn last line skipped), and leaves a fresh one", async () => {
+    const { renameSync, utimesSync, appendFileSync } = await import("node:fs");
+    const dir = directory();
+    const spool = new UsageSpool({ directory: dir, name: "db", maxBytes: 1_000_000 });
+    const crashed = await spool.save([row(1), row(2)]);
+    const stale = `${crashed.file as string}.tmp`;
+    renameSync(crashed.file as string, stale); // killed before its rename
+    appendFileSync(stale, '{"id":"torn'); // and mid-line
+    const old = new Date(Date.now() - 10 * 60_000);
+    utimesSync(stale, old, old);
+    const busy = await spool.save([row(3)]);
+    const fresh = `${busy.file as string}.tmp`;
+    renameSync(busy.file as string, fresh); // another process saving right now
+    const target = store();
+    const replayed = await spool.replay(target.write, 10);
+    expect(replayed).toMatchObject({ files: 1, rows: 2, skippedLines: 1 });
+    expect(readdirSync(dir)).toEqual([fresh.slice(dir.length + 1)]);
   });
 });

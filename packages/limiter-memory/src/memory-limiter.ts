@@ -9,12 +9,16 @@ import {
   type MonthlyQuotaState,
   monthlyQuota,
   peekMonthlyQuota,
+  QuotaSeedLostError,
   type RateLimitAlgorithm,
   slidingWindowCounter,
   slidingWindowLog,
   type WindowDecision,
 } from "@keyguard/core";
 import { LRUCache } from "lru-cache";
+
+/** A quota's count, and whether it was seeded from the store (see `#evictedQuotas`). */
+type QuotaEntry = MonthlyQuotaState & { seeded?: boolean };
 
 export interface MemoryLimiterOptions {
   /**
@@ -51,7 +55,14 @@ export class MemoryLimiter implements Limiter {
   readonly #keyWindows: LRUCache<string, WindowState>;
   /** `hit()` buckets' windows (per-IP limits, failure counts). */
   readonly #windows: LRUCache<string, WindowState>;
-  readonly #quotas: LRUCache<string, MonthlyQuotaState>;
+  readonly #quotas: LRUCache<string, QuotaEntry>;
+  /**
+   * Seeded quotas the LRU evicted (more quotas in use than `maxEntries`), until seeded
+   * again: the caller believes them seeded, so counting one from zero would hand its month
+   * out again; `decide` rejects with `QuotaSeedLostError` instead, as the Redis limiter
+   * does for a count Redis lost. Ids only, bounded in turn (past it, the old behaviour).
+   */
+  readonly #evictedQuotas: LRUCache<string, true>;
   readonly #blocks: LRUCache<string, IpBlock[]>;
 
   constructor(options: MemoryLimiterOptions = {}) {
@@ -61,7 +72,13 @@ export class MemoryLimiter implements Limiter {
     const aging = options.clock === undefined ? {} : { perf: options.clock, ttlResolution: 0 };
     this.#keyWindows = new LRUCache({ max, updateAgeOnGet: true, ...aging });
     this.#windows = new LRUCache({ max, updateAgeOnGet: true, ...aging });
-    this.#quotas = new LRUCache({ max });
+    this.#evictedQuotas = new LRUCache({ max });
+    this.#quotas = new LRUCache({
+      max,
+      dispose: (state, quotaId, reason) => {
+        if (reason === "evict" && state.seeded === true) this.#evictedQuotas.set(quotaId, true);
+      },
+    });
     this.#blocks = new LRUCache({ max: options.maxBlockedClients ?? 100_000 });
   }
 
@@ -88,11 +105,14 @@ export class MemoryLimiter implements Limiter {
         retryAfterMs: 0,
       });
     }
-    let quotaState: MonthlyQuotaState | undefined;
+    let quotaState: QuotaEntry | undefined;
     if (key.monthlyLimit !== null) {
       // By the quota the key spends: a rotated key's successor continues its count.
       const quotaId = key.quotaId ?? key.id;
       quotaState = this.#quotas.get(quotaId);
+      if (quotaState === undefined && this.#evictedQuotas.has(quotaId)) {
+        return Promise.reject(new QuotaSeedLostError(quotaId));
+      }
       if (quotaState === undefined) {
         quotaState = { monthStart: 0, used: 0 };
         this.#quotas.set(quotaId, quotaState);
@@ -153,11 +173,13 @@ export class MemoryLimiter implements Limiter {
   }
 
   seedQuota(quotaId: string, monthStartMs: number, used: number): Promise<void> {
+    this.#evictedQuotas.delete(quotaId);
     const state = this.#quotas.get(quotaId);
     if (state === undefined || state.monthStart !== monthStartMs) {
-      this.#quotas.set(quotaId, { monthStart: monthStartMs, used });
-    } else if (state.used < used) {
-      state.used = used;
+      this.#quotas.set(quotaId, { monthStart: monthStartMs, used, seeded: true });
+    } else {
+      if (state.used < used) state.used = used;
+      state.seeded = true;
     }
     return Promise.resolve();
   }

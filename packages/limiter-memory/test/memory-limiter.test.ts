@@ -56,6 +56,48 @@ describe("MemoryLimiter quota seeding", () => {
   });
 });
 
+describe("MemoryLimiter quota eviction", () => {
+  it("does not count a seeded quota from zero once the LRU evicted it (more quotas in use than maxEntries)", async () => {
+    const limiter = new MemoryLimiter({ maxEntries: 2 });
+    const monthStart = Date.UTC(2026, 0, 1);
+    const now = Date.UTC(2026, 0, 15);
+    const request = (id: string) => ({
+      now,
+      client: "c",
+      path: "/api",
+      algorithm: "gcra" as const,
+      key: { id, rateLimitPerMinute: 100, monthlyLimit: 3 },
+    });
+    await limiter.seedQuota("a", monthStart, 3); // used up, as the store recorded
+    expect((await limiter.decide(request("a"))).refusal).toBe("quota_exceeded");
+    for (const id of ["b", "c"]) {
+      await limiter.seedQuota(id, monthStart, 0);
+      await limiter.decide(request(id));
+    }
+    // "a" was evicted: the caller (RequestGuard) believes it seeded, so counting from zero
+    // would hand the month's quota out again. It is told to seed again instead.
+    const answer = await limiter.decide(request("a")).then(
+      (decision) => decision.refusal ?? "allowed",
+      (error: Error) => error.name,
+    );
+    expect(answer).toBe("QuotaSeedLostError");
+    await limiter.seedQuota("a", monthStart, 3);
+    expect((await limiter.decide(request("a"))).refusal).toBe("quota_exceeded");
+  });
+
+  it("still counts a never-seeded quota from zero", async () => {
+    const limiter = new MemoryLimiter({ maxEntries: 2 });
+    const request = {
+      now: Date.UTC(2026, 0, 15),
+      client: "c",
+      path: "/api",
+      algorithm: "gcra" as const,
+      key: { id: "fresh", rateLimitPerMinute: 100, monthlyLimit: 3 },
+    };
+    expect((await limiter.decide(request)).quota?.remaining).toBe(2);
+  });
+});
+
 describe("MemoryLimiter idle state", () => {
   // Idle state ages by the limiter's clock (a fake one here); decisions use the fixed `now`.
   const now = Date.UTC(2026, 0, 1);

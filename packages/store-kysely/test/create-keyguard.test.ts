@@ -1,7 +1,13 @@
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createKeyGuard, isKeyGuardError, loadOptionalModule } from "@keyguard/core";
+import {
+  createKeyGuard,
+  isKeyGuardError,
+  loadOptionalModule,
+  timeOrderedId,
+  usageSpoolFor,
+} from "@keyguard/core";
 import {
   dropSchema,
   postgresAvailable,
@@ -65,6 +71,52 @@ describe("createKeyGuard", () => {
     ).catch((e: unknown) => e);
     expect(isKeyGuardError(refused, "database_unavailable")).toBe(true);
     expect((refused as Error).message).toMatch(/postgres database is unavailable.*ECONNREFUSED/);
+  });
+
+  it("replays a spool whose file holds a row the store refuses, writing the others", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "keyguard-create-"));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const path = join(dir, "keyguard.db");
+    const first = await createKeyGuard(
+      { secretKey: "spool-secret", databaseUrl: `sqlite:${path}` },
+      { env: {} },
+    );
+    await first.createOrganization("Acme");
+    const { key } = await first.createApiKey({ organization: "Acme", label: "k" });
+    await first.close();
+    // What a shutdown during an outage spooled: the application also recorded usage for a
+    // key id the database has no key for (recordUsage takes any), which the store refuses.
+    const spool = usageSpoolFor({ dialect: "sqlite", filename: path }, { maxSpoolBytes: 1e6 });
+    const at = Date.now() - 60_000;
+    const event = (keyId: string, n: number) => ({
+      id: timeOrderedId(at + n),
+      keyId,
+      path: "/api/data",
+      method: "GET",
+      statusCode: 200,
+      latencyMs: 1,
+      ipAddress: null,
+      timestamp: new Date(at + n),
+      requestCount: 2,
+      charged: true,
+    });
+    await spool?.save([event(key.id, 1), event("no-such-key", 2), event(key.id, 3)]);
+    const warnings: string[] = [];
+    const reported: unknown[] = [];
+    const second = await createKeyGuard(
+      { secretKey: "spool-secret", databaseUrl: `sqlite:${path}` },
+      {
+        env: {},
+        onWarning: (_code, message) => warnings.push(message),
+        onBackgroundError: (error) => reported.push(error),
+      },
+    );
+    cleanups.push(() => second.close());
+    // The rows the store takes are written, and the file does not block every later start.
+    expect(await second.store.countAllowedRequests(key.id, new Date(at - 1_000))).toBe(4);
+    expect(readdirSync(dir).filter((name) => name.includes("usage-spool"))).toEqual([]);
+    expect(warnings.join("\n")).toMatch(/1 row\(s\) the store refused were dropped/);
+    expect(reported).toEqual([]);
   });
 
   it("names the package to install when a driver is missing", async () => {

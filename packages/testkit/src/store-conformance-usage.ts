@@ -118,7 +118,7 @@ export function describeUsageConformance(createDatabase: () => Promise<TestDatab
       const { kg, clock, keys } = await setup({
         rollupAfterHours: 24,
         retentionDays: 2,
-        rollupRetentionDays: 30,
+        rollupRetentionDays: 32,
         maintenanceBatchSize: 17, // many steps
       });
       const [a, b] = keys as [string, string];

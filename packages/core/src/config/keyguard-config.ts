@@ -167,8 +167,17 @@ const configSchema = z.object({
       rollupAfterHours: positiveInt("usage.rollupAfterHours").default(24),
       /** Usage rows (per request detail: path, client, latency) are deleted after this. */
       retentionDays: positiveInt("usage.retentionDays").default(90),
-      /** Rollups (per key, hour and status class) are deleted after this. */
-      rollupRetentionDays: positiveInt("usage.rollupRetentionDays").default(400),
+      /**
+       * Rollups (per key, hour and status class) are deleted after this. At least 32 days:
+       * a quota is seeded from the (UTC) month's usage, rollups included, and a month is
+       * at most 31 days (one more to spare).
+       */
+      rollupRetentionDays: positiveInt("usage.rollupRetentionDays")
+        .min(
+          32,
+          "usage.rollupRetentionDays must be at least 32: monthly quotas are counted from the rollups of the whole month",
+        )
+        .default(400),
       /** How often servers roll up and delete old usage (in the background, in batches). */
       maintenanceIntervalMs: positiveInt("usage.maintenanceIntervalMs").default(10 * 60_000),
       /** Rows rolled up or deleted per transaction: short transactions, no long lock. */

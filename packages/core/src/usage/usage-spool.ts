@@ -1,8 +1,9 @@
 import { createHash } from "node:crypto";
-import { open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { lstat, mkdir, open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
 import type { DatabaseTarget } from "../config/database-url.js";
 import type { UsageEvent } from "../domain/usage-event.js";
+import { isKeyGuardError } from "../errors/keyguard-error.js";
 import { MAX_KEYED_PATH_LENGTH } from "../pipeline/protected-path.js";
 import { timeOrderedId } from "../util/time-ordered-id.js";
 
@@ -31,10 +32,23 @@ export interface UsageSpoolReplayed {
   readonly requests: number;
   /** Lines that were not usage rows (a file cut short, or edited), skipped. */
   readonly skippedLines: number;
+  /**
+   * Rows the store refused for what they hold (a key id it has no key for, say: an
+   * application may record any), dropped so they do not hold back every later start.
+   */
+  readonly refusedRows: number;
+  /**
+   * Files with a spool's name that this spool would not have written (not a regular file,
+   * another user's, or writable by others), left alone: in a shared directory anyone could
+   * plant usage rows (charging a customer's quota) or block the replay with them.
+   */
+  readonly ignoredFiles: number;
 }
 
 const HEADER = '{"keyguard_usage_spool":1}';
 const SUFFIX = ".jsonl";
+/** How old a save's temporary file must be to count as left by a crash (see `replay`). */
+const INTERRUPTED_SAVE_MS = 60_000;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
@@ -85,6 +99,9 @@ export class UsageSpool {
       `${this.#options.name}.usage-spool-${timeOrderedId(Date.now())}${SUFFIX}`,
     );
     const temporary = `${file}.tmp`;
+    // A configured directory that does not exist yet would otherwise be found out only
+    // now, during an outage, by losing the rows: made (0700: it holds client addresses).
+    await mkdir(this.#options.directory, { recursive: true, mode: 0o700 });
     const handle = await open(temporary, "wx", 0o600);
     try {
       await handle.writeFile(`${lines.join("\n")}\n`);
@@ -98,8 +115,11 @@ export class UsageSpool {
 
   /**
    * Writes every spool file's rows through `write` (batches of `batchSize`), oldest file
-   * first, deleting each file once all its rows are written. Rejects with the first failed
-   * write; that file and the later ones stay for the next start.
+   * first, deleting each file once all its rows are written. A batch the store refuses for
+   * what it holds (not for being unavailable) is halved until the refused rows are alone,
+   * and those are dropped and counted: it would be refused at every start. Rejects with the
+   * first write the store was unavailable for; that file and the later ones stay for the
+   * next start.
    */
   async replay(
     write: (events: readonly UsageEvent[]) => Promise<void>,
@@ -109,9 +129,33 @@ export class UsageSpool {
     let rows = 0;
     let requests = 0;
     let skippedLines = 0;
+    let refusedRows = 0;
+    let refusedRequests = 0;
+    const writeTaken = async (events: readonly UsageEvent[]): Promise<void> => {
+      try {
+        await write(events);
+        return;
+      } catch (error) {
+        if (isKeyGuardError(error, "database_unavailable")) throw error;
+        if (events.length === 1) {
+          refusedRows++;
+          refusedRequests += events[0]?.requestCount ?? 1;
+          return;
+        }
+      }
+      const half = Math.ceil(events.length / 2);
+      await writeTaken(events.slice(0, half));
+      await writeTaken(events.slice(half));
+    };
+    let ignoredFiles = 0;
+    await this.#recoverInterruptedSaves();
     for (const file of await this.#files()) {
       let text: string;
       try {
+        if (!(await writtenByThisUser(file))) {
+          ignoredFiles++;
+          continue;
+        }
         // No file this spool wrote is larger than maxBytes: a larger one is someone else's,
         // and is neither read into memory nor written to the store.
         if ((await stat(file)).size > this.#options.maxBytes) {
@@ -130,7 +174,7 @@ export class UsageSpool {
         else events.push(event);
       }
       for (let start = 0; start < events.length; start += batchSize) {
-        await write(events.slice(start, start + batchSize));
+        await writeTaken(events.slice(start, start + batchSize));
       }
       await unlink(file).catch((error: NodeJS.ErrnoException) => {
         if (error.code !== "ENOENT") throw error;
@@ -139,7 +183,46 @@ export class UsageSpool {
       rows += events.length;
       for (const event of events) requests += event.requestCount ?? 1;
     }
-    return { files, rows, requests, skippedLines };
+    // What was written: the refused rows are counted apart.
+    return {
+      files,
+      rows: rows - refusedRows,
+      requests: requests - refusedRequests,
+      skippedLines,
+      refusedRows,
+      ignoredFiles,
+    };
+  }
+
+  /**
+   * A save killed before its rename leaves `<file>.tmp`: never listed, never counted, never
+   * deleted, so each such crash would leave up to `maxBytes` on disk for good. One older
+   * than {@link INTERRUPTED_SAVE_MS} (a save takes milliseconds; a younger one may be
+   * another process saving now) is given its final name, and replayed like any file: a
+   * line cut short is skipped, and the ids keep rows that were also written from counting
+   * twice.
+   */
+  async #recoverInterruptedSaves(): Promise<void> {
+    let names: string[];
+    try {
+      names = await readdir(this.#options.directory);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
+      throw error;
+    }
+    const prefix = `${this.#options.name}.usage-spool-`;
+    const temporary = `${SUFFIX}.tmp`;
+    for (const name of names) {
+      if (!name.startsWith(prefix) || !name.endsWith(temporary)) continue;
+      const file = join(this.#options.directory, name);
+      try {
+        const status = await lstat(file);
+        if (!status.isFile() || Date.now() - status.mtimeMs < INTERRUPTED_SAVE_MS) continue;
+        await rename(file, file.slice(0, -".tmp".length));
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+      }
+    }
   }
 
   async #files(): Promise<string[]> {
@@ -171,9 +254,12 @@ export class UsageSpool {
 
 /**
  * The spool for a database opened from `databaseUrl`: next to a SQLite file (named after
- * it) unless `directory` says otherwise; for PostgreSQL in `directory` or the working
- * directory, named by a digest of the connection string (so two databases never replay
- * each other's rows, and no password appears in a file name). None for `:memory:`.
+ * it; in `directory`, if given, named after it and a digest of its full path, so two files
+ * of one name sharing a spool directory never replay each other's rows); for PostgreSQL in
+ * `directory` or the working directory, named by a digest of the connection string without
+ * its password (so two databases never replay each other's rows, a password changed at a
+ * restart still finds the spool, and the name is no digest a guessed password could be
+ * checked against). None for `:memory:`.
  */
 export function usageSpoolFor(
   database: DatabaseTarget,
@@ -181,18 +267,50 @@ export function usageSpoolFor(
 ): UsageSpool | undefined {
   if (database.dialect === "sqlite") {
     if (database.filename === ":memory:") return undefined;
+    const directory = settings.spoolDirectory;
     return new UsageSpool({
-      directory: settings.spoolDirectory ?? dirname(database.filename),
-      name: basename(database.filename),
+      directory: directory ?? dirname(database.filename),
+      name:
+        directory === undefined
+          ? basename(database.filename)
+          : `${basename(database.filename)}-${digest(resolve(database.filename))}`,
       maxBytes: settings.maxSpoolBytes,
     });
   }
-  const digest = createHash("sha256").update(database.connectionString).digest("hex");
   return new UsageSpool({
     directory: settings.spoolDirectory ?? process.cwd(),
-    name: `keyguard-postgres-${digest.slice(0, 16)}`,
+    name: `keyguard-postgres-${digest(withoutPassword(database.connectionString))}`,
     maxBytes: settings.maxSpoolBytes,
   });
+}
+
+function digest(text: string): string {
+  return createHash("sha256").update(text).digest("hex").slice(0, 16);
+}
+
+/** A connection string (URL or `key=value` words) with any password left out. */
+function withoutPassword(connectionString: string): string {
+  try {
+    const url = new URL(connectionString);
+    url.password = "";
+    url.searchParams.delete("password");
+    return url.href;
+  } catch {
+    return connectionString.replace(/(^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'|\S*)/gi, "$1");
+  }
+}
+
+/**
+ * Whether `file` could be one this spool wrote: a regular file (not a link), owned by this
+ * process's user, writable by no one else (it was made 0600). Not checked on Windows, which
+ * has neither owners nor modes in this sense.
+ */
+async function writtenByThisUser(file: string): Promise<boolean> {
+  if (process.platform === "win32") return true;
+  const status = await lstat(file);
+  if (!status.isFile() || (status.mode & 0o022) !== 0) return false;
+  const uid = process.getuid?.();
+  return uid === undefined || status.uid === uid;
 }
 
 interface SpoolLine {
