@@ -182,9 +182,9 @@ export type {
   UsageMaintenanceResult,
   UsageMaintenanceStep,
 } from "./ports/store.js";
-export type { UsageMaintenanceTotals } from "./usage/usage-maintenance.js";
 export { checkSecrets, type SecretCheck } from "./secrets/secret-check.js";
 export { secretFingerprint, shortFingerprint } from "./secrets/secret-fingerprint.js";
+export type { UsageMaintenanceTotals } from "./usage/usage-maintenance.js";
 export {
   UsageRecorder,
   type UsageRecorderOptions,

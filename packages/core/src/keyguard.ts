@@ -33,9 +33,9 @@ import { trustsNoProxy } from "./pipeline/trusted-proxies.js";
 import type { ChangeFeed, KeyGuardChange } from "./ports/change-feed.js";
 import type { IpBlock, Limiter } from "./ports/limiter.js";
 import type { OrganizationListFilter, Store } from "./ports/store.js";
-import { UsageMaintenance, type UsageMaintenanceTotals } from "./usage/usage-maintenance.js";
 import { checkSecrets, type SecretCheck } from "./secrets/secret-check.js";
 import { secretFingerprint, shortFingerprint } from "./secrets/secret-fingerprint.js";
+import { UsageMaintenance, type UsageMaintenanceTotals } from "./usage/usage-maintenance.js";
 import { UsageRecorder, type UsageRecorderStats } from "./usage/usage-recorder.js";
 import type { UsageSpool } from "./usage/usage-spool.js";
 import {

@@ -9,8 +9,8 @@ import {
 } from "@keyguard/core";
 import { afterEach, describe, expect, it } from "vitest";
 import { FakeClock } from "./fake-clock.js";
-import { describeUsageConformance } from "./store-conformance-usage.js";
 import { describeStoreRaces } from "./store-conformance-races.js";
+import { describeUsageConformance } from "./store-conformance-usage.js";
 
 /**
  * One database for one test: stores opened from it share the data, like two processes
