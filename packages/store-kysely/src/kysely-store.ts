@@ -28,13 +28,13 @@ import {
 } from "@keyguard/core";
 import {
   type CompiledQuery,
-  type Insertable,
   type Kysely,
   type RawBuilder,
   type Selectable,
   sql,
   type Updateable,
 } from "kysely";
+import { apiKeyRow } from "./api-key-row.js";
 import { exportRecords } from "./bulk/export-records.js";
 import {
   type ImportOptions,
@@ -249,7 +249,7 @@ export class KyselyStore implements Store {
 
   insertApiKey(key: ApiKey): Promise<void> {
     return this.#run(async () => {
-      await this.db.insertInto("api_keys").values(this.#keyRow(key)).execute();
+      await this.db.insertInto("api_keys").values(apiKeyRow(key, this.#codec)).execute();
     });
   }
 
@@ -330,7 +330,7 @@ export class KyselyStore implements Store {
       lastUsedAt: null,
       replacedBy: null,
     };
-    yield run(this.db.insertInto("api_keys").values(this.#keyRow(next)).compile());
+    yield run(this.db.insertInto("api_keys").values(apiKeyRow(next, this.#codec)).compile());
     const graceEnd = rotation.graceEnd;
     const retire: Updateable<ApiKeysTable> =
       graceEnd === undefined
@@ -346,27 +346,6 @@ export class KyselyStore implements Store {
     const previous = (yield byId(previousId)) as KeyRow;
     const created = (yield byId(successor.id)) as KeyRow;
     return { previous: this.#toKey(previous), successor: this.#toKey(created) };
-  }
-
-  #keyRow(key: ApiKey): Insertable<ApiKeysTable> {
-    const codec = this.#codec;
-    return {
-      id: key.id,
-      org_id: key.orgId,
-      label: key.label,
-      prefix: key.prefix,
-      key_hash: key.keyHash,
-      key_hash_scheme: key.hashScheme ?? "hmac-sha256",
-      is_active: codec.boolean(key.isActive),
-      scopes: codec.json(key.scopes),
-      rate_limit_per_minute: key.rateLimitPerMinute,
-      monthly_limit: key.monthlyLimit,
-      created_at: codec.date(key.createdAt),
-      expires_at: key.expiresAt && codec.date(key.expiresAt),
-      last_used_at: key.lastUsedAt && codec.date(key.lastUsedAt),
-      quota_id: key.quotaId,
-      replaced_by: key.replacedBy,
-    };
   }
 
   /**

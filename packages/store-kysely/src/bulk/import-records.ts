@@ -1,5 +1,6 @@
 import { type ApiKey, KeyGuardError, type Organization } from "@keyguard/core";
 import type { Kysely, Transaction } from "kysely";
+import { apiKeyRow } from "../api-key-row.js";
 import type { ColumnCodec } from "../column-codec.js";
 import type { DatabaseSchema } from "../database-schema.js";
 
@@ -93,23 +94,7 @@ export async function importRecords(
         apiKeys: await insertAll(
           trx,
           "api_keys",
-          records.apiKeys.map((key) => ({
-            id: key.id,
-            org_id: key.orgId,
-            label: key.label,
-            prefix: key.prefix,
-            key_hash: key.keyHash,
-            key_hash_scheme: key.hashScheme ?? "hmac-sha256",
-            is_active: codec.boolean(key.isActive),
-            scopes: codec.json(key.scopes),
-            rate_limit_per_minute: key.rateLimitPerMinute,
-            monthly_limit: key.monthlyLimit,
-            created_at: codec.date(key.createdAt),
-            expires_at: key.expiresAt && codec.date(key.expiresAt),
-            last_used_at: key.lastUsedAt && codec.date(key.lastUsedAt),
-            quota_id: key.quotaId,
-            replaced_by: key.replacedBy,
-          })),
+          records.apiKeys.map((key) => apiKeyRow(key, codec)),
         ),
         usage: await insertAll(
           trx,
