@@ -101,19 +101,51 @@ describe("keyguard copy-db", () => {
       { table: "organizations", source_rows: 1, copied: 0, already_present: 1, target_rows: 1 },
       { table: "api_keys", source_rows: 2, copied: 1, already_present: 1, target_rows: 2 },
       { table: "usage_logs", source_rows: 0, copied: 0, already_present: 0, target_rows: 0 },
+      { table: "usage_rollups", source_rows: 0, copied: 0, already_present: 0, target_rows: 0 },
       { table: "ip_blocks", source_rows: 0, copied: 0, already_present: 0, target_rows: 0 },
+      // The secret's fingerprint, copied the first time, is there already.
+      {
+        table: "secret_fingerprints",
+        source_rows: 1,
+        copied: 0,
+        already_present: 1,
+        target_rows: 1,
+      },
     ]);
+  });
+
+  it("copies into a database just made with the same secret, and refuses one made with another", async () => {
+    await seed();
+    // `keyguard init` with a secret records its fingerprint: not data, so not refused.
+    expect((await run(["--db", "sqlite:same.db", "init"])).code).toBe(0);
+    const same = await run(["copy-db", "--from", "keyguard.db", "--to", "sqlite:same.db"]);
+    expect(same).toMatchObject({ code: 0, stderr: "" });
+    const other = await keyguard(["--db", "sqlite:other.db", "init"], {
+      cwd: db.cwd,
+      env: { KEYGUARD_SECRET_KEY: "another-secret-0123456789" },
+    });
+    expect(other.code).toBe(0);
+    const refused = await run(["copy-db", "--from", "keyguard.db", "--to", "sqlite:other.db"]);
+    expect(refused.code).toBe(1);
+    expect(oneLine(refused)).toMatch(
+      /^keyguard: The target's keys are hashed with another secret \(fingerprint [0-9a-f]{12}\) than the source's/,
+    );
+    const check = await keyguard(["--db", "sqlite:other.db", "stats", "--json"], {
+      cwd: db.cwd,
+      env: { KEYGUARD_SECRET_KEY: "another-secret-0123456789" },
+    });
+    expect(JSON.parse(check.stdout)).toMatchObject({ organizations: 0, total_keys: 0 });
   });
 
   it("fails loudly on a table it does not know instead of leaving it behind", async () => {
     await seed();
     const file = new Database(join(db.cwd, "keyguard.db"));
-    file.exec("create table usage_rollups (id text primary key, n integer)");
+    file.exec("create table usage_archive (id text primary key, n integer)");
     file.close();
     const result = await run(["copy-db", "--from", "keyguard.db", "--to", "sqlite:copy.db"]);
     expect(result.code).toBe(1);
     expect(oneLine(result)).toMatch(
-      /^keyguard: The source has table\(s\) that are not KeyGuard's: usage_rollups\./,
+      /^keyguard: The source has table\(s\) that are not KeyGuard's: usage_archive\./,
     );
     // The target got KeyGuard's (empty) tables at most, no rows.
     const check = await run(["--db", "sqlite:copy.db", "stats", "--json"]);

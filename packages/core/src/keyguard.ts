@@ -319,15 +319,27 @@ export class KeyGuard {
     const now = new Date(this.clock.now());
     const check = await checkSecrets(this.store, secret, this.config.previousSecretKeys ?? [], now);
     if (check?.adopted) {
-      const counts = await this.store.countStats(now, now);
-      if (counts.totalKeys > 0) {
+      const hmacKeys = await this.#countHmacKeys(now);
+      if (hmacKeys > 0) {
         this.#warn(
           "KEYGUARD_SECRET_ADOPTED",
-          `This database recorded no secret; it now records the configured one (fingerprint ${shortFingerprint(secretFingerprint(secret))}) and refuses any other from now on. Its ${counts.totalKeys} existing key(s) work only if they were made with this secret.`,
+          `This database recorded no secret; it now records the configured one (fingerprint ${shortFingerprint(secretFingerprint(secret))}) and refuses any other from now on. Its ${hmacKeys} existing key(s) work only if they were made with this secret.`,
         );
       }
     }
     return check;
+  }
+
+  /**
+   * Keys whose stored hash is an HMAC under some secret: the ones a newly adopted secret
+   * may not match. Imported keyguard-python and plain SHA-256 hashes do not depend on it.
+   */
+  async #countHmacKeys(now: Date): Promise<number> {
+    const bySchemes = await this.store.countKeysByHashScheme?.();
+    if (bySchemes === undefined) return (await this.store.countStats(now, now)).totalKeys;
+    return bySchemes
+      .filter(({ scheme }) => scheme === "hmac-sha256" || scheme === "imported-hmac-sha256")
+      .reduce((sum, { keys }) => sum + keys, 0);
   }
 
   /**

@@ -110,9 +110,15 @@ export async function copyDatabase(
   const batch = options.batchSize ?? 1_000;
   return readSnapshot(source, (src) =>
     target.db.transaction().execute(async (dst) => {
+      const sourceHasFingerprints = plans.some(
+        ({ table, columns }) => table.name === SECRET_FINGERPRINTS && columns.length > 0,
+      );
+      await refuseAnotherSecret(sourceHasFingerprints ? src : undefined, dst);
       if (!options.merge) {
         const filled = [];
         for (const { table } of plans) {
+          // A fingerprint alone is not data: `keyguard init` with a secret records one.
+          if (table.name === SECRET_FINGERPRINTS) continue;
           const rows = await countRows(dst, table.name);
           if (rows > 0) filled.push(`${table.name}: ${rows}`);
         }
@@ -153,7 +159,8 @@ export async function copyDatabase(
               let insert = dst
                 .insertInto(table.name)
                 .values(converted.slice(start, start + perInsert));
-              if (options.merge)
+              // The same secret's fingerprint may be there already (checked above).
+              if (options.merge || table.name === SECRET_FINGERPRINTS)
                 insert = insert.onConflict((oc) => oc.columns(table.key).doNothing());
               const result = await insert.executeTakeFirst();
               copied += Number(result.numInsertedOrUpdatedRows ?? 0);
@@ -163,7 +170,8 @@ export async function copyDatabase(
         }
         const sourceRows = columns.length === 0 ? 0 : await countRows(src, table.name);
         const targetRows = await countRows(dst, table.name);
-        const expected = options.merge ? before + copied : sourceRows;
+        const expected =
+          options.merge || table.name === SECRET_FINGERPRINTS ? before + copied : sourceRows;
         if (read !== sourceRows || targetRows !== expected) {
           throw new KeyGuardError(
             "internal_error",
@@ -233,4 +241,35 @@ function convertValue(value: unknown, type: string, dialect: SqlDialect): unknow
     return new Date(value);
   }
   return value;
+}
+
+const SECRET_FINGERPRINTS = "secret_fingerprints";
+
+/**
+ * Keys are copied with their hashes, which only the secret they were made with verifies:
+ * a target that records another secret would hold keys no server of either can use.
+ */
+async function refuseAnotherSecret(
+  // biome-ignore lint/suspicious/noExplicitAny: see CopyEndpoint
+  src: Transaction<any> | undefined,
+  // biome-ignore lint/suspicious/noExplicitAny: see CopyEndpoint
+  dst: Transaction<any>,
+): Promise<void> {
+  // biome-ignore lint/suspicious/noExplicitAny: see CopyEndpoint
+  const current = async (db: Transaction<any>): Promise<string | undefined> =>
+    (
+      await db
+        .selectFrom(SECRET_FINGERPRINTS)
+        .select("fingerprint")
+        .where("role", "=", "current")
+        .executeTakeFirst()
+    )?.fingerprint;
+  if (src === undefined) return; // a source from before fingerprints were recorded
+  const [from, to] = [await current(src), await current(dst)];
+  if (from !== undefined && to !== undefined && from !== to) {
+    throw new KeyGuardError(
+      "secret_mismatch",
+      `The target's keys are hashed with another secret (fingerprint ${to.slice(0, 12)}) than the source's (fingerprint ${from.slice(0, 12)}): copied keys would work with neither. Copy into a database made with the source's secret, or an empty one.`,
+    );
+  }
 }
