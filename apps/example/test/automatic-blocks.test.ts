@@ -48,9 +48,9 @@ describe("automatic blocks survive a restart of a server without Redis", () => {
     // IPv6 tries /login too often: locked out of /login for 15 minutes.
     for (let i = 0; i < 5; i++) expect((await v6("/login", { method: "POST" })).status).toBe(200);
     // The request that starts the lockout is answered as every one during it: 403 ip_blocked.
-    const lockedOut = await v6("/login", { method: "POST" });
-    expect(lockedOut.status).toBe(403);
-    expect(await codeOf(lockedOut)).toBe("ip_blocked");
+    const lockoutStart = await v6("/login", { method: "POST" });
+    expect(lockoutStart.status).toBe(403);
+    expect(await codeOf(lockoutStart)).toBe("ip_blocked");
     expect((await v6("/login", { method: "POST" })).status).toBe(403);
 
     await stop(server);
