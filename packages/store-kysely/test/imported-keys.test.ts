@@ -283,7 +283,8 @@ for (const [name, open] of [
       await kg.init();
       // init() also checks the secret's fingerprint (its own calls); no key is looked up.
       const afterInit = Object.fromEntries(watched.calls);
-      expect(afterInit).toMatchObject({ migrate: 1, countKeysByHashScheme: 1 });
+      expect(afterInit).toMatchObject({ migrate: 1 });
+      expect(afterInit.countKeysByHashScheme).toBeGreaterThan(0);
       expect(Object.keys(afterInit).filter((name) => /^find/.test(name))).toEqual([]);
       expect(await kg.verifyKey(keyguardPythonRawKey())).toMatchObject({ outcome: "malformed" });
       expect(Object.fromEntries(watched.calls)).toEqual(afterInit);
