@@ -88,15 +88,20 @@ describe.runIf(available)("PostgreSQL schemas", () => {
     }
   });
 
-  it("migrates while other schemas of the database are created and dropped", async () => {
-    // Another application (or test) busy with DDL must not make a migration fail.
+  it("migrates while other schemas of the database are created, altered and dropped", async () => {
+    // Another application (or test) busy with DDL must not make a migration fail: a scan of
+    // the whole catalog would meet columns and schemas vanishing under it.
     let churning = true;
     const churn = (async () => {
       while (churning) {
         const other = uniqueSchemaName("churn");
         await withPostgresClient(async (client) => {
           await client.query(`create schema ${other}`);
-          await client.query(`create table ${other}.t (id int)`);
+          await client.query(`create table ${other}.t (id serial, note text)`);
+          for (let round = 0; round < 5; round++) {
+            await client.query(`alter table ${other}.t add column extra int`);
+            await client.query(`alter table ${other}.t drop column extra`);
+          }
           await client.query(`drop schema ${other} cascade`);
         });
       }

@@ -12,6 +12,7 @@ import { keyQuotaLineage } from "./0008-key-quota-lineage.js";
 import { automaticBlocks } from "./0009-automatic-blocks.js";
 import { secretFingerprint } from "./0010-secret-fingerprint.js";
 import { keyHashScheme } from "./0011-key-hash-scheme.js";
+import { withSchemaScopedIntrospection } from "./schema-scoped-introspection.js";
 
 /** Every migration, in order. Names sort in the order they must run; never rename one. */
 function migrationsFor(dialect: SqlDialect): Record<string, Migration> {
@@ -54,17 +55,21 @@ export async function migrateToLatest(
       if (schema !== undefined) {
         await sql`create schema if not exists ${sql.id(schema)}`.execute(db);
       }
+      // On PostgreSQL the migrator looks for its tables in the target schema and nowhere
+      // else: named explicitly, and seen through an introspection of that schema alone (see
+      // schema-scoped-introspection.ts), so other schemas of the database, another app's or
+      // another test's, neither satisfy nor break the search.
+      const migrationTableSchema =
+        dialect === "postgres" ? (schema ?? (await currentSchema(db))) : undefined;
       const migrator = new Migrator({
-        db,
+        db:
+          migrationTableSchema === undefined
+            ? db
+            : withSchemaScopedIntrospection(db, migrationTableSchema),
         provider,
         migrationTableName: MIGRATION_TABLE,
         migrationLockTableName: MIGRATION_LOCK_TABLE,
-        // Named explicitly: without it Kysely looks for its tables in *every* schema, and
-        // finding another schema's (another app's, another test's) it would skip creating
-        // ours and then fail to read them.
-        ...(dialect === "postgres"
-          ? { migrationTableSchema: schema ?? (await currentSchema(db)) }
-          : {}),
+        ...(migrationTableSchema === undefined ? {} : { migrationTableSchema }),
       });
       const { error } = await migrator.migrateToLatest();
       if (error !== undefined) throw error;
@@ -129,12 +134,6 @@ function isConcurrentMigrationConflict(error: unknown): boolean {
     (typeof code === "string" && code.startsWith("SQLITE_BUSY")) ||
     code === "23505" || // PostgreSQL: duplicate key while two sessions create the same schema
     code === "42P06" || // duplicate_schema
-    // Kysely's migrator introspects every schema's tables; another application (or test)
-    // dropping a schema or table at that moment makes the catalog query fail. Asking again
-    // succeeds.
-    code === "3F000" || // invalid_schema_name
-    code === "42P01" || // undefined_table
-    /cache lookup failed/i.test(message) ||
     /already exists|duplicate column/i.test(message) ||
     // SQLite: another process recorded the same migration first.
     (code === "SQLITE_CONSTRAINT_PRIMARYKEY" && message.includes(MIGRATION_TABLE)) ||
