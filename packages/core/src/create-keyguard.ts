@@ -14,7 +14,10 @@ export interface CreateKeyGuardOptions {
   readonly store?: Store;
   /** A limiter to use instead of the one configuration picks (memory, or Redis with `redisUrl`). */
   readonly limiter?: Limiter;
-  /** A change feed to use instead of the Redis one `redisUrl` brings. */
+  /**
+   * A change feed to use instead of the one configuration brings: Redis pub/sub with
+   * `redisUrl`, else the database's own (PostgreSQL LISTEN/NOTIFY, SQLite's change log).
+   */
   readonly changeFeed?: ChangeFeed;
   readonly clock?: Clock;
   /** Run migrations before returning (default `true`). */
@@ -114,6 +117,16 @@ export async function createKeyGuard(
     });
     limiter = backend.limiter;
     changeFeed ??= backend.changeFeed;
+  }
+  // Without Redis, a database that can announce changes itself (PostgreSQL LISTEN/NOTIFY,
+  // SQLite's polled change log) tells every process; a limiter passed in brings no feed.
+  if (changeFeed === undefined && resolved.redisUrl === undefined) {
+    try {
+      changeFeed = await store.openChangeFeed?.({ onError: report });
+    } catch (error) {
+      if (options.store === undefined) await store.close().catch(() => {});
+      throw error;
+    }
   }
   if (limiter === undefined) {
     const { MemoryLimiter } = await loadOptionalModule(

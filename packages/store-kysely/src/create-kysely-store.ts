@@ -1,4 +1,6 @@
 import { type DatabaseTarget, parseDatabaseUrl } from "@keyguard/core";
+import { openPostgresChangeFeed } from "./change-feed/open-postgres-change-feed.js";
+import { SqliteChangeFeed } from "./change-feed/sqlite-change-feed.js";
 import { openPostgres, type PostgresTimeouts } from "./dialects/open-postgres.js";
 import { openSqlite } from "./dialects/open-sqlite.js";
 import { KyselyStore } from "./kysely-store.js";
@@ -45,8 +47,25 @@ export type KyselyStoreOptions =
 export async function createKyselyStore(options: KyselyStoreOptions): Promise<KyselyStore> {
   const target = "database" in options ? options.database : parseDatabaseUrl(options.url);
   if (target.dialect === "sqlite") {
-    const { db, readFirstRowSync, writeTransactionSync } = await openSqlite(target.filename);
-    return new KyselyStore(db, "sqlite", { readFirstRowSync, writeTransactionSync });
+    const { db, readFirstRowSync, readRowsSync, writeTransactionSync } = await openSqlite(
+      target.filename,
+    );
+    const inMemory = target.filename === ":memory:" || target.filename === "";
+    return new KyselyStore(db, "sqlite", {
+      readFirstRowSync,
+      writeTransactionSync,
+      openChangeFeed: inMemory
+        ? undefined
+        : async (onError) =>
+            new SqliteChangeFeed({
+              readRowsSync,
+              appendSync: (notice) =>
+                writeTransactionSync((statements) =>
+                  statements.run("insert into keyguard_changes (notice) values (?)", [notice]),
+                ),
+              onError,
+            }),
+    });
   }
   const settings = {
     connectionString: target.connectionString,
@@ -64,5 +83,6 @@ export async function createKyselyStore(options: KyselyStoreOptions): Promise<Ky
     // pool has no query or statement bound.
     openMigrationDb: () =>
       openPostgres({ ...settings, poolSize: 2, queryTimeoutMs: 0, statementTimeoutMs: 0 }),
+    openChangeFeed: (onError) => openPostgresChangeFeed({ ...settings, onError }),
   });
 }

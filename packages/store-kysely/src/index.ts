@@ -14,6 +14,16 @@ export type {
   ImportTableCount,
 } from "./bulk/import-records.js";
 export { KEYGUARD_TABLES, type KeyGuardTable, migratedTableNames } from "./bulk/keyguard-tables.js";
+export { CHANGE_FEED_APPLICATION_NAME } from "./change-feed/open-postgres-change-feed.js";
+export {
+  changeChannelOf,
+  PostgresChangeFeed,
+  type PostgresChangeFeedOptions,
+} from "./change-feed/postgres-change-feed.js";
+export {
+  SqliteChangeFeed,
+  type SqliteChangeFeedOptions,
+} from "./change-feed/sqlite-change-feed.js";
 export type { SqlDialect } from "./column-codec.js";
 export {
   createKyselyStore,

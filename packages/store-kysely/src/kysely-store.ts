@@ -3,6 +3,7 @@ import type {
   ApiKeyListFilter,
   ApiKeyPatch,
   ApiKeyRotation,
+  ChangeFeed,
   IpBlock,
   IpBlockFilter,
   Organization,
@@ -75,6 +76,8 @@ export interface KyselyStoreInternals {
   readonly openMigrationDb?: () => Promise<Kysely<DatabaseSchema>>;
   /** SQLite: a synchronous write transaction (see `rotateApiKey`). */
   readonly writeTransactionSync?: WriteTransactionSync;
+  /** Opens the database's own change feed (see `openChangeFeed`); none for `:memory:`. */
+  readonly openChangeFeed?: (onError: (error: unknown) => void) => Promise<ChangeFeed>;
 }
 
 /** One statement of a multi-statement decision (see `rotateApiKey`). */
@@ -111,6 +114,7 @@ export class KyselyStore implements Store {
   readonly #yes: RawBuilder<DbBoolean>;
   readonly #no: RawBuilder<DbBoolean>;
   readonly #writeTransactionSync: KyselyStoreInternals["writeTransactionSync"];
+  readonly #openChangeFeed: KyselyStoreInternals["openChangeFeed"];
   #keyByHash: CompiledQuery<KeyRow> | undefined;
   #closed: Promise<void> | undefined;
 
@@ -124,6 +128,24 @@ export class KyselyStore implements Store {
     this.#yes = sql.lit(dialect === "postgres" ? true : 1);
     this.#no = sql.lit(dialect === "postgres" ? false : 0);
     this.#writeTransactionSync = options.writeTransactionSync;
+    this.#openChangeFeed = options.openChangeFeed;
+  }
+
+  /**
+   * A change feed over the database itself, for processes that share it without Redis:
+   * PostgreSQL LISTEN/NOTIFY (notices at commit), or on SQLite the change log every
+   * process polls once a second. The database's triggers (migration 0014) announce every
+   * change, whoever makes it. `undefined` for an in-memory SQLite database (one process).
+   * `createKeyGuard` opens it when no Redis is configured; close it before the store.
+   *
+   * @example
+   * const feed = await store.openChangeFeed({ onError: console.error });
+   * const kg = new KeyGuard({ config, store, changeFeed: feed });
+   */
+  async openChangeFeed(options: {
+    onError: (error: unknown) => void;
+  }): Promise<ChangeFeed | undefined> {
+    return this.#openChangeFeed?.(options.onError);
   }
 
   migrate(): Promise<void> {

@@ -5,6 +5,7 @@ import type { StoreCounts } from "../domain/stats.js";
 import type { UsageBucket } from "../domain/usage-bucket.js";
 import type { UsageEvent } from "../domain/usage-event.js";
 import type { KeyHashScheme } from "../keys/key-hash-scheme.js";
+import type { ChangeFeed } from "./change-feed.js";
 import type { IpBlock } from "./limiter.js";
 
 /**
@@ -253,6 +254,15 @@ export interface Store {
    * current. Resolves `false` (nothing written) when `expected` is not current any more.
    */
   rotateSecretFingerprint?(expected: string, next: string, at: Date): Promise<boolean>;
+
+  /**
+   * Optional: a change feed carried by the database itself (PostgreSQL LISTEN/NOTIFY, a
+   * change log polled on SQLite), announcing every change whoever makes it. `createKeyGuard`
+   * uses it when no other feed (Redis) is configured; `undefined` when the database has
+   * none to offer (an in-memory database serves one process). The caller closes it, before
+   * the store.
+   */
+  openChangeFeed?(options: { onError: (error: unknown) => void }): Promise<ChangeFeed | undefined>;
 
   /** Releases connections and file handles. */
   close(): Promise<void>;

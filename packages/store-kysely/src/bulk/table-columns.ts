@@ -1,5 +1,6 @@
 import { type Kysely, sql } from "kysely";
 import type { SqlDialect } from "../column-codec.js";
+import { CHANGE_LOG_TABLE } from "../migrations/0014-change-notices.js";
 import { MIGRATION_LOCK_TABLE, MIGRATION_TABLE } from "../migrations/migrate.js";
 
 /** A column as the database declares it. */
@@ -9,7 +10,10 @@ export interface TableColumn {
   readonly type: string;
 }
 
-/** The tables of the current schema (SQLite: the file), without KeyGuard's migration bookkeeping. */
+/**
+ * The tables of the current schema (SQLite: the file), without KeyGuard's bookkeeping
+ * (migrations, the change log).
+ */
 export async function listTables(db: Kysely<unknown>, dialect: SqlDialect): Promise<string[]> {
   const { rows } =
     dialect === "postgres"
@@ -19,7 +23,10 @@ export async function listTables(db: Kysely<unknown>, dialect: SqlDialect): Prom
           where type = 'table' and name not like 'sqlite\\_%' escape '\\'`.execute(db);
   return rows
     .map((row) => row.name)
-    .filter((name) => name !== MIGRATION_TABLE && name !== MIGRATION_LOCK_TABLE)
+    .filter(
+      (name) =>
+        name !== MIGRATION_TABLE && name !== MIGRATION_LOCK_TABLE && name !== CHANGE_LOG_TABLE,
+    )
     .sort();
 }
 

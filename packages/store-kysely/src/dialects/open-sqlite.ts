@@ -14,6 +14,8 @@ export interface OpenedSqlite {
    * Only for the cold key lookup, whose cost is otherwise dominated by that executor.
    */
   readonly readFirstRowSync: (sql: string, parameters: readonly unknown[]) => unknown;
+  /** Every row of a read, synchronously on the same connection (the change log's poll). */
+  readonly readRowsSync: (sql: string, parameters: readonly unknown[]) => unknown[];
   /** Runs `work` as one synchronous write transaction (`BEGIN IMMEDIATE`): see below. */
   readonly writeTransactionSync: WriteTransactionSync;
 }
@@ -73,6 +75,7 @@ export async function openSqlite(filename: string): Promise<OpenedSqlite> {
     db: new Kysely<DatabaseSchema>({ dialect: new SqliteDialect({ database: cached }) }),
     // better-sqlite3's `get` stops at the first row; `all` would step the cursor to its end.
     readFirstRowSync: (sql, parameters) => prepared(sql).get(parameters),
+    readRowsSync: (sql, parameters) => prepared(sql).all(parameters),
     writeTransactionSync: (work) => database.transaction(() => work(statements)).immediate(),
   };
 }
