@@ -12,6 +12,7 @@ import {
 } from "@keyguard/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EXAMPLE_SECRET, type ExampleProcess, startExampleProcess } from "./example-process.js";
+import { answer, percentiles, until } from "./propagation-latency.js";
 
 const available = (await postgresAvailable()) && (await redisAvailable());
 
@@ -26,21 +27,8 @@ const available = (await postgresAvailable()) && (await redisAvailable());
 const BOUND_MS = 100;
 const BLOCK_BOUND_MS = 250;
 const SAMPLES = 200;
-/** A single change not seen after this long fails the test whatever the percentiles. */
-const GIVE_UP_MS = 10_000;
 
 const WITHDRAW_REFUSAL = { error: "Suspicious activity. Endpoint locked for 1 hour." };
-
-/** Median, p99 and slowest of `latencies` (ms), printed so every run reports them. */
-function percentiles(label: string, latencies: readonly number[]) {
-  const sorted = [...latencies].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.max(0, Math.ceil(sorted.length * q) - 1)] as number;
-  const result = { median: at(0.5), p99: at(0.99), slowest: sorted.at(-1) as number };
-  console.log(
-    `${label}: median ${result.median.toFixed(1)} ms, p99 ${result.p99.toFixed(1)} ms, slowest ${result.slowest.toFixed(1)} ms (${sorted.length} samples)`,
-  );
-  return result;
-}
 
 /**
  * The seed's production setup: three servers (one per framework) behind an imaginary load
@@ -106,30 +94,6 @@ describe.runIf(available)("example servers sharing PostgreSQL and Redis", () => 
     expect(refused.headers.get("content-type")).toMatch(/application\/problem\+json/);
     expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
   });
-
-  /** Polls `probe` until it answers true; milliseconds from the call. */
-  async function until(what: string, probe: () => Promise<boolean>): Promise<number> {
-    const started = performance.now();
-    for (;;) {
-      if (await probe()) return performance.now() - started;
-      // Far beyond the bound, far below what the caches would otherwise keep (30 s for a
-      // key, the block's whole length for a block): only the notice can explain a success.
-      if (performance.now() - started > GIVE_UP_MS) {
-        throw new Error(`${what}: not seen after ${GIVE_UP_MS} ms`);
-      }
-    }
-  }
-
-  /** "200", or the problem's code; any other answer than `expected` fails the test. */
-  async function answer(request: Promise<Response>, expected: readonly string[]) {
-    const response = await request;
-    const got =
-      response.status === 200
-        ? "200"
-        : String(((await response.json()) as { code?: string }).code ?? response.status);
-    expect(expected, `answered ${got}`).toContain(got);
-    return got;
-  }
 
   it(`refuses a revoked key in every other process within ${BOUND_MS} ms (p99 over ${SAMPLES} revocations)`, async () => {
     const keys = [];

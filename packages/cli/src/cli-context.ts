@@ -12,6 +12,7 @@ import { createKyselyStore } from "@keyguard/store-kysely";
 import type { CliIo } from "./cli-io.js";
 import { type Colors, colorsFor } from "./output/colors.js";
 import { toJson } from "./output/format.js";
+import { propagationNote } from "./output/propagation-note.js";
 import { rawOption } from "./raw-options.js";
 
 export interface OpenOptions {
@@ -37,6 +38,8 @@ export class CliContext {
   readonly io: CliIo;
   readonly argv: readonly string[];
   readonly colors: Colors;
+  /** How soon running servers see a change made through the KeyGuard opened last. */
+  #propagation = "";
 
   constructor(io: CliIo, argv: readonly string[]) {
     this.io = io;
@@ -64,6 +67,14 @@ export class CliContext {
   /** `--json` output: the admin API's wire format (`toApiKeyWire` and the rest, in core). */
   printJson(value: unknown): void {
     this.io.stdout.write(toJson(value));
+  }
+
+  /**
+   * The outcome of a change running servers cache, then how soon they will see it (text
+   * output only: `--json` prints the record alone).
+   */
+  printChange(text: string): void {
+    this.print(this.#propagation === "" ? text : `${text}\n${this.#propagation}`);
   }
 
   /**
@@ -141,6 +152,7 @@ export class CliContext {
       // Said once, on stderr, so --json output stays parseable (a database adopting the secret).
       onWarning: (_code, message) => this.io.stderr.write(`keyguard: ${message}\n`),
     });
+    this.#propagation = propagationNote(database, redis !== undefined);
     try {
       await kg.init();
       return await use(kg);

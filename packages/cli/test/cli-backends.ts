@@ -26,11 +26,14 @@ export interface CliDatabase {
 
 export interface CliBackend {
   readonly name: string;
+  /** What the CLI says after a change about how soon running servers see it. */
+  readonly propagation: string;
   create(): Promise<CliDatabase>;
 }
 
 export const sqliteBackend: CliBackend = {
   name: "SQLite (default ./keyguard.db)",
+  propagation: "Running servers on this database file see this within 1 s.",
   async create() {
     const cwd = mkdtempSync(join(tmpdir(), "keyguard-cli-"));
     return {
@@ -54,6 +57,8 @@ export const sqliteBackend: CliBackend = {
 
 export const postgresBackend: CliBackend = {
   name: "PostgreSQL (KEYGUARD_DATABASE_URL)",
+  propagation:
+    "Running servers see this at once (PostgreSQL notifies them); servers that use Redis only with --redis here.",
   async create() {
     const cwd = mkdtempSync(join(tmpdir(), "keyguard-cli-pg-"));
     const schema = uniqueSchemaName("cli");

@@ -74,7 +74,9 @@ describe.each(backends)("keyguard CLI on $name", (backend) => {
     expect(JSON.stringify(test)).not.toMatch(/hash/i);
 
     const revoked = await run(["revoke-key", test.prefix]);
-    expect(revoked.stdout).toBe(`Revoked key ${test.prefix} (test-key, Dev Team).\n`);
+    expect(revoked.stdout).toBe(
+      `Revoked key ${test.prefix} (test-key, Dev Team).\n${backend.propagation}\n`,
+    );
     const again = await run(["revoke-key", test.prefix]);
     expect(again).toMatchObject({
       code: 0,
@@ -295,13 +297,13 @@ describe.each(backends)("keyguard CLI on $name", (backend) => {
     await kg.close();
 
     expect((await run(["suspend-org", "Acme Corp"])).stdout).toBe(
-      'Organization "Acme Corp" is now suspended.\n',
+      `Organization "Acme Corp" is now suspended.\n${backend.propagation}\n`,
     );
     const suspendedKg = await db.openKeyGuard(SECRET);
     expect((await suspendedKg.verifyKey(rawKey)).outcome).toBe("organization_suspended");
     await suspendedKg.close();
     expect((await run(["activate-org", "Acme Corp"])).stdout).toBe(
-      'Organization "Acme Corp" is now active.\n',
+      `Organization "Acme Corp" is now active.\n${backend.propagation}\n`,
     );
   });
 
@@ -310,7 +312,9 @@ describe.each(backends)("keyguard CLI on $name", (backend) => {
     expect(
       (await run(["block-ip", "203.0.113.7", "--duration", "1h", "--reason", "card testing"]))
         .stdout,
-    ).toMatch(/^Blocked 203\.0\.113\.7 everywhere until \d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC\.\n$/);
+    ).toMatch(
+      /^Blocked 203\.0\.113\.7 everywhere until \d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC\.\nRunning servers /,
+    );
     const pathBlock = json(
       await run(["block-ip", "2001:db8::1", "--path", "/api/withdraw", "--json"]),
     );
@@ -326,7 +330,9 @@ describe.each(backends)("keyguard CLI on $name", (backend) => {
     expect(list.stdout).toMatch(/203\.0\.113\.7\s+global\s+\*\s+\S+ \S+\s+card testing/);
     expect(list.stdout).toMatch(/2001:db8::\/64\s+path\s+\/api\/withdraw/);
     expect(list.stdout).toContain("Total: 2 block(s)");
-    expect((await run(["unblock-ip", "203.0.113.7"])).stdout).toBe("Unblocked 203.0.113.7.\n");
+    expect((await run(["unblock-ip", "203.0.113.7"])).stdout).toBe(
+      `Unblocked 203.0.113.7.\n${backend.propagation}\n`,
+    );
     expect((await run(["unblock-ip", "203.0.113.7"])).stdout).toBe(
       "203.0.113.7 was not blocked.\n",
     );

@@ -39,7 +39,7 @@ export const registerBlockCommands: RegisterCommand = (cli, ctx) => {
         });
         if (ctx.json) return ctx.printJson(toIpBlockWire(block));
         const where = block.scope === "path" ? `on ${block.path}` : "everywhere";
-        ctx.print(
+        ctx.printChange(
           `Blocked ${block.client} ${where} until ${formatDateTime(new Date(block.untilMs))} UTC.`,
         );
       });
@@ -49,7 +49,8 @@ export const registerBlockCommands: RegisterCommand = (cli, ctx) => {
     ctx.withKeyGuard({ needsSecret: false, shared: true }, async (kg) => {
       const lifted = await kg.unblockIp(String(ip));
       if (ctx.json) return ctx.printJson({ ip: String(ip), unblocked: lifted });
-      ctx.print(lifted ? `Unblocked ${ip}.` : `${ip} was not blocked.`);
+      if (lifted) ctx.printChange(`Unblocked ${ip}.`);
+      else ctx.print(`${ip} was not blocked.`);
     }),
   );
 

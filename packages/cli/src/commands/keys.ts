@@ -96,7 +96,8 @@ export const registerKeyCommands: RegisterCommand = (cli, ctx) => {
         } else {
           const which = `${key.prefix} (${key.label}, ${key.organizationName})`;
           // Exit 0 either way: the key is revoked, as asked, so scripts can safely repeat it.
-          ctx.print(alreadyRevoked ? `Key ${which} was already revoked.` : `Revoked key ${which}.`);
+          if (alreadyRevoked) ctx.print(`Key ${which} was already revoked.`);
+          else ctx.printChange(`Revoked key ${which}.`);
         }
       }),
     );
@@ -116,7 +117,9 @@ export const registerKeyCommands: RegisterCommand = (cli, ctx) => {
     return ctx.withKeyGuard({ needsSecret: false, shared: true }, async (kg) => {
       const key = await kg.updateApiKey(String(reference), settings);
       if (ctx.json) return ctx.printJson(toApiKeyWire(key, now));
-      ctx.print([`Updated key ${key.prefix} (${key.label})`, ...describeKey(key, now)].join("\n"));
+      ctx.printChange(
+        [`Updated key ${key.prefix} (${key.label})`, ...describeKey(key, now)].join("\n"),
+      );
     });
   });
 
@@ -144,7 +147,7 @@ export const registerKeyCommands: RegisterCommand = (cli, ctx) => {
           gracePeriodMs === undefined
             ? `The old key ${previous.prefix} is revoked.`
             : `The old key ${previous.prefix} keeps working until ${formatDateTime(previous.expiresAt)} UTC.`;
-        ctx.print(
+        ctx.printChange(
           [
             `Rotated key "${key.label}" (${key.organizationName})`,
             "",

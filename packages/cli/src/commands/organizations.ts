@@ -47,7 +47,7 @@ export const registerOrganizationCommands: RegisterCommand = (cli, ctx) => {
             ? await kg.suspendOrganization(String(name))
             : await kg.reactivateOrganization(String(name));
         if (ctx.json) ctx.printJson(toOrganizationWire(org));
-        else ctx.print(`Organization "${org.name}" is now ${org.status}.`);
+        else ctx.printChange(`Organization "${org.name}" is now ${org.status}.`);
       }),
     );
   }

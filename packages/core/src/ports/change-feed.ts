@@ -25,8 +25,10 @@ export type KeyGuardChange =
 /**
  * Tells every process of a deployment about changes, so a key revoked in one process (or
  * from the CLI) is refused by all of them at once instead of when their caches expire.
- * `@keyguard/limiter-redis` provides one over Redis pub/sub; without one, other processes
- * catch up within the verification cache's TTL.
+ * `@keyguard/limiter-redis` provides one over Redis pub/sub, and `@keyguard/store-kysely`
+ * one over the database itself (PostgreSQL LISTEN/NOTIFY, a change log polled on SQLite;
+ * see `Store.openChangeFeed`); without any, other processes catch up within the
+ * verification cache's TTL.
  */
 export interface ChangeFeed {
   /** Resolves once the notice is handed to the broker; rejects if it could not be. */
