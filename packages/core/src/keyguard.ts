@@ -270,7 +270,9 @@ export class KeyGuard {
     else if (change.kind === "organization") this.#cache.invalidateOrganization(change.id);
     else if (change.kind === "ip-blocks") this.#ipBlocks.hear(change);
     else {
-      this.#cache.clear();
+      // Every cached key is re-read before it is trusted again (stale-if-error still
+      // answers for it while the store cannot), and the stored blocks are read again.
+      this.#cache.expireAll();
       this.#ipBlocks.resync();
     }
   }

@@ -187,6 +187,23 @@ describe("VerificationCache: refresh ahead and stale-if-error", () => {
     expect((await cache.resolve("h", unavailable)).key?.id).toBe("v1");
   });
 
+  it("after expireAll (notices missed) re-reads every key before answering it, stale only while the store is out", async () => {
+    const { cache } = setup(60_000);
+    await cache.resolve("h", async () => key("v1"));
+    await cache.resolve("gone", async () => undefined);
+    cache.expireAll();
+    // A fresh key is not answered from the cache any more: the caller waits for the store.
+    const load = counting(async () => key("v2"));
+    expect(cache.lookup("h", load)).toBeUndefined();
+    expect((await cache.resolve("h", load)).key?.id).toBe("v2");
+    expect(load.calls).toBe(1);
+    // Unknown hashes are forgotten too.
+    expect(cache.peek("gone")).toBeUndefined();
+    // While the store cannot answer, the expired key is still answered (stale-if-error).
+    cache.expireAll();
+    expect((await cache.resolve("h", unavailable)).key?.id).toBe("v2");
+  });
+
   it("refuses (throws) past the TTL when stale-if-error is off", async () => {
     const { cache, advance } = setup(0);
     await cache.resolve("h", async () => key("v1"));

@@ -52,7 +52,8 @@ export interface VerificationCacheOptions {
 /** A known key as cached: when it was loaded, and whether refreshing it last failed. */
 interface KnownEntry {
   readonly lookup: CachedLookup;
-  readonly loadedAt: number;
+  /** When it was loaded; moved back by `expireAll` so it is re-read before it is trusted. */
+  loadedAt: number;
   /** When the last refresh failed because the store was unavailable, if it did. */
   failedAt: number | undefined;
 }
@@ -226,6 +227,20 @@ export class VerificationCache {
   /** Number of cached unknown hashes. */
   get negativeSize(): number {
     return this.#unknown.size;
+  }
+
+  /**
+   * Trusts nothing cached any more (notices may have been missed: a change feed
+   * reconnected): every known key is re-read before it is answered again, and unknown
+   * hashes are forgotten. Unlike {@link clear}, a known key stays available for
+   * stale-if-error, so a store that cannot answer at that moment does not turn every key in
+   * use into a 503: it is answered as during any outage, within `staleIfErrorMs`.
+   */
+  expireAll(): void {
+    const expired = this.#clock.now() - this.#ttlMs;
+    for (const entry of this.#known.values()) entry.loadedAt = Math.min(entry.loadedAt, expired);
+    this.#unknown.clear();
+    this.#inFlight.clear();
   }
 
   clear(): void {
