@@ -12,10 +12,12 @@ import {
   dropSchema,
   eventually,
   postgresAvailable,
+  startTcpProxy,
   TEST_POSTGRES_URL,
   uniqueSchemaName,
   withPostgresClient,
 } from "@keyguard/testkit";
+import pg from "pg";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   changeChannelOf,
@@ -269,6 +271,68 @@ describe("the database's own change feed", () => {
         async () => expect((await reader.verifyKey(revoked.rawKey)).outcome).toBe("revoked"),
         WAIT_MS,
       );
+    });
+  });
+
+  describe.runIf(pgAvailable)("PostgreSQL faults, through a TCP proxy", () => {
+    it("survives the database going away and hanging: reconnects, resyncs, hears notices again", async () => {
+      const schema = uniqueSchemaName("feedfault");
+      cleanups.push(() => dropSchema(schema));
+      const writer = await createKyselyStore({ url: TEST_POSTGRES_URL, schema });
+      cleanups.push(() => writer.close());
+      await writer.migrate();
+      const proxy = await startTcpProxy(Number(new URL(TEST_POSTGRES_URL).port || 5432));
+      cleanups.push(() => proxy.close());
+      const proxied = new URL(TEST_POSTGRES_URL);
+      proxied.port = String(proxy.port);
+      const errors: unknown[] = [];
+      const heard: KeyGuardChange[] = [];
+      const feed = new PostgresChangeFeed({
+        createClient: () =>
+          new pg.Client({
+            connectionString: proxied.toString(),
+            options: `-c search_path=${schema}`,
+          }) as never,
+        onError: (error) => errors.push(error),
+        heartbeatMs: 200,
+        answerTimeoutMs: 500,
+      });
+      cleanups.push(() => feed.close());
+      feed.subscribe((change) => heard.push(change));
+      await feed.ready;
+      expect(feed.listening).toBe(true);
+      const resyncs = () => heard.filter((change) => change.kind === "resync").length;
+      const blockAndHear = async (client: string) => {
+        await writer.insertIpBlock({
+          client,
+          scope: "global",
+          untilMs: Date.now() + 60_000,
+          reason: "fault test",
+        });
+        await eventually(
+          () =>
+            expect(heard).toContainEqual(expect.objectContaining({ kind: "ip-blocks", client })),
+          WAIT_MS,
+        );
+      };
+      await blockAndHear("192.0.2.1");
+
+      // Gone: connections dropped and refused. Attempts fail (reported), none crashes.
+      await proxy.cut();
+      await eventually(() => expect(errors.length).toBeGreaterThanOrEqual(3), WAIT_MS);
+      expect(feed.listening).toBe(false);
+      const before = resyncs();
+      await proxy.restore();
+      await eventually(() => expect(resyncs()).toBe(before + 1), WAIT_MS);
+      await blockAndHear("192.0.2.2");
+
+      // Hung: nothing errors, bytes stop. The health check notices, and so does reconnecting.
+      await proxy.stall();
+      await eventually(() => expect(feed.listening).toBe(false), WAIT_MS);
+      const stalledResyncs = resyncs();
+      await proxy.resume();
+      await eventually(() => expect(resyncs()).toBeGreaterThan(stalledResyncs), WAIT_MS);
+      await blockAndHear("192.0.2.3");
     });
   });
 
