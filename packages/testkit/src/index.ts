@@ -46,6 +46,11 @@ export {
 } from "./keyguard-python-database.js";
 export { describeLimiterConformance } from "./limiter-conformance.js";
 export {
+  describeMetricsConformance,
+  type MetricsConformanceOptions,
+  type StartMetricsApp,
+} from "./metrics-conformance.js";
+export {
   dropSchema,
   dumpKeyGuardTables,
   postgresAvailable,
