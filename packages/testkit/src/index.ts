@@ -48,6 +48,8 @@ export { describeLimiterConformance } from "./limiter-conformance.js";
 export {
   describeMetricsConformance,
   type MetricsConformanceOptions,
+  parseExposition,
+  sampleValue,
   type StartMetricsApp,
 } from "./metrics-conformance.js";
 export {

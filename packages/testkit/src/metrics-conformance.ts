@@ -47,7 +47,7 @@ interface ParsedFamily {
 }
 
 /** The exposition parsed by a real Prometheus text-format parser: samples by metric name. */
-function parseExposition(text: string): Map<string, { type: string; samples: Sample[] }> {
+export function parseExposition(text: string): Map<string, { type: string; samples: Sample[] }> {
   const families = parsePrometheusTextFormat(text) as ParsedFamily[];
   const byName = new Map<string, { type: string; samples: Sample[] }>();
   for (const family of families) {
@@ -73,7 +73,8 @@ function histogramCount(text: string, name: string, operation: string): number {
   return Number(line[1]);
 }
 
-function sampleValue(
+/** The value of the first series of `name` whose labels include `labels`. */
+export function sampleValue(
   parsed: ReturnType<typeof parseExposition>,
   name: string,
   labels: Record<string, string> = {},

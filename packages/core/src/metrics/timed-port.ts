@@ -27,12 +27,16 @@ export function timedPort<T extends object>(port: T, recorder: PortCallRecorder)
   return new Proxy(port, {
     get(target, property) {
       const value: unknown = Reflect.get(target, property, target);
-      if (typeof value !== "function" || typeof property !== "string" || UNTIMED.has(property)) {
-        return value;
-      }
+      if (typeof value !== "function" || typeof property !== "string") return value;
       const known = wrapped.get(property);
       if (known !== undefined && known.original === value) return known.timed;
       const method = value as (...args: unknown[]) => unknown;
+      if (UNTIMED.has(property)) {
+        // Still called on the port itself: private fields need their own `this`.
+        const bound = method.bind(target);
+        wrapped.set(property, { original: value, timed: bound });
+        return bound;
+      }
       const timing = recorder.timing(property);
       const errors = recorder.errors(property);
       const failed = (start: number, error: unknown): never => {
