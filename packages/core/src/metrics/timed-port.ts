@@ -11,62 +11,72 @@ export interface PortCallRecorder {
 }
 
 /** Methods that register listeners or wire metrics rather than doing work: not timed. */
-const UNTIMED = new Set<PropertyKey>(["constructor", "onStateLost", "useMetrics", "subscribe"]);
+const UNTIMED = new Set<string>(["constructor", "onStateLost", "useMetrics", "subscribe"]);
 
 /**
  * The port (a `Store`, a `Limiter`) with every method call timed and its failures counted,
- * by method name (a label set bounded by the code, never by requests). Calls go to the
- * port itself, with itself as `this`, so classes with private fields work unchanged, and
- * optional methods stay absent (`limiter.seedQuota === undefined` still says so). Each
- * method is wrapped once, on first use; a call then costs two clock reads and a `then`.
- * Methods added to a port later (by any package) are timed without changes here.
+ * by method name (a label set bounded by the code, never by requests). The result is an
+ * object whose prototype is the port, with an own timed function per method the port has
+ * (own or inherited, found once, here): other properties read through to the port,
+ * `instanceof` holds, and optional methods it lacks stay absent (`limiter.seedQuota ===
+ * undefined` still says so). Calls go to the port with itself as `this`, so classes with
+ * private fields work unchanged. A call costs two clock reads and, for a promise, a `then`;
+ * no proxy trap, so the request path's limiter calls stay plain method calls.
  */
 export function timedPort<T extends object>(port: T, recorder: PortCallRecorder): T {
-  const wrapped = new Map<PropertyKey, { original: unknown; timed: unknown }>();
+  const timed = Object.create(port) as Record<string, unknown>;
   const isFailure = recorder.isFailure ?? (() => true);
-  return new Proxy(port, {
-    get(target, property) {
-      const value: unknown = Reflect.get(target, property, target);
-      if (typeof value !== "function" || typeof property !== "string") return value;
-      const known = wrapped.get(property);
-      if (known !== undefined && known.original === value) return known.timed;
-      const method = value as (...args: unknown[]) => unknown;
-      if (UNTIMED.has(property)) {
-        // Still called on the port itself: private fields need their own `this`.
-        const bound = method.bind(target);
-        wrapped.set(property, { original: value, timed: bound });
-        return bound;
+  for (const name of methodNames(port)) {
+    const method = (port as Record<string, unknown>)[name] as (...args: unknown[]) => unknown;
+    if (UNTIMED.has(name)) {
+      timed[name] = method.bind(port); // still on the port itself: private fields need it
+      continue;
+    }
+    // Series are created on a method's first call (and first failure), so the exposition
+    // lists the methods in use, not every method a store has.
+    let timing: TimingCell | undefined;
+    const failed = (start: number, error: unknown): never => {
+      timing ??= recorder.timing(name);
+      timing.observe((performance.now() - start) / 1000);
+      if (isFailure(error)) recorder.errors(name).inc();
+      throw error;
+    };
+    timed[name] = function (this: unknown) {
+      const start = performance.now();
+      timing ??= recorder.timing(name);
+      const series = timing;
+      let result: unknown;
+      try {
+        // biome-ignore lint/complexity/noArguments: forwards the call as made, without a rest array per call
+        result = Reflect.apply(method, port, arguments);
+      } catch (error) {
+        return failed(start, error);
       }
-      const timing = recorder.timing(property);
-      const errors = recorder.errors(property);
-      const failed = (start: number, error: unknown): never => {
-        timing.observe((performance.now() - start) / 1000);
-        if (isFailure(error)) errors.inc();
-        throw error;
-      };
-      const timed = function (this: unknown) {
-        const start = performance.now();
-        let result: unknown;
-        try {
-          // biome-ignore lint/complexity/noArguments: forwards the call as made, without a rest array per call
-          result = Reflect.apply(method, target, arguments);
-        } catch (error) {
-          return failed(start, error);
-        }
-        if (result instanceof Promise) {
-          return result.then(
-            (answer: unknown) => {
-              timing.observe((performance.now() - start) / 1000);
-              return answer;
-            },
-            (error: unknown) => failed(start, error),
-          );
-        }
-        timing.observe((performance.now() - start) / 1000);
-        return result;
-      };
-      wrapped.set(property, { original: value, timed });
-      return timed;
-    },
-  });
+      if (result instanceof Promise) {
+        return result.then(
+          (answer: unknown) => {
+            series.observe((performance.now() - start) / 1000);
+            return answer;
+          },
+          (error: unknown) => failed(start, error),
+        );
+      }
+      series.observe((performance.now() - start) / 1000);
+      return result;
+    };
+  }
+  return timed as T;
+}
+
+/** Every method of an object: its own functions and its classes', up to `Object.prototype`. */
+function methodNames(port: object): Set<string> {
+  const names = new Set<string>();
+  for (let level: object | null = port; level !== null && level !== Object.prototype; ) {
+    for (const name of Object.getOwnPropertyNames(level)) {
+      const descriptor = Object.getOwnPropertyDescriptor(level, name);
+      if (typeof descriptor?.value === "function") names.add(name);
+    }
+    level = Object.getPrototypeOf(level);
+  }
+  return names;
 }
