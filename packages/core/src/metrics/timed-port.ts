@@ -26,7 +26,15 @@ const UNTIMED = new Set<string>(["constructor", "onStateLost", "useMetrics", "su
 export function timedPort<T extends object>(port: T, recorder: PortCallRecorder): T {
   const timed = Object.create(port) as Record<string, unknown>;
   const isFailure = recorder.isFailure ?? (() => true);
-  for (const name of methodNames(port)) {
+  const { methods, accessors } = membersOf(port);
+  for (const name of accessors) {
+    // A getter reading private fields needs the port as its receiver, not this object.
+    Object.defineProperty(timed, name, {
+      get: () => Reflect.get(port, name, port),
+      set: (value: unknown) => Reflect.set(port, name, value, port),
+    });
+  }
+  for (const name of methods) {
     const method = (port as Record<string, unknown>)[name] as (...args: unknown[]) => unknown;
     if (UNTIMED.has(name)) {
       timed[name] = method.bind(port); // still on the port itself: private fields need it
@@ -68,15 +76,18 @@ export function timedPort<T extends object>(port: T, recorder: PortCallRecorder)
   return timed as T;
 }
 
-/** Every method of an object: its own functions and its classes', up to `Object.prototype`. */
-function methodNames(port: object): Set<string> {
-  const names = new Set<string>();
+/** An object's methods and accessors: its own and its classes', up to `Object.prototype`. */
+function membersOf(port: object): { methods: Set<string>; accessors: Set<string> } {
+  const methods = new Set<string>();
+  const accessors = new Set<string>();
   for (let level: object | null = port; level !== null && level !== Object.prototype; ) {
     for (const name of Object.getOwnPropertyNames(level)) {
+      if (methods.has(name) || accessors.has(name)) continue; // the nearest definition wins
       const descriptor = Object.getOwnPropertyDescriptor(level, name);
-      if (typeof descriptor?.value === "function") names.add(name);
+      if (descriptor?.get !== undefined || descriptor?.set !== undefined) accessors.add(name);
+      else if (typeof descriptor?.value === "function") methods.add(name);
     }
     level = Object.getPrototypeOf(level);
   }
-  return names;
+  return { methods, accessors };
 }
