@@ -49,8 +49,8 @@ export {
   describeMetricsConformance,
   type MetricsConformanceOptions,
   parseExposition,
-  sampleValue,
   type StartMetricsApp,
+  sampleValue,
 } from "./metrics-conformance.js";
 export {
   dropSchema,
