@@ -6,6 +6,7 @@ import {
   keyguard,
   keyguardAdmin,
   keyguardAdminDocs,
+  keyguardMetrics,
   problemErrorHandler,
   rateLimitByIp,
 } from "@keyguard/express";
@@ -29,6 +30,8 @@ await runExample("express", async (kg) => {
   app.use(ADMIN_PREFIX, keyguardAdmin(kg));
   app.use(DOCS_PREFIX, keyguardAdminDocs({ openApiUrl: OPENAPI_URL }));
   app.use(keyguard(kg, { protectedPath: PROTECTED_PATH }));
+  // Prometheus scrapes this; behind the admin key unless KEYGUARD_METRICS_PUBLIC=true.
+  app.get("/metrics", keyguardMetrics(kg));
   app.get("/health", (_req, res) => {
     res.json({ status: "ok" });
   });

@@ -5,6 +5,7 @@ import {
   keyguard,
   keyguardAdmin,
   keyguardAdminDocs,
+  keyguardMetrics,
   problemErrorHandler,
   rateLimitByIp,
 } from "@keyguard/fastify";
@@ -38,6 +39,8 @@ await runExample("fastify", async (kg) => {
   await app.register(keyguardAdmin, { kg, prefix: ADMIN_PREFIX });
   await app.register(keyguardAdminDocs, { prefix: DOCS_PREFIX, openApiUrl: OPENAPI_URL });
   app.get("/health", async () => ({ status: "ok" }));
+  // Prometheus scrapes this; behind the admin key unless KEYGUARD_METRICS_PUBLIC=true.
+  app.get("/metrics", keyguardMetrics(kg));
   app.get("/api/data", async () => ({ message: "Authorized!" }));
   app.get("/api/profile", async (request) => ({
     org_id: request.apiKey?.orgId,

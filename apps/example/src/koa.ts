@@ -6,6 +6,7 @@ import {
   keyguard,
   keyguardAdmin,
   keyguardAdminDocs,
+  keyguardMetrics,
   problemErrorHandler,
   rateLimitByIp,
 } from "@keyguard/koa";
@@ -28,6 +29,8 @@ import { runExample } from "./run-example.js";
 await runExample("koa", async (kg) => {
   const app = new Koa();
   const router = new Router();
+  // Prometheus scrapes this; behind the admin key unless KEYGUARD_METRICS_PUBLIC=true.
+  router.get("/metrics", keyguardMetrics(kg));
   router.get("/health", (ctx) => {
     ctx.body = { status: "ok" };
   });

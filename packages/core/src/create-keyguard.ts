@@ -1,6 +1,7 @@
 import type { DatabaseTarget } from "./config/database-url.js";
 import { type KeyGuardConfigInput, resolveConfig } from "./config/keyguard-config.js";
 import { KeyGuard } from "./keyguard.js";
+import { reportToOpenTelemetry } from "./metrics/open-telemetry-bridge.js";
 import type { ChangeFeed } from "./ports/change-feed.js";
 import type { Limiter } from "./ports/limiter.js";
 import type { Store } from "./ports/store.js";
@@ -146,6 +147,8 @@ export async function createKeyGuard(
     onWarning: options.onWarning,
     usageSpool,
   });
+  // Reported through OpenTelemetry too when its API is installed and a provider registered.
+  await reportToOpenTelemetry(kg.instruments);
   if (options.migrate ?? true) {
     try {
       await kg.init();

@@ -99,6 +99,29 @@ export {
 } from "./limits/sliding-window-counter.js";
 export { type SlidingWindowLogState, slidingWindowLog } from "./limits/sliding-window-log.js";
 export type { RateLimitAlgorithm, WindowDecision } from "./limits/window-decision.js";
+export {
+  type CountCell,
+  MetricFamily,
+  type MetricLabels,
+} from "./metrics/counter-family.js";
+export {
+  CALL_DURATION_BUCKETS,
+  HistogramFamily,
+  type TimingCell,
+} from "./metrics/histogram-family.js";
+export {
+  KeyGuardInstruments,
+  REDIS_SCRIPTS,
+  type RedisScript,
+  WEBHOOK_DELIVERY_RESULTS,
+  type WebhookDeliveryResult,
+} from "./metrics/keyguard-instruments.js";
+export {
+  type MetricsAnswer,
+  MetricsEndpoint,
+  type MetricsEndpointOptions,
+} from "./metrics/metrics-endpoint.js";
+export { METER_NAME, reportToOpenTelemetry } from "./metrics/open-telemetry-bridge.js";
 export { completeOnClose } from "./node-http/complete-on-close.js";
 export { nodeGuardRequest } from "./node-http/node-guard-request.js";
 export { setHeaders, writeProblem } from "./node-http/write-problem.js";

@@ -1,3 +1,4 @@
+import type { Registry } from "prom-client";
 import { type BlockOptions, IpBlockService } from "./blocks/ip-block-service.js";
 import { type CachedLookup, VerificationCache } from "./cache/verification-cache.js";
 import type { KeyGuardConfig } from "./config/keyguard-config.js";
@@ -21,6 +22,9 @@ import { type ImportedKeyCandidates, ImportedKeyLookup } from "./keys/imported-k
 import { isWellFormedKey } from "./keys/key-format.js";
 import { isLegacyHashScheme } from "./keys/key-hash-scheme.js";
 import { createKeyHasher, type KeyHasher } from "./keys/key-hasher.js";
+import { instrumentLimiter, instrumentStore } from "./metrics/instrumented-ports.js";
+import { KeyGuardInstruments } from "./metrics/keyguard-instruments.js";
+import { createPrometheusRegistry } from "./metrics/prometheus-registry.js";
 import { OrganizationService } from "./organizations/organization-service.js";
 import {
   type ClientAddressResolver,
@@ -138,8 +142,15 @@ const MAX_USAGE_REPORT_MS = 366 * 24 * HOUR_MS;
  */
 export class KeyGuard {
   readonly config: KeyGuardConfig;
+  /** The store, each call timed and its failures counted (see `instruments`). */
   readonly store: Store;
   readonly clock: Clock;
+  /**
+   * KeyGuard's counters and histograms (decisions, cache, store and limiter calls, usage,
+   * webhook deliveries, Redis scripts), recorded without allocation on the request path.
+   * Read them through {@link metrics} (Prometheus) or `reportToOpenTelemetry`.
+   */
+  readonly instruments = new KeyGuardInstruments();
   /** Turns a socket address and `X-Forwarded-For` into the client limits apply to. */
   readonly clientAddress: ClientAddressResolver;
   /**
@@ -181,9 +192,12 @@ export class KeyGuard {
 
   constructor(options: KeyGuardOptions) {
     this.config = options.config;
-    this.store = options.store;
+    this.store = instrumentStore(options.store, this.instruments);
     this.clock = options.clock ?? systemClock;
-    this.#limiter = options.limiter;
+    this.#limiter =
+      options.limiter === undefined
+        ? undefined
+        : instrumentLimiter(options.limiter, this.instruments);
     this.clientAddress = createClientAddressResolver(options.config);
     this.#forwardedForNoticed = !trustsNoProxy(options.config.trustProxy);
     this.#warn = options.onWarning ?? ((code, message) => process.emitWarning(message, { code }));
@@ -234,6 +248,7 @@ export class KeyGuard {
       write: (events) => this.store.insertUsageEvents(events),
       onError: (error) => this.#reportBackgroundError(error),
     });
+    this.instruments.readUsage(() => this.#usage.stats);
     this.#usageSpool = options.usageSpool;
     this.#usageMaintenance = new UsageMaintenance({
       ...options.config.usage,
@@ -567,6 +582,7 @@ export class KeyGuard {
     }
     // A warm key is answered now; one near or past its TTL is refreshed in the background.
     const cached = this.#cache.lookup(keyHash, this.#loadByHash);
+    this.instruments.cacheLookup(cached);
     if (this.#previousHashes.length === 0) {
       if (cached !== undefined) return Promise.resolve(this.#decide(cached));
       return this.#cache.resolve(keyHash, this.#loadByHash).then(this.#decide);
@@ -630,6 +646,7 @@ export class KeyGuard {
   #resolveImported(rawKey: string, candidates: ImportedKeyCandidates): Promise<VerifyResult> {
     const lookup = this.#importedKeys as ImportedKeyLookup;
     const cached = this.#cache.peek(candidates.keyHash);
+    this.instruments.cacheLookup(cached);
     if (cached !== undefined) return Promise.resolve(this.#decide(cached));
     return this.#cache
       .resolve(candidates.keyHash, () => lookup.load(rawKey, candidates))
@@ -741,6 +758,18 @@ export class KeyGuard {
     let total = 0;
     for (const count of counts) if (isLegacyHashScheme(count.scheme)) total += count.unrevokedKeys;
     return total;
+  }
+
+  #metrics: Registry | undefined;
+
+  /**
+   * A prom-client `Registry` of KeyGuard's instruments only (its own, not prom-client's
+   * global one): serve it with `keyguardMetrics(kg)`, or merge it with the application's
+   * (`Registry.merge([register, kg.metrics])`). Built on first use.
+   */
+  get metrics(): Registry {
+    this.#metrics ??= createPrometheusRegistry(this.instruments);
+    return this.#metrics;
   }
 
   /** The limiter behind the request pipeline (throws if none was configured). */

@@ -5,6 +5,7 @@ export {
   keyguardAdmin,
   keyguardAdminDocs,
 } from "./keyguard-admin.js";
+export { keyguardMetrics } from "./keyguard-metrics.js";
 export {
   type KeyGuardFastifyOptions,
   type KeyGuardRouteConfig,

@@ -1,8 +1,10 @@
 import {
   type ChangeFeed,
+  type CountCell,
   calendarMonth,
   type IpBlock,
   IpBlockList,
+  type KeyGuardInstruments,
   type LimitDecision,
   type Limiter,
   type LimitRequest,
@@ -115,7 +117,12 @@ export class RedisLimiter implements Limiter {
     for (const [name, lua] of Object.entries(SCRIPTS) as [keyof typeof SCRIPTS, string][]) {
       this.#redis.defineCommand(name, { lua });
       const run = (this.#redis as unknown as Record<string, ScriptCall>)[name] as ScriptCall;
-      commands[name] = run.bind(this.#redis);
+      const call = run.bind(this.#redis);
+      // metrics: each script call counted (`useMetrics`); nothing more when none are wired
+      commands[name] = (...args: Parameters<ScriptCall>) => {
+        this.#scriptCalls?.[name].inc();
+        return call(...args);
+      };
     }
     this.#scripts = commands as Record<keyof typeof SCRIPTS, ScriptCall>;
     this.#feed = options.changeFeed;
@@ -130,6 +137,19 @@ export class RedisLimiter implements Limiter {
         else this.#blocks.add(change.block);
       }
     });
+  }
+
+  /** Counters of script calls, by script, once KeyGuard handed its instruments over. */
+  #scriptCalls: Record<keyof typeof SCRIPTS, CountCell> | undefined;
+
+  /** Counts each script call in `keyguard_redis_script_calls_total{script}`. */
+  useMetrics(instruments: KeyGuardInstruments): void {
+    this.#scriptCalls = {
+      keyguardDecide: instruments.redisScript("decide"),
+      keyguardHit: instruments.redisScript("hit"),
+      keyguardBlock: instruments.redisScript("block"),
+      keyguardSeedQuota: instruments.redisScript("seed_quota"),
+    };
   }
 
   // Not `async`: an allowed request's promise is its batch's, with no wrapper around it.

@@ -46,6 +46,13 @@ export {
 } from "./keyguard-python-database.js";
 export { describeLimiterConformance } from "./limiter-conformance.js";
 export {
+  describeMetricsConformance,
+  type MetricsConformanceOptions,
+  parseExposition,
+  type StartMetricsApp,
+  sampleValue,
+} from "./metrics-conformance.js";
+export {
   dropSchema,
   dumpKeyGuardTables,
   postgresAvailable,

@@ -16,6 +16,23 @@ const nonNegativeInt = (field: string) =>
     .min(0, `${field} must not be negative`)
     .max(Number.MAX_SAFE_INTEGER, `${field} is too large`);
 
+/** `true`/`false` (also `1`/`0`, `yes`/`no` from the environment). */
+const booleanFlag = (field: string) =>
+  z.preprocess(
+    (value) =>
+      typeof value === "string" ? (FLAG_WORDS[value.trim().toLowerCase()] ?? value) : value,
+    z.boolean({ error: `${field} must be true or false` }),
+  );
+
+const FLAG_WORDS: Readonly<Record<string, boolean>> = {
+  true: true,
+  false: false,
+  "1": true,
+  "0": false,
+  yes: true,
+  no: false,
+};
+
 const configSchema = z.object({
   secretKey: z
     .string({ error: "secretKey must be a string" })
@@ -187,6 +204,17 @@ const configSchema = z.object({
     })
     .strict()
     .prefault({}),
+  /** The Prometheus endpoint (`keyguardMetrics(kg)` in each adapter). */
+  metrics: z
+    .object({
+      /**
+       * Serve `/metrics` without the admin key. Default `false`: metrics say how a
+       * deployment is doing (refusals, errors), which an attacker should not read.
+       */
+      public: booleanFlag("metrics.public").default(false),
+    })
+    .strict()
+    .prefault({}),
 });
 
 /** What a user passes to `createKeyGuard` (every field optional but the secret). */
@@ -229,6 +257,7 @@ export const CONFIG_ENV_VARS = {
   "usage.spoolDirectory": "KEYGUARD_USAGE_SPOOL_DIRECTORY",
   "usage.retentionDays": "KEYGUARD_USAGE_RETENTION_DAYS",
   "usage.rollupRetentionDays": "KEYGUARD_USAGE_ROLLUP_RETENTION_DAYS",
+  "metrics.public": "KEYGUARD_METRICS_PUBLIC",
 } as const;
 
 function isTimeZone(value: string): boolean {

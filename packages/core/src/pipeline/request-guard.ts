@@ -250,11 +250,16 @@ export class RequestGuard {
               { cause: error },
             ),
           );
+          this.#kg.instruments.failedOpen(); // metrics: a pass the limiter did not decide
+          this.#kg.instruments.decisionAllowed();
           return { allowed: true, apiKey, headers: {}, request: guarded };
         }
       }
       const headers = rateLimitHeaders(decision, decision.quota, startedAt, this.#headerStyle);
-      if (decision.allowed) return { allowed: true, apiKey, headers, request: guarded };
+      if (decision.allowed) {
+        this.#kg.instruments.decisionAllowed(); // metrics
+        return { allowed: true, apiKey, headers, request: guarded };
+      }
       const wait = withHeader(headers, "retry-after", retryAfterSeconds(decision.retryAfterMs));
       if (decision.refusal === "ip_blocked") {
         return this.#refuse(
@@ -415,6 +420,7 @@ export class RequestGuard {
     headers: Readonly<Record<string, string>> = {},
     apiKey?: ApiKeyInfo,
   ): GuardRefused {
+    this.#kg.instruments.decisionRefused(code); // metrics: every refusal comes through here
     return {
       allowed: false,
       ...problemResponse(code, detail, headers),

@@ -1,4 +1,5 @@
 import type { RateLimitAlgorithm, WindowDecision } from "../limits/window-decision.js";
+import type { KeyGuardInstruments } from "../metrics/keyguard-instruments.js";
 
 /** Why a limiter refused a request. */
 export type LimitRefusal = "ip_blocked" | "rate_limited" | "quota_exceeded";
@@ -105,4 +106,10 @@ export interface Limiter {
   findBlock(client: string, path: string, now: number): Promise<IpBlock | undefined>;
   listBlocks(now: number): Promise<IpBlock[]>;
   close(): Promise<void>;
+  /**
+   * Optional: hands the limiter KeyGuard's instruments once, when KeyGuard is built, so
+   * it can count what only it sees (the Redis limiter's script calls). Core times every
+   * port call itself; a limiter needs this only for counts of its own.
+   */
+  useMetrics?(instruments: KeyGuardInstruments): void;
 }

@@ -1,0 +1,27 @@
+import { isQuotaSeedLost } from "../errors/quota-seed-lost.js";
+import type { Limiter } from "../ports/limiter.js";
+import type { Store } from "../ports/store.js";
+import type { KeyGuardInstruments } from "./keyguard-instruments.js";
+import { timedPort } from "./timed-port.js";
+
+/** The store with each call timed (`keyguard_store_call_duration_seconds`) and failures counted. */
+export function instrumentStore<S extends Store>(store: S, instruments: KeyGuardInstruments): S {
+  return timedPort(store, {
+    timing: (operation) => instruments.storeCall(operation),
+    errors: (operation) => instruments.storeErrors.counter({ operation }),
+  });
+}
+
+/**
+ * The limiter with each call timed and failures counted; a limiter that counts things of
+ * its own (the Redis one's script calls) is handed the instruments first (`useMetrics`).
+ * A seed-lost answer is the port's signal to seed a quota again, not a failure.
+ */
+export function instrumentLimiter(limiter: Limiter, instruments: KeyGuardInstruments): Limiter {
+  limiter.useMetrics?.(instruments);
+  return timedPort(limiter, {
+    timing: (operation) => instruments.limiterCall(operation),
+    errors: (operation) => instruments.limiterErrors.counter({ operation }),
+    isFailure: (error) => !isQuotaSeedLost(error),
+  });
+}
