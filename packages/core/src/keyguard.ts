@@ -10,6 +10,7 @@ import type { ErrorCode } from "./errors/error-codes.js";
 import { isKeyGuardError, KeyGuardError } from "./errors/keyguard-error.js";
 import { runAsActor } from "./events/actor-context.js";
 import { type AuditEventQuery, parseAuditEventQuery } from "./events/audit-event-query.js";
+import { AuditRetention } from "./events/audit-retention.js";
 import { actorOf, type EventActor } from "./events/event-actor.js";
 import { EventRecorder } from "./events/event-recorder.js";
 import { type EventListener, EventSubscribers } from "./events/event-subscribers.js";
@@ -184,6 +185,7 @@ export class KeyGuard {
   readonly #changeFeed: ChangeFeed | undefined;
   readonly #subscribers: EventSubscribers;
   readonly #events: EventRecorder;
+  readonly #auditRetention: AuditRetention;
   readonly #stopListening: (() => void) | undefined;
   #closing: Promise<void> | undefined;
 
@@ -219,6 +221,12 @@ export class KeyGuard {
     });
     this.#subscribers = new EventSubscribers((error) => this.#reportBackgroundError(error));
     this.#events = new EventRecorder({ clock: this.clock, subscribers: this.#subscribers });
+    this.#auditRetention = new AuditRetention({
+      ...options.config.audit,
+      store: this.store,
+      clock: this.clock,
+      onError: (error) => this.#reportBackgroundError(error),
+    });
     this.#importedKeys = ImportedKeyLookup.supports(this.store)
       ? new ImportedKeyLookup({
           store: this.store,
@@ -471,6 +479,14 @@ export class KeyGuard {
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /**
+   * Deletes audit events older than `audit.retentionDays` now (servers also do it every
+   * `audit.maintenanceIntervalMs`); how many were deleted.
+   */
+  maintainAuditLog(): Promise<number> {
+    return this.#auditRetention.run();
   }
 
   /**
@@ -824,6 +840,7 @@ export class KeyGuard {
     const guard = new RequestGuard(this, this.limiter, options);
     // A process that serves requests keeps the usage tables bounded; tools (the CLI) do not.
     this.#usageMaintenance.start();
+    this.#auditRetention.start();
     return guard;
   }
 
@@ -941,6 +958,7 @@ export class KeyGuard {
       // the first failure is reported.
       const steps = [
         () => this.#usageMaintenance.stop(),
+        () => this.#auditRetention.stop(),
         () => this.#closeUsage(),
         () => this.#changeFeed?.close(),
         () => this.#limiter?.close(),
