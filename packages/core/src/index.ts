@@ -235,6 +235,7 @@ export { detachString } from "./util/detach-string.js";
 export { parseDuration } from "./util/duration.js";
 export { loadOptionalModule } from "./util/load-optional-module.js";
 export { timeOrderedId } from "./util/time-ordered-id.js";
+export { type AuditEventWire, toAuditEventWire } from "./wire/audit-event-wire.js";
 export {
   type ApiKeyWire,
   type IpBlockWire,
