@@ -41,6 +41,28 @@ export {
 } from "./errors/keyguard-error.js";
 export { isQuotaSeedLost, QuotaSeedLostError } from "./errors/quota-seed-lost.js";
 export {
+  type AuditEventQuery,
+  MAX_AUDIT_PAGE,
+  parseAuditEventQuery,
+} from "./events/audit-event-query.js";
+export {
+  EVENT_ACTION_NAMES,
+  EVENT_ACTIONS,
+  type EventAction,
+  type EventTargetType,
+  isEventAction,
+} from "./events/event-actions.js";
+export {
+  actorOf,
+  CODE_ACTOR,
+  EVENT_ACTOR_TYPES,
+  type EventActor,
+  type EventActorType,
+  KEYGUARD_ACTOR,
+} from "./events/event-actor.js";
+export { type EventListener, EventSubscribers } from "./events/event-subscribers.js";
+export type { EventChanges, EventValue, KeyGuardEvent } from "./events/keyguard-event.js";
+export {
   KeyGuard,
   type KeyGuardOptions,
   type KeyUsage,
@@ -183,6 +205,7 @@ export {
   RequestGuard,
 } from "./pipeline/request-guard.js";
 export { missingScopes } from "./pipeline/require-scopes.js";
+export type { AuditEventFilter, AuditLog, EventRecord } from "./ports/audit-log.js";
 export type { ChangeFeed, KeyGuardChange } from "./ports/change-feed.js";
 export type {
   IpBlock,
@@ -192,8 +215,10 @@ export type {
   LimitRequest,
 } from "./ports/limiter.js";
 export type {
+  ApiKeyChange,
   ApiKeyListFilter,
   ApiKeyRotation,
+  ApiKeyRotationOutcome,
   ApiKeyStatus,
   IpBlockFilter,
   KeyHashSchemeCount,
@@ -233,6 +258,7 @@ export { detachString } from "./util/detach-string.js";
 export { parseDuration } from "./util/duration.js";
 export { loadOptionalModule } from "./util/load-optional-module.js";
 export { timeOrderedId } from "./util/time-ordered-id.js";
+export { type AuditEventWire, toAuditEventWire } from "./wire/audit-event-wire.js";
 export {
   type ApiKeyWire,
   type IpBlockWire,

@@ -12,6 +12,7 @@ export interface DatabaseSchema {
   ip_blocks: IpBlocksTable;
   usage_rollups: UsageRollupsTable;
   secret_fingerprints: SecretFingerprintsTable;
+  audit_events: AuditEventsTable;
 }
 
 export type DbDate = Date | string;
@@ -93,4 +94,19 @@ export interface SecretFingerprintsTable {
   role: string;
   since: DbDate;
   retired_at: DbDate | null;
+}
+
+/** The audit log (migration 0012): one row per change, never updated. */
+export interface AuditEventsTable {
+  /** UUIDv7: id order is time order. */
+  id: string;
+  at: DbDate;
+  /** `admin_api`, `cli` or `code`. */
+  actor_type: string;
+  actor_name: string | null;
+  action: string;
+  target_type: string;
+  target_id: string;
+  /** `{ before, after }` as JSON: `jsonb` in PostgreSQL, text in SQLite. */
+  changes: unknown;
 }

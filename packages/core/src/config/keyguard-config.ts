@@ -154,6 +154,18 @@ const configSchema = z.object({
     })
     .strict()
     .prefault({}),
+  /** The audit log (every change, see `kg.listAuditEvents`). */
+  audit: z
+    .object({
+      /** Events are deleted after this many days (in the background, by servers). */
+      retentionDays: positiveInt("audit.retentionDays")
+        .max(36_500, "audit.retentionDays must be at most 36500 (100 years)")
+        .default(365),
+      /** How often servers delete events older than `retentionDays`. */
+      maintenanceIntervalMs: positiveInt("audit.maintenanceIntervalMs").default(60 * 60_000),
+    })
+    .strict()
+    .prefault({}),
   /**
    * Bounds on every wait for PostgreSQL (SQLite ignores them): a database that is down,
    * unreachable or stalled makes what needs it fail with `database_unavailable` within
@@ -258,6 +270,7 @@ export const CONFIG_ENV_VARS = {
   "usage.retentionDays": "KEYGUARD_USAGE_RETENTION_DAYS",
   "usage.rollupRetentionDays": "KEYGUARD_USAGE_ROLLUP_RETENTION_DAYS",
   "metrics.public": "KEYGUARD_METRICS_PUBLIC",
+  "audit.retentionDays": "KEYGUARD_AUDIT_RETENTION_DAYS",
 } as const;
 
 function isTimeZone(value: string): boolean {
