@@ -161,6 +161,8 @@ describe("OpenTelemetry", () => {
       { store: new InMemoryStore(), limiter: new InMemoryLimiter(), env: {}, onWarning: () => {} },
     );
     open.push(kg);
+    // Already reported by createKeyGuard: asking again reports nothing twice.
+    expect(await reportToOpenTelemetry(kg.instruments)).toBe(true);
     const rawKey = await keyIn(kg);
     const guard = kg.guard();
     for (let i = 0; i < 3; i++) expect((await guard.check(requestWith(rawKey))).allowed).toBe(true);

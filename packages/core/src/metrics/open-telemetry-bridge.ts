@@ -32,6 +32,9 @@ interface Meter {
 // A variable, so bundlers and TypeScript leave the optional package unresolved.
 const OPEN_TELEMETRY_API = "@opentelemetry/api";
 
+/** Instruments already reported (`createKeyGuard` does it; an application may call it again). */
+const reported = new WeakSet<KeyGuardInstruments>();
+
 /** The meter's name: what an OpenTelemetry view or exporter sees as the instrumentation scope. */
 export const METER_NAME = "@keyguard/core";
 
@@ -43,7 +46,7 @@ export const METER_NAME = "@keyguard/core";
  * reads (nothing on the request path); histograms are recorded as they are observed.
  * Names are the Prometheus ones without `_total` (OpenTelemetry's Prometheus exporter
  * adds it back); durations keep `_seconds` with unit `s`. Resolves `false`, loading
- * nothing else, when the package is absent or no provider is registered.
+ * nothing else, when the package is absent or no provider is registered. Idempotent.
  */
 export async function reportToOpenTelemetry(
   instruments: KeyGuardInstruments,
@@ -56,8 +59,10 @@ export async function reportToOpenTelemetry(
   } catch {
     return false; // not installed: OpenTelemetry is optional
   }
+  if (reported.has(instruments)) return true; // once: twice would report everything twice
   const meter = api.metrics.getMeter(METER_NAME);
   if (meter === api.createNoopMeter()) return false; // no meter provider registered
+  reported.add(instruments);
   for (const family of instruments.families) {
     if ("bounds" in family) forwardHistogram(meter, family);
     else observeFamily(meter, family);
