@@ -222,3 +222,56 @@ export {
   toUsageWire,
   type UsageWire,
 } from "./wire/wire-format.js";
+export type {
+  ExpiringKey,
+  WebhookAttempt,
+  WebhookAttemptOutcome,
+  WebhookClaimRequest,
+  WebhookDelivery,
+  WebhookDeliveryClaim,
+  WebhookDeliveryStatus,
+  WebhookEndpointRecord,
+  WebhookEventRecord,
+  WebhookNotice,
+  WebhookStore,
+} from "./ports/webhook-store.js";
+export { webhookBackoffMs } from "./webhooks/webhook-backoff.js";
+export { type WebhookConfig, webhookConfigSchema } from "./webhooks/webhook-config.js";
+export { webhookEvent } from "./webhooks/webhook-event-body.js";
+export {
+  NOTICE_EVENT_TYPES,
+  STREAM_EVENT_TYPES,
+  subscribesTo,
+  WEBHOOK_EVENT_TYPES,
+} from "./webhooks/webhook-event-types.js";
+export {
+  MAX_WEBHOOK_ENDPOINTS,
+  MAX_WEBHOOK_EVENTS,
+  MAX_WEBHOOK_URL_LENGTH,
+  parseWebhookEvents,
+  parseWebhookUrl,
+} from "./webhooks/webhook-inputs.js";
+export {
+  DEFAULT_SIGNATURE_TOLERANCE_SECONDS,
+  signWebhookPayload,
+  type VerifyWebhookSignatureOptions,
+  verifyWebhookSignature,
+  WEBHOOK_SIGNATURE_HEADER,
+  type WebhookEventPayload,
+  WebhookSignatureError,
+  type WebhookSignatureFailure,
+} from "./webhooks/webhook-signature.js";
+export {
+  type WebhookAttemptWire,
+  type WebhookDeliveryWire,
+  type WebhookEndpointWire,
+  toWebhookDeliveryWire,
+  toWebhookEndpointWire,
+} from "./webhooks/webhook-wire.js";
+export {
+  type CreatedWebhookEndpoint,
+  type WebhookEndpoint,
+  type WebhookEventSource,
+  Webhooks,
+  type WebhooksOptions,
+} from "./webhooks/webhooks.js";

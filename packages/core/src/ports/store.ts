@@ -6,6 +6,7 @@ import type { UsageBucket } from "../domain/usage-bucket.js";
 import type { UsageEvent } from "../domain/usage-event.js";
 import type { KeyHashScheme } from "../keys/key-hash-scheme.js";
 import type { IpBlock } from "./limiter.js";
+import type { WebhookStore } from "./webhook-store.js";
 
 /**
  * Which part of a listing to read: listings are oldest first, and a page continues after
@@ -253,6 +254,9 @@ export interface Store {
    * current. Resolves `false` (nothing written) when `expected` is not current any more.
    */
   rotateSecretFingerprint?(expected: string, next: string, at: Date): Promise<boolean>;
+
+  /** Webhook endpoints and their delivery outbox (optional: without it, no webhooks). */
+  readonly webhooks?: WebhookStore;
 
   /** Releases connections and file handles. */
   close(): Promise<void>;
