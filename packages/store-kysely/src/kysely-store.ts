@@ -59,6 +59,7 @@ import {
   rotateSecretFingerprint,
 } from "./secret-fingerprint-queries.js";
 import { compareText, hourOf, sumForRollup } from "./usage-rollup.js";
+import { KyselyWebhookStore } from "./webhooks/kysely-webhook-store.js";
 
 /** Rows per INSERT statement: well under SQLite's and PostgreSQL's bound-parameter limits. */
 const USAGE_ROWS_PER_STATEMENT = 1_000;
@@ -112,6 +113,8 @@ export class KyselyStore implements Store {
   readonly #no: RawBuilder<DbBoolean>;
   readonly #writeTransactionSync: KyselyStoreInternals["writeTransactionSync"];
   #keyByHash: CompiledQuery<KeyRow> | undefined;
+  /** Webhook endpoints and the delivery outbox (`webhooks/kysely-webhook-store.ts`). */
+  readonly webhooks: KyselyWebhookStore;
   #closed: Promise<void> | undefined;
 
   constructor(db: Kysely<DatabaseSchema>, dialect: SqlDialect, options: KyselyStoreInternals = {}) {
@@ -124,6 +127,13 @@ export class KyselyStore implements Store {
     this.#yes = sql.lit(dialect === "postgres" ? true : 1);
     this.#no = sql.lit(dialect === "postgres" ? false : 0);
     this.#writeTransactionSync = options.writeTransactionSync;
+    this.webhooks = new KyselyWebhookStore({
+      db,
+      dialect,
+      codec: this.#codec,
+      writeTransactionSync: options.writeTransactionSync,
+      run: (operation) => this.#run(operation),
+    });
   }
 
   migrate(): Promise<void> {

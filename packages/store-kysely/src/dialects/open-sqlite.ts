@@ -24,6 +24,8 @@ export interface SyncStatements {
   run(sql: string, parameters: readonly unknown[]): number;
   /** The first row of a read. */
   first(sql: string, parameters: readonly unknown[]): unknown;
+  /** Every row of a read. */
+  all(sql: string, parameters: readonly unknown[]): unknown[];
 }
 
 /**
@@ -68,6 +70,7 @@ export async function openSqlite(filename: string): Promise<OpenedSqlite> {
   const statements: SyncStatements = {
     run: (sql, parameters) => prepared(sql).run(parameters).changes,
     first: (sql, parameters) => prepared(sql).get(parameters),
+    all: (sql, parameters) => prepared(sql).all(parameters),
   };
   return {
     db: new Kysely<DatabaseSchema>({ dialect: new SqliteDialect({ database: cached }) }),
