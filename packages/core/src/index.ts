@@ -41,6 +41,28 @@ export {
 } from "./errors/keyguard-error.js";
 export { isQuotaSeedLost, QuotaSeedLostError } from "./errors/quota-seed-lost.js";
 export {
+  type AuditEventQuery,
+  MAX_AUDIT_PAGE,
+  parseAuditEventQuery,
+} from "./events/audit-event-query.js";
+export {
+  EVENT_ACTION_NAMES,
+  EVENT_ACTIONS,
+  type EventAction,
+  type EventTargetType,
+  isEventAction,
+} from "./events/event-actions.js";
+export {
+  actorOf,
+  CODE_ACTOR,
+  EVENT_ACTOR_TYPES,
+  type EventActor,
+  type EventActorType,
+  KEYGUARD_ACTOR,
+} from "./events/event-actor.js";
+export { type EventListener, EventSubscribers } from "./events/event-subscribers.js";
+export type { EventChanges, EventValue, KeyGuardEvent } from "./events/keyguard-event.js";
+export {
   KeyGuard,
   type KeyGuardOptions,
   type KeyUsage,
@@ -160,6 +182,7 @@ export {
   RequestGuard,
 } from "./pipeline/request-guard.js";
 export { missingScopes } from "./pipeline/require-scopes.js";
+export type { AuditEventFilter, AuditLog, EventRecord } from "./ports/audit-log.js";
 export type { ChangeFeed, KeyGuardChange } from "./ports/change-feed.js";
 export type {
   IpBlock,
@@ -169,8 +192,10 @@ export type {
   LimitRequest,
 } from "./ports/limiter.js";
 export type {
+  ApiKeyChange,
   ApiKeyListFilter,
   ApiKeyRotation,
+  ApiKeyRotationOutcome,
   ApiKeyStatus,
   IpBlockFilter,
   KeyHashSchemeCount,
@@ -182,6 +207,19 @@ export type {
   UsageMaintenanceResult,
   UsageMaintenanceStep,
 } from "./ports/store.js";
+export type {
+  ExpiringKey,
+  WebhookAttempt,
+  WebhookAttemptOutcome,
+  WebhookClaimRequest,
+  WebhookDelivery,
+  WebhookDeliveryClaim,
+  WebhookDeliveryStatus,
+  WebhookEndpointRecord,
+  WebhookEventRecord,
+  WebhookNotice,
+  WebhookStore,
+} from "./ports/webhook-store.js";
 export { checkSecrets, type SecretCheck } from "./secrets/secret-check.js";
 export { secretFingerprint, shortFingerprint } from "./secrets/secret-fingerprint.js";
 export type { UsageMaintenanceTotals } from "./usage/usage-maintenance.js";
@@ -210,31 +248,6 @@ export { detachString } from "./util/detach-string.js";
 export { parseDuration } from "./util/duration.js";
 export { loadOptionalModule } from "./util/load-optional-module.js";
 export { timeOrderedId } from "./util/time-ordered-id.js";
-export {
-  type ApiKeyWire,
-  type IpBlockWire,
-  type OrganizationWire,
-  type StatsWire,
-  toApiKeyWire,
-  toIpBlockWire,
-  toOrganizationWire,
-  toStatsWire,
-  toUsageWire,
-  type UsageWire,
-} from "./wire/wire-format.js";
-export type {
-  ExpiringKey,
-  WebhookAttempt,
-  WebhookAttemptOutcome,
-  WebhookClaimRequest,
-  WebhookDelivery,
-  WebhookDeliveryClaim,
-  WebhookDeliveryStatus,
-  WebhookEndpointRecord,
-  WebhookEventRecord,
-  WebhookNotice,
-  WebhookStore,
-} from "./ports/webhook-store.js";
 export { webhookBackoffMs } from "./webhooks/webhook-backoff.js";
 export { type WebhookConfig, webhookConfigSchema } from "./webhooks/webhook-config.js";
 export { webhookEvent } from "./webhooks/webhook-event-body.js";
@@ -261,17 +274,29 @@ export {
   WebhookSignatureError,
   type WebhookSignatureFailure,
 } from "./webhooks/webhook-signature.js";
+export { webhookEventOf } from "./webhooks/webhook-stream-event.js";
 export {
+  toWebhookDeliveryWire,
+  toWebhookEndpointWire,
   type WebhookAttemptWire,
   type WebhookDeliveryWire,
   type WebhookEndpointWire,
-  toWebhookDeliveryWire,
-  toWebhookEndpointWire,
 } from "./webhooks/webhook-wire.js";
 export {
   type CreatedWebhookEndpoint,
   type WebhookEndpoint,
-  type WebhookEventSource,
   Webhooks,
   type WebhooksOptions,
 } from "./webhooks/webhooks.js";
+export {
+  type ApiKeyWire,
+  type IpBlockWire,
+  type OrganizationWire,
+  type StatsWire,
+  toApiKeyWire,
+  toIpBlockWire,
+  toOrganizationWire,
+  toStatsWire,
+  toUsageWire,
+  type UsageWire,
+} from "./wire/wire-format.js";

@@ -8,6 +8,12 @@ import type { UsageBucket } from "./domain/usage-bucket.js";
 import type { UsageEvent } from "./domain/usage-event.js";
 import type { ErrorCode } from "./errors/error-codes.js";
 import { isKeyGuardError, KeyGuardError } from "./errors/keyguard-error.js";
+import { runAsActor } from "./events/actor-context.js";
+import { type AuditEventQuery, parseAuditEventQuery } from "./events/audit-event-query.js";
+import { actorOf, type EventActor } from "./events/event-actor.js";
+import { EventRecorder } from "./events/event-recorder.js";
+import { type EventListener, EventSubscribers } from "./events/event-subscribers.js";
+import type { KeyGuardEvent } from "./events/keyguard-event.js";
 import {
   type ApiKeyListing,
   ApiKeyService,
@@ -180,6 +186,8 @@ export class KeyGuard {
   readonly #changeFeed: ChangeFeed | undefined;
   /** Webhook endpoints, and (in servers, from `guard()`) their delivery. */
   readonly webhooks: Webhooks;
+  readonly #subscribers: EventSubscribers;
+  readonly #events: EventRecorder;
   readonly #stopListening: (() => void) | undefined;
   #closing: Promise<void> | undefined;
 
@@ -213,6 +221,8 @@ export class KeyGuard {
         if (this.#closing === undefined) this.#reportBackgroundError(error);
       },
     });
+    this.#subscribers = new EventSubscribers((error) => this.#reportBackgroundError(error));
+    this.#events = new EventRecorder({ clock: this.clock, subscribers: this.#subscribers });
     this.#importedKeys = ImportedKeyLookup.supports(this.store)
       ? new ImportedKeyLookup({
           store: this.store,
@@ -226,6 +236,7 @@ export class KeyGuard {
     this.#ipBlocks = new IpBlockService({
       store: this.store,
       clock: this.clock,
+      events: this.#events,
       clientAddress: this.clientAddress,
       clientOf: this.clientOf,
       limiter: this.#limiter,
@@ -248,6 +259,7 @@ export class KeyGuard {
     this.#organizations = new OrganizationService({
       store: this.store,
       clock: this.clock,
+      events: this.#events,
       organizationChanged: (id) => {
         this.#cache.invalidateOrganization(id);
         return this.#publish({ kind: "organization", id });
@@ -258,6 +270,7 @@ export class KeyGuard {
       clock: this.clock,
       config: this.config,
       hash: this.#hash,
+      events: this.#events,
       previousHashes: this.#previousHashes,
       organizations: this.#organizations,
       forget: (keyHash) => this.#cache.invalidate(keyHash),
@@ -444,6 +457,57 @@ export class KeyGuard {
         }),
       );
     }
+  }
+
+  // ---- the event stream and the audit log (see events/) -------------------------------
+
+  /**
+   * This process's event stream: each change made through this KeyGuard, told to
+   * subscribers once its transaction committed (every process's changes are in the audit
+   * log: {@link listAuditEvents}).
+   *
+   * @example
+   * const stop = kg.events.subscribe((event) => console.log(event.action, event.targetId));
+   */
+  get events(): { subscribe(listener: EventListener): () => void } {
+    return this.#subscribers;
+  }
+
+  /**
+   * The audit log: every change, through any door, oldest first; filtered by action,
+   * target and time, a page at a time (`afterId`: the last id read).
+   *
+   * @example
+   * const revocations = await kg.listAuditEvents({ action: "key.revoked", since, limit: 100 });
+   */
+  listAuditEvents(query: AuditEventQuery = {}): Promise<KeyGuardEvent[]> {
+    try {
+      return this.store.listAuditEvents(parseAuditEventQuery(query));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * This KeyGuard, with every change made through it attributed to `actor` in the audit
+   * log: a name (`"billing-job"`, a `code` actor) or `{ type, name }` (the admin API and
+   * the CLI use `admin_api` with the client's address and `cli` with the OS user). The
+   * returned object shares everything with this one (caches, store, subscribers); only
+   * the attribution differs.
+   *
+   * @example
+   * await kg.withActor("billing-job").updateApiKey(id, { monthlyLimit: 50_000 });
+   */
+  withActor(actor: string | EventActor): KeyGuard {
+    const as = actorOf(actor);
+    return new Proxy(this, {
+      get(target, property) {
+        const value: unknown = Reflect.get(target, property, target);
+        if (typeof value !== "function" || property === "constructor") return value;
+        return (...args: unknown[]) =>
+          runAsActor(as, () => (value as (...a: unknown[]) => unknown).apply(target, args));
+      },
+    });
   }
 
   // ---- organizations (see organizations/organization-service.ts) --------------------

@@ -16,7 +16,7 @@ export interface DatabaseSchema {
   webhook_deliveries: WebhookDeliveriesTable;
   webhook_attempts: WebhookAttemptsTable;
   webhook_notices: WebhookNoticesTable;
-  webhook_stream_cursors: WebhookStreamCursorsTable;
+  audit_events: AuditEventsTable;
 }
 
 export type DbDate = Date | string;
@@ -147,8 +147,17 @@ export interface WebhookNoticesTable {
   created_at: DbDate;
 }
 
-export interface WebhookStreamCursorsTable {
-  name: string;
-  position: string;
-  updated_at: DbDate;
+/** The audit log (migration 0012): one row per change, never updated. */
+export interface AuditEventsTable {
+  /** UUIDv7: id order is time order. */
+  id: string;
+  at: DbDate;
+  /** `admin_api`, `cli` or `code`. */
+  actor_type: string;
+  actor_name: string | null;
+  action: string;
+  target_type: string;
+  target_id: string;
+  /** `{ before, after }` as JSON: `jsonb` in PostgreSQL, text in SQLite. */
+  changes: unknown;
 }

@@ -1,10 +1,15 @@
 import type {
   ApiKey,
+  ApiKeyChange,
   ApiKeyListFilter,
   ApiKeyPatch,
   ApiKeyRotation,
+  ApiKeyRotationOutcome,
+  AuditEventFilter,
+  EventRecord,
   IpBlock,
   IpBlockFilter,
+  KeyGuardEvent,
   Organization,
   OrganizationListFilter,
   OrganizationStatus,
@@ -25,6 +30,7 @@ import {
   KeyGuardError,
   type KeyHashSchemeCount,
   timeOrderedId,
+  webhookEventOf,
 } from "@keyguard/core";
 import {
   type CompiledQuery,
@@ -35,6 +41,12 @@ import {
   type Updateable,
 } from "kysely";
 import { apiKeyRow } from "./api-key-row.js";
+import {
+  appendAuditEvent,
+  deleteAuditEventsBefore,
+  insertAuditEvent,
+  listAuditEvents,
+} from "./audit/audit-queries.js";
 import { exportRecords } from "./bulk/export-records.js";
 import {
   type ImportOptions,
@@ -49,6 +61,7 @@ import type {
   DatabaseSchema,
   DbBoolean,
   DbInteger,
+  IpBlocksTable,
   OrganizationsTable,
 } from "./database-schema.js";
 import type { WriteTransactionSync } from "./dialects/open-sqlite.js";
@@ -58,6 +71,7 @@ import {
   readSecretFingerprints,
   rotateSecretFingerprint,
 } from "./secret-fingerprint-queries.js";
+import { all, driveAsync, driveSync, first, run, type Steps } from "./transaction-steps.js";
 import { compareText, hourOf, sumForRollup } from "./usage-rollup.js";
 import { KyselyWebhookStore } from "./webhooks/kysely-webhook-store.js";
 
@@ -76,22 +90,6 @@ export interface KyselyStoreInternals {
   readonly openMigrationDb?: () => Promise<Kysely<DatabaseSchema>>;
   /** SQLite: a synchronous write transaction (see `rotateApiKey`). */
   readonly writeTransactionSync?: WriteTransactionSync;
-}
-
-/** One statement of a multi-statement decision (see `rotateApiKey`). */
-interface Step {
-  readonly kind: "run" | "first";
-  readonly query: CompiledQuery;
-}
-
-const run = (query: CompiledQuery): Step => ({ kind: "run", query });
-const first = (query: CompiledQuery): Step => ({ kind: "first", query });
-
-/** Runs a generator of steps to its end with a synchronous executor. */
-function driveSync<T>(steps: Generator<Step, T, unknown>, execute: (step: Step) => unknown): T {
-  let next = steps.next();
-  while (!next.done) next = steps.next(execute(next.value));
-  return next.value;
 }
 
 /**
@@ -129,9 +127,8 @@ export class KyselyStore implements Store {
     this.#writeTransactionSync = options.writeTransactionSync;
     this.webhooks = new KyselyWebhookStore({
       db,
-      dialect,
       codec: this.#codec,
-      writeTransactionSync: options.writeTransactionSync,
+      transact: (steps) => this.#run(() => this.#transact(steps)),
       run: (operation) => this.#run(operation),
     });
   }
@@ -163,18 +160,29 @@ export class KyselyStore implements Store {
 
   // ---- organizations ------------------------------------------------------------------
 
-  insertOrganization(organization: Organization): Promise<void> {
+  insertOrganization(
+    organization: Organization,
+    record?: EventRecord<Organization>,
+  ): Promise<void> {
+    const db = this.db;
+    const codec = this.#codec;
+    const audit = this.#audit.bind(this);
     return this.#run(async () => {
       try {
-        await this.db
-          .insertInto("organizations")
-          .values({
-            id: organization.id,
-            name: organization.name,
-            status: organization.status,
-            created_at: this.#codec.date(organization.createdAt),
-          })
-          .execute();
+        await this.#transact(function* () {
+          yield run(
+            db
+              .insertInto("organizations")
+              .values({
+                id: organization.id,
+                name: organization.name,
+                status: organization.status,
+                created_at: codec.date(organization.createdAt),
+              })
+              .compile(),
+          );
+          yield* audit(record?.(organization));
+        });
       } catch (error) {
         if (isUniqueViolation(error)) {
           throw new KeyGuardError(
@@ -242,25 +250,44 @@ export class KyselyStore implements Store {
   updateOrganizationStatus(
     id: string,
     status: OrganizationStatus,
+    record?: EventRecord<Organization>,
   ): Promise<OrganizationStatusChange | undefined> {
-    return this.#run(async () => {
-      const result = await this.db
-        .updateTable("organizations")
-        .set({ status })
-        .where("id", "=", id)
-        .where("status", "<>", status)
-        .executeTakeFirst();
-      const organization = await this.findOrganizationById(id);
-      return organization && { organization, changed: Number(result.numUpdatedRows) > 0 };
-    });
+    const db = this.db;
+    const toOrganization = (row: Selectable<OrganizationsTable>) => this.#toOrganization(row);
+    const audit = this.#audit.bind(this);
+    return this.#run(() =>
+      this.#transact(function* () {
+        const changed = yield run(
+          db
+            .updateTable("organizations")
+            .set({ status })
+            .where("id", "=", id)
+            .where("status", "<>", status)
+            .compile(),
+        );
+        const row = (yield first(
+          db.selectFrom("organizations").selectAll().where("id", "=", id).compile(),
+        )) as Selectable<OrganizationsTable> | undefined;
+        if (row === undefined) return undefined;
+        const organization = toOrganization(row);
+        if (changed === 1) yield* audit(record?.(organization));
+        return { organization, changed: changed === 1 };
+      }),
+    );
   }
 
   // ---- keys ---------------------------------------------------------------------------
 
-  insertApiKey(key: ApiKey): Promise<void> {
-    return this.#run(async () => {
-      await this.db.insertInto("api_keys").values(apiKeyRow(key, this.#codec)).execute();
-    });
+  insertApiKey(key: ApiKey, record?: EventRecord<ApiKey>): Promise<void> {
+    const row = apiKeyRow(key, this.#codec);
+    const db = this.db;
+    const audit = this.#audit.bind(this);
+    return this.#run(() =>
+      this.#transact(function* () {
+        yield run(db.insertInto("api_keys").values(row).compile());
+        yield* audit(record?.(key));
+      }),
+    );
   }
 
   /**
@@ -273,45 +300,58 @@ export class KyselyStore implements Store {
    * before is copied), inserts the successor with its settings and quota, and revokes the
    * predecessor or shortens its life to the grace period.
    */
-  rotateApiKey(rotation: ApiKeyRotation): Promise<RotatedKeys | undefined> {
+  rotateApiKey(
+    rotation: ApiKeyRotation,
+    record?: EventRecord<ApiKeyRotationOutcome>,
+  ): Promise<RotatedKeys | undefined> {
+    return this.#run(() => this.#transact(() => this.#rotationSteps(rotation, record)));
+  }
+
+  /**
+   * Runs a decision's steps as one write transaction. SQLite: synchronously (see
+   * WriteTransactionSync), holding Kysely's connection so none of this store's own Kysely
+   * transactions is open on it meanwhile. PostgreSQL: a Kysely transaction.
+   */
+  #transact<T>(steps: () => Steps<T>): Promise<T> {
     const transactionSync = this.#writeTransactionSync;
     if (transactionSync !== undefined) {
-      // SQLite: synchronously (see WriteTransactionSync), holding Kysely's connection so
-      // none of this store's own Kysely transactions is open on it meanwhile.
-      return this.#run(() =>
-        this.db
-          .connection()
-          .execute(async () =>
-            transactionSync((statements) =>
-              driveSync(this.#rotationSteps(rotation), (step) =>
-                step.kind === "run"
-                  ? statements.run(step.query.sql, step.query.parameters)
-                  : statements.first(step.query.sql, step.query.parameters),
-              ),
-            ),
-          ),
+      return this.db.connection().execute(async () =>
+        transactionSync((statements) =>
+          driveSync(steps(), (step) => {
+            const { sql: text, parameters } = step.query;
+            if (step.kind === "run") return statements.run(text, parameters);
+            if (step.kind === "first") return statements.first(text, parameters);
+            return statements.all(text, parameters);
+          }),
+        ),
       );
     }
-    return this.#run(() =>
-      this.db.transaction().execute(async (trx) => {
-        const steps = this.#rotationSteps(rotation);
-        let next = steps.next();
-        while (!next.done) {
-          const result = await trx.executeQuery(next.value.query);
-          next = steps.next(
-            next.value.kind === "run" ? Number(result.numAffectedRows ?? 0) : result.rows[0],
-          );
-        }
-        return next.value;
+    return this.db.transaction().execute((trx) =>
+      driveAsync(steps(), async (step) => {
+        const result = await trx.executeQuery(step.query);
+        if (step.kind === "run") return Number(result.numAffectedRows ?? 0);
+        return step.kind === "first" ? result.rows[0] : result.rows;
       }),
     );
+  }
+
+  /** The step writing a change's event, if it has one (see `EventRecord`). */
+  *#audit(event: KeyGuardEvent | undefined): Steps<void> {
+    if (event === undefined) return;
+    yield run(insertAuditEvent(this.db, this.#codec, event));
+    // The webhook outbox: a delivery per subscribed endpoint, in the change's transaction,
+    // so a change is delivered exactly when it is committed (no stream to read behind it).
+    yield* this.webhooks.enqueueSteps([webhookEventOf(event)]);
   }
 
   /**
    * The statements of a rotation, written once for both drivers: each step yields a
    * compiled query and receives its result (rows changed, or the first row read).
    */
-  *#rotationSteps(rotation: ApiKeyRotation): Generator<Step, RotatedKeys | undefined, unknown> {
+  *#rotationSteps(
+    rotation: ApiKeyRotation,
+    record?: EventRecord<ApiKeyRotationOutcome>,
+  ): Steps<RotatedKeys | undefined> {
     const codec = this.#codec;
     const { previousId, successor } = rotation;
     const now = codec.date(rotation.now);
@@ -355,7 +395,10 @@ export class KyselyStore implements Store {
     yield run(this.db.updateTable("api_keys").set(retire).where("id", "=", previousId).compile());
     const previous = (yield byId(previousId)) as KeyRow;
     const created = (yield byId(successor.id)) as KeyRow;
-    return { previous: this.#toKey(previous), successor: this.#toKey(created) };
+    const rotated = { previous: this.#toKey(previous), successor: this.#toKey(created) };
+    // The predecessor as it was: the row read under the claim, before the claim's mark.
+    yield* this.#audit(record?.({ ...rotated, before: { ...stored, replacedBy: null } }));
+    return rotated;
   }
 
   /**
@@ -458,36 +501,72 @@ export class KyselyStore implements Store {
    * transaction (SQLite) and then finds nothing to change, instead of changing a key whose
    * settings now live in its successor.
    */
-  updateApiKey(id: string, patch: ApiKeyPatch): Promise<StoredApiKey | undefined> {
+  updateApiKey(
+    id: string,
+    patch: ApiKeyPatch,
+    record?: EventRecord<ApiKeyChange>,
+  ): Promise<StoredApiKey | undefined> {
+    return this.#run(() => this.#transact(() => this.#updateSteps(id, patch, record)));
+  }
+
+  /**
+   * The key as it was (PostgreSQL: read `FOR UPDATE`, so a concurrent change waits and
+   * the "before" of its event is this one's "after"), the conditional UPDATE, the key as
+   * it is, and the event.
+   */
+  *#updateSteps(
+    id: string,
+    patch: ApiKeyPatch,
+    record: EventRecord<ApiKeyChange> | undefined,
+  ): Steps<StoredApiKey | undefined> {
     const codec = this.#codec;
-    return this.#run(async () => {
-      const values = this.#patchValues(patch);
-      // An empty patch still answers only for a key the condition holds for.
-      const set = Object.keys(values).length > 0 ? values : { id };
-      const result = await this.db
+    const byId = this.#keys().where("api_keys.id", "=", id);
+    const before =
+      record === undefined
+        ? undefined
+        : ((yield first(
+            (this.dialect === "postgres" ? byId.forUpdate("api_keys") : byId).compile(),
+          )) as KeyRow | undefined);
+    const values = this.#patchValues(patch);
+    // An empty patch still answers only for a key the condition holds for.
+    const set = Object.keys(values).length > 0 ? values : { id };
+    const changed = yield run(
+      this.db
         .updateTable("api_keys")
         .set(set)
         .where("id", "=", id)
         .where("is_active", "=", codec.boolean(true))
         .where("replaced_by", "is", null)
-        .executeTakeFirst();
-      if (Number(result.numUpdatedRows) !== 1) return undefined;
-      return this.findApiKeyById(id);
-    });
+        .compile(),
+    );
+    if (changed !== 1) return undefined;
+    const after = this.#toKey((yield first(byId.compile())) as KeyRow);
+    if (before !== undefined) yield* this.#audit(record?.({ before: this.#toKey(before), after }));
+    return after;
   }
 
   /** A compare-and-set on `is_active`: the row count says whether this call revoked it. */
-  revokeApiKey(id: string): Promise<boolean> {
+  revokeApiKey(id: string, record?: EventRecord<StoredApiKey>): Promise<boolean> {
     const codec = this.#codec;
-    return this.#run(async () => {
-      const result = await this.db
-        .updateTable("api_keys")
-        .set({ is_active: codec.boolean(false) })
-        .where("id", "=", id)
-        .where("is_active", "=", codec.boolean(true))
-        .executeTakeFirst();
-      return Number(result.numUpdatedRows) === 1;
-    });
+    const db = this.db;
+    const keyById = this.#keys().where("api_keys.id", "=", id).compile();
+    const toKey = (row: KeyRow) => this.#toKey(row);
+    const audit = this.#audit.bind(this);
+    return this.#run(() =>
+      this.#transact(function* () {
+        const changed = yield run(
+          db
+            .updateTable("api_keys")
+            .set({ is_active: codec.boolean(false) })
+            .where("id", "=", id)
+            .where("is_active", "=", codec.boolean(true))
+            .compile(),
+        );
+        if (changed !== 1) return false;
+        if (record !== undefined) yield* audit(record(toKey((yield first(keyById)) as KeyRow)));
+        return true;
+      }),
+    );
   }
 
   listQuotaKeyIds(quotaId: string, usedSince: Date): Promise<string[]> {
@@ -828,32 +907,44 @@ export class KyselyStore implements Store {
     });
   }
 
-  insertIpBlock(block: IpBlock): Promise<void> {
-    return this.#run(async () => {
-      await this.db
-        .insertInto("ip_blocks")
-        .values({
-          id: crypto.randomUUID(),
-          client: block.client,
-          scope: block.scope,
-          path: block.scope === "path" ? (block.path ?? null) : null,
-          reason: block.reason,
-          automatic: this.#codec.boolean(block.automatic === true),
-          created_at: this.#codec.date(new Date()),
-          until: this.#codec.date(new Date(block.untilMs)),
-        })
-        .execute();
-    });
+  insertIpBlock(block: IpBlock, record?: EventRecord<IpBlock>): Promise<void> {
+    const insert = this.db
+      .insertInto("ip_blocks")
+      .values({
+        id: crypto.randomUUID(),
+        client: block.client,
+        scope: block.scope,
+        path: block.scope === "path" ? (block.path ?? null) : null,
+        reason: block.reason,
+        automatic: this.#codec.boolean(block.automatic === true),
+        created_at: this.#codec.date(new Date()),
+        until: this.#codec.date(new Date(block.untilMs)),
+      })
+      .compile();
+    const audit = this.#audit.bind(this);
+    return this.#run(() =>
+      this.#transact(function* () {
+        yield run(insert);
+        yield* audit(record?.(block));
+      }),
+    );
   }
 
-  deleteIpBlocks(client: string): Promise<number> {
-    return this.#run(async () => {
-      const result = await this.db
-        .deleteFrom("ip_blocks")
-        .where("client", "=", client)
-        .executeTakeFirst();
-      return Number(result.numDeletedRows);
-    });
+  deleteIpBlocks(client: string, record?: EventRecord<readonly IpBlock[]>): Promise<number> {
+    const remove = this.db
+      .deleteFrom("ip_blocks")
+      .where("client", "=", client)
+      .returningAll()
+      .compile();
+    const toBlock = (row: Selectable<IpBlocksTable>) => this.#toIpBlock(row);
+    const audit = this.#audit.bind(this);
+    return this.#run(() =>
+      this.#transact(function* () {
+        const rows = (yield all(remove)) as Selectable<IpBlocksTable>[];
+        if (rows.length > 0) yield* audit(record?.(rows.map(toBlock)));
+        return rows.length;
+      }),
+    );
   }
 
   deleteEndedAutomaticBlocks(now: Date): Promise<number> {
@@ -883,15 +974,35 @@ export class KyselyStore implements Store {
         query = query.orderBy("until").orderBy("client");
       }
       const rows = await query.execute();
-      return rows.map((row) => ({
-        client: row.client,
-        scope: row.scope === "path" ? "path" : "global",
-        ...(row.path === null ? {} : { path: row.path }),
-        untilMs: this.#codec.readDate(row.until).getTime(),
-        reason: row.reason,
-        ...(this.#codec.readBoolean(row.automatic) ? { automatic: true } : {}),
-      }));
+      return rows.map((row) => this.#toIpBlock(row));
     });
+  }
+
+  #toIpBlock(row: Selectable<IpBlocksTable>): IpBlock {
+    return {
+      client: row.client,
+      scope: row.scope === "path" ? "path" : "global",
+      ...(row.path === null ? {} : { path: row.path }),
+      untilMs: this.#codec.readDate(row.until).getTime(),
+      reason: row.reason,
+      ...(this.#codec.readBoolean(row.automatic) ? { automatic: true } : {}),
+    };
+  }
+
+  // ---- audit log (audit/audit-queries.ts) -----------------------------------------------
+
+  listAuditEvents(filter: AuditEventFilter = {}): Promise<KeyGuardEvent[]> {
+    return this.#run(() => listAuditEvents(this.db, this.#codec, filter));
+  }
+
+  appendAuditEvent(event: KeyGuardEvent): Promise<void> {
+    return this.#run(() => appendAuditEvent(this.db, this.#codec, event));
+  }
+
+  deleteAuditEventsBefore(before: Date, limit: number): Promise<number> {
+    return this.#run(() =>
+      deleteAuditEventsBefore(this.db, this.#codec, this.dialect, before, limit),
+    );
   }
 
   // ---- secret fingerprints (secret-fingerprint-queries.ts) --------------------------------

@@ -74,6 +74,7 @@ describe.runIf(available)("PostgreSQL schemas", () => {
       );
       expect(tables.rows.map((row) => row.table_name)).toEqual([
         "api_keys",
+        "audit_events",
         "ip_blocks",
         "keyguard_migration",
         "keyguard_migration_lock",

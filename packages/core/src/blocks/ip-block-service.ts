@@ -1,5 +1,8 @@
 import { isIP } from "node:net";
 import { KeyGuardError } from "../errors/keyguard-error.js";
+import { KEYGUARD_ACTOR } from "../events/event-actor.js";
+import { blockFields, created, removed } from "../events/event-changes.js";
+import type { EventRecorder } from "../events/event-recorder.js";
 import type { ClientAddressResolver } from "../pipeline/client-address.js";
 import { normalizePath } from "../pipeline/protected-path.js";
 import type { GuardRequest } from "../pipeline/request-guard.js";
@@ -34,6 +37,8 @@ export interface BlockOptions {
 export interface IpBlockServiceOptions {
   readonly store: Store;
   readonly clock: Clock;
+  /** Where each change's event goes (written in the change's transaction). */
+  readonly events: EventRecorder;
   readonly clientAddress: ClientAddressResolver;
   readonly clientOf: (request: GuardRequest) => string;
   /**
@@ -110,12 +115,31 @@ export class IpBlockService {
     const address = ipText(ip);
     const client = isIP(address) ? this.#options.clientAddress(address, undefined) : address;
     if (client === "") throw new KeyGuardError("invalid_input", "an IP address is required");
-    const removed = await this.#options.store.deleteIpBlocks(client);
+    const { store, events } = this.#options;
+    const deleted = await events.write(
+      (blocks: readonly IpBlock[]) => ({
+        action: "ip_block.lifted",
+        targetId: client,
+        changes: removed({ blocks: blocks.length, ...blockFields(latestEnding(blocks)) }),
+      }),
+      (record) => store.deleteIpBlocks(client, record),
+    );
     this.#list.remove(client);
     this.#automaticChanged(client, undefined);
     const lifted = (await this.#options.limiter?.unblock(client)) ?? false;
+    if (deleted === 0 && lifted) {
+      // A block only the limiter held (its row was never written): no store change to
+      // ride on, so the event is written on its own.
+      const event = events.event({
+        action: "ip_block.lifted",
+        targetId: client,
+        changes: removed({ blocks: 1 }),
+      });
+      await store.appendAuditEvent(event);
+      events.committed(event);
+    }
     await this.#options.publish({ kind: "ip-blocks", client, stored: true });
-    return removed > 0 || lifted;
+    return deleted > 0 || lifted;
   }
 
   async listBlocks(): Promise<IpBlock[]> {
@@ -159,7 +183,15 @@ export class IpBlockService {
     await limiter?.block(automatic, clock.now());
     this.#automaticChanged(automatic.client, automatic);
     try {
-      await store.insertIpBlock(automatic);
+      await this.#options.events.write(
+        (stored: IpBlock) => ({
+          action: "ip.auto_blocked",
+          targetId: stored.client,
+          changes: created(blockFields(stored)),
+        }),
+        (record) => store.insertIpBlock(automatic, record),
+        KEYGUARD_ACTOR,
+      );
     } catch (error) {
       onBackgroundError(error);
       return;
@@ -307,7 +339,14 @@ export class IpBlockService {
       untilMs: endMs,
       reason: parseInput(blockReasonSchema, options.reason ?? "manual", "reason"),
     };
-    await this.#options.store.insertIpBlock(block);
+    await this.#options.events.write(
+      (stored: IpBlock) => ({
+        action: "ip_block.created",
+        targetId: stored.client,
+        changes: created(blockFields(stored)),
+      }),
+      (record) => this.#options.store.insertIpBlock(block, record),
+    );
     this.#list.add(block);
     await this.#options.limiter?.block(block, now);
     await this.#options.publish({ kind: "ip-blocks", client, block, stored: true });
@@ -320,6 +359,11 @@ export class IpBlockService {
  * clients as the memory limiter keeps blocked.
  */
 const MAX_AUTOMATIC_BLOCKS = 100_000;
+
+/** The block of several that lasts longest: what an audit event shows of them. */
+function latestEnding(blocks: readonly IpBlock[]): IpBlock {
+  return blocks.reduce((a, b) => (b.untilMs > a.untilMs ? b : a));
+}
 
 /** How often ended automatic blocks are deleted from the store. */
 const SWEEP_EVERY_MS = 3_600_000;

@@ -9,7 +9,14 @@ import {
 } from "../domain/api-key.js";
 import type { Organization } from "../domain/organization.js";
 import { KeyGuardError } from "../errors/keyguard-error.js";
-import type { ApiKeyListFilter, Store } from "../ports/store.js";
+import { changedFields, created, keyFields } from "../events/event-changes.js";
+import type { EventRecorder } from "../events/event-recorder.js";
+import type {
+  ApiKeyChange,
+  ApiKeyListFilter,
+  ApiKeyRotationOutcome,
+  Store,
+} from "../ports/store.js";
 import type { Clock } from "../util/clock.js";
 import {
   expiresAtSchema,
@@ -68,6 +75,8 @@ export interface ApiKeyServiceOptions {
   readonly clock: Clock;
   readonly config: KeyGuardConfig;
   readonly hash: KeyHasher;
+  /** Where each change's event goes (written in the change's transaction). */
+  readonly events: EventRecorder;
   /** Hashers of retired secrets, tried after `hash` when a raw key names no key. */
   readonly previousHashes?: readonly KeyHasher[];
   readonly organizations: { get(nameOrId: string): Promise<Organization> };
@@ -103,6 +112,7 @@ export class ApiKeyService {
   readonly #clock: Clock;
   readonly #config: KeyGuardConfig;
   readonly #hash: KeyHasher;
+  readonly #events: EventRecorder;
   readonly #previousHashes: readonly KeyHasher[];
   readonly #organizations: ApiKeyServiceOptions["organizations"];
   readonly #forget: (keyHash: string) => void;
@@ -114,6 +124,7 @@ export class ApiKeyService {
     this.#clock = options.clock;
     this.#config = options.config;
     this.#hash = options.hash;
+    this.#events = options.events;
     this.#previousHashes = options.previousHashes ?? [];
     this.#organizations = options.organizations;
     this.#forget = options.forget;
@@ -126,7 +137,14 @@ export class ApiKeyService {
     const { rawKey, key } = this.#newKey(input);
     const organization = await this.#organizations.get(input.organization);
     const stored = { ...key, orgId: organization.id };
-    await this.#store.insertApiKey(stored);
+    await this.#events.write(
+      (inserted: ApiKey) => ({
+        action: "key.created",
+        targetId: inserted.id,
+        changes: created(keyFields(inserted)),
+      }),
+      (record) => this.#store.insertApiKey(stored, record),
+    );
     return { rawKey, key: this.#createdInfo(stored, organization) };
   }
 
@@ -157,12 +175,27 @@ export class ApiKeyService {
     const keyHash = this.#hash(rawKey);
     // A lookup of this hash may have been cached as unknown (a client tried it early).
     this.#forget(keyHash);
-    const rotated = await this.#store.rotateApiKey({
+    const rotation = {
       previousId: found.id,
       successor: { id: randomUUID(), prefix, keyHash, createdAt: new Date(now) },
       now: new Date(now),
       ...(grace === undefined ? {} : { graceEnd: new Date(now + grace) }),
-    });
+    };
+    const rotated = await this.#events.write(
+      ({ before, previous, successor }: ApiKeyRotationOutcome) => {
+        const changes = changedFields(keyFields(before), keyFields(previous));
+        return {
+          action: "key.rotated",
+          targetId: previous.id,
+          // The successor is named (id and display prefix), never its hash.
+          changes: {
+            before: changes.before,
+            after: { ...changes.after, successor_prefix: successor.prefix },
+          },
+        };
+      },
+      (record) => this.#store.rotateApiKey(rotation, record),
+    );
     if (rotated === undefined) throw await this.#refusal(found, now);
     await this.#keyChanged(found.keyHash);
     return {
@@ -280,7 +313,14 @@ export class ApiKeyService {
       patch.expiresAt = this.#parseExpiry(input.expiresAt, this.#clock.now());
     }
     const key = await this.find(reference);
-    const updated = await this.#store.updateApiKey(key.id, patch);
+    const updated = await this.#events.write(
+      ({ before, after }: ApiKeyChange) => ({
+        action: "key.updated",
+        targetId: after.id,
+        changes: changedFields(keyFields(before), keyFields(after)),
+      }),
+      (record) => this.#store.updateApiKey(key.id, patch, record),
+    );
     if (updated === undefined) throw await this.#unchangeable(key);
     if (Object.keys(patch).length > 0) await this.#keyChanged(key.keyHash);
     return toApiKeyInfo(updated);
@@ -306,7 +346,16 @@ export class ApiKeyService {
    */
   async revoke(reference: string): Promise<RevokeOutcome> {
     const key = await this.find(reference);
-    const revoked = key.isActive && (await this.#store.revokeApiKey(key.id));
+    const revoked =
+      key.isActive &&
+      (await this.#events.write(
+        (after: StoredApiKey) => ({
+          action: "key.revoked",
+          targetId: after.id,
+          changes: { before: { is_active: true }, after: { is_active: false } },
+        }),
+        (record) => this.#store.revokeApiKey(key.id, record),
+      ));
     if (revoked) await this.#keyChanged(key.keyHash);
     const current = revoked || key.isActive ? await this.#store.findApiKeyById(key.id) : key;
     if (current === undefined) {

@@ -1,6 +1,8 @@
 import { randomUUID } from "node:crypto";
 import type { Organization, OrganizationStatus } from "../domain/organization.js";
 import { KeyGuardError } from "../errors/keyguard-error.js";
+import { created, organizationFields } from "../events/event-changes.js";
+import type { EventRecorder } from "../events/event-recorder.js";
 import type { OrganizationListFilter, Store } from "../ports/store.js";
 import type { Clock } from "../util/clock.js";
 import {
@@ -15,6 +17,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export interface OrganizationServiceOptions {
   readonly store: Store;
   readonly clock: Clock;
+  /** Where each change's event goes (written in the change's transaction). */
+  readonly events: EventRecorder;
   /** An organization's status changed: its keys' cached verifications must go, everywhere. */
   readonly organizationChanged: (id: string) => Promise<void>;
 }
@@ -23,11 +27,13 @@ export interface OrganizationServiceOptions {
 export class OrganizationService {
   readonly #store: Store;
   readonly #clock: Clock;
+  readonly #events: EventRecorder;
   readonly #organizationChanged: (id: string) => Promise<void>;
 
   constructor(options: OrganizationServiceOptions) {
     this.#store = options.store;
     this.#clock = options.clock;
+    this.#events = options.events;
     this.#organizationChanged = options.organizationChanged;
   }
 
@@ -38,7 +44,14 @@ export class OrganizationService {
       status: "active",
       createdAt: new Date(this.#clock.now()),
     };
-    await this.#store.insertOrganization(organization);
+    await this.#events.write(
+      (stored: Organization) => ({
+        action: "organization.created",
+        targetId: stored.id,
+        changes: created(organizationFields(stored)),
+      }),
+      (record) => this.#store.insertOrganization(organization, record),
+    );
     return organization;
   }
 
@@ -83,7 +96,17 @@ export class OrganizationService {
    */
   async #setStatus(nameOrId: string, status: OrganizationStatus): Promise<Organization> {
     const organization = await this.get(nameOrId);
-    const result = await this.#store.updateOrganizationStatus(organization.id, status);
+    const result = await this.#events.write(
+      (changed: Organization) => ({
+        action: status === "suspended" ? "organization.suspended" : "organization.activated",
+        targetId: changed.id,
+        changes: {
+          before: { status: status === "suspended" ? "active" : "suspended" },
+          after: { status },
+        },
+      }),
+      (record) => this.#store.updateOrganizationStatus(organization.id, status, record),
+    );
     if (!result) throw this.#organizationGone(organization);
     if (result.changed) await this.#organizationChanged(organization.id);
     return result.organization;

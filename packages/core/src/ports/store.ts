@@ -5,6 +5,7 @@ import type { StoreCounts } from "../domain/stats.js";
 import type { UsageBucket } from "../domain/usage-bucket.js";
 import type { UsageEvent } from "../domain/usage-event.js";
 import type { KeyHashScheme } from "../keys/key-hash-scheme.js";
+import type { AuditLog, EventRecord } from "./audit-log.js";
 import type { IpBlock } from "./limiter.js";
 import type { WebhookStore } from "./webhook-store.js";
 
@@ -78,10 +79,21 @@ export interface ApiKeyRotation {
   readonly graceEnd?: Date;
 }
 
+/** A key as it was and as it is after a change (see `updateApiKey`). */
+export interface ApiKeyChange {
+  readonly before: StoredApiKey;
+  readonly after: StoredApiKey;
+}
+
 /** Both keys of a rotation, as stored once it happened. */
 export interface RotatedKeys {
   readonly previous: StoredApiKey;
   readonly successor: StoredApiKey;
+}
+
+/** What a rotation's `record` gets: both keys, and the predecessor as it was before. */
+export interface ApiKeyRotationOutcome extends RotatedKeys {
+  readonly before: StoredApiKey;
 }
 
 /** How many keys use one hash scheme (see `Store.countKeysByHashScheme`). */
@@ -115,6 +127,10 @@ export interface KeyHashSchemeCount {
  *   conditional writes (a row lock or a compare-and-set on the expected state, in one
  *   transaction), so of any number of callers racing to rotate or revoke one key, from any
  *   number of processes, exactly one succeeds and the others are told the key's state.
+ * - Every change method takes an optional `record` (see `EventRecord`): called inside the
+ *   change's transaction with what the change did, and the event it returns is written
+ *   in that same transaction (the audit log, {@link AuditLog}). A change that is refused
+ *   or changes nothing calls it not at all, so it writes no event.
  *
  * @example
  * ```ts
@@ -124,14 +140,14 @@ export interface KeyHashSchemeCount {
  * const kg = new KeyGuard({ config, store });
  * ```
  */
-export interface Store {
+export interface Store extends AuditLog {
   /** The backend's name, for messages (`"sqlite"`, `"postgres"`, ...). */
   readonly dialect: string;
 
   /** Creates or upgrades the schema. Idempotent and safe to run from two processes at once. */
   migrate(): Promise<void>;
 
-  insertOrganization(organization: Organization): Promise<void>;
+  insertOrganization(organization: Organization, record?: EventRecord<Organization>): Promise<void>;
   /** Organizations by creation time (then name), filtered and paged in the database. */
   listOrganizations(filter?: OrganizationListFilter): Promise<Organization[]>;
   findOrganizationById(id: string): Promise<Organization | undefined>;
@@ -139,14 +155,16 @@ export interface Store {
   /**
    * Sets an organization's status unless it has it already (one conditional write: of
    * several callers setting the same status at once, one sees `changed`). `undefined`
-   * when there is no such organization.
+   * when there is no such organization. `record` gets the organization as changed, only
+   * when it changed.
    */
   updateOrganizationStatus(
     id: string,
     status: OrganizationStatus,
+    record?: EventRecord<Organization>,
   ): Promise<OrganizationStatusChange | undefined>;
 
-  insertApiKey(key: ApiKey): Promise<void>;
+  insertApiKey(key: ApiKey, record?: EventRecord<ApiKey>): Promise<void>;
   findApiKeyByHash(keyHash: string): Promise<StoredApiKey | undefined>;
   findApiKeyById(id: string): Promise<StoredApiKey | undefined>;
   /** Keys whose display prefix starts with `prefix`, at most `limit` of them. */
@@ -156,23 +174,32 @@ export interface Store {
   /**
    * Applies `patch` to a key that is active and was not rotated (a rotated key's settings
    * belong to its successor now), in one conditional write. `undefined` when no such key
-   * exists at that moment: read it again to tell why.
+   * exists at that moment: read it again to tell why. `record` gets the key as it was
+   * (read under the write's lock) and as it is.
    */
-  updateApiKey(id: string, patch: ApiKeyPatch): Promise<StoredApiKey | undefined>;
+  updateApiKey(
+    id: string,
+    patch: ApiKeyPatch,
+    record?: EventRecord<ApiKeyChange>,
+  ): Promise<StoredApiKey | undefined>;
   /**
    * Revokes a key if it is active (compare-and-set on its state): true when this call
    * revoked it, false when it was revoked already or does not exist. Of several callers
-   * at once, exactly one gets true.
+   * at once, exactly one gets true; `record` gets the key as revoked, in that call only.
    */
-  revokeApiKey(id: string): Promise<boolean>;
+  revokeApiKey(id: string, record?: EventRecord<StoredApiKey>): Promise<boolean>;
   /**
    * Rotates a key in one transaction: marks the predecessor replaced (only if it is active,
    * unrotated and unexpired at `rotation.now`), inserts the successor with the
    * predecessor's settings and quota, and revokes the predecessor or brings its expiry
    * forward to the grace end. `undefined`, with nothing written, when the predecessor was
-   * not in that state: of any number of rotations of one key at once, exactly one succeeds.
+   * not in that state: of any number of rotations of one key at once, exactly one succeeds
+   * (and only it calls `record`).
    */
-  rotateApiKey(rotation: ApiKeyRotation): Promise<RotatedKeys | undefined>;
+  rotateApiKey(
+    rotation: ApiKeyRotation,
+    record?: EventRecord<ApiKeyRotationOutcome>,
+  ): Promise<RotatedKeys | undefined>;
   /**
    * Ids of the keys that spend quota `quotaId` (one rotation lineage) and were used at or
    * after `usedSince` (by `lastUsedAt`, which moves in the same transaction as the usage
@@ -206,9 +233,12 @@ export interface Store {
   maintainUsage?(step: UsageMaintenanceStep): Promise<UsageMaintenanceResult>;
 
   /** Persists an IP block: a manual one, or one KeyGuard made (`automatic: true`). */
-  insertIpBlock(block: IpBlock): Promise<void>;
-  /** Removes every persisted block of a client; the number removed. */
-  deleteIpBlocks(client: string): Promise<number>;
+  insertIpBlock(block: IpBlock, record?: EventRecord<IpBlock>): Promise<void>;
+  /**
+   * Removes every persisted block of a client; the number removed. `record` gets the
+   * blocks removed, when there were any.
+   */
+  deleteIpBlocks(client: string, record?: EventRecord<readonly IpBlock[]>): Promise<number>;
   /**
    * Persisted blocks still in force at `now`, the soonest to end first; with `automatic`,
    * only those made by KeyGuard (`true`) or by hand (`false`); with `limit`, at most that

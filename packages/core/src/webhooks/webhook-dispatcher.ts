@@ -137,7 +137,8 @@ export class WebhookDispatcher {
       config.maxBackoffMs,
       this.#options.random,
     );
-    const giveUp = !delivered && finishedAt + wait > claim.createdAt.getTime() + config.retryWindowMs;
+    const giveUp =
+      !delivered && finishedAt + wait > claim.createdAt.getTime() + config.retryWindowMs;
     const status = delivered ? "delivered" : giveUp ? "failed" : "pending";
     await store.recordWebhookAttempt({
       deliveryId: claim.id,

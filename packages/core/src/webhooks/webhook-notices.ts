@@ -73,7 +73,10 @@ export class WebhookNotices {
         enqueued += await this.#store.enqueueWebhookEvents(pending);
       } catch (error) {
         // Kept for the next step (the cap bounds them), not lost with an outage.
-        this.#pendingQuota = [...pending, ...this.#pendingQuota].slice(0, MAX_PENDING_QUOTA_NOTICES);
+        this.#pendingQuota = [...pending, ...this.#pendingQuota].slice(
+          0,
+          MAX_PENDING_QUOTA_NOTICES,
+        );
         throw error;
       }
     }

@@ -22,11 +22,19 @@ function keyFor(serverSecret: string): Buffer {
 }
 
 /** Seals `secret` for endpoint `endpointId` under the server secret. */
-export function sealWebhookSecret(secret: string, endpointId: string, serverSecret: string): string {
+export function sealWebhookSecret(
+  secret: string,
+  endpointId: string,
+  serverSecret: string,
+): string {
   const iv = randomBytes(IV_BYTES);
   const cipher = createCipheriv("aes-256-gcm", keyFor(serverSecret), iv);
   cipher.setAAD(Buffer.from(endpointId, "utf8"));
-  const sealed = Buffer.concat([cipher.update(secret, "utf8"), cipher.final(), cipher.getAuthTag()]);
+  const sealed = Buffer.concat([
+    cipher.update(secret, "utf8"),
+    cipher.final(),
+    cipher.getAuthTag(),
+  ]);
   return `v1.${iv.toString("base64url")}.${sealed.toString("base64url")}`;
 }
 

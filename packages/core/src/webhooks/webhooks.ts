@@ -6,11 +6,7 @@ import type { Clock } from "../util/clock.js";
 import { timeOrderedId } from "../util/time-ordered-id.js";
 import type { WebhookConfig } from "./webhook-config.js";
 import { WebhookDispatcher } from "./webhook-dispatcher.js";
-import {
-  MAX_WEBHOOK_ENDPOINTS,
-  parseWebhookEvents,
-  parseWebhookUrl,
-} from "./webhook-inputs.js";
+import { MAX_WEBHOOK_ENDPOINTS, parseWebhookEvents, parseWebhookUrl } from "./webhook-inputs.js";
 import { WebhookNotices } from "./webhook-notices.js";
 import { generateWebhookSecret, sealWebhookSecret } from "./webhook-secret-box.js";
 
@@ -34,12 +30,6 @@ export interface CreatedWebhookEndpoint {
   readonly secret: string;
 }
 
-/** Something that turns stored events into outbox deliveries (the event stream). */
-export interface WebhookEventSource {
-  /** Enqueues what is new since the last step; the deliveries written. */
-  step(): Promise<number>;
-}
-
 export interface WebhooksOptions {
   /** The store's webhook part; undefined when the store has none. */
   readonly store: WebhookStore | undefined;
@@ -48,8 +38,6 @@ export interface WebhooksOptions {
   readonly serverSecrets: readonly string[];
   readonly clock: Clock;
   readonly onError: (error: unknown) => void;
-  /** Changes to deliver (the event stream); set once it exists. */
-  readonly source?: WebhookEventSource;
 }
 
 /**
@@ -68,7 +56,6 @@ export interface WebhooksOptions {
 export class Webhooks {
   readonly #options: WebhooksOptions;
   readonly #notices: WebhookNotices | undefined;
-  #source: WebhookEventSource | undefined;
   #dispatcher: WebhookDispatcher | undefined;
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
@@ -77,7 +64,6 @@ export class Webhooks {
 
   constructor(options: WebhooksOptions) {
     this.#options = options;
-    this.#source = options.source;
     this.#notices =
       options.store === undefined
         ? undefined
@@ -86,11 +72,6 @@ export class Webhooks {
             clock: options.clock,
             expiringDays: options.config.expiringDays,
           });
-  }
-
-  /** Sets the event stream the outbox is fed from. */
-  useSource(source: WebhookEventSource): void {
-    this.#source = source;
   }
 
   get #store(): WebhookStore {
@@ -166,8 +147,9 @@ export class Webhooks {
 
   /**
    * Starts delivering in the background: every `pollIntervalMs` (and at once when a
-   * delivery finishes and more may be due) it feeds the outbox from the event stream and
-   * the notices, then claims and sends due deliveries. Idempotent; `stop()` ends it.
+   * delivery finishes and more may be due) it writes the notices raised meanwhile, then
+   * claims and sends due deliveries. (Changes reach the outbox in their own transaction:
+   * the store writes a delivery per subscribed endpoint beside each change's audit event.) Idempotent; `stop()` ends it.
    */
   start(): void {
     if (this.#options.store === undefined || !this.#options.config.enabled) return;
@@ -207,13 +189,12 @@ export class Webhooks {
   }
 
   /**
-   * One step: feeds the outbox, claims due deliveries and starts sending them; resolves
+   * One step: writes notices, claims due deliveries and starts sending them; resolves
    * with how many it claimed (their sends finish in the background).
    */
   async runOnce(): Promise<number> {
     const dispatcher = this.#dispatcher;
     if (dispatcher === undefined) return 0;
-    await this.#source?.step();
     await this.#notices?.step();
     await this.#retain();
     return dispatcher.claimAndSend(() => {

@@ -4,10 +4,12 @@ import type { Organization, OrganizationStatus } from "../../src/domain/organiza
 import type { StoreCounts } from "../../src/domain/stats.js";
 import type { UsageBucket } from "../../src/domain/usage-bucket.js";
 import type { UsageEvent } from "../../src/domain/usage-event.js";
+import type { KeyGuardEvent } from "../../src/events/keyguard-event.js";
 import { gcra } from "../../src/limits/gcra.js";
 import { slidingWindowCounter } from "../../src/limits/sliding-window-counter.js";
 import { slidingWindowLog } from "../../src/limits/sliding-window-log.js";
 import type { RateLimitAlgorithm, WindowDecision } from "../../src/limits/window-decision.js";
+import type { AuditEventFilter } from "../../src/ports/audit-log.js";
 import type { IpBlock, LimitDecision, Limiter, LimitRequest } from "../../src/ports/limiter.js";
 import type {
   ApiKeyRotation,
@@ -37,6 +39,22 @@ export class InMemoryStore implements Store {
   }
 
   async migrate(): Promise<void> {}
+
+  /** Events appended on their own (change methods here do not record theirs). */
+  readonly #events: KeyGuardEvent[] = [];
+
+  async listAuditEvents(filter: AuditEventFilter = {}): Promise<KeyGuardEvent[]> {
+    const after = filter.afterId;
+    return this.#events.filter((event) => after === undefined || event.id > after);
+  }
+
+  async appendAuditEvent(event: KeyGuardEvent): Promise<void> {
+    this.#events.push(event);
+  }
+
+  async deleteAuditEventsBefore(): Promise<number> {
+    return 0;
+  }
 
   async insertOrganization(organization: Organization): Promise<void> {
     this.#organizations.set(organization.id, organization);

@@ -25,11 +25,11 @@ export const KEYGUARD_TABLES: readonly KeyGuardTable[] = [
   { name: "usage_rollups", key: ["key_id", "hour", "status_class"] },
   { name: "ip_blocks", key: ["id"] },
   { name: "secret_fingerprints", key: ["fingerprint"] },
+  { name: "audit_events", key: ["id"] },
   { name: "webhook_endpoints", key: ["id"] },
   { name: "webhook_deliveries", key: ["id"] },
   { name: "webhook_attempts", key: ["id"] },
   { name: "webhook_notices", key: ["kind", "subject_id", "period"] },
-  { name: "webhook_stream_cursors", key: ["name"] },
 ];
 
 /**

@@ -24,7 +24,7 @@ export interface SyncStatements {
   run(sql: string, parameters: readonly unknown[]): number;
   /** The first row of a read. */
   first(sql: string, parameters: readonly unknown[]): unknown;
-  /** Every row of a read. */
+  /** Every row of a read (or of a write's `RETURNING`). */
   all(sql: string, parameters: readonly unknown[]): unknown[];
 }
 

@@ -5,7 +5,7 @@ import type { SqlDialect } from "../column-codec.js";
  * Webhooks: registered endpoints (the signing secret sealed under the server secret), the
  * delivery outbox (one row per event and endpoint, claimed with a lease), each attempt,
  * the notices raised once (`key.expiring` per key and expiry, `quota.exceeded` per key
- * and month), and how far the event stream has been read into the outbox.
+ * and month).
  */
 export function webhooks(dialect: SqlDialect): Migration {
   const timestamp = dialect === "postgres" ? "timestamptz" : "text";
@@ -84,13 +84,6 @@ export function webhooks(dialect: SqlDialect): Migration {
         .addColumn("period", timestamp, (c) => c.notNull())
         .addColumn("created_at", timestamp, (c) => c.notNull())
         .addPrimaryKeyConstraint("webhook_notices_pk", ["kind", "subject_id", "period"])
-        .execute();
-      await db.schema
-        .createTable("webhook_stream_cursors")
-        .ifNotExists()
-        .addColumn("name", "varchar(32)", (c) => c.primaryKey())
-        .addColumn("position", "text", (c) => c.notNull())
-        .addColumn("updated_at", timestamp, (c) => c.notNull())
         .execute();
     },
   };

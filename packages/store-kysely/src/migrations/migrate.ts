@@ -12,6 +12,7 @@ import { keyQuotaLineage } from "./0008-key-quota-lineage.js";
 import { automaticBlocks } from "./0009-automatic-blocks.js";
 import { secretFingerprint } from "./0010-secret-fingerprint.js";
 import { keyHashScheme } from "./0011-key-hash-scheme.js";
+import { auditEvents } from "./0012-audit-events.js";
 import { webhooks } from "./0013-webhooks.js";
 import { withSchemaScopedIntrospection } from "./schema-scoped-introspection.js";
 
@@ -28,6 +29,7 @@ function migrationsFor(dialect: SqlDialect): Record<string, Migration> {
     "0009_automatic_blocks": automaticBlocks(dialect),
     "0010_secret_fingerprint": secretFingerprint(dialect),
     "0011_key_hash_scheme": keyHashScheme(),
+    "0012_audit_events": auditEvents(dialect),
     "0013_webhooks": webhooks(dialect),
   };
 }

@@ -14,26 +14,19 @@ import {
   type WebhookEventRecord,
   type WebhookStore,
 } from "@keyguard/core";
-import { type CompiledQuery, type Kysely, type Selectable, sql } from "kysely";
-import type { ColumnCodec, SqlDialect } from "../column-codec.js";
+import { type Kysely, type Selectable, sql } from "kysely";
+import type { ColumnCodec } from "../column-codec.js";
 import type { DatabaseSchema, WebhookEndpointsTable } from "../database-schema.js";
-import type { WriteTransactionSync } from "../dialects/open-sqlite.js";
+import { all, run, type Steps } from "../transaction-steps.js";
 
 /** Due deliveries a claim looks at, earliest first, before capping them per endpoint. */
 const CLAIM_SCAN = 1_000;
 
-/** One statement of a write transaction, run by a synchronous or an asynchronous driver. */
-interface Step {
-  readonly kind: "run" | "all";
-  readonly query: CompiledQuery;
-}
-
 export interface KyselyWebhookStoreOptions {
   readonly db: Kysely<DatabaseSchema>;
-  readonly dialect: SqlDialect;
   readonly codec: ColumnCodec;
-  /** SQLite: write transactions run synchronously (see `WriteTransactionSync`). */
-  readonly writeTransactionSync?: WriteTransactionSync;
+  /** Runs steps as one write transaction (the store's `#transact`), errors translated. */
+  readonly transact: <T>(steps: () => Steps<T>) => Promise<T>;
   /** Runs an operation, translating driver errors into KeyGuard's (the store's `#run`). */
   readonly run: <T>(operation: () => Promise<T>) => Promise<T>;
 }
@@ -44,16 +37,14 @@ export interface KyselyWebhookStoreOptions {
  */
 export class KyselyWebhookStore implements WebhookStore {
   readonly #db: Kysely<DatabaseSchema>;
-  readonly #dialect: SqlDialect;
   readonly #codec: ColumnCodec;
-  readonly #writeTransactionSync: WriteTransactionSync | undefined;
+  readonly #transact: KyselyWebhookStoreOptions["transact"];
   readonly #run: KyselyWebhookStoreOptions["run"];
 
   constructor(options: KyselyWebhookStoreOptions) {
     this.#db = options.db;
-    this.#dialect = options.dialect;
     this.#codec = options.codec;
-    this.#writeTransactionSync = options.writeTransactionSync;
+    this.#transact = options.transact;
     this.#run = options.run;
   }
 
@@ -154,15 +145,19 @@ export class KyselyWebhookStore implements WebhookStore {
    */
   enqueueWebhookEvents(events: readonly WebhookEventRecord[]): Promise<number> {
     if (events.length === 0) return Promise.resolve(0);
-    return this.#write(this.#enqueueSteps(events));
+    return this.#transact(() => this.enqueueSteps(events));
   }
 
-  *#enqueueSteps(events: readonly WebhookEventRecord[]): Generator<Step, number, unknown> {
+  /**
+   * The statements of `enqueueWebhookEvents`, to run inside another transaction too: the
+   * store runs them beside each change's audit event, so the change and its deliveries
+   * commit together.
+   */
+  *enqueueSteps(events: readonly WebhookEventRecord[]): Steps<number> {
     const codec = this.#codec;
-    const endpoints = (yield {
-      kind: "all",
-      query: this.#db.selectFrom("webhook_endpoints").select(["id", "events", "created_at"]).compile(),
-    }) as Array<Pick<Selectable<WebhookEndpointsTable>, "id" | "events" | "created_at">>;
+    const endpoints = (yield all(
+      this.#db.selectFrom("webhook_endpoints").select(["id", "events", "created_at"]).compile(),
+    )) as Array<Pick<Selectable<WebhookEndpointsTable>, "id" | "events" | "created_at">>;
     const subscribed = endpoints.map((row) => ({
       id: row.id,
       events: JSON.parse(row.events) as string[],
@@ -178,9 +173,8 @@ export class KyselyWebhookStore implements WebhookStore {
       if (event.notice !== undefined) {
         // With no endpoint to tell, the notice is not spent: one subscribing later gets it.
         if (targets.length === 0) continue;
-        const noticed = (yield {
-          kind: "run",
-          query: this.#db
+        const noticed = (yield run(
+          this.#db
             .insertInto("webhook_notices")
             .values({
               kind: event.notice.kind,
@@ -192,13 +186,12 @@ export class KyselyWebhookStore implements WebhookStore {
               conflict.columns(["kind", "subject_id", "period"]).doNothing(),
             )
             .compile(),
-        }) as number;
+        )) as number;
         if (noticed === 0) continue;
       }
       if (targets.length === 0) continue;
-      written += (yield {
-        kind: "run",
-        query: this.#db
+      written += (yield run(
+        this.#db
           .insertInto("webhook_deliveries")
           .values(
             targets.map((endpoint) => ({
@@ -214,7 +207,7 @@ export class KyselyWebhookStore implements WebhookStore {
           )
           .onConflict((conflict) => conflict.columns(["endpoint_id", "event_id"]).doNothing())
           .compile(),
-      }) as number;
+      )) as number;
     }
     return written;
   }
@@ -263,7 +256,15 @@ export class KyselyWebhookStore implements WebhookStore {
         .where("status", "=", "pending")
         .where("next_attempt_at", "<=", now)
         .where((eb) => eb.or([eb("lease_until", "is", null), eb("lease_until", "<=", now)]))
-        .returning(["id", "endpoint_id", "event_id", "event_type", "body", "attempts", "created_at"])
+        .returning([
+          "id",
+          "endpoint_id",
+          "event_id",
+          "event_type",
+          "body",
+          "attempts",
+          "created_at",
+        ])
         .execute();
       if (claimed.length === 0) return [];
       const endpoints = new Map(
@@ -489,41 +490,6 @@ export class KyselyWebhookStore implements WebhookStore {
   }
 
   // ---- helpers --------------------------------------------------------------------------
-
-  /** Runs steps as one write transaction: synchronously on SQLite, with Kysely on PostgreSQL. */
-  #write<T>(steps: Generator<Step, T, unknown>): Promise<T> {
-    const transactionSync = this.#writeTransactionSync;
-    if (transactionSync !== undefined) {
-      return this.#run(() =>
-        this.#db.connection().execute(async () =>
-          transactionSync((statements) => {
-            let next = steps.next();
-            while (!next.done) {
-              const { kind, query } = next.value;
-              next = steps.next(
-                kind === "run"
-                  ? statements.run(query.sql, query.parameters)
-                  : statements.all(query.sql, query.parameters),
-              );
-            }
-            return next.value;
-          }),
-        ),
-      );
-    }
-    return this.#run(() =>
-      this.#db.transaction().execute(async (trx) => {
-        let next = steps.next();
-        while (!next.done) {
-          const result = await trx.executeQuery(next.value.query);
-          next = steps.next(
-            next.value.kind === "run" ? Number(result.numAffectedRows ?? 0) : result.rows,
-          );
-        }
-        return next.value;
-      }),
-    );
-  }
 
   #toEndpoint(row: Selectable<WebhookEndpointsTable>): WebhookEndpointRecord {
     return {

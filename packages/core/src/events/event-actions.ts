@@ -1,0 +1,29 @@
+/** What an event is about: the kind of thing its `targetId` names. */
+export type EventTargetType = "organization" | "key" | "ip";
+
+/**
+ * Every action the event stream knows, with the kind of target it names. Adding an
+ * action is one line here; the store, the admin API's filter and its OpenAPI enum, and
+ * the CLI's `--action` all read this table.
+ */
+export const EVENT_ACTIONS = {
+  "organization.created": "organization",
+  "organization.suspended": "organization",
+  "organization.activated": "organization",
+  "key.created": "key",
+  "key.updated": "key",
+  "key.revoked": "key",
+  "key.rotated": "key",
+  "ip_block.created": "ip",
+  "ip_block.lifted": "ip",
+  "ip.auto_blocked": "ip",
+} as const satisfies Record<string, EventTargetType>;
+
+export type EventAction = keyof typeof EVENT_ACTIONS;
+
+/** The actions, in table order (for enums and messages). */
+export const EVENT_ACTION_NAMES = Object.keys(EVENT_ACTIONS) as readonly EventAction[];
+
+export function isEventAction(value: unknown): value is EventAction {
+  return typeof value === "string" && Object.hasOwn(EVENT_ACTIONS, value);
+}

@@ -1,0 +1,76 @@
+import type { ApiKey } from "../domain/api-key.js";
+import type { Organization } from "../domain/organization.js";
+import type { IpBlock } from "../ports/limiter.js";
+import type { EventChanges, EventValue } from "./keyguard-event.js";
+
+type Fields = Readonly<Record<string, EventValue>>;
+
+const isoOrNull = (date: Date | null) => (date === null ? null : date.toISOString());
+
+/**
+ * A key's audited fields, by their admin API names. Listed one by one, never copied from
+ * the key: the hash (and of course the raw key) must not reach an event, and a field
+ * added to `ApiKey` later is not audited until it is added here on purpose.
+ */
+export function keyFields(key: ApiKey): Fields {
+  return {
+    org_id: key.orgId,
+    label: key.label,
+    prefix: key.prefix,
+    is_active: key.isActive,
+    scopes: [...key.scopes],
+    rate_limit_per_minute: key.rateLimitPerMinute,
+    monthly_limit: key.monthlyLimit,
+    expires_at: isoOrNull(key.expiresAt),
+    replaced_by: key.replacedBy,
+  };
+}
+
+export function organizationFields(organization: Organization): Fields {
+  return { name: organization.name, status: organization.status };
+}
+
+export function blockFields(block: IpBlock): Fields {
+  return {
+    scope: block.scope,
+    path: block.path ?? null,
+    until: new Date(block.untilMs).toISOString(),
+    reason: block.reason,
+  };
+}
+
+/** Something new: every field is "after". */
+export function created(fields: Fields): EventChanges {
+  return { before: {}, after: fields };
+}
+
+/** Something gone: every field is "before". */
+export function removed(fields: Fields): EventChanges {
+  return { before: fields, after: {} };
+}
+
+/** Only the fields whose values differ, as they were and as they are. */
+export function changedFields(before: Fields, after: Fields): EventChanges {
+  const was: Record<string, EventValue> = {};
+  const is: Record<string, EventValue> = {};
+  for (const name of new Set([...Object.keys(before), ...Object.keys(after)])) {
+    const a = before[name] ?? null;
+    const b = after[name] ?? null;
+    if (!sameValue(a, b)) {
+      was[name] = a;
+      is[name] = b;
+    }
+  }
+  return { before: was, after: is };
+}
+
+export function hasChanges(changes: EventChanges): boolean {
+  return Object.keys(changes.before).length + Object.keys(changes.after).length > 0;
+}
+
+function sameValue(a: EventValue, b: EventValue): boolean {
+  if (Array.isArray(a) && Array.isArray(b)) {
+    return a.length === b.length && a.every((value, index) => value === b[index]);
+  }
+  return a === b;
+}
