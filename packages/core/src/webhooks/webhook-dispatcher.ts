@@ -3,7 +3,7 @@ import type { WebhookDeliveryClaim, WebhookStore } from "../ports/webhook-store.
 import type { Clock } from "../util/clock.js";
 import { webhookBackoffMs } from "./webhook-backoff.js";
 import type { WebhookConfig } from "./webhook-config.js";
-import { openWebhookSecret } from "./webhook-secret-box.js";
+import { openWebhookSecret, sealWebhookSecret } from "./webhook-secret-box.js";
 import { sendWebhook } from "./webhook-sender.js";
 import { signWebhookPayload, WEBHOOK_SIGNATURE_HEADER } from "./webhook-signature.js";
 
@@ -98,11 +98,12 @@ export class WebhookDispatcher {
     let statusCode: number | null = null;
     let error: string | null;
     try {
-      const { secret } = openWebhookSecret(
+      const { secret, index } = openWebhookSecret(
         claim.sealedSecret,
         claim.endpointId,
         this.#options.serverSecrets,
       );
+      if (index > 0) this.#reseal(claim, secret);
       const timestamp = Math.floor(clock.now() / 1000);
       const result = await sendWebhook({
         url: claim.url,
@@ -152,6 +153,22 @@ export class WebhookDispatcher {
       ...(status === "pending" ? { nextAttemptAt: new Date(finishedAt + wait) } : {}),
     });
     this.#options.onAttempt?.(delivered ? "delivered" : giveUp ? "failed" : "retry");
+  }
+
+  /**
+   * A secret still sealed under a previous secret key (from before `rotate-secret`) is
+   * sealed again under the current one, so the previous key can be retired. Conditional
+   * on the old sealed value: two processes doing it at once agree.
+   */
+  #reseal(claim: WebhookDeliveryClaim, secret: string): void {
+    const current = this.#options.serverSecrets[0] as string;
+    void this.#options.store
+      .resealWebhookSecret(
+        claim.endpointId,
+        claim.sealedSecret,
+        sealWebhookSecret(secret, claim.endpointId, current),
+      )
+      .catch((error) => this.#options.onError(error));
   }
 
   /** Stops claiming and aborts what is in flight (handed back to the outbox). */
