@@ -13,6 +13,7 @@ import {
   updateOrganizationBody,
   usageQuery,
 } from "./request-schemas.js";
+import { WEBHOOK_ROUTES } from "./webhook-routes.js";
 import {
   apiKeyWire,
   createdApiKeyWire,
@@ -47,7 +48,7 @@ export interface AdminRoute {
   readonly summary: string;
   /** Longer text for the OpenAPI document, where the summary does not say enough. */
   readonly description?: string;
-  readonly tag: "Organizations" | "Keys" | "Usage" | "IP blocks";
+  readonly tag: "Organizations" | "Keys" | "Usage" | "IP blocks" | "Webhooks";
   readonly status: 200 | 201;
   readonly query: z.ZodType;
   /** The request body's schema; `optionalBody` lets it be left out entirely. */
@@ -334,4 +335,5 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
       return { ip, unblocked };
     },
   },
+  ...WEBHOOK_ROUTES,
 ];

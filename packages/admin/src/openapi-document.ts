@@ -118,7 +118,7 @@ export function buildOpenApiDocument(
     },
     servers: [{ url: prefix }],
     security: [{ adminKey: [] }],
-    tags: ["Organizations", "Keys", "Usage", "IP blocks"].map((name) => ({ name })),
+    tags: ["Organizations", "Keys", "Usage", "IP blocks", "Webhooks"].map((name) => ({ name })),
     paths,
     components: {
       schemas,
