@@ -13,6 +13,7 @@ import { registerKeyCommands } from "./commands/keys.js";
 import { registerOrganizationCommands } from "./commands/organizations.js";
 import { registerReportCommands } from "./commands/reports.js";
 import { registerSecretCommands } from "./commands/secret.js";
+import { registerWebhookCommands } from "./commands/webhooks.js";
 import { cliMessage } from "./error-messages.js";
 import { joinDashValues } from "./raw-options.js";
 import { UsageError } from "./usage-error.js";
@@ -40,6 +41,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     registerReportCommands,
     registerBlockCommands,
     registerSecretCommands,
+    registerWebhookCommands,
     registerImportPython,
     registerCopyDb,
     registerExport,
