@@ -235,6 +235,7 @@ export const CONFIG_ENV_VARS = {
   "webhooks.enabled": "KEYGUARD_WEBHOOKS_ENABLED",
   "webhooks.pollIntervalMs": "KEYGUARD_WEBHOOKS_POLL_INTERVAL_MS",
   "webhooks.timeoutMs": "KEYGUARD_WEBHOOKS_TIMEOUT_MS",
+  "webhooks.leaseMarginMs": "KEYGUARD_WEBHOOKS_LEASE_MARGIN_MS",
   "webhooks.initialBackoffMs": "KEYGUARD_WEBHOOKS_INITIAL_BACKOFF_MS",
   "webhooks.maxBackoffMs": "KEYGUARD_WEBHOOKS_MAX_BACKOFF_MS",
   "webhooks.retryWindowMs": "KEYGUARD_WEBHOOKS_RETRY_WINDOW_MS",

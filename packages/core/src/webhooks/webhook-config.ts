@@ -26,6 +26,12 @@ export const webhookConfigSchema = z
     pollIntervalMs: positiveInt("webhooks.pollIntervalMs", 60_000).default(1_000),
     /** The whole request (connect, send, response headers, first bytes), at most this long. */
     timeoutMs: positiveInt("webhooks.timeoutMs", 60_000).default(10_000),
+    /**
+     * A claimed delivery is leased for `timeoutMs` plus this: a process that dies
+     * mid-delivery leaves it to others (or to its own restart) once the lease ends. A
+     * margin shorter than recording an attempt takes may deliver some events twice.
+     */
+    leaseMarginMs: positiveInt("webhooks.leaseMarginMs", 10 * 60_000).default(30_000),
     /** The first retry comes about this long after a failure; each next one waits twice as long. */
     initialBackoffMs: positiveInt("webhooks.initialBackoffMs", DAY_MS).default(10_000),
     /** No wait between attempts is longer than this. */

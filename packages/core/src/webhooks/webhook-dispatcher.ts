@@ -9,8 +9,6 @@ import { signWebhookPayload, WEBHOOK_SIGNATURE_HEADER } from "./webhook-signatur
 
 /** Response bytes read from a receiver: enough to see it answered, nothing worth keeping. */
 const MAX_RESPONSE_BYTES = 4096;
-/** A claim is held this much longer than the request may take, then others may take it. */
-const LEASE_MARGIN_MS = 30_000;
 
 export interface WebhookDispatcherOptions {
   readonly store: WebhookStore;
@@ -73,7 +71,7 @@ export class WebhookDispatcher {
     const now = clock.now();
     const claims = await store.claimWebhookDeliveries({
       now: new Date(now),
-      leaseUntil: new Date(now + config.timeoutMs + LEASE_MARGIN_MS),
+      leaseUntil: new Date(now + config.timeoutMs + config.leaseMarginMs),
       owner: this.#owner,
       limit: room,
       perEndpoint: config.perEndpointConcurrency,

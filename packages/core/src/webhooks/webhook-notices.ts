@@ -5,6 +5,8 @@ import type { WebhookEventRecord, WebhookStore } from "../ports/webhook-store.js
 import type { Clock } from "../util/clock.js";
 import { timeOrderedId } from "../util/time-ordered-id.js";
 import { webhookEvent } from "./webhook-event-body.js";
+import { subscribesTo } from "./webhook-event-types.js";
+import { MAX_WEBHOOK_ENDPOINTS } from "./webhook-inputs.js";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** Keys per `key.expiring` scan step, and quota notices waiting at most. */
@@ -23,14 +25,23 @@ export class WebhookNotices {
   readonly #store: WebhookStore;
   readonly #clock: Clock;
   readonly #expiringDays: number;
+  readonly #scanIntervalMs: number;
+  #lastScan = Number.NEGATIVE_INFINITY;
   /** (key, month) pairs this process raised (or saw raised) already: no repeat write. */
   readonly #quotaSeen = new LRUCache<string, true>({ max: 100_000 });
   #pendingQuota: WebhookEventRecord[] = [];
 
-  constructor(options: { store: WebhookStore; clock: Clock; expiringDays: number }) {
+  constructor(options: {
+    store: WebhookStore;
+    clock: Clock;
+    expiringDays: number;
+    /** How often to look for expiring keys (a day's notice needs no second's precision). */
+    scanIntervalMs: number;
+  }) {
     this.#store = options.store;
     this.#clock = options.clock;
     this.#expiringDays = options.expiringDays;
+    this.#scanIntervalMs = options.scanIntervalMs;
   }
 
   /** A key was refused for its monthly quota (request path: memory only). */
@@ -81,6 +92,13 @@ export class WebhookNotices {
       }
     }
     const now = this.#clock.now();
+    if (now - this.#lastScan < this.#scanIntervalMs) return enqueued;
+    this.#lastScan = now;
+    // Nobody listening: nothing to scan (and no notice spent, so a later subscriber gets it).
+    const endpoints = await this.#store.listWebhookEndpoints({ limit: MAX_WEBHOOK_ENDPOINTS });
+    if (!endpoints.some((endpoint) => subscribesTo(endpoint.events, "key.expiring"))) {
+      return enqueued;
+    }
     for (;;) {
       const keys = await this.#store.listExpiringKeys(
         new Date(now),

@@ -14,6 +14,8 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 /** Finished deliveries deleted per retention step (short transactions). */
 const RETENTION_BATCH = 1_000;
 const RETENTION_INTERVAL_MS = 60 * 60 * 1000;
+/** Expiring keys are looked for once a minute (or every 60 polls, if that is sooner). */
+const EXPIRING_SCAN_MS = 60_000;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** A registered endpoint as callers see it (never its secret). */
@@ -71,6 +73,7 @@ export class Webhooks {
             store: options.store,
             clock: options.clock,
             expiringDays: options.config.expiringDays,
+            scanIntervalMs: Math.min(EXPIRING_SCAN_MS, options.config.pollIntervalMs * 60),
           });
   }
 
