@@ -89,7 +89,8 @@ export const webhookDeliveryWire = z
     next_attempt_at: timestamp.nullable(),
     delivered_at: timestamp.nullable(),
   })
-  .meta({ id: "WebhookDelivery" });
+  // No component id of its own: it only appears inside WebhookDeliveryPage.
+  .describe("One event's delivery to an endpoint, with every attempt");
 
 toWebhookEndpointWire satisfies (endpoint: WebhookEndpoint) => z.infer<typeof webhookEndpointWire>;
 toWebhookDeliveryWire satisfies (delivery: WebhookDelivery) => z.infer<typeof webhookDeliveryWire>;

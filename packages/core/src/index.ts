@@ -284,6 +284,7 @@ export {
 } from "./webhooks/webhook-wire.js";
 export {
   type CreatedWebhookEndpoint,
+  type WebhookAttemptResult,
   type WebhookEndpoint,
   Webhooks,
   type WebhooksOptions,

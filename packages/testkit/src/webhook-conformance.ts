@@ -121,12 +121,15 @@ export function describeWebhookConformance(
         events: ["organization.created"],
       });
       await kg.createOrganization("Flaky Corp");
+      const results: string[] = [];
+      kg.webhooks.onAttempt((result) => results.push(result));
       kg.webhooks.start();
       await eventually(async () => {
         const [delivery] = await deliveriesOf(kg, endpoint.id);
         expect(delivery?.status).toBe("delivered");
       }, 10_000);
       expect(hooks.received).toHaveLength(3);
+      expect(results).toEqual(["retry", "retry", "delivered"]);
       const ids = hooks.received.map(
         (request) =>
           verifyWebhookSignature(
@@ -159,11 +162,14 @@ export function describeWebhookConformance(
       const hooks = await receiver(() => 503);
       const { endpoint } = await kg.webhooks.create({ url: hooks.url, events: ["*"] });
       await kg.createOrganization("Gone Corp");
+      const results: string[] = [];
+      kg.webhooks.onAttempt((result) => results.push(result));
       kg.webhooks.start();
       await eventually(async () => {
         const [delivery] = await deliveriesOf(kg, endpoint.id);
         expect(delivery?.status).toBe("failed");
       }, 10_000);
+      expect(results.at(-1)).toBe("failed");
       const [delivery] = await deliveriesOf(kg, endpoint.id);
       expect(delivery?.attempts.length).toBeGreaterThanOrEqual(2);
       expect(delivery?.attempts.length).toBe(hooks.received.length);

@@ -6,6 +6,7 @@ import type { WebhookConfig } from "./webhook-config.js";
 import { openWebhookSecret, sealWebhookSecret } from "./webhook-secret-box.js";
 import { sendWebhook } from "./webhook-sender.js";
 import { signWebhookPayload, WEBHOOK_SIGNATURE_HEADER } from "./webhook-signature.js";
+import type { WebhookAttemptResult } from "./webhooks.js";
 
 /** Response bytes read from a receiver: enough to see it answered, nothing worth keeping. */
 const MAX_RESPONSE_BYTES = 4096;
@@ -18,7 +19,7 @@ export interface WebhookDispatcherOptions {
   readonly clock: Clock;
   readonly onError: (error: unknown) => void;
   /** Told after each attempt (metrics, tests). */
-  readonly onAttempt?: (result: "delivered" | "retry" | "failed") => void;
+  readonly onAttempt?: (result: WebhookAttemptResult) => void;
   readonly random?: () => number;
 }
 

@@ -18,6 +18,9 @@ const RETENTION_INTERVAL_MS = 60 * 60 * 1000;
 const EXPIRING_SCAN_MS = 60_000;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/** What became of one delivery attempt. */
+export type WebhookAttemptResult = "delivered" | "retry" | "failed";
+
 /** A registered endpoint as callers see it (never its secret). */
 export interface WebhookEndpoint {
   readonly id: string;
@@ -63,6 +66,7 @@ export class Webhooks {
   #running: Promise<void> | undefined;
   #again = false;
   #lastRetention = 0;
+  readonly #attemptListeners = new Set<(result: WebhookAttemptResult) => void>();
 
   constructor(options: WebhooksOptions) {
     this.#options = options;
@@ -143,6 +147,16 @@ export class Webhooks {
 
   // ---- delivery (servers) -------------------------------------------------------------
 
+  /**
+   * Tells `listener` the result of every delivery attempt this process makes (for
+   * metrics): `delivered`, `retry` (failed, tried again later) or `failed` (given up).
+   * Returns the function that stops it. A throwing listener is reported, never fatal.
+   */
+  onAttempt(listener: (result: WebhookAttemptResult) => void): () => void {
+    this.#attemptListeners.add(listener);
+    return () => this.#attemptListeners.delete(listener);
+  }
+
   /** The request pipeline refused a key for its monthly quota (memory only, no I/O). */
   quotaExceeded(key: ApiKeyInfo, now: number): void {
     if (this.#dispatcher !== undefined) this.#notices?.quotaExceeded(key, now);
@@ -163,6 +177,15 @@ export class Webhooks {
       serverSecrets: this.#options.serverSecrets,
       clock: this.#options.clock,
       onError: this.#options.onError,
+      onAttempt: (result) => {
+        for (const listener of this.#attemptListeners) {
+          try {
+            listener(result);
+          } catch (error) {
+            this.#options.onError(error);
+          }
+        }
+      },
     });
     this.#schedule(0);
   }
