@@ -140,6 +140,7 @@ describe.runIf(pg)("keyguard copy-db from SQLite to PostgreSQL", () => {
         "usage_rollups",
         "ip_blocks",
         "secret_fingerprints",
+        "audit_events",
       ] as const) {
         const order =
           table === "usage_rollups"
@@ -211,6 +212,15 @@ describe.runIf(pg)("keyguard copy-db from SQLite to PostgreSQL", () => {
         already_present: 0,
         target_rows: 1,
       },
+      // The audit log: the organization, three keys, a revocation and the blocks made here
+      // (imported rows have no events).
+      {
+        table: "audit_events",
+        source_rows: 5 + BLOCKS,
+        copied: 5 + BLOCKS,
+        already_present: 0,
+        target_rows: 5 + BLOCKS,
+      },
     ]);
     // Not just the counts: every value, row by row.
     expect(await contents(postgresUrl)).toEqual(await contents(sqliteUrl));
@@ -253,11 +263,13 @@ describe.runIf(pg)("keyguard copy-db from SQLite to PostgreSQL", () => {
 function normalise(column: string, value: unknown): unknown {
   if (value === null) return null;
   if (value instanceof Date) return value.getTime();
-  if (/_at$|^until$|^timestamp$|^hour$|^since$/.test(column) && typeof value === "string")
+  if (/_at$|^until$|^timestamp$|^hour$|^since$|^at$/.test(column) && typeof value === "string")
     return new Date(value).getTime();
   if (/^(is_active|charged|rolled_up|automatic)$/.test(column))
     return value === true || value === 1;
-  if (column === "scopes") return typeof value === "string" ? JSON.parse(value) : value;
+  if (column === "scopes" || column === "changes") {
+    return typeof value === "string" ? JSON.parse(value) : value;
+  }
   // PostgreSQL hands bigint columns back as strings.
   if (/^(monthly_limit|request_count|charged_count)$/.test(column)) return Number(value);
   return value;

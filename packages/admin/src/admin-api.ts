@@ -158,7 +158,9 @@ export class AdminApi {
       const { route, params } = this.#match(request.method, request.subPath);
       const query = parse(route.query, flattenQuery(request.query), "query");
       const body = this.#parseBody(route, request, await this.#readBody(request));
-      const result = await route.run(this.#kg, { params, query, body, now });
+      // Every change this request makes is attributed to the admin API and its client.
+      const kg = this.#kg.withActor({ type: "admin_api", name: client });
+      const result = await route.run(kg, { params, query, body, now });
       return json(route.status, result);
     } catch (error) {
       // The operator hears of every 5xx (with its cause); the client is told nothing of it.
@@ -329,6 +331,7 @@ const WIRE_FIELD_NAMES: Readonly<Record<string, string>> = {
   monthlyLimit: "monthly_limit",
   expiresAt: "expires_at",
   gracePeriodMs: "grace_period_seconds",
+  targetId: "target_id",
 };
 
 /** Every error becomes a problem; anything unexpected is a 503 that says nothing internal. */

@@ -1,4 +1,4 @@
-import { isWellFormedKey, type KeyGuard, KeyGuardError } from "@keyguard/core";
+import { type EventAction, isWellFormedKey, type KeyGuard, KeyGuardError } from "@keyguard/core";
 import { z } from "zod";
 import { pageQuery, toPage } from "./pagination.js";
 import {
@@ -6,6 +6,7 @@ import {
   createIpBlockBody,
   createOrganizationBody,
   listApiKeysQuery,
+  listAuditEventsQuery,
   listOrganizationsQuery,
   noQuery,
   rotateApiKeyBody,
@@ -16,6 +17,7 @@ import {
 import { WEBHOOK_ROUTES } from "./webhook-routes.js";
 import {
   apiKeyWire,
+  auditEventWire,
   createdApiKeyWire,
   ipBlockWire,
   organizationWire,
@@ -24,6 +26,7 @@ import {
   rotatedApiKeyWire,
   statsWire,
   toApiKeyWire,
+  toAuditEventWire,
   toIpBlockWire,
   toOrganizationWire,
   toStatsWire,
@@ -48,7 +51,7 @@ export interface AdminRoute {
   readonly summary: string;
   /** Longer text for the OpenAPI document, where the summary does not say enough. */
   readonly description?: string;
-  readonly tag: "Organizations" | "Keys" | "Usage" | "IP blocks" | "Webhooks";
+  readonly tag: "Organizations" | "Keys" | "Usage" | "IP blocks" | "Audit" | "Webhooks";
   readonly status: 200 | 201;
   readonly query: z.ZodType;
   /** The request body's schema; `optionalBody` lets it be left out entirely. */
@@ -333,6 +336,34 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
       const unblocked = await kg.unblockIp(ip);
       if (!unblocked) throw new KeyGuardError("not_found", "This IP has no block in force.");
       return { ip, unblocked };
+    },
+  },
+  {
+    method: "GET",
+    path: "/audit",
+    operationId: "listAuditEvents",
+    summary: "The audit log: every change, who made it and what changed (oldest first, paginated)",
+    description:
+      "One event per change, through any door (this API, the CLI, the application's code), written in the change's own transaction: a refused change has none. Filters combine; pages continue after `next_cursor`.",
+    tag: "Audit",
+    status: 200,
+    query: listAuditEventsQuery,
+    response: pageWire(auditEventWire, "AuditEventPage"),
+    run: async (kg, { query }) => {
+      const { limit, cursor, action, target_id, since, until } = query as z.infer<
+        typeof listAuditEventsQuery
+      >;
+      const page = pageQuery({ limit, cursor });
+      // Core checks each action is one it knows (a 400 naming the known ones otherwise).
+      const actions = action?.split(",").map((name) => name.trim()) as EventAction[] | undefined;
+      const read = await kg.listAuditEvents({
+        ...page,
+        ...(actions === undefined ? {} : { action: actions }),
+        ...(target_id === undefined ? {} : { targetId: target_id }),
+        ...(since === undefined ? {} : { since: new Date(since) }),
+        ...(until === undefined ? {} : { until: new Date(until) }),
+      });
+      return toPage(read, page, toAuditEventWire);
     },
   },
   ...WEBHOOK_ROUTES,

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { AdminRoute } from "./admin-routes.js";
-import { problemWire } from "./wire-format.js";
+import { auditEventWire, problemWire } from "./wire-format.js";
 
 /** Which problems each kind of operation can answer with, for the document. */
 function problemStatuses(route: AdminRoute): number[] {
@@ -41,6 +41,9 @@ export function buildOpenApiDocument(
     if (id !== undefined && !registry.has(schema)) registry.add(schema, { id });
   };
   register(problemWire);
+  // Named schemas that appear only inside another (a page's items) must be registered
+  // themselves, or zod leaves their references pointing nowhere.
+  register(auditEventWire);
   for (const route of routes) {
     register(route.response);
     if (route.body !== undefined) register(route.body);
@@ -118,7 +121,9 @@ export function buildOpenApiDocument(
     },
     servers: [{ url: prefix }],
     security: [{ adminKey: [] }],
-    tags: ["Organizations", "Keys", "Usage", "IP blocks", "Webhooks"].map((name) => ({ name })),
+    tags: ["Organizations", "Keys", "Usage", "IP blocks", "Audit", "Webhooks"].map((name) => ({
+      name,
+    })),
     paths,
     components: {
       schemas,

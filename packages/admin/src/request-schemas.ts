@@ -1,3 +1,4 @@
+import { EVENT_ACTION_NAMES } from "@keyguard/core";
 import { z } from "zod";
 
 /**
@@ -116,6 +117,21 @@ export const usageQuery = z.strictObject({
     .describe(
       "Start of the report (default: 24 hours ago); it counts whole UTC hours, from the start of the hour holding it",
     ),
+});
+
+export const listAuditEventsQuery = z.strictObject({
+  limit: pageSize.optional(),
+  cursor: z.string().optional(),
+  action: z
+    .string()
+    .optional()
+    .describe(`Only these actions, comma-separated: ${EVENT_ACTION_NAMES.join(", ")}`),
+  target_id: z
+    .string()
+    .optional()
+    .describe("Only events about this key or organization id, or this client address"),
+  since: time("since").optional().describe("Only events at or after this time"),
+  until: time("until").optional().describe("Only events before this time"),
 });
 
 export const noQuery = z.strictObject({});

@@ -1,10 +1,15 @@
 import {
   type ApiKeyInfo,
+  EVENT_ACTION_NAMES,
+  EVENT_ACTOR_TYPES,
+  type EventAction,
   type IpBlock,
+  type KeyGuardEvent,
   type KeyGuardStats,
   type KeyUsage,
   type Organization,
   toApiKeyWire,
+  toAuditEventWire,
   toIpBlockWire,
   toOrganizationWire,
   toStatsWire,
@@ -119,6 +124,37 @@ export const ipBlockWire = z
   })
   .meta({ id: "IpBlock" });
 
+const eventValue = z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(z.string())]);
+
+export const auditEventWire = z
+  .object({
+    id: z.uuid().describe("Time-ordered (UUIDv7): ids sort in the order events happened"),
+    at: timestamp,
+    actor: z
+      .object({
+        type: z.enum(EVENT_ACTOR_TYPES as ["admin_api", "cli", "code"]),
+        name: z
+          .string()
+          .nullable()
+          .describe(
+            "admin_api: the client's address; cli: the OS user; code: the name the application gave (withActor), or null",
+          ),
+      })
+      .describe("Who made the change, and through which door"),
+    action: z.enum(EVENT_ACTION_NAMES as [EventAction, ...EventAction[]]),
+    target_type: z.enum(["organization", "key", "ip"]),
+    target_id: z.string().describe("The key's or organization's id, or the client's address"),
+    changes: z
+      .object({
+        before: z.record(z.string(), eventValue),
+        after: z.record(z.string(), eventValue),
+      })
+      .describe(
+        "The changed fields as they were and as they are (a creation has an empty before); never a raw key, a hash or a secret",
+      ),
+  })
+  .meta({ id: "AuditEvent" });
+
 export const problemWire = z
   .object({
     type: z.string(),
@@ -138,10 +174,18 @@ export function pageWire<T extends z.ZodType>(item: T, id: string) {
  * The converters live in core, shared with the CLI's `--json` output; each must produce
  * what its schema here documents (checked at compile time).
  */
-export { toApiKeyWire, toIpBlockWire, toOrganizationWire, toStatsWire, toUsageWire };
+export {
+  toApiKeyWire,
+  toAuditEventWire,
+  toIpBlockWire,
+  toOrganizationWire,
+  toStatsWire,
+  toUsageWire,
+};
 
 toOrganizationWire satisfies (organization: Organization) => z.infer<typeof organizationWire>;
 toApiKeyWire satisfies (key: ApiKeyInfo, now: number) => z.infer<typeof apiKeyWire>;
 toStatsWire satisfies (stats: KeyGuardStats) => z.infer<typeof statsWire>;
 toUsageWire satisfies (usage: KeyUsage) => z.infer<typeof usageWire>;
 toIpBlockWire satisfies (block: IpBlock) => z.infer<typeof ipBlockWire>;
+toAuditEventWire satisfies (event: KeyGuardEvent) => z.infer<typeof auditEventWire>;

@@ -9,6 +9,7 @@ import {
 } from "@keyguard/core";
 import type { RedisBackend } from "@keyguard/limiter-redis";
 import { createKyselyStore } from "@keyguard/store-kysely";
+import { cliActor } from "./cli-actor.js";
 import type { CliIo } from "./cli-io.js";
 import { type Colors, colorsFor } from "./output/colors.js";
 import { toJson } from "./output/format.js";
@@ -143,7 +144,8 @@ export class CliContext {
     });
     try {
       await kg.init();
-      return await use(kg);
+      // Every change a command makes is recorded as the CLI's, with the OS user's name.
+      return await use(kg.withActor(cliActor(this.io.env)));
     } finally {
       await kg.close();
     }

@@ -20,6 +20,8 @@ const OPTION_NAMES: Readonly<Record<string, string>> = {
   gracePeriodMs: "--grace",
   path: "--path",
   reason: "--reason",
+  action: "--action",
+  targetId: "--target",
   secretKey: "the secret key (--secret / KEYGUARD_SECRET_KEY)",
   previousSecretKeys: "KEYGUARD_PREVIOUS_SECRET_KEYS",
   newSecret: "--new-secret",

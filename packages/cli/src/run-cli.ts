@@ -3,6 +3,7 @@ import { isKeyGuardError } from "@keyguard/core";
 import { cac } from "cac";
 import { CliContext } from "./cli-context.js";
 import type { CliIo } from "./cli-io.js";
+import { registerAuditCommand } from "./commands/audit.js";
 import { registerBlockCommands } from "./commands/blocks.js";
 import { registerCopyDb } from "./commands/copy-db.js";
 import { registerExport } from "./commands/export.js";
@@ -40,6 +41,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     registerKeyCommands,
     registerReportCommands,
     registerBlockCommands,
+    registerAuditCommand,
     registerSecretCommands,
     registerWebhookCommands,
     registerImportPython,

@@ -57,7 +57,7 @@ describe("keyguard copy-db", () => {
     const refused = await run(["copy-db", "--from", "keyguard.db", "--to", "sqlite:other.db"]);
     expect(refused.code).toBe(1);
     expect(oneLine(refused)).toBe(
-      "keyguard: The target already holds KeyGuard data (organizations: 1, api_keys: 1 rows): copy into an empty database, or pass --merge to add what it lacks.",
+      "keyguard: The target already holds KeyGuard data (organizations: 1, api_keys: 1, audit_events: 2 rows): copy into an empty database, or pass --merge to add what it lacks.",
     );
     // Both databases have an organization named Acme Corp, with different ids: merging
     // them would break the unique names, so it is refused and nothing is written.
@@ -111,6 +111,8 @@ describe("keyguard copy-db", () => {
         already_present: 1,
         target_rows: 1,
       },
+      // The audit log travels with the data: the new key's event is the one copied.
+      { table: "audit_events", source_rows: 3, copied: 1, already_present: 2, target_rows: 3 },
     ]);
   });
 

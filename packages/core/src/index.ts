@@ -289,6 +289,7 @@ export {
   Webhooks,
   type WebhooksOptions,
 } from "./webhooks/webhooks.js";
+export { type AuditEventWire, toAuditEventWire } from "./wire/audit-event-wire.js";
 export {
   type ApiKeyWire,
   type IpBlockWire,

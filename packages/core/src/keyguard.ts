@@ -10,6 +10,7 @@ import type { ErrorCode } from "./errors/error-codes.js";
 import { isKeyGuardError, KeyGuardError } from "./errors/keyguard-error.js";
 import { runAsActor } from "./events/actor-context.js";
 import { type AuditEventQuery, parseAuditEventQuery } from "./events/audit-event-query.js";
+import { AuditRetention } from "./events/audit-retention.js";
 import { actorOf, type EventActor } from "./events/event-actor.js";
 import { EventRecorder } from "./events/event-recorder.js";
 import { type EventListener, EventSubscribers } from "./events/event-subscribers.js";
@@ -188,6 +189,7 @@ export class KeyGuard {
   readonly webhooks: Webhooks;
   readonly #subscribers: EventSubscribers;
   readonly #events: EventRecorder;
+  readonly #auditRetention: AuditRetention;
   readonly #stopListening: (() => void) | undefined;
   #closing: Promise<void> | undefined;
 
@@ -223,6 +225,12 @@ export class KeyGuard {
     });
     this.#subscribers = new EventSubscribers((error) => this.#reportBackgroundError(error));
     this.#events = new EventRecorder({ clock: this.clock, subscribers: this.#subscribers });
+    this.#auditRetention = new AuditRetention({
+      ...options.config.audit,
+      store: this.store,
+      clock: this.clock,
+      onError: (error) => this.#reportBackgroundError(error),
+    });
     this.#importedKeys = ImportedKeyLookup.supports(this.store)
       ? new ImportedKeyLookup({
           store: this.store,
@@ -486,6 +494,14 @@ export class KeyGuard {
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /**
+   * Deletes audit events older than `audit.retentionDays` now (servers also do it every
+   * `audit.maintenanceIntervalMs`); how many were deleted.
+   */
+  maintainAuditLog(): Promise<number> {
+    return this.#auditRetention.run();
   }
 
   /**
@@ -840,6 +856,7 @@ export class KeyGuard {
     // A process that serves requests keeps the usage tables bounded; tools (the CLI) do not.
     this.#usageMaintenance.start();
     this.webhooks.start();
+    this.#auditRetention.start();
     return guard;
   }
 
@@ -958,6 +975,7 @@ export class KeyGuard {
       const steps = [
         () => this.#usageMaintenance.stop(),
         () => this.webhooks.stop(),
+        () => this.#auditRetention.stop(),
         () => this.#closeUsage(),
         () => this.#changeFeed?.close(),
         () => this.#limiter?.close(),

@@ -6,6 +6,7 @@ import {
 } from "@keyguard/core";
 import { afterEach, describe, expect, it } from "vitest";
 import type { AdapterApp } from "./adapter-conformance.js";
+import { describeAdminAudit } from "./admin-audit-conformance.js";
 import { describeAdminRaces } from "./admin-races-conformance.js";
 import { describeAdminWebhooks } from "./admin-webhooks-conformance.js";
 import { postgresAvailable } from "./postgres-test-database.js";
@@ -112,6 +113,7 @@ export function describeAdminConformance(
 
     describeAdminRaces(start, options);
     describeAdminWebhooks(start, options);
+    describeAdminAudit(start, options);
 
     it("runs the seed's endpoints: orgs, keys (raw key once, then masked), revoke, stats", async () => {
       const { kg, call, api } = await setup();
@@ -558,6 +560,7 @@ export function describeAdminConformance(
         [
           "DELETE /ip-blocks/{ip} deleteIpBlocks",
           "DELETE /keys/{id} revokeApiKey",
+          "GET /audit listAuditEvents",
           "GET /ip-blocks listIpBlocks",
           "GET /keys listApiKeys",
           "GET /keys/{id} getApiKey",

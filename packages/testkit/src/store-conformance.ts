@@ -9,6 +9,7 @@ import {
 } from "@keyguard/core";
 import { afterEach, describe, expect, it } from "vitest";
 import { FakeClock } from "./fake-clock.js";
+import { describeAuditConformance } from "./store-conformance-audit.js";
 import { describeStoreRaces } from "./store-conformance-races.js";
 import { describeUsageConformance } from "./store-conformance-usage.js";
 
@@ -961,5 +962,6 @@ export function describeStoreConformance(
     });
 
     describeUsageConformance(createDatabase);
+    describeAuditConformance(createDatabase);
   });
 }

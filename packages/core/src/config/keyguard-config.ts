@@ -138,6 +138,18 @@ const configSchema = z.object({
     })
     .strict()
     .prefault({}),
+  /** The audit log (every change, see `kg.listAuditEvents`). */
+  audit: z
+    .object({
+      /** Events are deleted after this many days (in the background, by servers). */
+      retentionDays: positiveInt("audit.retentionDays")
+        .max(36_500, "audit.retentionDays must be at most 36500 (100 years)")
+        .default(365),
+      /** How often servers delete events older than `retentionDays`. */
+      maintenanceIntervalMs: positiveInt("audit.maintenanceIntervalMs").default(60 * 60_000),
+    })
+    .strict()
+    .prefault({}),
   /**
    * Bounds on every wait for PostgreSQL (SQLite ignores them): a database that is down,
    * unreachable or stalled makes what needs it fail with `database_unavailable` within
@@ -240,6 +252,7 @@ export const CONFIG_ENV_VARS = {
   "webhooks.maxBackoffMs": "KEYGUARD_WEBHOOKS_MAX_BACKOFF_MS",
   "webhooks.retryWindowMs": "KEYGUARD_WEBHOOKS_RETRY_WINDOW_MS",
   "webhooks.expiringDays": "KEYGUARD_WEBHOOKS_EXPIRING_DAYS",
+  "audit.retentionDays": "KEYGUARD_AUDIT_RETENTION_DAYS",
 } as const;
 
 function isTimeZone(value: string): boolean {
