@@ -573,6 +573,10 @@ export function describeAdminConformance(
           "POST /keys createApiKey",
           "POST /keys/{id}/rotate rotateApiKey",
           "POST /orgs createOrganization",
+          "DELETE /webhooks/{id} deleteWebhook",
+          "GET /webhooks listWebhooks",
+          "GET /webhooks/{id}/deliveries listWebhookDeliveries",
+          "POST /webhooks createWebhook",
         ].sort(),
       );
       expect(document.body.components.securitySchemes.adminKey).toEqual({
