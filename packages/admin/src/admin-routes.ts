@@ -14,6 +14,7 @@ import {
   updateOrganizationBody,
   usageQuery,
 } from "./request-schemas.js";
+import { WEBHOOK_ROUTES } from "./webhook-routes.js";
 import {
   apiKeyWire,
   auditEventWire,
@@ -50,7 +51,7 @@ export interface AdminRoute {
   readonly summary: string;
   /** Longer text for the OpenAPI document, where the summary does not say enough. */
   readonly description?: string;
-  readonly tag: "Organizations" | "Keys" | "Usage" | "IP blocks" | "Audit";
+  readonly tag: "Organizations" | "Keys" | "Usage" | "IP blocks" | "Audit" | "Webhooks";
   readonly status: 200 | 201;
   readonly query: z.ZodType;
   /** The request body's schema; `optionalBody` lets it be left out entirely. */
@@ -365,4 +366,5 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
       return toPage(read, page, toAuditEventWire);
     },
   },
+  ...WEBHOOK_ROUTES,
 ];

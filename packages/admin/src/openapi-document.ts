@@ -121,7 +121,9 @@ export function buildOpenApiDocument(
     },
     servers: [{ url: prefix }],
     security: [{ adminKey: [] }],
-    tags: ["Organizations", "Keys", "Usage", "IP blocks", "Audit"].map((name) => ({ name })),
+    tags: ["Organizations", "Keys", "Usage", "IP blocks", "Audit", "Webhooks"].map((name) => ({
+      name,
+    })),
     paths,
     components: {
       schemas,

@@ -7,6 +7,7 @@ import { type KeyGuardError, messageWithFieldNames } from "@keyguard/core";
 const HINTS: Partial<Record<string, string>> = {
   organization_not_found: "List them with: keyguard list-orgs",
   api_key_not_found: "List keys with: keyguard list-keys",
+  webhook_not_found: "List them with: keyguard list-webhooks",
 };
 
 /** Core's names for inputs (`details.field`) as the user gives them to the CLI. */
@@ -27,6 +28,7 @@ const OPTION_NAMES: Readonly<Record<string, string>> = {
   databaseUrl: "the database URL (--db / KEYGUARD_DATABASE_URL)",
   redisUrl: "the Redis URL (--redis / KEYGUARD_REDIS_URL)",
   redisPrefix: "KEYGUARD_REDIS_PREFIX",
+  events: "--events",
 };
 
 /**

@@ -14,6 +14,7 @@ import { registerKeyCommands } from "./commands/keys.js";
 import { registerOrganizationCommands } from "./commands/organizations.js";
 import { registerReportCommands } from "./commands/reports.js";
 import { registerSecretCommands } from "./commands/secret.js";
+import { registerWebhookCommands } from "./commands/webhooks.js";
 import { cliMessage } from "./error-messages.js";
 import { joinDashValues } from "./raw-options.js";
 import { UsageError } from "./usage-error.js";
@@ -42,6 +43,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     registerBlockCommands,
     registerAuditCommand,
     registerSecretCommands,
+    registerWebhookCommands,
     registerImportPython,
     registerCopyDb,
     registerExport,

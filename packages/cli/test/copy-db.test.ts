@@ -113,6 +113,9 @@ describe("keyguard copy-db", () => {
       },
       // The audit log travels with the data: the new key's event is the one copied.
       { table: "audit_events", source_rows: 3, copied: 1, already_present: 2, target_rows: 3 },
+      ...["webhook_endpoints", "webhook_deliveries", "webhook_attempts", "webhook_notices"].map(
+        (table) => ({ table, source_rows: 0, copied: 0, already_present: 0, target_rows: 0 }),
+      ),
     ]);
   });
 

@@ -230,6 +230,19 @@ export type {
   UsageMaintenanceResult,
   UsageMaintenanceStep,
 } from "./ports/store.js";
+export type {
+  ExpiringKey,
+  WebhookAttempt,
+  WebhookAttemptOutcome,
+  WebhookClaimRequest,
+  WebhookDelivery,
+  WebhookDeliveryClaim,
+  WebhookDeliveryStatus,
+  WebhookEndpointRecord,
+  WebhookEventRecord,
+  WebhookNotice,
+  WebhookStore,
+} from "./ports/webhook-store.js";
 export { checkSecrets, type SecretCheck } from "./secrets/secret-check.js";
 export { secretFingerprint, shortFingerprint } from "./secrets/secret-fingerprint.js";
 export type { UsageMaintenanceTotals } from "./usage/usage-maintenance.js";
@@ -258,6 +271,47 @@ export { detachString } from "./util/detach-string.js";
 export { parseDuration } from "./util/duration.js";
 export { loadOptionalModule } from "./util/load-optional-module.js";
 export { timeOrderedId } from "./util/time-ordered-id.js";
+export { webhookBackoffMs } from "./webhooks/webhook-backoff.js";
+export { type WebhookConfig, webhookConfigSchema } from "./webhooks/webhook-config.js";
+export { webhookEvent } from "./webhooks/webhook-event-body.js";
+export {
+  NOTICE_EVENT_TYPES,
+  STREAM_EVENT_TYPES,
+  subscribesTo,
+  WEBHOOK_EVENT_TYPES,
+} from "./webhooks/webhook-event-types.js";
+export {
+  MAX_WEBHOOK_ENDPOINTS,
+  MAX_WEBHOOK_EVENTS,
+  MAX_WEBHOOK_URL_LENGTH,
+  parseWebhookEvents,
+  parseWebhookUrl,
+} from "./webhooks/webhook-inputs.js";
+export {
+  DEFAULT_SIGNATURE_TOLERANCE_SECONDS,
+  signWebhookPayload,
+  type VerifyWebhookSignatureOptions,
+  verifyWebhookSignature,
+  WEBHOOK_SIGNATURE_HEADER,
+  type WebhookEventPayload,
+  WebhookSignatureError,
+  type WebhookSignatureFailure,
+} from "./webhooks/webhook-signature.js";
+export { webhookEventOf } from "./webhooks/webhook-stream-event.js";
+export {
+  toWebhookDeliveryWire,
+  toWebhookEndpointWire,
+  type WebhookAttemptWire,
+  type WebhookDeliveryWire,
+  type WebhookEndpointWire,
+} from "./webhooks/webhook-wire.js";
+export {
+  type CreatedWebhookEndpoint,
+  type WebhookAttemptResult,
+  type WebhookEndpoint,
+  Webhooks,
+  type WebhooksOptions,
+} from "./webhooks/webhooks.js";
 export { type AuditEventWire, toAuditEventWire } from "./wire/audit-event-wire.js";
 export {
   type ApiKeyWire,

@@ -55,6 +55,8 @@ import {
   warnBackgroundError,
 } from "./util/background-error.js";
 import { type Clock, systemClock } from "./util/clock.js";
+import { webhookConfigSchema } from "./webhooks/webhook-config.js";
+import { Webhooks } from "./webhooks/webhooks.js";
 
 export interface KeyGuardOptions {
   /** A validated configuration (see `resolveConfig`). */
@@ -194,6 +196,8 @@ export class KeyGuard {
   readonly #organizations: OrganizationService;
   readonly #keys: ApiKeyService;
   readonly #changeFeed: ChangeFeed | undefined;
+  /** Webhook endpoints, and (in servers, from `guard()`) their delivery. */
+  readonly webhooks: Webhooks;
   readonly #subscribers: EventSubscribers;
   readonly #events: EventRecorder;
   readonly #auditRetention: AuditRetention;
@@ -295,6 +299,17 @@ export class KeyGuard {
       forget: (keyHash) => this.#cache.invalidate(keyHash),
       keyChanged: (keyHash) => this.#keyChanged(keyHash),
       findImported: (rawKey) => this.#findImported(rawKey),
+    });
+    this.webhooks = new Webhooks({
+      store: this.store.webhooks,
+      // A configuration built by hand (not by resolveConfig) may have no webhooks section.
+      config: this.config.webhooks ?? webhookConfigSchema.parse({}),
+      serverSecrets: [
+        ...(secret === undefined ? [] : [secret]),
+        ...(options.config.previousSecretKeys ?? []),
+      ],
+      clock: this.clock,
+      onError: (error) => this.#reportBackgroundError(error),
     });
     this.#changeFeed = options.changeFeed;
     this.#stopListening = this.#changeFeed?.subscribe((change) => this.#hear(change));
@@ -871,6 +886,7 @@ export class KeyGuard {
     const guard = new RequestGuard(this, this.limiter, options);
     // A process that serves requests keeps the usage tables bounded; tools (the CLI) do not.
     this.#usageMaintenance.start();
+    this.webhooks.start();
     this.#auditRetention.start();
     return guard;
   }
@@ -989,6 +1005,7 @@ export class KeyGuard {
       // the first failure is reported.
       const steps = [
         () => this.#usageMaintenance.stop(),
+        () => this.webhooks.stop(),
         () => this.#auditRetention.stop(),
         () => this.#closeUsage(),
         () => this.#changeFeed?.close(),

@@ -12,6 +12,10 @@ export interface DatabaseSchema {
   ip_blocks: IpBlocksTable;
   usage_rollups: UsageRollupsTable;
   secret_fingerprints: SecretFingerprintsTable;
+  webhook_endpoints: WebhookEndpointsTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+  webhook_attempts: WebhookAttemptsTable;
+  webhook_notices: WebhookNoticesTable;
   audit_events: AuditEventsTable;
 }
 
@@ -94,6 +98,53 @@ export interface SecretFingerprintsTable {
   role: string;
   since: DbDate;
   retired_at: DbDate | null;
+}
+
+/** Webhooks (migration 0013; see `webhooks/kysely-webhook-store.ts`). */
+export interface WebhookEndpointsTable {
+  id: string;
+  url: string;
+  /** JSON array of event types (or `*`). */
+  events: string;
+  /** The signing secret sealed under the server secret (`webhook-secret-box.ts` in core). */
+  sealed_secret: string;
+  created_at: DbDate;
+}
+
+export interface WebhookDeliveriesTable {
+  id: string;
+  endpoint_id: string;
+  event_id: string;
+  event_type: string;
+  /** The request body, exactly as every attempt sends and signs it. */
+  body: string;
+  /** `pending`, `delivered` or `failed`. */
+  status: string;
+  /** Claims so far (each claim is an attempt). */
+  attempts: Generated<number>;
+  created_at: DbDate;
+  next_attempt_at: DbDate | null;
+  lease_owner: string | null;
+  lease_until: DbDate | null;
+  delivered_at: DbDate | null;
+  finished_at: DbDate | null;
+}
+
+export interface WebhookAttemptsTable {
+  id: string;
+  delivery_id: string;
+  attempt: number;
+  started_at: DbDate;
+  duration_ms: number;
+  status_code: number | null;
+  error: string | null;
+}
+
+export interface WebhookNoticesTable {
+  kind: string;
+  subject_id: string;
+  period: DbDate;
+  created_at: DbDate;
 }
 
 /** The audit log (migration 0012): one row per change, never updated. */

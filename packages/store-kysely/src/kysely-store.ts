@@ -31,6 +31,7 @@ import {
   KeyGuardError,
   type KeyHashSchemeCount,
   timeOrderedId,
+  webhookEventOf,
 } from "@keyguard/core";
 import {
   type CompiledQuery,
@@ -73,6 +74,7 @@ import {
 } from "./secret-fingerprint-queries.js";
 import { all, driveAsync, driveSync, first, run, type Steps } from "./transaction-steps.js";
 import { compareText, hourOf, sumForRollup } from "./usage-rollup.js";
+import { KyselyWebhookStore } from "./webhooks/kysely-webhook-store.js";
 
 /** Rows per INSERT statement: well under SQLite's and PostgreSQL's bound-parameter limits. */
 const USAGE_ROWS_PER_STATEMENT = 1_000;
@@ -113,6 +115,8 @@ export class KyselyStore implements Store {
   readonly #writeTransactionSync: KyselyStoreInternals["writeTransactionSync"];
   readonly #openChangeFeed: KyselyStoreInternals["openChangeFeed"];
   #keyByHash: CompiledQuery<KeyRow> | undefined;
+  /** Webhook endpoints and the delivery outbox (`webhooks/kysely-webhook-store.ts`). */
+  readonly webhooks: KyselyWebhookStore;
   #closed: Promise<void> | undefined;
 
   constructor(db: Kysely<DatabaseSchema>, dialect: SqlDialect, options: KyselyStoreInternals = {}) {
@@ -125,6 +129,12 @@ export class KyselyStore implements Store {
     this.#yes = sql.lit(dialect === "postgres" ? true : 1);
     this.#no = sql.lit(dialect === "postgres" ? false : 0);
     this.#writeTransactionSync = options.writeTransactionSync;
+    this.webhooks = new KyselyWebhookStore({
+      db,
+      codec: this.#codec,
+      transact: (steps) => this.#run(() => this.#transact(steps)),
+      run: (operation) => this.#run(operation),
+    });
     this.#openChangeFeed = options.openChangeFeed;
   }
 
@@ -349,7 +359,11 @@ export class KyselyStore implements Store {
 
   /** The step writing a change's event, if it has one (see `EventRecord`). */
   *#audit(event: KeyGuardEvent | undefined): Steps<void> {
-    if (event !== undefined) yield run(insertAuditEvent(this.db, this.#codec, event));
+    if (event === undefined) return;
+    yield run(insertAuditEvent(this.db, this.#codec, event));
+    // The webhook outbox: a delivery per subscribed endpoint, in the change's transaction,
+    // so a change is delivered exactly when it is committed (no stream to read behind it).
+    yield* this.webhooks.enqueueSteps([webhookEventOf(event)]);
   }
 
   /**

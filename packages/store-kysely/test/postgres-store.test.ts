@@ -82,6 +82,10 @@ describe.runIf(available)("PostgreSQL schemas", () => {
         "secret_fingerprints",
         "usage_logs",
         "usage_rollups",
+        "webhook_attempts",
+        "webhook_deliveries",
+        "webhook_endpoints",
+        "webhook_notices",
       ]);
     } finally {
       await dropSchema(first);

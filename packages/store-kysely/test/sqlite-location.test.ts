@@ -96,6 +96,7 @@ describe("SQLite file handling", () => {
       { name: "0010_secret_fingerprint" },
       { name: "0011_key_hash_scheme" },
       { name: "0012_audit_events" },
+      { name: "0013_webhooks" },
       { name: "0014_change_notices" },
     ]);
     db.close();

@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { AdapterApp } from "./adapter-conformance.js";
 import { describeAdminAudit } from "./admin-audit-conformance.js";
 import { describeAdminRaces } from "./admin-races-conformance.js";
+import { describeAdminWebhooks } from "./admin-webhooks-conformance.js";
 import { postgresAvailable } from "./postgres-test-database.js";
 import {
   type DisposableStore,
@@ -111,6 +112,7 @@ export function describeAdminConformance(
     }
 
     describeAdminRaces(start, options);
+    describeAdminWebhooks(start, options);
     describeAdminAudit(start, options);
 
     it("runs the seed's endpoints: orgs, keys (raw key once, then masked), revoke, stats", async () => {
@@ -571,6 +573,10 @@ export function describeAdminConformance(
           "POST /keys createApiKey",
           "POST /keys/{id}/rotate rotateApiKey",
           "POST /orgs createOrganization",
+          "DELETE /webhooks/{id} deleteWebhook",
+          "GET /webhooks listWebhooks",
+          "GET /webhooks/{id}/deliveries listWebhookDeliveries",
+          "POST /webhooks createWebhook",
         ].sort(),
       );
       expect(document.body.components.securitySchemes.adminKey).toEqual({

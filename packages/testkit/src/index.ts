@@ -81,3 +81,10 @@ export {
   kyselyTestDatabases,
   type OpenKyselyStore,
 } from "./test-databases.js";
+export { describeWebhookConformance } from "./webhook-conformance.js";
+export {
+  type ReceivedWebhook,
+  startWebhookReceiver,
+  type WebhookAnswer,
+  type WebhookReceiver,
+} from "./webhook-receiver.js";

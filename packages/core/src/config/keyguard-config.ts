@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { KeyGuardError } from "../errors/keyguard-error.js";
+import { webhookConfigSchema } from "../webhooks/webhook-config.js";
 import { type DatabaseTarget, parseDatabaseUrl } from "./database-url.js";
 
 const positiveInt = (field: string) =>
@@ -227,6 +228,8 @@ const configSchema = z.object({
     })
     .strict()
     .prefault({}),
+  /** Webhook delivery (see `webhooks/webhook-config.ts`). */
+  webhooks: webhookConfigSchema,
 });
 
 /** What a user passes to `createKeyGuard` (every field optional but the secret). */
@@ -270,6 +273,14 @@ export const CONFIG_ENV_VARS = {
   "usage.retentionDays": "KEYGUARD_USAGE_RETENTION_DAYS",
   "usage.rollupRetentionDays": "KEYGUARD_USAGE_ROLLUP_RETENTION_DAYS",
   "metrics.public": "KEYGUARD_METRICS_PUBLIC",
+  "webhooks.enabled": "KEYGUARD_WEBHOOKS_ENABLED",
+  "webhooks.pollIntervalMs": "KEYGUARD_WEBHOOKS_POLL_INTERVAL_MS",
+  "webhooks.timeoutMs": "KEYGUARD_WEBHOOKS_TIMEOUT_MS",
+  "webhooks.leaseMarginMs": "KEYGUARD_WEBHOOKS_LEASE_MARGIN_MS",
+  "webhooks.initialBackoffMs": "KEYGUARD_WEBHOOKS_INITIAL_BACKOFF_MS",
+  "webhooks.maxBackoffMs": "KEYGUARD_WEBHOOKS_MAX_BACKOFF_MS",
+  "webhooks.retryWindowMs": "KEYGUARD_WEBHOOKS_RETRY_WINDOW_MS",
+  "webhooks.expiringDays": "KEYGUARD_WEBHOOKS_EXPIRING_DAYS",
   "audit.retentionDays": "KEYGUARD_AUDIT_RETENTION_DAYS",
 } as const;
 

@@ -39,6 +39,7 @@ export const ERROR_CODES = {
   organization_not_found: { status: 404, title: "Organization not found" },
   organization_exists: { status: 409, title: "Organization already exists" },
   api_key_not_found: { status: 404, title: "API key not found" },
+  webhook_not_found: { status: 404, title: "Webhook endpoint not found" },
   ambiguous_key_reference: { status: 409, title: "Ambiguous key reference" },
   // A key's state forbids the operation (decided by the database, so also when two admin
   // calls race): rotating a key that already has a successor. A revoked or expired key

@@ -271,6 +271,7 @@ export class RequestGuard {
         );
       }
       if (decision.refusal === "quota_exceeded") {
+        this.#kg.webhooks.quotaExceeded(apiKey, startedAt); // memory only: no I/O here
         return this.#refuse(
           "quota_exceeded",
           `The key's monthly quota of ${decision.quota?.limit} requests is used up until the 1st of next month (UTC).`,

@@ -8,6 +8,7 @@ import type { KeyHashScheme } from "../keys/key-hash-scheme.js";
 import type { ChangeFeed } from "./change-feed.js";
 import type { AuditLog, EventRecord } from "./audit-log.js";
 import type { IpBlock } from "./limiter.js";
+import type { WebhookStore } from "./webhook-store.js";
 
 /**
  * Which part of a listing to read: listings are oldest first, and a page continues after
@@ -293,6 +294,8 @@ export interface Store extends AuditLog {
    * the store.
    */
   openChangeFeed?(options: { onError: (error: unknown) => void }): Promise<ChangeFeed | undefined>;
+  /** Webhook endpoints and their delivery outbox (optional: without it, no webhooks). */
+  readonly webhooks?: WebhookStore;
 
   /** Releases connections and file handles. */
   close(): Promise<void>;

@@ -26,6 +26,10 @@ export const KEYGUARD_TABLES: readonly KeyGuardTable[] = [
   { name: "ip_blocks", key: ["id"] },
   { name: "secret_fingerprints", key: ["fingerprint"] },
   { name: "audit_events", key: ["id"] },
+  { name: "webhook_endpoints", key: ["id"] },
+  { name: "webhook_deliveries", key: ["id"] },
+  { name: "webhook_attempts", key: ["id"] },
+  { name: "webhook_notices", key: ["kind", "subject_id", "period"] },
 ];
 
 /**

@@ -13,6 +13,7 @@ import { automaticBlocks } from "./0009-automatic-blocks.js";
 import { secretFingerprint } from "./0010-secret-fingerprint.js";
 import { keyHashScheme } from "./0011-key-hash-scheme.js";
 import { auditEvents } from "./0012-audit-events.js";
+import { webhooks } from "./0013-webhooks.js";
 import { changeNotices } from "./0014-change-notices.js";
 import { withSchemaScopedIntrospection } from "./schema-scoped-introspection.js";
 
@@ -30,6 +31,7 @@ function migrationsFor(dialect: SqlDialect): Record<string, Migration> {
     "0010_secret_fingerprint": secretFingerprint(dialect),
     "0011_key_hash_scheme": keyHashScheme(),
     "0012_audit_events": auditEvents(dialect),
+    "0013_webhooks": webhooks(dialect),
     "0014_change_notices": changeNotices(dialect),
   };
 }

@@ -1,0 +1,229 @@
+import { KeyGuard, type Limiter, resolveConfig, verifyWebhookSignature } from "@keyguard/core";
+import { afterEach, describe, expect, it } from "vitest";
+import type { StartAdminApp } from "./admin-conformance.js";
+import { eventually } from "./eventually.js";
+import type { DisposableStore } from "./test-databases.js";
+import { startWebhookReceiver, type WebhookAnswer } from "./webhook-receiver.js";
+
+const SECRET = "admin-webhooks-secret";
+
+interface Answer {
+  readonly status: number;
+  readonly contentType: string | null;
+  readonly text: string;
+  // biome-ignore lint/suspicious/noExplicitAny: response bodies are checked field by field
+  readonly body: any;
+}
+
+/**
+ * The admin API's webhook endpoints over real HTTP (a part of the admin suite, so every
+ * adapter runs it on every database): registration with the secret shown once, listing
+ * without it, removal, deliveries with their attempts in keyset pages, and bad input
+ * refused with 400 problems and nothing stored. The app's `keyguard()` guard starts
+ * delivery, as in a server.
+ */
+export function describeAdminWebhooks(
+  start: StartAdminApp,
+  options: {
+    readonly openStore: () => Promise<DisposableStore>;
+    readonly createLimiter: () => Limiter;
+  },
+): void {
+  describe("webhooks over HTTP", () => {
+    const cleanups: Array<() => Promise<void> | void> = [];
+    afterEach(async () => {
+      for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+    });
+
+    async function setup(answer?: WebhookAnswer) {
+      const { store, dispose } = await options.openStore();
+      cleanups.push(dispose);
+      const kg = new KeyGuard({
+        config: resolveConfig(
+          {
+            secretKey: SECRET,
+            webhooks: { pollIntervalMs: 20, initialBackoffMs: 40, maxBackoffMs: 100 },
+          },
+          {},
+        ),
+        store,
+        limiter: options.createLimiter(),
+      });
+      await kg.init();
+      cleanups.push(() => kg.close());
+      const app = await start(kg);
+      cleanups.push(() => app.close());
+      const receiver = await startWebhookReceiver(answer);
+      cleanups.push(() => receiver.close());
+      const call = async (method: string, path: string, body?: unknown): Promise<Answer> => {
+        const response = await fetch(`${app.url}/admin${path}`, {
+          method,
+          headers: {
+            "x-admin-key": SECRET,
+            ...(body === undefined ? {} : { "content-type": "application/json" }),
+          },
+          ...(body === undefined
+            ? {}
+            : { body: typeof body === "string" ? body : JSON.stringify(body) }),
+        });
+        const text = await response.text();
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(text);
+        } catch {
+          parsed = undefined;
+        }
+        return {
+          status: response.status,
+          contentType: response.headers.get("content-type"),
+          text,
+          body: parsed,
+        };
+      };
+      return { kg, call, receiver };
+    }
+
+    function expectProblem(answer: Answer, status: number, code: string, detail?: RegExp) {
+      expect(answer.status, answer.text).toBe(status);
+      expect(answer.contentType).toMatch(/^application\/problem\+json/);
+      expect(answer.body).toMatchObject({ status, code });
+      if (detail) expect(answer.body.detail).toMatch(detail);
+    }
+
+    it("registers an endpoint (secret once), lists it without the secret, removes it", async () => {
+      const { call, receiver } = await setup();
+      const created = await call("POST", "/webhooks", {
+        url: receiver.url,
+        events: ["key.revoked", "ip.auto_blocked"],
+      });
+      expect(created.status, created.text).toBe(201);
+      expect(created.body).toMatchObject({
+        url: receiver.url,
+        events: ["key.revoked", "ip.auto_blocked"],
+      });
+      expect(created.body.secret).toMatch(/^whsec_/);
+      const { secret, ...endpoint } = created.body;
+      const listed = await call("GET", "/webhooks");
+      expect(listed.body).toEqual({ items: [endpoint], next_cursor: null });
+      expect(listed.text).not.toContain(secret);
+      expect(listed.text).not.toMatch(/secret/i);
+
+      const removed = await call("DELETE", `/webhooks/${endpoint.id}`);
+      expect(removed.status).toBe(200);
+      expect(removed.body).toEqual(endpoint);
+      expect((await call("GET", "/webhooks")).body.items).toEqual([]);
+      expectProblem(await call("DELETE", `/webhooks/${endpoint.id}`), 404, "webhook_not_found");
+      expectProblem(await call("DELETE", "/webhooks/not-an-id"), 404, "webhook_not_found");
+      expectProblem(
+        await call("GET", `/webhooks/${endpoint.id}/deliveries`),
+        404,
+        "webhook_not_found",
+      );
+    });
+
+    it("refuses bad endpoints with 400 problems, storing nothing", async () => {
+      const { call } = await setup();
+      const cases: Array<[unknown, RegExp]> = [
+        [{ url: "ftp://example.com/", events: ["*"] }, /^url must use http:\/\/ or https:\/\//],
+        [{ url: "https://u:p@example.com/", events: ["*"] }, /user name or password/],
+        [{ url: `https://example.com/${"a".repeat(3000)}`, events: ["*"] }, /at most 2048/],
+        [{ url: "https://example.com/", events: ["key.exploded"] }, /not an event KeyGuard sends/],
+        [{ url: "https://example.com/", events: [] }, /at least one event/],
+        [{ url: "https://example.com/", events: Array(40).fill("*") }, /at most 32 events/],
+        [{ url: "https://example.com/" }, /events/],
+        [{ url: "https://example.com/", events: ["*"], secret: "mine" }, /secret/],
+        [{ url: 7, events: ["*"] }, /url/],
+        ["not json", /JSON/i],
+      ];
+      for (const [body, detail] of cases) {
+        expectProblem(
+          await call("POST", "/webhooks", body),
+          400,
+          expect.any(String) as never,
+          detail,
+        );
+      }
+      expect((await call("GET", "/webhooks")).body.items).toEqual([]);
+      expectProblem(await call("GET", "/webhooks?limit=0"), 400, "invalid_input");
+      expectProblem(await call("GET", "/webhooks?cursor=%00"), 400, "invalid_input");
+    });
+
+    it("shows an endpoint's deliveries with each attempt, newest first, in keyset pages", async () => {
+      const { call, receiver } = await setup((_request, n) => (n === 1 ? 500 : 200));
+      const created = (
+        await call("POST", "/webhooks", { url: receiver.url, events: ["organization.created"] })
+      ).body;
+      expect((await call("POST", "/orgs", { name: "First" })).status).toBe(201);
+      await eventually(async () => {
+        const page = await call("GET", `/webhooks/${created.id}/deliveries`);
+        expect(page.body.items[0]?.status).toBe("delivered");
+      }, 10_000);
+      expect((await call("POST", "/orgs", { name: "Second" })).status).toBe(201);
+      await eventually(async () => {
+        const page = await call("GET", `/webhooks/${created.id}/deliveries`);
+        expect(page.body.items.map((d: { status: string }) => d.status)).toEqual([
+          "delivered",
+          "delivered",
+        ]);
+      }, 10_000);
+      const first = await call("GET", `/webhooks/${created.id}/deliveries?limit=1`);
+      expect(first.status).toBe(200);
+      expect(first.body.items).toHaveLength(1);
+      expect(first.body.next_cursor).toEqual(expect.any(String));
+      const second = await call(
+        "GET",
+        `/webhooks/${created.id}/deliveries?limit=1&cursor=${encodeURIComponent(first.body.next_cursor)}`,
+      );
+      expect(second.body.items).toHaveLength(1);
+      expect(second.body.next_cursor).toBeNull();
+      // Newest first: the second organization's delivery, then the first's (two attempts).
+      const [newest] = first.body.items;
+      const [oldest] = second.body.items;
+      const events = receiver.received.map((request) =>
+        verifyWebhookSignature(
+          request.body,
+          request.headers["keyguard-signature"] as string,
+          // biome-ignore lint/style/noNonNullAssertion: registered above
+          created.secret!,
+        ),
+      );
+      expect(events.map((event) => event.id)).toEqual([
+        oldest.event_id,
+        oldest.event_id,
+        newest.event_id,
+      ]);
+      expect(oldest).toMatchObject({
+        event_type: "organization.created",
+        status: "delivered",
+        next_attempt_at: null,
+        delivered_at: expect.any(String),
+      });
+      expect(oldest.attempts).toEqual([
+        {
+          attempt: 1,
+          started_at: expect.any(String),
+          duration_ms: expect.any(Number),
+          status_code: 500,
+          error: "answered 500",
+        },
+        {
+          attempt: 2,
+          started_at: expect.any(String),
+          duration_ms: expect.any(Number),
+          status_code: 200,
+          error: null,
+        },
+      ]);
+      expect(newest.attempts).toHaveLength(1);
+    });
+
+    it("documents the webhook operations in the OpenAPI document", async () => {
+      const { call } = await setup();
+      const document = (await call("GET", "/openapi.json")).body;
+      expect(Object.keys(document.paths)).toEqual(
+        expect.arrayContaining(["/webhooks", "/webhooks/{id}", "/webhooks/{id}/deliveries"]),
+      );
+      expect(document.paths["/webhooks"].post.responses["201"]).toBeDefined();
+    });
+  });
+}
