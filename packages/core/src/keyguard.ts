@@ -310,6 +310,7 @@ export class KeyGuard {
       ],
       clock: this.clock,
       onError: (error) => this.#reportBackgroundError(error),
+      recordResult: (result) => this.instruments.webhookDelivery(result),
     });
     this.#changeFeed = options.changeFeed;
     this.#stopListening = this.#changeFeed?.subscribe((change) => this.#hear(change));

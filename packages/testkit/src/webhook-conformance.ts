@@ -155,6 +155,13 @@ export function describeWebhookConformance(
       const starts = delivery?.attempts.map((attempt) => attempt.startedAt.getTime()) ?? [];
       expect(starts[1]).toBeGreaterThanOrEqual((starts[0] ?? 0) + 20);
       expect(starts[2]).toBeGreaterThanOrEqual((starts[1] ?? 0) + 40);
+      // And the metric counts each attempt by how it ended.
+      const exposition = await kg.metrics.getSingleMetricAsString(
+        "keyguard_webhook_deliveries_total",
+      );
+      expect(exposition).toContain('keyguard_webhook_deliveries_total{result="rejected"} 2');
+      expect(exposition).toContain('keyguard_webhook_deliveries_total{result="delivered"} 1');
+      expect(exposition).toContain('keyguard_webhook_deliveries_total{result="abandoned"} 0');
     });
 
     it("gives a delivery up as failed once its retry window has passed", async () => {
@@ -170,6 +177,9 @@ export function describeWebhookConformance(
         expect(delivery?.status).toBe("failed");
       }, 10_000);
       expect(results.at(-1)).toBe("failed");
+      expect(
+        await kg.metrics.getSingleMetricAsString("keyguard_webhook_deliveries_total"),
+      ).toContain('keyguard_webhook_deliveries_total{result="abandoned"} 1');
       const [delivery] = await deliveriesOf(kg, endpoint.id);
       expect(delivery?.attempts.length).toBeGreaterThanOrEqual(2);
       expect(delivery?.attempts.length).toBe(hooks.received.length);

@@ -5,8 +5,8 @@ import type { StoreCounts } from "../domain/stats.js";
 import type { UsageBucket } from "../domain/usage-bucket.js";
 import type { UsageEvent } from "../domain/usage-event.js";
 import type { KeyHashScheme } from "../keys/key-hash-scheme.js";
-import type { ChangeFeed } from "./change-feed.js";
 import type { AuditLog, EventRecord } from "./audit-log.js";
+import type { ChangeFeed } from "./change-feed.js";
 import type { IpBlock } from "./limiter.js";
 import type { WebhookStore } from "./webhook-store.js";
 

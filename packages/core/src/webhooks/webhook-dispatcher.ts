@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import type { WebhookDeliveryResult } from "../metrics/keyguard-instruments.js";
 import type { WebhookDeliveryClaim, WebhookStore } from "../ports/webhook-store.js";
 import type { Clock } from "../util/clock.js";
 import { webhookBackoffMs } from "./webhook-backoff.js";
@@ -18,8 +19,10 @@ export interface WebhookDispatcherOptions {
   readonly serverSecrets: readonly string[];
   readonly clock: Clock;
   readonly onError: (error: unknown) => void;
-  /** Told after each attempt (metrics, tests). */
+  /** Told after each attempt (tests, `Webhooks.onAttempt`). */
   readonly onAttempt?: (result: WebhookAttemptResult) => void;
+  /** Told how each attempt ended, in the metric's terms (`WEBHOOK_DELIVERY_RESULTS`). */
+  readonly recordResult?: (result: WebhookDeliveryResult) => void;
   readonly random?: () => number;
 }
 
@@ -152,6 +155,9 @@ export class WebhookDispatcher {
       ...(status === "pending" ? { nextAttemptAt: new Date(finishedAt + wait) } : {}),
     });
     this.#options.onAttempt?.(delivered ? "delivered" : giveUp ? "failed" : "retry");
+    this.#options.recordResult?.(
+      delivered ? "delivered" : giveUp ? "abandoned" : statusCode === null ? "failed" : "rejected",
+    );
   }
 
   /**

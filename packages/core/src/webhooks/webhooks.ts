@@ -1,5 +1,6 @@
 import type { ApiKeyInfo } from "../domain/api-key.js";
 import { KeyGuardError } from "../errors/keyguard-error.js";
+import type { WebhookDeliveryResult } from "../metrics/keyguard-instruments.js";
 import type { ListPage } from "../ports/store.js";
 import type { WebhookDelivery, WebhookStore } from "../ports/webhook-store.js";
 import type { Clock } from "../util/clock.js";
@@ -43,6 +44,8 @@ export interface WebhooksOptions {
   readonly serverSecrets: readonly string[];
   readonly clock: Clock;
   readonly onError: (error: unknown) => void;
+  /** Told how each delivery attempt ended, for `keyguard_webhook_deliveries_total`. */
+  readonly recordResult?: (result: WebhookDeliveryResult) => void;
 }
 
 /**
@@ -177,6 +180,9 @@ export class Webhooks {
       serverSecrets: this.#options.serverSecrets,
       clock: this.#options.clock,
       onError: this.#options.onError,
+      ...(this.#options.recordResult === undefined
+        ? {}
+        : { recordResult: this.#options.recordResult }),
       onAttempt: (result) => {
         for (const listener of this.#attemptListeners) {
           try {
