@@ -19,6 +19,8 @@ export type KeyGuardChange =
       readonly block?: IpBlock;
       readonly stored?: boolean;
     }
+  /** The stored IP allow / deny rules changed: re-read them. */
+  | { readonly kind: "ip-rules" }
   /** Notices may have been missed (the feed reconnected): drop everything cached. */
   | { readonly kind: "resync" };
 
