@@ -159,7 +159,7 @@ export class AdminApi {
       const query = parse(route.query, flattenQuery(request.query), "query");
       const body = this.#parseBody(route, request, await this.#readBody(request));
       const result = await route.run(this.#kg, { params, query, body, now });
-      return json(route.status, result);
+      return json(route.statusFor?.(result) ?? route.status, result);
     } catch (error) {
       // The operator hears of every 5xx (with its cause); the client is told nothing of it.
       if (!isKeyGuardError(error) || error.status >= 500) this.#onUnexpectedError(error);
@@ -328,6 +328,7 @@ const WIRE_FIELD_NAMES: Readonly<Record<string, string>> = {
   rateLimitPerMinute: "rate_limit_per_minute",
   monthlyLimit: "monthly_limit",
   expiresAt: "expires_at",
+  allowedIps: "allowed_ips",
   gracePeriodMs: "grace_period_seconds",
 };
 

@@ -12,6 +12,7 @@ export interface DatabaseSchema {
   ip_blocks: IpBlocksTable;
   usage_rollups: UsageRollupsTable;
   secret_fingerprints: SecretFingerprintsTable;
+  ip_rules: IpRulesTable;
 }
 
 export type DbDate = Date | string;
@@ -45,6 +46,8 @@ export interface ApiKeysTable {
   quota_id: string | null;
   /** The successor's id, once this key was rotated. */
   replaced_by: string | null;
+  /** JSON array of canonical CIDRs the key may be used from (migration 0016); null: anywhere. */
+  allowed_ips: unknown;
 }
 
 export interface UsageLogsTable {
@@ -93,4 +96,14 @@ export interface SecretFingerprintsTable {
   role: string;
   since: DbDate;
   retired_at: DbDate | null;
+}
+
+/** IP allow / deny rules (migration 0016): one per canonical CIDR. */
+export interface IpRulesTable {
+  id: string;
+  cidr: string;
+  /** `allow` or `deny`. */
+  action: string;
+  reason: string | null;
+  created_at: DbDate;
 }

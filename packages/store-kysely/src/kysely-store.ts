@@ -14,6 +14,7 @@ import type {
   Store,
   StoreCounts,
   StoredApiKey,
+  StoredIpRule,
   UsageBucket,
   UsageEvent,
   UsageMaintenanceResult,
@@ -52,6 +53,7 @@ import type {
   OrganizationsTable,
 } from "./database-schema.js";
 import type { WriteTransactionSync } from "./dialects/open-sqlite.js";
+import { deleteIpRule, insertIpRule, listIpRules } from "./ip-rule-queries.js";
 import { hasKeyGuardSchema, migrateToLatest } from "./migrations/migrate.js";
 import {
   adoptSecretFingerprint,
@@ -507,6 +509,9 @@ export class KyselyStore implements Store {
       values.rate_limit_per_minute = patch.rateLimitPerMinute;
     }
     if (patch.monthlyLimit !== undefined) values.monthly_limit = patch.monthlyLimit;
+    if (patch.allowedIps !== undefined) {
+      values.allowed_ips = patch.allowedIps === null ? null : codec.json(patch.allowedIps);
+    }
     if (patch.expiresAt !== undefined) {
       values.expires_at = patch.expiresAt && codec.date(patch.expiresAt);
     }
@@ -884,6 +889,20 @@ export class KyselyStore implements Store {
     });
   }
 
+  // ---- IP rules (ip-rule-queries.ts) ------------------------------------------------------
+
+  listIpRules(limit: number): Promise<StoredIpRule[]> {
+    return this.#run(() => listIpRules(this.db, this.#codec, limit));
+  }
+
+  insertIpRule(rule: StoredIpRule): Promise<{ rule: StoredIpRule; created: boolean }> {
+    return this.#run(() => insertIpRule(this.db, this.#codec, rule));
+  }
+
+  deleteIpRule(id: string): Promise<StoredIpRule | undefined> {
+    return this.#run(() => deleteIpRule(this.db, this.#codec, id));
+  }
+
   // ---- secret fingerprints (secret-fingerprint-queries.ts) --------------------------------
 
   readSecretFingerprints(): Promise<SecretFingerprints> {
@@ -1018,6 +1037,7 @@ export class KyselyStore implements Store {
       lastUsedAt: row.last_used_at === null ? null : codec.readDate(row.last_used_at),
       quotaId: row.quota_id ?? row.id,
       replacedBy: row.replaced_by,
+      ...allowedIpsOf(row.allowed_ips, codec),
       organizationName: row.organization_name,
       organizationStatus: row.organization_status as OrganizationStatus,
     };
@@ -1031,4 +1051,11 @@ function unknownAfterId(what: "key" | "organization"): KeyGuardError {
     "invalid_input",
     `The listing cannot continue after that ${what}: there is no such ${what}.`,
   );
+}
+
+/** A key's `allowed_ips` column as the key's field (absent when the key has none). */
+function allowedIpsOf(value: unknown, codec: ColumnCodec): { allowedIps?: readonly string[] } {
+  if (value === null || value === undefined) return {};
+  const list = codec.readJson(value);
+  return Array.isArray(list) && list.length > 0 ? { allowedIps: list as string[] } : {};
 }

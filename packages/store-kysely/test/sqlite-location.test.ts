@@ -95,6 +95,7 @@ describe("SQLite file handling", () => {
       { name: "0009_automatic_blocks" },
       { name: "0010_secret_fingerprint" },
       { name: "0011_key_hash_scheme" },
+      { name: "0016_ip_rules" },
     ]);
     db.close();
   });

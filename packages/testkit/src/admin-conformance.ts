@@ -7,6 +7,7 @@ import {
 import { afterEach, describe, expect, it } from "vitest";
 import type { AdapterApp } from "./adapter-conformance.js";
 import { describeAdminRaces } from "./admin-races-conformance.js";
+import { describeIpRuleConformance } from "./ip-rules-conformance.js";
 import { postgresAvailable } from "./postgres-test-database.js";
 import {
   type DisposableStore,
@@ -110,6 +111,7 @@ export function describeAdminConformance(
     }
 
     describeAdminRaces(start, options);
+    describeIpRuleConformance(name, start, options);
 
     it("runs the seed's endpoints: orgs, keys (raw key once, then masked), revoke, stats", async () => {
       const { kg, call, api } = await setup();

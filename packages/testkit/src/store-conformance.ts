@@ -9,6 +9,7 @@ import {
 } from "@keyguard/core";
 import { afterEach, describe, expect, it } from "vitest";
 import { FakeClock } from "./fake-clock.js";
+import { describeIpRuleStorage } from "./store-conformance-ip-rules.js";
 import { describeStoreRaces } from "./store-conformance-races.js";
 import { describeUsageConformance } from "./store-conformance-usage.js";
 
@@ -474,6 +475,7 @@ export function describeStoreConformance(
     });
 
     describeStoreRaces(() => setup());
+    describeIpRuleStorage(() => setup());
 
     describe("verification", () => {
       it("tells every outcome apart", async () => {

@@ -25,6 +25,7 @@ export const KEYGUARD_TABLES: readonly KeyGuardTable[] = [
   { name: "usage_rollups", key: ["key_id", "hour", "status_class"] },
   { name: "ip_blocks", key: ["id"] },
   { name: "secret_fingerprints", key: ["fingerprint"] },
+  { name: "ip_rules", key: ["id"] },
 ];
 
 /**
