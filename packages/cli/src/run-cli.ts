@@ -9,6 +9,7 @@ import { registerExport } from "./commands/export.js";
 import { registerImport } from "./commands/import.js";
 import { registerImportPython } from "./commands/import-python.js";
 import { registerInit } from "./commands/init.js";
+import { registerIpRuleCommands } from "./commands/ip-rules.js";
 import { registerKeyCommands } from "./commands/keys.js";
 import { registerOrganizationCommands } from "./commands/organizations.js";
 import { registerReportCommands } from "./commands/reports.js";
@@ -39,6 +40,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     registerKeyCommands,
     registerReportCommands,
     registerBlockCommands,
+    registerIpRuleCommands,
     registerSecretCommands,
     registerImportPython,
     registerCopyDb,
