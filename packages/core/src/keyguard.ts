@@ -282,7 +282,7 @@ export class KeyGuard {
     if (change.kind === "api-key") this.#cache.invalidate(change.keyHash);
     else if (change.kind === "organization") this.#cache.invalidateOrganization(change.id);
     else if (change.kind === "ip-blocks") this.#ipBlocks.hear(change);
-    else if (change.kind === "ip-rules") this.#ipRules.hear();
+    else if (change.kind === "ip-rules") this.#ipRules.hear(change);
     else {
       this.#cache.clear();
       this.#ipBlocks.resync();

@@ -157,7 +157,10 @@ describe("IP rules in the request pipeline", () => {
     });
     expect(created).toBe(true);
     expect(rule).toMatchObject({ cidr: "198.51.100.0/24", action: "deny", reason: "abuse" });
-    expect(published).toContainEqual({ kind: "ip-rules" });
+    expect(published).toContainEqual({
+      kind: "ip-rules",
+      added: { id: rule.id, cidr: "198.51.100.0/24", action: "deny" },
+    });
     // Applied in this process before addIpRule resolved.
     expect(codeOf(await guard.check(request("198.51.100.9", rawKey)))).toBe("ip_denied");
     // The same range and action again: the rule there, nothing new announced.

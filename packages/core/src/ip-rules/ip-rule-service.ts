@@ -137,7 +137,10 @@ export class IpRuleService {
         `${range.cidr} already has a ${result.rule.action} rule (${result.rule.id}); remove it first to ${input.action} this range`,
       );
     }
-    if (result.created) await this.#changed();
+    if (result.created) {
+      const { id, cidr, action } = result.rule;
+      await this.#changed({ kind: "ip-rules", added: { id, cidr, action } });
+    }
     return { rule: fromStore(result.rule), created: result.created };
   }
 
@@ -156,7 +159,7 @@ export class IpRuleService {
         "No such IP rule (rules from the configuration are changed there).",
       );
     }
-    await this.#changed();
+    await this.#changed({ kind: "ip-rules", removed: removed.id });
     return fromStore(removed);
   }
 
@@ -171,8 +174,35 @@ export class IpRuleService {
     return this.#sync.ready;
   }
 
-  /** Another process changed the stored rules (or notices may have been missed). */
-  hear(): void {
+  /**
+   * Another process changed the stored rules (or notices may have been missed: no
+   * `change`). The change it names applies at once; the rules are then re-read.
+   */
+  hear(change?: Extract<KeyGuardChange, { kind: "ip-rules" }>): void {
+    if (this.#sync === undefined) return; // not serving requests
+    const added = change?.added;
+    let stored = this.#stored;
+    if (added !== undefined && (added.action === "allow" || added.action === "deny")) {
+      const range = tryParseCidr(added.cidr);
+      if (range !== undefined && !stored.some((rule) => rule.id === added.id)) {
+        stored = [
+          ...stored,
+          {
+            id: added.id,
+            cidr: range.cidr,
+            action: added.action,
+            reason: null,
+            createdAt: new Date(0),
+          },
+        ];
+      }
+    }
+    const removed = change?.removed;
+    if (removed !== undefined) stored = stored.filter((rule) => rule.id !== removed);
+    if (stored !== this.#stored) {
+      this.#stored = stored;
+      this.#compiled = this.#compile();
+    }
     // A read already under way may predate the change: its result must not be kept.
     this.#firstCurrentLoad = this.#loadsStarted + 1;
     this.reload();
@@ -187,13 +217,13 @@ export class IpRuleService {
     if (this.#sync !== undefined) clearInterval(this.#sync.timer);
   }
 
-  async #changed(): Promise<void> {
+  async #changed(change: Extract<KeyGuardChange, { kind: "ip-rules" }>): Promise<void> {
     // This process applies its own change before answering; the others on the notice, or
     // on their next periodic read without a change feed. A read already under way may
     // predate the change: its result is not kept.
     this.#firstCurrentLoad = this.#loadsStarted + 1;
     if (this.#sync !== undefined) await this.#load().catch(this.#options.onBackgroundError);
-    await this.#options.publish({ kind: "ip-rules" });
+    await this.#options.publish(change);
   }
 
   async #load(): Promise<void> {
