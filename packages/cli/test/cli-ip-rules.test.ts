@@ -141,4 +141,49 @@ describe.each(backends)("keyguard CLI IP rules on $name", (backend) => {
     );
     expect(json(await run(["list-keys", "--json"])).items[0].allowed_ips).toBeNull();
   });
+
+  it("export and import keep a key's allowed_ips (a restriction is never silently lost)", async () => {
+    expect((await run(["init"])).code).toBe(0);
+    expect((await run(["create-org", "Acme Corp"])).code).toBe(0);
+    const created = json(
+      await run(
+        [
+          "create-key",
+          "--org",
+          "Acme Corp",
+          "--label",
+          "office",
+          "--allowed-ip",
+          "192.0.2.0/24",
+          "--json",
+        ],
+        withSecret,
+      ),
+    );
+    expect((await run(["export", "--out", "backup.json"])).code).toBe(0);
+    const target = await sqliteBackend.create();
+    try {
+      const { readFileSync, writeFileSync } = await import("node:fs");
+      const { join } = await import("node:path");
+      const text = readFileSync(join(db.cwd, "backup.json"), "utf8");
+      expect(text).toContain('"allowed_ips":["192.0.2.0/24"]');
+      writeFileSync(join(target.cwd, "backup.json"), text);
+      const into = (args: string[]) => keyguard(args, { cwd: target.cwd, env: target.env });
+      expect((await into(["import", "backup.json"])).code).toBe(0);
+      const keys = json(await into(["list-keys", "--json"]));
+      expect(keys.items).toEqual([
+        expect.objectContaining({ id: created.id, allowed_ips: ["192.0.2.0/24"] }),
+      ]);
+      // A file naming something that is no address is refused, naming the line.
+      writeFileSync(
+        join(target.cwd, "bad.json"),
+        text.replace('"allowed_ips":["192.0.2.0/24"]', '"allowed_ips":["nope"]'),
+      );
+      const bad = await into(["import", "bad.json"]);
+      expect(bad.code).toBe(1);
+      expect(bad.stderr).toMatch(/allowed_ips/);
+    } finally {
+      await target.dispose();
+    }
+  });
 });

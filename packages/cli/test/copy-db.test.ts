@@ -111,6 +111,7 @@ describe("keyguard copy-db", () => {
         already_present: 1,
         target_rows: 1,
       },
+      { table: "ip_rules", source_rows: 0, copied: 0, already_present: 0, target_rows: 0 },
     ]);
   });
 
