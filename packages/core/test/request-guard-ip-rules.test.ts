@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { type KeyGuardConfigInput, resolveConfig } from "../src/config/keyguard-config.js";
+import type { UsageEvent } from "../src/domain/usage-event.js";
 import { KeyGuard } from "../src/keyguard.js";
 import type { GuardRequest, GuardResult } from "../src/pipeline/request-guard.js";
 import type { KeyGuardChange } from "../src/ports/change-feed.js";
@@ -110,6 +111,15 @@ describe("IP rules in the request pipeline", () => {
     }
     expect(codeOf(await guard.check(request("10.1.1.2", rawKey)))).toBe("allowed");
     expect(codeOf(await guard.check(request("10.1.1.2", undefined)))).toBe("missing_api_key");
+    // Logged as usage, but not charged to the quota (it was never limited).
+    const events: UsageEvent[] = [];
+    const store = kg.store as InMemoryStore;
+    store.insertUsageEvents = async (batch) => {
+      events.push(...batch);
+    };
+    guard.complete(await guard.check(request("10.1.1.1", rawKey)), 200);
+    await kg.flushUsage();
+    expect(events.map((event) => [event.ipAddress, event.charged])).toEqual([["10.1.1.1", false]]);
     // Elsewhere the key's limit applies.
     expect(codeOf(await guard.check(request("203.0.113.1", rawKey)))).toBe("allowed");
     expect(codeOf(await guard.check(request("203.0.113.1", rawKey)))).toBe("allowed");

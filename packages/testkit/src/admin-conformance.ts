@@ -570,6 +570,9 @@ export function describeAdminConformance(
           "POST /keys createApiKey",
           "POST /keys/{id}/rotate rotateApiKey",
           "POST /orgs createOrganization",
+          "GET /ip-rules listIpRules",
+          "POST /ip-rules createIpRule",
+          "DELETE /ip-rules/{id} deleteIpRule",
         ].sort(),
       );
       expect(document.body.components.securitySchemes.adminKey).toEqual({

@@ -73,6 +73,8 @@ export interface GuardAllowed {
   readonly apiKey: ApiKeyInfo;
   readonly headers: Readonly<Record<string, string>>;
   readonly request: GuardedRequest;
+  /** `false` for a client on an allow rule: never limited, so not charged to the quota. */
+  readonly charged?: false;
 }
 
 /** A request refused: status, headers and problem body to send, nothing else. */
@@ -235,7 +237,9 @@ export class RequestGuard {
         return this.#refuse("ip_not_allowed", IP_NOT_ALLOWED_DETAIL, guarded, {}, apiKey);
       }
       // Allow-listed clients (health checkers, internal networks) are never limited.
-      if (allowListed) return { allowed: true, apiKey, headers: {}, request: guarded };
+      if (allowListed) {
+        return { allowed: true, apiKey, headers: {}, request: guarded, charged: false };
+      }
       // Checked here, not in the async function: nearly always seeded, and then no await.
       if (apiKey.monthlyLimit !== null && this.#quotaSeedDue(apiKey.quotaId, startedAt)) {
         await this.#seedOnce(apiKey.quotaId, startedAt);
@@ -329,7 +333,7 @@ export class RequestGuard {
       timestamp: new Date(startedAt),
       // Only requests let through count toward the quota (a key's 429s and IP-blocked
       // 403s do not), whatever status the application then answered.
-      charged: result.allowed,
+      charged: result.allowed && result.charged !== false,
     });
   }
 
