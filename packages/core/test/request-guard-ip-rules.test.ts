@@ -207,6 +207,55 @@ describe("IP rules in the request pipeline", () => {
       .toBe("ip_denied");
   });
 
+  it("a notice from another process applies its rule at once, before any re-read", async () => {
+    const store = new InMemoryStore();
+    const listeners = new Set<(change: KeyGuardChange) => void>();
+    const feed = {
+      publish: async (change: KeyGuardChange) => {
+        // Through JSON, as Redis carries it.
+        const sent = JSON.parse(JSON.stringify(change)) as KeyGuardChange;
+        for (const listener of listeners) listener(sent);
+      },
+      subscribe: (listener: (change: KeyGuardChange) => void) => {
+        listeners.add(listener);
+        return () => listeners.delete(listener);
+      },
+      close: async () => {},
+    };
+    // The watcher's reads of the rules can be made to hang: then only the notice itself
+    // can explain a change in its answers.
+    let readsHang = false;
+    const watcherStore = new Proxy(store, {
+      get(target, property) {
+        if (property === "listIpRules" && readsHang) return () => new Promise(() => {});
+        const value = Reflect.get(target, property);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    const open = (kgStore: InMemoryStore) =>
+      new KeyGuard({
+        // No periodic re-read within this test.
+        config: resolveConfig({ secretKey: "ip-rules-secret", blockSyncIntervalMs: 3_600_000 }, {}),
+        store: kgStore,
+        limiter: new InMemoryLimiter(),
+        changeFeed: feed,
+        onWarning: () => {},
+      });
+    const watcher = open(watcherStore);
+    const operator = open(store);
+    await watcher.createOrganization("Acme Corp");
+    const guard = watcher.guard();
+    const { rawKey } = await watcher.createApiKey({ organization: "Acme Corp", label: "k" });
+    expect(codeOf(await guard.check(request("192.0.2.1", rawKey)))).toBe("allowed");
+    readsHang = true;
+    const added = await operator.addIpRule({ cidr: "192.0.2.0/24", action: "deny" });
+    expect(codeOf(await guard.check(request("192.0.2.1", rawKey)))).toBe("ip_denied");
+    await operator.removeIpRule(added.rule.id as string);
+    expect(codeOf(await guard.check(request("192.0.2.1", rawKey)))).toBe("allowed");
+    await watcher.close();
+    await operator.close();
+  });
+
   it("bad input is refused before anything is stored", async () => {
     const { kg } = await setup();
     await expect(kg.addIpRule({ cidr: "10.0.0.0/33", action: "deny" })).rejects.toMatchObject({
