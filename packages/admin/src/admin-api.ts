@@ -161,7 +161,7 @@ export class AdminApi {
       // Every change this request makes is attributed to the admin API and its client.
       const kg = this.#kg.withActor({ type: "admin_api", name: client });
       const result = await route.run(kg, { params, query, body, now });
-      return json(route.status, result);
+      return json(route.statusFor?.(result) ?? route.status, result);
     } catch (error) {
       // The operator hears of every 5xx (with its cause); the client is told nothing of it.
       if (!isKeyGuardError(error) || error.status >= 500) this.#onUnexpectedError(error);
@@ -330,6 +330,7 @@ const WIRE_FIELD_NAMES: Readonly<Record<string, string>> = {
   rateLimitPerMinute: "rate_limit_per_minute",
   monthlyLimit: "monthly_limit",
   expiresAt: "expires_at",
+  allowedIps: "allowed_ips",
   gracePeriodMs: "grace_period_seconds",
   targetId: "target_id",
 };

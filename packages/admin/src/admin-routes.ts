@@ -1,5 +1,6 @@
 import { type EventAction, isWellFormedKey, type KeyGuard, KeyGuardError } from "@keyguard/core";
 import { z } from "zod";
+import { IP_RULE_ROUTES } from "./ip-rule-routes.js";
 import { pageQuery, toPage } from "./pagination.js";
 import {
   createApiKeyBody,
@@ -51,8 +52,19 @@ export interface AdminRoute {
   readonly summary: string;
   /** Longer text for the OpenAPI document, where the summary does not say enough. */
   readonly description?: string;
-  readonly tag: "Organizations" | "Keys" | "Usage" | "IP blocks" | "Audit" | "Webhooks";
+  readonly tag:
+    | "Organizations"
+    | "Keys"
+    | "Usage"
+    | "IP blocks"
+    | "Audit"
+    | "Webhooks"
+    | "IP rules";
   readonly status: 200 | 201;
+  /** When the status depends on the outcome (an existing item answered 200, say). */
+  readonly statusFor?: (result: unknown) => 200 | 201;
+  /** Other success statuses `statusFor` may answer, described for the document. */
+  readonly alsoAnswers?: Readonly<Partial<Record<200 | 201, string>>>;
   readonly query: z.ZodType;
   /** The request body's schema; `optionalBody` lets it be left out entirely. */
   readonly body?: z.ZodType;
@@ -161,6 +173,7 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
         scopes: input.scopes,
         expiresAt: optionalDate(input.expires_at),
         environment: input.environment,
+        allowedIps: input.allowed_ips,
       });
       return { ...toApiKeyWire(key, now), raw_key: rawKey };
     },
@@ -217,6 +230,7 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
         monthlyLimit: input.monthly_limit,
         scopes: input.scopes,
         expiresAt: optionalDate(input.expires_at),
+        allowedIps: input.allowed_ips,
       });
       return toApiKeyWire(updated, now);
     },
@@ -367,4 +381,5 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
     },
   },
   ...WEBHOOK_ROUTES,
+  ...IP_RULE_ROUTES,
 ];

@@ -87,6 +87,12 @@ export function buildOpenApiDocument(
         content: { "application/json": { schema: ref(route.response) } },
       },
     };
+    for (const [status, description] of Object.entries(route.alsoAnswers ?? {})) {
+      responses[status] = {
+        description,
+        content: { "application/json": { schema: ref(route.response) } },
+      };
+    }
     for (const status of problemStatuses(route)) {
       responses[status] = {
         description: (status === 409 ? route.conflict : DESCRIPTIONS[status]) ?? "Error",
@@ -117,13 +123,15 @@ export function buildOpenApiDocument(
       title: "KeyGuard Admin API",
       version: "1",
       description:
-        "Manage organizations, API keys, usage and IP blocks. Every operation needs the X-Admin-Key header. Errors are RFC 9457 problems (application/problem+json) with a stable `code`.",
+        "Manage organizations, API keys, usage, IP blocks and IP rules. Every operation needs the X-Admin-Key header. Errors are RFC 9457 problems (application/problem+json) with a stable `code`.",
     },
     servers: [{ url: prefix }],
     security: [{ adminKey: [] }],
-    tags: ["Organizations", "Keys", "Usage", "IP blocks", "Audit", "Webhooks"].map((name) => ({
-      name,
-    })),
+    tags: ["Organizations", "Keys", "Usage", "IP blocks", "IP rules", "Audit", "Webhooks"].map(
+      (name) => ({
+        name,
+      }),
+    ),
     paths,
     components: {
       schemas,

@@ -33,6 +33,14 @@ const keySettings = {
   monthly_limit: wholeNumber("monthly_limit").nullable(),
   scopes: z.array(text("each scope"), { error: "scopes must be a list of strings" }),
   expires_at: time("expires_at").nullable(),
+  allowed_ips: z
+    .array(z.string({ error: "each allowed_ips entry must be a string" }), {
+      error: "allowed_ips must be a list of IP addresses or CIDRs",
+    })
+    .nullable()
+    .describe(
+      "Addresses or CIDRs the key may be used from (at most 100); elsewhere it is refused with 403 ip_not_allowed. null or [] = anywhere",
+    ),
 };
 
 export const createApiKeyBody = z
@@ -44,6 +52,7 @@ export const createApiKeyBody = z
     monthly_limit: keySettings.monthly_limit.optional(),
     scopes: keySettings.scopes.optional(),
     expires_at: keySettings.expires_at.optional(),
+    allowed_ips: keySettings.allowed_ips.optional(),
     environment: z
       .enum(["live", "test"], { error: 'environment must be "live" or "test"' })
       .optional(),
@@ -60,6 +69,7 @@ export const updateApiKeyBody = z
     monthly_limit: keySettings.monthly_limit.optional(),
     scopes: keySettings.scopes.optional(),
     expires_at: keySettings.expires_at.optional(),
+    allowed_ips: keySettings.allowed_ips.optional(),
   })
   .refine((body) => Object.keys(body).length > 0, { message: "give at least one field to change" })
   .meta({ id: "UpdateApiKey" });

@@ -50,6 +50,10 @@ export const apiKeyWire = z
     created_at: timestamp,
     expires_at: timestamp.nullable(),
     last_used_at: timestamp.nullable(),
+    allowed_ips: z
+      .array(z.string())
+      .nullable()
+      .describe("CIDRs the key may be used from (canonical form); null = anywhere"),
   })
   .meta({ id: "ApiKey" });
 

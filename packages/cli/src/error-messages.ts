@@ -17,6 +17,7 @@ const OPTION_NAMES: Readonly<Record<string, string>> = {
   monthlyLimit: "--monthly-limit",
   scopes: "--scopes",
   expiresAt: "--expires",
+  allowedIps: "--allowed-ip",
   gracePeriodMs: "--grace",
   path: "--path",
   reason: "--reason",

@@ -10,6 +10,7 @@ import { registerExport } from "./commands/export.js";
 import { registerImport } from "./commands/import.js";
 import { registerImportPython } from "./commands/import-python.js";
 import { registerInit } from "./commands/init.js";
+import { registerIpRuleCommands } from "./commands/ip-rules.js";
 import { registerKeyCommands } from "./commands/keys.js";
 import { registerOrganizationCommands } from "./commands/organizations.js";
 import { registerReportCommands } from "./commands/reports.js";
@@ -42,6 +43,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     registerReportCommands,
     registerBlockCommands,
     registerAuditCommand,
+    registerIpRuleCommands,
     registerSecretCommands,
     registerWebhookCommands,
     registerImportPython,

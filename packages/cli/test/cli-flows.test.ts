@@ -132,6 +132,7 @@ describe.each(backends)("keyguard CLI on $name", (backend) => {
         "created_at",
         "expires_at",
         "last_used_at",
+        "allowed_ips",
       ].sort(),
     );
     expect(listed.items[0].created_at).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);

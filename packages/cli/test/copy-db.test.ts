@@ -116,6 +116,7 @@ describe("keyguard copy-db", () => {
       ...["webhook_endpoints", "webhook_deliveries", "webhook_attempts", "webhook_notices"].map(
         (table) => ({ table, source_rows: 0, copied: 0, already_present: 0, target_rows: 0 }),
       ),
+      { table: "ip_rules", source_rows: 0, copied: 0, already_present: 0, target_rows: 0 },
     ]);
   });
 

@@ -22,6 +22,7 @@ export {
   type StoredApiKey,
   toApiKeyInfo,
 } from "./domain/api-key.js";
+export type { IpRule, IpRuleAction, StoredIpRule } from "./domain/ip-rule.js";
 export type { Organization, OrganizationStatus } from "./domain/organization.js";
 export type { SecretFingerprints } from "./domain/secret-fingerprints.js";
 export type { KeyGuardStats, StoreCounts } from "./domain/stats.js";
@@ -62,6 +63,14 @@ export {
 } from "./events/event-actor.js";
 export { type EventListener, EventSubscribers } from "./events/event-subscribers.js";
 export type { EventChanges, EventValue, KeyGuardEvent } from "./events/keyguard-event.js";
+export { type CidrRange, MAX_CIDR_TEXT, parseCidr } from "./ip-rules/cidr.js";
+export {
+  type IpRuleInput,
+  type IpRulesConfig,
+  MAX_IP_RULES,
+} from "./ip-rules/ip-rule-service.js";
+export { type IpRuleWire, toIpRuleWire } from "./ip-rules/ip-rule-wire.js";
+export { MAX_KEY_ALLOWED_IPS, parseAllowedIps } from "./ip-rules/key-allowed-ips.js";
 export {
   KeyGuard,
   type KeyGuardOptions,

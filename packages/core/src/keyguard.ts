@@ -3,6 +3,7 @@ import { type BlockOptions, IpBlockService } from "./blocks/ip-block-service.js"
 import { type CachedLookup, VerificationCache } from "./cache/verification-cache.js";
 import type { KeyGuardConfig } from "./config/keyguard-config.js";
 import { type ApiKeyInfo, type StoredApiKey, toApiKeyInfo } from "./domain/api-key.js";
+import type { IpRule, IpRuleAction } from "./domain/ip-rule.js";
 import type { Organization } from "./domain/organization.js";
 import type { KeyGuardStats } from "./domain/stats.js";
 import type { UsageBucket } from "./domain/usage-bucket.js";
@@ -16,6 +17,8 @@ import { actorOf, type EventActor } from "./events/event-actor.js";
 import { EventRecorder } from "./events/event-recorder.js";
 import { type EventListener, EventSubscribers } from "./events/event-subscribers.js";
 import type { KeyGuardEvent } from "./events/keyguard-event.js";
+import { type IpRuleInput, IpRuleService } from "./ip-rules/ip-rule-service.js";
+import { allowedIpsContain } from "./ip-rules/key-allowed-ips.js";
 import {
   type ApiKeyListing,
   ApiKeyService,
@@ -183,6 +186,7 @@ export class KeyGuard {
   readonly #warn: (code: string, message: string) => void;
   readonly #limiter: Limiter | undefined;
   readonly #ipBlocks: IpBlockService;
+  readonly #ipRules: IpRuleService;
   readonly #reportBackgroundError: ErrorReporter;
   readonly #hash: KeyHasher;
   /** Hashers of `previousSecretKeys`, tried in order for a key the current secret does not know. */
@@ -266,6 +270,15 @@ export class KeyGuard {
       syncIntervalMs: this.config.blockSyncIntervalMs,
       onBackgroundError: (error) => this.#reportBackgroundError(error),
     });
+    this.#ipRules = new IpRuleService({
+      store: this.store,
+      clock: this.clock,
+      configured: this.config.ipRules,
+      trustProxy: this.config.trustProxy,
+      publish: (change) => this.#publish(change),
+      syncIntervalMs: this.config.blockSyncIntervalMs,
+      onBackgroundError: (error) => this.#reportBackgroundError(error),
+    });
     this.#usage = new UsageRecorder({
       ...options.config.usage,
       write: (events) => this.store.insertUsageEvents(events),
@@ -321,11 +334,13 @@ export class KeyGuard {
     if (change.kind === "api-key") this.#cache.invalidate(change.keyHash);
     else if (change.kind === "organization") this.#cache.invalidateOrganization(change.id);
     else if (change.kind === "ip-blocks") this.#ipBlocks.hear(change);
+    else if (change.kind === "ip-rules") this.#ipRules.hear(change);
     else {
       // Every cached key is re-read before it is trusted again (stale-if-error still
       // answers for it while the store cannot), and the stored blocks are read again.
       this.#cache.expireAll();
       this.#ipBlocks.resync();
+      this.#ipRules.hear();
     }
   }
 
@@ -950,6 +965,57 @@ export class KeyGuard {
     return this.#ipBlocks.sync();
   }
 
+  // ---- IP rules (see ip-rules/ip-rule-service.ts) -----------------------------------------
+
+  /**
+   * The IP rule covering a request's client (`deny` wins over `allow`), from memory: no
+   * I/O, and nothing computed while there are no rules.
+   */
+  ipRuleFor(request: GuardRequest): IpRuleAction | undefined {
+    return this.#ipRules.ruleFor(request);
+  }
+
+  /**
+   * Whether a key may be used by this request's client (its `allowedIps`; a key without
+   * them may be used from anywhere). The client's full address is compared, derived as
+   * for limits (`trustProxy`).
+   */
+  keyAllowsClient(key: ApiKeyInfo, request: GuardRequest): boolean {
+    const allowed = key.allowedIps;
+    if (allowed === undefined || allowed === null) return true;
+    return allowedIpsContain(allowed, this.#ipRules.clientIp(request));
+  }
+
+  /** Configured rules, then the stored ones (oldest first). */
+  listIpRules(): Promise<IpRule[]> {
+    return this.#ipRules.list();
+  }
+
+  /**
+   * Stores an allow or deny rule; every process applies it (at once with a change feed,
+   * else within `blockSyncIntervalMs`). The same range and action again answers the
+   * rule there (`created: false`).
+   *
+   * @example
+   * ```ts
+   * await kg.addIpRule({ cidr: "10.0.0.0/8", action: "allow", reason: "internal" });
+   * await kg.addIpRule({ cidr: "198.51.100.0/24", action: "deny" });
+   * ```
+   */
+  addIpRule(input: IpRuleInput): Promise<{ rule: IpRule; created: boolean }> {
+    return this.#ipRules.add(input);
+  }
+
+  /** Removes a stored rule by id (`not_found` if there is none); the rule removed. */
+  removeIpRule(id: string): Promise<IpRule> {
+    return this.#ipRules.remove(id);
+  }
+
+  /** Starts keeping stored IP rules in step with the store; resolves once loaded. Idempotent. */
+  syncIpRules(): Promise<void> {
+    return this.#ipRules.sync();
+  }
+
   /**
    * A per-client limit for routes without API keys (the seed's `rate_limit_by_ip`), with
    * optional lockouts. Adapters wrap it as `rateLimitByIp(kg, rule)`.
@@ -1000,6 +1066,7 @@ export class KeyGuard {
   /** Writes queued usage and closes the store, limiter and change feed. Safe to repeat. */
   close(): Promise<void> {
     this.#ipBlocks.stopSync();
+    this.#ipRules.stopSync();
     this.#stopListening?.();
     this.#closing ??= (async () => {
       // Every step runs even if an earlier one fails (usage first: it needs the store);

@@ -21,5 +21,6 @@ export function apiKeyRow(key: ApiKey, codec: ColumnCodec): Insertable<ApiKeysTa
     last_used_at: key.lastUsedAt && codec.date(key.lastUsedAt),
     quota_id: key.quotaId,
     replaced_by: key.replacedBy,
+    allowed_ips: key.allowedIps ? codec.json(key.allowedIps) : null,
   };
 }

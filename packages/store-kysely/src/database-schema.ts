@@ -17,6 +17,7 @@ export interface DatabaseSchema {
   webhook_attempts: WebhookAttemptsTable;
   webhook_notices: WebhookNoticesTable;
   audit_events: AuditEventsTable;
+  ip_rules: IpRulesTable;
 }
 
 export type DbDate = Date | string;
@@ -50,6 +51,8 @@ export interface ApiKeysTable {
   quota_id: string | null;
   /** The successor's id, once this key was rotated. */
   replaced_by: string | null;
+  /** JSON array of canonical CIDRs the key may be used from (migration 0016); null: anywhere. */
+  allowed_ips: unknown;
 }
 
 export interface UsageLogsTable {
@@ -160,4 +163,14 @@ export interface AuditEventsTable {
   target_id: string;
   /** `{ before, after }` as JSON: `jsonb` in PostgreSQL, text in SQLite. */
   changes: unknown;
+}
+
+/** IP allow / deny rules (migration 0016): one per canonical CIDR. */
+export interface IpRulesTable {
+  id: string;
+  cidr: string;
+  /** `allow` or `deny`. */
+  action: string;
+  reason: string | null;
+  created_at: DbDate;
 }

@@ -4,9 +4,9 @@ import type {
   ApiKeyListFilter,
   ApiKeyPatch,
   ApiKeyRotation,
-  ChangeFeed,
   ApiKeyRotationOutcome,
   AuditEventFilter,
+  ChangeFeed,
   EventRecord,
   IpBlock,
   IpBlockFilter,
@@ -20,6 +20,7 @@ import type {
   Store,
   StoreCounts,
   StoredApiKey,
+  StoredIpRule,
   UsageBucket,
   UsageEvent,
   UsageMaintenanceResult,
@@ -66,6 +67,7 @@ import type {
   OrganizationsTable,
 } from "./database-schema.js";
 import type { WriteTransactionSync } from "./dialects/open-sqlite.js";
+import { deleteIpRule, insertIpRule, listIpRules } from "./ip-rule-queries.js";
 import { hasKeyGuardSchema, migrateToLatest } from "./migrations/migrate.js";
 import {
   adoptSecretFingerprint,
@@ -618,6 +620,9 @@ export class KyselyStore implements Store {
       values.rate_limit_per_minute = patch.rateLimitPerMinute;
     }
     if (patch.monthlyLimit !== undefined) values.monthly_limit = patch.monthlyLimit;
+    if (patch.allowedIps !== undefined) {
+      values.allowed_ips = patch.allowedIps === null ? null : codec.json(patch.allowedIps);
+    }
     if (patch.expiresAt !== undefined) {
       values.expires_at = patch.expiresAt && codec.date(patch.expiresAt);
     }
@@ -1027,6 +1032,20 @@ export class KyselyStore implements Store {
     );
   }
 
+  // ---- IP rules (ip-rule-queries.ts) ------------------------------------------------------
+
+  listIpRules(limit: number): Promise<StoredIpRule[]> {
+    return this.#run(() => listIpRules(this.db, this.#codec, limit));
+  }
+
+  insertIpRule(rule: StoredIpRule): Promise<{ rule: StoredIpRule; created: boolean }> {
+    return this.#run(() => insertIpRule(this.db, this.#codec, rule));
+  }
+
+  deleteIpRule(id: string): Promise<StoredIpRule | undefined> {
+    return this.#run(() => deleteIpRule(this.db, this.#codec, id));
+  }
+
   // ---- secret fingerprints (secret-fingerprint-queries.ts) --------------------------------
 
   readSecretFingerprints(): Promise<SecretFingerprints> {
@@ -1161,6 +1180,7 @@ export class KyselyStore implements Store {
       lastUsedAt: row.last_used_at === null ? null : codec.readDate(row.last_used_at),
       quotaId: row.quota_id ?? row.id,
       replacedBy: row.replaced_by,
+      ...allowedIpsOf(row.allowed_ips, codec),
       organizationName: row.organization_name,
       organizationStatus: row.organization_status as OrganizationStatus,
     };
@@ -1174,4 +1194,11 @@ function unknownAfterId(what: "key" | "organization"): KeyGuardError {
     "invalid_input",
     `The listing cannot continue after that ${what}: there is no such ${what}.`,
   );
+}
+
+/** A key's `allowed_ips` column as the key's field (absent when the key has none). */
+function allowedIpsOf(value: unknown, codec: ColumnCodec): { allowedIps?: readonly string[] } {
+  if (value === null || value === undefined) return {};
+  const list = codec.readJson(value);
+  return Array.isArray(list) && list.length > 0 ? { allowedIps: list as string[] } : {};
 }

@@ -182,6 +182,26 @@ describe("the database's own change feed", () => {
       () => expect(reader.findManualBlock("203.0.113.9", "/api/data", now())).toBeUndefined(),
       WAIT_MS,
     );
+
+    // IP rules: the database announces the rule itself, then its removal.
+    const { rule } = await writer.addIpRule({ cidr: "198.51.100.7/24", action: "deny" });
+    const ruleId = rule.id as string; // a stored rule always has one
+    await seeNotices();
+    await eventually(
+      () =>
+        expect(deployment.heard).toContainEqual({
+          kind: "ip-rules",
+          added: { id: ruleId, cidr: "198.51.100.0/24", action: "deny" },
+        }),
+      WAIT_MS,
+    );
+    await writer.removeIpRule(ruleId);
+    await seeNotices();
+    await eventually(
+      () => expect(deployment.heard).toContainEqual({ kind: "ip-rules", removed: ruleId }),
+      WAIT_MS,
+    );
+    expect(deployment.errors, "every notice was well-formed").toEqual([]);
   }
 
   describe.runIf(pgAvailable)("PostgreSQL (LISTEN/NOTIFY)", () => {

@@ -76,6 +76,7 @@ describe.runIf(available)("PostgreSQL schemas", () => {
         "api_keys",
         "audit_events",
         "ip_blocks",
+        "ip_rules",
         "keyguard_migration",
         "keyguard_migration_lock",
         "organizations",

@@ -9,6 +9,7 @@ import type { AdapterApp } from "./adapter-conformance.js";
 import { describeAdminAudit } from "./admin-audit-conformance.js";
 import { describeAdminRaces } from "./admin-races-conformance.js";
 import { describeAdminWebhooks } from "./admin-webhooks-conformance.js";
+import { describeIpRuleConformance } from "./ip-rules-conformance.js";
 import { postgresAvailable } from "./postgres-test-database.js";
 import {
   type DisposableStore,
@@ -114,6 +115,7 @@ export function describeAdminConformance(
     describeAdminRaces(start, options);
     describeAdminWebhooks(start, options);
     describeAdminAudit(start, options);
+    describeIpRuleConformance(name, start, options);
 
     it("runs the seed's endpoints: orgs, keys (raw key once, then masked), revoke, stats", async () => {
       const { kg, call, api } = await setup();
@@ -577,6 +579,9 @@ export function describeAdminConformance(
           "GET /webhooks listWebhooks",
           "GET /webhooks/{id}/deliveries listWebhookDeliveries",
           "POST /webhooks createWebhook",
+          "GET /ip-rules listIpRules",
+          "POST /ip-rules createIpRule",
+          "DELETE /ip-rules/{id} deleteIpRule",
         ].sort(),
       );
       expect(document.body.components.securitySchemes.adminKey).toEqual({

@@ -10,6 +10,7 @@ import {
 import { afterEach, describe, expect, it } from "vitest";
 import { FakeClock } from "./fake-clock.js";
 import { describeAuditConformance } from "./store-conformance-audit.js";
+import { describeIpRuleStorage } from "./store-conformance-ip-rules.js";
 import { describeStoreRaces } from "./store-conformance-races.js";
 import { describeUsageConformance } from "./store-conformance-usage.js";
 
@@ -475,6 +476,7 @@ export function describeStoreConformance(
     });
 
     describeStoreRaces(() => setup());
+    describeIpRuleStorage(() => setup());
 
     describe("verification", () => {
       it("tells every outcome apart", async () => {

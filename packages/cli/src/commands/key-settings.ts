@@ -1,6 +1,7 @@
 import type { UpdateApiKeyInput } from "@keyguard/core";
 import type { CliContext } from "../cli-context.js";
 import { parseExpiry, parsePositiveInteger, parseScopes } from "../parse-values.js";
+import { readAllowedIps } from "./allowed-ips-option.js";
 
 /**
  * The key settings shared by `create-key` and `update-key`, read from the exact text of
@@ -23,6 +24,8 @@ export function readKeySettings(ctx: CliContext, now: number): UpdateApiKeyInput
   if (scopes !== undefined) settings.scopes = parseScopes(scopes);
   const expires = ctx.option("expires");
   if (expires !== undefined) settings.expiresAt = parseExpiry(expires, now);
+  const allowedIps = readAllowedIps(ctx);
+  if (allowedIps !== undefined) settings.allowedIps = allowedIps;
   return settings;
 }
 
@@ -31,4 +34,8 @@ export const KEY_SETTING_OPTIONS = [
   ["--monthly-limit <n>", "Requests per calendar month, UTC ('none' for no quota)"],
   ["--scopes <a,b>", "Comma-separated scopes"],
   ["--expires <when>", "A duration from now (30d, 12h), a date (2027-01-31) or 'never'"],
+  [
+    "--allowed-ip <cidr>",
+    "Usable only from this address or CIDR (repeatable; 'any' lifts the restriction)",
+  ],
 ] as const;

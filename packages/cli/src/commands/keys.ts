@@ -17,6 +17,8 @@ function describeKey(key: ApiKeyInfo, now: number): string[] {
     `  Monthly:     ${key.monthlyLimit === null ? "unlimited" : formatCount(key.monthlyLimit)}`,
     `  Scopes:      ${key.scopes.length > 0 ? key.scopes.join(", ") : "(none)"}`,
     `  Expires:     ${formatDateTime(key.expiresAt)}${key.expiresAt ? " UTC" : ""}`,
+    // Only for keys that have them: the seed's output stays as it was for the others.
+    ...(key.allowedIps ? [`  Allowed IPs: ${key.allowedIps.join(", ")}`] : []),
   ];
 }
 
@@ -111,7 +113,7 @@ export const registerKeyCommands: RegisterCommand = (cli, ctx) => {
     const settings = readKeySettings(ctx, now);
     if (Object.keys(settings).length === 0) {
       throw new UsageError(
-        "update-key needs at least one of --label, --rate-limit, --monthly-limit, --scopes, --expires",
+        "update-key needs at least one of --label, --rate-limit, --monthly-limit, --scopes, --expires, --allowed-ip",
       );
     }
     return ctx.withKeyGuard({ needsSecret: false, shared: true }, async (kg) => {

@@ -1,4 +1,10 @@
-import { KEY_HASH_SCHEMES, KeyGuardError } from "@keyguard/core";
+import {
+  KEY_HASH_SCHEMES,
+  KeyGuardError,
+  MAX_KEY_ALLOWED_IPS,
+  parseAllowedIps,
+  parseCidr,
+} from "@keyguard/core";
 import type { ImportRecords } from "@keyguard/store-kysely";
 import { findNodeAtLocation, type ParseError, parseTree, printParseErrorCode } from "jsonc-parser";
 import { z } from "zod";
@@ -61,6 +67,12 @@ const apiKey = z
     // another) and its successor once rotated. Optional: files from other systems lack them.
     quota_id: id.optional(),
     replaced_by: id.nullable().default(null),
+    // Where the key may be used from (canonical CIDRs); null or absent: anywhere.
+    allowed_ips: z
+      .array(z.string().refine(isCidr, "must be an IP address or CIDR range"))
+      .max(MAX_KEY_ALLOWED_IPS)
+      .nullable()
+      .default(null),
   })
   .superRefine((key, context) => {
     const base64 = key.hash_scheme === "sha256-base64url";
@@ -147,6 +159,7 @@ export function writeExportFile(records: Required<ImportRecords>, exportedAt: Da
         last_used_at: iso(key.lastUsedAt),
         quota_id: key.quotaId,
         replaced_by: key.replacedBy,
+        allowed_ips: key.allowedIps ?? null,
       })),
     ) +
     section(
@@ -248,6 +261,7 @@ export function readExportFile(content: string, name: string, now: Date): Import
       lastUsedAt: date(key.last_used_at),
       quotaId: key.quota_id ?? key.id,
       replacedBy: key.replaced_by,
+      ...allowedIpsField(key.allowed_ips),
     })),
     usage: file.usage.map((row) => ({
       id: row.id,
@@ -276,4 +290,19 @@ export function readExportFile(content: string, name: string, now: Date): Import
 function normaliseHash(hash: string, scheme: string): string {
   if (scheme !== "sha256-base64url") return hash.toLowerCase();
   return hash.replace(/=+$/, "").replaceAll("+", "-").replaceAll("/", "_");
+}
+
+/** A record's `allowed_ips` as a key's field: canonical, absent when there are none. */
+function allowedIpsField(list: readonly string[] | null): { allowedIps?: readonly string[] } {
+  const allowedIps = list === null ? null : parseAllowedIps(list, "allowed_ips");
+  return allowedIps === null ? {} : { allowedIps };
+}
+
+function isCidr(text: string): boolean {
+  try {
+    parseCidr(text);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { KeyGuardError } from "../errors/keyguard-error.js";
+import { configuredRules } from "../ip-rules/ip-rule-service.js";
 import { webhookConfigSchema } from "../webhooks/webhook-config.js";
 import { type DatabaseTarget, parseDatabaseUrl } from "./database-url.js";
 
@@ -135,6 +136,16 @@ const configSchema = z.object({
     .string()
     .refine(isTimeZone, "timeZone must be an IANA time zone such as UTC or Europe/Paris")
     .default("UTC"),
+  /**
+   * IP allow and deny rules by address or CIDR (see `IpRuleService`): `allow` is never
+   * limited or blocked, `deny` is always refused (403 `ip_denied`); deny wins where both
+   * match. Each entry is checked when KeyGuard starts. From the environment:
+   * `KEYGUARD_IP_ALLOW=10.0.0.0/8,fd00::/8`, `KEYGUARD_IP_DENY=...`.
+   */
+  ipRules: z
+    .object({ allow: cidrList("ipRules.allow"), deny: cidrList("ipRules.deny") })
+    .strict()
+    .prefault({}),
   /** How often manual IP blocks are re-read from the database (other processes' blocks). */
   blockSyncIntervalMs: positiveInt("blockSyncIntervalMs").default(2_000),
   cache: z
@@ -263,6 +274,8 @@ export const CONFIG_ENV_VARS = {
   defaultRateLimitPerMinute: "KEYGUARD_DEFAULT_RATE_LIMIT_PER_MINUTE",
   ipBlockThreshold: "KEYGUARD_IP_BLOCK_THRESHOLD",
   trustProxy: "KEYGUARD_TRUST_PROXY",
+  "ipRules.allow": "KEYGUARD_IP_ALLOW",
+  "ipRules.deny": "KEYGUARD_IP_DENY",
   timeZone: "KEYGUARD_TIME_ZONE",
   "cache.ttlMs": "KEYGUARD_CACHE_TTL_MS",
   "cache.staleIfErrorMs": "KEYGUARD_CACHE_STALE_IF_ERROR_MS",
@@ -283,6 +296,26 @@ export const CONFIG_ENV_VARS = {
   "webhooks.expiringDays": "KEYGUARD_WEBHOOKS_EXPIRING_DAYS",
   "audit.retentionDays": "KEYGUARD_AUDIT_RETENTION_DAYS",
 } as const;
+
+/** A list of CIDRs, or comma-separated text (from the environment); entries checked by `IpRuleService`. */
+function cidrList(field: string) {
+  return z
+    .preprocess(
+      (value) =>
+        typeof value === "string"
+          ? value
+              .split(",")
+              .map((part) => part.trim())
+              .filter(Boolean)
+          : value,
+      z
+        .array(z.string({ error: `${field} entries must be text` }), {
+          error: `${field} must be a list of IP addresses or CIDRs`,
+        })
+        .max(10_000, `${field} may hold at most 10000 entries`),
+    )
+    .default([]);
+}
 
 function isTimeZone(value: string): boolean {
   try {
@@ -352,5 +385,6 @@ export function resolveConfig(
       { details: { field: "previousSecretKeys" } },
     );
   }
+  configuredRules(parsed.data.ipRules); // each entry an address or CIDR: invalid_config otherwise
   return { ...parsed.data, database: parseDatabaseUrl(parsed.data.databaseUrl) };
 }

@@ -35,6 +35,11 @@ export interface ApiKey {
   readonly quotaId: string;
   /** The id of the key that replaced this one, once it was rotated (`null` before). */
   readonly replacedBy: string | null;
+  /**
+   * Where the key may be used from: canonical CIDRs (`203.0.113.0/24`). Used from any
+   * other address it is refused with 403 `ip_not_allowed`. Absent or `null`: anywhere.
+   */
+  readonly allowedIps?: readonly string[] | null;
 }
 
 /** A stored key together with the facts about its organization that verification needs. */
@@ -59,6 +64,8 @@ export interface ApiKeyPatch {
   readonly rateLimitPerMinute?: number;
   readonly monthlyLimit?: number | null;
   readonly expiresAt?: Date | null;
+  /** `null` (or an empty list) lifts the restriction. */
+  readonly allowedIps?: readonly string[] | null;
 }
 
 /**
@@ -81,6 +88,7 @@ export function toApiKeyInfo(key: StoredApiKey): ApiKeyInfo {
     lastUsedAt: key.lastUsedAt,
     quotaId: key.quotaId,
     replacedBy: key.replacedBy,
+    allowedIps: key.allowedIps ?? null,
     organizationName: key.organizationName,
     organizationStatus: key.organizationStatus,
   };

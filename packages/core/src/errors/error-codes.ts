@@ -57,6 +57,9 @@ export const ERROR_CODES = {
 
   // Abuse prevention and limits.
   ip_blocked: { status: 403, title: "IP address blocked" },
+  // IP rules: a deny rule covers the client; a key's allowed_ips do not.
+  ip_denied: { status: 403, title: "IP address denied" },
+  ip_not_allowed: { status: 403, title: "IP address not allowed for this key" },
   rate_limited: { status: 429, title: "Rate limit exceeded" },
   quota_exceeded: { status: 429, title: "Monthly quota exceeded" },
 

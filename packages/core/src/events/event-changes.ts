@@ -23,6 +23,8 @@ export function keyFields(key: ApiKey): Fields {
     monthly_limit: key.monthlyLimit,
     expires_at: isoOrNull(key.expiresAt),
     replaced_by: key.replacedBy,
+    allowed_ips:
+      key.allowedIps === undefined || key.allowedIps === null ? null : [...key.allowedIps],
   };
 }
 

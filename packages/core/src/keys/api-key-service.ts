@@ -11,6 +11,7 @@ import type { Organization } from "../domain/organization.js";
 import { KeyGuardError } from "../errors/keyguard-error.js";
 import { changedFields, created, keyFields } from "../events/event-changes.js";
 import type { EventRecorder } from "../events/event-recorder.js";
+import { parseAllowedIps } from "../ip-rules/key-allowed-ips.js";
 import type {
   ApiKeyChange,
   ApiKeyListFilter,
@@ -50,6 +51,8 @@ export interface CreateApiKeyInput {
   readonly expiresAt?: Date | null;
   /** `kg_live_` or `kg_test_` keys; defaults to the configured `keyEnvironment`. */
   readonly environment?: KeyEnvironment;
+  /** Addresses or CIDRs the key may be used from (at most 100); omitted = anywhere. */
+  readonly allowedIps?: readonly string[] | null;
 }
 
 /** A new key: `rawKey` is shown to the caller once and never stored anywhere. */
@@ -231,6 +234,7 @@ export class ApiKeyService {
     const monthlyLimit = parseInput(monthlyLimitSchema, input.monthlyLimit ?? null, "monthlyLimit");
     const scopes = parseInput(scopesSchema, input.scopes ?? [], "scopes");
     const expiresAt = this.#parseExpiry(input.expiresAt ?? null, now);
+    const allowedIps = parseAllowedIps(input.allowedIps ?? null, "allowedIps");
     const { rawKey, prefix } = generateRawKey(input.environment ?? this.#config.keyEnvironment);
     const keyHash = this.#hash(rawKey);
     // A lookup of this hash may have been cached as unknown (a client tried it early).
@@ -253,6 +257,7 @@ export class ApiKeyService {
         lastUsedAt: null,
         quotaId: id,
         replacedBy: null,
+        ...(allowedIps === null ? {} : { allowedIps }),
       },
     };
   }
@@ -311,6 +316,9 @@ export class ApiKeyService {
     if (input.scopes !== undefined) patch.scopes = parseInput(scopesSchema, input.scopes, "scopes");
     if (input.expiresAt !== undefined) {
       patch.expiresAt = this.#parseExpiry(input.expiresAt, this.#clock.now());
+    }
+    if (input.allowedIps !== undefined) {
+      patch.allowedIps = parseAllowedIps(input.allowedIps, "allowedIps");
     }
     const key = await this.find(reference);
     const updated = await this.#events.write(

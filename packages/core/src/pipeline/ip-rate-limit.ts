@@ -86,7 +86,12 @@ export class IpRateLimit {
     const path = normalizePath(request.path);
     const client = kg.clientOf(request);
     try {
-      await kg.syncBlocks();
+      await Promise.all([kg.syncBlocks(), kg.syncIpRules()]);
+      const ipRule = kg.ipRuleFor(request);
+      if (ipRule === "deny") {
+        return refuse("ip_denied", "Requests from this IP address are not accepted.", {});
+      }
+      if (ipRule === "allow") return { allowed: true, headers: {} }; // never limited
       const block = await kg.findBlock(client, path, now);
       if (block !== undefined) {
         return refuse("ip_blocked", blockedDetail(block.untilMs, now), {

@@ -73,6 +73,8 @@ export interface GuardAllowed {
   readonly apiKey: ApiKeyInfo;
   readonly headers: Readonly<Record<string, string>>;
   readonly request: GuardedRequest;
+  /** `false` for a client on an allow rule: never limited, so not charged to the quota. */
+  readonly charged?: false;
 }
 
 /** A request refused: status, headers and problem body to send, nothing else. */
@@ -95,6 +97,9 @@ const KEY_REFUSAL_DETAIL: Record<Exclude<VerifyOutcome, "valid" | "missing">, st
   expired: "The API key has expired.",
   organization_suspended: "The API key's organization is suspended.",
 };
+
+const IP_DENIED_DETAIL = "Requests from this IP address are not accepted.";
+const IP_NOT_ALLOWED_DETAIL = "This API key may not be used from this IP address.";
 
 /**
  * Refusals of a key that was sent and is wrong: only these count toward
@@ -152,7 +157,7 @@ export class RequestGuard {
     // Counts the limiter keeps elsewhere (Redis) may be gone after a reconnection: the
     // quotas seeded so far are seeded again before their next decision.
     limiter.onStateLost?.(() => this.#quotaSeeded.clear());
-    this.#blocksLoaded = kg.syncBlocks().then(() => {
+    this.#blocksLoaded = Promise.all([kg.syncBlocks(), kg.syncIpRules()]).then(() => {
       this.#blocksLoaded = undefined;
     });
   }
@@ -177,7 +182,14 @@ export class RequestGuard {
     };
     try {
       if (this.#blocksLoaded !== undefined) await this.#blocksLoaded;
-      const manual = this.#kg.findManualBlock(client, blockPath, startedAt);
+      // IP rules first: a denied client gets nothing else (no key work at all); an allowed
+      // one is never blocked, counted or limited (see ip-rules/ip-rule-service.ts).
+      const ipRule = this.#kg.ipRuleFor(request);
+      if (ipRule === "deny") return this.#refuse("ip_denied", IP_DENIED_DETAIL, guarded);
+      const allowListed = ipRule === "allow";
+      const manual = allowListed
+        ? undefined
+        : this.#kg.findManualBlock(client, blockPath, startedAt);
       if (manual !== undefined) {
         return this.#refuse("ip_blocked", blockedDetail(manual.untilMs, startedAt), guarded, {
           "retry-after": retryAfterSeconds(manual.untilMs - startedAt),
@@ -186,18 +198,10 @@ export class RequestGuard {
       const rawKey = this.#extractKey(request);
       const verified = rawKey.ok ? await this.#kg.verifyKey(rawKey.value) : undefined;
       if (verified === undefined || verified.outcome !== "valid") {
-        let block: IpBlock | undefined;
-        try {
-          block = await this.#limiter.findBlock(client, blockPath, startedAt);
-          const wrongKey = verified === undefined || WRONG_KEY[verified.outcome];
-          if (block === undefined && countsAsFailure(request.method, wrongKey)) {
-            await this.#countFailure(client, startedAt);
-          }
-        } catch (error) {
-          // The request is refused either way: with the limiter down (Redis, say) the
-          // failure goes uncounted rather than turning a 401 into a 503, but not unheard.
-          this.#kg.reportError(error);
-        }
+        const wrongKey = verified === undefined || WRONG_KEY[verified.outcome];
+        const block = allowListed
+          ? undefined
+          : await this.#blockOrCountFailure(request, client, blockPath, startedAt, wrongKey);
         if (block !== undefined) {
           return this.#refuse("ip_blocked", blockedDetail(block.untilMs, startedAt), guarded, {
             "retry-after": retryAfterSeconds(block.untilMs - startedAt),
@@ -220,6 +224,22 @@ export class RequestGuard {
         );
       }
       const apiKey = verified.key;
+      if (!this.#kg.keyAllowsClient(apiKey, request)) {
+        // A genuine key used from elsewhere is treated as a stolen one: a failed attempt.
+        const block = allowListed
+          ? undefined
+          : await this.#blockOrCountFailure(request, client, blockPath, startedAt, true);
+        if (block !== undefined) {
+          return this.#refuse("ip_blocked", blockedDetail(block.untilMs, startedAt), guarded, {
+            "retry-after": retryAfterSeconds(block.untilMs - startedAt),
+          });
+        }
+        return this.#refuse("ip_not_allowed", IP_NOT_ALLOWED_DETAIL, guarded, {}, apiKey);
+      }
+      // Allow-listed clients (health checkers, internal networks) are never limited.
+      if (allowListed) {
+        return { allowed: true, apiKey, headers: {}, request: guarded, charged: false };
+      }
       // Checked here, not in the async function: nearly always seeded, and then no await.
       if (apiKey.monthlyLimit !== null && this.#quotaSeedDue(apiKey.quotaId, startedAt)) {
         await this.#seedOnce(apiKey.quotaId, startedAt);
@@ -319,7 +339,7 @@ export class RequestGuard {
       timestamp: new Date(startedAt),
       // Only requests let through count toward the quota (a key's 429s and IP-blocked
       // 403s do not), whatever status the application then answered.
-      charged: result.allowed,
+      charged: result.allowed && result.charged !== false,
     });
   }
 
@@ -373,6 +393,31 @@ export class RequestGuard {
 
   /** Quotas whose count was seeded from the store, and for which month. */
   readonly #quotaSeeded = new Map<string, number>();
+
+  /**
+   * The limiter's block on the client, if any; else, for a wrong key, one failure counted
+   * toward `ipBlockThreshold`. With the limiter down (Redis, say) the request is refused
+   * either way: the failure goes uncounted rather than turning a 4xx into a 503, but is
+   * reported.
+   */
+  async #blockOrCountFailure(
+    request: GuardRequest,
+    client: string,
+    path: string,
+    now: number,
+    wrongKey: boolean,
+  ): Promise<IpBlock | undefined> {
+    try {
+      const block = await this.#limiter.findBlock(client, path, now);
+      if (block === undefined && countsAsFailure(request.method, wrongKey)) {
+        await this.#countFailure(client, now);
+      }
+      return block;
+    } catch (error) {
+      this.#kg.reportError(error);
+      return undefined;
+    }
+  }
 
   async #countFailure(client: string, now: number): Promise<void> {
     await countAuthFailure(

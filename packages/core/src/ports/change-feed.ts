@@ -19,6 +19,15 @@ export type KeyGuardChange =
       readonly block?: IpBlock;
       readonly stored?: boolean;
     }
+  /**
+   * The stored IP allow / deny rules changed: the rule `added` or the id `removed` (applied
+   * at once), and the rules are then re-read to be sure.
+   */
+  | {
+      readonly kind: "ip-rules";
+      readonly added?: { readonly id: string; readonly cidr: string; readonly action: string };
+      readonly removed?: string;
+    }
   /** Notices may have been missed (the feed reconnected): drop everything cached. */
   | { readonly kind: "resync" };
 

@@ -1,4 +1,5 @@
 import type { ApiKey, ApiKeyPatch, StoredApiKey } from "../domain/api-key.js";
+import type { StoredIpRule } from "../domain/ip-rule.js";
 import type { Organization, OrganizationStatus } from "../domain/organization.js";
 import type { SecretFingerprints } from "../domain/secret-fingerprints.js";
 import type { StoreCounts } from "../domain/stats.js";
@@ -251,6 +252,18 @@ export interface Store extends AuditLog {
    * so their rows must not pile up); the number deleted.
    */
   deleteEndedAutomaticBlocks?(now: Date): Promise<number>;
+
+  // ---- IP rules (optional: without them only configured `ipRules` apply) ----
+
+  /** Stored IP allow / deny rules, oldest first, at most `limit`. */
+  listIpRules?(limit: number): Promise<StoredIpRule[]>;
+  /**
+   * Stores `rule` unless a rule for the same (canonical) `cidr` exists: the rule stored
+   * for that cidr afterwards, and whether this call created it (two racing calls: one).
+   */
+  insertIpRule?(rule: StoredIpRule): Promise<{ rule: StoredIpRule; created: boolean }>;
+  /** Deletes a rule by id: the rule deleted, or `undefined` when there was none. */
+  deleteIpRule?(id: string): Promise<StoredIpRule | undefined>;
 
   // ---- imported keys (optional: a store without them cannot hold imported keys) ----
 

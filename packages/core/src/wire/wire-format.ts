@@ -36,6 +36,8 @@ export interface ApiKeyWire {
   readonly created_at: string;
   readonly expires_at: string | null;
   readonly last_used_at: string | null;
+  /** CIDRs the key may be used from; `null`: anywhere. */
+  readonly allowed_ips: string[] | null;
 }
 
 export interface StatsWire {
@@ -108,6 +110,8 @@ export function toApiKeyWire(key: ApiKeyInfo, now: number): ApiKeyWire {
     created_at: iso(key.createdAt),
     expires_at: isoOrNull(key.expiresAt),
     last_used_at: isoOrNull(key.lastUsedAt),
+    allowed_ips:
+      key.allowedIps === undefined || key.allowedIps === null ? null : [...key.allowedIps],
   };
 }
 

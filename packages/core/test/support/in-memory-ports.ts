@@ -1,5 +1,6 @@
 import { IpBlockList } from "../../src/blocks/ip-block-list.js";
 import type { ApiKey, ApiKeyPatch, StoredApiKey } from "../../src/domain/api-key.js";
+import type { StoredIpRule } from "../../src/domain/ip-rule.js";
 import type { Organization, OrganizationStatus } from "../../src/domain/organization.js";
 import type { StoreCounts } from "../../src/domain/stats.js";
 import type { UsageBucket } from "../../src/domain/usage-bucket.js";
@@ -185,6 +186,24 @@ export class InMemoryStore implements Store {
         b.untilMs > now.getTime() &&
         (filter.automatic === undefined || (b.automatic === true) === filter.automatic),
     );
+  }
+
+  readonly #ipRules: StoredIpRule[] = [];
+
+  async listIpRules(limit: number): Promise<StoredIpRule[]> {
+    return this.#ipRules.slice(0, limit);
+  }
+
+  async insertIpRule(rule: StoredIpRule): Promise<{ rule: StoredIpRule; created: boolean }> {
+    const existing = this.#ipRules.find((stored) => stored.cidr === rule.cidr);
+    if (existing !== undefined) return { rule: existing, created: false };
+    this.#ipRules.push(rule);
+    return { rule, created: true };
+  }
+
+  async deleteIpRule(id: string): Promise<StoredIpRule | undefined> {
+    const index = this.#ipRules.findIndex((rule) => rule.id === id);
+    return index === -1 ? undefined : this.#ipRules.splice(index, 1)[0];
   }
 
   async countStats(): Promise<StoreCounts> {

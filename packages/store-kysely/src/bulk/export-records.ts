@@ -43,6 +43,9 @@ export async function exportRecords(
       lastUsedAt: dateOrNull(row.last_used_at),
       quotaId: row.quota_id ?? row.id,
       replacedBy: row.replaced_by ?? null,
+      ...(row.allowed_ips === null || row.allowed_ips === undefined
+        ? {}
+        : { allowedIps: codec.readJson(row.allowed_ips) as string[] }),
     })),
     usage: usage.map((row) => ({
       id: row.id,

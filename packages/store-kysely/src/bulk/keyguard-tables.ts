@@ -30,6 +30,7 @@ export const KEYGUARD_TABLES: readonly KeyGuardTable[] = [
   { name: "webhook_deliveries", key: ["id"] },
   { name: "webhook_attempts", key: ["id"] },
   { name: "webhook_notices", key: ["kind", "subject_id", "period"] },
+  { name: "ip_rules", key: ["id"] },
 ];
 
 /**

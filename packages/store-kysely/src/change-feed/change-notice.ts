@@ -10,6 +10,7 @@ const MAX_ID_CHARS = 200;
 const MAX_CLIENT_CHARS = 64;
 const MAX_PATH_CHARS = 2_048;
 const MAX_REASON_CHARS = 200;
+const MAX_CIDR_CHARS = 64;
 
 /**
  * A change notice as the migration's triggers write it (JSON), or `undefined` when the
@@ -36,9 +37,29 @@ export function parseChangeNotice(text: string): KeyGuardChange | undefined {
       return { kind: "resync" };
     case "ip-blocks":
       return parseBlockNotice(value);
+    case "ip-rules":
+      return parseRuleNotice(value);
     default:
       return undefined;
   }
+}
+
+/** A rule added (`added`), removed (`removed`: its id), or neither (re-read them all). */
+function parseRuleNotice(value: Record<string, unknown>): KeyGuardChange | undefined {
+  const { added, removed } = value;
+  if (removed !== undefined) {
+    return isText(removed, MAX_ID_CHARS) && added === undefined
+      ? { kind: "ip-rules", removed }
+      : undefined;
+  }
+  if (added === undefined) return { kind: "ip-rules" };
+  if (!isRecord(added)) return undefined;
+  const { id, cidr, action } = added;
+  return isText(id, MAX_ID_CHARS) &&
+    isText(cidr, MAX_CIDR_CHARS) &&
+    (action === "allow" || action === "deny")
+    ? { kind: "ip-rules", added: { id, cidr, action } }
+    : undefined;
 }
 
 function parseBlockNotice(value: Record<string, unknown>): KeyGuardChange | undefined {

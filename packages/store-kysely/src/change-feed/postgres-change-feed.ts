@@ -43,6 +43,7 @@ function announcedByDatabase(change: KeyGuardChange): boolean {
   return (
     change.kind === "api-key" ||
     change.kind === "organization" ||
+    change.kind === "ip-rules" || // migration 0016
     (change.kind === "ip-blocks" && change.stored === true)
   );
 }

@@ -25,6 +25,7 @@ function loggedByDatabase(change: KeyGuardChange): boolean {
   return (
     change.kind === "api-key" ||
     change.kind === "organization" ||
+    change.kind === "ip-rules" || // migration 0016
     (change.kind === "ip-blocks" && change.stored === true)
   );
 }
