@@ -84,6 +84,11 @@ export const statsWire = z
       .describe(
         "Keys (not revoked) imported from another system and still stored under its hash; they are re-stored under KeyGuard's HMAC on first use. At 0 the legacy secret can be retired.",
       ),
+    shadow_refusals: z
+      .int()
+      .describe(
+        "Requests a shadow policy (mode shadow) would have refused and let through, counted by the process that answers since it started.",
+      ),
   })
   .meta({ id: "Stats" });
 

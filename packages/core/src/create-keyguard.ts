@@ -1,6 +1,6 @@
 import type { DatabaseTarget } from "./config/database-url.js";
 import { type KeyGuardConfigInput, resolveConfig } from "./config/keyguard-config.js";
-import { KeyGuard } from "./keyguard.js";
+import { KeyGuard, type KeyGuardOptions } from "./keyguard.js";
 import type { ChangeFeed } from "./ports/change-feed.js";
 import type { Limiter } from "./ports/limiter.js";
 import type { Store } from "./ports/store.js";
@@ -22,6 +22,8 @@ export interface CreateKeyGuardOptions {
   readonly onBackgroundError?: (error: unknown) => void;
   /** Told about likely misconfigurations seen in traffic (see `KeyGuardOptions.onWarning`). */
   readonly onWarning?: (code: string, message: string) => void;
+  /** Told about shadow policies' would-be refusals (see `KeyGuardOptions.onShadowRefusal`). */
+  readonly onShadowRefusal?: KeyGuardOptions["onShadowRefusal"];
   /** Where `KEYGUARD_*` variables are read from (default `process.env`). */
   readonly env?: Record<string, string | undefined>;
   /** `false` allows a missing secret for tooling that never hashes (see `resolveConfig`). */
@@ -131,6 +133,7 @@ export async function createKeyGuard(
     clock: options.clock,
     onBackgroundError: report,
     onWarning: options.onWarning,
+    onShadowRefusal: options.onShadowRefusal,
     usageSpool,
   });
   if (options.migrate ?? true) {

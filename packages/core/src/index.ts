@@ -45,6 +45,7 @@ export {
   type KeyGuardOptions,
   type KeyUsage,
   type SecretRotation,
+  type ShadowRefusal,
   type VerifyOutcome,
   type VerifyResult,
 } from "./keyguard.js";
@@ -83,21 +84,47 @@ export {
   legacyHashOf,
 } from "./keys/key-hash-scheme.js";
 export { createKeyHasher, type KeyHasher } from "./keys/key-hasher.js";
-export { type GcraState, gcra } from "./limits/gcra.js";
+export { chargeGcra, checkGcra, type GcraState, gcra } from "./limits/gcra.js";
+export {
+  keyPolicies,
+  type LimitPolicy,
+  type LimitSpec,
+  MAX_LIMITS,
+  MAX_WINDOW_SECONDS,
+  MIN_WINDOW_SECONDS,
+  MONTH_POLICY_WINDOW_MS,
+  ORGANIZATION_POLICY_PREFIX,
+  POLICY_NAME_PATTERN,
+  type PolicyAlgorithm,
+  type PolicyMode,
+  type PolicyScope,
+  type PolicySource,
+  RESERVED_POLICY_NAMES,
+  samePolicies,
+} from "./limits/limit-policy.js";
 export { type LockoutEnd, lockoutEnd } from "./limits/lockout-end.js";
 export {
   type CalendarMonth,
   calendarMonth,
+  checkMonthlyQuota,
   isQuotaExhausted,
   type MonthlyQuotaState,
   monthlyQuota,
   peekMonthlyQuota,
 } from "./limits/monthly-quota.js";
+export { policyDecision } from "./limits/policy-decision.js";
 export {
+  chargeSlidingWindowCounter,
+  checkSlidingWindowCounter,
   type SlidingWindowCounterState,
   slidingWindowCounter,
 } from "./limits/sliding-window-counter.js";
-export { type SlidingWindowLogState, slidingWindowLog } from "./limits/sliding-window-log.js";
+export {
+  chargeSlidingWindowLog,
+  checkSlidingWindowLog,
+  type SlidingWindowLogState,
+  slidingWindowLog,
+} from "./limits/sliding-window-log.js";
 export type { RateLimitAlgorithm, WindowDecision } from "./limits/window-decision.js";
 export { completeOnClose } from "./node-http/complete-on-close.js";
 export { nodeGuardRequest } from "./node-http/node-guard-request.js";
@@ -133,6 +160,7 @@ export {
   type IpRateLimitResult,
   type IpRateLimitRule,
 } from "./pipeline/ip-rate-limit.js";
+export { type KeyLimits, KeyLimitsCache } from "./pipeline/key-limits.js";
 export {
   blockedDetail,
   PROBLEM_CONTENT_TYPE,
@@ -149,7 +177,12 @@ export {
   normalizePath,
   pathOf,
 } from "./pipeline/protected-path.js";
-export { type RateLimitHeaderStyle, rateLimitHeaders } from "./pipeline/rate-limit-headers.js";
+export {
+  type PolicyHeaderParts,
+  policyHeaderParts,
+  type RateLimitHeaderStyle,
+  rateLimitHeaders,
+} from "./pipeline/rate-limit-headers.js";
 export {
   type GuardAllowed,
   type GuardedRequest,
@@ -167,6 +200,8 @@ export type {
   Limiter,
   LimitRefusal,
   LimitRequest,
+  LimitSubject,
+  PolicyState,
 } from "./ports/limiter.js";
 export type {
   ApiKeyListFilter,

@@ -45,6 +45,14 @@ import {
 } from "./util/background-error.js";
 import { type Clock, systemClock } from "./util/clock.js";
 
+/** A request a shadow policy would have refused (see `KeyGuardOptions.onShadowRefusal`). */
+export interface ShadowRefusal {
+  readonly keyId: string;
+  readonly orgId: string;
+  /** The policy's name as answers list it (`org.<name>` for an organization's). */
+  readonly policy: string;
+}
+
 export interface KeyGuardOptions {
   /** A validated configuration (see `resolveConfig`). */
   readonly config: KeyGuardConfig;
@@ -64,6 +72,11 @@ export interface KeyGuardOptions {
    * is off). Default: `process.emitWarning(message, { code })`.
    */
   readonly onWarning?: (code: string, message: string) => void;
+  /**
+   * Told each time a shadow policy (`mode: "shadow"`) would have refused a request it let
+   * through, so a limit can be tried on live traffic first. Counted in `stats()` too.
+   */
+  readonly onShadowRefusal?: (refusal: ShadowRefusal) => void;
   /** Rate limits and IP blocks for the request pipeline (`guard()`). */
   readonly limiter?: Limiter;
   /**
@@ -179,7 +192,12 @@ export class KeyGuard {
   readonly #stopListening: (() => void) | undefined;
   #closing: Promise<void> | undefined;
 
+  /** Requests shadow policies would have refused, in this process (see `stats()`). */
+  #shadowRefusals = 0;
+  readonly #onShadowRefusal: ((refusal: ShadowRefusal) => void) | undefined;
+
   constructor(options: KeyGuardOptions) {
+    this.#onShadowRefusal = options.onShadowRefusal;
     this.config = options.config;
     this.store = options.store;
     this.clock = options.clock ?? systemClock;
@@ -729,7 +747,19 @@ export class KeyGuard {
       requestsLastHour: counts.requestsSince,
       errorRate: counts.totalRequests === 0 ? 0 : counts.errorRequests / counts.totalRequests,
       legacyHashKeys: await this.#countLegacyHashKeys(),
+      shadowRefusals: this.#shadowRefusals,
     };
+  }
+
+  /** Counts a shadow policy's would-be refusal and tells `onShadowRefusal`. */
+  countShadowRefusal(refusal: ShadowRefusal): void {
+    this.#shadowRefusals++;
+    if (this.#onShadowRefusal === undefined) return;
+    try {
+      this.#onShadowRefusal(refusal);
+    } catch (error) {
+      this.reportError(error);
+    }
   }
 
   /** Unrevoked keys still under another system's hash (0 for a store without imported keys). */

@@ -1,18 +1,24 @@
 import {
+  chargeGcra,
+  chargeSlidingWindowCounter,
+  chargeSlidingWindowLog,
+  checkGcra,
+  checkMonthlyQuota,
+  checkSlidingWindowCounter,
+  checkSlidingWindowLog,
   detachString,
-  gcra,
   type IpBlock,
-  isQuotaExhausted,
   type LimitDecision,
   type Limiter,
+  type LimitPolicy,
   type LimitRequest,
+  type LimitSubject,
   type MonthlyQuotaState,
-  monthlyQuota,
-  peekMonthlyQuota,
+  type PolicyAlgorithm,
+  type PolicyState,
+  policyDecision,
   QuotaSeedLostError,
   type RateLimitAlgorithm,
-  slidingWindowCounter,
-  slidingWindowLog,
   type WindowDecision,
 } from "@keyguard/core";
 import { LRUCache } from "lru-cache";
@@ -39,11 +45,24 @@ export interface MemoryLimiterOptions {
 }
 
 type WindowState =
-  | { hits: number[] }
+  | { hits: number[]; head?: number }
   | { windowStart: number; current: number; previous: number }
   | { tat: number };
 
-const MINUTE = 60_000;
+/** One policy's counter of one key or organization, with what it was counted by. */
+interface PolicyCounter {
+  algorithm: PolicyAlgorithm;
+  windowMs: number;
+  state: WindowState | MonthlyQuotaState;
+}
+
+/** A key's or an organization's counters by policy name, and how long they must live. */
+interface CounterSet {
+  readonly counters: Map<string, PolicyCounter>;
+  ttl: number;
+}
+
+const NO_POLICIES: readonly PolicyState[] = [];
 
 /**
  * The Limiter port in one process. Every decision is synchronous under the hood (so it is
@@ -52,7 +71,9 @@ const MINUTE = 60_000;
  */
 export class MemoryLimiter implements Limiter {
   /** Keys' windows by key id (the cached key's own id string: no per-request key building). */
-  readonly #keyWindows: LRUCache<string, WindowState>;
+  readonly #keyWindows: LRUCache<string, CounterSet>;
+  /** Organizations' windows by organization id: one counter per organization and policy. */
+  readonly #orgWindows: LRUCache<string, CounterSet>;
   /** `hit()` buckets' windows (per-IP limits, failure counts). */
   readonly #windows: LRUCache<string, WindowState>;
   readonly #quotas: LRUCache<string, QuotaEntry>;
@@ -71,6 +92,7 @@ export class MemoryLimiter implements Limiter {
     // without a `set` (and its bookkeeping) on every request.
     const aging = options.clock === undefined ? {} : { perf: options.clock, ttlResolution: 0 };
     this.#keyWindows = new LRUCache({ max, updateAgeOnGet: true, ...aging });
+    this.#orgWindows = new LRUCache({ max, updateAgeOnGet: true, ...aging });
     this.#windows = new LRUCache({ max, updateAgeOnGet: true, ...aging });
     this.#evictedQuotas = new LRUCache({ max });
     this.#quotas = new LRUCache({
@@ -83,83 +105,120 @@ export class MemoryLimiter implements Limiter {
   }
 
   decide(request: LimitRequest): Promise<LimitDecision> {
-    const { now, key } = request;
+    const { now, key, policies } = request;
     const block = this.#findBlock(request.client, request.path, now);
     if (block !== undefined) {
       return Promise.resolve({
         allowed: false,
         refusal: "ip_blocked",
-        limit: key?.rateLimitPerMinute ?? 0,
+        limit: 0,
         remaining: 0,
         resetAtMs: block.untilMs,
         retryAfterMs: block.untilMs - now,
+        policies: NO_POLICIES,
         block,
       });
     }
-    if (key === undefined) {
+    if (key === undefined || policies === undefined || policies.length === 0) {
       return Promise.resolve({
         allowed: true,
         limit: 0,
         remaining: 0,
         resetAtMs: now,
         retryAfterMs: 0,
+        policies: NO_POLICIES,
       });
     }
-    let quotaState: QuotaEntry | undefined;
-    if (key.monthlyLimit !== null) {
+    const cost = request.cost ?? 1;
+    // Cost 0 checks without spending: would a request of 1 pass?
+    const checkCost = cost === 0 ? 1 : cost;
+    const count = policies.length;
+    const counters: PolicyCounter[] = new Array(count);
+    const states: PolicyState[] = new Array(count);
+    let violated: number[] | undefined;
+    let shadowRefused: number[] | undefined;
+    // Everything is checked before anything is charged: all or nothing.
+    for (let i = 0; i < count; i++) {
+      const policy = policies[i] as LimitPolicy;
+      const counter = this.#counter(key, policy);
+      if (counter === undefined) {
+        return Promise.reject(new QuotaSeedLostError(key.quotaId ?? key.id));
+      }
+      counters[i] = counter;
+      const state = check(counter, policy, now, checkCost);
+      states[i] = state;
+      if (!state.allowed) {
+        if (policy.mode === "enforce") {
+          violated ??= [];
+          violated.push(i);
+        } else {
+          shadowRefused ??= [];
+          shadowRefused.push(i);
+        }
+      }
+    }
+    if (violated !== undefined) {
+      // Refused: nothing is charged, and the others report how they stand.
+      for (let i = 0; i < count; i++) {
+        if ((states[i] as PolicyState).allowed) {
+          states[i] = check(counters[i] as PolicyCounter, policies[i] as LimitPolicy, now, 0);
+        }
+      }
+      return Promise.resolve(policyDecision(policies, states, violated, undefined));
+    }
+    for (let i = 0; i < count; i++) {
+      const state = states[i] as PolicyState;
+      const counter = counters[i] as PolicyCounter;
+      const policy = policies[i] as LimitPolicy;
+      if (cost === 0) states[i] = check(counter, policy, now, 0);
+      // A shadow policy that would have refused is not charged, as if it were enforced.
+      else if (state.allowed) charge(counter, policy, now, cost);
+    }
+    return Promise.resolve(policyDecision(policies, states, undefined, shadowRefused));
+  }
+
+  /**
+   * The counter a policy spends for this key (created on first use, started afresh when
+   * the policy's algorithm or window changed); undefined for a seeded quota the LRU lost.
+   */
+  #counter(key: LimitSubject, policy: LimitPolicy): PolicyCounter | undefined {
+    if (policy.algorithm === "calendar-month") {
       // By the quota the key spends: a rotated key's successor continues its count.
       const quotaId = key.quotaId ?? key.id;
-      quotaState = this.#quotas.get(quotaId);
-      if (quotaState === undefined && this.#evictedQuotas.has(quotaId)) {
-        return Promise.reject(new QuotaSeedLostError(quotaId));
+      let quota = this.#quotas.get(quotaId);
+      if (quota === undefined) {
+        if (this.#evictedQuotas.has(quotaId)) return undefined;
+        quota = { monthStart: 0, used: 0 };
+        this.#quotas.set(quotaId, quota);
       }
-      if (quotaState === undefined) {
-        quotaState = { monthStart: 0, used: 0 };
-        this.#quotas.set(quotaId, quotaState);
-      }
-      if (isQuotaExhausted(quotaState, now, key.monthlyLimit)) {
-        const quota = monthlyQuota(quotaState, now, key.monthlyLimit); // refuses, counts nothing
-        const { limit, remaining, resetAtMs } = this.#peekRate(key.id, now, key.rateLimitPerMinute);
-        return Promise.resolve({
-          allowed: false,
-          limit,
-          remaining,
-          resetAtMs,
-          retryAfterMs: quota.retryAfterMs,
-          refusal: "quota_exceeded",
-          quota,
-        });
-      }
+      return { algorithm: "calendar-month", windowMs: policy.windowMs, state: quota };
     }
-    const rate = this.#count(
-      this.#keyWindows,
-      key.id,
-      now,
-      key.rateLimitPerMinute,
-      MINUTE,
-      request.algorithm,
-    );
-    // Literals, not `{ ...rate, field }`: on V8 a spread copy that gains a property takes
-    // about 0.5 µs, more than the rest of this decision.
-    const { allowed, limit, remaining, resetAtMs, retryAfterMs } = rate;
-    if (!allowed) {
-      // The quota as it stands goes with the refusal (its RateLimit fields), uncounted.
-      return Promise.resolve({
-        allowed,
-        limit,
-        remaining,
-        resetAtMs,
-        retryAfterMs,
-        refusal: "rate_limited",
-        quota:
-          quotaState === undefined || key.monthlyLimit === null
-            ? undefined
-            : peekMonthlyQuota(quotaState, now, key.monthlyLimit),
-      });
+    const organization = policy.scope === "organization";
+    const owner = organization ? (key.orgId ?? "") : key.id;
+    const sets = organization ? this.#orgWindows : this.#keyWindows;
+    let set = sets.get(owner);
+    if (set === undefined) {
+      set = { counters: new Map(), ttl: policy.windowMs };
+      // Idle state can be forgotten one window after its last use (reads renew it).
+      sets.set(owner, set, { ttl: set.ttl });
+    } else if (set.ttl < policy.windowMs) {
+      set.ttl = policy.windowMs;
+      sets.set(owner, set, { ttl: set.ttl });
     }
-    if (quotaState === undefined || key.monthlyLimit === null) return Promise.resolve(rate);
-    const quota = monthlyQuota(quotaState, now, key.monthlyLimit);
-    return Promise.resolve({ allowed, limit, remaining, resetAtMs, retryAfterMs, quota });
+    let counter = set.counters.get(policy.name);
+    if (
+      counter === undefined ||
+      counter.algorithm !== policy.algorithm ||
+      counter.windowMs !== policy.windowMs
+    ) {
+      counter = {
+        algorithm: policy.algorithm,
+        windowMs: policy.windowMs,
+        state: initialState(policy.algorithm as RateLimitAlgorithm),
+      };
+      set.counters.set(policy.name, counter);
+    }
+    return counter;
   }
 
   hit(
@@ -168,8 +227,20 @@ export class MemoryLimiter implements Limiter {
     limit: number,
     windowMs: number,
     algorithm: RateLimitAlgorithm,
+    cost = 1,
   ): Promise<WindowDecision> {
-    return Promise.resolve(this.#count(this.#windows, bucket, now, limit, windowMs, algorithm));
+    let state = this.#windows.get(bucket);
+    if (state === undefined || !matches(state, algorithm)) {
+      state = initialState(algorithm);
+      // Idle state can be forgotten one window after its last use (reads renew it).
+      this.#windows.set(bucket, state, { ttl: windowMs });
+    }
+    const counter: PolicyCounter = { algorithm, windowMs, state };
+    const policy = { limit, windowMs, algorithm } as LimitPolicy;
+    const decision = check(counter, policy, now, cost === 0 ? 1 : cost);
+    if (cost === 0) return Promise.resolve(check(counter, policy, now, 0));
+    if (decision.allowed) charge(counter, policy, now, cost);
+    return Promise.resolve(decision);
   }
 
   seedQuota(quotaId: string, monthStartMs: number, used: number): Promise<void> {
@@ -218,6 +289,7 @@ export class MemoryLimiter implements Limiter {
 
   close(): Promise<void> {
     this.#keyWindows.clear();
+    this.#orgWindows.clear();
     this.#windows.clear();
     this.#quotas.clear();
     this.#blocks.clear();
@@ -226,7 +298,13 @@ export class MemoryLimiter implements Limiter {
 
   /** Entries held (windows + quotas + blocked clients): for tests and monitoring. */
   get size(): number {
-    return this.#keyWindows.size + this.#windows.size + this.#quotas.size + this.#blocks.size;
+    return (
+      this.#keyWindows.size +
+      this.#orgWindows.size +
+      this.#windows.size +
+      this.#quotas.size +
+      this.#blocks.size
+    );
   }
 
   #findBlock(client: string, path: string, now: number): IpBlock | undefined {
@@ -247,57 +325,6 @@ export class MemoryLimiter implements Limiter {
     }
     return found;
   }
-
-  #count(
-    windows: LRUCache<string, WindowState>,
-    id: string,
-    now: number,
-    limit: number,
-    windowMs: number,
-    algorithm: RateLimitAlgorithm,
-  ): WindowDecision {
-    let state = windows.get(id);
-    if (state === undefined || !matches(state, algorithm)) {
-      state = initialState(algorithm);
-      // Idle state can be forgotten one window after its last use (reads renew it).
-      windows.set(id, state, { ttl: windowMs });
-    }
-    return run(state, algorithm, now, limit, windowMs);
-  }
-
-  /**
-   * The key's rate-limit figures without counting a request (for a quota refusal), as the
-   * Redis scripts answer them with a count of 0: the same arithmetic as each algorithm.
-   */
-  #peekRate(keyId: string, now: number, limit: number): WindowDecision {
-    const state = this.#keyWindows.get(keyId);
-    let remaining = limit;
-    let resetAtMs = now + MINUTE;
-    if (state !== undefined && "hits" in state) {
-      const live = state.hits.filter((t) => t > now - MINUTE);
-      remaining = Math.max(0, limit - live.length);
-      resetAtMs = (live[0] ?? now) + MINUTE;
-    } else if (state !== undefined && "windowStart" in state) {
-      const windowStart = now - (now % MINUTE);
-      let { current, previous } = state;
-      if (windowStart !== state.windowStart) {
-        previous = windowStart - state.windowStart === MINUTE ? current : 0;
-        current = 0;
-      }
-      const estimated = previous * (1 - (now - windowStart) / MINUTE) + current;
-      remaining = estimated + 1 <= limit ? Math.max(0, Math.floor(limit - estimated)) : 0;
-      resetAtMs = windowStart + MINUTE;
-    } else if (state !== undefined) {
-      const interval = MINUTE / limit;
-      const tat = Math.max(state.tat, now);
-      remaining =
-        now < tat + interval - MINUTE
-          ? 0
-          : Math.max(0, Math.floor((MINUTE - (tat - now)) / interval));
-      resetAtMs = Math.ceil(tat);
-    }
-    return { allowed: true, limit, remaining, resetAtMs, retryAfterMs: 0 };
-  }
 }
 
 function initialState(algorithm: RateLimitAlgorithm): WindowState {
@@ -312,22 +339,50 @@ function matches(state: WindowState, algorithm: RateLimitAlgorithm): boolean {
   return "tat" in state;
 }
 
-function run(
-  state: WindowState,
-  algorithm: RateLimitAlgorithm,
+/** Would a request of `cost` pass `policy`? Counts nothing. */
+function check(
+  counter: PolicyCounter,
+  policy: LimitPolicy,
   now: number,
-  limit: number,
-  windowMs: number,
+  cost: number,
 ): WindowDecision {
-  if (algorithm === "sliding-window-log")
-    return slidingWindowLog(state as { hits: number[] }, now, limit, windowMs);
-  if (algorithm === "sliding-window-counter") {
-    return slidingWindowCounter(
-      state as { windowStart: number; current: number; previous: number },
-      now,
-      limit,
-      windowMs,
-    );
+  const { limit, windowMs } = policy;
+  const state = counter.state;
+  switch (counter.algorithm) {
+    case "sliding-window-log":
+      return checkSlidingWindowLog(state as { hits: number[] }, now, limit, windowMs, cost);
+    case "sliding-window-counter":
+      return checkSlidingWindowCounter(
+        state as { windowStart: number; current: number; previous: number },
+        now,
+        limit,
+        windowMs,
+        cost,
+      );
+    case "gcra":
+      return checkGcra(state as { tat: number }, now, limit, windowMs, cost);
+    default:
+      return checkMonthlyQuota(state as MonthlyQuotaState, now, limit, cost);
   }
-  return gcra(state as { tat: number }, now, limit, windowMs);
+}
+
+/** Charges `cost` to a policy that allowed it. */
+function charge(counter: PolicyCounter, policy: LimitPolicy, now: number, cost: number): void {
+  const state = counter.state;
+  switch (counter.algorithm) {
+    case "sliding-window-log":
+      chargeSlidingWindowLog(state as { hits: number[] }, now, cost);
+      return;
+    case "sliding-window-counter":
+      chargeSlidingWindowCounter(
+        state as { windowStart: number; current: number; previous: number },
+        cost,
+      );
+      return;
+    case "gcra":
+      chargeGcra(state as { tat: number }, now, policy.limit, policy.windowMs, cost);
+      return;
+    default:
+      (state as MonthlyQuotaState).used += cost;
+  }
 }

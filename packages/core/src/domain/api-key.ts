@@ -1,4 +1,5 @@
 import type { KeyHashScheme } from "../keys/key-hash-scheme.js";
+import type { LimitSpec } from "../limits/limit-policy.js";
 import type { OrganizationStatus } from "./organization.js";
 
 /**
@@ -23,6 +24,11 @@ export interface ApiKey {
   readonly rateLimitPerMinute: number;
   /** Requests allowed per calendar month (UTC); `null` means no monthly quota. */
   readonly monthlyLimit: number | null;
+  /**
+   * Named windows besides `rateLimitPerMinute` (the policy `minute`) and `monthlyLimit`
+   * (`month`), all enforced together: up to `MAX_LIMITS`. Absent or empty: none.
+   */
+  readonly limits?: readonly LimitSpec[];
   readonly createdAt: Date;
   readonly expiresAt: Date | null;
   readonly lastUsedAt: Date | null;
@@ -41,6 +47,8 @@ export interface ApiKey {
 export interface StoredApiKey extends ApiKey {
   readonly organizationName: string;
   readonly organizationStatus: OrganizationStatus;
+  /** The organization's named windows, shared by all of its keys (absent: none). */
+  readonly organizationLimits?: readonly LimitSpec[];
 }
 
 /**
@@ -76,6 +84,7 @@ export function toApiKeyInfo(key: StoredApiKey): ApiKeyInfo {
     scopes: key.scopes,
     rateLimitPerMinute: key.rateLimitPerMinute,
     monthlyLimit: key.monthlyLimit,
+    limits: key.limits,
     createdAt: key.createdAt,
     expiresAt: key.expiresAt,
     lastUsedAt: key.lastUsedAt,
@@ -83,5 +92,6 @@ export function toApiKeyInfo(key: StoredApiKey): ApiKeyInfo {
     replacedBy: key.replacedBy,
     organizationName: key.organizationName,
     organizationStatus: key.organizationStatus,
+    organizationLimits: key.organizationLimits,
   };
 }

@@ -48,6 +48,8 @@ export interface StatsWire {
   readonly error_rate: number;
   /** Unrevoked keys still under another system's hash (waiting for their first use). */
   readonly legacy_hash_keys: number;
+  /** Requests shadow policies would have refused, counted by the answering process. */
+  readonly shadow_refusals: number;
 }
 
 export interface UsageWire {
@@ -120,6 +122,7 @@ export function toStatsWire(stats: KeyGuardStats): StatsWire {
     requests_last_hour: stats.requestsLastHour,
     error_rate: stats.errorRate,
     legacy_hash_keys: stats.legacyHashKeys,
+    shadow_refusals: stats.shadowRefusals ?? 0,
   };
 }
 

@@ -4,9 +4,19 @@ import type { Organization, OrganizationStatus } from "../../src/domain/organiza
 import type { StoreCounts } from "../../src/domain/stats.js";
 import type { UsageBucket } from "../../src/domain/usage-bucket.js";
 import type { UsageEvent } from "../../src/domain/usage-event.js";
-import { gcra } from "../../src/limits/gcra.js";
-import { slidingWindowCounter } from "../../src/limits/sliding-window-counter.js";
-import { slidingWindowLog } from "../../src/limits/sliding-window-log.js";
+import { chargeGcra, checkGcra, gcra } from "../../src/limits/gcra.js";
+import type { LimitPolicy, PolicyAlgorithm } from "../../src/limits/limit-policy.js";
+import { policyDecision } from "../../src/limits/policy-decision.js";
+import {
+  chargeSlidingWindowCounter,
+  checkSlidingWindowCounter,
+  slidingWindowCounter,
+} from "../../src/limits/sliding-window-counter.js";
+import {
+  chargeSlidingWindowLog,
+  checkSlidingWindowLog,
+  slidingWindowLog,
+} from "../../src/limits/sliding-window-log.js";
 import type { RateLimitAlgorithm, WindowDecision } from "../../src/limits/window-decision.js";
 import type { IpBlock, LimitDecision, Limiter, LimitRequest } from "../../src/ports/limiter.js";
 import type {
@@ -197,7 +207,7 @@ type WindowState =
   | { windowStart: number; current: number; previous: number }
   | { tat: number };
 
-/** A Limiter in maps over core's pure algorithms (keys' rate limits; no monthly quota). */
+/** A Limiter in maps over core's pure algorithms (keys' windows; no monthly quota). */
 export class InMemoryLimiter implements Limiter {
   readonly #windows = new Map<string, WindowState>();
   readonly #blocks = new IpBlockList();
@@ -205,31 +215,84 @@ export class InMemoryLimiter implements Limiter {
   /** Every `hit` bucket counted, in order. */
   readonly hits: string[] = [];
 
+  /**
+   * All or nothing over the request's window policies (the month is not counted here:
+   * the real backends' calendar months are in the limiter conformance suite).
+   */
   async decide(request: LimitRequest): Promise<LimitDecision> {
-    const { now, key } = request;
+    const { now, key, policies = [] } = request;
     const block = this.#blocks.find(request.client, request.path, now);
     if (block !== undefined) {
       return {
         allowed: false,
         refusal: "ip_blocked",
-        limit: key?.rateLimitPerMinute ?? 0,
+        limit: 0,
         remaining: 0,
         resetAtMs: block.untilMs,
         retryAfterMs: block.untilMs - now,
+        policies: [],
         block,
       };
     }
     if (key === undefined) {
-      return { allowed: true, limit: 0, remaining: 0, resetAtMs: now, retryAfterMs: 0 };
+      return {
+        allowed: true,
+        limit: 0,
+        remaining: 0,
+        resetAtMs: now,
+        retryAfterMs: 0,
+        policies: [],
+      };
     }
-    const rate = this.#count(
-      `key:${key.id}`,
-      now,
-      key.rateLimitPerMinute,
-      60_000,
-      request.algorithm,
+    const cost = request.cost ?? 1;
+    const owner = (policy: LimitPolicy) =>
+      `${policy.scope === "organization" ? `org:${key.orgId}` : `key:${key.id}`}:${policy.name}`;
+    const states = policies.map((policy) =>
+      this.#check(owner(policy), now, policy, Math.max(cost, 1)),
     );
-    return rate.allowed ? rate : { ...rate, refusal: "rate_limited" };
+    const violated = policies.flatMap((policy, i) =>
+      policy.mode === "enforce" && !states[i]?.allowed ? [i] : [],
+    );
+    if (violated.length === 0 && cost > 0) {
+      policies.forEach((policy, i) => {
+        if (states[i]?.allowed) this.#charge(owner(policy), now, policy, cost);
+      });
+    }
+    return policyDecision(policies, states, violated, undefined);
+  }
+
+  #state(id: string, algorithm: PolicyAlgorithm): WindowState {
+    let state = this.#windows.get(id);
+    if (state === undefined) {
+      state =
+        algorithm === "sliding-window-log" || algorithm === "calendar-month"
+          ? { hits: [] }
+          : algorithm === "sliding-window-counter"
+            ? { windowStart: 0, current: 0, previous: 0 }
+            : { tat: 0 };
+      this.#windows.set(id, state);
+    }
+    return state;
+  }
+
+  #check(id: string, now: number, policy: LimitPolicy, cost: number): WindowDecision {
+    const { limit } = policy;
+    if (policy.algorithm === "calendar-month") {
+      return { allowed: true, limit, remaining: limit, resetAtMs: now, retryAfterMs: 0 };
+    }
+    const state = this.#state(id, policy.algorithm);
+    const { windowMs } = policy;
+    if ("hits" in state) return checkSlidingWindowLog(state, now, limit, windowMs, cost);
+    if ("tat" in state) return checkGcra(state, now, limit, windowMs, cost);
+    return checkSlidingWindowCounter(state, now, limit, windowMs, cost);
+  }
+
+  #charge(id: string, now: number, policy: LimitPolicy, cost: number): void {
+    if (policy.algorithm === "calendar-month") return;
+    const state = this.#state(id, policy.algorithm);
+    if ("hits" in state) chargeSlidingWindowLog(state, now, cost);
+    else if ("tat" in state) chargeGcra(state, now, policy.limit, policy.windowMs, cost);
+    else chargeSlidingWindowCounter(state, cost);
   }
 
   async hit(
