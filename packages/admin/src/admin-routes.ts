@@ -1,4 +1,10 @@
-import { isWellFormedKey, type KeyGuard, KeyGuardError } from "@keyguard/core";
+import {
+  fromLimitsWire,
+  isWellFormedKey,
+  type KeyGuard,
+  KeyGuardError,
+  type Organization,
+} from "@keyguard/core";
 import { z } from "zod";
 import { pageQuery, toPage } from "./pagination.js";
 import {
@@ -121,7 +127,8 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
     method: "PATCH",
     path: "/orgs/{id}",
     operationId: "updateOrganization",
-    summary: "Suspend or reactivate an organization (its keys are refused while suspended)",
+    summary:
+      "Suspend or reactivate an organization (its keys are refused while suspended), or set the limits all of its keys share",
     tag: "Organizations",
     status: 200,
     query: noQuery,
@@ -129,12 +136,18 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
     response: organizationWire,
     run: async (kg, { params, body }) => {
       const id = organizationId(params);
-      const { status } = body as z.infer<typeof updateOrganizationBody>;
-      const updated =
-        status === "suspended"
-          ? await kg.suspendOrganization(id)
-          : await kg.reactivateOrganization(id);
-      return toOrganizationWire(updated);
+      const { status, limits } = body as z.infer<typeof updateOrganizationBody>;
+      let updated =
+        limits === undefined
+          ? undefined
+          : await kg.setOrganizationLimits(id, fromLimitsWire(limits));
+      if (status !== undefined) {
+        updated =
+          status === "suspended"
+            ? await kg.suspendOrganization(id)
+            : await kg.reactivateOrganization(id);
+      }
+      return toOrganizationWire(updated as Organization);
     },
   },
   {
@@ -154,6 +167,7 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
         label: input.label,
         rateLimitPerMinute: input.rate_limit_per_minute,
         monthlyLimit: input.monthly_limit,
+        limits: input.limits && fromLimitsWire(input.limits),
         scopes: input.scopes,
         expiresAt: optionalDate(input.expires_at),
         environment: input.environment,
@@ -211,6 +225,7 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
         label: input.label,
         rateLimitPerMinute: input.rate_limit_per_minute,
         monthlyLimit: input.monthly_limit,
+        limits: input.limits && fromLimitsWire(input.limits),
         scopes: input.scopes,
         expiresAt: optionalDate(input.expires_at),
       });

@@ -20,9 +20,41 @@ export const createOrganizationBody = z
   .strictObject({ name: text("name") })
   .meta({ id: "CreateOrganization" });
 
+/** A named window; core checks the values (names, bounds, uniqueness). */
+export const limitBody = z
+  .strictObject({
+    name: text("a limit's name"),
+    limit: wholeNumber("a limit's limit"),
+    window_seconds: wholeNumber("a limit's window_seconds"),
+    algorithm: z
+      .enum(["sliding-window-log", "sliding-window-counter", "gcra"], {
+        error: "a limit's algorithm must be sliding-window-log, sliding-window-counter or gcra",
+      })
+      .optional(),
+    mode: z
+      .enum(["enforce", "shadow"], { error: 'a limit\'s mode must be "enforce" or "shadow"' })
+      .optional(),
+  })
+  .meta({ id: "Limit" });
+
+const limitsBody = z
+  .array(limitBody, { error: "limits must be a list of { name, limit, window_seconds }" })
+  .max(100, "limits must hold at most 10 windows")
+  .describe(
+    "Named windows, all enforced together with rate_limit_per_minute (the policy minute) and monthly_limit (month): up to 10, names of a-z 0-9 _ - (1-32, not minute or month), windows of 1 s to 31 days. Replaces the current ones; [] for none.",
+  );
+
 export const updateOrganizationBody = z
   .strictObject({
-    status: z.enum(["active", "suspended"], { error: 'status must be "active" or "suspended"' }),
+    status: z
+      .enum(["active", "suspended"], { error: 'status must be "active" or "suspended"' })
+      .optional(),
+    limits: limitsBody
+      .optional()
+      .describe("Windows shared by all of the organization's keys (named org.<name> in answers)"),
+  })
+  .refine((body) => body.status !== undefined || body.limits !== undefined, {
+    message: "give status or limits",
   })
   .meta({ id: "UpdateOrganization" });
 
@@ -32,6 +64,7 @@ const keySettings = {
   monthly_limit: wholeNumber("monthly_limit").nullable(),
   scopes: z.array(text("each scope"), { error: "scopes must be a list of strings" }),
   expires_at: time("expires_at").nullable(),
+  limits: limitsBody,
 };
 
 export const createApiKeyBody = z
@@ -41,6 +74,7 @@ export const createApiKeyBody = z
     label: keySettings.label,
     rate_limit_per_minute: keySettings.rate_limit_per_minute.optional(),
     monthly_limit: keySettings.monthly_limit.optional(),
+    limits: keySettings.limits.optional(),
     scopes: keySettings.scopes.optional(),
     expires_at: keySettings.expires_at.optional(),
     environment: z
@@ -57,6 +91,7 @@ export const updateApiKeyBody = z
     label: keySettings.label.optional(),
     rate_limit_per_minute: keySettings.rate_limit_per_minute.optional(),
     monthly_limit: keySettings.monthly_limit.optional(),
+    limits: keySettings.limits.optional(),
     scopes: keySettings.scopes.optional(),
     expires_at: keySettings.expires_at.optional(),
   })

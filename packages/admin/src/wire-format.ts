@@ -21,12 +21,23 @@ import { z } from "zod";
 
 const timestamp = z.iso.datetime({ offset: true }).describe("ISO 8601 time (UTC)");
 
+export const limitWire = z
+  .object({
+    name: z.string(),
+    limit: z.int(),
+    window_seconds: z.int(),
+    algorithm: z.enum(["sliding-window-log", "sliding-window-counter", "gcra"]).optional(),
+    mode: z.enum(["enforce", "shadow"]).optional(),
+  })
+  .meta({ id: "LimitSettings" });
+
 export const organizationWire = z
   .object({
     id: z.uuid(),
     name: z.string(),
     status: z.enum(["active", "suspended"]),
     created_at: timestamp,
+    limits: z.array(limitWire).describe("Windows shared by all of the organization's keys"),
   })
   .meta({ id: "Organization" });
 
@@ -42,6 +53,9 @@ export const apiKeyWire = z
     scopes: z.array(z.string()),
     rate_limit_per_minute: z.int(),
     monthly_limit: z.int().nullable(),
+    limits: z
+      .array(limitWire)
+      .describe("Named windows besides rate_limit_per_minute (minute) and monthly_limit (month)"),
     created_at: timestamp,
     expires_at: timestamp.nullable(),
     last_used_at: timestamp.nullable(),

@@ -247,11 +247,14 @@ export { loadOptionalModule } from "./util/load-optional-module.js";
 export { timeOrderedId } from "./util/time-ordered-id.js";
 export {
   type ApiKeyWire,
+  fromLimitsWire,
   type IpBlockWire,
+  type LimitWire,
   type OrganizationWire,
   type StatsWire,
   toApiKeyWire,
   toIpBlockWire,
+  toLimitsWire,
   toOrganizationWire,
   toStatsWire,
   toUsageWire,

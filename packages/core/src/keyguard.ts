@@ -21,6 +21,7 @@ import { type ImportedKeyCandidates, ImportedKeyLookup } from "./keys/imported-k
 import { isWellFormedKey } from "./keys/key-format.js";
 import { isLegacyHashScheme } from "./keys/key-hash-scheme.js";
 import { createKeyHasher, type KeyHasher } from "./keys/key-hasher.js";
+import type { LimitSpec } from "./limits/limit-policy.js";
 import { OrganizationService } from "./organizations/organization-service.js";
 import {
   type ClientAddressResolver,
@@ -472,6 +473,11 @@ export class KeyGuard {
 
   reactivateOrganization(nameOrId: string): Promise<Organization> {
     return this.#organizations.reactivate(nameOrId);
+  }
+
+  /** Replaces the windows all of an organization's keys share (`[]`: none). */
+  setOrganizationLimits(nameOrId: string, limits: readonly LimitSpec[]): Promise<Organization> {
+    return this.#organizations.setLimits(nameOrId, limits);
   }
 
   // ---- keys (see keys/api-key-service.ts) ------------------------------------------------

@@ -5,6 +5,7 @@ import type {
   ApiKeyRotation,
   IpBlock,
   IpBlockFilter,
+  LimitSpec,
   Organization,
   OrganizationListFilter,
   OrganizationStatus,
@@ -52,6 +53,7 @@ import type {
   OrganizationsTable,
 } from "./database-schema.js";
 import type { WriteTransactionSync } from "./dialects/open-sqlite.js";
+import { readLimits, writeLimits } from "./limits-column.js";
 import { hasKeyGuardSchema, migrateToLatest } from "./migrations/migrate.js";
 import {
   adoptSecretFingerprint,
@@ -63,7 +65,11 @@ import { compareText, hourOf, sumForRollup } from "./usage-rollup.js";
 /** Rows per INSERT statement: well under SQLite's and PostgreSQL's bound-parameter limits. */
 const USAGE_ROWS_PER_STATEMENT = 1_000;
 
-type KeyRow = Selectable<ApiKeysTable> & { organization_name: string; organization_status: string };
+type KeyRow = Selectable<ApiKeysTable> & {
+  organization_name: string;
+  organization_status: string;
+  organization_limits: string | null;
+};
 
 /** Construction details supplied by `createKyselyStore`. */
 export interface KyselyStoreInternals {
@@ -242,6 +248,20 @@ export class KyselyStore implements Store {
         .executeTakeFirst();
       const organization = await this.findOrganizationById(id);
       return organization && { organization, changed: Number(result.numUpdatedRows) > 0 };
+    });
+  }
+
+  updateOrganizationLimits(
+    id: string,
+    limits: readonly LimitSpec[],
+  ): Promise<Organization | undefined> {
+    return this.#run(async () => {
+      await this.db
+        .updateTable("organizations")
+        .set({ limits: writeLimits(limits) })
+        .where("id", "=", id)
+        .execute();
+      return this.findOrganizationById(id);
     });
   }
 
@@ -507,6 +527,7 @@ export class KyselyStore implements Store {
       values.rate_limit_per_minute = patch.rateLimitPerMinute;
     }
     if (patch.monthlyLimit !== undefined) values.monthly_limit = patch.monthlyLimit;
+    if (patch.limits !== undefined) values.limits = writeLimits(patch.limits);
     if (patch.expiresAt !== undefined) {
       values.expires_at = patch.expiresAt && codec.date(patch.expiresAt);
     }
@@ -988,6 +1009,7 @@ export class KyselyStore implements Store {
       .select([
         "organizations.name as organization_name",
         "organizations.status as organization_status",
+        "organizations.limits as organization_limits",
       ]);
   }
 
@@ -997,6 +1019,7 @@ export class KyselyStore implements Store {
       name: row.name,
       status: row.status as OrganizationStatus,
       createdAt: this.#codec.readDate(row.created_at),
+      limits: readLimits(row.limits),
     };
   }
 
@@ -1013,6 +1036,7 @@ export class KyselyStore implements Store {
       scopes: codec.readJson(row.scopes) as string[],
       rateLimitPerMinute: row.rate_limit_per_minute,
       monthlyLimit: row.monthly_limit === null ? null : codec.readInteger(row.monthly_limit),
+      limits: readLimits(row.limits),
       createdAt: codec.readDate(row.created_at),
       expiresAt: row.expires_at === null ? null : codec.readDate(row.expires_at),
       lastUsedAt: row.last_used_at === null ? null : codec.readDate(row.last_used_at),
@@ -1020,6 +1044,7 @@ export class KyselyStore implements Store {
       replacedBy: row.replaced_by,
       organizationName: row.organization_name,
       organizationStatus: row.organization_status as OrganizationStatus,
+      organizationLimits: readLimits(row.organization_limits),
     };
   }
 }

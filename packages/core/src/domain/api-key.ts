@@ -66,6 +66,8 @@ export interface ApiKeyPatch {
   readonly scopes?: readonly string[];
   readonly rateLimitPerMinute?: number;
   readonly monthlyLimit?: number | null;
+  /** The key's named windows, replacing its current ones (`[]`: none). */
+  readonly limits?: readonly LimitSpec[];
   readonly expiresAt?: Date | null;
 }
 

@@ -9,6 +9,7 @@ import {
 } from "../domain/api-key.js";
 import type { Organization } from "../domain/organization.js";
 import { KeyGuardError } from "../errors/keyguard-error.js";
+import type { LimitSpec } from "../limits/limit-policy.js";
 import type { ApiKeyListFilter, Store } from "../ports/store.js";
 import type { Clock } from "../util/clock.js";
 import {
@@ -16,6 +17,7 @@ import {
   gracePeriodSchema,
   hasControlCharacters,
   keyLabelSchema,
+  limitsSchema,
   monthlyLimitSchema,
   parseInput,
   rateLimitSchema,
@@ -38,6 +40,8 @@ export interface CreateApiKeyInput {
   readonly rateLimitPerMinute?: number;
   /** Requests per calendar month (UTC); omitted or `null` = no quota. */
   readonly monthlyLimit?: number | null;
+  /** Named windows besides the minute and the month (see `ApiKey.limits`). */
+  readonly limits?: readonly LimitSpec[];
   readonly scopes?: readonly string[];
   /** When the key stops working; must be in the future. */
   readonly expiresAt?: Date | null;
@@ -197,6 +201,7 @@ export class ApiKeyService {
     );
     const monthlyLimit = parseInput(monthlyLimitSchema, input.monthlyLimit ?? null, "monthlyLimit");
     const scopes = parseInput(scopesSchema, input.scopes ?? [], "scopes");
+    const limits = parseInput(limitsSchema, input.limits ?? [], "limits");
     const expiresAt = this.#parseExpiry(input.expiresAt ?? null, now);
     const { rawKey, prefix } = generateRawKey(input.environment ?? this.#config.keyEnvironment);
     const keyHash = this.#hash(rawKey);
@@ -215,6 +220,7 @@ export class ApiKeyService {
         scopes,
         rateLimitPerMinute,
         monthlyLimit,
+        limits,
         createdAt: new Date(now),
         expiresAt,
         lastUsedAt: null,
@@ -276,6 +282,7 @@ export class ApiKeyService {
       patch.monthlyLimit = parseInput(monthlyLimitSchema, input.monthlyLimit, "monthlyLimit");
     }
     if (input.scopes !== undefined) patch.scopes = parseInput(scopesSchema, input.scopes, "scopes");
+    if (input.limits !== undefined) patch.limits = parseInput(limitsSchema, input.limits, "limits");
     if (input.expiresAt !== undefined) {
       patch.expiresAt = this.#parseExpiry(input.expiresAt, this.#clock.now());
     }

@@ -1,11 +1,13 @@
 import { randomUUID } from "node:crypto";
 import type { Organization, OrganizationStatus } from "../domain/organization.js";
 import { KeyGuardError } from "../errors/keyguard-error.js";
+import type { LimitSpec } from "../limits/limit-policy.js";
 import type { OrganizationListFilter, Store } from "../ports/store.js";
 import type { Clock } from "../util/clock.js";
 import {
   hasControlCharacters,
   MAX_ORGANIZATION_NAME,
+  organizationLimitsSchema,
   organizationNameSchema,
   parseInput,
 } from "../validation/operation-inputs.js";
@@ -75,6 +77,22 @@ export class OrganizationService {
 
   reactivate(nameOrId: string): Promise<Organization> {
     return this.#setStatus(nameOrId, "active");
+  }
+
+  /**
+   * Replaces the organization's named windows (`[]`: none). In force at once in this
+   * process and, with a change feed, in every other: its keys' cached copies are dropped.
+   */
+  async setLimits(nameOrId: string, limits: readonly LimitSpec[]): Promise<Organization> {
+    const parsed = parseInput(organizationLimitsSchema, limits, "limits");
+    const organization = await this.get(nameOrId);
+    if (this.#store.updateOrganizationLimits === undefined) {
+      throw new KeyGuardError("invalid_input", "This store cannot keep organization limits.");
+    }
+    const updated = await this.#store.updateOrganizationLimits(organization.id, parsed);
+    if (!updated) throw this.#organizationGone(organization);
+    await this.#organizationChanged(organization.id);
+    return updated;
   }
 
   /**

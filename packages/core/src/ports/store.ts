@@ -5,6 +5,7 @@ import type { StoreCounts } from "../domain/stats.js";
 import type { UsageBucket } from "../domain/usage-bucket.js";
 import type { UsageEvent } from "../domain/usage-event.js";
 import type { KeyHashScheme } from "../keys/key-hash-scheme.js";
+import type { LimitSpec } from "../limits/limit-policy.js";
 import type { IpBlock } from "./limiter.js";
 
 /**
@@ -144,6 +145,14 @@ export interface Store {
     id: string,
     status: OrganizationStatus,
   ): Promise<OrganizationStatusChange | undefined>;
+  /**
+   * Optional: replaces an organization's named windows; the organization as stored after,
+   * `undefined` when there is no such organization.
+   */
+  updateOrganizationLimits?(
+    id: string,
+    limits: readonly LimitSpec[],
+  ): Promise<Organization | undefined>;
 
   insertApiKey(key: ApiKey): Promise<void>;
   findApiKeyByHash(keyHash: string): Promise<StoredApiKey | undefined>;

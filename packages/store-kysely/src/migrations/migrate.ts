@@ -12,6 +12,7 @@ import { keyQuotaLineage } from "./0008-key-quota-lineage.js";
 import { automaticBlocks } from "./0009-automatic-blocks.js";
 import { secretFingerprint } from "./0010-secret-fingerprint.js";
 import { keyHashScheme } from "./0011-key-hash-scheme.js";
+import { limitPolicies } from "./0015-limit-policies.js";
 import { withSchemaScopedIntrospection } from "./schema-scoped-introspection.js";
 
 /** Every migration, in order. Names sort in the order they must run; never rename one. */
@@ -27,6 +28,7 @@ function migrationsFor(dialect: SqlDialect): Record<string, Migration> {
     "0009_automatic_blocks": automaticBlocks(dialect),
     "0010_secret_fingerprint": secretFingerprint(dialect),
     "0011_key_hash_scheme": keyHashScheme(),
+    "0015_limit_policies": limitPolicies(),
   };
 }
 
