@@ -21,21 +21,19 @@ export const createOrganizationBody = z
   .meta({ id: "CreateOrganization" });
 
 /** A named window; core checks the values (names, bounds, uniqueness). */
-export const limitBody = z
-  .strictObject({
-    name: text("a limit's name"),
-    limit: wholeNumber("a limit's limit"),
-    window_seconds: wholeNumber("a limit's window_seconds"),
-    algorithm: z
-      .enum(["sliding-window-log", "sliding-window-counter", "gcra"], {
-        error: "a limit's algorithm must be sliding-window-log, sliding-window-counter or gcra",
-      })
-      .optional(),
-    mode: z
-      .enum(["enforce", "shadow"], { error: 'a limit\'s mode must be "enforce" or "shadow"' })
-      .optional(),
-  })
-  .meta({ id: "Limit" });
+export const limitBody = z.strictObject({
+  name: text("a limit's name"),
+  limit: wholeNumber("a limit's limit"),
+  window_seconds: wholeNumber("a limit's window_seconds"),
+  algorithm: z
+    .enum(["sliding-window-log", "sliding-window-counter", "gcra"], {
+      error: "a limit's algorithm must be sliding-window-log, sliding-window-counter or gcra",
+    })
+    .optional(),
+  mode: z
+    .enum(["enforce", "shadow"], { error: 'a limit\'s mode must be "enforce" or "shadow"' })
+    .optional(),
+});
 
 const limitsBody = z
   .array(limitBody, { error: "limits must be a list of { name, limit, window_seconds }" })

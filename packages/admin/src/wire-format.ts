@@ -21,15 +21,13 @@ import { z } from "zod";
 
 const timestamp = z.iso.datetime({ offset: true }).describe("ISO 8601 time (UTC)");
 
-export const limitWire = z
-  .object({
-    name: z.string(),
-    limit: z.int(),
-    window_seconds: z.int(),
-    algorithm: z.enum(["sliding-window-log", "sliding-window-counter", "gcra"]).optional(),
-    mode: z.enum(["enforce", "shadow"]).optional(),
-  })
-  .meta({ id: "LimitSettings" });
+export const limitWire = z.object({
+  name: z.string(),
+  limit: z.int(),
+  window_seconds: z.int(),
+  algorithm: z.enum(["sliding-window-log", "sliding-window-counter", "gcra"]).optional(),
+  mode: z.enum(["enforce", "shadow"]).optional(),
+});
 
 export const organizationWire = z
   .object({

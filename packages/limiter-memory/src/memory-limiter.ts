@@ -49,12 +49,15 @@ type WindowState =
   | { windowStart: number; current: number; previous: number }
   | { tat: number };
 
-/** One policy's counter of one key or organization, with what it was counted by. */
+/** One window's counter of one key or organization, with what it was counted by. */
 interface PolicyCounter {
   algorithm: PolicyAlgorithm;
   windowMs: number;
-  state: WindowState | MonthlyQuotaState;
+  state: WindowState;
 }
+
+/** What a policy is checked against: a window's state, or a month's count. */
+type CounterState = WindowState | MonthlyQuotaState;
 
 /** A key's or an organization's counters by policy name, and how long they must live. */
 interface CounterSet {
@@ -63,6 +66,8 @@ interface CounterSet {
 }
 
 const NO_POLICIES: readonly PolicyState[] = [];
+/** The only policy, as `violated` or `shadowRefused` name it (shared: read only). */
+const FIRST: readonly number[] = Object.freeze([0]);
 
 /**
  * The Limiter port in one process. Every decision is synchronous under the hood (so it is
@@ -133,16 +138,29 @@ export class MemoryLimiter implements Limiter {
     // Cost 0 checks without spending: would a request of 1 pass?
     const checkCost = cost === 0 ? 1 : cost;
     const count = policies.length;
-    const counters: PolicyCounter[] = new Array(count);
+    if (count === 1) return this.#decideOne(key, policies, now, cost, checkCost);
+    const counters: CounterState[] = new Array(count);
     const states: PolicyState[] = new Array(count);
     let violated: number[] | undefined;
     let shadowRefused: number[] | undefined;
+    // One look-up per owner (the key, its organization, its quota), not per policy.
+    let keySet: CounterSet | undefined;
+    let orgSet: CounterSet | undefined;
     // Everything is checked before anything is charged: all or nothing.
     for (let i = 0; i < count; i++) {
       const policy = policies[i] as LimitPolicy;
-      const counter = this.#counter(key, policy);
-      if (counter === undefined) {
-        return Promise.reject(new QuotaSeedLostError(key.quotaId ?? key.id));
+      let counter: CounterState | undefined;
+      if (policy.algorithm === "calendar-month") {
+        counter = this.#quota(key);
+        if (counter === undefined) {
+          return Promise.reject(new QuotaSeedLostError(key.quotaId ?? key.id));
+        }
+      } else if (policy.scope === "organization") {
+        orgSet = this.#counterSet(this.#orgWindows, key.orgId ?? "", orgSet, policy.windowMs);
+        counter = windowCounter(orgSet, policy);
+      } else {
+        keySet = this.#counterSet(this.#keyWindows, key.id, keySet, policy.windowMs);
+        counter = windowCounter(keySet, policy);
       }
       counters[i] = counter;
       const state = check(counter, policy, now, checkCost);
@@ -161,64 +179,89 @@ export class MemoryLimiter implements Limiter {
       // Refused: nothing is charged, and the others report how they stand.
       for (let i = 0; i < count; i++) {
         if ((states[i] as PolicyState).allowed) {
-          states[i] = check(counters[i] as PolicyCounter, policies[i] as LimitPolicy, now, 0);
+          states[i] = check(counters[i] as CounterState, policies[i] as LimitPolicy, now, 0);
         }
       }
       return Promise.resolve(policyDecision(policies, states, violated, undefined));
     }
     for (let i = 0; i < count; i++) {
-      const state = states[i] as PolicyState;
-      const counter = counters[i] as PolicyCounter;
+      const counter = counters[i] as CounterState;
       const policy = policies[i] as LimitPolicy;
       if (cost === 0) states[i] = check(counter, policy, now, 0);
       // A shadow policy that would have refused is not charged, as if it were enforced.
-      else if (state.allowed) charge(counter, policy, now, cost);
+      else if ((states[i] as PolicyState).allowed) charge(counter, policy, now, cost);
     }
     return Promise.resolve(policyDecision(policies, states, undefined, shadowRefused));
   }
 
-  /**
-   * The counter a policy spends for this key (created on first use, started afresh when
-   * the policy's algorithm or window changed); undefined for a seeded quota the LRU lost.
-   */
-  #counter(key: LimitSubject, policy: LimitPolicy): PolicyCounter | undefined {
+  /** The common case, one policy (a key with only `minute`): no arrays to fill. */
+  #decideOne(
+    key: LimitSubject,
+    policies: readonly LimitPolicy[],
+    now: number,
+    cost: number,
+    checkCost: number,
+  ): Promise<LimitDecision> {
+    const policy = policies[0] as LimitPolicy;
+    let counter: CounterState | undefined;
     if (policy.algorithm === "calendar-month") {
-      // By the quota the key spends: a rotated key's successor continues its count.
-      const quotaId = key.quotaId ?? key.id;
-      let quota = this.#quotas.get(quotaId);
-      if (quota === undefined) {
-        if (this.#evictedQuotas.has(quotaId)) return undefined;
-        quota = { monthStart: 0, used: 0 };
-        this.#quotas.set(quotaId, quota);
-      }
-      return { algorithm: "calendar-month", windowMs: policy.windowMs, state: quota };
+      counter = this.#quota(key);
+      if (counter === undefined)
+        return Promise.reject(new QuotaSeedLostError(key.quotaId ?? key.id));
+    } else if (policy.scope === "organization") {
+      counter = windowCounter(
+        this.#counterSet(this.#orgWindows, key.orgId ?? "", undefined, policy.windowMs),
+        policy,
+      );
+    } else {
+      counter = windowCounter(
+        this.#counterSet(this.#keyWindows, key.id, undefined, policy.windowMs),
+        policy,
+      );
     }
-    const organization = policy.scope === "organization";
-    const owner = organization ? (key.orgId ?? "") : key.id;
-    const sets = organization ? this.#orgWindows : this.#keyWindows;
-    let set = sets.get(owner);
+    let state = check(counter, policy, now, checkCost);
+    if (!state.allowed) {
+      const refused = [state];
+      return Promise.resolve(
+        policy.mode === "enforce"
+          ? policyDecision(policies, refused, FIRST, undefined)
+          : policyDecision(policies, refused, undefined, FIRST),
+      );
+    }
+    if (cost === 0) state = check(counter, policy, now, 0);
+    else charge(counter, policy, now, cost);
+    return Promise.resolve(policyDecision(policies, [state], undefined, undefined));
+  }
+
+  /** The quota the key spends (by `quotaId`: a successor continues its predecessor's count). */
+  #quota(key: LimitSubject): MonthlyQuotaState | undefined {
+    const quotaId = key.quotaId ?? key.id;
+    let quota = this.#quotas.get(quotaId);
+    if (quota === undefined) {
+      if (this.#evictedQuotas.has(quotaId)) return undefined; // seeded, then lost
+      quota = { monthStart: 0, used: 0 };
+      this.#quotas.set(quotaId, quota);
+    }
+    return quota;
+  }
+
+  /** An owner's counters (`known` if already looked up), kept at least `windowMs`. */
+  #counterSet(
+    sets: LRUCache<string, CounterSet>,
+    owner: string,
+    known: CounterSet | undefined,
+    windowMs: number,
+  ): CounterSet {
+    let set = known ?? sets.get(owner);
     if (set === undefined) {
-      set = { counters: new Map(), ttl: policy.windowMs };
+      set = { counters: new Map(), ttl: windowMs };
       // Idle state can be forgotten one window after its last use (reads renew it).
-      sets.set(owner, set, { ttl: set.ttl });
-    } else if (set.ttl < policy.windowMs) {
-      set.ttl = policy.windowMs;
-      sets.set(owner, set, { ttl: set.ttl });
+      sets.set(owner, set, { ttl: windowMs });
+    } else if (set.ttl < windowMs) {
+      set.ttl = windowMs;
+      sets.set(owner, set, { ttl: windowMs });
     }
-    let counter = set.counters.get(policy.name);
-    if (
-      counter === undefined ||
-      counter.algorithm !== policy.algorithm ||
-      counter.windowMs !== policy.windowMs
-    ) {
-      counter = {
-        algorithm: policy.algorithm,
-        windowMs: policy.windowMs,
-        state: initialState(policy.algorithm as RateLimitAlgorithm),
-      };
-      set.counters.set(policy.name, counter);
-    }
-    return counter;
+    return set;
   }
 
   hit(
@@ -235,11 +278,10 @@ export class MemoryLimiter implements Limiter {
       // Idle state can be forgotten one window after its last use (reads renew it).
       this.#windows.set(bucket, state, { ttl: windowMs });
     }
-    const counter: PolicyCounter = { algorithm, windowMs, state };
     const policy = { limit, windowMs, algorithm } as LimitPolicy;
-    const decision = check(counter, policy, now, cost === 0 ? 1 : cost);
-    if (cost === 0) return Promise.resolve(check(counter, policy, now, 0));
-    if (decision.allowed) charge(counter, policy, now, cost);
+    const decision = check(state, policy, now, cost === 0 ? 1 : cost);
+    if (cost === 0) return Promise.resolve(check(state, policy, now, 0));
+    if (decision.allowed) charge(state, policy, now, cost);
     return Promise.resolve(decision);
   }
 
@@ -327,6 +369,21 @@ export class MemoryLimiter implements Limiter {
   }
 }
 
+/** A window's state in an owner's set, started afresh if its algorithm or window changed. */
+function windowCounter(set: CounterSet, policy: LimitPolicy): WindowState {
+  const counter = set.counters.get(policy.name);
+  if (
+    counter !== undefined &&
+    counter.algorithm === policy.algorithm &&
+    counter.windowMs === policy.windowMs
+  ) {
+    return counter.state;
+  }
+  const state = initialState(policy.algorithm as RateLimitAlgorithm);
+  set.counters.set(policy.name, { algorithm: policy.algorithm, windowMs: policy.windowMs, state });
+  return state;
+}
+
 function initialState(algorithm: RateLimitAlgorithm): WindowState {
   if (algorithm === "sliding-window-log") return { hits: [] };
   if (algorithm === "sliding-window-counter") return { windowStart: 0, current: 0, previous: 0 };
@@ -341,14 +398,13 @@ function matches(state: WindowState, algorithm: RateLimitAlgorithm): boolean {
 
 /** Would a request of `cost` pass `policy`? Counts nothing. */
 function check(
-  counter: PolicyCounter,
+  state: CounterState,
   policy: LimitPolicy,
   now: number,
   cost: number,
 ): WindowDecision {
   const { limit, windowMs } = policy;
-  const state = counter.state;
-  switch (counter.algorithm) {
+  switch (policy.algorithm) {
     case "sliding-window-log":
       return checkSlidingWindowLog(state as { hits: number[] }, now, limit, windowMs, cost);
     case "sliding-window-counter":
@@ -367,9 +423,8 @@ function check(
 }
 
 /** Charges `cost` to a policy that allowed it. */
-function charge(counter: PolicyCounter, policy: LimitPolicy, now: number, cost: number): void {
-  const state = counter.state;
-  switch (counter.algorithm) {
+function charge(state: CounterState, policy: LimitPolicy, now: number, cost: number): void {
+  switch (policy.algorithm) {
     case "sliding-window-log":
       chargeSlidingWindowLog(state as { hits: number[] }, now, cost);
       return;

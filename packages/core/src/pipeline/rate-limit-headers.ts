@@ -1,4 +1,5 @@
 import type { LimitPolicy } from "../limits/limit-policy.js";
+import type { WindowDecision } from "../limits/window-decision.js";
 import type { LimitDecision } from "../ports/limiter.js";
 
 /**
@@ -39,6 +40,12 @@ export function policyHeaderParts(policies: readonly LimitPolicy[]): PolicyHeade
   return { policy: declared.join(", "), items };
 }
 
+/** One policy's `"name";r=3;t=1` (as it stands: `r=0` if the decision did not report it). */
+function stateItem(prefix: string, state: WindowDecision | undefined, now: number): string {
+  if (state === undefined) return `${prefix}0`;
+  return `${prefix}${state.remaining};t=${Math.max(0, Math.ceil((state.resetAtMs - now) / 1000))}`;
+}
+
 /** Headers describing a decision's policies, from their constant parts. */
 export function rateLimitHeaders(
   parts: PolicyHeaderParts,
@@ -53,18 +60,15 @@ export function rateLimitHeaders(
     headers["x-ratelimit-remaining"] = String(decision.remaining);
     headers["x-ratelimit-reset"] = String(Math.ceil(decision.resetAtMs / 1000));
   }
-  if ((style === "draft-8" || style === "both") && parts.items.length > 0) {
+  const items = parts.items;
+  if ((style === "draft-8" || style === "both") && items.length > 0) {
     headers["ratelimit-policy"] = parts.policy;
-    let value = "";
-    for (const { index, prefix } of parts.items) {
-      const state = decision.policies[index];
-      if (state === undefined) continue;
-      const reset = Math.max(0, Math.ceil((state.resetAtMs - now) / 1000));
-      // One template string per item: this runs on every request.
-      value =
-        value === ""
-          ? `${prefix}${state.remaining};t=${reset}`
-          : `${value}, ${prefix}${state.remaining};t=${reset}`;
+    // Single template strings, an indexed loop: this runs on every request.
+    const first = items[0] as { index: number; prefix: string };
+    let value = stateItem(first.prefix, decision.policies[first.index], now);
+    for (let i = 1; i < items.length; i++) {
+      const item = items[i] as { index: number; prefix: string };
+      value = `${value}, ${stateItem(item.prefix, decision.policies[item.index], now)}`;
     }
     headers.ratelimit = value;
   }
