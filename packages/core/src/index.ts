@@ -184,12 +184,14 @@ export {
   rateLimitHeaders,
 } from "./pipeline/rate-limit-headers.js";
 export {
+  costOf,
   type GuardAllowed,
   type GuardedRequest,
   type GuardOptions,
   type GuardRefused,
   type GuardRequest,
   type GuardResult,
+  type RequestCost,
   RequestGuard,
 } from "./pipeline/request-guard.js";
 export { missingScopes } from "./pipeline/require-scopes.js";

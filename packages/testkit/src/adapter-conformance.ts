@@ -311,6 +311,27 @@ export function describeAdapterConformance(
       expect(Number(day.headers.get("retry-after"))).toBeGreaterThan(86_000);
     });
 
+    it("spends the adapter's cost per request, and checks without spending at cost 0", async () => {
+      const { get, key } = await setup({ cost: 3 } as GuardOptions);
+      const { rawKey } = await key({ rateLimitPerMinute: 10 });
+      const call = () => get("/api/data", { "x-api-key": rawKey });
+      const first = await call();
+      expect(first.status).toBe(200);
+      expect(first.headers.get("x-ratelimit-remaining")).toBe("7");
+      expect((await call()).status).toBe(200);
+      expect((await call()).status).toBe(200);
+      const refused = await call(); // 9 spent, 3 more do not fit in 10
+      await expectProblem(refused, 429, "rate_limited");
+      expect(refused.headers.get("x-ratelimit-remaining")).toBe("1");
+      const free = await setup({ cost: () => 0 } as unknown as GuardOptions);
+      const other = await free.key({ rateLimitPerMinute: 2 });
+      for (let i = 0; i < 3; i++) {
+        const look = await free.get("/api/data", { "x-api-key": other.rawKey });
+        expect(look.status).toBe(200);
+        expect(look.headers.get("x-ratelimit-remaining")).toBe("2");
+      }
+    });
+
     it("keeps counting a monthly quota across a restart", async () => {
       const { get, key, kg, openAnother } = await setup();
       const { rawKey } = await key({ rateLimitPerMinute: 100, monthlyLimit: 3 });

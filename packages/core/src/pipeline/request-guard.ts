@@ -46,6 +46,21 @@ export interface GuardOptions {
   readonly failOpen?: boolean;
 }
 
+/**
+ * What a request spends of each of its key's policies: a number, or a function of the
+ * framework's request (an adapter's `cost` option). Whole numbers from 0 (check without
+ * spending) to 1,000,000,000; default 1.
+ */
+export type RequestCost<R> = number | ((request: R) => number);
+
+/** A request's cost from an adapter's option (1 without one). */
+export function costOf<R>(cost: RequestCost<R> | undefined, request: R): number {
+  if (cost === undefined) return 1;
+  return typeof cost === "number" ? cost : cost(request);
+}
+
+const MAX_COST = 1_000_000_000;
+
 /** What an adapter reads off its framework's request. */
 export interface GuardRequest {
   readonly method: string;
@@ -182,6 +197,13 @@ export class RequestGuard {
       startedAt,
     };
     try {
+      if (!Number.isSafeInteger(cost) || cost < 0 || cost > MAX_COST) {
+        // The application's option (or its function) is wrong: a 503 it hears about.
+        throw new KeyGuardError(
+          "invalid_config",
+          `A request's cost must be a whole number from 0 to ${MAX_COST} (got ${String(cost).slice(0, 40)}).`,
+        );
+      }
       if (this.#blocksLoaded !== undefined) await this.#blocksLoaded;
       const manual = this.#kg.findManualBlock(client, blockPath, startedAt);
       if (manual !== undefined) {
