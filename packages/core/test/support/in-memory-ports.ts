@@ -258,7 +258,17 @@ export class InMemoryLimiter implements Limiter {
         if (states[i]?.allowed) this.#charge(owner(policy), now, policy, cost);
       });
     }
-    return policyDecision(policies, states, violated, undefined);
+    const shadowRefused = policies.flatMap((policy, i) =>
+      policy.mode === "shadow" && !states[i]?.allowed ? [i] : [],
+    );
+    return violated.length > 0
+      ? policyDecision(policies, states, violated, undefined)
+      : policyDecision(
+          policies,
+          states,
+          undefined,
+          shadowRefused.length > 0 ? shadowRefused : undefined,
+        );
   }
 
   #state(id: string, algorithm: PolicyAlgorithm): WindowState {
@@ -301,9 +311,10 @@ export class InMemoryLimiter implements Limiter {
     limit: number,
     windowMs: number,
     algorithm: RateLimitAlgorithm,
+    cost = 1,
   ): Promise<WindowDecision> {
     this.hits.push(bucket);
-    return this.#count(`hit:${bucket}`, now, limit, windowMs, algorithm);
+    return this.#count(`hit:${bucket}`, now, limit, windowMs, algorithm, cost);
   }
 
   async reset(bucket: string): Promise<void> {
@@ -336,6 +347,7 @@ export class InMemoryLimiter implements Limiter {
     limit: number,
     windowMs: number,
     algorithm: RateLimitAlgorithm,
+    cost = 1,
   ): WindowDecision {
     let state = this.#windows.get(id);
     if (state === undefined) {
@@ -347,8 +359,8 @@ export class InMemoryLimiter implements Limiter {
             : { tat: 0 };
       this.#windows.set(id, state);
     }
-    if ("hits" in state) return slidingWindowLog(state, now, limit, windowMs);
-    if ("tat" in state) return gcra(state, now, limit, windowMs);
-    return slidingWindowCounter(state, now, limit, windowMs);
+    if ("hits" in state) return slidingWindowLog(state, now, limit, windowMs, cost);
+    if ("tat" in state) return gcra(state, now, limit, windowMs, cost);
+    return slidingWindowCounter(state, now, limit, windowMs, cost);
   }
 }
