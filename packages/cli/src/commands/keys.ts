@@ -110,7 +110,7 @@ export const registerKeyCommands: RegisterCommand = (cli, ctx) => {
     const settings = readKeySettings(ctx, now);
     if (Object.keys(settings).length === 0) {
       throw new UsageError(
-        "update-key needs at least one of --label, --rate-limit, --monthly-limit, --scopes, --expires",
+        "update-key needs at least one of --label, --rate-limit, --monthly-limit, --limit, --scopes, --expires",
       );
     }
     return ctx.withKeyGuard({ needsSecret: false, shared: true }, async (kg) => {
