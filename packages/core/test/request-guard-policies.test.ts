@@ -67,6 +67,22 @@ describe("the pipeline's policies (fake clock)", () => {
     expect(result.allowed && result.headers["ratelimit-policy"]).toBe('"minute";q=60;w=60');
   });
 
+  it("applies an organization's new limits at once to its keys in use", async () => {
+    const { kg } = await setup();
+    const { rawKey } = await kg.createApiKey({ organization: "Acme Corp", label: "k" });
+    const guard = kg.guard();
+    expect((await guard.check(request(rawKey))).allowed).toBe(true); // cached now
+    await kg.setOrganizationLimits("Acme Corp", [{ name: "minute", limit: 1, windowSeconds: 60 }]);
+    expect((await guard.check(request(rawKey))).allowed).toBe(true);
+    const refused = await guard.check(request(rawKey));
+    expect(problemOf(refused)).toMatchObject({
+      code: "rate_limited",
+      "violated-policies": ["org.minute"],
+    });
+    await kg.setOrganizationLimits("Acme Corp", []);
+    expect((await guard.check(request(rawKey))).allowed).toBe(true);
+  });
+
   it("answers a wrong cost 503 and reports it, instead of guessing", async () => {
     const errors: unknown[] = [];
     const clock = new TestClock();

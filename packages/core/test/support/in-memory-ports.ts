@@ -5,7 +5,7 @@ import type { StoreCounts } from "../../src/domain/stats.js";
 import type { UsageBucket } from "../../src/domain/usage-bucket.js";
 import type { UsageEvent } from "../../src/domain/usage-event.js";
 import { chargeGcra, checkGcra, gcra } from "../../src/limits/gcra.js";
-import type { LimitPolicy, PolicyAlgorithm } from "../../src/limits/limit-policy.js";
+import type { LimitPolicy, LimitSpec, PolicyAlgorithm } from "../../src/limits/limit-policy.js";
 import { policyDecision } from "../../src/limits/policy-decision.js";
 import {
   chargeSlidingWindowCounter,
@@ -73,6 +73,17 @@ export class InMemoryStore implements Store {
     const updated = { ...organization, status };
     this.#organizations.set(id, updated);
     return { organization: updated, changed: organization.status !== status };
+  }
+
+  async updateOrganizationLimits(
+    id: string,
+    limits: readonly LimitSpec[],
+  ): Promise<Organization | undefined> {
+    const organization = this.#organizations.get(id);
+    if (organization === undefined) return undefined;
+    const updated = { ...organization, limits: limits.length === 0 ? undefined : limits };
+    this.#organizations.set(id, updated);
+    return updated;
   }
 
   async insertApiKey(key: ApiKey): Promise<void> {
@@ -198,6 +209,7 @@ export class InMemoryStore implements Store {
       ...key,
       organizationName: organization?.name ?? "",
       organizationStatus: organization?.status ?? "active",
+      organizationLimits: organization?.limits,
     };
   }
 }
