@@ -14,7 +14,14 @@
  */
 import type { AddressInfo } from "node:net";
 import rateLimitFastify from "@fastify/rate-limit";
-import { KeyGuard, rateLimitHeaders, resolveConfig, type Store } from "@keyguard/core";
+import {
+  KeyGuard,
+  keyPolicies,
+  policyHeaderParts,
+  rateLimitHeaders,
+  resolveConfig,
+  type Store,
+} from "@keyguard/core";
 import { keyguard as keyguardExpress } from "@keyguard/express";
 import { keyguard as keyguardFastify } from "@keyguard/fastify";
 import { keyguard as keyguardKoa } from "@keyguard/koa";
@@ -75,17 +82,21 @@ const flexible = new RateLimiterMemory({ points: HUGE, duration: 60 });
  * shows what the response headers alone cost each framework.
  */
 let headerCountdown = HUGE;
+const MINUTE_HEADER_PARTS = policyHeaderParts(
+  keyPolicies({ rateLimitPerMinute: HUGE, monthlyLimit: null }, "sliding-window-log"),
+);
 function fiveRateLimitHeaders(): Record<string, string> {
   const now = Date.now();
   headerCountdown--;
-  const decision = {
+  const minute = {
     allowed: true,
     limit: HUGE,
     remaining: headerCountdown,
     resetAtMs: now + 60_000,
     retryAfterMs: 0,
   };
-  return rateLimitHeaders(decision, undefined, now, "both"); // core's own header builder
+  const decision = { ...minute, policies: [minute] };
+  return rateLimitHeaders(MINUTE_HEADER_PARTS, decision, now, "both"); // core's own header builder
 }
 /** The Redis variants (`*-redis`, Fastify only) share this server; each has its own prefix. */
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379";

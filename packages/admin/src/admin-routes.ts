@@ -1,4 +1,11 @@
-import { type EventAction, isWellFormedKey, type KeyGuard, KeyGuardError } from "@keyguard/core";
+import {
+  type EventAction,
+  fromLimitsWire,
+  isWellFormedKey,
+  type KeyGuard,
+  KeyGuardError,
+  type Organization,
+} from "@keyguard/core";
 import { z } from "zod";
 import { IP_RULE_ROUTES } from "./ip-rule-routes.js";
 import { pageQuery, toPage } from "./pagination.js";
@@ -137,7 +144,8 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
     method: "PATCH",
     path: "/orgs/{id}",
     operationId: "updateOrganization",
-    summary: "Suspend or reactivate an organization (its keys are refused while suspended)",
+    summary:
+      "Suspend or reactivate an organization (its keys are refused while suspended), or set the limits all of its keys share",
     tag: "Organizations",
     status: 200,
     query: noQuery,
@@ -145,12 +153,18 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
     response: organizationWire,
     run: async (kg, { params, body }) => {
       const id = organizationId(params);
-      const { status } = body as z.infer<typeof updateOrganizationBody>;
-      const updated =
-        status === "suspended"
-          ? await kg.suspendOrganization(id)
-          : await kg.reactivateOrganization(id);
-      return toOrganizationWire(updated);
+      const { status, limits } = body as z.infer<typeof updateOrganizationBody>;
+      let updated =
+        limits === undefined
+          ? undefined
+          : await kg.setOrganizationLimits(id, fromLimitsWire(limits));
+      if (status !== undefined) {
+        updated =
+          status === "suspended"
+            ? await kg.suspendOrganization(id)
+            : await kg.reactivateOrganization(id);
+      }
+      return toOrganizationWire(updated as Organization);
     },
   },
   {
@@ -170,6 +184,7 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
         label: input.label,
         rateLimitPerMinute: input.rate_limit_per_minute,
         monthlyLimit: input.monthly_limit,
+        limits: input.limits && fromLimitsWire(input.limits),
         scopes: input.scopes,
         expiresAt: optionalDate(input.expires_at),
         environment: input.environment,
@@ -228,6 +243,7 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
         label: input.label,
         rateLimitPerMinute: input.rate_limit_per_minute,
         monthlyLimit: input.monthly_limit,
+        limits: input.limits && fromLimitsWire(input.limits),
         scopes: input.scopes,
         expiresAt: optionalDate(input.expires_at),
         allowedIps: input.allowed_ips,

@@ -21,9 +21,39 @@ export const createOrganizationBody = z
   .strictObject({ name: text("name") })
   .meta({ id: "CreateOrganization" });
 
+/** A named window; core checks the values (names, bounds, uniqueness). */
+export const limitBody = z.strictObject({
+  name: text("a limit's name"),
+  limit: wholeNumber("a limit's limit"),
+  window_seconds: wholeNumber("a limit's window_seconds"),
+  algorithm: z
+    .enum(["sliding-window-log", "sliding-window-counter", "gcra"], {
+      error: "a limit's algorithm must be sliding-window-log, sliding-window-counter or gcra",
+    })
+    .optional(),
+  mode: z
+    .enum(["enforce", "shadow"], { error: 'a limit\'s mode must be "enforce" or "shadow"' })
+    .optional(),
+});
+
+const limitsBody = z
+  .array(limitBody, { error: "limits must be a list of { name, limit, window_seconds }" })
+  .max(100, "limits must hold at most 10 windows")
+  .describe(
+    "Named windows, all enforced together with rate_limit_per_minute (the policy minute) and monthly_limit (month): up to 10, names of a-z 0-9 _ - (1-32, not minute or month), windows of 1 s to 31 days. Replaces the current ones; [] for none.",
+  );
+
 export const updateOrganizationBody = z
   .strictObject({
-    status: z.enum(["active", "suspended"], { error: 'status must be "active" or "suspended"' }),
+    status: z
+      .enum(["active", "suspended"], { error: 'status must be "active" or "suspended"' })
+      .optional(),
+    limits: limitsBody
+      .optional()
+      .describe("Windows shared by all of the organization's keys (named org.<name> in answers)"),
+  })
+  .refine((body) => body.status !== undefined || body.limits !== undefined, {
+    message: "give status or limits",
   })
   .meta({ id: "UpdateOrganization" });
 
@@ -41,6 +71,7 @@ const keySettings = {
     .describe(
       "Addresses or CIDRs the key may be used from (at most 100); elsewhere it is refused with 403 ip_not_allowed. null or [] = anywhere",
     ),
+  limits: limitsBody,
 };
 
 export const createApiKeyBody = z
@@ -50,6 +81,7 @@ export const createApiKeyBody = z
     label: keySettings.label,
     rate_limit_per_minute: keySettings.rate_limit_per_minute.optional(),
     monthly_limit: keySettings.monthly_limit.optional(),
+    limits: keySettings.limits.optional(),
     scopes: keySettings.scopes.optional(),
     expires_at: keySettings.expires_at.optional(),
     allowed_ips: keySettings.allowed_ips.optional(),
@@ -67,6 +99,7 @@ export const updateApiKeyBody = z
     label: keySettings.label.optional(),
     rate_limit_per_minute: keySettings.rate_limit_per_minute.optional(),
     monthly_limit: keySettings.monthly_limit.optional(),
+    limits: keySettings.limits.optional(),
     scopes: keySettings.scopes.optional(),
     expires_at: keySettings.expires_at.optional(),
     allowed_ips: keySettings.allowed_ips.optional(),

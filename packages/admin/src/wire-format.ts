@@ -26,12 +26,21 @@ import { z } from "zod";
 
 const timestamp = z.iso.datetime({ offset: true }).describe("ISO 8601 time (UTC)");
 
+export const limitWire = z.object({
+  name: z.string(),
+  limit: z.int(),
+  window_seconds: z.int(),
+  algorithm: z.enum(["sliding-window-log", "sliding-window-counter", "gcra"]).optional(),
+  mode: z.enum(["enforce", "shadow"]).optional(),
+});
+
 export const organizationWire = z
   .object({
     id: z.uuid(),
     name: z.string(),
     status: z.enum(["active", "suspended"]),
     created_at: timestamp,
+    limits: z.array(limitWire).describe("Windows shared by all of the organization's keys"),
   })
   .meta({ id: "Organization" });
 
@@ -47,6 +56,9 @@ export const apiKeyWire = z
     scopes: z.array(z.string()),
     rate_limit_per_minute: z.int(),
     monthly_limit: z.int().nullable(),
+    limits: z
+      .array(limitWire)
+      .describe("Named windows besides rate_limit_per_minute (minute) and monthly_limit (month)"),
     created_at: timestamp,
     expires_at: timestamp.nullable(),
     last_used_at: timestamp.nullable(),
@@ -92,6 +104,11 @@ export const statsWire = z
       .int()
       .describe(
         "Keys (not revoked) imported from another system and still stored under its hash; they are re-stored under KeyGuard's HMAC on first use. At 0 the legacy secret can be retired.",
+      ),
+    shadow_refusals: z
+      .int()
+      .describe(
+        "Requests a shadow policy (mode shadow) would have refused and let through, counted by the process that answers since it started.",
       ),
   })
   .meta({ id: "Stats" });

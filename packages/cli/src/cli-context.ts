@@ -14,7 +14,7 @@ import type { CliIo } from "./cli-io.js";
 import { type Colors, colorsFor } from "./output/colors.js";
 import { toJson } from "./output/format.js";
 import { propagationNote } from "./output/propagation-note.js";
-import { rawOption } from "./raw-options.js";
+import { rawOption, rawOptions } from "./raw-options.js";
 
 export interface OpenOptions {
   /** The command hashes raw keys (create, rotate): without a secret it fails up front. */
@@ -51,6 +51,11 @@ export class CliContext {
   /** The exact text typed for `--name`, if given (see `rawOption`). */
   option(name: string): string | undefined {
     return rawOption(this.argv, name);
+  }
+
+  /** Every value typed for a repeatable `--name`, in order. */
+  options(name: string): string[] {
+    return rawOptions(this.argv, name);
   }
 
   get json(): boolean {

@@ -1,4 +1,4 @@
-import { isKeyGuardError, parseDuration } from "@keyguard/core";
+import { isKeyGuardError, type LimitSpec, parseDuration } from "@keyguard/core";
 import { UsageError } from "./usage-error.js";
 
 /** A whole number greater than zero, from the exact text typed for `flag`. */
@@ -51,4 +51,41 @@ export function parseDurationOption(text: string, flag: string): number {
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
+}
+
+const LIMIT_OPTION = /^([^=\s]+)=(\d+)\/(.+)$/;
+
+/**
+ * `--limit NAME=LIMIT/WINDOW` (`burst=10/1s`, `day=10000/1d`), repeatable; `none` alone
+ * means no named windows. The window is a duration of whole seconds; core checks the
+ * rest (names, bounds, uniqueness) with the admin API's rules.
+ */
+export function parseLimitOptions(texts: readonly string[]): LimitSpec[] {
+  if (texts.length === 1 && /^none$/i.test((texts[0] as string).trim())) return [];
+  return texts.map((text) => {
+    const match = LIMIT_OPTION.exec(text.trim());
+    if (match === null) {
+      throw new UsageError(`--limit must be NAME=LIMIT/WINDOW, e.g. burst=10/1s (got ${text})`);
+    }
+    const [, name, limit, window] = match as unknown as [string, string, string, string];
+    const ms = parseDurationOption(/^\d+$/.test(window) ? `${window}s` : window, "--limit");
+    if (ms % 1000 !== 0) {
+      throw new UsageError(`--limit windows are whole seconds (got ${window} in ${text})`);
+    }
+    return { name, limit: parsePositiveInteger(limit, "--limit"), windowSeconds: ms / 1000 };
+  });
+}
+
+/** `burst=10/1s day=10000/1d`: a key's or organization's windows, compactly. */
+export function formatLimits(limits: readonly LimitSpec[] | undefined): string {
+  return (limits ?? [])
+    .map((limit) => `${limit.name}=${limit.limit}/${formatSeconds(limit.windowSeconds)}`)
+    .join(" ");
+}
+
+function formatSeconds(seconds: number): string {
+  if (seconds % 86_400 === 0) return `${seconds / 86_400}d`;
+  if (seconds % 3_600 === 0) return `${seconds / 3_600}h`;
+  if (seconds % 60 === 0) return `${seconds / 60}m`;
+  return `${seconds}s`;
 }

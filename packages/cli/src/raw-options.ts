@@ -20,6 +20,23 @@ export function rawOption(argv: readonly string[], name: string): string | undef
   return value;
 }
 
+/** Every value given for a repeatable `--name`, in order (see {@link rawOption}). */
+export function rawOptions(argv: readonly string[], name: string): string[] {
+  const flag = `--${name}`;
+  const values: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const token = argv[i] as string;
+    if (token === "--") break;
+    if (token === flag) {
+      const next = argv[i + 1];
+      values.push(next === undefined || next.startsWith("--") ? "" : next);
+    } else if (token.startsWith(`${flag}=`)) {
+      values.push(token.slice(flag.length + 1));
+    }
+  }
+  return values;
+}
+
 /**
  * argv for cac, with each value that starts with one dash joined to its option
  * (`--rate-limit -5` -> `--rate-limit=-5`). mri reads `-5` as a short flag, so cac would

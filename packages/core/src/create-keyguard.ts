@@ -1,6 +1,6 @@
 import type { DatabaseTarget } from "./config/database-url.js";
 import { type KeyGuardConfigInput, resolveConfig } from "./config/keyguard-config.js";
-import { KeyGuard } from "./keyguard.js";
+import { KeyGuard, type KeyGuardOptions } from "./keyguard.js";
 import { reportToOpenTelemetry } from "./metrics/open-telemetry-bridge.js";
 import type { ChangeFeed } from "./ports/change-feed.js";
 import type { Limiter } from "./ports/limiter.js";
@@ -26,6 +26,8 @@ export interface CreateKeyGuardOptions {
   readonly onBackgroundError?: (error: unknown) => void;
   /** Told about likely misconfigurations seen in traffic (see `KeyGuardOptions.onWarning`). */
   readonly onWarning?: (code: string, message: string) => void;
+  /** Told about shadow policies' would-be refusals (see `KeyGuardOptions.onShadowRefusal`). */
+  readonly onShadowRefusal?: KeyGuardOptions["onShadowRefusal"];
   /** Where `KEYGUARD_*` variables are read from (default `process.env`). */
   readonly env?: Record<string, string | undefined>;
   /** `false` allows a missing secret for tooling that never hashes (see `resolveConfig`). */
@@ -145,6 +147,7 @@ export async function createKeyGuard(
     clock: options.clock,
     onBackgroundError: report,
     onWarning: options.onWarning,
+    onShadowRefusal: options.onShadowRefusal,
     usageSpool,
   });
   // Reported through OpenTelemetry too when its API is installed and a provider registered.

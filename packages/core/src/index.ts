@@ -76,6 +76,7 @@ export {
   type KeyGuardOptions,
   type KeyUsage,
   type SecretRotation,
+  type ShadowRefusal,
   type VerifyOutcome,
   type VerifyResult,
 } from "./keyguard.js";
@@ -114,21 +115,47 @@ export {
   legacyHashOf,
 } from "./keys/key-hash-scheme.js";
 export { createKeyHasher, type KeyHasher } from "./keys/key-hasher.js";
-export { type GcraState, gcra } from "./limits/gcra.js";
+export { chargeGcra, checkGcra, type GcraState, gcra } from "./limits/gcra.js";
+export {
+  keyPolicies,
+  type LimitPolicy,
+  type LimitSpec,
+  MAX_LIMITS,
+  MAX_WINDOW_SECONDS,
+  MIN_WINDOW_SECONDS,
+  MONTH_POLICY_WINDOW_MS,
+  ORGANIZATION_POLICY_PREFIX,
+  POLICY_NAME_PATTERN,
+  type PolicyAlgorithm,
+  type PolicyMode,
+  type PolicyScope,
+  type PolicySource,
+  RESERVED_POLICY_NAMES,
+  samePolicies,
+} from "./limits/limit-policy.js";
 export { type LockoutEnd, lockoutEnd } from "./limits/lockout-end.js";
 export {
   type CalendarMonth,
   calendarMonth,
+  checkMonthlyQuota,
   isQuotaExhausted,
   type MonthlyQuotaState,
   monthlyQuota,
   peekMonthlyQuota,
 } from "./limits/monthly-quota.js";
+export { policyDecision } from "./limits/policy-decision.js";
 export {
+  chargeSlidingWindowCounter,
+  checkSlidingWindowCounter,
   type SlidingWindowCounterState,
   slidingWindowCounter,
 } from "./limits/sliding-window-counter.js";
-export { type SlidingWindowLogState, slidingWindowLog } from "./limits/sliding-window-log.js";
+export {
+  chargeSlidingWindowLog,
+  checkSlidingWindowLog,
+  type SlidingWindowLogState,
+  slidingWindowLog,
+} from "./limits/sliding-window-log.js";
 export type { RateLimitAlgorithm, WindowDecision } from "./limits/window-decision.js";
 export {
   type CountCell,
@@ -187,6 +214,7 @@ export {
   type IpRateLimitResult,
   type IpRateLimitRule,
 } from "./pipeline/ip-rate-limit.js";
+export { type KeyLimits, KeyLimitsCache } from "./pipeline/key-limits.js";
 export {
   blockedDetail,
   PROBLEM_CONTENT_TYPE,
@@ -203,14 +231,21 @@ export {
   normalizePath,
   pathOf,
 } from "./pipeline/protected-path.js";
-export { type RateLimitHeaderStyle, rateLimitHeaders } from "./pipeline/rate-limit-headers.js";
 export {
+  type PolicyHeaderParts,
+  policyHeaderParts,
+  type RateLimitHeaderStyle,
+  rateLimitHeaders,
+} from "./pipeline/rate-limit-headers.js";
+export {
+  costOf,
   type GuardAllowed,
   type GuardedRequest,
   type GuardOptions,
   type GuardRefused,
   type GuardRequest,
   type GuardResult,
+  type RequestCost,
   RequestGuard,
 } from "./pipeline/request-guard.js";
 export { missingScopes } from "./pipeline/require-scopes.js";
@@ -222,6 +257,8 @@ export type {
   Limiter,
   LimitRefusal,
   LimitRequest,
+  LimitSubject,
+  PolicyState,
 } from "./ports/limiter.js";
 export type {
   ApiKeyChange,
@@ -232,6 +269,7 @@ export type {
   IpBlockFilter,
   KeyHashSchemeCount,
   ListPage,
+  OrganizationChange,
   OrganizationListFilter,
   OrganizationStatusChange,
   RotatedKeys,
@@ -324,11 +362,14 @@ export {
 export { type AuditEventWire, toAuditEventWire } from "./wire/audit-event-wire.js";
 export {
   type ApiKeyWire,
+  fromLimitsWire,
   type IpBlockWire,
+  type LimitWire,
   type OrganizationWire,
   type StatsWire,
   toApiKeyWire,
   toIpBlockWire,
+  toLimitsWire,
   toOrganizationWire,
   toStatsWire,
   toUsageWire,

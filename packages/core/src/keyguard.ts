@@ -32,6 +32,7 @@ import { type ImportedKeyCandidates, ImportedKeyLookup } from "./keys/imported-k
 import { isWellFormedKey } from "./keys/key-format.js";
 import { isLegacyHashScheme } from "./keys/key-hash-scheme.js";
 import { createKeyHasher, type KeyHasher } from "./keys/key-hasher.js";
+import type { LimitSpec } from "./limits/limit-policy.js";
 import { instrumentLimiter, instrumentStore } from "./metrics/instrumented-ports.js";
 import { KeyGuardInstruments } from "./metrics/keyguard-instruments.js";
 import { createPrometheusRegistry } from "./metrics/prometheus-registry.js";
@@ -61,6 +62,14 @@ import { type Clock, systemClock } from "./util/clock.js";
 import { webhookConfigSchema } from "./webhooks/webhook-config.js";
 import { Webhooks } from "./webhooks/webhooks.js";
 
+/** A request a shadow policy would have refused (see `KeyGuardOptions.onShadowRefusal`). */
+export interface ShadowRefusal {
+  readonly keyId: string;
+  readonly orgId: string;
+  /** The policy's name as answers list it (`org.<name>` for an organization's). */
+  readonly policy: string;
+}
+
 export interface KeyGuardOptions {
   /** A validated configuration (see `resolveConfig`). */
   readonly config: KeyGuardConfig;
@@ -80,6 +89,11 @@ export interface KeyGuardOptions {
    * is off). Default: `process.emitWarning(message, { code })`.
    */
   readonly onWarning?: (code: string, message: string) => void;
+  /**
+   * Told each time a shadow policy (`mode: "shadow"`) would have refused a request it let
+   * through, so a limit can be tried on live traffic first. Counted in `stats()` too.
+   */
+  readonly onShadowRefusal?: (refusal: ShadowRefusal) => void;
   /** Rate limits and IP blocks for the request pipeline (`guard()`). */
   readonly limiter?: Limiter;
   /**
@@ -208,7 +222,12 @@ export class KeyGuard {
   readonly #stopListening: (() => void) | undefined;
   #closing: Promise<void> | undefined;
 
+  /** Requests shadow policies would have refused, in this process (see `stats()`). */
+  #shadowRefusals = 0;
+  readonly #onShadowRefusal: ((refusal: ShadowRefusal) => void) | undefined;
+
   constructor(options: KeyGuardOptions) {
+    this.#onShadowRefusal = options.onShadowRefusal;
     this.config = options.config;
     this.store = instrumentStore(options.store, this.instruments);
     this.clock = options.clock ?? systemClock;
@@ -584,6 +603,11 @@ export class KeyGuard {
     return this.#organizations.reactivate(nameOrId);
   }
 
+  /** Replaces the windows all of an organization's keys share (`[]`: none). */
+  setOrganizationLimits(nameOrId: string, limits: readonly LimitSpec[]): Promise<Organization> {
+    return this.#organizations.setLimits(nameOrId, limits);
+  }
+
   // ---- keys (see keys/api-key-service.ts) ------------------------------------------------
 
   /**
@@ -859,7 +883,19 @@ export class KeyGuard {
       requestsLastHour: counts.requestsSince,
       errorRate: counts.totalRequests === 0 ? 0 : counts.errorRequests / counts.totalRequests,
       legacyHashKeys: await this.#countLegacyHashKeys(),
+      shadowRefusals: this.#shadowRefusals,
     };
+  }
+
+  /** Counts a shadow policy's would-be refusal and tells `onShadowRefusal`. */
+  countShadowRefusal(refusal: ShadowRefusal): void {
+    this.#shadowRefusals++;
+    if (this.#onShadowRefusal === undefined) return;
+    try {
+      this.#onShadowRefusal(refusal);
+    } catch (error) {
+      this.reportError(error);
+    }
   }
 
   /** Unrevoked keys still under another system's hash (0 for a store without imported keys). */

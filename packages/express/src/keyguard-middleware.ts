@@ -1,11 +1,13 @@
 import {
   type ApiKeyInfo,
   completeOnClose,
+  costOf,
   createPathMatcher,
   type GuardOptions,
   type KeyGuard,
   nodeGuardRequest,
   problemFor,
+  type RequestCost,
   setHeaders,
   writeProblem,
 } from "@keyguard/core";
@@ -27,6 +29,12 @@ export interface KeyGuardExpressOptions extends GuardOptions {
    * to protect everything the middleware is mounted on (`app.use("/api", keyguard(kg))`).
    */
   readonly protectedPath?: string;
+  /**
+   * What each request spends of its key's limits: a number or a function of the request
+   * (default 1; 0 checks without spending). For a costlier route, mount a middleware of
+   * its own there: `app.get("/api/report", keyguard(kg, { cost: 5 }), handler)`.
+   */
+  readonly cost?: RequestCost<Request>;
 }
 
 /** A target with no path (`http://`) or none a URL parser reads (`http://[::1`): never passed on. */
@@ -48,7 +56,7 @@ const UNROUTABLE_TARGET = problemFor("bad_request", "The request target has no p
  */
 export function keyguard(kg: KeyGuard, options: KeyGuardExpressOptions = {}): RequestHandler {
   const guard = kg.guard(options);
-  const { protectedPath } = options;
+  const { protectedPath, cost } = options;
   const underProtectedPath =
     protectedPath === undefined ? undefined : createPathMatcher(protectedPath);
   return (req: Request, res: Response, next: NextFunction) => {
@@ -61,7 +69,7 @@ export function keyguard(kg: KeyGuard, options: KeyGuardExpressOptions = {}): Re
       next();
       return;
     }
-    guard.check(nodeGuardRequest(req, path)).then((result) => {
+    guard.check(nodeGuardRequest(req, path), costOf(cost, req)).then((result) => {
       completeOnClose(res, guard, result);
       if (!result.allowed) {
         writeProblem(res, result.status, result.headers, result.problem);

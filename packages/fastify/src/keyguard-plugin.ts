@@ -1,5 +1,6 @@
 import {
   type ApiKeyInfo,
+  costOf,
   createPathMatcher,
   type GuardOptions,
   type GuardResult,
@@ -7,6 +8,7 @@ import {
   missingScopes,
   nodeGuardRequest,
   pathOf,
+  type RequestCost,
 } from "@keyguard/core";
 import type {
   FastifyPluginAsync,
@@ -23,8 +25,11 @@ import { routeProtection } from "./route-protection.js";
 export type KeyGuardRouteConfig =
   /** `true`: protect this route; `false`: never protect it (even under `protectedPath`). */
   | boolean
-  /** Protect this route and require these scopes. */
-  | { readonly scopes?: readonly string[] };
+  /**
+   * Protect this route, require these scopes, and spend `cost` of the key's limits per
+   * request (a number or a function of the request; default the plugin's `cost`, else 1).
+   */
+  | { readonly scopes?: readonly string[]; readonly cost?: RequestCost<FastifyRequest> };
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -43,6 +48,11 @@ export interface KeyGuardFastifyOptions extends GuardOptions {
    * route in the plugin's scope is protected unless its `config.keyguard` is `false`.
    */
   readonly protectedPath?: string;
+  /**
+   * What each request spends of its key's limits (a number or a function of the request;
+   * default 1; 0 checks without spending). A route's `config.keyguard.cost` overrides it.
+   */
+  readonly cost?: RequestCost<FastifyRequest>;
 }
 
 /** Where the pipeline's result waits for `onResponse` (a symbol property: cheaper than a WeakMap). */
@@ -65,8 +75,12 @@ const plugin: FastifyPluginAsync<KeyGuardFastifyOptions> = async (fastify, optio
     reply: FastifyReply,
     scopes: readonly string[] | undefined,
     path: string,
+    cost: RequestCost<FastifyRequest> | undefined,
   ) => {
-    const result = await guard.check(nodeGuardRequest(request.raw, path));
+    const result = await guard.check(
+      nodeGuardRequest(request.raw, path),
+      costOf(cost ?? options.cost, request),
+    );
     if (result.apiKey !== undefined) (request as WithResult)[kResult] = result;
     if (!result.allowed) return sendProblem(reply, result.status, result.headers, result.problem);
     request.apiKey = result.apiKey;
@@ -86,16 +100,17 @@ const plugin: FastifyPluginAsync<KeyGuardFastifyOptions> = async (fastify, optio
     route.config = { ...route.config, [kDecided]: true } as typeof route.config;
     if (routeConfig === false) return;
     const scopes = typeof routeConfig === "object" ? routeConfig.scopes : undefined;
+    const cost = typeof routeConfig === "object" ? routeConfig.cost : undefined;
     const protection =
       routeConfig === undefined ? routeProtection(route.url, protectedPath) : "always";
     if (protection === "never") return;
     const path = route.url;
     const hook: onRequestAsyncHookHandler =
       protection === "always"
-        ? (request, reply) => runGuard(request, reply, scopes, path)
+        ? (request, reply) => runGuard(request, reply, scopes, path, cost)
         : async (request, reply) => {
             if (underProtectedPath(dynamicPath(request.url))) {
-              return runGuard(request, reply, scopes, path);
+              return runGuard(request, reply, scopes, path, cost);
             }
           };
     const existing = route.onRequest;
@@ -121,7 +136,8 @@ const plugin: FastifyPluginAsync<KeyGuardFastifyOptions> = async (fastify, optio
     const scopes = typeof routeConfig === "object" ? routeConfig.scopes : undefined;
     // A hook that answers the request itself must not call done (Fastify's rule for
     // callback hooks); one that lets it through must.
-    runGuard(request, reply, scopes, routedPath(request)).then(() => {
+    const cost = typeof routeConfig === "object" ? routeConfig.cost : undefined;
+    runGuard(request, reply, scopes, routedPath(request), cost).then(() => {
       if (!reply.sent) done();
     }, done);
   });

@@ -2,6 +2,7 @@ import {
   type ApiKeyInfo,
   type BlockOptions,
   completeOnClose,
+  costOf,
   createPathMatcher,
   type GuardOptions,
   type GuardRequest,
@@ -13,6 +14,7 @@ import {
   PROBLEM_CONTENT_TYPE,
   type ProblemDetails,
   problemFor,
+  type RequestCost,
 } from "@keyguard/core";
 import type { Context, Middleware } from "koa";
 
@@ -29,6 +31,12 @@ export interface KeyGuardKoaOptions extends GuardOptions {
    * to protect everything the middleware runs for (e.g. one router's routes).
    */
   readonly protectedPath?: string;
+  /**
+   * What each request spends of its key's limits: a number or a function of the context
+   * (default 1; 0 checks without spending). For a costlier route, give it a middleware of
+   * its own: `router.get("/api/report", keyguard(kg, { cost: 5 }), handler)`.
+   */
+  readonly cost?: RequestCost<Context>;
 }
 
 /** A target with no path (`http://`) or none a URL parser reads (`http://[::1`): never passed on. */
@@ -73,7 +81,7 @@ export function keyguard(kg: KeyGuard, options: KeyGuardKoaOptions = {}): Middle
       await next();
       return;
     }
-    const result = await guard.check(nodeGuardRequest(ctx.req, path));
+    const result = await guard.check(nodeGuardRequest(ctx.req, path), costOf(options.cost, ctx));
     completeOnClose(ctx.res, guard, result);
     if (!result.allowed) {
       sendProblem(ctx, result.status, result.headers, result.problem);

@@ -1,4 +1,9 @@
-import { describeLimiterConformance, FakeClock } from "@keyguard/testkit";
+import {
+  describeLimiterConformance,
+  FakeClock,
+  limiterKeyRequest,
+  seedPolicies,
+} from "@keyguard/testkit";
 import { describe, expect, it } from "vitest";
 import { MemoryLimiter } from "../src/index.js";
 
@@ -42,14 +47,8 @@ describe("MemoryLimiter quota seeding", () => {
     const monthStart = Date.UTC(2026, 0, 1);
     const now = Date.UTC(2026, 0, 15);
     await limiter.seedQuota("k", monthStart, 2);
-    const request = {
-      now,
-      client: "c",
-      path: "/api",
-      algorithm: "gcra" as const,
-      key: { id: "k", rateLimitPerMinute: 100, monthlyLimit: 3 },
-    };
-    expect((await limiter.decide(request)).quota?.remaining).toBe(0);
+    const request = limiterKeyRequest("k", now, seedPolicies(100, "gcra", 3));
+    expect((await limiter.decide(request)).policies[1]?.remaining).toBe(0);
     expect((await limiter.decide(request)).refusal).toBe("quota_exceeded");
     await limiter.seedQuota("k", monthStart, 1); // never lowers a count
     expect((await limiter.decide(request)).refusal).toBe("quota_exceeded");
@@ -61,13 +60,7 @@ describe("MemoryLimiter quota eviction", () => {
     const limiter = new MemoryLimiter({ maxEntries: 2 });
     const monthStart = Date.UTC(2026, 0, 1);
     const now = Date.UTC(2026, 0, 15);
-    const request = (id: string) => ({
-      now,
-      client: "c",
-      path: "/api",
-      algorithm: "gcra" as const,
-      key: { id, rateLimitPerMinute: 100, monthlyLimit: 3 },
-    });
+    const request = (id: string) => limiterKeyRequest(id, now, seedPolicies(100, "gcra", 3));
     await limiter.seedQuota("a", monthStart, 3); // used up, as the store recorded
     expect((await limiter.decide(request("a"))).refusal).toBe("quota_exceeded");
     for (const id of ["b", "c"]) {
@@ -87,14 +80,8 @@ describe("MemoryLimiter quota eviction", () => {
 
   it("still counts a never-seeded quota from zero", async () => {
     const limiter = new MemoryLimiter({ maxEntries: 2 });
-    const request = {
-      now: Date.UTC(2026, 0, 15),
-      client: "c",
-      path: "/api",
-      algorithm: "gcra" as const,
-      key: { id: "fresh", rateLimitPerMinute: 100, monthlyLimit: 3 },
-    };
-    expect((await limiter.decide(request)).quota?.remaining).toBe(2);
+    const request = limiterKeyRequest("fresh", Date.UTC(2026, 0, 15), seedPolicies(100, "gcra", 3));
+    expect((await limiter.decide(request)).policies[1]?.remaining).toBe(2);
   });
 });
 

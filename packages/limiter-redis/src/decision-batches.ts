@@ -1,4 +1,4 @@
-import type { LimitDecision, LimitRequest } from "@keyguard/core";
+import { type LimitDecision, type LimitRequest, samePolicies } from "@keyguard/core";
 
 /** A request with a key: the only kind decided in batches. */
 export type KeyedLimitRequest = LimitRequest & { readonly key: NonNullable<LimitRequest["key"]> };
@@ -23,9 +23,10 @@ function alike(a: KeyedLimitRequest, b: KeyedLimitRequest): boolean {
   return (
     a.client === b.client &&
     a.path === b.path &&
-    a.algorithm === b.algorithm &&
-    a.key.rateLimitPerMinute === b.key.rateLimitPerMinute &&
-    a.key.monthlyLimit === b.key.monthlyLimit
+    (a.cost ?? 1) === (b.cost ?? 1) &&
+    a.key.quotaId === b.key.quotaId &&
+    a.key.orgId === b.key.orgId &&
+    samePolicies(a.policies ?? [], b.policies ?? [])
   );
 }
 
@@ -34,7 +35,7 @@ const MAX_BATCH = 256;
 
 /**
  * Gathers the decisions asked for in one turn of the event loop and sends those that are
- * alike (same key, client, path, algorithm and limits) as one call. Under load many
+ * alike (same key, client, path, cost and policies) as one call. Under load many
  * requests of one key arrive together (one busy client, or a hundred connections): each
  * decision then costs a fraction of a round trip and of a script run, and Redis's CPU stays
  * with the counting. Exactness is kept: the script decides a batch as if its requests came

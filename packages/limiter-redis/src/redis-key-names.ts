@@ -1,8 +1,11 @@
+import type { LimitPolicy, LimitSubject } from "@keyguard/core";
+import { ALGORITHM_NUMBER } from "./scripts/window-algorithms.js";
+
 /**
- * Names of KeyGuard's Redis keys. Everything one script touches for a key shares the hash
- * tag `{key:<quota id>}` (a rotation lineage's keys share one quota), so on Redis Cluster it
- * lives in one slot; a client's blocks and each
- * bucket have tags of their own. The prefix lets several apps share one Redis.
+ * Names of KeyGuard's Redis keys. Everything one decide script touches for a key shares
+ * the hash tag of its organization (`{org:<id>}`, see `tag`), so on Redis Cluster it
+ * lives in one slot; a client's blocks and each bucket have tags of their own. The prefix
+ * lets several apps share one Redis.
  */
 export class RedisKeyNames {
   readonly prefix: string;
@@ -17,19 +20,35 @@ export class RedisKeyNames {
   }
 
   /**
-   * A key's rate window. It carries the hash tag of the quota the key spends, which the
-   * same script call updates (on a Cluster, one slot); a key spending its own quota keeps
-   * the plain name.
+   * The hash tag every counter of a key's decision carries: its organization's, so that
+   * on Redis Cluster the key's windows, its quota and its organization's windows (shared
+   * by all of the organization's keys) live in one slot and one script call decides them.
+   * A request without an organization (a limiter used directly) is tagged by its quota.
    */
-  rate(keyId: string, quotaId: string = keyId): string {
-    return quotaId === keyId
-      ? `${this.prefix}{key:${keyId}}:rate`
-      : `${this.prefix}{key:${quotaId}}:rate:${keyId}`;
+  tag(subject: LimitSubject): string {
+    return subject.orgId === undefined
+      ? `{key:${subject.quotaId ?? subject.id}}`
+      : `{org:${subject.orgId}}`;
+  }
+
+  /**
+   * The counter `policy` spends for `subject` (for a calendar month, the month starting at
+   * `monthStartMs`). A window's name holds its algorithm, whose state has another shape.
+   */
+  policy(subject: LimitSubject, policy: LimitPolicy, monthStartMs: number): string {
+    const tag = this.tag(subject);
+    if (policy.algorithm === "calendar-month") {
+      return `${this.prefix}${tag}:quota:${subject.quotaId ?? subject.id}:${monthStartMs}`;
+    }
+    const algorithm = ALGORITHM_NUMBER[policy.algorithm];
+    return policy.scope === "organization"
+      ? `${this.prefix}${tag}:org:${policy.name}:${algorithm}`
+      : `${this.prefix}${tag}:key:${subject.id}:${policy.name}:${algorithm}`;
   }
 
   /** A quota's count (a key's `quotaId`) for the month starting at `monthStartMs`. */
-  quota(quotaId: string, monthStartMs: number): string {
-    return `${this.prefix}{key:${quotaId}}:quota:${monthStartMs}`;
+  quota(subject: LimitSubject, monthStartMs: number): string {
+    return `${this.prefix}${this.tag(subject)}:quota:${subject.quotaId ?? subject.id}:${monthStartMs}`;
   }
 
   bucket(bucket: string): string {

@@ -3,21 +3,27 @@ import {
   type CountCell,
   calendarMonth,
   type IpBlock,
-  IpBlockList,
   type KeyGuardInstruments,
   type LimitDecision,
   type Limiter,
+  type LimitPolicy,
   type LimitRequest,
   QuotaSeedLostError,
   type RateLimitAlgorithm,
   type WindowDecision,
 } from "@keyguard/core";
 import { Cluster, type Redis } from "ioredis";
-import { LRUCache } from "lru-cache";
 import { closeConnection } from "./close-connection.js";
 import { DecisionBatches, type KeyedLimitRequest } from "./decision-batches.js";
+import { LocalCaches } from "./local-caches.js";
 import { RedisKeyNames } from "./redis-key-names.js";
-import { DECIDE_LUA, HIT_LUA, OUTCOME, SEED_QUOTA_LUA } from "./scripts/decide.js";
+import {
+  DECIDE_LUA,
+  decodeDecideReply,
+  decodeHitReply,
+  HIT_LUA,
+  SEED_QUOTA_LUA,
+} from "./scripts/decide.js";
 import { BLOCK_LUA, blockField } from "./scripts/ip-blocks.js";
 import { ALGORITHM_NUMBER } from "./scripts/window-algorithms.js";
 
@@ -40,15 +46,7 @@ export interface RedisLimiterOptions {
 
 type ScriptCall = (numKeys: number, ...keysAndArgs: (string | number)[]) => Promise<unknown>;
 
-const MINUTE = 60_000;
-
-interface KnownRefusal {
-  readonly decision: LimitDecision;
-  readonly untilMs: number;
-  readonly rateLimitPerMinute: number;
-  readonly monthlyLimit: number | null;
-  readonly algorithm: RateLimitAlgorithm;
-}
+const NO_POLICIES: readonly LimitPolicy[] = [];
 /** ioredis runs these by EVALSHA, and by EVAL once after a restart or SCRIPT FLUSH. */
 const SCRIPTS = {
   keyguardDecide: DECIDE_LUA,
@@ -59,9 +57,9 @@ const SCRIPTS = {
 
 /**
  * The Limiter port on Redis, shared by every process of a deployment. A protected request
- * costs at most one round trip: its IP block check, its key's rate limit and its monthly
- * quota are decided in one Lua script, atomically, so N requests per minute means N across
- * all processes. Requests of one key (same client and path) arriving in the same turn of
+ * costs at most one round trip: its IP block check and all of its policies (the key's
+ * windows, its organization's, the monthly quota) are decided in one Lua script,
+ * atomically and all or nothing, so N requests per window means N across all processes. Requests of one key (same client and path) arriving in the same turn of
  * the event loop share one script call ({@link DecisionBatches}). A client known to be blocked, or a key known to be refused until some time,
  * costs no Redis command at all until then.
  *
@@ -76,19 +74,13 @@ export class RedisLimiter implements Limiter {
   readonly #feed: ChangeFeed | undefined;
   readonly #unsubscribe: (() => void) | undefined;
   readonly #ownsConnection: boolean;
-  readonly #blocks: IpBlockList;
-  /** Key refusals that hold until a known time (rate limited, quota used up), by key id. */
-  readonly #refusals: LRUCache<string, KnownRefusal>;
+  /** Blocks, known refusals and seeded quotas: all the process memory it keeps. */
+  readonly #local: LocalCaches;
   readonly #batches = new DecisionBatches((request, count) => this.#decideBatch(request, count));
   /** Block look-ups on their way, by client and path (see `#storedBlock`). */
   readonly #blockLookups = new Map<string, Promise<IpBlock | undefined>>();
   /** Counts blocks' changes, so a look-up that raced one neither caches nor is shared. */
   #blockChanges = 0;
-  /**
-   * Quotas this process seeded, by quota id, with the month: their count must then be
-   * in Redis, and the decide script reports it missing instead of counting from zero.
-   */
-  readonly #seeded: LRUCache<string, number>;
   /** Told when Redis may have lost what this process put there (see `onStateLost`). */
   readonly #stateListeners = new Set<() => void>();
   /** Whether the connection was ready before: a later `ready` is a reconnection. */
@@ -104,13 +96,11 @@ export class RedisLimiter implements Limiter {
     this.#cluster = options.redis instanceof Cluster;
     this.#ownsConnection = options.ownsConnection ?? false;
     const maxLocal = options.maxLocalEntries ?? 100_000;
-    this.#blocks = new IpBlockList(maxLocal);
-    this.#refusals = new LRUCache({ max: maxLocal });
-    this.#seeded = new LRUCache({ max: maxLocal });
+    this.#local = new LocalCaches(maxLocal);
     // A reconnection may be to a server that restarted empty (or a promoted replica that
     // never had the counts): listeners seed their quotas again before the next decision.
     // Data lost without any visible disconnection (FLUSHALL, eviction), or a request that
-    // raced the reconnection, is caught per key by the decide script (see `#seeded`).
+    // raced the reconnection, is caught per key by the decide script (`LocalCaches.seeded`).
     this.#wasReady = this.#redis.status === "ready";
     this.#redis.on("ready", this.#onReady);
     const commands: Partial<Record<keyof typeof SCRIPTS, ScriptCall>> = {};
@@ -129,12 +119,12 @@ export class RedisLimiter implements Limiter {
     this.#unsubscribe = this.#feed?.subscribe((change) => {
       if (change.kind === "resync") {
         this.#blockChanged();
-        this.#blocks.clear();
+        this.#local.blocks.clear();
         this.#stateLost();
       } else if (change.kind === "ip-blocks") {
         this.#blockChanged();
-        if (change.block === undefined) this.#blocks.remove(change.client);
-        else this.#blocks.add(change.block);
+        if (change.block === undefined) this.#local.blocks.remove(change.client);
+        else this.#local.blocks.add(change.block);
       }
     });
   }
@@ -155,131 +145,82 @@ export class RedisLimiter implements Limiter {
   // Not `async`: an allowed request's promise is its batch's, with no wrapper around it.
   decide(request: LimitRequest): Promise<LimitDecision> {
     const { now, key, client, path } = request;
-    const known = this.#blocks.find(client, path, now);
-    if (known !== undefined) {
-      return Promise.resolve(blockedDecision(known, now, key?.rateLimitPerMinute ?? 0));
+    const known = this.#local.blocks.find(client, path, now);
+    if (known !== undefined) return Promise.resolve(blockedDecision(known, now));
+    if (key === undefined || request.policies === undefined || request.policies.length === 0) {
+      return this.#decideWithoutKey(client, path, now);
     }
-    if (key === undefined) return this.#decideWithoutKey(client, path, now);
-    const refused = this.#refusals.get(key.id);
-    if (refused !== undefined) {
-      // Only while it still holds, and for the same settings: a raised limit is asked anew.
-      if (
-        refused.untilMs > now &&
-        refused.rateLimitPerMinute === key.rateLimitPerMinute &&
-        refused.monthlyLimit === key.monthlyLimit &&
-        refused.algorithm === request.algorithm
-      ) {
-        // Not `{ ...decision, retryAfterMs }`: that spread costs V8 about 0.5 µs.
-        const retryAfterMs = refused.untilMs - now;
-        return Promise.resolve(Object.assign({}, refused.decision, { retryAfterMs }));
-      }
-      this.#refusals.delete(key.id);
-    }
+    const refused = this.#local.knownRefusal(key.id, request);
+    if (refused !== undefined) return Promise.resolve(refused);
     if (this.#cluster) return this.#decideOnCluster(request as KeyedLimitRequest);
     return this.#batches.add(request as KeyedLimitRequest);
   }
 
   async #decideWithoutKey(client: string, path: string, now: number): Promise<LimitDecision> {
     const block = await this.findBlock(client, path, now);
-    if (block !== undefined) return blockedDecision(block, now, 0);
-    return { allowed: true, limit: 0, remaining: 0, resetAtMs: now, retryAfterMs: 0 };
+    if (block !== undefined) return blockedDecision(block, now);
+    return {
+      allowed: true,
+      limit: 0,
+      remaining: 0,
+      resetAtMs: now,
+      retryAfterMs: 0,
+      policies: [],
+    };
   }
 
   async #decideOnCluster(request: KeyedLimitRequest): Promise<LimitDecision> {
     // On a cluster the client's blocks live in another slot than the key's counters.
     const block = await this.findBlock(request.client, request.path, request.now);
-    if (block !== undefined)
-      return blockedDecision(block, request.now, request.key.rateLimitPerMinute);
+    if (block !== undefined) return blockedDecision(block, request.now);
     return this.#batches.add(request);
   }
 
   /** Requests of one key from one client to one path, alike, decided in one script call. */
   async #decideBatch(request: KeyedLimitRequest, count: number): Promise<LimitDecision[]> {
     const { now, key, client, path } = request;
+    const policies = request.policies ?? NO_POLICIES;
     const month = calendarMonth(now);
     const quotaId = key.quotaId ?? key.id; // a rotation's successor continues the month
-    const keys = [this.names.rate(key.id, quotaId), this.names.quota(quotaId, month.start)];
-    if (!this.#cluster) keys.push(this.names.blocks(client));
-    const reply = (await this.#scripts.keyguardDecide(
-      keys.length,
-      ...keys,
+    const keys: string[] = [];
+    const args: (string | number)[] = [
       now,
       path,
-      ALGORITHM_NUMBER[request.algorithm],
-      key.rateLimitPerMinute,
-      MINUTE,
-      key.monthlyLimit ?? -1,
-      month.end,
       count,
-      this.#seeded.get(quotaId) === month.start ? 1 : 0,
-    )) as (number | string)[];
-    const limit = key.rateLimitPerMinute;
-    if (Number(reply[0]) === OUTCOME.quotaSeedLost) {
+      request.cost ?? 1,
+      this.#local.seeded(quotaId, month.start) ? 1 : 0,
+      policies.length,
+    ];
+    for (const policy of policies) {
+      keys.push(this.names.policy(key, policy, month.start));
+      const monthly = policy.algorithm === "calendar-month";
+      args.push(
+        ALGORITHM_NUMBER[policy.algorithm],
+        policy.limit,
+        monthly ? month.end : policy.windowMs,
+        policy.mode === "enforce" ? 1 : 0,
+      );
+    }
+    if (!this.#cluster) keys.push(this.names.blocks(client));
+    const reply = (await this.#scripts.keyguardDecide(keys.length, ...keys, ...args)) as (
+      | number
+      | string
+    )[];
+    const outcome = decodeDecideReply(reply, policies, count, client, path);
+    if (outcome.kind === "seed-lost") {
       // Only this key is seeded again (by the caller): the others, if they are gone too,
       // are found so one by one. Telling every listener would, under an evicting Redis,
       // have every key seeded again (a database query each) on each eviction.
       throw new QuotaSeedLostError(quotaId);
     }
-    if (Number(reply[0]) === OUTCOME.ipBlocked) {
-      const block: IpBlock = {
-        client,
-        scope: reply[3] === "path" ? "path" : "global",
-        ...(reply[3] === "path" ? { path } : {}),
-        untilMs: Number(reply[1]),
-        reason: String(reply[2]),
-      };
-      this.#blocks.add(block);
-      return Array(count).fill(blockedDecision(block, now, limit));
+    if (outcome.kind === "blocked") {
+      this.#local.blocks.add(outcome.block);
+      return Array(count).fill(blockedDecision(outcome.block, now));
     }
-    const [refusal, allowed, remaining, resetAtMs, retryAfterMs, quotaLeft] = reply
-      .slice(0, 6)
-      .map(Number) as [number, number, number, number, number, number];
-    const decisions: LimitDecision[] = [];
-    const { monthlyLimit } = key;
-    // Literals, one shape (`quota` undefined without one), not `{ ...rate, quota }`: on V8
-    // a spread copy that gains a field costs ~0.5 µs, and this loop runs for every request.
-    for (let i = 0; i < allowed; i++) {
-      decisions.push({
-        allowed: true,
-        limit,
-        remaining: Number(reply[6 + 2 * i]),
-        resetAtMs: Number(reply[7 + 2 * i]),
-        retryAfterMs: 0,
-        quota:
-          monthlyLimit === null
-            ? undefined
-            : quotaWindow(monthlyLimit, quotaLeft + (allowed - 1 - i), month.end, now, true),
-      });
-    }
-    if (allowed === count) return decisions;
-    const quotaExceeded = refusal === OUTCOME.quotaExceeded;
-    const refused: LimitDecision = {
-      allowed: false,
-      limit,
-      remaining,
-      resetAtMs,
-      retryAfterMs,
-      refusal: quotaExceeded ? "quota_exceeded" : "rate_limited",
-      // A rate-limit refusal reports the quota too (consuming nothing): every RateLimit field.
-      quota:
-        monthlyLimit === null
-          ? undefined
-          : quotaWindow(monthlyLimit, quotaLeft, month.end, now, quotaLeft > 0),
-    };
-    this.#remember(request, refused, quotaExceeded ? month.end : now + retryAfterMs);
-    while (decisions.length < count) decisions.push(refused);
-    return decisions;
-  }
-
-  /** The key is refused until `untilMs` (with these settings): later requests need no call. */
-  #remember(request: KeyedLimitRequest, decision: LimitDecision, untilMs: number): void {
-    this.#refusals.set(request.key.id, {
-      decision,
-      untilMs,
-      rateLimitPerMinute: request.key.rateLimitPerMinute,
-      monthlyLimit: request.key.monthlyLimit,
-      algorithm: request.algorithm,
-    });
+    const last = outcome.decisions[count - 1] as LimitDecision;
+    // Later requests need no call while the refusal holds.
+    if (!last.allowed) this.#local.rememberRefusal(key.id, request, last);
+    return outcome.decisions;
   }
 
   async hit(
@@ -288,6 +229,7 @@ export class RedisLimiter implements Limiter {
     limit: number,
     windowMs: number,
     algorithm: RateLimitAlgorithm,
+    cost = 1,
   ): Promise<WindowDecision> {
     const reply = (await this.#scripts.keyguardHit(
       1,
@@ -296,30 +238,30 @@ export class RedisLimiter implements Limiter {
       ALGORITHM_NUMBER[algorithm],
       limit,
       windowMs,
+      cost,
     )) as number[];
-    const [allowed, remaining, resetAtMs, retryAfterMs] = reply.map(Number) as number[];
-    return {
-      allowed: allowed === 1,
-      limit,
-      remaining: remaining as number,
-      resetAtMs: resetAtMs as number,
-      retryAfterMs: retryAfterMs as number,
-    };
+    return decodeHitReply(reply, limit);
   }
 
   /**
    * Raises a quota's count for a month to what the store recorded, if Redis knows fewer
    * (Redis restarted without persistence, say). One command per quota per month per process.
    */
-  async seedQuota(quotaId: string, monthStartMs: number, used: number): Promise<void> {
+  async seedQuota(
+    quotaId: string,
+    monthStartMs: number,
+    used: number,
+    orgId?: string,
+  ): Promise<void> {
     const { end } = calendarMonth(monthStartMs);
     await this.#scripts.keyguardSeedQuota(
       1,
-      this.names.quota(quotaId, monthStartMs),
+      // Named as the decide script names it: under the organization's hash tag.
+      this.names.quota({ id: quotaId, quotaId, orgId }, monthStartMs),
       used,
       end + 86_400_000 - monthStartMs,
     );
-    this.#seeded.set(quotaId, monthStartMs);
+    this.#local.markSeeded(quotaId, monthStartMs);
   }
 
   /**
@@ -334,12 +276,9 @@ export class RedisLimiter implements Limiter {
   }
 
   #stateLost(): void {
-    // `#seeded` stays: a count seeded this month must still be in Redis, and one that is
-    // not is caught by the script, even for a request already past its seed check when
-    // this ran (clearing it would let such a request count from zero).
     // A key refused until the month's end may have been refused by a count that is gone
     // (and a rate refusal by a window that is): asked anew, after seeding again.
-    this.#refusals.clear();
+    this.#local.stateLost();
     for (const listener of this.#stateListeners) listener();
   }
 
@@ -357,26 +296,26 @@ export class RedisLimiter implements Limiter {
       now,
     );
     this.#blockChanged();
-    this.#blocks.add(block);
+    this.#local.blocks.add(block);
     await this.#notify({ kind: "ip-blocks", client: block.client, block });
   }
 
   async unblock(client: string): Promise<boolean> {
     const removed = await this.#redis.del(this.names.blocks(client));
     this.#blockChanged();
-    this.#blocks.remove(client);
+    this.#local.blocks.remove(client);
     await this.#notify({ kind: "ip-blocks", client });
     return removed > 0;
   }
 
   async findBlock(client: string, path: string, now: number): Promise<IpBlock | undefined> {
-    const known = this.#blocks.find(client, path, now);
+    const known = this.#local.blocks.find(client, path, now);
     if (known !== undefined) return known;
     const changes = this.#blockChanges;
     const stored = await this.#storedBlock(client, path);
     if (stored === undefined || stored.untilMs <= now) return undefined;
     // A block read before an unblock (or resync) must not come back into the local cache.
-    if (changes === this.#blockChanges) this.#blocks.add(stored);
+    if (changes === this.#blockChanges) this.#local.blocks.add(stored);
     return stored;
   }
 
@@ -446,8 +385,7 @@ export class RedisLimiter implements Limiter {
     this.#unsubscribe?.();
     this.#redis.off("ready", this.#onReady);
     this.#stateListeners.clear();
-    this.#blocks.clear();
-    this.#refusals.clear();
+    this.#local.clear();
     if (this.#ownsConnection) {
       await closeConnection(this.#redis);
     }
@@ -464,31 +402,16 @@ export class RedisLimiter implements Limiter {
   }
 }
 
-function blockedDecision(block: IpBlock, now: number, limit: number): LimitDecision {
+function blockedDecision(block: IpBlock, now: number): LimitDecision {
   return {
     allowed: false,
     refusal: "ip_blocked",
-    limit,
+    limit: 0,
     remaining: 0,
     resetAtMs: block.untilMs,
     retryAfterMs: block.untilMs - now,
+    policies: [],
     block,
-  };
-}
-
-function quotaWindow(
-  limit: number,
-  remaining: number,
-  monthEnd: number,
-  now: number,
-  allowed: boolean,
-): WindowDecision {
-  return {
-    allowed,
-    limit,
-    remaining,
-    resetAtMs: monthEnd,
-    retryAfterMs: allowed ? 0 : monthEnd - now,
   };
 }
 

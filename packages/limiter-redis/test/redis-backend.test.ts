@@ -4,6 +4,7 @@ import {
   eventually,
   type OwnRedisServer,
   redisAvailable,
+  seedPolicies,
   startOwnRedisServer,
   TEST_REDIS_URL,
   uniqueRedisPrefix,
@@ -26,8 +27,8 @@ const decision = (backend: RedisBackend, id = "k") =>
     now: Date.now(),
     client: "203.0.113.20",
     path: "/api/data",
-    algorithm: "gcra",
-    key: { id, rateLimitPerMinute: 1000, monthlyLimit: null },
+    key: { id },
+    policies: seedPolicies(1000, "gcra", null),
   });
 
 /**
@@ -100,8 +101,8 @@ describe.runIf(available)("Redis backend faults", () => {
         now: Date.now(),
         client: "203.0.113.20",
         path: "/api/data",
-        algorithm: "sliding-window-log",
-        key: { id, rateLimitPerMinute: 5, monthlyLimit: null },
+        key: { id },
+        policies: seedPolicies(5, "sliding-window-log", null),
       });
     // The server holds the next command unanswered; it dies with the command in flight.
     const admin = new Redis(server.url);
@@ -158,8 +159,8 @@ describe.runIf(available)("Redis loses its data (a server of the test's own)", (
       now,
       client: "203.0.113.21",
       path: "/api/data",
-      algorithm: "gcra",
-      key: { id: "q", rateLimitPerMinute: 1000, monthlyLimit: 5 },
+      key: { id: "q" },
+      policies: seedPolicies(1000, "gcra", 5),
     });
   const monthStart = (now: number) =>
     Date.UTC(new Date(now).getUTCFullYear(), new Date(now).getUTCMonth(), 1);
@@ -169,7 +170,7 @@ describe.runIf(available)("Redis loses its data (a server of the test's own)", (
     const backend = await backendOn(server, "flushall");
     const now = Date.now();
     await backend.limiter.seedQuota("q", monthStart(now), 3); // what the store recorded
-    expect((await quotaRequest(backend, now)).quota?.remaining).toBe(1);
+    expect((await quotaRequest(backend, now)).policies[1]?.remaining).toBe(1);
 
     const admin = new Redis(server.url);
     await admin.flushall();
@@ -182,7 +183,7 @@ describe.runIf(available)("Redis loses its data (a server of the test's own)", (
 
     // Seeded again from the store (4 now), the count goes on where it was.
     await backend.limiter.seedQuota("q", monthStart(now), 4);
-    expect((await quotaRequest(backend, now)).quota?.remaining).toBe(0);
+    expect((await quotaRequest(backend, now)).policies[1]?.remaining).toBe(0);
     expect((await quotaRequest(backend, now)).refusal).toBe("quota_exceeded");
     admin.disconnect();
     await closeBoth(backend, server);
@@ -214,10 +215,10 @@ describe.runIf(available)("Redis loses its data (a server of the test's own)", (
     const server = await startOwnRedisServer();
     const backend = await backendOn(server, "unseeded");
     const now = Date.now();
-    expect((await quotaRequest(backend, now)).quota?.remaining).toBe(4);
+    expect((await quotaRequest(backend, now)).policies[1]?.remaining).toBe(4);
     const admin = new Redis(server.url);
     await admin.flushall();
-    expect((await quotaRequest(backend, now)).quota?.remaining).toBe(4);
+    expect((await quotaRequest(backend, now)).policies[1]?.remaining).toBe(4);
     admin.disconnect();
     await closeBoth(backend, server);
   });

@@ -3,6 +3,7 @@ import {
   type OwnRedisCluster,
   redisAvailable,
   redisCommandCounts,
+  seedPolicies,
   startOwnRedisCluster,
   uniqueRedisPrefix,
 } from "@keyguard/testkit";
@@ -42,8 +43,8 @@ describe.runIf(await redisAvailable())("RedisLimiter on Redis Cluster", () => {
           now,
           client: `198.51.100.${i % 50}`,
           path: "/api/data",
-          algorithm: "sliding-window-log",
-          key: { id: "shared", rateLimitPerMinute: 40, monthlyLimit: 100 },
+          key: { id: "shared" },
+          policies: seedPolicies(40, "sliding-window-log", 100),
         }),
       ),
     );
@@ -57,8 +58,8 @@ describe.runIf(await redisAvailable())("RedisLimiter on Redis Cluster", () => {
       now,
       client: "198.51.100.7",
       path: "/api/data",
-      algorithm: "gcra" as const,
-      key: { id: "busy", rateLimitPerMinute: 1000, monthlyLimit: null },
+      key: { id: "busy" },
+      policies: seedPolicies(1000, "gcra", null),
     });
     await limiter.decide(request(Date.now())); // connections and scripts in place
     const before = await clusterCommandCounts();

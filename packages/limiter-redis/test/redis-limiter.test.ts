@@ -1,9 +1,12 @@
+import type { LimitPolicy } from "@keyguard/core";
 import {
   cleanedRedisPrefixes,
   describeLimiterConformance,
+  orgPolicyWindow,
   recordRedisCommands,
   redisAvailable,
   redisCommandCounts,
+  seedPolicies,
   startOwnRedisServer,
   TEST_REDIS_URL,
 } from "@keyguard/testkit";
@@ -24,8 +27,8 @@ const keyRequest = (now: number, id = "k", rate = 5, monthly: number | null = nu
   now,
   client: "203.0.113.9",
   path: "/api/data",
-  algorithm: "sliding-window-log" as const,
-  key: { id, rateLimitPerMinute: rate, monthlyLimit: monthly },
+  key: { id },
+  policies: seedPolicies(rate, "sliding-window-log", monthly),
 });
 
 describe.runIf(available)("RedisLimiter", () => {
@@ -46,7 +49,7 @@ describe.runIf(available)("RedisLimiter", () => {
     );
     expect(decisions.filter((d) => d.allowed)).toHaveLength(50);
     expect(decisions.filter((d) => d.refusal === "rate_limited")).toHaveLength(250);
-    const quotas = decisions.flatMap((d) => (d.quota === undefined ? [] : [d.quota.remaining]));
+    const quotas = decisions.flatMap((d) => (d.allowed ? [d.policies[1]?.remaining ?? -1] : []));
     expect(new Set(quotas).size).toBe(50); // each allowed request counted once: 119 .. 70
     expect(Math.min(...quotas)).toBe(70);
     for (const limiter of limiters) await limiter.close();
@@ -72,7 +75,18 @@ describe.runIf(available)("RedisLimiter", () => {
     }
     const names = limiter.names;
     const month = Date.UTC(new Date(now).getUTCFullYear(), new Date(now).getUTCMonth(), 1);
-    expect(calculateSlot(names.rate("ttl-key"))).toBe(calculateSlot(names.quota("ttl-key", month)));
+    // A key's windows, its quota and its organization's windows (which every key of the
+    // organization spends): one slot, so one script call decides them on a Cluster.
+    const subject = { id: "ttl-key", quotaId: "ttl-root", orgId: "acme" };
+    const policies = [...seedPolicies(5, "gcra", 100), orgPolicyWindow("day", 10, 86_400_000)];
+    const slots = new Set(
+      [
+        ...policies.map((policy) => names.policy(subject, policy, month)),
+        names.policy({ id: "other-key", orgId: "acme" }, policies[0] as LimitPolicy, month),
+        names.quota(subject, month),
+      ].map((name) => calculateSlot(name)),
+    );
+    expect(slots.size).toBe(1);
     redis.disconnect();
     await limiter.close();
   });
@@ -120,7 +134,7 @@ describe.runIf(available)(
           ),
         );
         expect(decisions.every((d) => d.allowed)).toBe(true);
-        expect(new Set(decisions.map((d) => d.quota?.remaining)).size).toBe(10); // 999 .. 990
+        expect(new Set(decisions.map((d) => d.policies[1]?.remaining)).size).toBe(10); // 999 .. 990
       });
       expect(together).toEqual(["evalsha", "evalsha", "evalsha"]);
 

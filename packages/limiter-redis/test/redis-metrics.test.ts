@@ -1,5 +1,10 @@
 import { KeyGuardInstruments } from "@keyguard/core";
-import { cleanedRedisPrefixes, redisAvailable, TEST_REDIS_URL } from "@keyguard/testkit";
+import {
+  cleanedRedisPrefixes,
+  redisAvailable,
+  seedPolicies,
+  TEST_REDIS_URL,
+} from "@keyguard/testkit";
 import { describe, expect, it } from "vitest";
 import { createRedisBackend } from "../src/index.js";
 
@@ -16,8 +21,8 @@ describe.runIf(await redisAvailable())("Redis limiter metrics", () => {
           now: Date.now(),
           client: "203.0.113.20",
           path: "/api/data",
-          algorithm: "sliding-window-log",
-          key: { id: "metered", quotaId: "metered", rateLimitPerMinute: 1000, monthlyLimit: null },
+          key: { id: "metered", quotaId: "metered" },
+          policies: seedPolicies(1000, "sliding-window-log", null),
         });
       for (let i = 0; i < 3; i++) expect((await decide()).allowed).toBe(true);
       const together = await Promise.all([decide(), decide(), decide(), decide()]);

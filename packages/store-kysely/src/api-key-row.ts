@@ -2,6 +2,7 @@ import type { ApiKey } from "@keyguard/core";
 import type { Insertable } from "kysely";
 import type { ColumnCodec } from "./column-codec.js";
 import type { ApiKeysTable } from "./database-schema.js";
+import { writeLimits } from "./limits-column.js";
 
 /** A key as its `api_keys` row: one mapping for creation, rotation and bulk imports. */
 export function apiKeyRow(key: ApiKey, codec: ColumnCodec): Insertable<ApiKeysTable> {
@@ -16,6 +17,7 @@ export function apiKeyRow(key: ApiKey, codec: ColumnCodec): Insertable<ApiKeysTa
     scopes: codec.json(key.scopes),
     rate_limit_per_minute: key.rateLimitPerMinute,
     monthly_limit: key.monthlyLimit,
+    limits: writeLimits(key.limits),
     created_at: codec.date(key.createdAt),
     expires_at: key.expiresAt && codec.date(key.expiresAt),
     last_used_at: key.lastUsedAt && codec.date(key.lastUsedAt),

@@ -29,6 +29,8 @@ export interface OrganizationsTable {
   name: string;
   status: string;
   created_at: DbDate;
+  /** Named windows shared by the organization's keys: JSON text (migration 0015), null for none. */
+  limits: string | null;
 }
 
 export interface ApiKeysTable {
@@ -44,6 +46,8 @@ export interface ApiKeysTable {
   scopes: unknown;
   rate_limit_per_minute: number;
   monthly_limit: DbInteger | null;
+  /** Named windows: JSON text (migration 0015), null for none. */
+  limits: string | null;
   created_at: DbDate;
   expires_at: DbDate | null;
   last_used_at: DbDate | null;

@@ -11,7 +11,9 @@ import type {
   IpBlock,
   IpBlockFilter,
   KeyGuardEvent,
+  LimitSpec,
   Organization,
+  OrganizationChange,
   OrganizationListFilter,
   OrganizationStatus,
   OrganizationStatusChange,
@@ -68,6 +70,7 @@ import type {
 } from "./database-schema.js";
 import type { WriteTransactionSync } from "./dialects/open-sqlite.js";
 import { deleteIpRule, insertIpRule, listIpRules } from "./ip-rule-queries.js";
+import { readLimits, writeLimits } from "./limits-column.js";
 import { hasKeyGuardSchema, migrateToLatest } from "./migrations/migrate.js";
 import {
   adoptSecretFingerprint,
@@ -81,7 +84,11 @@ import { KyselyWebhookStore } from "./webhooks/kysely-webhook-store.js";
 /** Rows per INSERT statement: well under SQLite's and PostgreSQL's bound-parameter limits. */
 const USAGE_ROWS_PER_STATEMENT = 1_000;
 
-type KeyRow = Selectable<ApiKeysTable> & { organization_name: string; organization_status: string };
+type KeyRow = Selectable<ApiKeysTable> & {
+  organization_name: string;
+  organization_status: string;
+  organization_limits: string | null;
+};
 
 /** Construction details supplied by `createKyselyStore`. */
 export interface KyselyStoreInternals {
@@ -296,6 +303,39 @@ export class KyselyStore implements Store {
         const organization = toOrganization(row);
         if (changed === 1) yield* audit(record?.(organization));
         return { organization, changed: changed === 1 };
+      }),
+    );
+  }
+
+  /** The row as it was (PostgreSQL: `FOR UPDATE`), the update, the row as it is, the event. */
+  updateOrganizationLimits(
+    id: string,
+    limits: readonly LimitSpec[],
+    record?: EventRecord<OrganizationChange>,
+  ): Promise<Organization | undefined> {
+    const db = this.db;
+    const postgres = this.dialect === "postgres";
+    const toOrganization = (row: Selectable<OrganizationsTable>) => this.#toOrganization(row);
+    const audit = this.#audit.bind(this);
+    return this.#run(() =>
+      this.#transact(function* () {
+        const byId = db.selectFrom("organizations").selectAll().where("id", "=", id);
+        const before = (yield first((postgres ? byId.forUpdate() : byId).compile())) as
+          | Selectable<OrganizationsTable>
+          | undefined;
+        if (before === undefined) return undefined;
+        yield run(
+          db
+            .updateTable("organizations")
+            .set({ limits: writeLimits(limits) })
+            .where("id", "=", id)
+            .compile(),
+        );
+        const after = toOrganization(
+          (yield first(byId.compile())) as Selectable<OrganizationsTable>,
+        );
+        yield* audit(record?.({ before: toOrganization(before), after }));
+        return after;
       }),
     );
   }
@@ -623,6 +663,7 @@ export class KyselyStore implements Store {
     if (patch.allowedIps !== undefined) {
       values.allowed_ips = patch.allowedIps === null ? null : codec.json(patch.allowedIps);
     }
+    if (patch.limits !== undefined) values.limits = writeLimits(patch.limits);
     if (patch.expiresAt !== undefined) {
       values.expires_at = patch.expiresAt && codec.date(patch.expiresAt);
     }
@@ -1150,6 +1191,7 @@ export class KyselyStore implements Store {
       .select([
         "organizations.name as organization_name",
         "organizations.status as organization_status",
+        "organizations.limits as organization_limits",
       ]);
   }
 
@@ -1159,6 +1201,7 @@ export class KyselyStore implements Store {
       name: row.name,
       status: row.status as OrganizationStatus,
       createdAt: this.#codec.readDate(row.created_at),
+      limits: readLimits(row.limits),
     };
   }
 
@@ -1175,6 +1218,7 @@ export class KyselyStore implements Store {
       scopes: codec.readJson(row.scopes) as string[],
       rateLimitPerMinute: row.rate_limit_per_minute,
       monthlyLimit: row.monthly_limit === null ? null : codec.readInteger(row.monthly_limit),
+      limits: readLimits(row.limits),
       createdAt: codec.readDate(row.created_at),
       expiresAt: row.expires_at === null ? null : codec.readDate(row.expires_at),
       lastUsedAt: row.last_used_at === null ? null : codec.readDate(row.last_used_at),
@@ -1183,6 +1227,7 @@ export class KyselyStore implements Store {
       ...allowedIpsOf(row.allowed_ips, codec),
       organizationName: row.organization_name,
       organizationStatus: row.organization_status as OrganizationStatus,
+      organizationLimits: readLimits(row.organization_limits),
     };
   }
 }

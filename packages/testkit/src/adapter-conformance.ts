@@ -270,6 +270,68 @@ export function describeAdapterConformance(
       expect(after.headers.get("ratelimit")).toMatch(/, "month";r=7;t=\d+$/);
     });
 
+    it("lists every policy of a key with two windows and an organization window, and names the violated in a 429", async () => {
+      const { get, key, kg, clock } = await setup();
+      await kg.setOrganizationLimits("Acme Corp", [
+        { name: "minute", limit: 5, windowSeconds: 60 },
+      ]);
+      const { rawKey } = await key({
+        rateLimitPerMinute: 100,
+        limits: [
+          { name: "burst", limit: 2, windowSeconds: 1 },
+          { name: "day", limit: 4, windowSeconds: 86_400 },
+        ],
+      });
+      const call = () => get("/api/data", { "x-api-key": rawKey });
+      const first = await call();
+      expect(first.status).toBe(200);
+      expect(first.headers.get("ratelimit-policy")).toBe(
+        '"minute";q=100;w=60, "burst";q=2;w=1, "day";q=4;w=86400, "org.minute";q=5;w=60',
+      );
+      expect(first.headers.get("ratelimit")).toMatch(
+        /^"minute";r=99;t=\d+, "burst";r=1;t=1, "day";r=3;t=\d+, "org.minute";r=4;t=\d+$/,
+      );
+      // The legacy fields describe the policy closest to refusing: the burst.
+      expect(first.headers.get("x-ratelimit-limit")).toBe("2");
+      expect(first.headers.get("x-ratelimit-remaining")).toBe("1");
+      expect((await call()).status).toBe(200);
+      const burst = await call();
+      const body = await expectProblem(burst, 429, "rate_limited");
+      expect(body["violated-policies"]).toEqual(["burst"]);
+      expect(burst.headers.get("retry-after")).toBe("1");
+      // The refusal charged nothing: the day still has 2 of 4.
+      expect(burst.headers.get("ratelimit")).toMatch(/, "day";r=2;t=\d+, "org.minute";r=3;t=\d+$/);
+      clock.advance(2_000);
+      expect((await call()).status).toBe(200);
+      expect((await call()).status).toBe(200);
+      clock.advance(2_000);
+      const day = await call();
+      const dayBody = await expectProblem(day, 429, "rate_limited");
+      expect(dayBody["violated-policies"]).toEqual(["day"]);
+      expect(Number(day.headers.get("retry-after"))).toBeGreaterThan(86_000);
+    });
+
+    it("spends the adapter's cost per request, and checks without spending at cost 0", async () => {
+      const { get, key } = await setup({ cost: 3 } as GuardOptions);
+      const { rawKey } = await key({ rateLimitPerMinute: 10 });
+      const call = () => get("/api/data", { "x-api-key": rawKey });
+      const first = await call();
+      expect(first.status).toBe(200);
+      expect(first.headers.get("x-ratelimit-remaining")).toBe("7");
+      expect((await call()).status).toBe(200);
+      expect((await call()).status).toBe(200);
+      const refused = await call(); // 9 spent, 3 more do not fit in 10
+      await expectProblem(refused, 429, "rate_limited");
+      expect(refused.headers.get("x-ratelimit-remaining")).toBe("1");
+      const free = await setup({ cost: () => 0 } as unknown as GuardOptions);
+      const other = await free.key({ rateLimitPerMinute: 2 });
+      for (let i = 0; i < 3; i++) {
+        const look = await free.get("/api/data", { "x-api-key": other.rawKey });
+        expect(look.status).toBe(200);
+        expect(look.headers.get("x-ratelimit-remaining")).toBe("2");
+      }
+    });
+
     it("keeps counting a monthly quota across a restart", async () => {
       const { get, key, kg, openAnother } = await setup();
       const { rawKey } = await key({ rateLimitPerMinute: 100, monthlyLimit: 3 });

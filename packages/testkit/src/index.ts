@@ -44,6 +44,14 @@ export {
   keyguardPythonHash,
   keyguardPythonRawKey,
 } from "./keyguard-python-database.js";
+export {
+  keyRequest as limiterKeyRequest,
+  month as monthPolicy,
+  orgWindow as orgPolicyWindow,
+  seedPolicies,
+  stateOf as policyStateOf,
+  window as policyWindow,
+} from "./limiter-conformance/support.js";
 export { describeLimiterConformance } from "./limiter-conformance.js";
 export {
   describeMetricsConformance,

@@ -1,6 +1,11 @@
 import type { UpdateApiKeyInput } from "@keyguard/core";
 import type { CliContext } from "../cli-context.js";
-import { parseExpiry, parsePositiveInteger, parseScopes } from "../parse-values.js";
+import {
+  parseExpiry,
+  parseLimitOptions,
+  parsePositiveInteger,
+  parseScopes,
+} from "../parse-values.js";
 import { readAllowedIps } from "./allowed-ips-option.js";
 
 /**
@@ -22,6 +27,8 @@ export function readKeySettings(ctx: CliContext, now: number): UpdateApiKeyInput
   }
   const scopes = ctx.option("scopes");
   if (scopes !== undefined) settings.scopes = parseScopes(scopes);
+  const limits = ctx.options("limit");
+  if (limits.length > 0) settings.limits = parseLimitOptions(limits);
   const expires = ctx.option("expires");
   if (expires !== undefined) settings.expiresAt = parseExpiry(expires, now);
   const allowedIps = readAllowedIps(ctx);
@@ -32,6 +39,10 @@ export function readKeySettings(ctx: CliContext, now: number): UpdateApiKeyInput
 export const KEY_SETTING_OPTIONS = [
   ["--rate-limit <per-minute>", "Requests per minute (default: the configured default, 60)"],
   ["--monthly-limit <n>", "Requests per calendar month, UTC ('none' for no quota)"],
+  [
+    "--limit <name=limit/window>",
+    "A named window, repeatable: --limit burst=10/1s --limit day=10000/1d ('none' for none)",
+  ],
   ["--scopes <a,b>", "Comma-separated scopes"],
   ["--expires <when>", "A duration from now (30d, 12h), a date (2027-01-31) or 'never'"],
   [

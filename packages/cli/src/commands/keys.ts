@@ -113,7 +113,7 @@ export const registerKeyCommands: RegisterCommand = (cli, ctx) => {
     const settings = readKeySettings(ctx, now);
     if (Object.keys(settings).length === 0) {
       throw new UsageError(
-        "update-key needs at least one of --label, --rate-limit, --monthly-limit, --scopes, --expires, --allowed-ip",
+        "update-key needs at least one of --label, --rate-limit, --monthly-limit, --limit, --scopes, --expires, --allowed-ip",
       );
     }
     return ctx.withKeyGuard({ needsSecret: false, shared: true }, async (kg) => {

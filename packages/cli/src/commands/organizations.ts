@@ -1,5 +1,7 @@
 import { toOrganizationWire } from "@keyguard/core";
 import { renderOrganizationTable } from "../output/org-table.js";
+import { formatLimits, parseLimitOptions } from "../parse-values.js";
+import { UsageError } from "../usage-error.js";
 import type { RegisterCommand } from "./command.js";
 
 export const registerOrganizationCommands: RegisterCommand = (cli, ctx) => {
@@ -31,6 +33,28 @@ export const registerOrganizationCommands: RegisterCommand = (cli, ctx) => {
       }
     }),
   );
+
+  cli
+    .command(
+      "set-org-limits <name>",
+      "Set the windows all of an organization's keys share (--limit NAME=LIMIT/WINDOW, repeatable; --limit none for none)",
+    )
+    .option("--limit <name=limit/window>", "A window, e.g. --limit minute=5000/1m")
+    .example('keyguard set-org-limits "Acme Corp" --limit minute=5000/1m --limit day=1000000/1d')
+    .action((name: string) => {
+      const texts = ctx.options("limit");
+      if (texts.length === 0)
+        throw new UsageError("set-org-limits needs --limit (or --limit none)");
+      const limits = parseLimitOptions(texts);
+      return ctx.withKeyGuard({ needsSecret: false, shared: true }, async (kg) => {
+        const org = await kg.setOrganizationLimits(String(name), limits);
+        if (ctx.json) ctx.printJson(toOrganizationWire(org));
+        else {
+          const shown = formatLimits(org.limits);
+          ctx.print(`Organization "${org.name}" limits: ${shown === "" ? "none" : shown}.`);
+        }
+      });
+    });
 
   for (const [command, verb, status] of [
     [

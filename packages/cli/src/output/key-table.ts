@@ -1,4 +1,5 @@
 import type { ApiKeyInfo } from "@keyguard/core";
+import { formatLimits } from "../parse-values.js";
 import type { Colors } from "./colors.js";
 import { formatDateTime } from "./format.js";
 import { plainTable } from "./plain-table.js";
@@ -13,9 +14,12 @@ export function keyStatus(key: ApiKeyInfo, now: number): "active" | "revoked" | 
 /** The seed's `list-keys` table and its `Total: N key(s)` footer. */
 export function renderKeyTable(keys: readonly ApiKeyInfo[], now: number, colors: Colors): string {
   const paint = { active: colors.green, revoked: colors.red, expired: colors.yellow };
+  // The seed's columns; a compact "Limits" one only when some key has named windows, so
+  // the seed's table stays as it was for keys without them.
+  const withLimits = keys.some((key) => (key.limits?.length ?? 0) > 0);
   const rows = keys.map((key) => {
     const status = keyStatus(key, now);
-    return [
+    const row = [
       key.label,
       key.prefix,
       key.organizationName,
@@ -23,11 +27,15 @@ export function renderKeyTable(keys: readonly ApiKeyInfo[], now: number, colors:
       String(key.rateLimitPerMinute),
       formatDateTime(key.lastUsedAt),
     ];
+    if (withLimits) row.push(formatLimits(key.limits) || "-");
+    return row;
   });
-  const table = plainTable(
-    ["Label", "Prefix", "Org", "Status", "Rate/min", "Last Used"],
-    [25, 15, 20, 10, 10, 16],
-    rows,
-  );
+  const headings = ["Label", "Prefix", "Org", "Status", "Rate/min", "Last Used"];
+  const widths = [25, 15, 20, 10, 10, 16];
+  if (withLimits) {
+    headings.push("Limits");
+    widths.push(28);
+  }
+  const table = plainTable(headings, widths, rows);
   return `\n${table}\n\nTotal: ${keys.length} key(s)\n`;
 }

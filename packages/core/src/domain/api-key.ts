@@ -1,4 +1,5 @@
 import type { KeyHashScheme } from "../keys/key-hash-scheme.js";
+import type { LimitSpec } from "../limits/limit-policy.js";
 import type { OrganizationStatus } from "./organization.js";
 
 /**
@@ -23,6 +24,11 @@ export interface ApiKey {
   readonly rateLimitPerMinute: number;
   /** Requests allowed per calendar month (UTC); `null` means no monthly quota. */
   readonly monthlyLimit: number | null;
+  /**
+   * Named windows besides `rateLimitPerMinute` (the policy `minute`) and `monthlyLimit`
+   * (`month`), all enforced together: up to `MAX_LIMITS`. Absent or empty: none.
+   */
+  readonly limits?: readonly LimitSpec[];
   readonly createdAt: Date;
   readonly expiresAt: Date | null;
   readonly lastUsedAt: Date | null;
@@ -46,6 +52,8 @@ export interface ApiKey {
 export interface StoredApiKey extends ApiKey {
   readonly organizationName: string;
   readonly organizationStatus: OrganizationStatus;
+  /** The organization's named windows, shared by all of its keys (absent: none). */
+  readonly organizationLimits?: readonly LimitSpec[];
 }
 
 /**
@@ -63,6 +71,8 @@ export interface ApiKeyPatch {
   readonly scopes?: readonly string[];
   readonly rateLimitPerMinute?: number;
   readonly monthlyLimit?: number | null;
+  /** The key's named windows, replacing its current ones (`[]`: none). */
+  readonly limits?: readonly LimitSpec[];
   readonly expiresAt?: Date | null;
   /** `null` (or an empty list) lifts the restriction. */
   readonly allowedIps?: readonly string[] | null;
@@ -83,6 +93,7 @@ export function toApiKeyInfo(key: StoredApiKey): ApiKeyInfo {
     scopes: key.scopes,
     rateLimitPerMinute: key.rateLimitPerMinute,
     monthlyLimit: key.monthlyLimit,
+    limits: key.limits,
     createdAt: key.createdAt,
     expiresAt: key.expiresAt,
     lastUsedAt: key.lastUsedAt,
@@ -91,5 +102,6 @@ export function toApiKeyInfo(key: StoredApiKey): ApiKeyInfo {
     allowedIps: key.allowedIps ?? null,
     organizationName: key.organizationName,
     organizationStatus: key.organizationStatus,
+    organizationLimits: key.organizationLimits,
   };
 }

@@ -1,3 +1,5 @@
+import type { LimitSpec } from "../limits/limit-policy.js";
+
 /** Whether an organization's keys may be used. A suspended organization's keys are refused. */
 export type OrganizationStatus = "active" | "suspended";
 
@@ -7,4 +9,9 @@ export interface Organization {
   readonly name: string;
   readonly status: OrganizationStatus;
   readonly createdAt: Date;
+  /**
+   * Named windows shared by all of the organization's keys (one counter per organization
+   * and window, whichever key or process spends it); absent or empty: none.
+   */
+  readonly limits?: readonly LimitSpec[];
 }

@@ -14,6 +14,11 @@ export interface KeyGuardStats {
    * legacy secret is no longer needed.
    */
   readonly legacyHashKeys: number;
+  /**
+   * Requests a shadow policy would have refused (and let through), counted by this
+   * process since it started.
+   */
+  readonly shadowRefusals?: number;
 }
 
 /** The raw counts a store reports; the service derives {@link KeyGuardStats} from them. */

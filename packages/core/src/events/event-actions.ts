@@ -10,6 +10,7 @@ export const EVENT_ACTIONS = {
   "organization.created": "organization",
   "organization.suspended": "organization",
   "organization.activated": "organization",
+  "organization.updated": "organization",
   "key.created": "key",
   "key.updated": "key",
   "key.revoked": "key",

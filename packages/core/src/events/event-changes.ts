@@ -1,6 +1,7 @@
 import type { ApiKey } from "../domain/api-key.js";
 import type { Organization } from "../domain/organization.js";
 import type { IpBlock } from "../ports/limiter.js";
+import { toLimitsWire } from "../wire/wire-format.js";
 import type { EventChanges, EventValue } from "./keyguard-event.js";
 
 type Fields = Readonly<Record<string, EventValue>>;
@@ -29,7 +30,11 @@ export function keyFields(key: ApiKey): Fields {
 }
 
 export function organizationFields(organization: Organization): Fields {
-  return { name: organization.name, status: organization.status };
+  return {
+    name: organization.name,
+    status: organization.status,
+    limits: limitsField(organization.limits),
+  };
 }
 
 export function blockFields(block: IpBlock): Fields {
@@ -75,4 +80,9 @@ function sameValue(a: EventValue, b: EventValue): boolean {
     return a.length === b.length && a.every((value, index) => value === b[index]);
   }
   return a === b;
+}
+
+/** Named windows as the admin API spells them (`window_seconds`), as plain JSON values. */
+function limitsField(limits: Parameters<typeof toLimitsWire>[0]): EventValue {
+  return toLimitsWire(limits).map((limit) => ({ ...limit })) as unknown as EventValue;
 }

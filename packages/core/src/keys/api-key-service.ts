@@ -12,6 +12,7 @@ import { KeyGuardError } from "../errors/keyguard-error.js";
 import { changedFields, created, keyFields } from "../events/event-changes.js";
 import type { EventRecorder } from "../events/event-recorder.js";
 import { parseAllowedIps } from "../ip-rules/key-allowed-ips.js";
+import type { LimitSpec } from "../limits/limit-policy.js";
 import type {
   ApiKeyChange,
   ApiKeyListFilter,
@@ -24,6 +25,7 @@ import {
   gracePeriodSchema,
   hasControlCharacters,
   keyLabelSchema,
+  limitsSchema,
   monthlyLimitSchema,
   parseInput,
   rateLimitSchema,
@@ -46,6 +48,8 @@ export interface CreateApiKeyInput {
   readonly rateLimitPerMinute?: number;
   /** Requests per calendar month (UTC); omitted or `null` = no quota. */
   readonly monthlyLimit?: number | null;
+  /** Named windows besides the minute and the month (see `ApiKey.limits`). */
+  readonly limits?: readonly LimitSpec[];
   readonly scopes?: readonly string[];
   /** When the key stops working; must be in the future. */
   readonly expiresAt?: Date | null;
@@ -233,6 +237,7 @@ export class ApiKeyService {
     );
     const monthlyLimit = parseInput(monthlyLimitSchema, input.monthlyLimit ?? null, "monthlyLimit");
     const scopes = parseInput(scopesSchema, input.scopes ?? [], "scopes");
+    const limits = parseInput(limitsSchema, input.limits ?? [], "limits");
     const expiresAt = this.#parseExpiry(input.expiresAt ?? null, now);
     const allowedIps = parseAllowedIps(input.allowedIps ?? null, "allowedIps");
     const { rawKey, prefix } = generateRawKey(input.environment ?? this.#config.keyEnvironment);
@@ -252,6 +257,7 @@ export class ApiKeyService {
         scopes,
         rateLimitPerMinute,
         monthlyLimit,
+        limits,
         createdAt: new Date(now),
         expiresAt,
         lastUsedAt: null,
@@ -314,6 +320,7 @@ export class ApiKeyService {
       patch.monthlyLimit = parseInput(monthlyLimitSchema, input.monthlyLimit, "monthlyLimit");
     }
     if (input.scopes !== undefined) patch.scopes = parseInput(scopesSchema, input.scopes, "scopes");
+    if (input.limits !== undefined) patch.limits = parseInput(limitsSchema, input.limits, "limits");
     if (input.expiresAt !== undefined) {
       patch.expiresAt = this.#parseExpiry(input.expiresAt, this.#clock.now());
     }

@@ -32,18 +32,49 @@ export function calendarMonth(now: number): CalendarMonth {
   return computed;
 }
 
-/** A key's monthly quota: `limit` requests per calendar month, UTC; resets on the 1st. */
-export function monthlyQuota(state: MonthlyQuotaState, now: number, limit: number): WindowDecision {
+/**
+ * A key's monthly quota: `limit` requests per calendar month, UTC; resets on the 1st. A
+ * request of cost `c` counts as `c` requests.
+ */
+export function monthlyQuota(
+  state: MonthlyQuotaState,
+  now: number,
+  limit: number,
+  cost = 1,
+): WindowDecision {
+  const decision = checkMonthlyQuota(state, now, limit, cost);
+  if (decision.allowed) state.used += cost;
+  return decision;
+}
+
+/** Would a request of `cost` fit in this month's quota? Counts nothing. */
+export function checkMonthlyQuota(
+  state: MonthlyQuotaState,
+  now: number,
+  limit: number,
+  cost: number,
+): WindowDecision {
   const { start, end } = calendarMonth(now);
   if (state.monthStart !== start) {
     state.monthStart = start;
     state.used = 0;
   }
-  if (state.used < limit) {
-    state.used++;
-    return { allowed: true, limit, remaining: limit - state.used, resetAtMs: end, retryAfterMs: 0 };
+  if (state.used + cost <= limit) {
+    return {
+      allowed: true,
+      limit,
+      remaining: limit - state.used - cost,
+      resetAtMs: end,
+      retryAfterMs: 0,
+    };
   }
-  return { allowed: false, limit, remaining: 0, resetAtMs: end, retryAfterMs: end - now };
+  return {
+    allowed: false,
+    limit,
+    remaining: Math.max(0, limit - state.used),
+    resetAtMs: end,
+    retryAfterMs: end - now,
+  };
 }
 
 /**

@@ -16,6 +16,7 @@ export interface SlidingWindowLogState {
  * with the requests allowed in a window (one number each), so prefer the sliding-window
  * counter or GCRA for very high limits. Refused requests are not remembered, so a client
  * that keeps hammering is let in again as soon as its oldest request leaves the window.
+ * A request of cost `c` counts as `c` requests.
  *
  * Mutates `state` in place (the memory backend keeps it); time comes only from `now`.
  */
@@ -24,6 +25,23 @@ export function slidingWindowLog(
   now: number,
   limit: number,
   windowMs: number,
+  cost = 1,
+): WindowDecision {
+  const decision = checkSlidingWindowLog(state, now, limit, windowMs, cost);
+  if (decision.allowed) chargeSlidingWindowLog(state, now, cost);
+  return decision;
+}
+
+/**
+ * Would a request of `cost` pass now? The figures as they would be after it when it would,
+ * as they stand when not. Counts nothing (it only drops times that left the window).
+ */
+export function checkSlidingWindowLog(
+  state: SlidingWindowLogState,
+  now: number,
+  limit: number,
+  windowMs: number,
+  cost: number,
 ): WindowDecision {
   const hits = state.hits;
   const horizon = now - windowMs;
@@ -38,22 +56,34 @@ export function slidingWindowLog(
   }
   state.head = head;
   const counted = hits.length - head;
-  if (counted < limit) {
-    hits.push(now);
+  const first = counted > 0 ? (hits[head] as number) : now;
+  if (counted + cost <= limit) {
     return {
       allowed: true,
       limit,
-      remaining: limit - counted - 1,
-      resetAtMs: (hits[head] as number) + windowMs,
+      remaining: limit - counted - cost,
+      resetAtMs: first + windowMs,
       retryAfterMs: 0,
     };
   }
-  const oldest = hits[head] as number;
+  // Passes once enough of the counted requests have left the window (never, if the cost
+  // alone exceeds the limit: a window from now is the honest bound).
+  const leaving = counted + cost - limit;
+  const freedAt = leaving <= counted ? (hits[head + leaving - 1] as number) : now;
   return {
     allowed: false,
     limit,
-    remaining: 0,
-    resetAtMs: oldest + windowMs,
-    retryAfterMs: oldest + windowMs - now,
+    remaining: Math.max(0, limit - counted),
+    resetAtMs: first + windowMs,
+    retryAfterMs: freedAt + windowMs - now,
   };
+}
+
+/** Counts a request of `cost` that {@link checkSlidingWindowLog} allowed. */
+export function chargeSlidingWindowLog(
+  state: SlidingWindowLogState,
+  now: number,
+  cost: number,
+): void {
+  for (let i = 0; i < cost; i++) state.hits.push(now);
 }

@@ -1,13 +1,15 @@
 import { randomUUID } from "node:crypto";
 import type { Organization, OrganizationStatus } from "../domain/organization.js";
 import { KeyGuardError } from "../errors/keyguard-error.js";
-import { created, organizationFields } from "../events/event-changes.js";
+import { changedFields, created, organizationFields } from "../events/event-changes.js";
 import type { EventRecorder } from "../events/event-recorder.js";
-import type { OrganizationListFilter, Store } from "../ports/store.js";
+import type { LimitSpec } from "../limits/limit-policy.js";
+import type { OrganizationChange, OrganizationListFilter, Store } from "../ports/store.js";
 import type { Clock } from "../util/clock.js";
 import {
   hasControlCharacters,
   MAX_ORGANIZATION_NAME,
+  organizationLimitsSchema,
   organizationNameSchema,
   parseInput,
 } from "../validation/operation-inputs.js";
@@ -88,6 +90,32 @@ export class OrganizationService {
 
   reactivate(nameOrId: string): Promise<Organization> {
     return this.#setStatus(nameOrId, "active");
+  }
+
+  /**
+   * Replaces the organization's named windows (`[]`: none). In force at once in this
+   * process and, with a change feed, in every other: its keys' cached copies are dropped.
+   */
+  async setLimits(nameOrId: string, limits: readonly LimitSpec[]): Promise<Organization> {
+    const parsed = parseInput(organizationLimitsSchema, limits, "limits");
+    const organization = await this.get(nameOrId);
+    const store = this.#store;
+    if (store.updateOrganizationLimits === undefined) {
+      throw new KeyGuardError("invalid_input", "This store cannot keep organization limits.");
+    }
+    const updateLimits = store.updateOrganizationLimits.bind(store);
+    const updated = await this.#events.write(
+      // Setting the limits it already had changes nothing: the recorder writes no event.
+      ({ before, after }: OrganizationChange) => ({
+        action: "organization.updated",
+        targetId: after.id,
+        changes: changedFields(organizationFields(before), organizationFields(after)),
+      }),
+      (record) => updateLimits(organization.id, parsed, record),
+    );
+    if (!updated) throw this.#organizationGone(organization);
+    await this.#organizationChanged(organization.id);
+    return updated;
   }
 
   /**

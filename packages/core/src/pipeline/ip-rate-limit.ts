@@ -28,6 +28,8 @@ export interface IpRateLimitRule {
   /** What a lockout blocks: `"path"` (default) this route only; `"global"` every protected route. */
   readonly scope?: "path" | "global";
   readonly algorithm?: RateLimitAlgorithm;
+  /** What each request counts toward `limit` (default 1; 0 only looks). */
+  readonly cost?: number;
 }
 
 export type IpRateLimitResult =
@@ -45,6 +47,7 @@ export type IpRateLimitResult =
  */
 export class IpRateLimit {
   readonly #kg: KeyGuard;
+  readonly #cost: number;
   readonly #limit: number;
   readonly #windowMs: number;
   readonly #lockoutEnd: LockoutEnd | undefined;
@@ -68,6 +71,14 @@ export class IpRateLimit {
     if (rule.scope !== undefined && rule.scope !== "path" && rule.scope !== "global") {
       throw new KeyGuardError("invalid_config", 'rateLimitByIp: scope must be "path" or "global"');
     }
+    const cost = rule.cost ?? 1;
+    if (!Number.isSafeInteger(cost) || cost < 0 || cost > 1_000_000_000) {
+      throw new KeyGuardError(
+        "invalid_config",
+        "rateLimitByIp: cost must be a whole number from 0 to 1,000,000,000",
+      );
+    }
+    this.#cost = cost;
     this.#kg = kg;
     this.#limit = rule.limit;
     this.#windowMs = windowMs;
@@ -105,6 +116,7 @@ export class IpRateLimit {
         this.#limit,
         this.#windowMs,
         this.#algorithm,
+        this.#cost,
       );
       const headers = {
         "x-ratelimit-limit": String(this.#limit),

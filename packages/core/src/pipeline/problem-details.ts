@@ -8,6 +8,11 @@ export interface ProblemDetails {
   readonly status: number;
   readonly detail: string;
   readonly code: ErrorCode;
+  /**
+   * On a 429: the names of the policies the request exceeded (the member the IETF
+   * RateLimit draft's `quota-exceeded` problem type defines).
+   */
+  readonly "violated-policies"?: readonly string[];
 }
 
 export const PROBLEM_CONTENT_TYPE = "application/problem+json";

@@ -1,41 +1,76 @@
+import type { LimitPolicy } from "../limits/limit-policy.js";
 import type { WindowDecision } from "../limits/window-decision.js";
+import type { LimitDecision } from "../ports/limiter.js";
 
 /**
  * Which rate-limit headers responses carry:
- * - `"legacy"`: `X-RateLimit-Limit`, `X-RateLimit-Remaining`, `X-RateLimit-Reset` (epoch s)
- * - `"draft-8"`: the IETF `RateLimit-Policy` and `RateLimit` fields
- *   (draft-ietf-httpapi-ratelimit-headers-08)
+ * - `"legacy"`: `X-RateLimit-Limit`, `X-RateLimit-Remaining`, `X-RateLimit-Reset` (epoch s),
+ *   describing the policy closest to refusing (on a refusal: the violated one that lasts
+ *   longest)
+ * - `"draft-8"`: the IETF `RateLimit-Policy` and `RateLimit` fields, one item per policy
+ *   (draft-ietf-httpapi-ratelimit-headers-08 to -11 share this syntax:
+ *   `"name";q=10;w=1` and `"name";r=3;t=1`)
  * - `"both"` (default), or `false` for none.
  */
 export type RateLimitHeaderStyle = "legacy" | "draft-8" | "both" | false;
 
-/** Headers describing a key's per-minute limit (and monthly quota, when it has one). */
+/**
+ * The parts of a key's headers that only its settings decide: built once per cached key
+ * (`KeyLimitsCache`), so a request only fills in its figures.
+ */
+export interface PolicyHeaderParts {
+  /** The whole `RateLimit-Policy` value. */
+  readonly policy: string;
+  /** Per advertised policy, its index in the request's policies and `"name";r=`. */
+  readonly items: readonly { readonly index: number; readonly prefix: string }[];
+}
+
+/**
+ * The constant header parts of a list of policies. Shadow policies are left out: they
+ * refuse nothing, so a client has nothing to pace itself by.
+ */
+export function policyHeaderParts(policies: readonly LimitPolicy[]): PolicyHeaderParts {
+  const declared: string[] = [];
+  const items: { index: number; prefix: string }[] = [];
+  policies.forEach((policy, index) => {
+    if (policy.mode !== "enforce") return;
+    declared.push(`"${policy.name}";q=${policy.limit};w=${Math.round(policy.windowMs / 1000)}`);
+    items.push({ index, prefix: `"${policy.name}";r=` });
+  });
+  return { policy: declared.join(", "), items };
+}
+
+/** One policy's `"name";r=3;t=1` (as it stands: `r=0` if the decision did not report it). */
+function stateItem(prefix: string, state: WindowDecision | undefined, now: number): string {
+  if (state === undefined) return `${prefix}0`;
+  return `${prefix}${state.remaining};t=${Math.max(0, Math.ceil((state.resetAtMs - now) / 1000))}`;
+}
+
+/** Headers describing a decision's policies, from their constant parts. */
 export function rateLimitHeaders(
-  rate: WindowDecision,
-  quota: WindowDecision | undefined,
+  parts: PolicyHeaderParts,
+  decision: LimitDecision,
   now: number,
   style: RateLimitHeaderStyle,
 ): Record<string, string> {
   const headers: Record<string, string> = {};
   if (style === false) return headers;
-  const resetSeconds = Math.max(0, Math.ceil((rate.resetAtMs - now) / 1000));
   if (style === "legacy" || style === "both") {
-    headers["x-ratelimit-limit"] = String(rate.limit);
-    headers["x-ratelimit-remaining"] = String(rate.remaining);
-    headers["x-ratelimit-reset"] = String(Math.ceil(rate.resetAtMs / 1000));
+    headers["x-ratelimit-limit"] = String(decision.limit);
+    headers["x-ratelimit-remaining"] = String(decision.remaining);
+    headers["x-ratelimit-reset"] = String(Math.ceil(decision.resetAtMs / 1000));
   }
-  if (style === "draft-8" || style === "both") {
-    // Built as single template strings: this runs on every request.
-    const minutePolicy = `"minute";q=${rate.limit};w=60`;
-    const minuteState = `"minute";r=${rate.remaining};t=${resetSeconds}`;
-    if (quota === undefined) {
-      headers["ratelimit-policy"] = minutePolicy;
-      headers.ratelimit = minuteState;
-    } else {
-      const quotaReset = Math.max(0, Math.ceil((quota.resetAtMs - now) / 1000));
-      headers["ratelimit-policy"] = `${minutePolicy}, "month";q=${quota.limit};w=2592000`;
-      headers.ratelimit = `${minuteState}, "month";r=${quota.remaining};t=${quotaReset}`;
+  const items = parts.items;
+  if ((style === "draft-8" || style === "both") && items.length > 0) {
+    headers["ratelimit-policy"] = parts.policy;
+    // Single template strings, an indexed loop: this runs on every request.
+    const first = items[0] as { index: number; prefix: string };
+    let value = stateItem(first.prefix, decision.policies[first.index], now);
+    for (let i = 1; i < items.length; i++) {
+      const item = items[i] as { index: number; prefix: string };
+      value = `${value}, ${stateItem(item.prefix, decision.policies[item.index], now)}`;
     }
+    headers.ratelimit = value;
   }
   return headers;
 }

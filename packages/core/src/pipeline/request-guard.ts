@@ -3,6 +3,7 @@ import { type ErrorCode, httpStatusFor } from "../errors/error-codes.js";
 import { isKeyGuardError, KeyGuardError } from "../errors/keyguard-error.js";
 import { isQuotaSeedLost } from "../errors/quota-seed-lost.js";
 import type { KeyGuard, VerifyOutcome } from "../keyguard.js";
+import type { LimitPolicy } from "../limits/limit-policy.js";
 import { calendarMonth } from "../limits/monthly-quota.js";
 import type { RateLimitAlgorithm } from "../limits/window-decision.js";
 import type { IpBlock, LimitDecision, Limiter, LimitRequest } from "../ports/limiter.js";
@@ -12,6 +13,7 @@ import {
   DEFAULT_FAILURE_BLOCK_MS,
   DEFAULT_FAILURE_WINDOW_MS,
 } from "./auth-failures.js";
+import { type KeyLimits, KeyLimitsCache } from "./key-limits.js";
 import {
   blockedDetail,
   type ProblemDetails,
@@ -43,6 +45,21 @@ export interface GuardOptions {
    */
   readonly failOpen?: boolean;
 }
+
+/**
+ * What a request spends of each of its key's policies: a number, or a function of the
+ * framework's request (an adapter's `cost` option). Whole numbers from 0 (check without
+ * spending) to 1,000,000,000; default 1.
+ */
+export type RequestCost<R> = number | ((request: R) => number);
+
+/** A request's cost from an adapter's option (1 without one). */
+export function costOf<R>(cost: RequestCost<R> | undefined, request: R): number {
+  if (cost === undefined) return 1;
+  return typeof cost === "number" ? cost : cost(request);
+}
+
+const MAX_COST = 1_000_000_000;
 
 /** What an adapter reads off its framework's request. */
 export interface GuardRequest {
@@ -127,7 +144,8 @@ export class RequestGuard {
   readonly #limiter: Limiter;
   readonly #keyHeader: string;
   readonly #bearer: boolean;
-  readonly #algorithm: RateLimitAlgorithm;
+  /** Each key's policies and constant header parts, kept with the cached key. */
+  readonly #keyLimits: KeyLimitsCache;
   readonly #failureWindowMs: number;
   readonly #blockDurationMs: number;
   readonly #headerStyle: RateLimitHeaderStyle;
@@ -144,7 +162,7 @@ export class RequestGuard {
     this.#limiter = limiter;
     this.#keyHeader = (options.keyHeader ?? "x-api-key").toLowerCase();
     this.#bearer = options.bearer ?? true;
-    this.#algorithm = options.algorithm ?? "sliding-window-log";
+    this.#keyLimits = new KeyLimitsCache(options.algorithm ?? "sliding-window-log");
     this.#failureWindowMs = options.failureWindowMs ?? DEFAULT_FAILURE_WINDOW_MS;
     this.#blockDurationMs = options.blockDurationMs ?? DEFAULT_FAILURE_BLOCK_MS;
     this.#headerStyle = options.rateLimitHeaders ?? "both";
@@ -167,8 +185,11 @@ export class RequestGuard {
     return this.#kg.clientOf(request);
   }
 
-  /** Runs the pipeline for one request. Never throws: failures become 503 problems. */
-  async check(request: GuardRequest): Promise<GuardResult> {
+  /**
+   * Runs the pipeline for one request, spending `cost` of each of its key's policies
+   * (default 1; 0 checks without spending). Never throws: failures become 503 problems.
+   */
+  async check(request: GuardRequest, cost = 1): Promise<GuardResult> {
     const startedAt = this.#kg.clock.now();
     const client = this.clientOf(request);
     // Blocks, limits and usage rows are keyed by the normalised routed path: /LOGIN, /login/
@@ -181,6 +202,13 @@ export class RequestGuard {
       startedAt,
     };
     try {
+      if (!Number.isSafeInteger(cost) || cost < 0 || cost > MAX_COST) {
+        // The application's option (or its function) is wrong: a 503 it hears about.
+        throw new KeyGuardError(
+          "invalid_config",
+          `A request's cost must be a whole number from 0 to ${MAX_COST} (got ${String(cost).slice(0, 40)}).`,
+        );
+      }
       if (this.#blocksLoaded !== undefined) await this.#blocksLoaded;
       // IP rules first: a denied client gets nothing else (no key work at all); an allowed
       // one is never blocked, counted or limited (see ip-rules/ip-rule-service.ts).
@@ -238,18 +266,21 @@ export class RequestGuard {
       }
       // Allow-listed clients (health checkers, internal networks) are never limited.
       if (allowListed) {
+        this.#kg.instruments.decisionAllowed(); // metrics
         return { allowed: true, apiKey, headers: {}, request: guarded, charged: false };
       }
       // Checked here, not in the async function: nearly always seeded, and then no await.
       if (apiKey.monthlyLimit !== null && this.#quotaSeedDue(apiKey.quotaId, startedAt)) {
-        await this.#seedOnce(apiKey.quotaId, startedAt);
+        await this.#seedOnce(apiKey.quotaId, apiKey.orgId, startedAt);
       }
+      const limits = this.#keyLimits.of(apiKey);
       const limitRequest: LimitRequest = {
         now: startedAt,
         client,
         path: blockPath,
-        algorithm: this.#algorithm,
-        key: apiKey, // has the id and limits the port reads; no copy per request
+        key: apiKey, // has the id, quota and organization the port reads; no copy per request
+        policies: limits.policies,
+        cost,
       };
       let decision: LimitDecision;
       try {
@@ -259,7 +290,7 @@ export class RequestGuard {
           if (!isQuotaSeedLost(lost)) throw lost;
           // Redis lost the key's month (restarted empty, flushed): counted from zero it
           // would hand the quota out again. Seed it from the store and ask once more.
-          await this.#seedOnce(apiKey.quotaId, startedAt);
+          await this.#seedOnce(apiKey.quotaId, apiKey.orgId, startedAt);
           decision = await this.#limiter.decide(limitRequest);
         } catch (error) {
           if (!this.#failOpen) throw error;
@@ -275,7 +306,8 @@ export class RequestGuard {
           return { allowed: true, apiKey, headers: {}, request: guarded };
         }
       }
-      const headers = rateLimitHeaders(decision, decision.quota, startedAt, this.#headerStyle);
+      if (decision.shadowRefused !== undefined) this.#shadowRefused(apiKey, limits, decision);
+      const headers = rateLimitHeaders(limits.headers, decision, startedAt, this.#headerStyle);
       if (decision.allowed) {
         this.#kg.instruments.decisionAllowed(); // metrics
         return { allowed: true, apiKey, headers, request: guarded };
@@ -292,21 +324,8 @@ export class RequestGuard {
       }
       if (decision.refusal === "quota_exceeded") {
         this.#kg.webhooks.quotaExceeded(apiKey, startedAt); // memory only: no I/O here
-        return this.#refuse(
-          "quota_exceeded",
-          `The key's monthly quota of ${decision.quota?.limit} requests is used up until the 1st of next month (UTC).`,
-          guarded,
-          wait,
-          apiKey,
-        );
       }
-      return this.#refuse(
-        "rate_limited",
-        `The key allows ${decision.limit} requests per minute. Retry after ${wait["retry-after"]} s.`,
-        guarded,
-        wait,
-        apiKey,
-      );
+      return this.#refuseOverLimit(limits, decision, guarded, wait, apiKey);
     } catch (error) {
       // Every 503 is reported (rate limited per kind: a flood of them is a few lines).
       this.#kg.reportError(
@@ -351,7 +370,7 @@ export class RequestGuard {
    * for the lineage, one count per such key, per quota per month; nothing on later
    * requests, nothing for limiters without `seedQuota`.
    */
-  async #seedQuota(quotaId: string, now: number): Promise<void> {
+  async #seedQuota(quotaId: string, orgId: string, now: number): Promise<void> {
     const seed = this.#limiter.seedQuota;
     if (seed === undefined) return;
     const { start } = calendarMonth(now);
@@ -360,7 +379,7 @@ export class RequestGuard {
     const keyIds = await store.listQuotaKeyIds(quotaId, since);
     const counts = await Promise.all(keyIds.map((id) => store.countAllowedRequests(id, since)));
     const used = counts.reduce((sum, count) => sum + count, 0);
-    await seed.call(this.#limiter, quotaId, start, used);
+    await seed.call(this.#limiter, quotaId, start, used, orgId);
     this.#quotaSeeded.set(quotaId, start);
   }
 
@@ -369,10 +388,12 @@ export class RequestGuard {
    * data (or reconnected) every request of a busy key finds its seed due at once, and each
    * asking the store would put a query per request on the database just then.
    */
-  #seedOnce(quotaId: string, now: number): Promise<void> {
+  #seedOnce(quotaId: string, orgId: string, now: number): Promise<void> {
     const pending = this.#seeding.get(quotaId);
     if (pending !== undefined) return pending;
-    const seeding = this.#seedQuota(quotaId, now).finally(() => this.#seeding.delete(quotaId));
+    const seeding = this.#seedQuota(quotaId, orgId, now).finally(() =>
+      this.#seeding.delete(quotaId),
+    );
     this.#seeding.set(quotaId, seeding);
     return seeding;
   }
@@ -459,6 +480,42 @@ export class RequestGuard {
     return { ok: true, value: header ?? bearer };
   }
 
+  /** A 429 naming the violated policies (`violated-policies`, as the IETF draft has it). */
+  #refuseOverLimit(
+    limits: KeyLimits,
+    decision: LimitDecision,
+    guarded: GuardedRequest,
+    headers: Readonly<Record<string, string>>,
+    apiKey: ApiKeyInfo,
+  ): GuardRefused {
+    const violated = (decision.violated ?? []).map(
+      (index) => limits.policies[index] as LimitPolicy,
+    );
+    const names = violated.map((policy) => policy.name);
+    const code: ErrorCode =
+      decision.refusal === "quota_exceeded" ? "quota_exceeded" : "rate_limited";
+    const retry = headers["retry-after"];
+    let detail: string;
+    if (code === "quota_exceeded") {
+      const month = violated.find((policy) => policy.algorithm === "calendar-month");
+      detail = `The key's monthly quota of ${month?.limit} requests is used up until the 1st of next month (UTC).`;
+    } else if (names.length === 1 && names[0] === "minute") {
+      detail = `The key allows ${violated[0]?.limit} requests per minute. Retry after ${retry} s.`;
+    } else {
+      detail = `Over the limit of ${violated.map(describePolicy).join(" and ")}. Retry after ${retry} s.`;
+    }
+    const refused = this.#refuse(code, detail, guarded, headers, apiKey);
+    return { ...refused, problem: { ...refused.problem, "violated-policies": names } };
+  }
+
+  /** Tells the shadow policies' would-be refusals (they let the request pass). */
+  #shadowRefused(apiKey: ApiKeyInfo, limits: KeyLimits, decision: LimitDecision): void {
+    for (const index of decision.shadowRefused ?? []) {
+      const policy = limits.policies[index] as LimitPolicy;
+      this.#kg.countShadowRefusal({ keyId: apiKey.id, orgId: apiKey.orgId, policy: policy.name });
+    }
+  }
+
   #refuse(
     code: ErrorCode,
     detail: string,
@@ -474,6 +531,12 @@ export class RequestGuard {
       ...(apiKey === undefined ? {} : { apiKey }),
     };
   }
+}
+
+/** `"burst" (10 per 1 s)`, for a refusal's detail. */
+function describePolicy(policy: LimitPolicy): string {
+  const owner = policy.scope === "organization" ? "the organization's" : "the key's";
+  return `${owner} "${policy.name}" (${policy.limit} per ${policy.windowMs / 1000} s)`;
 }
 
 function messageOf(error: unknown): string {

@@ -1,3 +1,4 @@
+import type { LimitPolicy } from "../limits/limit-policy.js";
 import type { RateLimitAlgorithm, WindowDecision } from "../limits/window-decision.js";
 import type { KeyGuardInstruments } from "../metrics/keyguard-instruments.js";
 
@@ -22,48 +23,74 @@ export interface IpBlock {
   readonly automatic?: boolean;
 }
 
+/** Whose counters a request spends (see `LimitPolicy.scope`). */
+export interface LimitSubject {
+  /** The key's id: its `key`-scoped policies' counters. */
+  readonly id: string;
+  /**
+   * The monthly quota the key spends (`ApiKey.quotaId`: one per rotation lineage, so a
+   * successor continues its predecessor's month); the key's own id when left out.
+   */
+  readonly quotaId?: string;
+  /**
+   * The key's organization: its `organization`-scoped policies' counters, shared by every
+   * key of it. On Redis it also names the hash tag all of the request's counters share.
+   */
+  readonly orgId?: string;
+}
+
 /** What one protected request asks the limiter. */
 export interface LimitRequest {
   readonly now: number;
   readonly client: string;
   readonly path: string;
-  /** The verified key, when the route needs one. */
-  readonly key?: {
-    readonly id: string;
-    /**
-     * The monthly quota the key spends (`ApiKey.quotaId`: one per rotation lineage, so a
-     * successor continues its predecessor's month); the key's own id when left out. The
-     * rate limit stays the key's own.
-     */
-    readonly quotaId?: string;
-    readonly rateLimitPerMinute: number;
-    readonly monthlyLimit: number | null;
-  };
-  readonly algorithm: RateLimitAlgorithm;
+  /** The verified key, when the route needs one; without it only blocks are checked. */
+  readonly key?: LimitSubject;
+  /**
+   * The policies the request is decided against (with a key: see `keyPolicies`). Kept the
+   * same object across a key's requests (it is cached with the key), which lets backends
+   * recognise alike requests cheaply.
+   */
+  readonly policies?: readonly LimitPolicy[];
+  /** What the request spends of each policy. Default 1; 0 checks without spending. */
+  readonly cost?: number;
 }
 
+/** One policy's figures after a decision (in `LimitDecision.policies`, request order). */
+export type PolicyState = WindowDecision;
+
 /**
- * The limiter's answer. `limit`/`remaining`/`resetAtMs` describe the key's rate limit (the
- * headers every authorized response carries); `quota` the monthly quota when the key has
- * one; `block` the block that refused the request.
+ * The limiter's answer. All or nothing: allowed only if every enforced policy allows the
+ * request's cost, and then each is charged; a refused request charges none.
+ *
+ * `policies[i]` are the figures of `request.policies[i]`: after this request when it was
+ * allowed, as they stand when it was refused (a shadow policy that would have refused
+ * shows `allowed: false` on an allowed request). `limit`/`remaining`/`resetAtMs` are those
+ * of the policy closest to refusing (the legacy `X-RateLimit-*` headers), and
+ * `retryAfterMs` is when the last violated policy allows again.
  */
 export interface LimitDecision extends WindowDecision {
   readonly refusal?: LimitRefusal;
-  readonly quota?: WindowDecision;
+  /** Figures per policy, in the request's order (empty without a key). */
+  readonly policies: readonly PolicyState[];
+  /** Indexes (into the request's policies) of the enforced policies that refused it. */
+  readonly violated?: readonly number[];
+  /** Indexes of the shadow policies that would have refused this (allowed) request. */
+  readonly shadowRefused?: readonly number[];
   readonly block?: IpBlock;
 }
 
 /**
  * Decides, atomically per call, whether a request may proceed: is the client blocked (for
- * this path or everywhere)? is the key under its per-minute rate? under its monthly quota?
- * A refused request consumes nothing. Implementations: `@keyguard/limiter-memory` (one
- * process) and, with Redis configured, `@keyguard/limiter-redis`.
+ * this path or everywhere)? does every enforced policy of the key allow its cost? Nothing
+ * is charged unless all do. Implementations: `@keyguard/limiter-memory` (one process)
+ * and, with Redis configured, `@keyguard/limiter-redis`.
  *
  * @example
  * ```ts
  * const decision = await limiter.decide({
- *   now: Date.now(), client: "203.0.113.7", path: "/api/data", algorithm: "sliding-window-log",
- *   key: { id: key.id, rateLimitPerMinute: 60, monthlyLimit: null },
+ *   now: Date.now(), client: "203.0.113.7", path: "/api/data",
+ *   key: { id: key.id, orgId: key.orgId }, policies: keyPolicies(key, "sliding-window-log"),
  * });
  * if (!decision.allowed) respond(429, decision.retryAfterMs);
  * ```
@@ -72,7 +99,8 @@ export interface Limiter {
   decide(request: LimitRequest): Promise<LimitDecision>;
   /**
    * Counts one event in `bucket` (failed authentications of a client, hits on a
-   * `rateLimitByIp` route) against `limit` per `windowMs`.
+   * `rateLimitByIp` route) against `limit` per `windowMs`; an event of `cost` (default 1)
+   * counts as that many, 0 only looks.
    */
   hit(
     bucket: string,
@@ -80,14 +108,16 @@ export interface Limiter {
     limit: number,
     windowMs: number,
     algorithm: RateLimitAlgorithm,
+    cost?: number,
   ): Promise<WindowDecision>;
   /**
    * Optional: start quota `quotaId` (a key's `quotaId`) for the month beginning at
    * `monthStartMs` at `used` (what the store recorded for the keys spending it), unless
    * the limiter already counts more: a process that restarted, or a Redis that restarted
-   * empty, does not hand out a fresh quota.
+   * empty, does not hand out a fresh quota. `orgId` is the keys' organization (the Redis
+   * limiter names the count under its hash tag).
    */
-  seedQuota?(quotaId: string, monthStartMs: number, used: number): Promise<void>;
+  seedQuota?(quotaId: string, monthStartMs: number, used: number, orgId?: string): Promise<void>;
   /**
    * Optional, for limiters whose state lives elsewhere (Redis): tells `listener` whenever
    * that state may have been lost (a reconnection, which may be to a server that restarted

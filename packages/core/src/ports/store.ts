@@ -6,6 +6,7 @@ import type { StoreCounts } from "../domain/stats.js";
 import type { UsageBucket } from "../domain/usage-bucket.js";
 import type { UsageEvent } from "../domain/usage-event.js";
 import type { KeyHashScheme } from "../keys/key-hash-scheme.js";
+import type { LimitSpec } from "../limits/limit-policy.js";
 import type { AuditLog, EventRecord } from "./audit-log.js";
 import type { ChangeFeed } from "./change-feed.js";
 import type { IpBlock } from "./limiter.js";
@@ -82,6 +83,12 @@ export interface ApiKeyRotation {
 }
 
 /** A key as it was and as it is after a change (see `updateApiKey`). */
+/** An organization as it was and as it is after a change. */
+export interface OrganizationChange {
+  readonly before: Organization;
+  readonly after: Organization;
+}
+
 export interface ApiKeyChange {
   readonly before: StoredApiKey;
   readonly after: StoredApiKey;
@@ -165,6 +172,15 @@ export interface Store extends AuditLog {
     status: OrganizationStatus,
     record?: EventRecord<Organization>,
   ): Promise<OrganizationStatusChange | undefined>;
+  /**
+   * Optional: replaces an organization's named windows; the organization as stored after,
+   * `undefined` when there is no such organization.
+   */
+  updateOrganizationLimits?(
+    id: string,
+    limits: readonly LimitSpec[],
+    record?: EventRecord<OrganizationChange>,
+  ): Promise<Organization | undefined>;
 
   insertApiKey(key: ApiKey, record?: EventRecord<ApiKey>): Promise<void>;
   findApiKeyByHash(keyHash: string): Promise<StoredApiKey | undefined>;

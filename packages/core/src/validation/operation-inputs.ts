@@ -1,5 +1,12 @@
 import { z } from "zod";
 import { KeyGuardError } from "../errors/keyguard-error.js";
+import {
+  MAX_LIMITS,
+  MAX_WINDOW_SECONDS,
+  MIN_WINDOW_SECONDS,
+  POLICY_NAME_PATTERN,
+  RESERVED_POLICY_NAMES,
+} from "../limits/limit-policy.js";
 
 // Control characters (C0, DEL, C1) have no business in names and labels: they corrupt
 // terminal tables and logs. Everything else, including SQL metacharacters and non-Latin
@@ -54,6 +61,50 @@ export const monthlyLimitSchema = z
   .positive("monthlyLimit must be greater than 0 (or null for no quota)")
   .max(Number.MAX_SAFE_INTEGER, "monthlyLimit is too large")
   .nullable();
+
+const limitSpecSchema = z
+  .object(
+    {
+      name: z
+        .string({ error: "a limit's name must be a string" })
+        .regex(POLICY_NAME_PATTERN, "a limit's name must be 1-32 of a-z 0-9 _ -"),
+      limit: z
+        .number({ error: "a limit's limit must be a number" })
+        .int("a limit's limit must be a whole number")
+        .positive("a limit's limit must be greater than 0")
+        .max(1_000_000_000, "a limit's limit must be at most 1,000,000,000"),
+      windowSeconds: z
+        .number({ error: "a limit's window must be a number of seconds" })
+        .int("a limit's window must be whole seconds")
+        .min(MIN_WINDOW_SECONDS, "a limit's window must be at least 1 second")
+        .max(MAX_WINDOW_SECONDS, "a limit's window must be at most 31 days (2678400 seconds)"),
+      algorithm: z
+        .enum(["sliding-window-log", "sliding-window-counter", "gcra"], {
+          error: "a limit's algorithm must be sliding-window-log, sliding-window-counter or gcra",
+        })
+        .optional(),
+      mode: z
+        .enum(["enforce", "shadow"], { error: "a limit's mode must be enforce or shadow" })
+        .optional(),
+    },
+    { error: "each limit must be an object" },
+  )
+  .strict();
+
+/** An organization's named windows: bounded, unique names (answers call them `org.<name>`). */
+export const organizationLimitsSchema = z
+  .array(limitSpecSchema, { error: "limits must be a list" })
+  .max(MAX_LIMITS, `limits must hold at most ${MAX_LIMITS} windows`)
+  .refine(
+    (limits) => new Set(limits.map((limit) => limit.name)).size === limits.length,
+    "limits must have unique names",
+  );
+
+/** A key's named windows: as an organization's, and none named `minute` or `month`. */
+export const limitsSchema = organizationLimitsSchema.refine(
+  (limits) => limits.every((limit) => !RESERVED_POLICY_NAMES.includes(limit.name)),
+  `limits may not be named ${RESERVED_POLICY_NAMES.join(" or ")} (rate_limit_per_minute and monthly_limit are those)`,
+);
 
 export const scopesSchema = z
   .array(

@@ -2,6 +2,7 @@ import type { ApiKeyInfo } from "../domain/api-key.js";
 import type { Organization } from "../domain/organization.js";
 import type { KeyGuardStats } from "../domain/stats.js";
 import type { KeyUsage } from "../keyguard.js";
+import type { LimitSpec } from "../limits/limit-policy.js";
 import type { IpBlock } from "../ports/limiter.js";
 import type { ApiKeyStatus } from "../ports/store.js";
 
@@ -20,6 +21,39 @@ export interface OrganizationWire {
   readonly name: string;
   readonly status: "active" | "suspended";
   readonly created_at: string;
+  /** Windows shared by all of the organization's keys. */
+  readonly limits: LimitWire[];
+}
+
+/** A named window as sent: `{ name, limit, window_seconds, algorithm?, mode? }`. */
+export interface LimitWire {
+  readonly name: string;
+  readonly limit: number;
+  readonly window_seconds: number;
+  readonly algorithm?: "sliding-window-log" | "sliding-window-counter" | "gcra";
+  readonly mode?: "enforce" | "shadow";
+}
+
+/** Named windows as sent. */
+export function toLimitsWire(limits: readonly LimitSpec[] | undefined): LimitWire[] {
+  return (limits ?? []).map((limit) => ({
+    name: limit.name,
+    limit: limit.limit,
+    window_seconds: limit.windowSeconds,
+    ...(limit.algorithm === undefined ? {} : { algorithm: limit.algorithm }),
+    ...(limit.mode === undefined ? {} : { mode: limit.mode }),
+  }));
+}
+
+/** Named windows as received (already shaped by the caller's schema; core validates). */
+export function fromLimitsWire(limits: readonly LimitWire[]): LimitSpec[] {
+  return limits.map((limit) => ({
+    name: limit.name,
+    limit: limit.limit,
+    windowSeconds: limit.window_seconds,
+    ...(limit.algorithm === undefined ? {} : { algorithm: limit.algorithm }),
+    ...(limit.mode === undefined ? {} : { mode: limit.mode }),
+  }));
 }
 
 export interface ApiKeyWire {
@@ -33,6 +67,8 @@ export interface ApiKeyWire {
   readonly scopes: string[];
   readonly rate_limit_per_minute: number;
   readonly monthly_limit: number | null;
+  /** Named windows besides the minute and the month. */
+  readonly limits: LimitWire[];
   readonly created_at: string;
   readonly expires_at: string | null;
   readonly last_used_at: string | null;
@@ -50,6 +86,8 @@ export interface StatsWire {
   readonly error_rate: number;
   /** Unrevoked keys still under another system's hash (waiting for their first use). */
   readonly legacy_hash_keys: number;
+  /** Requests shadow policies would have refused, counted by the answering process. */
+  readonly shadow_refusals: number;
 }
 
 export interface UsageWire {
@@ -84,6 +122,7 @@ export function toOrganizationWire(organization: Organization): OrganizationWire
     name: organization.name,
     status: organization.status,
     created_at: iso(organization.createdAt),
+    limits: toLimitsWire(organization.limits),
   };
 }
 
@@ -107,6 +146,7 @@ export function toApiKeyWire(key: ApiKeyInfo, now: number): ApiKeyWire {
     scopes: [...key.scopes],
     rate_limit_per_minute: key.rateLimitPerMinute,
     monthly_limit: key.monthlyLimit,
+    limits: toLimitsWire(key.limits),
     created_at: iso(key.createdAt),
     expires_at: isoOrNull(key.expiresAt),
     last_used_at: isoOrNull(key.lastUsedAt),
@@ -124,6 +164,7 @@ export function toStatsWire(stats: KeyGuardStats): StatsWire {
     requests_last_hour: stats.requestsLastHour,
     error_rate: stats.errorRate,
     legacy_hash_keys: stats.legacyHashKeys,
+    shadow_refusals: stats.shadowRefusals ?? 0,
   };
 }
 

@@ -6,9 +6,19 @@ import type { StoreCounts } from "../../src/domain/stats.js";
 import type { UsageBucket } from "../../src/domain/usage-bucket.js";
 import type { UsageEvent } from "../../src/domain/usage-event.js";
 import type { KeyGuardEvent } from "../../src/events/keyguard-event.js";
-import { gcra } from "../../src/limits/gcra.js";
-import { slidingWindowCounter } from "../../src/limits/sliding-window-counter.js";
-import { slidingWindowLog } from "../../src/limits/sliding-window-log.js";
+import { chargeGcra, checkGcra, gcra } from "../../src/limits/gcra.js";
+import type { LimitPolicy, LimitSpec, PolicyAlgorithm } from "../../src/limits/limit-policy.js";
+import { policyDecision } from "../../src/limits/policy-decision.js";
+import {
+  chargeSlidingWindowCounter,
+  checkSlidingWindowCounter,
+  slidingWindowCounter,
+} from "../../src/limits/sliding-window-counter.js";
+import {
+  chargeSlidingWindowLog,
+  checkSlidingWindowLog,
+  slidingWindowLog,
+} from "../../src/limits/sliding-window-log.js";
 import type { RateLimitAlgorithm, WindowDecision } from "../../src/limits/window-decision.js";
 import type { AuditEventFilter } from "../../src/ports/audit-log.js";
 import type { IpBlock, LimitDecision, Limiter, LimitRequest } from "../../src/ports/limiter.js";
@@ -82,6 +92,17 @@ export class InMemoryStore implements Store {
     const updated = { ...organization, status };
     this.#organizations.set(id, updated);
     return { organization: updated, changed: organization.status !== status };
+  }
+
+  async updateOrganizationLimits(
+    id: string,
+    limits: readonly LimitSpec[],
+  ): Promise<Organization | undefined> {
+    const organization = this.#organizations.get(id);
+    if (organization === undefined) return undefined;
+    const updated = { ...organization, limits: limits.length === 0 ? undefined : limits };
+    this.#organizations.set(id, updated);
+    return updated;
   }
 
   async insertApiKey(key: ApiKey): Promise<void> {
@@ -225,6 +246,7 @@ export class InMemoryStore implements Store {
       ...key,
       organizationName: organization?.name ?? "",
       organizationStatus: organization?.status ?? "active",
+      organizationLimits: organization?.limits,
     };
   }
 }
@@ -234,7 +256,7 @@ type WindowState =
   | { windowStart: number; current: number; previous: number }
   | { tat: number };
 
-/** A Limiter in maps over core's pure algorithms (keys' rate limits; no monthly quota). */
+/** A Limiter in maps over core's pure algorithms (keys' windows; no monthly quota). */
 export class InMemoryLimiter implements Limiter {
   readonly #windows = new Map<string, WindowState>();
   readonly #blocks = new IpBlockList();
@@ -242,31 +264,94 @@ export class InMemoryLimiter implements Limiter {
   /** Every `hit` bucket counted, in order. */
   readonly hits: string[] = [];
 
+  /**
+   * All or nothing over the request's window policies (the month is not counted here:
+   * the real backends' calendar months are in the limiter conformance suite).
+   */
   async decide(request: LimitRequest): Promise<LimitDecision> {
-    const { now, key } = request;
+    const { now, key, policies = [] } = request;
     const block = this.#blocks.find(request.client, request.path, now);
     if (block !== undefined) {
       return {
         allowed: false,
         refusal: "ip_blocked",
-        limit: key?.rateLimitPerMinute ?? 0,
+        limit: 0,
         remaining: 0,
         resetAtMs: block.untilMs,
         retryAfterMs: block.untilMs - now,
+        policies: [],
         block,
       };
     }
     if (key === undefined) {
-      return { allowed: true, limit: 0, remaining: 0, resetAtMs: now, retryAfterMs: 0 };
+      return {
+        allowed: true,
+        limit: 0,
+        remaining: 0,
+        resetAtMs: now,
+        retryAfterMs: 0,
+        policies: [],
+      };
     }
-    const rate = this.#count(
-      `key:${key.id}`,
-      now,
-      key.rateLimitPerMinute,
-      60_000,
-      request.algorithm,
+    const cost = request.cost ?? 1;
+    const owner = (policy: LimitPolicy) =>
+      `${policy.scope === "organization" ? `org:${key.orgId}` : `key:${key.id}`}:${policy.name}`;
+    const states = policies.map((policy) =>
+      this.#check(owner(policy), now, policy, Math.max(cost, 1)),
     );
-    return rate.allowed ? rate : { ...rate, refusal: "rate_limited" };
+    const violated = policies.flatMap((policy, i) =>
+      policy.mode === "enforce" && !states[i]?.allowed ? [i] : [],
+    );
+    if (violated.length === 0 && cost > 0) {
+      policies.forEach((policy, i) => {
+        if (states[i]?.allowed) this.#charge(owner(policy), now, policy, cost);
+      });
+    }
+    const shadowRefused = policies.flatMap((policy, i) =>
+      policy.mode === "shadow" && !states[i]?.allowed ? [i] : [],
+    );
+    return violated.length > 0
+      ? policyDecision(policies, states, violated, undefined)
+      : policyDecision(
+          policies,
+          states,
+          undefined,
+          shadowRefused.length > 0 ? shadowRefused : undefined,
+        );
+  }
+
+  #state(id: string, algorithm: PolicyAlgorithm): WindowState {
+    let state = this.#windows.get(id);
+    if (state === undefined) {
+      state =
+        algorithm === "sliding-window-log" || algorithm === "calendar-month"
+          ? { hits: [] }
+          : algorithm === "sliding-window-counter"
+            ? { windowStart: 0, current: 0, previous: 0 }
+            : { tat: 0 };
+      this.#windows.set(id, state);
+    }
+    return state;
+  }
+
+  #check(id: string, now: number, policy: LimitPolicy, cost: number): WindowDecision {
+    const { limit } = policy;
+    if (policy.algorithm === "calendar-month") {
+      return { allowed: true, limit, remaining: limit, resetAtMs: now, retryAfterMs: 0 };
+    }
+    const state = this.#state(id, policy.algorithm);
+    const { windowMs } = policy;
+    if ("hits" in state) return checkSlidingWindowLog(state, now, limit, windowMs, cost);
+    if ("tat" in state) return checkGcra(state, now, limit, windowMs, cost);
+    return checkSlidingWindowCounter(state, now, limit, windowMs, cost);
+  }
+
+  #charge(id: string, now: number, policy: LimitPolicy, cost: number): void {
+    if (policy.algorithm === "calendar-month") return;
+    const state = this.#state(id, policy.algorithm);
+    if ("hits" in state) chargeSlidingWindowLog(state, now, cost);
+    else if ("tat" in state) chargeGcra(state, now, policy.limit, policy.windowMs, cost);
+    else chargeSlidingWindowCounter(state, cost);
   }
 
   async hit(
@@ -275,9 +360,10 @@ export class InMemoryLimiter implements Limiter {
     limit: number,
     windowMs: number,
     algorithm: RateLimitAlgorithm,
+    cost = 1,
   ): Promise<WindowDecision> {
     this.hits.push(bucket);
-    return this.#count(`hit:${bucket}`, now, limit, windowMs, algorithm);
+    return this.#count(`hit:${bucket}`, now, limit, windowMs, algorithm, cost);
   }
 
   async reset(bucket: string): Promise<void> {
@@ -310,6 +396,7 @@ export class InMemoryLimiter implements Limiter {
     limit: number,
     windowMs: number,
     algorithm: RateLimitAlgorithm,
+    cost = 1,
   ): WindowDecision {
     let state = this.#windows.get(id);
     if (state === undefined) {
@@ -321,8 +408,8 @@ export class InMemoryLimiter implements Limiter {
             : { tat: 0 };
       this.#windows.set(id, state);
     }
-    if ("hits" in state) return slidingWindowLog(state, now, limit, windowMs);
-    if ("tat" in state) return gcra(state, now, limit, windowMs);
-    return slidingWindowCounter(state, now, limit, windowMs);
+    if ("hits" in state) return slidingWindowLog(state, now, limit, windowMs, cost);
+    if ("tat" in state) return gcra(state, now, limit, windowMs, cost);
+    return slidingWindowCounter(state, now, limit, windowMs, cost);
   }
 }

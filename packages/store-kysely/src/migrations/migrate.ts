@@ -15,6 +15,7 @@ import { keyHashScheme } from "./0011-key-hash-scheme.js";
 import { auditEvents } from "./0012-audit-events.js";
 import { webhooks } from "./0013-webhooks.js";
 import { changeNotices } from "./0014-change-notices.js";
+import { limitPolicies } from "./0015-limit-policies.js";
 import { ipRules } from "./0016-ip-rules.js";
 import { withSchemaScopedIntrospection } from "./schema-scoped-introspection.js";
 
@@ -34,6 +35,7 @@ function migrationsFor(dialect: SqlDialect): Record<string, Migration> {
     "0012_audit_events": auditEvents(dialect),
     "0013_webhooks": webhooks(dialect),
     "0014_change_notices": changeNotices(dialect),
+    "0015_limit_policies": limitPolicies(),
     "0016_ip_rules": ipRules(dialect),
   };
 }

@@ -1,0 +1,81 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { type CliDatabase, sqliteBackend } from "./cli-backends.js";
+import { type CliResult, keyguard, oneLine } from "./keyguard-process.js";
+
+const SECRET = "cli-limits-secret-0123456789";
+const withSecret = { KEYGUARD_SECRET_KEY: SECRET };
+
+describe("keyguard CLI named windows (--limit, set-org-limits)", () => {
+  let db: CliDatabase;
+  beforeEach(async () => {
+    db = await sqliteBackend.create();
+  });
+  afterEach(async () => {
+    await db.dispose();
+  });
+  const run = (args: string[], env: Record<string, string> = {}) =>
+    keyguard(args, { cwd: db.cwd, env: { ...db.env, ...env } });
+  const json = (result: CliResult) => {
+    expect(result.stderr).toBe("");
+    expect(result.code).toBe(0);
+    return JSON.parse(result.stdout);
+  };
+
+  it("creates, shows, changes and clears a key's windows, and sets an organization's", async () => {
+    expect((await run(["init"])).code).toBe(0);
+    expect((await run(["create-org", "Acme Corp"])).code).toBe(0);
+    const created = json(
+      await run(
+        [
+          "create-key",
+          "--org",
+          "Acme Corp",
+          "--label",
+          "two windows",
+          "--limit",
+          "burst=10/1s",
+          "--limit",
+          "day=10000/1d",
+          "--json",
+        ],
+        withSecret,
+      ),
+    );
+    expect(created.limits).toEqual([
+      { name: "burst", limit: 10, window_seconds: 1 },
+      { name: "day", limit: 10000, window_seconds: 86400 },
+    ]);
+    const table = await run(["list-keys"]);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/Limits/);
+    expect(table.stdout).toMatch(/burst=10\/1s day=10000\/1d/);
+    expect(json(await run(["list-keys", "--json"])).items[0].limits).toHaveLength(2);
+    const cleared = json(await run(["update-key", created.id, "--limit", "none", "--json"]));
+    expect(cleared.limits).toEqual([]);
+    expect((await run(["list-keys"])).stdout).not.toMatch(/Limits/); // the seed's table again
+    const org = json(
+      await run(["set-org-limits", "Acme Corp", "--limit", "minute=5000/1m", "--json"]),
+    );
+    expect(org.limits).toEqual([{ name: "minute", limit: 5000, window_seconds: 60 }]);
+    expect((await run(["set-org-limits", "Acme Corp", "--limit", "none"])).stdout.trim()).toBe(
+      'Organization "Acme Corp" limits: none.',
+    );
+  });
+
+  it("refuses a malformed or out-of-bounds --limit with one line and writes nothing", async () => {
+    expect((await run(["init"])).code).toBe(0);
+    expect((await run(["create-org", "Acme Corp"])).code).toBe(0);
+    const create = (limit: string) =>
+      run(["create-key", "--org", "Acme Corp", "--label", "bad", "--limit", limit], withSecret);
+    const malformed = await create("burst:10");
+    expect(malformed.code).toBe(2);
+    expect(oneLine(malformed)).toMatch(/^keyguard: --limit must be NAME=LIMIT\/WINDOW/);
+    const reserved = await create("minute=10/1s");
+    expect(reserved.code).toBe(1);
+    expect(oneLine(reserved)).toMatch(/may not be named minute or month/);
+    const tooLong = await create("a=1/32d");
+    expect(tooLong.code).toBe(1);
+    expect(oneLine(tooLong)).toMatch(/at most 31 days/);
+    expect(json(await run(["list-keys", "--json"])).items).toEqual([]);
+  });
+});

@@ -1,0 +1,141 @@
+import type { RateLimitAlgorithm } from "./window-decision.js";
+
+/**
+ * How a policy counts: one of the three window algorithms, or the calendar month (UTC) of
+ * a monthly quota (`windowMs` then only describes it, as 30 days).
+ */
+export type PolicyAlgorithm = RateLimitAlgorithm | "calendar-month";
+
+/** `enforce` refuses over the limit; `shadow` never refuses, only reports (see `shadowRefused`). */
+export type PolicyMode = "enforce" | "shadow";
+
+/**
+ * Whose counter a policy spends: the key's own, the monthly quota of its rotation lineage
+ * (`quotaId`), or its organization's, shared by all of the organization's keys.
+ */
+export type PolicyScope = "key" | "quota" | "organization";
+
+/** One named limit a request is decided against. */
+export interface LimitPolicy {
+  /** Unique within a request: the name the RateLimit fields and `violated-policies` use. */
+  readonly name: string;
+  readonly limit: number;
+  readonly windowMs: number;
+  readonly algorithm: PolicyAlgorithm;
+  readonly mode: PolicyMode;
+  readonly scope: PolicyScope;
+}
+
+/**
+ * A named window as a key or an organization stores it (`limits`), before it becomes a
+ * {@link LimitPolicy}: the admin API's `{ name, limit, window_seconds, algorithm?, mode? }`.
+ */
+export interface LimitSpec {
+  readonly name: string;
+  readonly limit: number;
+  readonly windowSeconds: number;
+  /** Default: the guard's algorithm (the seed's sliding-window log unless configured). */
+  readonly algorithm?: RateLimitAlgorithm;
+  /** Default `enforce`. */
+  readonly mode?: PolicyMode;
+}
+
+/** Most named windows a key (or an organization) may have. */
+export const MAX_LIMITS = 10;
+export const MIN_WINDOW_SECONDS = 1;
+/** 31 days: the longest calendar month. */
+export const MAX_WINDOW_SECONDS = 31 * 86_400;
+/** What a window's name may be: it becomes an HTTP header item and a Redis key part. */
+export const POLICY_NAME_PATTERN = /^[a-z0-9_-]{1,32}$/;
+/**
+ * Names a key's own `limits` may not take: `minute` is `rateLimitPerMinute`'s, `month`
+ * the monthly quota's.
+ */
+export const RESERVED_POLICY_NAMES: readonly string[] = ["minute", "month"];
+/**
+ * An organization's windows are named `org.<name>` in answers, so they can never clash
+ * with a key's (a key's names cannot hold a dot).
+ */
+export const ORGANIZATION_POLICY_PREFIX = "org.";
+
+const MINUTE_MS = 60_000;
+/** The month as the RateLimit fields describe it (`w=2592000`): 30 days. */
+export const MONTH_POLICY_WINDOW_MS = 30 * 86_400_000;
+
+/** The key's settings its policies come from (`ApiKeyInfo` has them). */
+export interface PolicySource {
+  readonly rateLimitPerMinute: number;
+  readonly monthlyLimit: number | null;
+  readonly limits?: readonly LimitSpec[];
+  readonly organizationLimits?: readonly LimitSpec[];
+}
+
+/**
+ * A key's policies, in the order answers list them: `minute` (the seed's per-minute
+ * limit), the key's named windows, its organization's (`org.<name>`), and `month` (the
+ * calendar-month quota) when it has one. Built once per cached key, not per request.
+ */
+export function keyPolicies(key: PolicySource, algorithm: RateLimitAlgorithm): LimitPolicy[] {
+  const policies: LimitPolicy[] = [
+    {
+      name: "minute",
+      limit: key.rateLimitPerMinute,
+      windowMs: MINUTE_MS,
+      algorithm,
+      mode: "enforce",
+      scope: "key",
+    },
+  ];
+  for (const spec of key.limits ?? []) policies.push(fromSpec(spec, "", "key", algorithm));
+  for (const spec of key.organizationLimits ?? []) {
+    policies.push(fromSpec(spec, ORGANIZATION_POLICY_PREFIX, "organization", algorithm));
+  }
+  if (key.monthlyLimit !== null) {
+    policies.push({
+      name: "month",
+      limit: key.monthlyLimit,
+      windowMs: MONTH_POLICY_WINDOW_MS,
+      algorithm: "calendar-month",
+      mode: "enforce",
+      scope: "quota",
+    });
+  }
+  return policies;
+}
+
+function fromSpec(
+  spec: LimitSpec,
+  prefix: string,
+  scope: PolicyScope,
+  algorithm: RateLimitAlgorithm,
+): LimitPolicy {
+  return {
+    name: prefix + spec.name,
+    limit: spec.limit,
+    windowMs: spec.windowSeconds * 1000,
+    algorithm: spec.algorithm ?? algorithm,
+    mode: spec.mode ?? "enforce",
+    scope,
+  };
+}
+
+/** Whether two policy lists decide alike (the same list, or equal field by field). */
+export function samePolicies(a: readonly LimitPolicy[], b: readonly LimitPolicy[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] as LimitPolicy;
+    const y = b[i] as LimitPolicy;
+    if (
+      x.name !== y.name ||
+      x.limit !== y.limit ||
+      x.windowMs !== y.windowMs ||
+      x.algorithm !== y.algorithm ||
+      x.mode !== y.mode ||
+      x.scope !== y.scope
+    ) {
+      return false;
+    }
+  }
+  return true;
+}
