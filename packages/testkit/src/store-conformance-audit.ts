@@ -316,7 +316,7 @@ export function describeAuditConformance(createDatabase: () => Promise<TestDatab
         changes: { before: { cidr: "198.51.100.0/24", action: "deny", reason: null }, after: {} },
       });
       expect(heard.map((event) => event.id)).toEqual(events.map((event) => event.id));
-      expect((await kg.listAuditEvents({ targetId: office.rule.id })).length).toBe(1);
+      expect((await kg.listAuditEvents({ targetId: office.rule.id as string })).length).toBe(1);
 
       // Racing on one database: one rule added and one removed, so one event of each.
       const all = [kg];
