@@ -2,6 +2,7 @@ import {
   type ApiKeyInfo,
   EVENT_ACTION_NAMES,
   EVENT_ACTOR_TYPES,
+  EVENT_TARGET_TYPES,
   type EventAction,
   type IpBlock,
   type KeyGuardEvent,
@@ -163,8 +164,10 @@ export const auditEventWire = z
       })
       .describe("Who made the change, and through which door"),
     action: z.enum(EVENT_ACTION_NAMES as [EventAction, ...EventAction[]]),
-    target_type: z.enum(["organization", "key", "ip"]),
-    target_id: z.string().describe("The key's or organization's id, or the client's address"),
+    target_type: z.enum(EVENT_TARGET_TYPES),
+    target_id: z
+      .string()
+      .describe("The key's, organization's or IP rule's id, or the client's address"),
     changes: z
       .object({
         before: z.record(z.string(), eventValue),

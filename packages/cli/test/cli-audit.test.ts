@@ -111,6 +111,48 @@ describe.each(backends)("keyguard audit on $name", (backend) => {
     }
   });
 
+  it("records allow-ip, deny-ip and remove-ip-rule as the OS user's, and no re-add, conflict or miss", async () => {
+    expect((await run(["init"])).code).toBe(0);
+    const allowed = json(
+      await run(["allow-ip", "10.1.2.3/8", "--reason", "internal network", "--json"]),
+    ) as { id: string };
+    const denied = json(await run(["deny-ip", "198.51.100.0/24", "--json"])) as { id: string };
+    // Changing nothing or refused: none of these may add an event.
+    expect((await run(["allow-ip", "10.0.0.0/8"])).code).toBe(0); // there already
+    expect((await run(["deny-ip", "10.0.0.0/8"])).code).toBe(1); // the other action
+    expect((await run(["deny-ip", "10.0.0.0/33"])).code).toBe(1);
+    expect((await run(["remove-ip-rule", denied.id])).code).toBe(0);
+    expect((await run(["remove-ip-rule", denied.id])).code).toBe(1); // gone
+
+    const created = await audit(["--action", "ip_rule.created"]);
+    expect(created).toEqual([
+      expect.objectContaining({
+        actor: { type: "cli", name: userInfo().username },
+        action: "ip_rule.created",
+        target_type: "ip_rule",
+        target_id: allowed.id,
+        changes: {
+          before: {},
+          after: { cidr: "10.0.0.0/8", action: "allow", reason: "internal network" },
+        },
+      }),
+      expect.objectContaining({
+        target_id: denied.id,
+        changes: { before: {}, after: { cidr: "198.51.100.0/24", action: "deny", reason: null } },
+      }),
+    ]);
+    const all = await audit();
+    expect(all.map((event) => `${event.action} ${event.target_id}`)).toEqual([
+      `ip_rule.created ${allowed.id}`,
+      `ip_rule.created ${denied.id}`,
+      `ip_rule.removed ${denied.id}`,
+    ]);
+    expect(all[2]?.changes).toEqual({
+      before: { cidr: "198.51.100.0/24", action: "deny", reason: null },
+      after: {},
+    });
+  });
+
   it("filters by --action, --key, --since and --until, and stops at --limit", async () => {
     const key = await setUp();
     const other = json(

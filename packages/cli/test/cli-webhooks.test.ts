@@ -32,14 +32,14 @@ describe.each(backends)("keyguard webhook commands on $name", (backend) => {
       "add-webhook",
       "https://example.com/hooks/keyguard",
       "--events",
-      "key.revoked,ip.auto_blocked",
+      "key.revoked,ip.auto_blocked,ip_rule.created",
     ]);
     expect(added).toMatchObject({ code: 0, stderr: "" });
     const id = /Added webhook endpoint ([0-9a-f-]{36})/.exec(added.stdout)?.[1] as string;
     const secret = /Secret:\s+(whsec_\S+)/.exec(added.stdout)?.[1] as string;
     expect(id).toBeDefined();
     expect(secret).toMatch(/^whsec_[A-Za-z0-9_-]{43}$/);
-    expect(added.stdout).toContain("Events:  key.revoked, ip.auto_blocked");
+    expect(added.stdout).toContain("Events:  key.revoked, ip.auto_blocked, ip_rule.created");
     expect(added.stdout).toContain("it will not be shown again");
     expect(await db.dump()).not.toContain(secret);
 

@@ -49,6 +49,7 @@ export {
 export {
   EVENT_ACTION_NAMES,
   EVENT_ACTIONS,
+  EVENT_TARGET_TYPES,
   type EventAction,
   type EventTargetType,
   isEventAction,

@@ -292,6 +292,7 @@ export class KeyGuard {
     this.#ipRules = new IpRuleService({
       store: this.store,
       clock: this.clock,
+      events: this.#events,
       configured: this.config.ipRules,
       trustProxy: this.config.trustProxy,
       publish: (change) => this.#publish(change),

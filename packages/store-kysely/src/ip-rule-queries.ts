@@ -2,6 +2,7 @@ import type { StoredIpRule } from "@keyguard/core";
 import type { Kysely, Selectable } from "kysely";
 import type { ColumnCodec } from "./column-codec.js";
 import type { DatabaseSchema, IpRulesTable } from "./database-schema.js";
+import { all, first, run, type Steps } from "./transaction-steps.js";
 
 /** `Store.listIpRules`: oldest first (ids are time-ordered), at most `limit`. */
 export async function listIpRules(
@@ -20,45 +21,54 @@ export async function listIpRules(
 }
 
 /**
- * `Store.insertIpRule`: one row per cidr (its unique index decides between racing
- * writers: `on conflict do nothing`), then the row stored for that cidr.
+ * `Store.insertIpRule`'s statements: one row per cidr (its unique index decides between
+ * racing writers: `on conflict do nothing`), then the row stored for that cidr. `audit`
+ * writes the event, only when this call inserted the row.
  */
-export async function insertIpRule(
+export function* insertIpRuleSteps(
   db: Kysely<DatabaseSchema>,
   codec: ColumnCodec,
   rule: StoredIpRule,
-): Promise<{ rule: StoredIpRule; created: boolean }> {
-  const result = await db
-    .insertInto("ip_rules")
-    .values({
-      id: rule.id,
-      cidr: rule.cidr,
-      action: rule.action,
-      reason: rule.reason,
-      created_at: codec.date(rule.createdAt),
-    })
-    .onConflict((conflict) => conflict.column("cidr").doNothing())
-    .executeTakeFirst();
-  const created = Number(result.numInsertedOrUpdatedRows ?? 0n) === 1;
-  const row = await db
-    .selectFrom("ip_rules")
-    .selectAll()
-    .where("cidr", "=", rule.cidr)
-    .executeTakeFirstOrThrow();
-  return { rule: toRule(row, codec), created };
+  audit: (rule: StoredIpRule) => Steps<void>,
+): Steps<{ rule: StoredIpRule; created: boolean }> {
+  const inserted = yield run(
+    db
+      .insertInto("ip_rules")
+      .values({
+        id: rule.id,
+        cidr: rule.cidr,
+        action: rule.action,
+        reason: rule.reason,
+        created_at: codec.date(rule.createdAt),
+      })
+      .onConflict((conflict) => conflict.column("cidr").doNothing())
+      .compile(),
+  );
+  const row = (yield first(
+    db.selectFrom("ip_rules").selectAll().where("cidr", "=", rule.cidr).compile(),
+  )) as Selectable<IpRulesTable>;
+  const stored = toRule(row, codec);
+  const created = inserted === 1;
+  if (created) yield* audit(stored);
+  return { rule: stored, created };
 }
 
-/** `Store.deleteIpRule`: the rule deleted, or `undefined`. */
-export async function deleteIpRule(
+/** `Store.deleteIpRule`'s statements: the rule deleted (its event written), or `undefined`. */
+export function* deleteIpRuleSteps(
   db: Kysely<DatabaseSchema>,
   codec: ColumnCodec,
   id: string,
-): Promise<StoredIpRule | undefined> {
-  const row = await db.selectFrom("ip_rules").selectAll().where("id", "=", id).executeTakeFirst();
+  audit: (rule: StoredIpRule) => Steps<void>,
+): Steps<StoredIpRule | undefined> {
+  // `RETURNING`: of two removals racing, only the one that deleted the row gets it.
+  const rows = (yield all(
+    db.deleteFrom("ip_rules").where("id", "=", id).returningAll().compile(),
+  )) as Selectable<IpRulesTable>[];
+  const row = rows[0];
   if (row === undefined) return undefined;
-  const result = await db.deleteFrom("ip_rules").where("id", "=", id).executeTakeFirst();
-  // Two removals racing: only the one that deleted the row reports it.
-  return Number(result.numDeletedRows) === 1 ? toRule(row, codec) : undefined;
+  const removed = toRule(row, codec);
+  yield* audit(removed);
+  return removed;
 }
 
 function toRule(row: Selectable<IpRulesTable>, codec: ColumnCodec): StoredIpRule {

@@ -69,7 +69,7 @@ import type {
   OrganizationsTable,
 } from "./database-schema.js";
 import type { WriteTransactionSync } from "./dialects/open-sqlite.js";
-import { deleteIpRule, insertIpRule, listIpRules } from "./ip-rule-queries.js";
+import { deleteIpRuleSteps, insertIpRuleSteps, listIpRules } from "./ip-rule-queries.js";
 import { readLimits, writeLimits } from "./limits-column.js";
 import { hasKeyGuardSchema, migrateToLatest } from "./migrations/migrate.js";
 import {
@@ -1079,12 +1079,21 @@ export class KyselyStore implements Store {
     return this.#run(() => listIpRules(this.db, this.#codec, limit));
   }
 
-  insertIpRule(rule: StoredIpRule): Promise<{ rule: StoredIpRule; created: boolean }> {
-    return this.#run(() => insertIpRule(this.db, this.#codec, rule));
+  insertIpRule(
+    rule: StoredIpRule,
+    record?: EventRecord<StoredIpRule>,
+  ): Promise<{ rule: StoredIpRule; created: boolean }> {
+    const audit = (stored: StoredIpRule) => this.#audit(record?.(stored));
+    return this.#run(() =>
+      this.#transact(() => insertIpRuleSteps(this.db, this.#codec, rule, audit)),
+    );
   }
 
-  deleteIpRule(id: string): Promise<StoredIpRule | undefined> {
-    return this.#run(() => deleteIpRule(this.db, this.#codec, id));
+  deleteIpRule(id: string, record?: EventRecord<StoredIpRule>): Promise<StoredIpRule | undefined> {
+    const audit = (removed: StoredIpRule) => this.#audit(record?.(removed));
+    return this.#run(() =>
+      this.#transact(() => deleteIpRuleSteps(this.db, this.#codec, id, audit)),
+    );
   }
 
   // ---- secret fingerprints (secret-fingerprint-queries.ts) --------------------------------

@@ -138,6 +138,72 @@ export function describeAdminAudit(
       expect(audit.text).not.toContain(rotated.body.key.raw_key);
     });
 
+    it("records IP rules added and removed through the API as admin_api, and none for a re-add, a conflict or a miss", async () => {
+      const { kg, call } = await setup();
+      const added = await call("POST", "/admin/ip-rules", {
+        cidr: "198.51.100.7/24",
+        action: "deny",
+        reason: "scraper",
+      });
+      expect(added.status).toBe(201);
+      const again = await call("POST", "/admin/ip-rules", {
+        cidr: "198.51.100.0/24",
+        action: "deny",
+      });
+      expect(again.status).toBe(200);
+      expect(again.body.id).toBe(added.body.id);
+      expect(
+        (await call("POST", "/admin/ip-rules", { cidr: "198.51.100.0/24", action: "allow" }))
+          .status,
+      ).toBe(409);
+      expect(
+        (await call("POST", "/admin/ip-rules", { cidr: "198.51.100.0/33", action: "allow" }))
+          .status,
+      ).toBe(400);
+      expect((await call("DELETE", `/admin/ip-rules/${crypto.randomUUID()}`)).status).toBe(404);
+      expect((await call("DELETE", `/admin/ip-rules/${added.body.id}`)).status).toBe(200);
+      expect((await call("DELETE", `/admin/ip-rules/${added.body.id}`)).status).toBe(404);
+      // The application's own rule, under the name it gives.
+      await kg.withActor("deploy-job").addIpRule({ cidr: "10.0.0.0/8", action: "allow" });
+
+      const audit = await call("GET", "/admin/audit?action=ip_rule.created,ip_rule.removed");
+      expect(audit.status).toBe(200);
+      expect(audit.body.items).toEqual([
+        expect.objectContaining({
+          actor: { type: "admin_api", name: "127.0.0.1" },
+          action: "ip_rule.created",
+          target_type: "ip_rule",
+          target_id: added.body.id,
+          changes: {
+            before: {},
+            after: { cidr: "198.51.100.0/24", action: "deny", reason: "scraper" },
+          },
+        }),
+        expect.objectContaining({
+          actor: { type: "admin_api", name: "127.0.0.1" },
+          action: "ip_rule.removed",
+          target_type: "ip_rule",
+          target_id: added.body.id,
+          changes: {
+            before: { cidr: "198.51.100.0/24", action: "deny", reason: "scraper" },
+            after: {},
+          },
+        }),
+        expect.objectContaining({
+          actor: { type: "code", name: "deploy-job" },
+          action: "ip_rule.created",
+          changes: { before: {}, after: { cidr: "10.0.0.0/8", action: "allow", reason: null } },
+        }),
+      ]);
+      // Nothing else was written by the refused calls.
+      expect((await call("GET", "/admin/audit")).body.items).toHaveLength(3);
+      const byRule = await call("GET", `/admin/audit?target_id=${added.body.id}`);
+      expect(byRule.body.items.map((e: { action: string }) => e.action)).toEqual([
+        "ip_rule.created",
+        "ip_rule.removed",
+      ]);
+    });
+
     it("filters by action, target and time, and pages with next_cursor", async () => {
       const { kg, call } = await setup();
       const org = await call("POST", "/admin/orgs", { name: "Acme Corp" });

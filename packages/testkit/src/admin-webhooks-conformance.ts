@@ -217,6 +217,43 @@ export function describeAdminWebhooks(
       expect(newest.attempts).toHaveLength(1);
     });
 
+    it("delivers ip_rule.created to an endpoint subscribed to it, once per rule created", async () => {
+      const { call, receiver } = await setup();
+      const created = await call("POST", "/webhooks", {
+        url: receiver.url,
+        events: ["ip_rule.created"],
+      });
+      expect(created.status, created.text).toBe(201);
+      const rule = await call("POST", "/ip-rules", { cidr: "198.51.100.0/24", action: "deny" });
+      expect(rule.status).toBe(201);
+      // Not delivered: the same rule again (no change), and an action not subscribed to.
+      expect(
+        (await call("POST", "/ip-rules", { cidr: "198.51.100.0/24", action: "deny" })).status,
+      ).toBe(200);
+      expect((await call("DELETE", `/ip-rules/${rule.body.id}`)).status).toBe(200);
+      await eventually(async () => {
+        const page = await call("GET", `/webhooks/${created.body.id}/deliveries`);
+        expect(page.body.items.map((d: { status: string }) => d.status)).toEqual(["delivered"]);
+      }, 10_000);
+      const page = await call("GET", `/webhooks/${created.body.id}/deliveries`);
+      expect(page.body.items[0]?.event_type).toBe("ip_rule.created");
+      expect(receiver.received).toHaveLength(1);
+      const [request] = receiver.received;
+      const event = verifyWebhookSignature(
+        request?.body ?? "",
+        request?.headers["keyguard-signature"] as string,
+        created.body.secret,
+      );
+      expect(event).toMatchObject({
+        type: "ip_rule.created",
+        data: {
+          actor: { type: "admin_api", name: "127.0.0.1" },
+          target: { type: "ip_rule", id: rule.body.id },
+          changes: { before: {}, after: { cidr: "198.51.100.0/24", action: "deny", reason: null } },
+        },
+      });
+    });
+
     it("documents the webhook operations in the OpenAPI document", async () => {
       const { call } = await setup();
       const document = (await call("GET", "/openapi.json")).body;

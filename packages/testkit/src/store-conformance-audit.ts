@@ -272,6 +272,111 @@ export function describeAuditConformance(createDatabase: () => Promise<TestDatab
       expect(actions(await kg.listAuditEvents())).toEqual(["organization.created", "key.created"]);
     });
 
+    it("writes one event per IP rule added or removed, none for a re-add, a conflict or a miss", async () => {
+      const { kg, store, clock, openAnother } = await setup();
+      const heard: KeyGuardEvent[] = [];
+      kg.events.subscribe((event) => heard.push(event));
+      const office = await kg
+        .withActor("ops-job")
+        .addIpRule({ cidr: "10.1.2.3/16", action: "allow", reason: "office" });
+      expect(office.created).toBe(true);
+      const deny = await kg.addIpRule({ cidr: "198.51.100.0/24", action: "deny" });
+      // Refused or no-op: the same rule again, the same range with the other action, a
+      // rule that is not there, a malformed range.
+      expect(
+        (await kg.addIpRule({ cidr: "10.1.0.0/16", action: "allow", reason: "other" })).created,
+      ).toBe(false);
+      expect(await outcome(kg.addIpRule({ cidr: "10.1.0.0/16", action: "deny" }))).toBe("conflict");
+      expect(await outcome(kg.removeIpRule(crypto.randomUUID()))).toBe("not_found");
+      expect(await outcome(kg.addIpRule({ cidr: "10.1.0.0/33", action: "deny" }))).toBe(
+        "invalid_input",
+      );
+      clock.advance(1);
+      await kg.removeIpRule(deny.rule.id as string);
+      expect(await outcome(kg.removeIpRule(deny.rule.id as string))).toBe("not_found");
+
+      const events = await kg.listAuditEvents({ action: ["ip_rule.created", "ip_rule.removed"] });
+      expect(events).toHaveLength(3);
+      expect(events[0]).toMatchObject({
+        actor: { type: "code", name: "ops-job" },
+        action: "ip_rule.created",
+        targetType: "ip_rule",
+        targetId: office.rule.id,
+        changes: { before: {}, after: { cidr: "10.1.0.0/16", action: "allow", reason: "office" } },
+      });
+      expect(events[1]).toMatchObject({
+        actor: { type: "code", name: null },
+        targetId: deny.rule.id,
+        changes: { after: { cidr: "198.51.100.0/24", action: "deny", reason: null } },
+      });
+      expect(events[2]).toMatchObject({
+        action: "ip_rule.removed",
+        targetType: "ip_rule",
+        targetId: deny.rule.id,
+        changes: { before: { cidr: "198.51.100.0/24", action: "deny", reason: null }, after: {} },
+      });
+      expect(heard.map((event) => event.id)).toEqual(events.map((event) => event.id));
+      expect((await kg.listAuditEvents({ targetId: office.rule.id as string })).length).toBe(1);
+
+      // Racing on one database: one rule added and one removed, so one event of each.
+      const all = [kg];
+      for (let i = 1; i < RACERS; i++) all.push((await openAnother()).kg);
+      const racers = (i: number) => all[i % RACERS] as KeyGuard;
+      clock.advance(1);
+      const adds = await Promise.all(
+        Array.from({ length: CALLS }, (_, i) =>
+          racers(i).addIpRule({ cidr: "192.0.2.0/24", action: "deny" }),
+        ),
+      );
+      expect(adds.filter((add) => add.created)).toHaveLength(1);
+      const raced = adds[0]?.rule.id as string;
+      clock.advance(1);
+      expect(
+        tally(
+          await Promise.all(
+            Array.from({ length: CALLS }, (_, i) => outcome(racers(i).removeIpRule(raced))),
+          ),
+        ),
+      ).toEqual({ ok: 1, not_found: CALLS - 1 });
+      const racedEvents = await kg.listAuditEvents({ targetId: raced });
+      expect(actions(racedEvents)).toEqual(["ip_rule.created", "ip_rule.removed"]);
+
+      // A rule change and its event commit together, or neither.
+      const [existing] = events;
+      if (existing === undefined) throw new Error("no event");
+      const clash = () => ({ ...existing });
+      const rule = {
+        id: crypto.randomUUID(),
+        cidr: "203.0.113.0/24",
+        action: "deny" as const,
+        reason: null,
+        createdAt: new Date(clock.now()),
+      };
+      const insert = store.insertIpRule?.bind(store);
+      const remove = store.deleteIpRule?.bind(store);
+      if (insert === undefined || remove === undefined) throw new Error("no IP rule store");
+      const failure = (change: Promise<unknown>) =>
+        change.then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      expect(await failure(insert(rule, clash))).toBeDefined();
+      expect((await kg.listIpRules()).map((stored) => stored.cidr)).toEqual(["10.1.0.0/16"]);
+      expect(await failure(remove(office.rule.id as string, clash))).toBeDefined();
+      expect((await kg.listIpRules()).map((stored) => stored.cidr)).toEqual(["10.1.0.0/16"]);
+      expect(
+        await failure(
+          remove(office.rule.id as string, () => {
+            throw new Error("record failed");
+          }),
+        ),
+      ).toBeDefined();
+      expect((await kg.listIpRules()).map((stored) => stored.id)).toEqual([office.rule.id]);
+      expect(
+        await kg.listAuditEvents({ action: ["ip_rule.created", "ip_rule.removed"] }),
+      ).toHaveLength(5);
+    });
+
     it(`${CALLS} rotations (and revocations, suspensions) racing leave exactly one event each`, async () => {
       const { kg, clock, openAnother } = await setup();
       const all = [kg];

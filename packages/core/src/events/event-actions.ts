@@ -1,5 +1,11 @@
-/** What an event is about: the kind of thing its `targetId` names. */
-export type EventTargetType = "organization" | "key" | "ip";
+/**
+ * What an event is about: the kind of thing its `targetId` names. `ip` is a client's
+ * address (blocks are kept per client); `ip_rule` is a stored allow / deny rule, named by
+ * its id (what `remove-ip-rule` takes), since a CIDR is a range, not a client.
+ */
+export const EVENT_TARGET_TYPES = ["organization", "key", "ip", "ip_rule"] as const;
+
+export type EventTargetType = (typeof EVENT_TARGET_TYPES)[number];
 
 /**
  * Every action the event stream knows, with the kind of target it names. Adding an
@@ -18,6 +24,8 @@ export const EVENT_ACTIONS = {
   "ip_block.created": "ip",
   "ip_block.lifted": "ip",
   "ip.auto_blocked": "ip",
+  "ip_rule.created": "ip_rule",
+  "ip_rule.removed": "ip_rule",
 } as const satisfies Record<string, EventTargetType>;
 
 export type EventAction = keyof typeof EVENT_ACTIONS;

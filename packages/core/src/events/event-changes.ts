@@ -1,4 +1,5 @@
 import type { ApiKey } from "../domain/api-key.js";
+import type { StoredIpRule } from "../domain/ip-rule.js";
 import type { Organization } from "../domain/organization.js";
 import type { IpBlock } from "../ports/limiter.js";
 import { toLimitsWire } from "../wire/wire-format.js";
@@ -44,6 +45,10 @@ export function blockFields(block: IpBlock): Fields {
     until: new Date(block.untilMs).toISOString(),
     reason: block.reason,
   };
+}
+
+export function ipRuleFields(rule: StoredIpRule): Fields {
+  return { cidr: rule.cidr, action: rule.action, reason: rule.reason };
 }
 
 /** Something new: every field is "after". */

@@ -1,5 +1,7 @@
 import type { IpRule, IpRuleAction, StoredIpRule } from "../domain/ip-rule.js";
 import { isKeyGuardError, KeyGuardError } from "../errors/keyguard-error.js";
+import { created, ipRuleFields, removed } from "../events/event-changes.js";
+import type { EventRecorder } from "../events/event-recorder.js";
 import type { IpAddress } from "../pipeline/ip-address.js";
 import type { GuardRequest } from "../pipeline/request-guard.js";
 import type { TrustProxy } from "../pipeline/trusted-proxies.js";
@@ -31,6 +33,8 @@ export interface IpRuleInput {
 export interface IpRuleServiceOptions {
   readonly store: Store;
   readonly clock: Clock;
+  /** Writes each stored rule's creation and removal into the audit log, in its transaction. */
+  readonly events: EventRecorder;
   readonly configured: IpRulesConfig | undefined;
   readonly trustProxy: TrustProxy;
   /** Tells other processes to re-read the stored rules (a change feed), if there is one. */
@@ -101,7 +105,7 @@ export class IpRuleService {
    * `conflict` (remove that rule first). Past {@link MAX_IP_RULES} stored rules, refused.
    */
   async add(input: IpRuleInput): Promise<{ rule: IpRule; created: boolean }> {
-    const { store, clock } = this.#options;
+    const { store, clock, events } = this.#options;
     const insert = store.insertIpRule;
     if (insert === undefined) throw unsupported();
     if (typeof input !== "object" || input === null) {
@@ -124,13 +128,23 @@ export class IpRuleService {
       );
     }
     const now = clock.now();
-    const result = await insert.call(store, {
+    const rule: StoredIpRule = {
       id: timeOrderedId(now),
       cidr: range.cidr,
       action: input.action,
       reason,
       createdAt: new Date(now),
-    });
+    };
+    // The store calls `record` only when it inserted the row: re-adding the rule there, or
+    // a range that has the other action (the conflict below), writes no event.
+    const result = await events.write(
+      (stored: StoredIpRule) => ({
+        action: "ip_rule.created",
+        targetId: stored.id,
+        changes: created(ipRuleFields(stored)),
+      }),
+      (record) => insert.call(store, rule, record),
+    );
     if (result.rule.action !== input.action) {
       throw new KeyGuardError(
         "conflict",
@@ -146,21 +160,28 @@ export class IpRuleService {
 
   /** Removes a stored rule by id; `not_found` if there is none (configured rules included). */
   async remove(id: string): Promise<IpRule> {
-    const { store } = this.#options;
+    const { store, events } = this.#options;
     const remove = store.deleteIpRule;
     if (remove === undefined) throw unsupported();
     if (typeof id !== "string" || id.length === 0 || id.length > 100) {
       throw new KeyGuardError("not_found", "No such IP rule.");
     }
-    const removed = await remove.call(store, id);
-    if (removed === undefined) {
+    const gone = await events.write(
+      (rule: StoredIpRule) => ({
+        action: "ip_rule.removed",
+        targetId: rule.id,
+        changes: removed(ipRuleFields(rule)),
+      }),
+      (record) => remove.call(store, id, record),
+    );
+    if (gone === undefined) {
       throw new KeyGuardError(
         "not_found",
         "No such IP rule (rules from the configuration are changed there).",
       );
     }
-    await this.#changed({ kind: "ip-rules", removed: removed.id });
-    return fromStore(removed);
+    await this.#changed({ kind: "ip-rules", removed: gone.id });
+    return fromStore(gone);
   }
 
   /** Starts the periodic re-read (once); resolves when the first load is done. */

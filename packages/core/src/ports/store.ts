@@ -276,10 +276,17 @@ export interface Store extends AuditLog {
   /**
    * Stores `rule` unless a rule for the same (canonical) `cidr` exists: the rule stored
    * for that cidr afterwards, and whether this call created it (two racing calls: one).
+   * `record` gets the rule only when this call created it.
    */
-  insertIpRule?(rule: StoredIpRule): Promise<{ rule: StoredIpRule; created: boolean }>;
-  /** Deletes a rule by id: the rule deleted, or `undefined` when there was none. */
-  deleteIpRule?(id: string): Promise<StoredIpRule | undefined>;
+  insertIpRule?(
+    rule: StoredIpRule,
+    record?: EventRecord<StoredIpRule>,
+  ): Promise<{ rule: StoredIpRule; created: boolean }>;
+  /**
+   * Deletes a rule by id: the rule deleted, or `undefined` when there was none. `record`
+   * gets the rule only when this call deleted it.
+   */
+  deleteIpRule?(id: string, record?: EventRecord<StoredIpRule>): Promise<StoredIpRule | undefined>;
 
   // ---- imported keys (optional: a store without them cannot hold imported keys) ----
 
