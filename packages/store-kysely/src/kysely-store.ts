@@ -136,6 +136,7 @@ export class KyselyStore implements Store {
       codec: this.#codec,
       transact: (steps) => this.#run(() => this.#transact(steps)),
       run: (operation) => this.#run(operation),
+      postgres: dialect === "postgres",
     });
     this.#openChangeFeed = options.openChangeFeed;
   }
