@@ -301,7 +301,9 @@ function flattenQuery(query: AdminRequest["query"]): Record<string, unknown> {
 }
 
 function parse(schema: z.ZodType, value: unknown, where: "body" | "query"): unknown {
-  const result = schema.safeParse(value);
+  // reportInput: zod 4 leaves `issue.input` out otherwise, and then a present field of the
+  // wrong type would read as a missing one.
+  const result = schema.safeParse(value, { reportInput: true });
   if (result.success) return result.data;
   const issue = result.error.issues[0];
   const field = issue?.path.join(".") ?? "";
