@@ -182,6 +182,29 @@ describe("bounded admin inputs", () => {
     expect(unexpected).toEqual([]);
   });
 
+  it("names an unknown field or query parameter only when it could be one: never long or control text", async () => {
+    const { call, unexpected } = await setup();
+    const long = "z".repeat(5_000);
+    const hostile = "\u001b[31m\u202eevil";
+    for (const name of [long, hostile]) {
+      for (const answer of [
+        await call("POST", "/ip-rules", { cidr: IP, action: "deny", [name]: 1 }),
+        await call("GET", `/ip-rules?${encodeURIComponent(name)}=1`),
+        await call("GET", `/audit?${encodeURIComponent(name)}=1`),
+      ]) {
+        expect(answer.status).toBe(400);
+        expect(answer.body.detail).toMatch(/^unknown (field|query parameter)/);
+        expect(answer.body.detail).not.toContain(name);
+        expect(answer.body.detail.length).toBeLessThan(200);
+      }
+    }
+    // A plausible name is still named, so a typo is easy to see.
+    expect((await call("GET", "/ip-rules?limt=1")).body.detail).toBe(
+      'unknown query parameter "limt"',
+    );
+    expect(unexpected).toEqual([]);
+  });
+
   it("looks up no organization by a name longer than any name, and echoes it cut", async () => {
     const { call } = await setup();
     const answer = await call("GET", `/keys?org=${"o".repeat(10_000)}`);
