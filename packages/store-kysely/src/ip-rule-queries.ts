@@ -1,7 +1,8 @@
 import type { StoredIpRule } from "@keyguard/core";
-import type { Kysely, Selectable } from "kysely";
+import { type Kysely, type Selectable, sql } from "kysely";
 import type { ColumnCodec } from "./column-codec.js";
-import type { DatabaseSchema, IpRulesTable } from "./database-schema.js";
+import type { DatabaseSchema, DbInteger, IpRulesTable } from "./database-schema.js";
+import { first, run, type Steps } from "./transaction-steps.js";
 
 /** `Store.listIpRules`: oldest first (ids are time-ordered), at most `limit`. */
 export async function listIpRules(
@@ -20,32 +21,49 @@ export async function listIpRules(
 }
 
 /**
- * `Store.insertIpRule`: one row per cidr (its unique index decides between racing
- * writers: `on conflict do nothing`), then the row stored for that cidr.
+ * `Store.insertIpRule` as one transaction's steps: the rule already stored for the cidr
+ * (`created: false`), else `undefined` when `maxRules` rules are stored, else the rule
+ * inserted. The count and the insert are one decision: on PostgreSQL a table lock that
+ * conflicts with itself (not with reads) makes racing writers count one after another
+ * (under READ COMMITTED each would miss the others' uncommitted rows); SQLite's write
+ * transaction holds the database's write lock from its start.
  */
-export async function insertIpRule(
+export function* insertIpRuleSteps(
   db: Kysely<DatabaseSchema>,
   codec: ColumnCodec,
+  postgres: boolean,
   rule: StoredIpRule,
-): Promise<{ rule: StoredIpRule; created: boolean }> {
-  const result = await db
-    .insertInto("ip_rules")
-    .values({
-      id: rule.id,
-      cidr: rule.cidr,
-      action: rule.action,
-      reason: rule.reason,
-      created_at: codec.date(rule.createdAt),
-    })
-    .onConflict((conflict) => conflict.column("cidr").doNothing())
-    .executeTakeFirst();
-  const created = Number(result.numInsertedOrUpdatedRows ?? 0n) === 1;
-  const row = await db
-    .selectFrom("ip_rules")
-    .selectAll()
-    .where("cidr", "=", rule.cidr)
-    .executeTakeFirstOrThrow();
-  return { rule: toRule(row, codec), created };
+  maxRules: number | undefined,
+): Steps<{ rule: StoredIpRule; created: boolean } | undefined> {
+  if (postgres) yield run(sql`lock table ip_rules in share row exclusive mode`.compile(db));
+  const findRow = db.selectFrom("ip_rules").selectAll().where("cidr", "=", rule.cidr).compile();
+  const existing = (yield first(findRow)) as Selectable<IpRulesTable> | undefined;
+  if (existing !== undefined) return { rule: toRule(existing, codec), created: false };
+  if (maxRules !== undefined) {
+    const counted = (yield first(
+      db
+        .selectFrom("ip_rules")
+        .select((eb) => eb.fn.countAll().as("count"))
+        .compile(),
+    )) as { count: DbInteger };
+    if (codec.readInteger(counted.count) >= maxRules) return undefined;
+  }
+  // The unique index still decides if a writer that takes no lock (SQL by hand) raced.
+  const inserted = (yield run(
+    db
+      .insertInto("ip_rules")
+      .values({
+        id: rule.id,
+        cidr: rule.cidr,
+        action: rule.action,
+        reason: rule.reason,
+        created_at: codec.date(rule.createdAt),
+      })
+      .onConflict((conflict) => conflict.column("cidr").doNothing())
+      .compile(),
+  )) as number;
+  const row = (yield first(findRow)) as Selectable<IpRulesTable>;
+  return { rule: toRule(row, codec), created: inserted === 1 };
 }
 
 /** `Store.deleteIpRule`: the rule deleted, or `undefined`. */

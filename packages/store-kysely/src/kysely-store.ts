@@ -67,7 +67,7 @@ import type {
   OrganizationsTable,
 } from "./database-schema.js";
 import type { WriteTransactionSync } from "./dialects/open-sqlite.js";
-import { deleteIpRule, insertIpRule, listIpRules } from "./ip-rule-queries.js";
+import { deleteIpRule, insertIpRuleSteps, listIpRules } from "./ip-rule-queries.js";
 import { hasKeyGuardSchema, migrateToLatest } from "./migrations/migrate.js";
 import {
   adoptSecretFingerprint,
@@ -1039,8 +1039,14 @@ export class KyselyStore implements Store {
     return this.#run(() => listIpRules(this.db, this.#codec, limit));
   }
 
-  insertIpRule(rule: StoredIpRule): Promise<{ rule: StoredIpRule; created: boolean }> {
-    return this.#run(() => insertIpRule(this.db, this.#codec, rule));
+  insertIpRule(
+    rule: StoredIpRule,
+    maxRules?: number,
+  ): Promise<{ rule: StoredIpRule; created: boolean } | undefined> {
+    const postgres = this.dialect === "postgres";
+    return this.#run(() =>
+      this.#transact(() => insertIpRuleSteps(this.db, this.#codec, postgres, rule, maxRules)),
+    );
   }
 
   deleteIpRule(id: string): Promise<StoredIpRule | undefined> {

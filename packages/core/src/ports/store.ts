@@ -260,8 +260,14 @@ export interface Store extends AuditLog {
   /**
    * Stores `rule` unless a rule for the same (canonical) `cidr` exists: the rule stored
    * for that cidr afterwards, and whether this call created it (two racing calls: one).
+   * With `maxRules`: `undefined`, storing nothing, when there is no rule for the cidr and
+   * `maxRules` are stored already; the count and the insert are one decision, so racing
+   * calls never store more.
    */
-  insertIpRule?(rule: StoredIpRule): Promise<{ rule: StoredIpRule; created: boolean }>;
+  insertIpRule?(
+    rule: StoredIpRule,
+    maxRules?: number,
+  ): Promise<{ rule: StoredIpRule; created: boolean } | undefined>;
   /** Deletes a rule by id: the rule deleted, or `undefined` when there was none. */
   deleteIpRule?(id: string): Promise<StoredIpRule | undefined>;
 
