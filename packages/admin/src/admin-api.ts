@@ -301,20 +301,31 @@ function flattenQuery(query: AdminRequest["query"]): Record<string, unknown> {
 }
 
 function parse(schema: z.ZodType, value: unknown, where: "body" | "query"): unknown {
-  const result = schema.safeParse(value);
+  // reportInput: zod 4 leaves `issue.input` out otherwise, and then a present field of the
+  // wrong type would read as a missing one.
+  const result = schema.safeParse(value, { reportInput: true });
   if (result.success) return result.data;
   const issue = result.error.issues[0];
   const field = issue?.path.join(".") ?? "";
   const noun = where === "body" ? "field" : "query parameter";
   let detail = field === "" ? (issue?.message ?? "invalid input") : `${field}: ${issue?.message}`;
   if (issue?.code === "unrecognized_keys") {
-    detail = `unknown ${noun}${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `"${k}"`).join(", ")}`;
+    detail = `unknown ${noun}${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map(shownName).join(", ")}`;
   } else if (issue?.code === "invalid_type" && issue.input === undefined && field !== "") {
     detail = `${field} is required`;
   } else if (issue?.code === "invalid_type" && field === "") {
     detail = where === "body" ? "the body must be a JSON object" : "invalid query";
   }
   throw new KeyGuardError("invalid_input", detail);
+}
+
+/**
+ * An unknown name as the answer shows it: quoted when it could be a field's name (a typo
+ * is easy to see), otherwise not echoed (the request's own text: kilobytes of it, or
+ * control and bidi characters that would corrupt a terminal or log showing the answer).
+ */
+function shownName(name: string): string {
+  return /^[\w.[\]-]{1,40}$/.test(name) ? `"${name}"` : "(a name no field has)";
 }
 
 function json(status: number, value: unknown): AdminResponse {

@@ -151,6 +151,60 @@ describe("bounded admin inputs", () => {
     expect(unexpected).toEqual([]);
   });
 
+  it("says a field of the wrong type is of the wrong type, not missing", async () => {
+    const { call, key, unexpected } = await setup();
+    const cases: Array<[string, string, unknown, string]> = [
+      ["POST", "/webhooks", { url: 123, events: ["*"] }, "url: url must be a string"],
+      [
+        "POST",
+        "/webhooks",
+        { url: "http://127.0.0.1:9/", events: "*" },
+        "events: events must be a list of event names",
+      ],
+      [
+        "POST",
+        "/ip-rules",
+        { cidr: IP, action: "deny", reason: 5 },
+        "reason: reason must be a string",
+      ],
+    ];
+    for (const [method, path, body, detail] of cases) {
+      const answer = await call(method, path, body);
+      expect(answer.status, `${method} ${path} ${JSON.stringify(body)}`).toBe(400);
+      expect(answer.body.detail, `${method} ${path} ${JSON.stringify(body)}`).toBe(detail);
+    }
+    const patched = await call("PATCH", `/keys/${key.id}`, { allowed_ips: "127.0.0.1" });
+    expect(patched.status).toBe(400);
+    expect(patched.body.detail).not.toMatch(/required/);
+    expect((await call("POST", "/ip-rules", { action: "deny" })).body.detail).toBe(
+      "cidr is required",
+    );
+    expect(unexpected).toEqual([]);
+  });
+
+  it("names an unknown field or query parameter only when it could be one: never long or control text", async () => {
+    const { call, unexpected } = await setup();
+    const long = "z".repeat(5_000);
+    const hostile = "\u001b[31m\u202eevil";
+    for (const name of [long, hostile]) {
+      for (const answer of [
+        await call("POST", "/ip-rules", { cidr: IP, action: "deny", [name]: 1 }),
+        await call("GET", `/ip-rules?${encodeURIComponent(name)}=1`),
+        await call("GET", `/audit?${encodeURIComponent(name)}=1`),
+      ]) {
+        expect(answer.status).toBe(400);
+        expect(answer.body.detail).toMatch(/^unknown (field|query parameter)/);
+        expect(answer.body.detail).not.toContain(name);
+        expect(answer.body.detail.length).toBeLessThan(200);
+      }
+    }
+    // A plausible name is still named, so a typo is easy to see.
+    expect((await call("GET", "/ip-rules?limt=1")).body.detail).toBe(
+      'unknown query parameter "limt"',
+    );
+    expect(unexpected).toEqual([]);
+  });
+
   it("looks up no organization by a name longer than any name, and echoes it cut", async () => {
     const { call } = await setup();
     const answer = await call("GET", `/keys?org=${"o".repeat(10_000)}`);

@@ -187,6 +187,32 @@ describe.each(backends)("keyguard audit on $name", (backend) => {
     ]);
   });
 
+  it("records IP rules and webhook endpoints added and removed, naming each by its id", async () => {
+    expect((await run(["init"])).code).toBe(0);
+    // An allow rule exempts a range from every limit; a deny rule refuses it; an endpoint
+    // receives every event: each is a change the README's "every change" covers.
+    const allowed = json(await run(["allow-ip", "10.0.0.0/8", "--json"])) as { id: string };
+    const denied = json(await run(["deny-ip", "198.51.100.0/24", "--json"])) as { id: string };
+    expect((await run(["remove-ip-rule", denied.id])).code).toBe(0);
+    const hook = json(
+      await run(["add-webhook", "http://127.0.0.1:9/hooks", "--events", "*", "--json"], withSecret),
+    ) as { id: string; secret: string };
+    expect((await run(["remove-webhook", hook.id])).code).toBe(0);
+
+    const events = await audit();
+    expect(events.map((event) => event.target_id)).toEqual([
+      allowed.id,
+      denied.id,
+      denied.id,
+      hook.id,
+      hook.id,
+    ]);
+    for (const event of events) {
+      expect(event.actor).toEqual({ type: "cli", name: userInfo().username });
+    }
+    expect(JSON.stringify(events)).not.toContain(hook.secret);
+  });
+
   it("refuses bad options with one line on stderr", async () => {
     await setUp();
     const refusals: Array<[string[], number, RegExp]> = [

@@ -1,7 +1,7 @@
 import type { StoredIpRule } from "@keyguard/core";
-import type { Kysely, Selectable } from "kysely";
+import { type Kysely, type Selectable, sql } from "kysely";
 import type { ColumnCodec } from "./column-codec.js";
-import type { DatabaseSchema, IpRulesTable } from "./database-schema.js";
+import type { DatabaseSchema, DbInteger, IpRulesTable } from "./database-schema.js";
 import { all, first, run, type Steps } from "./transaction-steps.js";
 
 /** `Store.listIpRules`: oldest first (ids are time-ordered), at most `limit`. */
@@ -21,17 +21,37 @@ export async function listIpRules(
 }
 
 /**
- * `Store.insertIpRule`'s statements: one row per cidr (its unique index decides between
- * racing writers: `on conflict do nothing`), then the row stored for that cidr. `audit`
- * writes the event, only when this call inserted the row.
+ * `Store.insertIpRule` as one transaction's steps: the rule already stored for the cidr
+ * (`created: false`), else `undefined` when `maxRules` rules are stored, else the rule
+ * inserted. The count and the insert are one decision: on PostgreSQL a table lock that
+ * conflicts with itself (not with reads) makes racing writers count one after another
+ * (under READ COMMITTED each would miss the others' uncommitted rows); SQLite's write
+ * transaction holds the database's write lock from its start. `audit` writes the event,
+ * only when this call inserted the row.
  */
 export function* insertIpRuleSteps(
   db: Kysely<DatabaseSchema>,
   codec: ColumnCodec,
+  postgres: boolean,
   rule: StoredIpRule,
+  maxRules: number | undefined,
   audit: (rule: StoredIpRule) => Steps<void>,
-): Steps<{ rule: StoredIpRule; created: boolean }> {
-  const inserted = yield run(
+): Steps<{ rule: StoredIpRule; created: boolean } | undefined> {
+  if (postgres) yield run(sql`lock table ip_rules in share row exclusive mode`.compile(db));
+  const findRow = db.selectFrom("ip_rules").selectAll().where("cidr", "=", rule.cidr).compile();
+  const existing = (yield first(findRow)) as Selectable<IpRulesTable> | undefined;
+  if (existing !== undefined) return { rule: toRule(existing, codec), created: false };
+  if (maxRules !== undefined) {
+    const counted = (yield first(
+      db
+        .selectFrom("ip_rules")
+        .select((eb) => eb.fn.countAll().as("count"))
+        .compile(),
+    )) as { count: DbInteger };
+    if (codec.readInteger(counted.count) >= maxRules) return undefined;
+  }
+  // The unique index still decides if a writer that takes no lock (SQL by hand) raced.
+  const inserted = (yield run(
     db
       .insertInto("ip_rules")
       .values({
@@ -43,10 +63,8 @@ export function* insertIpRuleSteps(
       })
       .onConflict((conflict) => conflict.column("cidr").doNothing())
       .compile(),
-  );
-  const row = (yield first(
-    db.selectFrom("ip_rules").selectAll().where("cidr", "=", rule.cidr).compile(),
-  )) as Selectable<IpRulesTable>;
+  )) as number;
+  const row = (yield first(findRow)) as Selectable<IpRulesTable>;
   const stored = toRule(row, codec);
   const created = inserted === 1;
   if (created) yield* audit(stored);

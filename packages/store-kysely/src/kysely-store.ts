@@ -143,6 +143,7 @@ export class KyselyStore implements Store {
       codec: this.#codec,
       transact: (steps) => this.#run(() => this.#transact(steps)),
       run: (operation) => this.#run(operation),
+      postgres: dialect === "postgres",
     });
     this.#openChangeFeed = options.openChangeFeed;
   }
@@ -1081,11 +1082,15 @@ export class KyselyStore implements Store {
 
   insertIpRule(
     rule: StoredIpRule,
+    maxRules?: number,
     record?: EventRecord<StoredIpRule>,
-  ): Promise<{ rule: StoredIpRule; created: boolean }> {
+  ): Promise<{ rule: StoredIpRule; created: boolean } | undefined> {
+    const postgres = this.dialect === "postgres";
     const audit = (stored: StoredIpRule) => this.#audit(record?.(stored));
     return this.#run(() =>
-      this.#transact(() => insertIpRuleSteps(this.db, this.#codec, rule, audit)),
+      this.#transact(() =>
+        insertIpRuleSteps(this.db, this.#codec, postgres, rule, maxRules, audit),
+      ),
     );
   }
 

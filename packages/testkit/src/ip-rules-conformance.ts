@@ -152,7 +152,7 @@ export function describeIpRuleConformance(
         [{ cidr: "", action: "deny" }, /cidr must not be empty/],
         [{ cidr: "1".repeat(5_000), action: "deny" }, /at most 100 characters/],
         [{ cidr: "10.0.0.0/8", action: "block" }, /action must be "allow" or "deny"/],
-        [{ cidr: 167772160, action: "deny" }, /^cidr /],
+        [{ cidr: 167772160, action: "deny" }, /^cidr: cidr must be a string$/],
         [{ cidr: "10.0.0.0/8" }, /action/],
         [{ cidr: "10.0.0.0/8", action: "deny", extra: 1 }, /extra/],
         [{ cidr: "10.0.0.0/8", action: "deny", reason: "x".repeat(201) }, /reason/],

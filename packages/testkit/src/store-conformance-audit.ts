@@ -360,7 +360,7 @@ export function describeAuditConformance(createDatabase: () => Promise<TestDatab
           () => undefined,
           (e: unknown) => e,
         );
-      expect(await failure(insert(rule, clash))).toBeDefined();
+      expect(await failure(insert(rule, undefined, clash))).toBeDefined();
       expect((await kg.listIpRules()).map((stored) => stored.cidr)).toEqual(["10.1.0.0/16"]);
       expect(await failure(remove(office.rule.id as string, clash))).toBeDefined();
       expect((await kg.listIpRules()).map((stored) => stored.cidr)).toEqual(["10.1.0.0/16"]);

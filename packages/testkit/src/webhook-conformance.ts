@@ -318,6 +318,29 @@ export function describeWebhookConformance(
       await eventually(() => expect(hooks.received).toHaveLength(3), 10_000);
     });
 
+    it("registers at most 100 endpoints when registrations from two KeyGuards race", async () => {
+      const db = await database();
+      const [first, second] = [await keyGuard(db), await keyGuard(db)];
+      if (first === undefined || second === undefined) throw new Error();
+      for (let i = 0; i < 95; i++) {
+        await first.webhooks.create({ url: `http://127.0.0.1:9/${i}`, events: ["*"] });
+      }
+      const attempts = await Promise.allSettled(
+        Array.from({ length: 20 }, (_, i) =>
+          [first, second][i % 2]?.webhooks.create({
+            url: `http://127.0.0.1:9/race-${i}`,
+            events: ["*"],
+          }),
+        ),
+      );
+      const refused = attempts.filter((attempt) => attempt.status === "rejected");
+      expect(refused).toHaveLength(15);
+      for (const attempt of refused) {
+        expect((attempt as PromiseRejectedResult).reason).toMatchObject({ code: "invalid_input" });
+      }
+      expect(await first.webhooks.list({ limit: 200 })).toHaveLength(100);
+    });
+
     it("removes an endpoint with its pending deliveries; its secret is stored sealed", async () => {
       const db = await database();
       const kg = await keyGuard(db);

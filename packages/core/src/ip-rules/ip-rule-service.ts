@@ -121,12 +121,12 @@ export class IpRuleService {
       input.reason === undefined ? null : parseInput(blockReasonSchema, input.reason, "reason");
     const existing = await this.#readStored();
     const same = existing.find((rule) => rule.cidr === range.cidr);
-    if (same === undefined && existing.length >= MAX_IP_RULES) {
-      throw new KeyGuardError(
+    const full = () =>
+      new KeyGuardError(
         "invalid_input",
         `at most ${MAX_IP_RULES.toLocaleString("en-US")} IP rules can be stored; remove some, or use wider ranges`,
       );
-    }
+    if (same === undefined && existing.length >= MAX_IP_RULES) throw full();
     const now = clock.now();
     const rule: StoredIpRule = {
       id: timeOrderedId(now),
@@ -143,8 +143,11 @@ export class IpRuleService {
         targetId: stored.id,
         changes: created(ipRuleFields(stored)),
       }),
-      (record) => insert.call(store, rule, record),
+      (record) => insert.call(store, rule, MAX_IP_RULES, record),
     );
+    // The store decides the bound again with the insert: a rule stored past it would be
+    // answered as created, yet never read back (#readStored reads MAX_IP_RULES).
+    if (result === undefined) throw full();
     if (result.rule.action !== input.action) {
       throw new KeyGuardError(
         "conflict",

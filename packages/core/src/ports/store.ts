@@ -276,12 +276,15 @@ export interface Store extends AuditLog {
   /**
    * Stores `rule` unless a rule for the same (canonical) `cidr` exists: the rule stored
    * for that cidr afterwards, and whether this call created it (two racing calls: one).
-   * `record` gets the rule only when this call created it.
+   * With `maxRules`: `undefined`, storing nothing, when there is no rule for the cidr and
+   * `maxRules` are stored already; the count and the insert are one decision, so racing
+   * calls never store more. `record` gets the rule only when this call created it.
    */
   insertIpRule?(
     rule: StoredIpRule,
+    maxRules?: number,
     record?: EventRecord<StoredIpRule>,
-  ): Promise<{ rule: StoredIpRule; created: boolean }>;
+  ): Promise<{ rule: StoredIpRule; created: boolean } | undefined>;
   /**
    * Deletes a rule by id: the rule deleted, or `undefined` when there was none. `record`
    * gets the rule only when this call deleted it.

@@ -119,7 +119,12 @@ export interface WebhookClaimRequest {
  * ```
  */
 export interface WebhookStore {
-  insertWebhookEndpoint(endpoint: WebhookEndpointRecord): Promise<void>;
+  /**
+   * Inserts an endpoint unless `maxEndpoints` are registered already: false then. The
+   * count and the insert are one decision, so registrations racing from several processes
+   * never exceed the bound.
+   */
+  insertWebhookEndpoint(endpoint: WebhookEndpointRecord, maxEndpoints: number): Promise<boolean>;
   /** Endpoints oldest first, paged (keyset). */
   listWebhookEndpoints(page?: ListPage): Promise<WebhookEndpointRecord[]>;
   countWebhookEndpoints(): Promise<number>;

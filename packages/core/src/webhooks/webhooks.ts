@@ -104,12 +104,6 @@ export class Webhooks {
       );
     }
     const store = this.#store;
-    if ((await store.countWebhookEndpoints()) >= MAX_WEBHOOK_ENDPOINTS) {
-      throw new KeyGuardError(
-        "invalid_input",
-        `At most ${MAX_WEBHOOK_ENDPOINTS} webhook endpoints can be registered: remove one first.`,
-      );
-    }
     const now = this.#options.clock.now();
     const id = timeOrderedId(now);
     const secret = generateWebhookSecret();
@@ -120,7 +114,12 @@ export class Webhooks {
       sealedSecret: sealWebhookSecret(secret, id, serverSecret),
       createdAt: new Date(now),
     };
-    await store.insertWebhookEndpoint(record);
+    if (!(await store.insertWebhookEndpoint(record, MAX_WEBHOOK_ENDPOINTS))) {
+      throw new KeyGuardError(
+        "invalid_input",
+        `At most ${MAX_WEBHOOK_ENDPOINTS} webhook endpoints can be registered: remove one first.`,
+      );
+    }
     return { endpoint: toEndpoint(record), secret };
   }
 

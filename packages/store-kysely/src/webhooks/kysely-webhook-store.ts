@@ -16,8 +16,8 @@ import {
 } from "@keyguard/core";
 import { type Kysely, type Selectable, sql } from "kysely";
 import type { ColumnCodec } from "../column-codec.js";
-import type { DatabaseSchema, WebhookEndpointsTable } from "../database-schema.js";
-import { all, run, type Steps } from "../transaction-steps.js";
+import type { DatabaseSchema, DbInteger, WebhookEndpointsTable } from "../database-schema.js";
+import { all, first, run, type Steps } from "../transaction-steps.js";
 
 /** Due deliveries a claim looks at, earliest first, before capping them per endpoint. */
 const CLAIM_SCAN = 1_000;
@@ -29,6 +29,8 @@ export interface KyselyWebhookStoreOptions {
   readonly transact: <T>(steps: () => Steps<T>) => Promise<T>;
   /** Runs an operation, translating driver errors into KeyGuard's (the store's `#run`). */
   readonly run: <T>(operation: () => Promise<T>) => Promise<T>;
+  /** PostgreSQL (table locks) rather than SQLite. */
+  readonly postgres: boolean;
 }
 
 /**
@@ -40,28 +42,50 @@ export class KyselyWebhookStore implements WebhookStore {
   readonly #codec: ColumnCodec;
   readonly #transact: KyselyWebhookStoreOptions["transact"];
   readonly #run: KyselyWebhookStoreOptions["run"];
+  readonly #postgres: boolean;
 
   constructor(options: KyselyWebhookStoreOptions) {
     this.#db = options.db;
     this.#codec = options.codec;
     this.#transact = options.transact;
     this.#run = options.run;
+    this.#postgres = options.postgres;
   }
 
   // ---- endpoints ------------------------------------------------------------------------
 
-  insertWebhookEndpoint(endpoint: WebhookEndpointRecord): Promise<void> {
-    return this.#run(async () => {
-      await this.#db
-        .insertInto("webhook_endpoints")
-        .values({
-          id: endpoint.id,
-          url: endpoint.url,
-          events: JSON.stringify(endpoint.events),
-          sealed_secret: endpoint.sealedSecret,
-          created_at: this.#codec.date(endpoint.createdAt),
-        })
-        .execute();
+  insertWebhookEndpoint(endpoint: WebhookEndpointRecord, maxEndpoints: number): Promise<boolean> {
+    const db = this.#db;
+    const codec = this.#codec;
+    const postgres = this.#postgres;
+    return this.#transact(function* () {
+      // The count and the insert are one decision. PostgreSQL: a table lock that conflicts
+      // with itself (not with reads), so racing registrations count one after another
+      // (under READ COMMITTED each would miss the others' uncommitted rows). SQLite: the
+      // write transaction holds the database's write lock from its start.
+      if (postgres) {
+        yield run(sql`lock table webhook_endpoints in share row exclusive mode`.compile(db));
+      }
+      const counted = (yield first(
+        db
+          .selectFrom("webhook_endpoints")
+          .select((eb) => eb.fn.countAll().as("count"))
+          .compile(),
+      )) as { count: DbInteger };
+      if (codec.readInteger(counted.count) >= maxEndpoints) return false;
+      yield run(
+        db
+          .insertInto("webhook_endpoints")
+          .values({
+            id: endpoint.id,
+            url: endpoint.url,
+            events: JSON.stringify(endpoint.events),
+            sealed_secret: endpoint.sealedSecret,
+            created_at: codec.date(endpoint.createdAt),
+          })
+          .compile(),
+      );
+      return true;
     });
   }
 
