@@ -200,6 +200,13 @@ describe.each(backends)("keyguard audit on $name", (backend) => {
     expect((await run(["remove-webhook", hook.id])).code).toBe(0);
 
     const events = await audit();
+    expect(events.map((event) => event.action)).toEqual([
+      "ip_rule.created",
+      "ip_rule.created",
+      "ip_rule.removed",
+      "webhook.created",
+      "webhook.removed",
+    ]);
     expect(events.map((event) => event.target_id)).toEqual([
       allowed.id,
       denied.id,

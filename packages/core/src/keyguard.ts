@@ -342,6 +342,7 @@ export class KeyGuard {
         ...(options.config.previousSecretKeys ?? []),
       ],
       clock: this.clock,
+      events: this.#events,
       onError: (error) => this.#reportBackgroundError(error),
       recordResult: (result) => this.instruments.webhookDelivery(result),
     });
@@ -569,14 +570,19 @@ export class KeyGuard {
    */
   withActor(actor: string | EventActor): KeyGuard {
     const as = actorOf(actor);
-    return new Proxy(this, {
-      get(target, property) {
-        const value: unknown = Reflect.get(target, property, target);
-        if (typeof value !== "function" || property === "constructor") return value;
-        return (...args: unknown[]) =>
-          runAsActor(as, () => (value as (...a: unknown[]) => unknown).apply(target, args));
-      },
-    });
+    const facade: object = this;
+    const acting = <T extends object>(object: T): T =>
+      new Proxy(object, {
+        get(target, property) {
+          const value: unknown = Reflect.get(target, property, target);
+          // `kg.webhooks` makes changes of its own (endpoints): its calls act as `as` too.
+          if (property === "webhooks" && target === facade) return acting(value as object);
+          if (typeof value !== "function" || property === "constructor") return value;
+          return (...args: unknown[]) =>
+            runAsActor(as, () => (value as (...a: unknown[]) => unknown).apply(target, args));
+        },
+      });
+    return acting(this);
   }
 
   // ---- organizations (see organizations/organization-service.ts) --------------------

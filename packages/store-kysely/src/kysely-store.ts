@@ -144,6 +144,7 @@ export class KyselyStore implements Store {
       transact: (steps) => this.#run(() => this.#transact(steps)),
       run: (operation) => this.#run(operation),
       postgres: dialect === "postgres",
+      audit: (event) => this.#audit(event),
     });
     this.#openChangeFeed = options.openChangeFeed;
   }

@@ -3,7 +3,7 @@
  * address (blocks are kept per client); `ip_rule` is a stored allow / deny rule, named by
  * its id (what `remove-ip-rule` takes), since a CIDR is a range, not a client.
  */
-export const EVENT_TARGET_TYPES = ["organization", "key", "ip", "ip_rule"] as const;
+export const EVENT_TARGET_TYPES = ["organization", "key", "ip", "ip_rule", "webhook"] as const;
 
 export type EventTargetType = (typeof EVENT_TARGET_TYPES)[number];
 
@@ -26,6 +26,8 @@ export const EVENT_ACTIONS = {
   "ip.auto_blocked": "ip",
   "ip_rule.created": "ip_rule",
   "ip_rule.removed": "ip_rule",
+  "webhook.created": "webhook",
+  "webhook.removed": "webhook",
 } as const satisfies Record<string, EventTargetType>;
 
 export type EventAction = keyof typeof EVENT_ACTIONS;

@@ -51,6 +51,14 @@ export function ipRuleFields(rule: StoredIpRule): Fields {
   return { cidr: rule.cidr, action: rule.action, reason: rule.reason };
 }
 
+/** A webhook endpoint's audited fields: where events go and which (never its secret). */
+export function webhookEndpointFields(endpoint: {
+  url: string;
+  events: readonly string[];
+}): Fields {
+  return { url: endpoint.url, events: [...endpoint.events] };
+}
+
 /** Something new: every field is "after". */
 export function created(fields: Fields): EventChanges {
   return { before: {}, after: fields };

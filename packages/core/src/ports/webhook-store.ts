@@ -1,3 +1,4 @@
+import type { EventRecord } from "./audit-log.js";
 import type { ListPage } from "./store.js";
 
 /** A registered endpoint as stored: its signing secret only sealed (see `webhook-secret-box.ts`). */
@@ -124,13 +125,20 @@ export interface WebhookStore {
    * count and the insert are one decision, so registrations racing from several processes
    * never exceed the bound.
    */
-  insertWebhookEndpoint(endpoint: WebhookEndpointRecord, maxEndpoints: number): Promise<boolean>;
+  insertWebhookEndpoint(
+    endpoint: WebhookEndpointRecord,
+    maxEndpoints: number,
+    record?: EventRecord<WebhookEndpointRecord>,
+  ): Promise<boolean>;
   /** Endpoints oldest first, paged (keyset). */
   listWebhookEndpoints(page?: ListPage): Promise<WebhookEndpointRecord[]>;
   countWebhookEndpoints(): Promise<number>;
   findWebhookEndpoint(id: string): Promise<WebhookEndpointRecord | undefined>;
-  /** Deletes an endpoint with its deliveries; false when there was none. */
-  deleteWebhookEndpoint(id: string): Promise<boolean>;
+  /**
+   * Deletes an endpoint with its deliveries; false when there was none. `record` gets the
+   * endpoint only when this call deleted it (its event is written in the same transaction).
+   */
+  deleteWebhookEndpoint(id: string, record?: EventRecord<WebhookEndpointRecord>): Promise<boolean>;
   /** Replaces an endpoint's sealed secret if it is still `expected` (a re-seal after a rotation). */
   resealWebhookSecret(id: string, expected: string, sealed: string): Promise<boolean>;
 

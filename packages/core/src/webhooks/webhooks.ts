@@ -1,8 +1,14 @@
 import type { ApiKeyInfo } from "../domain/api-key.js";
 import { KeyGuardError } from "../errors/keyguard-error.js";
+import { created, removed, webhookEndpointFields } from "../events/event-changes.js";
+import type { EventRecorder } from "../events/event-recorder.js";
 import type { WebhookDeliveryResult } from "../metrics/keyguard-instruments.js";
 import type { ListPage } from "../ports/store.js";
-import type { WebhookDelivery, WebhookStore } from "../ports/webhook-store.js";
+import type {
+  WebhookDelivery,
+  WebhookEndpointRecord,
+  WebhookStore,
+} from "../ports/webhook-store.js";
 import type { Clock } from "../util/clock.js";
 import { timeOrderedId } from "../util/time-ordered-id.js";
 import type { WebhookConfig } from "./webhook-config.js";
@@ -42,6 +48,8 @@ export interface WebhooksOptions {
   readonly config: WebhookConfig;
   /** The secret key (seals new secrets), then previous ones (still open old ones). */
   readonly serverSecrets: readonly string[];
+  /** Writes each endpoint change's audit event in the change's transaction. */
+  readonly events: EventRecorder;
   readonly clock: Clock;
   readonly onError: (error: unknown) => void;
   /** Told how each delivery attempt ended, for `keyguard_webhook_deliveries_total`. */
@@ -114,7 +122,15 @@ export class Webhooks {
       sealedSecret: sealWebhookSecret(secret, id, serverSecret),
       createdAt: new Date(now),
     };
-    if (!(await store.insertWebhookEndpoint(record, MAX_WEBHOOK_ENDPOINTS))) {
+    const stored = await this.#options.events.write(
+      (endpoint: WebhookEndpointRecord) => ({
+        action: "webhook.created",
+        targetId: endpoint.id,
+        changes: created(webhookEndpointFields(endpoint)),
+      }),
+      (write) => store.insertWebhookEndpoint(record, MAX_WEBHOOK_ENDPOINTS, write),
+    );
+    if (!stored) {
       throw new KeyGuardError(
         "invalid_input",
         `At most ${MAX_WEBHOOK_ENDPOINTS} webhook endpoints can be registered: remove one first.`,
@@ -137,7 +153,16 @@ export class Webhooks {
   /** Removes an endpoint and its deliveries (pending ones are not sent). */
   async remove(id: string): Promise<WebhookEndpoint> {
     const endpoint = await this.get(id);
-    if (!(await this.#store.deleteWebhookEndpoint(id))) throw notFound();
+    const store = this.#store;
+    const deleted = await this.#options.events.write(
+      (gone: WebhookEndpointRecord) => ({
+        action: "webhook.removed",
+        targetId: gone.id,
+        changes: removed(webhookEndpointFields(gone)),
+      }),
+      (record) => store.deleteWebhookEndpoint(id, record),
+    );
+    if (!deleted) throw notFound();
     return endpoint;
   }
 

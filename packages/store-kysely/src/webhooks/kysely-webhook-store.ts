@@ -1,6 +1,8 @@
 import {
+  type EventRecord,
   type ExpiringKey,
   KeyGuardError,
+  type KeyGuardEvent,
   type ListPage,
   subscribesTo,
   timeOrderedId,
@@ -31,6 +33,8 @@ export interface KyselyWebhookStoreOptions {
   readonly run: <T>(operation: () => Promise<T>) => Promise<T>;
   /** PostgreSQL (table locks) rather than SQLite. */
   readonly postgres: boolean;
+  /** The store's audit step: writes a change's event (and its deliveries) in its transaction. */
+  readonly audit: (event: KeyGuardEvent | undefined) => Steps<void>;
 }
 
 /**
@@ -42,6 +46,7 @@ export class KyselyWebhookStore implements WebhookStore {
   readonly #codec: ColumnCodec;
   readonly #transact: KyselyWebhookStoreOptions["transact"];
   readonly #run: KyselyWebhookStoreOptions["run"];
+  readonly #audit: KyselyWebhookStoreOptions["audit"];
   readonly #postgres: boolean;
 
   constructor(options: KyselyWebhookStoreOptions) {
@@ -49,15 +54,21 @@ export class KyselyWebhookStore implements WebhookStore {
     this.#codec = options.codec;
     this.#transact = options.transact;
     this.#run = options.run;
+    this.#audit = options.audit;
     this.#postgres = options.postgres;
   }
 
   // ---- endpoints ------------------------------------------------------------------------
 
-  insertWebhookEndpoint(endpoint: WebhookEndpointRecord, maxEndpoints: number): Promise<boolean> {
+  insertWebhookEndpoint(
+    endpoint: WebhookEndpointRecord,
+    maxEndpoints: number,
+    record?: EventRecord<WebhookEndpointRecord>,
+  ): Promise<boolean> {
     const db = this.#db;
     const codec = this.#codec;
     const postgres = this.#postgres;
+    const audit = this.#audit;
     return this.#transact(function* () {
       // The count and the insert are one decision. PostgreSQL: a table lock that conflicts
       // with itself (not with reads), so racing registrations count one after another
@@ -85,6 +96,7 @@ export class KyselyWebhookStore implements WebhookStore {
           })
           .compile(),
       );
+      yield* audit(record?.(endpoint));
       return true;
     });
   }
@@ -136,14 +148,20 @@ export class KyselyWebhookStore implements WebhookStore {
     });
   }
 
-  deleteWebhookEndpoint(id: string): Promise<boolean> {
+  deleteWebhookEndpoint(id: string, record?: EventRecord<WebhookEndpointRecord>): Promise<boolean> {
+    const db = this.#db;
+    const toRecord = (row: Selectable<WebhookEndpointsTable>) => this.#toEndpoint(row);
+    const audit = this.#audit;
     // Deliveries and attempts go with it (foreign keys `on delete cascade`).
-    return this.#run(async () => {
-      const result = await this.#db
-        .deleteFrom("webhook_endpoints")
-        .where("id", "=", id)
-        .executeTakeFirst();
-      return Number(result.numDeletedRows) > 0;
+    return this.#transact(function* () {
+      const row = (yield first(
+        db.selectFrom("webhook_endpoints").selectAll().where("id", "=", id).compile(),
+      )) as Selectable<WebhookEndpointsTable> | undefined;
+      if (row === undefined) return false;
+      const deleted = yield run(db.deleteFrom("webhook_endpoints").where("id", "=", id).compile());
+      if (deleted !== 1) return false;
+      yield* audit(record?.(toRecord(row)));
+      return true;
     });
   }
 
