@@ -1,20 +1,10 @@
 import { userInfo } from "node:os";
-import { postgresAvailable } from "@keyguard/testkit";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import {
-  type CliBackend,
-  type CliDatabase,
-  postgresBackend,
-  sqliteBackend,
-} from "./cli-backends.js";
-import { type CliResult, keyguard, oneLine } from "./keyguard-process.js";
+import { describe, expect, it } from "vitest";
+import { cliBackends, useCliDatabase } from "./cli-backends.js";
+import { oneLine } from "./keyguard-process.js";
 
 const SECRET = "cli-audit-secret-0123456789";
 const withSecret = { KEYGUARD_SECRET_KEY: SECRET };
-const backends: CliBackend[] = [
-  sqliteBackend,
-  ...((await postgresAvailable()) ? [postgresBackend] : []),
-];
 /** CLI processes rotating one key at once. */
 const PROCESSES = 6;
 
@@ -28,22 +18,8 @@ interface EventWire {
   changes: { before: Record<string, unknown>; after: Record<string, unknown> };
 }
 
-describe.each(backends)("keyguard audit on $name", (backend) => {
-  let db: CliDatabase;
-  beforeEach(async () => {
-    db = await backend.create();
-  });
-  afterEach(async () => {
-    await db.dispose();
-  });
-
-  const run = (args: string[], env: Record<string, string> = {}) =>
-    keyguard(args, { cwd: db.cwd, env: { ...db.env, ...env } });
-  const json = (result: CliResult) => {
-    expect(result.stderr).toBe("");
-    expect(result.code).toBe(0);
-    return JSON.parse(result.stdout);
-  };
+describe.each(cliBackends)("keyguard audit on $name", (backend) => {
+  const { run, json } = useCliDatabase(backend);
   const audit = async (args: string[] = [], env: Record<string, string> = {}) =>
     json(await run(["audit", "--json", ...args], env)).items as EventWire[];
 

@@ -6,10 +6,13 @@ import { createKyselyStore } from "@keyguard/store-kysely";
 import {
   dropSchema,
   dumpKeyGuardTables,
+  postgresAvailable,
   TEST_POSTGRES_URL,
   uniqueSchemaName,
   withPostgresClient,
 } from "@keyguard/testkit";
+import { afterEach, beforeEach, expect } from "vitest";
+import { type CliResult, keyguard } from "./keyguard-process.js";
 
 /** A database the CLI is pointed at, plus ways for the test to look inside it. */
 export interface CliDatabase {
@@ -80,3 +83,55 @@ export const postgresBackend: CliBackend = {
     };
   },
 };
+
+/** The backends the CLI suites run on: SQLite, and PostgreSQL when it answers (always in CI). */
+export const cliBackends: readonly CliBackend[] = [
+  sqliteBackend,
+  ...((await postgresAvailable()) ? [postgresBackend] : []),
+];
+
+/** What a CLI suite's tests use: the test's own database and the CLI run against it. */
+export interface CliHarness {
+  /** This test's database (only inside a test or its hooks). */
+  readonly db: CliDatabase;
+  /** Runs `keyguard args` on this test's database, with `env` added to its variables. */
+  run(args: string[], env?: Record<string, string>): Promise<CliResult>;
+  /** The JSON a command printed, asserting it succeeded and said nothing on stderr. */
+  json(result: CliResult): ReturnType<typeof JSON.parse>;
+}
+
+/**
+ * Gives each test of the calling `describe` a fresh database of `backend` (made before,
+ * disposed of after), and the CLI run against it.
+ *
+ * @example
+ * describe.each(cliBackends)("keyguard audit on $name", (backend) => {
+ *   const { run, json } = useCliDatabase(backend);
+ *   it("...", async () => expect((await run(["init"])).code).toBe(0));
+ * });
+ */
+export function useCliDatabase(backend: CliBackend): CliHarness {
+  let current: CliDatabase | undefined;
+  beforeEach(async () => {
+    current = await backend.create();
+  });
+  afterEach(async () => {
+    await current?.dispose();
+    current = undefined;
+  });
+  const db = (): CliDatabase => {
+    if (current === undefined) throw new Error("the CLI database exists only inside a test");
+    return current;
+  };
+  return {
+    get db() {
+      return db();
+    },
+    run: (args, env = {}) => keyguard(args, { cwd: db().cwd, env: { ...db().env, ...env } }),
+    json(result) {
+      expect(result.stderr).toBe("");
+      expect(result.code).toBe(0);
+      return JSON.parse(result.stdout);
+    },
+  };
+}

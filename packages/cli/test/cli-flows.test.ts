@@ -1,37 +1,18 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { postgresAvailable, TEST_POSTGRES_URL } from "@keyguard/testkit";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import {
-  type CliBackend,
-  type CliDatabase,
-  postgresBackend,
-  sqliteBackend,
-} from "./cli-backends.js";
-import { type CliResult, keyguard, oneLine } from "./keyguard-process.js";
+import { describe, expect, it } from "vitest";
+import { cliBackends, useCliDatabase } from "./cli-backends.js";
+import { keyguard, oneLine } from "./keyguard-process.js";
 
 const SECRET = "cli-test-secret-0123456789";
 const pgAvailable = await postgresAvailable();
-const backends: CliBackend[] = [sqliteBackend, ...(pgAvailable ? [postgresBackend] : [])];
 const ANSI_ESCAPE = "\u001b[";
 
-describe.each(backends)("keyguard CLI on $name", (backend) => {
-  let db: CliDatabase;
-  beforeEach(async () => {
-    db = await backend.create();
-  });
-  afterEach(async () => {
-    await db.dispose();
-  });
-
-  const run = (args: string[], env: Record<string, string> = {}) =>
-    keyguard(args, { cwd: db.cwd, env: { ...db.env, ...env } });
+describe.each(cliBackends)("keyguard CLI on $name", (backend) => {
+  const cli = useCliDatabase(backend);
+  const { run, json } = cli;
   const withSecret = { KEYGUARD_SECRET_KEY: SECRET };
-  const json = (result: CliResult) => {
-    expect(result.stderr).toBe("");
-    expect(result.code).toBe(0);
-    return JSON.parse(result.stdout);
-  };
   async function initWithOrg(name = "Acme Corp") {
     expect((await run(["init"])).code).toBe(0);
     expect((await run(["create-org", name])).code).toBe(0);
@@ -133,6 +114,7 @@ describe.each(backends)("keyguard CLI on $name", (backend) => {
         "expires_at",
         "last_used_at",
         "allowed_ips",
+        "limits",
       ].sort(),
     );
     expect(listed.items[0].created_at).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
@@ -143,6 +125,7 @@ describe.each(backends)("keyguard CLI on $name", (backend) => {
       "created_at",
       "id",
       "key_count",
+      "limits",
       "name",
       "status",
     ]);
@@ -170,14 +153,15 @@ describe.each(backends)("keyguard CLI on $name", (backend) => {
     });
 
     // The raw key is nowhere in the database.
-    const dump = await db.dump();
+    const dump = await cli.db.dump();
     expect(dump).not.toContain(rawKey);
     expect(dump).not.toContain(rawKey.slice(12, 45));
   });
 
   it("refuses an empty database for every command but init, creating nothing", async () => {
     // SQLite: an empty file where the database should be (PostgreSQL: a fresh schema).
-    if (db.env.KEYGUARD_DATABASE_URL === undefined) writeFileSync(join(db.cwd, "keyguard.db"), "");
+    if (cli.db.env.KEYGUARD_DATABASE_URL === undefined)
+      writeFileSync(join(cli.db.cwd, "keyguard.db"), "");
     // Had one of them created the tables, the ones after it would succeed.
     for (const args of [["list-keys"], ["stats"], ["create-org", "Acme"], ["list-orgs"]]) {
       const result = await run(args);
@@ -196,7 +180,7 @@ describe.each(backends)("keyguard CLI on $name", (backend) => {
     const key = json(
       await run(["create-key", "--org", "Acme Corp", "--label", "busy", "--json"], withSecret),
     );
-    const kg = await db.openKeyGuard(SECRET);
+    const kg = await cli.db.openKeyGuard(SECRET);
     const now = Date.now();
     const hour = 3_600_000;
     for (let i = 0; i < 1_247; i++) {
@@ -292,7 +276,7 @@ describe.each(backends)("keyguard CLI on $name", (backend) => {
     expect(immediate.stdout).toMatch(/The old key kg_live_.{4} is revoked\./);
     expect(immediate.stdout).toContain("it will not be shown again");
 
-    const kg = await db.openKeyGuard(SECRET);
+    const kg = await cli.db.openKeyGuard(SECRET);
     expect((await kg.verifyKey(rawKey)).outcome).toBe("valid"); // in its grace period
     expect((await kg.verifyKey(rotated.key.raw_key)).outcome).toBe("revoked");
     await kg.close();
@@ -300,7 +284,7 @@ describe.each(backends)("keyguard CLI on $name", (backend) => {
     expect((await run(["suspend-org", "Acme Corp"])).stdout).toBe(
       `Organization "Acme Corp" is now suspended.\n${backend.propagation}\n`,
     );
-    const suspendedKg = await db.openKeyGuard(SECRET);
+    const suspendedKg = await cli.db.openKeyGuard(SECRET);
     expect((await suspendedKg.verifyKey(rawKey)).outcome).toBe("organization_suspended");
     await suspendedKg.close();
     expect((await run(["activate-org", "Acme Corp"])).stdout).toBe(
@@ -339,7 +323,7 @@ describe.each(backends)("keyguard CLI on $name", (backend) => {
     );
     expect(json(await run(["list-blocks", "--json"])).items).toHaveLength(1);
     // A block made here is seen by a running app on the same database.
-    const kg = await db.openKeyGuard(SECRET);
+    const kg = await cli.db.openKeyGuard(SECRET);
     expect((await kg.listBlocks()).map((b) => b.client)).toEqual(["2001:db8::/64"]);
     await kg.close();
   });

@@ -1,34 +1,13 @@
-import { postgresAvailable } from "@keyguard/testkit";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import {
-  type CliBackend,
-  type CliDatabase,
-  postgresBackend,
-  sqliteBackend,
-} from "./cli-backends.js";
+import { describe, expect, it } from "vitest";
+import { cliBackends, sqliteBackend, useCliDatabase } from "./cli-backends.js";
 import { type CliResult, keyguard } from "./keyguard-process.js";
 
 const SECRET = "cli-ip-rules-secret-0123456789";
-const pgAvailable = await postgresAvailable();
-const backends: CliBackend[] = [sqliteBackend, ...(pgAvailable ? [postgresBackend] : [])];
 
-describe.each(backends)("keyguard CLI IP rules on $name", (backend) => {
-  let db: CliDatabase;
-  beforeEach(async () => {
-    db = await backend.create();
-  });
-  afterEach(async () => {
-    await db.dispose();
-  });
-
-  const run = (args: string[], env: Record<string, string> = {}) =>
-    keyguard(args, { cwd: db.cwd, env: { ...db.env, ...env } });
+describe.each(cliBackends)("keyguard CLI IP rules on $name", (backend) => {
+  const cli = useCliDatabase(backend);
+  const { run, json } = cli;
   const withSecret = { KEYGUARD_SECRET_KEY: SECRET };
-  const json = (result: CliResult) => {
-    expect(result.stderr).toBe("");
-    expect(result.code).toBe(0);
-    return JSON.parse(result.stdout);
-  };
   const fails = (result: CliResult, message: RegExp) => {
     expect(result.code).toBe(1);
     expect(result.stdout).toBe("");
@@ -165,7 +144,7 @@ describe.each(backends)("keyguard CLI IP rules on $name", (backend) => {
     try {
       const { readFileSync, writeFileSync } = await import("node:fs");
       const { join } = await import("node:path");
-      const text = readFileSync(join(db.cwd, "backup.json"), "utf8");
+      const text = readFileSync(join(cli.db.cwd, "backup.json"), "utf8");
       expect(text).toContain('"allowed_ips":["192.0.2.0/24"]');
       writeFileSync(join(target.cwd, "backup.json"), text);
       const into = (args: string[]) => keyguard(args, { cwd: target.cwd, env: target.env });

@@ -1,37 +1,14 @@
 import { randomUUID } from "node:crypto";
-import { postgresAvailable } from "@keyguard/testkit";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import {
-  type CliBackend,
-  type CliDatabase,
-  postgresBackend,
-  sqliteBackend,
-} from "./cli-backends.js";
-import { type CliResult, keyguard, oneLine } from "./keyguard-process.js";
+import { describe, expect, it } from "vitest";
+import { cliBackends, useCliDatabase } from "./cli-backends.js";
+import { oneLine } from "./keyguard-process.js";
 
 const SECRET = "cli-reference-secret-0123456789";
 const withSecret = { KEYGUARD_SECRET_KEY: SECRET };
-const backends: CliBackend[] = [
-  sqliteBackend,
-  ...((await postgresAvailable()) ? [postgresBackend] : []),
-];
 
-describe.each(backends)("keyguard CLI key references and bounds on $name", (backend) => {
-  let db: CliDatabase;
-  beforeEach(async () => {
-    db = await backend.create();
-  });
-  afterEach(async () => {
-    await db.dispose();
-  });
-
-  const run = (args: string[], env: Record<string, string> = {}) =>
-    keyguard(args, { cwd: db.cwd, env: { ...db.env, ...env } });
-  const json = (result: CliResult) => {
-    expect(result.stderr).toBe("");
-    expect(result.code).toBe(0);
-    return JSON.parse(result.stdout);
-  };
+describe.each(cliBackends)("keyguard CLI key references and bounds on $name", (backend) => {
+  const cli = useCliDatabase(backend);
+  const { run, json } = cli;
   /** Everything a command could have changed, as the CLI itself lists it. */
   const state = async () =>
     JSON.stringify([
@@ -80,7 +57,7 @@ describe.each(backends)("keyguard CLI key references and bounds on $name", (back
 
   it("refuses a display prefix that several keys share, changing nothing", async () => {
     const { key } = await oneKey();
-    const kg = await db.openKeyGuard(SECRET);
+    const kg = await cli.db.openKeyGuard(SECRET);
     const [org] = await kg.listOrganizations();
     for (const [label, hash] of [
       ["twin-a", "a"],

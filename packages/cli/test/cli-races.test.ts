@@ -1,38 +1,14 @@
-import { postgresAvailable } from "@keyguard/testkit";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import {
-  type CliBackend,
-  type CliDatabase,
-  postgresBackend,
-  sqliteBackend,
-} from "./cli-backends.js";
-import { type CliResult, keyguard, oneLine } from "./keyguard-process.js";
+import { describe, expect, it } from "vitest";
+import { cliBackends, useCliDatabase } from "./cli-backends.js";
+import { oneLine } from "./keyguard-process.js";
 
 const SECRET = "cli-races-secret-0123456789";
 const withSecret = { KEYGUARD_SECRET_KEY: SECRET };
-const backends: CliBackend[] = [
-  sqliteBackend,
-  ...((await postgresAvailable()) ? [postgresBackend] : []),
-];
 /** CLI processes started at once against one database. */
 const PROCESSES = 8;
 
-describe.each(backends)("keyguard CLI processes racing on $name", (backend) => {
-  let db: CliDatabase;
-  beforeEach(async () => {
-    db = await backend.create();
-  });
-  afterEach(async () => {
-    await db.dispose();
-  });
-
-  const run = (args: string[], env: Record<string, string> = {}) =>
-    keyguard(args, { cwd: db.cwd, env: { ...db.env, ...env } });
-  const json = (result: CliResult) => {
-    expect(result.stderr).toBe("");
-    expect(result.code).toBe(0);
-    return JSON.parse(result.stdout);
-  };
+describe.each(cliBackends)("keyguard CLI processes racing on $name", (backend) => {
+  const { run, json } = useCliDatabase(backend);
 
   it(`rotates a key once when ${PROCESSES} processes rotate it at once; the others say so and exit 1`, async () => {
     expect((await run(["init"])).code).toBe(0);

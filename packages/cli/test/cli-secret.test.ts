@@ -1,30 +1,13 @@
-import { postgresAvailable } from "@keyguard/testkit";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import {
-  type CliBackend,
-  type CliDatabase,
-  postgresBackend,
-  sqliteBackend,
-} from "./cli-backends.js";
-import { type CliResult, keyguard, oneLine } from "./keyguard-process.js";
+import { describe, expect, it } from "vitest";
+import { cliBackends, useCliDatabase } from "./cli-backends.js";
+import { type CliResult, oneLine } from "./keyguard-process.js";
 
 const OLD = "cli-old-secret-0123456789";
 const NEW = "cli-new-secret-9876543210";
 const OTHER = "cli-wrong-secret-13579";
-const pgAvailable = await postgresAvailable();
-const backends: CliBackend[] = [sqliteBackend, ...(pgAvailable ? [postgresBackend] : [])];
 
-describe.each(backends)("keyguard and the secret on $name", (backend) => {
-  let db: CliDatabase;
-  beforeEach(async () => {
-    db = await backend.create();
-  });
-  afterEach(async () => {
-    await db.dispose();
-  });
-
-  const run = (args: string[], env: Record<string, string> = {}) =>
-    keyguard(args, { cwd: db.cwd, env: { ...db.env, ...env } });
+describe.each(cliBackends)("keyguard and the secret on $name", (backend) => {
+  const { run } = useCliDatabase(backend);
   const rawKeyOf = (result: CliResult) => {
     expect(result.code, result.stderr).toBe(0);
     return JSON.parse(result.stdout).raw_key as string;

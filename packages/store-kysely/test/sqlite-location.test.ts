@@ -98,6 +98,7 @@ describe("SQLite file handling", () => {
       { name: "0012_audit_events" },
       { name: "0013_webhooks" },
       { name: "0014_change_notices" },
+      { name: "0015_limit_policies" },
       { name: "0016_ip_rules" },
     ]);
     db.close();

@@ -25,6 +25,8 @@ export interface WebhookEventRecord {
    * decided by the database (of several processes raising it at once, one does).
    */
   readonly notice?: WebhookNotice;
+  /** An endpoint not to deliver it to (a new endpoint's own `webhook.created`). */
+  readonly exceptEndpointId?: string;
 }
 
 export interface WebhookNotice {

@@ -7,7 +7,7 @@ import { webhookEvent } from "./webhook-event-body.js";
  * to the audit log), its action as the type, and what the audit log shows as data.
  */
 export function webhookEventOf(event: KeyGuardEvent): WebhookEventRecord {
-  return webhookEvent({
+  const record = webhookEvent({
     id: event.id,
     type: event.action,
     createdAt: event.at,
@@ -17,4 +17,8 @@ export function webhookEventOf(event: KeyGuardEvent): WebhookEventRecord {
       changes: event.changes,
     },
   });
+  // Other endpoints hear of a new endpoint; the new one is not told of itself.
+  return event.action === "webhook.created"
+    ? { ...record, exceptEndpointId: event.targetId }
+    : record;
 }

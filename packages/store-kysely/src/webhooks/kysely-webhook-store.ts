@@ -210,7 +210,8 @@ export class KyselyWebhookStore implements WebhookStore {
       const targets = subscribed.filter(
         (endpoint) =>
           subscribesTo(endpoint.events, event.type) &&
-          endpoint.createdAt <= event.createdAt.getTime(),
+          endpoint.createdAt <= event.createdAt.getTime() &&
+          endpoint.id !== event.exceptEndpointId,
       );
       if (event.notice !== undefined) {
         // With no endpoint to tell, the notice is not spent: one subscribing later gets it.
