@@ -8,8 +8,12 @@ export const registerReportCommands: RegisterCommand = (cli, ctx) => {
   cli.command("stats", "Usage statistics").action(() =>
     ctx.withKeyGuard({ needsSecret: false }, async (kg) => {
       const stats = await kg.stats();
-      if (ctx.json) ctx.printJson(toStatsWire(stats));
-      else ctx.print(renderStatsBox(stats));
+      if (ctx.json) {
+        // Shadow refusals are counted by each serving process (GET /admin/stats asks one);
+        // this process serves nothing, so it has none to tell.
+        const { shadow_refusals: _countedByServers, ...wire } = toStatsWire(stats);
+        ctx.printJson(wire);
+      } else ctx.print(renderStatsBox(stats));
     }),
   );
 
