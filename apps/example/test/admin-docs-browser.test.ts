@@ -12,20 +12,28 @@ const haveChromium = chromiumAvailable("the browser test");
 /** Every admin operation, as Swagger UI lists it: method and path. */
 const OPERATIONS = [
   "DELETE /ip-blocks/{ip}",
+  "DELETE /ip-rules/{id}",
   "DELETE /keys/{id}",
+  "DELETE /webhooks/{id}",
+  "GET /audit",
   "GET /ip-blocks",
+  "GET /ip-rules",
   "GET /keys",
   "GET /keys/{id}",
   "GET /keys/{id}/usage",
   "GET /orgs",
   "GET /stats",
+  "GET /webhooks",
+  "GET /webhooks/{id}/deliveries",
   "PATCH /keys/{id}",
   "PATCH /orgs/{id}",
   "POST /ip-blocks",
+  "POST /ip-rules",
   "POST /keys",
   "POST /keys/{id}/rotate",
   "POST /orgs",
-];
+  "POST /webhooks",
+].sort();
 
 describe.runIf(haveChromium)("admin API docs in a real browser", () => {
   let browser: Browser;
