@@ -148,7 +148,7 @@ export interface WebhookStore {
   enqueueWebhookEvents(events: readonly WebhookEventRecord[]): Promise<number>;
 
   claimWebhookDeliveries(request: WebhookClaimRequest): Promise<WebhookDeliveryClaim[]>;
-  /** Records an attempt, and applies its outcome if `owner` still holds the lease. */
+  /** Records an attempt, and applies its outcome (in the same transaction) if `owner` still holds the lease. */
   recordWebhookAttempt(outcome: WebhookAttemptOutcome): Promise<void>;
   /** Gives deliveries back unattempted (a process shutting down mid-delivery). */
   releaseWebhookDeliveries(ids: readonly string[], owner: string, now: Date): Promise<void>;

@@ -340,49 +340,61 @@ export class KyselyWebhookStore implements WebhookStore {
   }
 
   /**
-   * The attempt's row first, then the delivery's new state, only while `owner` still
-   * holds this attempt's lease (a claimer whose lease ran out, and whose delivery another
-   * process claimed, only adds its attempt to the log). A crash between the two leaves
-   * the lease to expire and the delivery to be sent again: at least once.
+   * The delivery's new state and the attempt's row in one transaction, so a reader never
+   * sees an attempt without the state it led to. The state changes only while `owner`
+   * still holds this attempt's lease; that update locks the delivery, so its endpoint
+   * cannot be removed before the attempt is written. A claimer whose lease ran out (and
+   * whose delivery another process may have claimed) only adds its attempt to the log,
+   * unless the delivery is gone with its endpoint. A crash before the commit leaves the
+   * lease to expire and the delivery to be sent again: at least once.
    */
   recordWebhookAttempt(outcome: WebhookAttemptOutcome): Promise<void> {
-    return this.#run(async () => {
-      const codec = this.#codec;
-      await this.#db
-        .insertInto("webhook_attempts")
-        .values({
-          id: timeOrderedId(outcome.startedAt.getTime()),
-          delivery_id: outcome.deliveryId,
-          attempt: outcome.attempt,
-          started_at: codec.date(outcome.startedAt),
-          duration_ms: Math.min(Math.round(outcome.durationMs), 2_147_483_647),
-          status_code: outcome.statusCode,
-          error: outcome.error === null ? null : outcome.error.slice(0, 300),
-        })
-        .execute()
-        .catch((error: unknown) => {
+    const db = this.#db;
+    const codec = this.#codec;
+    const finishedAt = codec.date(new Date(outcome.startedAt.getTime() + outcome.durationMs));
+    const newState = db
+      .updateTable("webhook_deliveries")
+      .set({
+        status: outcome.status,
+        next_attempt_at:
+          outcome.status === "pending" && outcome.nextAttemptAt !== undefined
+            ? codec.date(outcome.nextAttemptAt)
+            : null,
+        lease_owner: null,
+        lease_until: null,
+        delivered_at: outcome.status === "delivered" ? finishedAt : null,
+        finished_at: outcome.status === "pending" ? null : finishedAt,
+      })
+      .where("id", "=", outcome.deliveryId)
+      .where("lease_owner", "=", outcome.owner)
+      .where("attempts", "=", outcome.attempt)
+      .where("status", "=", "pending")
+      .compile();
+    const attemptRow = db
+      .insertInto("webhook_attempts")
+      .values({
+        id: timeOrderedId(outcome.startedAt.getTime()),
+        delivery_id: outcome.deliveryId,
+        attempt: outcome.attempt,
+        started_at: codec.date(outcome.startedAt),
+        duration_ms: Math.min(Math.round(outcome.durationMs), 2_147_483_647),
+        status_code: outcome.statusCode,
+        error: outcome.error === null ? null : outcome.error.slice(0, 300),
+      })
+      .compile();
+    return this.#transact(function* () {
+      const updated = (yield run(newState)) as number;
+      if (updated === 0) return false;
+      yield run(attemptRow);
+      return true;
+    }).then(async (recorded) => {
+      if (recorded) return;
+      await this.#run(() =>
+        db.executeQuery(attemptRow).catch((error: unknown) => {
           // The endpoint was removed meanwhile: nothing is left to record against.
           if (!isForeignKeyViolation(error)) throw error;
-        });
-      const finishedAt = codec.date(new Date(outcome.startedAt.getTime() + outcome.durationMs));
-      await this.#db
-        .updateTable("webhook_deliveries")
-        .set({
-          status: outcome.status,
-          next_attempt_at:
-            outcome.status === "pending" && outcome.nextAttemptAt !== undefined
-              ? codec.date(outcome.nextAttemptAt)
-              : null,
-          lease_owner: null,
-          lease_until: null,
-          delivered_at: outcome.status === "delivered" ? finishedAt : null,
-          finished_at: outcome.status === "pending" ? null : finishedAt,
-        })
-        .where("id", "=", outcome.deliveryId)
-        .where("lease_owner", "=", outcome.owner)
-        .where("attempts", "=", outcome.attempt)
-        .where("status", "=", "pending")
-        .execute();
+        }),
+      );
     });
   }
 
