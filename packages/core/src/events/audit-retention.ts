@@ -1,6 +1,7 @@
 import { setImmediate as nextTurn } from "node:timers/promises";
 import type { AuditLog } from "../ports/audit-log.js";
 import type { Clock } from "../util/clock.js";
+import { PeriodicPass } from "../util/periodic-pass.js";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** Events deleted per statement: short transactions, no long lock. */
@@ -21,53 +22,42 @@ export interface AuditRetentionOptions {
  * the event loop between them. The only deletion audit rows ever see; none is updated.
  */
 export class AuditRetention {
-  readonly #options: AuditRetentionOptions;
-  #timer: NodeJS.Timeout | undefined;
-  #running: Promise<number> | undefined;
-  #stopped = false;
+  readonly #job: PeriodicPass<number>;
 
   constructor(options: AuditRetentionOptions) {
-    this.#options = options;
+    this.#job = new PeriodicPass({
+      intervalMs: options.maintenanceIntervalMs,
+      onError: options.onError,
+      pass: (stopped) => deleteExpiredEvents(options, stopped),
+    });
   }
 
   /** Runs a pass now and then every `maintenanceIntervalMs` (unref'd). Idempotent. */
   start(): void {
-    if (this.#timer !== undefined || this.#stopped) return;
-    this.#timer = setInterval(() => this.#background(), this.#options.maintenanceIntervalMs);
-    this.#timer.unref();
-    this.#background();
+    this.#job.start();
   }
 
   /** Stops the interval and waits for a pass under way (it ends after its current batch). */
-  async stop(): Promise<void> {
-    this.#stopped = true;
-    if (this.#timer !== undefined) clearInterval(this.#timer);
-    this.#timer = undefined;
-    await this.#running?.catch(() => {});
+  stop(): Promise<void> {
+    return this.#job.stop();
   }
 
   /** Deletes every event older than the retention now; how many. Concurrent calls share a pass. */
   run(): Promise<number> {
-    this.#running ??= this.#pass().finally(() => {
-      this.#running = undefined;
-    });
-    return this.#running;
+    return this.#job.run();
   }
+}
 
-  #background(): void {
-    if (this.#running !== undefined) return;
-    this.run().catch((error: unknown) => this.#options.onError(error));
-  }
-
-  async #pass(): Promise<number> {
-    const { store, clock, retentionDays } = this.#options;
-    const before = new Date(clock.now() - retentionDays * DAY_MS);
-    let total = 0;
-    for (;;) {
-      const deleted = await store.deleteAuditEventsBefore(before, BATCH);
-      total += deleted;
-      if (deleted < BATCH || this.#stopped) return total;
-      await nextTurn();
-    }
+async function deleteExpiredEvents(
+  { store, clock, retentionDays }: AuditRetentionOptions,
+  stopped: () => boolean,
+): Promise<number> {
+  const before = new Date(clock.now() - retentionDays * DAY_MS);
+  let total = 0;
+  for (;;) {
+    const deleted = await store.deleteAuditEventsBefore(before, BATCH);
+    total += deleted;
+    if (deleted < BATCH || stopped()) return total;
+    await nextTurn();
   }
 }

@@ -1,6 +1,7 @@
 import { setImmediate as nextTurn } from "node:timers/promises";
 import type { Store, UsageMaintenanceResult } from "../ports/store.js";
 import type { Clock } from "../util/clock.js";
+import { PeriodicPass } from "../util/periodic-pass.js";
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
@@ -33,29 +34,26 @@ export interface UsageMaintenanceTotals {
  */
 export class UsageMaintenance {
   readonly #options: UsageMaintenanceOptions;
-  #timer: NodeJS.Timeout | undefined;
-  #running: Promise<UsageMaintenanceTotals> | undefined;
-  #stopped = false;
+  readonly #job: PeriodicPass<UsageMaintenanceTotals>;
 
   constructor(options: UsageMaintenanceOptions) {
     this.#options = options;
+    this.#job = new PeriodicPass({
+      intervalMs: options.maintenanceIntervalMs,
+      onError: options.onError,
+      pass: (stopped) => this.#pass(stopped),
+    });
   }
 
   /** Runs a pass now and then every `maintenanceIntervalMs` (unref'd). Idempotent. */
   start(): void {
-    if (this.#timer !== undefined || this.#stopped) return;
     if (this.#options.store.maintainUsage === undefined) return;
-    this.#timer = setInterval(() => this.#background(), this.#options.maintenanceIntervalMs);
-    this.#timer.unref();
-    this.#background();
+    this.#job.start();
   }
 
   /** Stops the interval and waits for a pass under way (it ends after its current step). */
-  async stop(): Promise<void> {
-    this.#stopped = true;
-    if (this.#timer !== undefined) clearInterval(this.#timer);
-    this.#timer = undefined;
-    await this.#running?.catch(() => {});
+  stop(): Promise<void> {
+    return this.#job.stop();
   }
 
   /**
@@ -63,18 +61,10 @@ export class UsageMaintenance {
    * Rejects with the store's error.
    */
   run(): Promise<UsageMaintenanceTotals> {
-    this.#running ??= this.#pass().finally(() => {
-      this.#running = undefined;
-    });
-    return this.#running;
+    return this.#job.run();
   }
 
-  #background(): void {
-    if (this.#running !== undefined) return;
-    this.run().catch((error: unknown) => this.#options.onError(error));
-  }
-
-  async #pass(): Promise<UsageMaintenanceTotals> {
+  async #pass(stopped: () => boolean): Promise<UsageMaintenanceTotals> {
     const { store, clock } = this.#options;
     const totals = { rolledUp: 0, deletedRows: 0, deletedRollups: 0 };
     if (store.maintainUsage === undefined) return totals;
@@ -93,7 +83,7 @@ export class UsageMaintenance {
       totals.rolledUp += done.rolledUp;
       totals.deletedRows += done.deletedRows;
       totals.deletedRollups += done.deletedRollups;
-      if (done.rolledUp + done.deletedRows + done.deletedRollups === 0 || this.#stopped) {
+      if (done.rolledUp + done.deletedRows + done.deletedRollups === 0 || stopped()) {
         return totals;
       }
       await nextTurn();
