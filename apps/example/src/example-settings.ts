@@ -7,6 +7,8 @@ export const PROTECTED_PATH = "/api";
 export const ADMIN_PREFIX = "/admin";
 export const DOCS_PREFIX = "/docs";
 export const OPENAPI_URL = `${ADMIN_PREFIX}/openapi.json`;
+/** The dashboard: a web console over the admin API (sign-in with the admin key). */
+export const DASHBOARD_PREFIX = "/dashboard";
 
 /** `POST /login`: 5 attempts a minute per client, then a 15-minute lockout on that route. */
 export const LOGIN_LIMIT: IpRateLimitRule = { limit: 5, windowMs: 60_000, lockout: "15 minutes" };

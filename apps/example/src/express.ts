@@ -6,6 +6,7 @@ import {
   keyguard,
   keyguardAdmin,
   keyguardAdminDocs,
+  keyguardDashboard,
   keyguardMetrics,
   problemErrorHandler,
   rateLimitByIp,
@@ -13,6 +14,7 @@ import {
 import express from "express";
 import {
   ADMIN_PREFIX,
+  DASHBOARD_PREFIX,
   DOCS_PREFIX,
   LOGIN_LIMIT,
   OPENAPI_URL,
@@ -29,6 +31,7 @@ await runExample("express", async (kg) => {
   const app = express();
   app.use(ADMIN_PREFIX, keyguardAdmin(kg));
   app.use(DOCS_PREFIX, keyguardAdminDocs({ openApiUrl: OPENAPI_URL }));
+  app.use(DASHBOARD_PREFIX, keyguardDashboard({ adminApiUrl: ADMIN_PREFIX }));
   app.use(keyguard(kg, { protectedPath: PROTECTED_PATH }));
   // Prometheus scrapes this; behind the admin key unless KEYGUARD_METRICS_PUBLIC=true.
   app.get("/metrics", keyguardMetrics(kg));

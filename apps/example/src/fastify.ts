@@ -5,6 +5,7 @@ import {
   keyguard,
   keyguardAdmin,
   keyguardAdminDocs,
+  keyguardDashboard,
   keyguardMetrics,
   problemErrorHandler,
   rateLimitByIp,
@@ -12,6 +13,7 @@ import {
 import Fastify from "fastify";
 import {
   ADMIN_PREFIX,
+  DASHBOARD_PREFIX,
   DOCS_PREFIX,
   LOGIN_LIMIT,
   OPENAPI_URL,
@@ -38,6 +40,7 @@ await runExample("fastify", async (kg) => {
   await app.register(keyguard, { kg, protectedPath: PROTECTED_PATH });
   await app.register(keyguardAdmin, { kg, prefix: ADMIN_PREFIX });
   await app.register(keyguardAdminDocs, { prefix: DOCS_PREFIX, openApiUrl: OPENAPI_URL });
+  await app.register(keyguardDashboard, { prefix: DASHBOARD_PREFIX, adminApiUrl: ADMIN_PREFIX });
   app.get("/health", async () => ({ status: "ok" }));
   // Prometheus scrapes this; behind the admin key unless KEYGUARD_METRICS_PUBLIC=true.
   app.get("/metrics", keyguardMetrics(kg));

@@ -6,6 +6,7 @@ import {
   keyguard,
   keyguardAdmin,
   keyguardAdminDocs,
+  keyguardDashboard,
   keyguardMetrics,
   problemErrorHandler,
   rateLimitByIp,
@@ -14,6 +15,7 @@ import Router from "@koa/router";
 import Koa from "koa";
 import {
   ADMIN_PREFIX,
+  DASHBOARD_PREFIX,
   DOCS_PREFIX,
   LOGIN_LIMIT,
   OPENAPI_URL,
@@ -53,6 +55,7 @@ await runExample("koa", async (kg) => {
   app.use(problemErrorHandler());
   app.use(keyguardAdmin(kg, { prefix: ADMIN_PREFIX }));
   app.use(keyguardAdminDocs({ prefix: DOCS_PREFIX, openApiUrl: OPENAPI_URL }));
+  app.use(keyguardDashboard({ prefix: DASHBOARD_PREFIX, adminApiUrl: ADMIN_PREFIX }));
   app.use(keyguard(kg, { protectedPath: PROTECTED_PATH }));
   app.use(router.routes());
   const server = createServer(serverTimeouts(), app.callback());

@@ -5,6 +5,7 @@ export {
   keyguardAdmin,
   keyguardAdminDocs,
 } from "./keyguard-admin.js";
+export { keyguardDashboard } from "./keyguard-dashboard.js";
 export { keyguardMetrics } from "./keyguard-metrics.js";
 export {
   type KeyGuardFastifyOptions,

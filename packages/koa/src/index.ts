@@ -5,6 +5,7 @@ export {
   keyguardAdmin,
   keyguardAdminDocs,
 } from "./keyguard-admin.js";
+export { keyguardDashboard } from "./keyguard-dashboard.js";
 export { type KeyGuardMetricsKoaOptions, keyguardMetrics } from "./keyguard-metrics.js";
 export {
   blockRequest,
