@@ -11,13 +11,14 @@ const exec = promisify(execFile);
 const servers: Record<string, string> = {
   // CommonJS, as `require` users write it.
   "express.cjs": `const express = require("express");
-const { answerClientError, createKeyGuard, keyguard, keyguardAdminDocs, problemErrorHandler } = require("@keyguard/express");
+const { answerClientError, createKeyGuard, keyguard, keyguardAdminDocs, keyguardDashboard, problemErrorHandler } = require("@keyguard/express");
 (async () => {
   const kg = await createKeyGuard({ secretKey: "smoke-test-secret", databaseUrl: "sqlite:express.db" });
   await kg.createOrganization("Smoke");
   const { rawKey } = await kg.createApiKey({ organization: "Smoke", label: "express-key" });
   const app = express();
   app.use("/docs", keyguardAdminDocs({ openApiUrl: "/admin/openapi.json" }));
+  app.use("/dashboard", keyguardDashboard({ adminApiUrl: "/admin" }));
   app.use(keyguard(kg, { protectedPath: "/api" }));
   app.get("/api/data", (req, res) => res.json({ message: "Authorized!", label: req.apiKey.label }));
   app.use(problemErrorHandler());
@@ -104,12 +105,17 @@ describe("the packed packages, installed with npm into a fresh project", () => {
     expect(allowed.headers.get("x-ratelimit-limit")).toBe("60");
   };
 
-  it("Express, from CommonJS: 401 without a key, 200 with one, /docs says what is missing", async () => {
+  it("Express, from CommonJS: 401 without a key, 200 with one, /docs says what is missing, the dashboard's files are in the package", async () => {
     await serve("express.cjs", async (url, rawKey) => {
       await expectGuarded(url, rawKey, "express-key");
       const docs = await fetch(`${url}/docs/`);
       expect(docs.status).toBe(503);
       expect(await docs.text()).toContain("npm install swagger-ui-dist");
+      const dashboard = await fetch(`${url}/dashboard`);
+      expect(dashboard.status).toBe(200);
+      expect(dashboard.headers.get("content-security-policy")).toContain("script-src 'self'");
+      const script = /src="(\/dashboard\/assets\/[^"]+\.js)"/.exec(await dashboard.text())?.[1];
+      expect((await fetch(`${url}${script}`)).status).toBe(200);
     });
   });
 
