@@ -23,6 +23,7 @@ const OPERATIONS = [
   "GET /keys/{id}/usage",
   "GET /orgs",
   "GET /stats",
+  "GET /usage",
   "GET /webhooks",
   "GET /webhooks/{id}/deliveries",
   "PATCH /keys/{id}",

@@ -155,6 +155,19 @@ describe.runIf(haveChromium)("the dashboard in a real browser", () => {
           .toBe("revoked");
         expect((await callRotated()).status).toBe(401);
 
+        // The overview counts every key's requests: 3 allowed, 1 refused by the limit.
+        await screenLink(page, "Overview").click();
+        await expect
+          .poll(async () => {
+            await page.getByRole("button", { name: "Refresh" }).click();
+            return [
+              await page.getByTestId("overview-total").textContent(),
+              await page.getByTestId("overview-429").textContent(),
+            ];
+          }, PATIENCE)
+          .toEqual(["4", "1"]);
+        expect(await page.getByTestId("top-key-requests").allTextContents()).toEqual(["3", "1"]);
+
         // Every screen: accessible (axe: no serious or critical violation), and pictured.
         for (const screen of ["overview", "organizations", "keys", "blocks", "audit"]) {
           await page.goto(`${server.url}/dashboard#/${screen === "overview" ? "" : screen}`);

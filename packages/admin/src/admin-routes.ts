@@ -38,7 +38,9 @@ import {
   toIpBlockWire,
   toOrganizationWire,
   toStatsWire,
+  toUsageOverviewWire,
   toUsageWire,
+  usageOverviewWire,
   usageWire,
 } from "./wire-format.js";
 
@@ -308,6 +310,22 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
       // Core refuses a start in the future or more than 366 days back.
       const start = since === undefined ? new Date(now - 24 * 3_600_000) : new Date(since);
       return toUsageWire(await kg.usage(keyId(params), { since: start }));
+    },
+  },
+  {
+    method: "GET",
+    path: "/usage",
+    operationId: "getUsageOverview",
+    summary: "Every key's requests per hour and status class, and the busiest keys",
+    tag: "Usage",
+    status: 200,
+    query: usageQuery,
+    response: usageOverviewWire,
+    run: async (kg, { query, now }) => {
+      const { since } = query as z.infer<typeof usageQuery>;
+      // Core refuses a start in the future or more than 366 days back.
+      const start = since === undefined ? new Date(now - 24 * 3_600_000) : new Date(since);
+      return toUsageOverviewWire(await kg.usageOverview({ since: start }));
     },
   },
   {

@@ -14,7 +14,9 @@ import {
   toIpBlockWire,
   toOrganizationWire,
   toStatsWire,
+  toUsageOverviewWire,
   toUsageWire,
+  type UsageOverview,
 } from "@keyguard/core";
 import { z } from "zod";
 
@@ -131,6 +133,34 @@ export const usageWire = z
   })
   .meta({ id: "KeyUsage" });
 
+export const usageOverviewWire = z
+  .object({
+    since: timestamp,
+    hours: z.array(
+      z.object({
+        hour: timestamp,
+        total: z.int(),
+        status_2xx: z.int(),
+        status_3xx: z.int(),
+        status_4xx: z.int(),
+        status_429: z.int().describe("Refused by a limit, a quota or credits: part of status_4xx"),
+        status_5xx: z.int(),
+      }),
+    ),
+    top_keys: z
+      .array(
+        z.object({
+          key_id: z.uuid(),
+          label: z.string(),
+          prefix: z.string(),
+          org_name: z.string(),
+          requests: z.int(),
+        }),
+      )
+      .describe("The 10 keys with the most requests since `since`, most first"),
+  })
+  .meta({ id: "UsageOverview" });
+
 export const ipBlockWire = z
   .object({
     client: z.string().describe("The IP, or the IPv6 prefix clients are limited by"),
@@ -204,6 +234,7 @@ export {
   toIpBlockWire,
   toOrganizationWire,
   toStatsWire,
+  toUsageOverviewWire,
   toUsageWire,
 };
 
@@ -211,5 +242,6 @@ toOrganizationWire satisfies (organization: Organization) => z.infer<typeof orga
 toApiKeyWire satisfies (key: ApiKeyInfo, now: number) => z.infer<typeof apiKeyWire>;
 toStatsWire satisfies (stats: KeyGuardStats) => z.infer<typeof statsWire>;
 toUsageWire satisfies (usage: KeyUsage) => z.infer<typeof usageWire>;
+toUsageOverviewWire satisfies (overview: UsageOverview) => z.infer<typeof usageOverviewWire>;
 toIpBlockWire satisfies (block: IpBlock) => z.infer<typeof ipBlockWire>;
 toAuditEventWire satisfies (event: KeyGuardEvent) => z.infer<typeof auditEventWire>;

@@ -295,6 +295,13 @@ export { checkSecrets, type SecretCheck } from "./secrets/secret-check.js";
 export { secretFingerprint, shortFingerprint } from "./secrets/secret-fingerprint.js";
 export type { UsageMaintenanceTotals } from "./usage/usage-maintenance.js";
 export {
+  type StoredUsageOverview,
+  toUsageOverviewWire,
+  type UsageOverview,
+  type UsageOverviewHour,
+  type UsageOverviewWire,
+} from "./usage/usage-overview.js";
+export {
   UsageRecorder,
   type UsageRecorderOptions,
   type UsageRecorderStats,

@@ -51,6 +51,12 @@ import type { OrganizationListFilter, Store } from "./ports/store.js";
 import { checkSecrets, type SecretCheck } from "./secrets/secret-check.js";
 import { secretFingerprint, shortFingerprint } from "./secrets/secret-fingerprint.js";
 import { UsageMaintenance, type UsageMaintenanceTotals } from "./usage/usage-maintenance.js";
+import {
+  checkReportStart,
+  fillOverviewHours,
+  TOP_KEYS,
+  type UsageOverview,
+} from "./usage/usage-overview.js";
 import { UsageRecorder, type UsageRecorderStats } from "./usage/usage-recorder.js";
 import type { UsageSpool } from "./usage/usage-spool.js";
 import {
@@ -150,8 +156,6 @@ const REFUSED = {
 };
 
 const HOUR_MS = 60 * 60 * 1000;
-/** How far back `usage` reports reach: a year and a day (one bucket per hour). */
-const MAX_USAGE_REPORT_MS = 366 * 24 * HOUR_MS;
 
 /**
  * The KeyGuard service: organizations, keys, verification and usage over one store.
@@ -841,21 +845,29 @@ export class KeyGuard {
   }
 
   /**
+   * Every key's requests per UTC hour since `since` (queued usage is written first; hours
+   * without requests as zeros), and the keys with the most requests in that time: what the
+   * dashboard's overview and admin `GET /usage` show.
+   */
+  async usageOverview(options: { since: Date }): Promise<UsageOverview> {
+    const since = checkReportStart(options.since, this.clock.now());
+    await this.#usage.flush();
+    const stored = await this.store.usageOverview(since, TOP_KEYS);
+    const topKeys = [];
+    for (const { keyId, requests } of stored.topKeys) {
+      // A key deleted meanwhile (never, today: keys are revoked, not deleted) is left out.
+      const key = await this.#keys.get(keyId).catch(() => undefined);
+      if (key !== undefined) topKeys.push({ key, requests });
+    }
+    return { since, hours: fillOverviewHours(stored.hours, since, this.clock.now()), topKeys };
+  }
+
+  /**
    * A key's requests per UTC hour since `since` (queued usage is written first), with
    * hours that saw no requests filled in as zeros.
    */
   async usage(reference: string, options: { since: Date }): Promise<KeyUsage> {
-    const since = options.since;
-    const sinceMs = since instanceof Date ? since.getTime() : Number.NaN;
-    if (Number.isNaN(sinceMs))
-      throw new KeyGuardError("invalid_input", "since must be a valid date");
-    if (sinceMs > this.clock.now()) {
-      throw new KeyGuardError("invalid_input", "since must not be in the future");
-    }
-    // One bucket per hour: a report reaching back to 1970 would be half a million of them.
-    if (this.clock.now() - sinceMs > MAX_USAGE_REPORT_MS) {
-      throw new KeyGuardError("invalid_input", "since must be within the last 366 days");
-    }
+    const since = checkReportStart(options.since, this.clock.now());
     const key = await this.#keys.find(reference);
     await this.#usage.flush();
     const rows = await this.store.usageByHour(key.id, since);

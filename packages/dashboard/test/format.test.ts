@@ -101,7 +101,30 @@ describe("chart data", () => {
     expect(series.ok).toEqual([0, 5, 0, 0]);
     expect(series.clientErrors).toEqual([0, 2, 0, 0]);
     expect(series.serverErrors).toEqual([0, 0, 0, 1]);
-    expect(usageTotals(series)).toEqual({ total: 8, ok: 5, clientErrors: 2, serverErrors: 1 });
+    expect(series.limited).toBeUndefined();
+    expect(usageTotals(series)).toEqual({
+      total: 8,
+      ok: 5,
+      clientErrors: 2,
+      limited: 0,
+      serverErrors: 1,
+    });
+  });
+
+  it("draws 429s apart when the API counts them apart", () => {
+    const hour = "2026-12-02T10:00:00.000Z";
+    const row = { hour, total: 9, status_2xx: 4, status_3xx: 0, status_4xx: 5, status_5xx: 0 };
+    const since = Date.parse(hour);
+    const series = usageSeries([{ ...row, status_429: 3 }], since, since + 1000);
+    expect(series.clientErrors).toEqual([2]);
+    expect(series.limited).toEqual([3]);
+    expect(usageTotals(series)).toEqual({
+      total: 9,
+      ok: 4,
+      clientErrors: 5,
+      limited: 3,
+      serverErrors: 0,
+    });
   });
 });
 

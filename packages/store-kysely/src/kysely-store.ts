@@ -23,6 +23,7 @@ import type {
   StoreCounts,
   StoredApiKey,
   StoredIpRule,
+  StoredUsageOverview,
   UsageBucket,
   UsageEvent,
   UsageMaintenanceResult,
@@ -78,6 +79,7 @@ import {
   rotateSecretFingerprint,
 } from "./secret-fingerprint-queries.js";
 import { all, driveAsync, driveSync, first, run, type Steps } from "./transaction-steps.js";
+import { readUsageOverview } from "./usage-overview-query.js";
 import { compareText, hourOf, sumForRollup } from "./usage-rollup.js";
 import { KyselyWebhookStore } from "./webhooks/kysely-webhook-store.js";
 
@@ -872,6 +874,10 @@ export class KyselyStore implements Store {
       for (const row of rolled) add(this.#codec.readDate(row.hour), row);
       return [...buckets.values()].sort((a, b) => a.hour.getTime() - b.hour.getTime());
     });
+  }
+
+  usageOverview(since: Date, topKeys: number): Promise<StoredUsageOverview> {
+    return this.#run(() => readUsageOverview(this.db, this.#codec, this.dialect, since, topKeys));
   }
 
   async maintainUsage(step: UsageMaintenanceStep): Promise<UsageMaintenanceResult> {

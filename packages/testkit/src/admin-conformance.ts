@@ -175,6 +175,22 @@ export function describeAdminConformance(
       expect(stats.body).toMatchObject({ organizations: 1, total_keys: 1, active_keys: 0 });
       // The allowed request; the revoked key's refusal is not usage of a valid key.
       expect(stats.body.total_requests).toBe(1);
+
+      // Every key's usage: the allowed request, by hour, with its key among the busiest.
+      const overview = await call("GET", "/admin/usage");
+      expect(overview.status).toBe(200);
+      const hours = overview.body.hours as { total: number; status_2xx: number }[];
+      expect(hours).toHaveLength(25); // 24 hours back, and the current one
+      expect(hours.reduce((sum, hour) => sum + hour.status_2xx, 0)).toBe(1);
+      expect(overview.body.top_keys).toEqual([
+        expect.objectContaining({ key_id: created.body.id, requests: 1 }),
+      ]);
+      for (const since of ["yesterday", "2999-01-01T00:00:00Z", "1999-01-01T00:00:00Z"]) {
+        const refused = await call("GET", `/admin/usage?since=${encodeURIComponent(since)}`);
+        expect(refused.status, since).toBe(400);
+        expect(refused.body.code, since).toBe("invalid_input");
+      }
+      expect((await call("GET", "/admin/usage?limit=5")).status).toBe(400);
     });
 
     it("suspends organizations and updates, rotates and reports keys, in force at once", async () => {
@@ -569,6 +585,7 @@ export function describeAdminConformance(
           "GET /keys/{id}/usage getApiKeyUsage",
           "GET /orgs listOrganizations",
           "GET /stats getStats",
+          "GET /usage getUsageOverview",
           "PATCH /keys/{id} updateApiKey",
           "PATCH /orgs/{id} updateOrganization",
           "POST /ip-blocks createIpBlock",

@@ -142,6 +142,7 @@ export function describeUsageConformance(createDatabase: () => Promise<TestDatab
         quotaA: await kg.store.countAllowedRequests(a, new Date("2026-03-01T00:00:00Z")),
         quotaB: await kg.store.countAllowedRequests(b, new Date("2026-03-01T00:00:00Z")),
         sinceHour: await kg.store.countAllowedRequests(a, new Date("2026-03-08T05:00:00Z")),
+        overview: await kg.usageOverview({ since: new Date("2026-03-04T07:20:00Z") }),
       });
       const before = await read();
       expect(before.stats.totalRequests).toBe(799);
@@ -167,6 +168,44 @@ export function describeUsageConformance(createDatabase: () => Promise<TestDatab
       expect((await kg.maintainUsage()).deletedRollups).toBeGreaterThan(0);
       expect((await kg.stats()).totalRequests).toBe(0);
       expect(await kg.maintainUsage()).toEqual({ rolledUp: 0, deletedRows: 0, deletedRollups: 0 });
+    });
+
+    it("gives every key's usage by hour and class, and the busiest keys first", async () => {
+      const { kg, clock, keys } = await setup();
+      const [a, b, c] = keys as [string, string, string];
+      const now = clock.now(); // 2026-03-10T12:34:56Z
+      const at = (hoursAgo: number) => new Date(now - hoursAgo * HOUR_MS);
+      for (const [key, hoursAgo, status, requestCount] of [
+        [a, 0, 200, 3],
+        [a, 0, 429, 1],
+        [b, 1, 500, 2],
+        [b, 1, 404, 1],
+        [c, 30, 200, 9], // before the report starts
+      ] as const) {
+        kg.recordUsage(event(key, at(hoursAgo), status, { requestCount }));
+      }
+      await kg.flushUsage();
+      const overview = await kg.usageOverview({ since: at(2) });
+      expect(overview.hours.map((hour) => hour.hour.toISOString())).toEqual([
+        "2026-03-10T10:00:00.000Z",
+        "2026-03-10T11:00:00.000Z",
+        "2026-03-10T12:00:00.000Z",
+      ]);
+      expect(overview.hours.map(({ hour: _, ...counts }) => counts)).toEqual([
+        { total: 0, status2xx: 0, status3xx: 0, status4xx: 0, status429: 0, status5xx: 0 },
+        { total: 3, status2xx: 0, status3xx: 0, status4xx: 1, status429: 0, status5xx: 2 },
+        { total: 4, status2xx: 3, status3xx: 0, status4xx: 1, status429: 1, status5xx: 0 },
+      ]);
+      expect(overview.topKeys.map(({ key, requests }) => [key.id, key.label, requests])).toEqual([
+        [a, "a", 4],
+        [b, "b", 3],
+      ]);
+      await expect(kg.usageOverview({ since: new Date(now + 60_000) })).rejects.toMatchObject({
+        code: "invalid_input",
+      });
+      await expect(kg.usageOverview({ since: at(367 * 24) })).rejects.toMatchObject({
+        code: "invalid_input",
+      });
     });
 
     it("rolls up from several processes at once, each row counted once", async () => {

@@ -7,6 +7,7 @@ import type { UsageBucket } from "../domain/usage-bucket.js";
 import type { UsageEvent } from "../domain/usage-event.js";
 import type { KeyHashScheme } from "../keys/key-hash-scheme.js";
 import type { LimitSpec } from "../limits/limit-policy.js";
+import type { StoredUsageOverview } from "../usage/usage-overview.js";
 import type { AuditLog, EventRecord } from "./audit-log.js";
 import type { ChangeFeed } from "./change-feed.js";
 import type { IpBlock } from "./limiter.js";
@@ -240,6 +241,13 @@ export interface Store extends AuditLog {
    * requests omitted), oldest first.
    */
   usageByHour(keyId: string, since: Date): Promise<UsageBucket[]>;
+
+  /**
+   * Every key's usage per UTC hour from the start of the hour holding `since` (hours without
+   * requests omitted, oldest first, 429s counted apart too), and the ids of the `topKeys`
+   * keys with the most requests in that time, most first. Rolled-up and raw rows alike.
+   */
+  usageOverview(since: Date, topKeys: number): Promise<StoredUsageOverview>;
 
   /**
    * One bounded step of usage upkeep, each part in a short transaction of its own: rolls

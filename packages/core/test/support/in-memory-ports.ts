@@ -29,6 +29,7 @@ import type {
   RotatedKeys,
   Store,
 } from "../../src/ports/store.js";
+import type { StoredUsageOverview } from "../../src/usage/usage-overview.js";
 
 /**
  * Ports for core's own tests of the request pipeline, which core must test without
@@ -189,6 +190,10 @@ export class InMemoryStore implements Store {
 
   async usageByHour(): Promise<UsageBucket[]> {
     return [];
+  }
+
+  async usageOverview(): Promise<StoredUsageOverview> {
+    return { hours: [], topKeys: [] };
   }
 
   async insertIpBlock(block: IpBlock): Promise<void> {

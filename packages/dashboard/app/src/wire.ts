@@ -95,3 +95,15 @@ export interface AuditEventWire {
     readonly after: Readonly<Record<string, EventValue>>;
   };
 }
+
+export interface UsageOverviewWire {
+  readonly since: string;
+  readonly hours: readonly (UsageHourWire & { readonly status_429: number })[];
+  readonly top_keys: readonly {
+    readonly key_id: string;
+    readonly label: string;
+    readonly prefix: string;
+    readonly org_name: string;
+    readonly requests: number;
+  }[];
+}

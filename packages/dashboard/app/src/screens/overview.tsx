@@ -1,16 +1,35 @@
+import { useMemo, useState } from "preact/hooks";
 import type { AdminClient, Page } from "../admin-client.js";
 import { useClient } from "../client-context.js";
 import { ProblemBanner } from "../components/problem-banner.js";
+import { UsageChart } from "../components/usage-chart.js";
 import { formatCount, formatPercent, formatRelative } from "../format.js";
 import { hrefOf } from "../route.js";
+import { usageSeries, usageTotals } from "../usage-series.js";
 import { useLoad } from "../use-load.js";
-import type { AuditEventWire, StatsWire } from "../wire.js";
+import type { AuditEventWire, StatsWire, UsageOverviewWire } from "../wire.js";
 
 /** The stats as cards, and the latest changes. */
 export function Overview() {
   const client = useClient();
   const stats = useLoad(() => client.get<StatsWire>("/stats"), []);
   const recent = useLoad(() => latestEvents(client, 10), []);
+  const [hours, setHours] = useState(24);
+  const usage = useLoad(
+    () =>
+      client.get<UsageOverviewWire>("/usage", {
+        since: new Date(Date.now() - hours * 3_600_000).toISOString(),
+      }),
+    [hours],
+  );
+  const series = useMemo(
+    () =>
+      usage.data === undefined
+        ? undefined
+        : usageSeries(usage.data.hours, Date.parse(usage.data.since), Date.now()),
+    [usage.data],
+  );
+  const totals = series === undefined ? undefined : usageTotals(series);
   const s = stats.data;
   const now = Date.now();
   return (
@@ -30,6 +49,65 @@ export function Overview() {
           <Card label="Shadow refusals" value={formatCount(s.shadow_refusals)} />
         </div>
       )}
+      <h3>Requests</h3>
+      <div class="filters">
+        <label for="overview-range">Range</label>
+        <select
+          id="overview-range"
+          value={String(hours)}
+          onChange={(e) => setHours(Number(e.currentTarget.value))}
+        >
+          <option value="24">last 24 hours</option>
+          <option value="168">last 7 days</option>
+        </select>
+        <button type="button" onClick={usage.reload}>
+          Refresh
+        </button>
+      </div>
+      <ProblemBanner error={usage.error} />
+      {totals === undefined || series === undefined ? null : (
+        <>
+          <div class="cards">
+            <Card label="Requests" value={formatCount(totals.total)} testid="overview-total" />
+            <Card label="2xx" value={formatCount(totals.ok)} />
+            <Card
+              label="Refused by limits (429)"
+              value={formatCount(totals.limited)}
+              testid="overview-429"
+            />
+            <Card label="4xx" value={formatCount(totals.clientErrors)} />
+            <Card label="5xx" value={formatCount(totals.serverErrors)} />
+          </div>
+          <UsageChart series={series} title="Requests per hour, all keys" />
+        </>
+      )}
+      <h3>Busiest keys</h3>
+      <div class="table-wrap">
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">Key</th>
+              <th scope="col">Prefix</th>
+              <th scope="col">Organization</th>
+              <th scope="col">Requests</th>
+            </tr>
+          </thead>
+          <tbody>
+            {(usage.data?.top_keys ?? []).map((key) => (
+              <tr key={key.key_id}>
+                <td>
+                  <a href={hrefOf({ screen: "key", id: key.key_id })}>{key.label}</a>
+                </td>
+                <td>
+                  <code>{key.prefix}</code>
+                </td>
+                <td>{key.org_name}</td>
+                <td data-testid="top-key-requests">{formatCount(key.requests)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
       <h3>Latest changes</h3>
       <ProblemBanner error={recent.error} />
       <ul class="events">
