@@ -1,5 +1,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:http";
 import { createRequire } from "node:module";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -192,6 +194,60 @@ describe.runIf(haveChromium)("the dashboard in a real browser", () => {
       }
     },
   );
+});
+
+describe.runIf(haveChromium)("the dashboard against a hostile page", () => {
+  it("cannot be framed, and the page's origin cannot call the admin API", async () => {
+    const directory = mkdtempSync(join(tmpdir(), "keyguard-dashboard-hostile-"));
+    const server = await startExampleProcess("express", {
+      KEYGUARD_DATABASE_URL: `sqlite:${join(directory, "keyguard.db")}`,
+    });
+    // Another origin (another port), serving a page that frames the dashboard and calls
+    // the admin API with the well-known default admin key.
+    const hostile = createServer((_request, response) => {
+      response.setHeader("content-type", "text/html");
+      response.end(`<!doctype html><html><head><title>Prize</title></head><body>
+<iframe id="frame" src="${server.url}/dashboard" width="800" height="600"></iframe>
+<script>
+  window.attempt = fetch(${JSON.stringify(`${server.url}/admin/orgs`)}, {
+    method: "POST",
+    headers: { "x-admin-key": ${JSON.stringify(EXAMPLE_SECRET)}, "content-type": "application/json" },
+    body: JSON.stringify({ name: "Made by a hostile page" }),
+  }).then((r) => r.status, (e) => "refused: " + e.name);
+</script></body></html>`);
+    });
+    await new Promise<void>((resolve) => hostile.listen(0, "127.0.0.1", resolve));
+    const hostileUrl = `http://localhost:${(hostile.address() as AddressInfo).port}/`;
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    try {
+      const page = await browser.newPage();
+      await page.goto(hostileUrl);
+      expect(
+        await page.evaluate(() => (globalThis as unknown as { attempt: Promise<unknown> }).attempt),
+      ).toBe("refused: TypeError");
+      // The frame never shows the dashboard: frame-ancestors 'none' / X-Frame-Options.
+      await expect
+        .poll(
+          () =>
+            page
+              .frames()
+              .find((frame) => frame !== page.mainFrame())
+              ?.url(),
+          PATIENCE,
+        )
+        .toMatch(/^chrome-error:/);
+      const organizations = await fetch(`${server.url}/admin/orgs`, {
+        headers: { "x-admin-key": EXAMPLE_SECRET },
+      });
+      expect(((await organizations.json()) as { items: unknown[] }).items).toEqual([]);
+    } finally {
+      await browser.close();
+      hostile.close();
+      server.child.kill("SIGTERM");
+      await server.exited;
+      rmSync(directory, { recursive: true, force: true });
+    }
+  });
 });
 
 async function expectAccessible(page: Page, screen: string): Promise<void> {
