@@ -184,6 +184,16 @@ describe.runIf(haveChromium)("the dashboard in a real browser", () => {
         await page.getByRole("button", { name: "Sign out" }).click();
         await page.reload();
         await page.getByLabel("Admin key").waitFor();
+        // A key the server stopped accepting (changed meanwhile) signs the tab out, saying why.
+        await page.evaluate(() =>
+          (
+            globalThis as unknown as { sessionStorage: { setItem(k: string, v: string): void } }
+          ).sessionStorage.setItem("keyguard.adminKey", "a-key-changed-since"),
+        );
+        await page.reload();
+        await expect
+          .poll(() => page.getByRole("status").textContent(), PATIENCE)
+          .toContain("no longer accepts this admin key");
         expect(foreign).toEqual([]);
         expect(pageErrors).toEqual([]);
       } finally {

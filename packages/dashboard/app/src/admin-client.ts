@@ -29,10 +29,13 @@ type Query = Record<string, string | number | undefined>;
 export class AdminClient {
   readonly #base: string;
   readonly #key: string;
+  readonly #onUnauthorized: (() => void) | undefined;
 
-  constructor(base: string, key: string) {
+  /** `onUnauthorized`: the key stopped working (changed on the server): sign out. */
+  constructor(base: string, key: string, onUnauthorized?: () => void) {
     this.#base = base.replace(/\/+$/, "");
     this.#key = key;
+    this.#onUnauthorized = onUnauthorized;
   }
 
   get<T>(path: string, query: Query = {}): Promise<T> {
@@ -81,6 +84,7 @@ export class AdminClient {
     } catch {
       parsed = undefined;
     }
+    if (response.status === 401) this.#onUnauthorized?.();
     if (!response.ok) throw problemOf(response.status, parsed);
     return parsed as T;
   }

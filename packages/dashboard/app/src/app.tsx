@@ -22,18 +22,28 @@ const NAV: readonly { readonly label: string; readonly route: Route }[] = [
 /** The console: sign-in until an admin key is accepted, then the screens. */
 export function App() {
   const base = adminApiBase();
+  const [notice, setNotice] = useState<string | undefined>(undefined);
+  const signedIn = (key: string) =>
+    new AdminClient(base, key, () => {
+      // The admin key was changed on the server: back to the sign-in, saying why.
+      saveAdminKey(undefined);
+      setClient(undefined);
+      setNotice("The server no longer accepts this admin key. Sign in again.");
+    });
   const [client, setClient] = useState<AdminClient | undefined>(() => {
     const key = savedAdminKey();
-    return key === undefined ? undefined : new AdminClient(base, key);
+    return key === undefined ? undefined : signedIn(key);
   });
   const route = useRoute();
   if (client === undefined) {
     return (
       <SignIn
         base={base}
-        onSignedIn={(signedIn, key) => {
+        notice={notice}
+        onSignedIn={(key) => {
           saveAdminKey(key);
-          setClient(signedIn);
+          setNotice(undefined);
+          setClient(signedIn(key));
         }}
       />
     );

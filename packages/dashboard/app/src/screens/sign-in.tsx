@@ -5,7 +5,9 @@ import { ProblemBanner } from "../components/problem-banner.js";
 /** Sign-in with the admin key: checked against the API before the console opens. */
 export function SignIn(props: {
   readonly base: string;
-  readonly onSignedIn: (client: AdminClient, key: string) => void;
+  /** Why the page signed out by itself, if it did. */
+  readonly notice?: string | undefined;
+  readonly onSignedIn: (key: string) => void;
 }) {
   const [key, setKey] = useState("");
   const [error, setError] = useState<unknown>(undefined);
@@ -13,6 +15,11 @@ export function SignIn(props: {
   return (
     <main class="sign-in">
       <h1>KeyGuard</h1>
+      {props.notice === undefined ? null : (
+        <p class="notice" role="status">
+          {props.notice}
+        </p>
+      )}
       <form
         onSubmit={async (event) => {
           event.preventDefault();
@@ -21,7 +28,7 @@ export function SignIn(props: {
           const client = new AdminClient(props.base, key.trim());
           try {
             await client.get("/stats");
-            props.onSignedIn(client, key.trim());
+            props.onSignedIn(key.trim());
           } catch (cause) {
             setError(
               cause instanceof ApiProblem && cause.status === 401
