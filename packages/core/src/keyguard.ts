@@ -51,13 +51,9 @@ import type { OrganizationListFilter, Store } from "./ports/store.js";
 import { checkSecrets, type SecretCheck } from "./secrets/secret-check.js";
 import { secretFingerprint, shortFingerprint } from "./secrets/secret-fingerprint.js";
 import { UsageMaintenance, type UsageMaintenanceTotals } from "./usage/usage-maintenance.js";
-import {
-  checkReportStart,
-  fillOverviewHours,
-  TOP_KEYS,
-  type UsageOverview,
-} from "./usage/usage-overview.js";
+import { TOP_KEYS, type UsageOverview } from "./usage/usage-overview.js";
 import { UsageRecorder, type UsageRecorderStats } from "./usage/usage-recorder.js";
+import { checkReportStart, fillHours } from "./usage/usage-report.js";
 import type { UsageSpool } from "./usage/usage-spool.js";
 import {
   type ErrorReporter,
@@ -859,7 +855,16 @@ export class KeyGuard {
       const key = await this.#keys.get(keyId).catch(() => undefined);
       if (key !== undefined) topKeys.push({ key, requests });
     }
-    return { since, hours: fillOverviewHours(stored.hours, since, this.clock.now()), topKeys };
+    const hours = fillHours(stored.hours, since, this.clock.now(), (hour) => ({
+      hour,
+      total: 0,
+      status2xx: 0,
+      status3xx: 0,
+      status4xx: 0,
+      status429: 0,
+      status5xx: 0,
+    }));
+    return { since, hours, topKeys };
   }
 
   /**
@@ -871,21 +876,14 @@ export class KeyGuard {
     const key = await this.#keys.find(reference);
     await this.#usage.flush();
     const rows = await this.store.usageByHour(key.id, since);
-    const byHour = new Map(rows.map((row) => [row.hour.getTime(), row]));
-    const buckets: UsageBucket[] = [];
-    const first = Math.floor(since.getTime() / HOUR_MS) * HOUR_MS;
-    for (let hour = first; hour <= this.clock.now(); hour += HOUR_MS) {
-      buckets.push(
-        byHour.get(hour) ?? {
-          hour: new Date(hour),
-          total: 0,
-          status2xx: 0,
-          status3xx: 0,
-          status4xx: 0,
-          status5xx: 0,
-        },
-      );
-    }
+    const buckets = fillHours(rows, since, this.clock.now(), (hour) => ({
+      hour,
+      total: 0,
+      status2xx: 0,
+      status3xx: 0,
+      status4xx: 0,
+      status5xx: 0,
+    }));
     return { key: toApiKeyInfo(key), since, buckets };
   }
 

@@ -1,10 +1,6 @@
 import type { ApiKeyInfo } from "../domain/api-key.js";
 import type { UsageBucket } from "../domain/usage-bucket.js";
-import { KeyGuardError } from "../errors/keyguard-error.js";
 
-const HOUR_MS = 3_600_000;
-/** One bucket per hour: a report reaching back to 1970 would be half a million of them. */
-const MAX_REPORT_MS = 366 * 24 * HOUR_MS;
 /** Keys the overview ranks by requests. */
 export const TOP_KEYS = 10;
 
@@ -26,41 +22,6 @@ export interface UsageOverview {
   readonly since: Date;
   readonly hours: readonly UsageOverviewHour[];
   readonly topKeys: readonly { readonly key: ApiKeyInfo; readonly requests: number }[];
-}
-
-/** Checks a report's start: a valid time, not in the future, within the last 366 days. */
-export function checkReportStart(since: unknown, now: number): Date {
-  const sinceMs = since instanceof Date ? since.getTime() : Number.NaN;
-  if (Number.isNaN(sinceMs)) throw new KeyGuardError("invalid_input", "since must be a valid date");
-  if (sinceMs > now) throw new KeyGuardError("invalid_input", "since must not be in the future");
-  if (now - sinceMs > MAX_REPORT_MS) {
-    throw new KeyGuardError("invalid_input", "since must be within the last 366 days");
-  }
-  return since as Date;
-}
-
-/** The stored overview with every hour from `since`'s to `now`'s, hours without requests as zeros. */
-export function fillOverviewHours(
-  rows: readonly UsageOverviewHour[],
-  since: Date,
-  now: number,
-): UsageOverviewHour[] {
-  const byHour = new Map(rows.map((row) => [row.hour.getTime(), row]));
-  const hours: UsageOverviewHour[] = [];
-  for (let hour = Math.floor(since.getTime() / HOUR_MS) * HOUR_MS; hour <= now; hour += HOUR_MS) {
-    hours.push(
-      byHour.get(hour) ?? {
-        hour: new Date(hour),
-        total: 0,
-        status2xx: 0,
-        status3xx: 0,
-        status4xx: 0,
-        status429: 0,
-        status5xx: 0,
-      },
-    );
-  }
-  return hours;
 }
 
 /** The overview on the wire (admin `GET /usage`): the seed's snake_case and ISO times. */

@@ -1,6 +1,7 @@
 import { useState } from "preact/hooks";
 import type { Page } from "../admin-client.js";
 import { useClient } from "../client-context.js";
+import { DataTable } from "../components/data-table.js";
 import { ProblemBanner } from "../components/problem-banner.js";
 import { formatTime } from "../format.js";
 import { usePages } from "../use-pages.js";
@@ -40,35 +41,22 @@ export function Audit(props: { readonly target?: string }) {
         />
       </div>
       <ProblemBanner error={pages.error} />
-      <div class="table-wrap">
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">When</th>
-              <th scope="col">Action</th>
-              <th scope="col">Target</th>
-              <th scope="col">By</th>
-              <th scope="col">Changes</th>
-            </tr>
-          </thead>
-          <tbody>
-            {pages.items.map((event) => (
-              <tr key={event.id}>
-                <td>{formatTime(event.at)}</td>
-                <td>{event.action}</td>
-                <td>
-                  {event.target_type} <code>{event.target_id}</code>
-                </td>
-                <td>
-                  {event.actor.type}
-                  {event.actor.name === null ? "" : ` (${event.actor.name})`}
-                </td>
-                <td class="changes">{describeChanges(event)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <DataTable columns={["When", "Action", "Target", "By", "Changes"]}>
+        {pages.items.map((event) => (
+          <tr key={event.id}>
+            <td>{formatTime(event.at)}</td>
+            <td>{event.action}</td>
+            <td>
+              {event.target_type} <code>{event.target_id}</code>
+            </td>
+            <td>
+              {event.actor.type}
+              {event.actor.name === null ? "" : ` (${event.actor.name})`}
+            </td>
+            <td class="changes">{describeChanges(event)}</td>
+          </tr>
+        ))}
+      </DataTable>
       {pages.more ? (
         <button type="button" onClick={pages.loadMore}>
           Load more

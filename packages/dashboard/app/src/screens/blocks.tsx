@@ -1,5 +1,6 @@
 import { useState } from "preact/hooks";
 import { useClient } from "../client-context.js";
+import { DataTable } from "../components/data-table.js";
 import { ProblemBanner } from "../components/problem-banner.js";
 import { formatRelative } from "../format.js";
 import { useLoad } from "../use-load.js";
@@ -66,47 +67,34 @@ export function Blocks() {
         </button>
       </form>
       <ProblemBanner error={blocks.error} />
-      <div class="table-wrap">
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Client</th>
-              <th scope="col">Where</th>
-              <th scope="col">Reason</th>
-              <th scope="col">Ends</th>
-              <th scope="col">Actions</th>
-            </tr>
-          </thead>
-          <tbody>
-            {(blocks.data?.items ?? []).map((block) => (
-              <tr key={`${block.client} ${block.path ?? ""}`}>
-                <td>
-                  <code>{block.client}</code>
-                </td>
-                <td>{block.scope === "global" ? "everywhere" : block.path}</td>
-                <td>
-                  {block.reason}
-                  {block.automatic ? " (automatic)" : ""}
-                </td>
-                <td>{formatRelative(block.until, now)}</td>
-                <td>
-                  <button
-                    type="button"
-                    onClick={() =>
-                      void act(
-                        () => client.delete(`/ip-blocks/${encodeURIComponent(block.client)}`),
-                        blocks.reload,
-                      )
-                    }
-                  >
-                    Lift
-                  </button>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <DataTable columns={["Client", "Where", "Reason", "Ends", "Actions"]}>
+        {(blocks.data?.items ?? []).map((block) => (
+          <tr key={`${block.client} ${block.path ?? ""}`}>
+            <td>
+              <code>{block.client}</code>
+            </td>
+            <td>{block.scope === "global" ? "everywhere" : block.path}</td>
+            <td>
+              {block.reason}
+              {block.automatic ? " (automatic)" : ""}
+            </td>
+            <td>{formatRelative(block.until, now)}</td>
+            <td>
+              <button
+                type="button"
+                onClick={() =>
+                  void act(
+                    () => client.delete(`/ip-blocks/${encodeURIComponent(block.client)}`),
+                    blocks.reload,
+                  )
+                }
+              >
+                Lift
+              </button>
+            </td>
+          </tr>
+        ))}
+      </DataTable>
       <h3>IP rules</h3>
       <form
         class="inline-form"
@@ -153,43 +141,30 @@ export function Blocks() {
         </button>
       </form>
       <ProblemBanner error={rules.error} />
-      <div class="table-wrap">
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Range</th>
-              <th scope="col">Action</th>
-              <th scope="col">Reason</th>
-              <th scope="col">Source</th>
-              <th scope="col">Actions</th>
-            </tr>
-          </thead>
-          <tbody>
-            {(rules.data?.items ?? []).map((rule) => (
-              <tr key={rule.id ?? `config ${rule.action} ${rule.cidr}`}>
-                <td>
-                  <code>{rule.cidr}</code>
-                </td>
-                <td>{rule.action}</td>
-                <td>{rule.reason ?? ""}</td>
-                <td>{rule.source === "config" ? "configuration" : "database"}</td>
-                <td>
-                  {rule.id === null ? null : (
-                    <button
-                      type="button"
-                      onClick={() =>
-                        void act(() => client.delete(`/ip-rules/${rule.id}`), rules.reload)
-                      }
-                    >
-                      Remove
-                    </button>
-                  )}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <DataTable columns={["Range", "Action", "Reason", "Source", "Actions"]}>
+        {(rules.data?.items ?? []).map((rule) => (
+          <tr key={rule.id ?? `config ${rule.action} ${rule.cidr}`}>
+            <td>
+              <code>{rule.cidr}</code>
+            </td>
+            <td>{rule.action}</td>
+            <td>{rule.reason ?? ""}</td>
+            <td>{rule.source === "config" ? "configuration" : "database"}</td>
+            <td>
+              {rule.id === null ? null : (
+                <button
+                  type="button"
+                  onClick={() =>
+                    void act(() => client.delete(`/ip-rules/${rule.id}`), rules.reload)
+                  }
+                >
+                  Remove
+                </button>
+              )}
+            </td>
+          </tr>
+        ))}
+      </DataTable>
     </section>
   );
 }

@@ -3,6 +3,7 @@ import { useClient } from "../client-context.js";
 import { ConfirmButton } from "../components/confirm-button.js";
 import { ProblemBanner } from "../components/problem-banner.js";
 import { RawKeyNotice } from "../components/raw-key-notice.js";
+import { StatCard } from "../components/stat-card.js";
 import { UsageChart } from "../components/usage-chart.js";
 import { formatCount, formatKeyLimits, formatRelative, formatTime } from "../format.js";
 import { hrefOf } from "../route.js";
@@ -153,24 +154,10 @@ export function KeyDetail(props: { readonly id: string }) {
       {totals === undefined || series === undefined ? null : (
         <>
           <div class="cards">
-            <div class="card">
-              <div class="card-label">Requests</div>
-              <div class="card-value" data-testid="usage-total">
-                {formatCount(totals.total)}
-              </div>
-            </div>
-            <div class="card">
-              <div class="card-label">2xx</div>
-              <div class="card-value">{formatCount(totals.ok)}</div>
-            </div>
-            <div class="card">
-              <div class="card-label">4xx</div>
-              <div class="card-value">{formatCount(totals.clientErrors)}</div>
-            </div>
-            <div class="card">
-              <div class="card-label">5xx</div>
-              <div class="card-value">{formatCount(totals.serverErrors)}</div>
-            </div>
+            <StatCard label="Requests" value={formatCount(totals.total)} testid="usage-total" />
+            <StatCard label="2xx" value={formatCount(totals.ok)} />
+            <StatCard label="4xx" value={formatCount(totals.clientErrors)} />
+            <StatCard label="5xx" value={formatCount(totals.serverErrors)} />
           </div>
           <UsageChart series={series} title={`Requests per hour, ${k.label}`} />
         </>

@@ -1,6 +1,7 @@
 import { useState } from "preact/hooks";
 import type { Page } from "../admin-client.js";
 import { useClient } from "../client-context.js";
+import { DataTable } from "../components/data-table.js";
 import { ProblemBanner } from "../components/problem-banner.js";
 import { RawKeyNotice } from "../components/raw-key-notice.js";
 import { formatKeyLimits, formatRelative } from "../format.js";
@@ -108,38 +109,24 @@ export function Keys(props: { readonly org?: string }) {
         />
       </div>
       <ProblemBanner error={pages.error} />
-      <div class="table-wrap">
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Label</th>
-              <th scope="col">Prefix</th>
-              <th scope="col">Organization</th>
-              <th scope="col">Status</th>
-              <th scope="col">Limits</th>
-              <th scope="col">Last used</th>
-            </tr>
-          </thead>
-          <tbody>
-            {shown.map((key) => (
-              <tr key={key.id}>
-                <td>
-                  <a href={hrefOf({ screen: "key", id: key.id })}>{key.label}</a>
-                </td>
-                <td>
-                  <code>{key.prefix}</code>
-                </td>
-                <td>{key.org_name}</td>
-                <td>
-                  <span class={`status status-${key.status}`}>{key.status}</span>
-                </td>
-                <td class="limits">{formatKeyLimits(key)}</td>
-                <td>{formatRelative(key.last_used_at, now)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <DataTable columns={["Label", "Prefix", "Organization", "Status", "Limits", "Last used"]}>
+        {shown.map((key) => (
+          <tr key={key.id}>
+            <td>
+              <a href={hrefOf({ screen: "key", id: key.id })}>{key.label}</a>
+            </td>
+            <td>
+              <code>{key.prefix}</code>
+            </td>
+            <td>{key.org_name}</td>
+            <td>
+              <span class={`status status-${key.status}`}>{key.status}</span>
+            </td>
+            <td class="limits">{formatKeyLimits(key)}</td>
+            <td>{formatRelative(key.last_used_at, now)}</td>
+          </tr>
+        ))}
+      </DataTable>
       {shown.length === 0 && pages.error === undefined ? <p>No keys match.</p> : null}
       {pages.more ? (
         <button type="button" onClick={pages.loadMore}>

@@ -1,6 +1,7 @@
 import { useState } from "preact/hooks";
 import type { Page } from "../admin-client.js";
 import { useClient } from "../client-context.js";
+import { DataTable } from "../components/data-table.js";
 import { ProblemBanner } from "../components/problem-banner.js";
 import { formatLimit, formatTime, parseLimits } from "../format.js";
 import { hrefOf } from "../route.js";
@@ -65,24 +66,11 @@ export function Organizations() {
         </select>
       </div>
       <ProblemBanner error={error ?? pages.error} />
-      <div class="table-wrap">
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Status</th>
-              <th scope="col">Limits</th>
-              <th scope="col">Created</th>
-              <th scope="col">Actions</th>
-            </tr>
-          </thead>
-          <tbody>
-            {pages.items.map((org) => (
-              <OrganizationRow key={org.id} org={org} act={act} />
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <DataTable columns={["Name", "Status", "Limits", "Created", "Actions"]}>
+        {pages.items.map((org) => (
+          <OrganizationRow key={org.id} org={org} act={act} />
+        ))}
+      </DataTable>
       {pages.more ? (
         <button type="button" onClick={pages.loadMore}>
           Load more

@@ -1,7 +1,9 @@
 import { useMemo, useState } from "preact/hooks";
 import type { AdminClient, Page } from "../admin-client.js";
 import { useClient } from "../client-context.js";
+import { DataTable } from "../components/data-table.js";
 import { ProblemBanner } from "../components/problem-banner.js";
+import { StatCard } from "../components/stat-card.js";
 import { UsageChart } from "../components/usage-chart.js";
 import { formatCount, formatPercent, formatRelative } from "../format.js";
 import { hrefOf } from "../route.js";
@@ -38,15 +40,19 @@ export function Overview() {
       <ProblemBanner error={stats.error} />
       {s === undefined ? null : (
         <div class="cards">
-          <Card label="Organizations" value={formatCount(s.organizations)} />
-          <Card
+          <StatCard label="Organizations" value={formatCount(s.organizations)} />
+          <StatCard
             label="Active keys"
             value={`${formatCount(s.active_keys)} of ${formatCount(s.total_keys)}`}
           />
-          <Card label="Requests" value={formatCount(s.total_requests)} testid="total-requests" />
-          <Card label="Last hour" value={formatCount(s.requests_last_hour)} />
-          <Card label="Error rate" value={formatPercent(s.error_rate)} />
-          <Card label="Shadow refusals" value={formatCount(s.shadow_refusals)} />
+          <StatCard
+            label="Requests"
+            value={formatCount(s.total_requests)}
+            testid="total-requests"
+          />
+          <StatCard label="Last hour" value={formatCount(s.requests_last_hour)} />
+          <StatCard label="Error rate" value={formatPercent(s.error_rate)} />
+          <StatCard label="Shadow refusals" value={formatCount(s.shadow_refusals)} />
         </div>
       )}
       <h3>Requests</h3>
@@ -68,46 +74,34 @@ export function Overview() {
       {totals === undefined || series === undefined ? null : (
         <>
           <div class="cards">
-            <Card label="Requests" value={formatCount(totals.total)} testid="overview-total" />
-            <Card label="2xx" value={formatCount(totals.ok)} />
-            <Card
+            <StatCard label="Requests" value={formatCount(totals.total)} testid="overview-total" />
+            <StatCard label="2xx" value={formatCount(totals.ok)} />
+            <StatCard
               label="Refused by limits (429)"
               value={formatCount(totals.limited)}
               testid="overview-429"
             />
-            <Card label="4xx" value={formatCount(totals.clientErrors)} />
-            <Card label="5xx" value={formatCount(totals.serverErrors)} />
+            <StatCard label="4xx" value={formatCount(totals.clientErrors)} />
+            <StatCard label="5xx" value={formatCount(totals.serverErrors)} />
           </div>
           <UsageChart series={series} title="Requests per hour, all keys" />
         </>
       )}
       <h3>Busiest keys</h3>
-      <div class="table-wrap">
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Key</th>
-              <th scope="col">Prefix</th>
-              <th scope="col">Organization</th>
-              <th scope="col">Requests</th>
-            </tr>
-          </thead>
-          <tbody>
-            {(usage.data?.top_keys ?? []).map((key) => (
-              <tr key={key.key_id}>
-                <td>
-                  <a href={hrefOf({ screen: "key", id: key.key_id })}>{key.label}</a>
-                </td>
-                <td>
-                  <code>{key.prefix}</code>
-                </td>
-                <td>{key.org_name}</td>
-                <td data-testid="top-key-requests">{formatCount(key.requests)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <DataTable columns={["Key", "Prefix", "Organization", "Requests"]}>
+        {(usage.data?.top_keys ?? []).map((key) => (
+          <tr key={key.key_id}>
+            <td>
+              <a href={hrefOf({ screen: "key", id: key.key_id })}>{key.label}</a>
+            </td>
+            <td>
+              <code>{key.prefix}</code>
+            </td>
+            <td>{key.org_name}</td>
+            <td data-testid="top-key-requests">{formatCount(key.requests)}</td>
+          </tr>
+        ))}
+      </DataTable>
       <h3>Latest changes</h3>
       <ProblemBanner error={recent.error} />
       <ul class="events">
@@ -122,17 +116,6 @@ export function Overview() {
       </ul>
       <a href={hrefOf({ screen: "audit" })}>The whole audit log</a>
     </section>
-  );
-}
-
-function Card(props: { readonly label: string; readonly value: string; readonly testid?: string }) {
-  return (
-    <div class="card">
-      <div class="card-label">{props.label}</div>
-      <div class="card-value" data-testid={props.testid}>
-        {props.value}
-      </div>
-    </div>
   );
 }
 
