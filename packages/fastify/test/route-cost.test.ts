@@ -30,22 +30,41 @@ describeRouteCostConformance(
     return { url, close: () => app.close() };
   },
   async (kg, cost) => {
-    // A route's cost, checked as the route is registered; the plugin's, as it is.
-    const app = Fastify();
-    try {
-      await app.register(keyguard, { kg });
-      app.get("/api/report", { config: { keyguard: { cost: cost as number } } }, async () => ({}));
-      await app.ready();
-      const plugin = Fastify();
-      try {
-        await plugin.register(keyguard, { kg, cost: cost as number });
-        await plugin.ready();
-      } finally {
-        await plugin.close();
-      }
-    } finally {
-      await app.close();
+    // Both must refuse a bad cost (or accept a good one) alike: a route's config, as the
+    // route is registered, and the plugin's option, as the plugin is.
+    const outcomes = await Promise.all([
+      settle(async () => {
+        const app = Fastify();
+        try {
+          await app.register(keyguard, { kg });
+          app.get(
+            "/api/report",
+            { config: { keyguard: { cost: cost as number } } },
+            async () => ({}),
+          );
+          await app.ready();
+        } finally {
+          await app.close();
+        }
+      }),
+      settle(async () => {
+        const app = Fastify();
+        try {
+          await app.register(keyguard, { kg, cost: cost as number });
+          await app.ready();
+        } finally {
+          await app.close();
+        }
+      }),
+    ]);
+    const [route, plugin] = outcomes;
+    if (route === undefined && plugin === undefined) return;
+    if (route === undefined || plugin === undefined) {
+      throw new Error(
+        `only the ${route === undefined ? "plugin" : "route"} refused ${String(cost)}`,
+      );
     }
+    throw route;
   },
   {
     openStore: (directory) =>
@@ -53,3 +72,13 @@ describeRouteCostConformance(
     createLimiter: () => new MemoryLimiter(),
   },
 );
+
+/** What `run` threw, or `undefined`. */
+async function settle(run: () => Promise<void>): Promise<unknown> {
+  try {
+    await run();
+    return undefined;
+  } catch (error) {
+    return error ?? new Error("threw nothing");
+  }
+}
