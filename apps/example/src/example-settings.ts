@@ -13,6 +13,12 @@ export const DASHBOARD_PREFIX = "/dashboard";
 /** `POST /login`: 5 attempts a minute per client, then a 15-minute lockout on that route. */
 export const LOGIN_LIMIT: IpRateLimitRule = { limit: 5, windowMs: 60_000, lockout: "15 minutes" };
 
+/**
+ * `GET /api/report` spends this much of the key's limits per request (every other `/api`
+ * route spends 1): a report reads the database, a plain route does not.
+ */
+export const REPORT_COST = 5;
+
 /** `POST /api/withdraw` locks the caller out of that route for this long. */
 export const WITHDRAW_LOCKOUT = { duration: "1 hour", scope: "path" } as const;
 

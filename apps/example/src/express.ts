@@ -1,6 +1,7 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import {
+  type ApiKeyInfo,
   answerClientError,
   blockRequest,
   keyguard,
@@ -20,18 +21,25 @@ import {
   OPENAPI_URL,
   PROTECTED_PATH,
   port,
+  REPORT_COST,
   serverTimeouts,
   WITHDRAW_LOCKOUT,
   WITHDRAW_REFUSAL,
 } from "./example-settings.js";
 import { listen } from "./listen.js";
 import { runExample } from "./run-example.js";
+import { usageReport } from "./usage-report.js";
 
 await runExample("express", async (kg) => {
   const app = express();
   app.use(ADMIN_PREFIX, keyguardAdmin(kg));
   app.use(DOCS_PREFIX, keyguardAdminDocs({ openApiUrl: OPENAPI_URL }));
   app.use(DASHBOARD_PREFIX, keyguardDashboard({ adminApiUrl: ADMIN_PREFIX }));
+  // A costlier route has a guard of its own, registered before the app-wide one: answered
+  // here, its requests never reach that one (which would charge them 1 more).
+  app.get("/api/report", keyguard(kg, { cost: REPORT_COST }), async (req, res) => {
+    res.json(await usageReport(kg, req.apiKey as ApiKeyInfo));
+  });
   app.use(keyguard(kg, { protectedPath: PROTECTED_PATH }));
   // Prometheus scrapes this; behind the admin key unless KEYGUARD_METRICS_PUBLIC=true.
   app.get("/metrics", keyguardMetrics(kg));

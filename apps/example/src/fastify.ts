@@ -1,5 +1,6 @@
 import type { AddressInfo } from "node:net";
 import {
+  type ApiKeyInfo,
   answerClientError,
   blockRequest,
   keyguard,
@@ -19,11 +20,13 @@ import {
   OPENAPI_URL,
   PROTECTED_PATH,
   port,
+  REPORT_COST,
   serverTimeouts,
   WITHDRAW_LOCKOUT,
   WITHDRAW_REFUSAL,
 } from "./example-settings.js";
 import { runExample } from "./run-example.js";
+import { usageReport } from "./usage-report.js";
 
 await runExample("fastify", async (kg) => {
   const timeouts = serverTimeouts();
@@ -50,6 +53,10 @@ await runExample("fastify", async (kg) => {
     key_label: request.apiKey?.label,
     scopes: request.apiKey?.scopes,
   }));
+  // Spends REPORT_COST of the key's limits per request instead of 1.
+  app.get("/api/report", { config: { keyguard: { cost: REPORT_COST } } }, (request) =>
+    usageReport(kg, request.apiKey as ApiKeyInfo),
+  );
   app.post("/login", { onRequest: rateLimitByIp(kg, LOGIN_LIMIT) }, async () => ({
     message: "Login attempt accepted",
   }));

@@ -1,6 +1,7 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import {
+  type ApiKeyInfo,
   answerClientError,
   blockRequest,
   keyguard,
@@ -21,15 +22,23 @@ import {
   OPENAPI_URL,
   PROTECTED_PATH,
   port,
+  REPORT_COST,
   serverTimeouts,
   WITHDRAW_LOCKOUT,
   WITHDRAW_REFUSAL,
 } from "./example-settings.js";
 import { listen } from "./listen.js";
 import { runExample } from "./run-example.js";
+import { usageReport } from "./usage-report.js";
 
 await runExample("koa", async (kg) => {
   const app = new Koa();
+  // A costlier route has a guard of its own, on a router used before the app-wide guard:
+  // answered there, its requests never reach that one (which would charge them 1 more).
+  const costly = new Router();
+  costly.get("/api/report", keyguard(kg, { cost: REPORT_COST }), async (ctx) => {
+    ctx.body = await usageReport(kg, ctx.state.apiKey as ApiKeyInfo);
+  });
   const router = new Router();
   // Prometheus scrapes this; behind the admin key unless KEYGUARD_METRICS_PUBLIC=true.
   router.get("/metrics", keyguardMetrics(kg));
@@ -56,6 +65,7 @@ await runExample("koa", async (kg) => {
   app.use(keyguardAdmin(kg, { prefix: ADMIN_PREFIX }));
   app.use(keyguardAdminDocs({ prefix: DOCS_PREFIX, openApiUrl: OPENAPI_URL }));
   app.use(keyguardDashboard({ prefix: DASHBOARD_PREFIX, adminApiUrl: ADMIN_PREFIX }));
+  app.use(costly.routes());
   app.use(keyguard(kg, { protectedPath: PROTECTED_PATH }));
   app.use(router.routes());
   const server = createServer(serverTimeouts(), app.callback());

@@ -53,33 +53,68 @@ export function parseDurationOption(text: string, flag: string): number {
   }
 }
 
-const LIMIT_OPTION = /^([^=\s]+)=(\d+)\/(.+)$/;
+const LIMIT_OPTION = /^([^=\s]+)=(\d+)\/([^:]+)((?::[^:]*)*)$/;
+const ALGORITHMS = ["sliding-window-log", "sliding-window-counter", "gcra"] as const;
+const MODES = ["enforce", "shadow"] as const;
 
 /**
- * `--limit NAME=LIMIT/WINDOW` (`burst=10/1s`, `day=10000/1d`), repeatable; `none` alone
- * means no named windows. The window is a duration of whole seconds; core checks the
- * rest (names, bounds, uniqueness) with the admin API's rules.
+ * `--limit NAME=LIMIT/WINDOW[:ALGORITHM][:shadow]` (`burst=10/1s`, `day=10000/1d:gcra`,
+ * `trial=100/1h:shadow`), repeatable; `none` alone means no named windows. The window is a
+ * duration of whole seconds; the suffixes pick the algorithm (`sliding-window-log`,
+ * `sliding-window-counter`, `gcra`) and the mode (`shadow`: counted, never refusing; or
+ * `enforce`, the default). Core checks the rest (names, bounds, uniqueness) with the admin
+ * API's rules. {@link formatLimits} writes the same syntax.
  */
 export function parseLimitOptions(texts: readonly string[]): LimitSpec[] {
   if (texts.length === 1 && /^none$/i.test((texts[0] as string).trim())) return [];
   return texts.map((text) => {
     const match = LIMIT_OPTION.exec(text.trim());
     if (match === null) {
-      throw new UsageError(`--limit must be NAME=LIMIT/WINDOW, e.g. burst=10/1s (got ${text})`);
+      throw new UsageError(
+        `--limit must be NAME=LIMIT/WINDOW[:ALGORITHM][:shadow], e.g. burst=10/1s (got ${text})`,
+      );
     }
-    const [, name, limit, window] = match as unknown as [string, string, string, string];
+    const [, name, limit, window, suffixes] = match as unknown as [
+      string,
+      string,
+      string,
+      string,
+      string,
+    ];
     const ms = parseDurationOption(/^\d+$/.test(window) ? `${window}s` : window, "--limit");
     if (ms % 1000 !== 0) {
       throw new UsageError(`--limit windows are whole seconds (got ${window} in ${text})`);
     }
-    return { name, limit: parsePositiveInteger(limit, "--limit"), windowSeconds: ms / 1000 };
+    const spec: { -readonly [K in keyof LimitSpec]: LimitSpec[K] } = {
+      name,
+      limit: parsePositiveInteger(limit, "--limit"),
+      windowSeconds: ms / 1000,
+    };
+    for (const suffix of suffixes.split(":").slice(1)) {
+      if ((ALGORITHMS as readonly string[]).includes(suffix) && spec.algorithm === undefined) {
+        spec.algorithm = suffix as LimitSpec["algorithm"];
+      } else if ((MODES as readonly string[]).includes(suffix) && spec.mode === undefined) {
+        spec.mode = suffix as LimitSpec["mode"];
+      } else {
+        throw new UsageError(
+          `--limit ${text}: "${suffix}" is no algorithm (${ALGORITHMS.join(", ")}) or mode (shadow, enforce), or is given twice`,
+        );
+      }
+    }
+    return spec;
   });
 }
 
-/** `burst=10/1s day=10000/1d`: a key's or organization's windows, compactly. */
+/**
+ * `burst=10/1s day=10000/1d:gcra trial=100/1h:shadow`: a key's or organization's windows,
+ * compactly, in `--limit`'s syntax (an algorithm or mode only where one is set).
+ */
 export function formatLimits(limits: readonly LimitSpec[] | undefined): string {
   return (limits ?? [])
-    .map((limit) => `${limit.name}=${limit.limit}/${formatSeconds(limit.windowSeconds)}`)
+    .map(
+      (limit) =>
+        `${limit.name}=${limit.limit}/${formatSeconds(limit.windowSeconds)}${limit.algorithm === undefined ? "" : `:${limit.algorithm}`}${limit.mode === undefined ? "" : `:${limit.mode}`}`,
+    )
     .join(" ");
 }
 

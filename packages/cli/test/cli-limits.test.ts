@@ -62,6 +62,54 @@ describe("keyguard CLI named windows (--limit, set-org-limits)", () => {
     );
   });
 
+  it("shows every window uncut in list-keys and the key's box, algorithm and shadow mode included", async () => {
+    expect((await run(["init"])).code).toBe(0);
+    expect((await run(["create-org", "Acme Corp"])).code).toBe(0);
+    const windows =
+      "burst=10/1s day=10000/1d:gcra week=50000/7d trial=100/1h:sliding-window-counter:shadow";
+    const created = await run(
+      [
+        "create-key",
+        "--org",
+        "Acme Corp",
+        "--label",
+        "four",
+        ...windows.split(" ").flatMap((w) => ["--limit", w]),
+      ],
+      withSecret,
+    );
+    expect(created.code).toBe(0);
+    expect(created.stdout).toContain(`  Limits:      ${windows}\n`);
+    expect(
+      (await run(["create-key", "--org", "Acme Corp", "--label", "plain"], withSecret)).code,
+    ).toBe(0);
+    const table = await run(["list-keys"]);
+    expect(table.code).toBe(0);
+    const rows = table.stdout.split("\n");
+    expect(rows.find((line) => line.startsWith("four"))?.endsWith(` ${windows}`)).toBe(true);
+    expect(rows.find((line) => line.startsWith("plain"))?.endsWith(" -")).toBe(true);
+    const listed = json(await run(["list-keys", "--json"])).items;
+    expect(listed.find((key: { label: string }) => key.label === "four").limits).toEqual([
+      { name: "burst", limit: 10, window_seconds: 1 },
+      { name: "day", limit: 10000, window_seconds: 86400, algorithm: "gcra" },
+      { name: "week", limit: 50000, window_seconds: 604800 },
+      {
+        name: "trial",
+        limit: 100,
+        window_seconds: 3600,
+        algorithm: "sliding-window-counter",
+        mode: "shadow",
+      },
+    ]);
+    expect(listed.find((key: { label: string }) => key.label === "plain").limits).toEqual([]);
+    const bad = await run(
+      ["create-key", "--org", "Acme Corp", "--label", "bad", "--limit", "day=1/1d:fast"],
+      withSecret,
+    );
+    expect(bad.code).toBe(2);
+    expect(oneLine(bad)).toMatch(/^keyguard: --limit day=1\/1d:fast: "fast" is no algorithm/);
+  });
+
   it("refuses a malformed or out-of-bounds --limit with one line and writes nothing", async () => {
     expect((await run(["init"])).code).toBe(0);
     expect((await run(["create-org", "Acme Corp"])).code).toBe(0);

@@ -56,7 +56,13 @@ describe.each(pairs)("export from %s, import into %s", (fromBackend, toBackend) 
       monthlyLimit: 50_000,
       scopes: ["read", "write"],
       expiresAt: new Date(now + 86_400_000),
+      limits: [{ name: "burst", limit: 10, windowSeconds: 1, algorithm: "gcra" }],
+      allowedIps: ["203.0.113.0/24"],
     });
+    await kg.setOrganizationLimits("Acme Corp", [
+      { name: "minute", limit: 5000, windowSeconds: 60, mode: "shadow" },
+    ]);
+    await kg.addIpRule({ cidr: "198.51.100.0/24", action: "deny", reason: "scrapers" });
     const gone = await kg.createApiKey({ organization: "Dev Team", label: "old" });
     await kg.revokeApiKey(gone.key.id);
     // A keyguard-python key not yet upgraded, as import-python leaves it.
@@ -111,7 +117,7 @@ describe.each(pairs)("export from %s, import into %s", (fromBackend, toBackend) 
       await keyguard(["export", "--out", "backup.json"], { cwd: from.cwd, env: from.env }),
     );
     expect(exported.stdout).toBe(
-      "Exported 2 organizations, 3 keys, 2 usage rows and 1 blocks to backup.json\n",
+      "Exported 2 organizations, 3 keys, 2 usage rows, 1 blocks and 1 IP rules to backup.json\n",
     );
     const file = join(from.cwd, "backup.json");
     expect(statSync(file).mode & 0o777).toBe(0o600);
@@ -138,6 +144,7 @@ describe.each(pairs)("export from %s, import into %s", (fromBackend, toBackend) 
       api_keys: { added: 3, already_present: 0 },
       usage_rows: { added: 2, already_present: 0 },
       ip_blocks: { added: 1, already_present: 0 },
+      ip_rules: { added: 1, already_present: 0 },
     });
     const second = ok(
       await keyguard(["import", "backup.json", "--json"], { cwd: to.cwd, env: to.env }),

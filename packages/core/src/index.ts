@@ -239,6 +239,7 @@ export {
   rateLimitHeaders,
 } from "./pipeline/rate-limit-headers.js";
 export {
+  checkCostOption,
   costOf,
   type GuardAllowed,
   type GuardedRequest,

@@ -1,7 +1,7 @@
 import {
   type ApiKeyInfo,
+  checkCostOption,
   completeOnClose,
-  costOf,
   createPathMatcher,
   type GuardOptions,
   type KeyGuard,
@@ -31,8 +31,11 @@ export interface KeyGuardExpressOptions extends GuardOptions {
   readonly protectedPath?: string;
   /**
    * What each request spends of its key's limits: a number or a function of the request
-   * (default 1; 0 checks without spending). For a costlier route, mount a middleware of
-   * its own there: `app.get("/api/report", keyguard(kg, { cost: 5 }), handler)`.
+   * (default 1; 0 checks without spending; whole numbers up to 1,000,000,000). A number out
+   * of bounds throws here; a function that throws or answers something else gets its
+   * request a 503 (reported to `onBackgroundError`). For a costlier route, mount a
+   * middleware of its own there, before any app-wide one that would guard it too:
+   * `app.get("/api/report", keyguard(kg, { cost: 5 }), handler)`.
    */
   readonly cost?: RequestCost<Request>;
 }
@@ -56,7 +59,8 @@ const UNROUTABLE_TARGET = problemFor("bad_request", "The request target has no p
  */
 export function keyguard(kg: KeyGuard, options: KeyGuardExpressOptions = {}): RequestHandler {
   const guard = kg.guard(options);
-  const { protectedPath, cost } = options;
+  const { protectedPath } = options;
+  const cost = checkCostOption(options.cost, "keyguard(kg, { cost })");
   const underProtectedPath =
     protectedPath === undefined ? undefined : createPathMatcher(protectedPath);
   return (req: Request, res: Response, next: NextFunction) => {
@@ -69,7 +73,7 @@ export function keyguard(kg: KeyGuard, options: KeyGuardExpressOptions = {}): Re
       next();
       return;
     }
-    guard.check(nodeGuardRequest(req, path), costOf(cost, req)).then((result) => {
+    guard.check(nodeGuardRequest(req, path), cost, req).then((result) => {
       completeOnClose(res, guard, result);
       if (!result.allowed) {
         writeProblem(res, result.status, result.headers, result.problem);

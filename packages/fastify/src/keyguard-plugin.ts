@@ -1,6 +1,6 @@
 import {
   type ApiKeyInfo,
-  costOf,
+  checkCostOption,
   createPathMatcher,
   type GuardOptions,
   type GuardResult,
@@ -65,6 +65,7 @@ const kDecided = Symbol("keyguard.decided");
 const plugin: FastifyPluginAsync<KeyGuardFastifyOptions> = async (fastify, options) => {
   const guard = options.kg.guard(options);
   const { protectedPath } = options;
+  const pluginCost = checkCostOption(options.cost, "keyguard plugin option cost");
   const underProtectedPath =
     protectedPath === undefined ? () => true : createPathMatcher(protectedPath);
   fastify.decorateRequest("apiKey", null);
@@ -77,10 +78,7 @@ const plugin: FastifyPluginAsync<KeyGuardFastifyOptions> = async (fastify, optio
     path: string,
     cost: RequestCost<FastifyRequest> | undefined,
   ) => {
-    const result = await guard.check(
-      nodeGuardRequest(request.raw, path),
-      costOf(cost ?? options.cost, request),
-    );
+    const result = await guard.check(nodeGuardRequest(request.raw, path), cost, request);
     if (result.apiKey !== undefined) (request as WithResult)[kResult] = result;
     if (!result.allowed) return sendProblem(reply, result.status, result.headers, result.problem);
     request.apiKey = result.apiKey;
@@ -100,7 +98,14 @@ const plugin: FastifyPluginAsync<KeyGuardFastifyOptions> = async (fastify, optio
     route.config = { ...route.config, [kDecided]: true } as typeof route.config;
     if (routeConfig === false) return;
     const scopes = typeof routeConfig === "object" ? routeConfig.scopes : undefined;
-    const cost = typeof routeConfig === "object" ? routeConfig.cost : undefined;
+    // Checked as the route is registered: `app.get(...)` throws for a bad number.
+    const cost =
+      typeof routeConfig === "object" && routeConfig.cost !== undefined
+        ? checkCostOption(
+            routeConfig.cost,
+            `route ${route.method} ${route.url} config.keyguard.cost`,
+          )
+        : pluginCost;
     const protection =
       routeConfig === undefined ? routeProtection(route.url, protectedPath) : "always";
     if (protection === "never") return;
@@ -136,7 +141,10 @@ const plugin: FastifyPluginAsync<KeyGuardFastifyOptions> = async (fastify, optio
     const scopes = typeof routeConfig === "object" ? routeConfig.scopes : undefined;
     // A hook that answers the request itself must not call done (Fastify's rule for
     // callback hooks); one that lets it through must.
-    const cost = typeof routeConfig === "object" ? routeConfig.cost : undefined;
+    const cost =
+      typeof routeConfig === "object" && routeConfig.cost !== undefined
+        ? routeConfig.cost
+        : pluginCost;
     runGuard(request, reply, scopes, routedPath(request), cost).then(() => {
       if (!reply.sent) done();
     }, done);

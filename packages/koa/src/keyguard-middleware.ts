@@ -1,8 +1,8 @@
 import {
   type ApiKeyInfo,
   type BlockOptions,
+  checkCostOption,
   completeOnClose,
-  costOf,
   createPathMatcher,
   type GuardOptions,
   type GuardRequest,
@@ -33,8 +33,11 @@ export interface KeyGuardKoaOptions extends GuardOptions {
   readonly protectedPath?: string;
   /**
    * What each request spends of its key's limits: a number or a function of the context
-   * (default 1; 0 checks without spending). For a costlier route, give it a middleware of
-   * its own: `router.get("/api/report", keyguard(kg, { cost: 5 }), handler)`.
+   * (default 1; 0 checks without spending; whole numbers up to 1,000,000,000). A number out
+   * of bounds throws here; a function that throws or answers something else gets its
+   * request a 503 (reported to `onBackgroundError`). For a costlier route, give it a
+   * middleware of its own, on a route no app-wide one guards too:
+   * `router.get("/api/report", keyguard(kg, { cost: 5 }), handler)`.
    */
   readonly cost?: RequestCost<Context>;
 }
@@ -69,6 +72,7 @@ function sendProblem(
 export function keyguard(kg: KeyGuard, options: KeyGuardKoaOptions = {}): Middleware {
   const guard = kg.guard(options);
   const { protectedPath } = options;
+  const cost = checkCostOption(options.cost, "keyguard(kg, { cost })");
   const underProtectedPath =
     protectedPath === undefined ? undefined : createPathMatcher(protectedPath);
   return async (ctx, next) => {
@@ -81,7 +85,7 @@ export function keyguard(kg: KeyGuard, options: KeyGuardKoaOptions = {}): Middle
       await next();
       return;
     }
-    const result = await guard.check(nodeGuardRequest(ctx.req, path), costOf(options.cost, ctx));
+    const result = await guard.check(nodeGuardRequest(ctx.req, path), cost, ctx);
     completeOnClose(ctx.res, guard, result);
     if (!result.allowed) {
       sendProblem(ctx, result.status, result.headers, result.problem);

@@ -1,8 +1,8 @@
-import type { ApiKey } from "@keyguard/core";
-import type { Insertable } from "kysely";
+import { type ApiKey, isKeyHashScheme } from "@keyguard/core";
+import type { Insertable, Selectable } from "kysely";
 import type { ColumnCodec } from "./column-codec.js";
 import type { ApiKeysTable } from "./database-schema.js";
-import { writeLimits } from "./limits-column.js";
+import { readLimits, writeLimits } from "./limits-column.js";
 
 /** A key as its `api_keys` row: one mapping for creation, rotation and bulk imports. */
 export function apiKeyRow(key: ApiKey, codec: ColumnCodec): Insertable<ApiKeysTable> {
@@ -25,4 +25,37 @@ export function apiKeyRow(key: ApiKey, codec: ColumnCodec): Insertable<ApiKeysTa
     replaced_by: key.replacedBy,
     allowed_ips: key.allowedIps ? codec.json(key.allowedIps) : null,
   };
+}
+
+/**
+ * The inverse: an `api_keys` row as the key, for every read (verification, listings,
+ * exports), so none of them can miss a column the others see.
+ */
+export function apiKeyFromRow(row: Selectable<ApiKeysTable>, codec: ColumnCodec): ApiKey {
+  return {
+    id: row.id,
+    orgId: row.org_id,
+    label: row.label,
+    prefix: row.prefix,
+    keyHash: row.key_hash,
+    hashScheme: isKeyHashScheme(row.key_hash_scheme) ? row.key_hash_scheme : "hmac-sha256",
+    isActive: codec.readBoolean(row.is_active),
+    scopes: codec.readJson(row.scopes) as string[],
+    rateLimitPerMinute: row.rate_limit_per_minute,
+    monthlyLimit: row.monthly_limit === null ? null : codec.readInteger(row.monthly_limit),
+    limits: readLimits(row.limits),
+    createdAt: codec.readDate(row.created_at),
+    expiresAt: row.expires_at === null ? null : codec.readDate(row.expires_at),
+    lastUsedAt: row.last_used_at === null ? null : codec.readDate(row.last_used_at),
+    quotaId: row.quota_id ?? row.id,
+    replacedBy: row.replaced_by ?? null,
+    ...allowedIpsOf(row.allowed_ips, codec),
+  };
+}
+
+/** A key's `allowed_ips` column as the key's field (absent when the key has none). */
+function allowedIpsOf(value: unknown, codec: ColumnCodec): { allowedIps?: readonly string[] } {
+  if (value === null || value === undefined) return {};
+  const list = codec.readJson(value);
+  return Array.isArray(list) && list.length > 0 ? { allowedIps: list as string[] } : {};
 }

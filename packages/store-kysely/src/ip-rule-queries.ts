@@ -17,7 +17,7 @@ export async function listIpRules(
     .orderBy("id")
     .limit(limit)
     .execute();
-  return rows.map((row) => toRule(row, codec));
+  return rows.map((row) => ipRuleFromRow(row, codec));
 }
 
 /**
@@ -40,7 +40,7 @@ export function* insertIpRuleSteps(
   if (postgres) yield run(sql`lock table ip_rules in share row exclusive mode`.compile(db));
   const findRow = db.selectFrom("ip_rules").selectAll().where("cidr", "=", rule.cidr).compile();
   const existing = (yield first(findRow)) as Selectable<IpRulesTable> | undefined;
-  if (existing !== undefined) return { rule: toRule(existing, codec), created: false };
+  if (existing !== undefined) return { rule: ipRuleFromRow(existing, codec), created: false };
   if (maxRules !== undefined) {
     const counted = (yield first(
       db
@@ -65,7 +65,7 @@ export function* insertIpRuleSteps(
       .compile(),
   )) as number;
   const row = (yield first(findRow)) as Selectable<IpRulesTable>;
-  const stored = toRule(row, codec);
+  const stored = ipRuleFromRow(row, codec);
   const created = inserted === 1;
   if (created) yield* audit(stored);
   return { rule: stored, created };
@@ -84,12 +84,13 @@ export function* deleteIpRuleSteps(
   )) as Selectable<IpRulesTable>[];
   const row = rows[0];
   if (row === undefined) return undefined;
-  const removed = toRule(row, codec);
+  const removed = ipRuleFromRow(row, codec);
   yield* audit(removed);
   return removed;
 }
 
-function toRule(row: Selectable<IpRulesTable>, codec: ColumnCodec): StoredIpRule {
+/** An `ip_rules` row as the rule (reads and exports alike). */
+export function ipRuleFromRow(row: Selectable<IpRulesTable>, codec: ColumnCodec): StoredIpRule {
   return {
     id: row.id,
     cidr: row.cidr,

@@ -45,7 +45,7 @@ import {
   sql,
   type Updateable,
 } from "kysely";
-import { apiKeyRow } from "./api-key-row.js";
+import { apiKeyFromRow, apiKeyRow } from "./api-key-row.js";
 import {
   appendAuditEvent,
   deleteAuditEventsBefore,
@@ -73,6 +73,7 @@ import type { WriteTransactionSync } from "./dialects/open-sqlite.js";
 import { deleteIpRuleSteps, insertIpRuleSteps, listIpRules } from "./ip-rule-queries.js";
 import { readLimits, writeLimits } from "./limits-column.js";
 import { hasKeyGuardSchema, migrateToLatest } from "./migrations/migrate.js";
+import { organizationFromRow } from "./organization-row.js";
 import {
   adoptSecretFingerprint,
   readSecretFingerprints,
@@ -1217,35 +1218,12 @@ export class KyselyStore implements Store {
   }
 
   #toOrganization(row: Selectable<OrganizationsTable>): Organization {
-    return {
-      id: row.id,
-      name: row.name,
-      status: row.status as OrganizationStatus,
-      createdAt: this.#codec.readDate(row.created_at),
-      limits: readLimits(row.limits),
-    };
+    return organizationFromRow(row, this.#codec);
   }
 
   #toKey(row: KeyRow): StoredApiKey {
-    const codec = this.#codec;
     return {
-      id: row.id,
-      orgId: row.org_id,
-      label: row.label,
-      prefix: row.prefix,
-      keyHash: row.key_hash,
-      hashScheme: isKeyHashScheme(row.key_hash_scheme) ? row.key_hash_scheme : "hmac-sha256",
-      isActive: codec.readBoolean(row.is_active),
-      scopes: codec.readJson(row.scopes) as string[],
-      rateLimitPerMinute: row.rate_limit_per_minute,
-      monthlyLimit: row.monthly_limit === null ? null : codec.readInteger(row.monthly_limit),
-      limits: readLimits(row.limits),
-      createdAt: codec.readDate(row.created_at),
-      expiresAt: row.expires_at === null ? null : codec.readDate(row.expires_at),
-      lastUsedAt: row.last_used_at === null ? null : codec.readDate(row.last_used_at),
-      quotaId: row.quota_id ?? row.id,
-      replacedBy: row.replaced_by,
-      ...allowedIpsOf(row.allowed_ips, codec),
+      ...apiKeyFromRow(row, this.#codec),
       organizationName: row.organization_name,
       organizationStatus: row.organization_status as OrganizationStatus,
       organizationLimits: readLimits(row.organization_limits),
@@ -1260,11 +1238,4 @@ function unknownAfterId(what: "key" | "organization"): KeyGuardError {
     "invalid_input",
     `The listing cannot continue after that ${what}: there is no such ${what}.`,
   );
-}
-
-/** A key's `allowed_ips` column as the key's field (absent when the key has none). */
-function allowedIpsOf(value: unknown, codec: ColumnCodec): { allowedIps?: readonly string[] } {
-  if (value === null || value === undefined) return {};
-  const list = codec.readJson(value);
-  return Array.isArray(list) && list.length > 0 ? { allowedIps: list as string[] } : {};
 }

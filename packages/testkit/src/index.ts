@@ -81,6 +81,12 @@ export {
   TEST_REDIS_URL,
   uniqueRedisPrefix,
 } from "./redis-test-server.js";
+export {
+  describeRouteCostConformance,
+  type RouteCostConformanceOptions,
+  type SetUpRouteCost,
+  type StartRouteCostApp,
+} from "./route-cost-conformance.js";
 export { serveNodeServer } from "./serve-node-server.js";
 export { describeStoreConformance, type TestDatabase } from "./store-conformance.js";
 export { startTcpProxy, type TcpProxy } from "./tcp-proxy.js";

@@ -12,7 +12,10 @@ import type { RegisterCommand } from "./command.js";
  */
 export const registerExport: RegisterCommand = (cli, ctx) => {
   cli
-    .command("export", "Write every organization, key (by hash), usage row and block as JSON")
+    .command(
+      "export",
+      "Write every organization, key (by hash), usage row, block and IP rule as JSON",
+    )
     .option("--out <file>", "Write to this new file (mode 0600) instead of stdout")
     .example("keyguard export --out keyguard-backup.json")
     .action(() =>
@@ -46,7 +49,7 @@ export const registerExport: RegisterCommand = (cli, ctx) => {
           closeSync(fd);
         }
         ctx.print(
-          `Exported ${formatCount(records.organizations.length)} organizations, ${formatCount(records.apiKeys.length)} keys, ${formatCount(records.usage.length)} usage rows and ${formatCount(records.ipBlocks.length)} blocks to ${out}`,
+          `Exported ${formatCount(records.organizations.length)} organizations, ${formatCount(records.apiKeys.length)} keys, ${formatCount(records.usage.length)} usage rows, ${formatCount(records.ipBlocks.length)} blocks and ${formatCount(records.ipRules.length)} IP rules to ${out}`,
         );
       }),
     );

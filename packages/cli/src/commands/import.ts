@@ -16,7 +16,10 @@ const MAX_FILE_BYTES = 512 * 1024 * 1024;
  */
 export const registerImport: RegisterCommand = (cli, ctx) => {
   cli
-    .command("import <file>", "Import an export file (organizations, keys by hash, usage, blocks)")
+    .command(
+      "import <file>",
+      "Import an export file (organizations, keys by hash, usage, blocks, IP rules)",
+    )
     .option("--dry-run", "Check the file and show what would be imported; write nothing")
     .example("keyguard import keyguard-backup.json")
     .action(async (file: string) => {
@@ -49,6 +52,7 @@ export const registerImport: RegisterCommand = (cli, ctx) => {
           ["api keys", result.apiKeys],
           ["usage rows", result.usage],
           ["ip blocks", result.ipBlocks],
+          ["ip rules", result.ipRules],
         ] as const;
         if (ctx.json) {
           ctx.printJson({

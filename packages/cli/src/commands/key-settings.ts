@@ -41,7 +41,7 @@ export const KEY_SETTING_OPTIONS = [
   ["--monthly-limit <n>", "Requests per calendar month, UTC ('none' for no quota)"],
   [
     "--limit <name=limit/window>",
-    "A named window, repeatable: --limit burst=10/1s --limit day=10000/1d ('none' for none)",
+    "A named window, repeatable: --limit burst=10/1s --limit day=10000/1d:gcra (:shadow to only count; 'none' for none)",
   ],
   ["--scopes <a,b>", "Comma-separated scopes"],
   ["--expires <when>", "A duration from now (30d, 12h), a date (2027-01-31) or 'never'"],

@@ -2,7 +2,7 @@ import { type ApiKeyInfo, toApiKeyWire } from "@keyguard/core";
 import type { CliContext } from "../cli-context.js";
 import { formatCount, formatDateTime } from "../output/format.js";
 import { keyStatus, renderKeyTable } from "../output/key-table.js";
-import { parseDurationOption } from "../parse-values.js";
+import { formatLimits, parseDurationOption } from "../parse-values.js";
 import { UsageError } from "../usage-error.js";
 import type { RegisterCommand } from "./command.js";
 import { KEY_SETTING_OPTIONS, readKeySettings } from "./key-settings.js";
@@ -14,6 +14,10 @@ function describeKey(key: ApiKeyInfo, now: number): string[] {
     `  Org:         ${key.organizationName}`,
     `  Status:      ${keyStatus(key, now)}`,
     `  Rate limit:  ${formatCount(key.rateLimitPerMinute)}/min`,
+    // Named windows only for keys that have them, like Allowed IPs below.
+    ...(key.limits !== undefined && key.limits.length > 0
+      ? [`  Limits:      ${formatLimits(key.limits)}`]
+      : []),
     `  Monthly:     ${key.monthlyLimit === null ? "unlimited" : formatCount(key.monthlyLimit)}`,
     `  Scopes:      ${key.scopes.length > 0 ? key.scopes.join(", ") : "(none)"}`,
     `  Expires:     ${formatDateTime(key.expiresAt)}${key.expiresAt ? " UTC" : ""}`,

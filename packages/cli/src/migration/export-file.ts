@@ -1,9 +1,17 @@
 import {
+  fromLimitsWire,
   KEY_HASH_SCHEMES,
   KeyGuardError,
+  MAX_IP_RULES,
   MAX_KEY_ALLOWED_IPS,
+  MAX_LIMITS,
+  MAX_WINDOW_SECONDS,
+  MIN_WINDOW_SECONDS,
+  POLICY_NAME_PATTERN,
   parseAllowedIps,
   parseCidr,
+  RESERVED_POLICY_NAMES,
+  toLimitsWire,
 } from "@keyguard/core";
 import type { ImportRecords } from "@keyguard/store-kysely";
 import { findNodeAtLocation, type ParseError, parseTree, printParseErrorCode } from "jsonc-parser";
@@ -37,11 +45,46 @@ const positive = z
   .positive("must be greater than 0")
   .max(Number.MAX_SAFE_INTEGER);
 
+/**
+ * A named window, as the admin API spells it (`{ name, limit, window_seconds, algorithm?,
+ * mode? }`), with core's bounds: a file cannot hold a window the API would refuse.
+ */
+const limitEntry = z.strictObject({
+  name: z.string().regex(POLICY_NAME_PATTERN, "must be 1-32 of a-z 0-9 _ -"),
+  limit: z
+    .int("must be a whole number")
+    .positive("must be greater than 0")
+    .max(1_000_000_000, "must be at most 1,000,000,000"),
+  window_seconds: z
+    .int("must be whole seconds")
+    .min(MIN_WINDOW_SECONDS, `must be at least ${MIN_WINDOW_SECONDS} second`)
+    .max(MAX_WINDOW_SECONDS, `must be at most 31 days (${MAX_WINDOW_SECONDS} seconds)`),
+  algorithm: z.enum(["sliding-window-log", "sliding-window-counter", "gcra"]).optional(),
+  mode: z.enum(["enforce", "shadow"]).optional(),
+});
+
+/** An organization's windows: at most MAX_LIMITS, unique names. Absent in older files. */
+const organizationLimits = z
+  .array(limitEntry)
+  .max(MAX_LIMITS, `must hold at most ${MAX_LIMITS} windows`)
+  .refine(
+    (limits) => new Set(limits.map((limit) => limit.name)).size === limits.length,
+    "must have unique names",
+  )
+  .default([]);
+
+/** A key's: the same, and none named like the key's own minute and month. */
+const keyLimits = organizationLimits.refine(
+  (limits) => limits.every((limit) => !RESERVED_POLICY_NAMES.includes(limit.name)),
+  `may not be named ${RESERVED_POLICY_NAMES.join(" or ")} (rate_limit_per_minute and monthly_limit are those)`,
+);
+
 const organization = z.strictObject({
   id,
   name: text(200).min(1, "must not be empty"),
   status: z.enum(["active", "suspended"]).default("active"),
   created_at: time.optional(),
+  limits: organizationLimits,
 });
 
 const HEX = /^[0-9a-fA-F]{64}$/;
@@ -60,6 +103,7 @@ const apiKey = z
     scopes: z.array(text(100)).max(100).default([]),
     rate_limit_per_minute: positive.default(60),
     monthly_limit: positive.nullable().default(null),
+    limits: keyLimits,
     created_at: time.optional(),
     expires_at: time.nullable().default(null),
     last_used_at: time.nullable().default(null),
@@ -112,6 +156,14 @@ const ipBlock = z.strictObject({
   until: time,
 });
 
+const ipRule = z.strictObject({
+  id,
+  cidr: z.string().refine(isCidr, "must be an IP address or CIDR range"),
+  action: z.enum(["allow", "deny"]),
+  reason: text(200).nullable().default(null),
+  created_at: time.optional(),
+});
+
 export const exportFileSchema = z.strictObject({
   format: z.literal(EXPORT_FORMAT, `must be "${EXPORT_FORMAT}"`),
   version: z.literal(
@@ -123,6 +175,10 @@ export const exportFileSchema = z.strictObject({
   api_keys: z.array(apiKey).default([]),
   usage: z.array(usageRow).default([]),
   ip_blocks: z.array(ipBlock).default([]),
+  ip_rules: z
+    .array(ipRule)
+    .max(MAX_IP_RULES, `must hold at most ${MAX_IP_RULES} rules`)
+    .default([]),
 });
 
 /** Writes records as an export file: valid JSON with one record per line (diffable, greppable). */
@@ -139,6 +195,7 @@ export function writeExportFile(records: Required<ImportRecords>, exportedAt: Da
         name: org.name,
         status: org.status,
         created_at: iso(org.createdAt),
+        limits: toLimitsWire(org.limits),
       })),
     ) +
     section(
@@ -154,6 +211,7 @@ export function writeExportFile(records: Required<ImportRecords>, exportedAt: Da
         scopes: key.scopes,
         rate_limit_per_minute: key.rateLimitPerMinute,
         monthly_limit: key.monthlyLimit,
+        limits: toLimitsWire(key.limits),
         created_at: iso(key.createdAt),
         expires_at: iso(key.expiresAt),
         last_used_at: iso(key.lastUsedAt),
@@ -187,6 +245,16 @@ export function writeExportFile(records: Required<ImportRecords>, exportedAt: Da
         created_at: iso(block.createdAt),
         until: iso(block.until),
       })),
+    ) +
+    section(
+      "ip_rules",
+      records.ipRules.map((rule) => ({
+        id: rule.id,
+        cidr: rule.cidr,
+        action: rule.action,
+        reason: rule.reason,
+        created_at: iso(rule.createdAt),
+      })),
       true,
     ) +
     "}\n"
@@ -215,6 +283,7 @@ export function readExportFile(content: string, name: string, now: Date): Import
     const issue = parsed.error.issues[0] as z.core.$ZodIssue;
     let path = issue.path.filter((part): part is string | number => typeof part !== "symbol");
     let node = findNodeAtLocation(tree, path);
+    const missing = node === undefined;
     // A missing field: the line of the record that lacks it.
     while (node === undefined && path.length > 0) {
       path = path.slice(0, -1);
@@ -228,7 +297,7 @@ export function readExportFile(content: string, name: string, now: Date): Import
     const message =
       issue.code === "unrecognized_keys"
         ? `has unknown field(s) ${issue.keys.join(", ")}`
-        : issue.code === "invalid_type" && issue.input === undefined
+        : issue.code === "invalid_type" && missing
           ? "is missing"
           : issue.message;
     throw new KeyGuardError(
@@ -244,6 +313,7 @@ export function readExportFile(content: string, name: string, now: Date): Import
       name: org.name,
       status: org.status,
       createdAt: date(org.created_at) ?? now,
+      ...limitsField(org.limits),
     })),
     apiKeys: file.api_keys.map((key) => ({
       id: key.id,
@@ -256,6 +326,7 @@ export function readExportFile(content: string, name: string, now: Date): Import
       scopes: key.scopes,
       rateLimitPerMinute: key.rate_limit_per_minute,
       monthlyLimit: key.monthly_limit,
+      ...limitsField(key.limits),
       createdAt: date(key.created_at) ?? now,
       expiresAt: date(key.expires_at),
       lastUsedAt: date(key.last_used_at),
@@ -283,7 +354,19 @@ export function readExportFile(content: string, name: string, now: Date): Import
       createdAt: new Date(block.created_at),
       until: new Date(block.until),
     })),
+    ipRules: file.ip_rules.map((rule) => ({
+      id: rule.id,
+      cidr: parseCidr(rule.cidr).cidr, // stored canonical: one rule per range
+      action: rule.action,
+      reason: rule.reason,
+      createdAt: date(rule.created_at) ?? now,
+    })),
   };
+}
+
+/** A record's `limits` as the field: absent when there are none, as the store reads it. */
+function limitsField(limits: Parameters<typeof fromLimitsWire>[0]) {
+  return limits.length === 0 ? {} : { limits: fromLimitsWire(limits) };
 }
 
 /** Hashes as KeyGuard compares them: hex in lower case, SHA-256 base64 as base64url. */

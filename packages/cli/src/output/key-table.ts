@@ -34,7 +34,8 @@ export function renderKeyTable(keys: readonly ApiKeyInfo[], now: number, colors:
   const widths = [25, 15, 20, 10, 10, 16];
   if (withLimits) {
     headings.push("Limits");
-    widths.push(28);
+    // The last column, as wide as its longest entry: windows are never cut off.
+    widths.push(Math.max("Limits".length, ...rows.map((row) => (row[6] as string).length)) + 1);
   }
   const table = plainTable(headings, widths, rows);
   return `\n${table}\n\nTotal: ${keys.length} key(s)\n`;

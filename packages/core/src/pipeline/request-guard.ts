@@ -49,17 +49,73 @@ export interface GuardOptions {
 /**
  * What a request spends of each of its key's policies: a number, or a function of the
  * framework's request (an adapter's `cost` option). Whole numbers from 0 (check without
- * spending) to 1,000,000,000; default 1.
+ * spending) to 1,000,000,000; default 1. A number out of bounds is refused when the
+ * middleware or route is set up ({@link checkCostOption}); a function's answer is checked
+ * per request, and a function that throws or answers anything else gets the request a 503
+ * (reported through `onBackgroundError`), never a guess and never a 500.
  */
 export type RequestCost<R> = number | ((request: R) => number);
 
-/** A request's cost from an adapter's option (1 without one). */
+export const MAX_REQUEST_COST = 1_000_000_000;
+
+function isValidCost(cost: unknown): cost is number {
+  return (
+    Number.isSafeInteger(cost) && (cost as number) >= 0 && (cost as number) <= MAX_REQUEST_COST
+  );
+}
+
+/**
+ * An adapter's `cost` option, checked where it is given (the middleware's or route's
+ * setup): a number out of bounds, or anything neither a number nor a function, throws
+ * `invalid_config` naming `where` at once, instead of answering every request 503.
+ *
+ * @example
+ * const cost = checkCostOption(options.cost, "keyguard(kg, { cost })");
+ */
+export function checkCostOption<R>(
+  cost: RequestCost<R> | undefined,
+  where: string,
+): RequestCost<R> | undefined {
+  if (cost === undefined || typeof cost === "function" || isValidCost(cost)) return cost;
+  throw new KeyGuardError(
+    "invalid_config",
+    `${where}: cost must be a whole number from 0 to ${MAX_REQUEST_COST.toLocaleString("en-US")} or a function of the request returning one (got ${describeCost(cost)}).`,
+  );
+}
+
+/**
+ * A request's cost from an adapter's option (1 without one). Throws what a cost function
+ * throws; {@link RequestGuard.check} calls it inside its error handling.
+ */
 export function costOf<R>(cost: RequestCost<R> | undefined, request: R): number {
   if (cost === undefined) return 1;
   return typeof cost === "number" ? cost : cost(request);
 }
 
-const MAX_COST = 1_000_000_000;
+/** The cost of this request, or `invalid_config`: the application's option is wrong. */
+function requestCost<R>(option: RequestCost<R>, input: R): number {
+  let cost: unknown;
+  try {
+    cost = costOf(option, input);
+  } catch (error) {
+    throw new KeyGuardError(
+      "invalid_config",
+      `The request's cost function threw: ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
+    );
+  }
+  if (isValidCost(cost)) return cost;
+  // The application's option (or its function) is wrong: a 503 it hears about.
+  throw new KeyGuardError(
+    "invalid_config",
+    `A request's cost must be a whole number from 0 to ${MAX_REQUEST_COST.toLocaleString("en-US")} (got ${describeCost(cost)}).`,
+  );
+}
+
+function describeCost(cost: unknown): string {
+  const text = typeof cost === "string" ? JSON.stringify(cost) : String(cost);
+  return text.slice(0, 40);
+}
 
 /** What an adapter reads off its framework's request. */
 export interface GuardRequest {
@@ -187,9 +243,15 @@ export class RequestGuard {
 
   /**
    * Runs the pipeline for one request, spending `cost` of each of its key's policies
-   * (default 1; 0 checks without spending). Never throws: failures become 503 problems.
+   * (default 1; 0 checks without spending). A function cost is called with `costInput`
+   * (the framework's request). Never throws: failures, a cost function's among them,
+   * become 503 problems.
    */
-  async check(request: GuardRequest, cost = 1): Promise<GuardResult> {
+  async check<R = undefined>(
+    request: GuardRequest,
+    costOption: RequestCost<R> = 1,
+    costInput?: R,
+  ): Promise<GuardResult> {
     const startedAt = this.#kg.clock.now();
     const client = this.clientOf(request);
     // Blocks, limits and usage rows are keyed by the normalised routed path: /LOGIN, /login/
@@ -202,13 +264,7 @@ export class RequestGuard {
       startedAt,
     };
     try {
-      if (!Number.isSafeInteger(cost) || cost < 0 || cost > MAX_COST) {
-        // The application's option (or its function) is wrong: a 503 it hears about.
-        throw new KeyGuardError(
-          "invalid_config",
-          `A request's cost must be a whole number from 0 to ${MAX_COST} (got ${String(cost).slice(0, 40)}).`,
-        );
-      }
+      const cost = requestCost(costOption, costInput as R);
       if (this.#blocksLoaded !== undefined) await this.#blocksLoaded;
       // IP rules first: a denied client gets nothing else (no key work at all); an allowed
       // one is never blocked, counted or limited (see ip-rules/ip-rule-service.ts).

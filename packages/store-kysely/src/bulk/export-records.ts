@@ -1,12 +1,17 @@
 import type { Kysely } from "kysely";
+import { apiKeyFromRow } from "../api-key-row.js";
 import type { ColumnCodec } from "../column-codec.js";
 import type { DatabaseSchema } from "../database-schema.js";
+import { ipRuleFromRow } from "../ip-rule-queries.js";
+import { organizationFromRow } from "../organization-row.js";
 import type { ImportRecords } from "./import-records.js";
 
 /**
- * Everything `keyguard export` writes: every organization, every key with its hash and
- * hash scheme (never a raw key: there is none), every usage row and every stored block,
- * each kind ordered by id. The inverse of `importRecords`.
+ * Everything `keyguard export` writes: every organization (with its windows), every key
+ * with its hash and hash scheme (never a raw key: there is none), its windows and allowed
+ * addresses, every usage row, every stored block and every stored IP rule, each kind
+ * ordered by id. The inverse of `importRecords`. Keys, organizations and rules are read
+ * by the mappings every other read uses, so an export holds what the servers see.
  */
 export async function exportRecords(
   db: Kysely<DatabaseSchema>,
@@ -16,37 +21,10 @@ export async function exportRecords(
   const keys = await db.selectFrom("api_keys").selectAll().orderBy("id").execute();
   const usage = await db.selectFrom("usage_logs").selectAll().orderBy("id").execute();
   const blocks = await db.selectFrom("ip_blocks").selectAll().orderBy("id").execute();
-  const dateOrNull = (value: Parameters<ColumnCodec["readDate"]>[0] | null) =>
-    value === null ? null : codec.readDate(value);
+  const rules = await db.selectFrom("ip_rules").selectAll().orderBy("id").execute();
   return {
-    organizations: organizations.map((row) => ({
-      id: row.id,
-      name: row.name,
-      status: row.status === "suspended" ? "suspended" : "active",
-      createdAt: codec.readDate(row.created_at),
-    })),
-    apiKeys: keys.map((row) => ({
-      id: row.id,
-      orgId: row.org_id,
-      label: row.label,
-      prefix: row.prefix,
-      keyHash: row.key_hash,
-      hashScheme: row.key_hash_scheme as NonNullable<
-        ImportRecords["apiKeys"][number]["hashScheme"]
-      >,
-      isActive: codec.readBoolean(row.is_active),
-      scopes: codec.readJson(row.scopes) as string[],
-      rateLimitPerMinute: row.rate_limit_per_minute,
-      monthlyLimit: row.monthly_limit === null ? null : codec.readInteger(row.monthly_limit),
-      createdAt: codec.readDate(row.created_at),
-      expiresAt: dateOrNull(row.expires_at),
-      lastUsedAt: dateOrNull(row.last_used_at),
-      quotaId: row.quota_id ?? row.id,
-      replacedBy: row.replaced_by ?? null,
-      ...(row.allowed_ips === null || row.allowed_ips === undefined
-        ? {}
-        : { allowedIps: codec.readJson(row.allowed_ips) as string[] }),
-    })),
+    organizations: organizations.map((row) => organizationFromRow(row, codec)),
+    apiKeys: keys.map((row) => apiKeyFromRow(row, codec)),
     usage: usage.map((row) => ({
       id: row.id,
       keyId: row.key_id,
@@ -67,5 +45,6 @@ export async function exportRecords(
       createdAt: codec.readDate(row.created_at),
       until: codec.readDate(row.until),
     })),
+    ipRules: rules.map((row) => ipRuleFromRow(row, codec)),
   };
 }

@@ -1,8 +1,15 @@
-import { type ApiKey, KeyGuardError, type Organization } from "@keyguard/core";
+import {
+  type ApiKey,
+  KeyGuardError,
+  MAX_IP_RULES,
+  type Organization,
+  type StoredIpRule,
+} from "@keyguard/core";
 import type { Kysely, Transaction } from "kysely";
 import { apiKeyRow } from "../api-key-row.js";
 import type { ColumnCodec } from "../column-codec.js";
 import type { DatabaseSchema } from "../database-schema.js";
+import { writeLimits } from "../limits-column.js";
 
 /** One usage row as KeyGuard stores it (possibly standing for several requests). */
 export interface ImportedUsageRow {
@@ -29,12 +36,17 @@ export interface ImportedIpBlock {
   readonly until: Date;
 }
 
-/** What an import brings: organizations, keys (with their hash and its scheme), usage, blocks. */
+/**
+ * What an import brings: organizations (with their windows), keys (with their hash and its
+ * scheme, windows and allowed addresses), usage, blocks, IP allow / deny rules (canonical
+ * CIDRs, as core's `parseCidr` spells them).
+ */
 export interface ImportRecords {
   readonly organizations: readonly Organization[];
   readonly apiKeys: readonly ApiKey[];
   readonly usage: readonly ImportedUsageRow[];
   readonly ipBlocks?: readonly ImportedIpBlock[];
+  readonly ipRules?: readonly StoredIpRule[];
 }
 
 /** Of one kind of record: how many were added, and how many were there already (same id). */
@@ -48,6 +60,7 @@ export interface ImportResult {
   readonly apiKeys: ImportTableCount;
   readonly usage: ImportTableCount;
   readonly ipBlocks: ImportTableCount;
+  readonly ipRules: ImportTableCount;
 }
 
 export interface ImportOptions {
@@ -69,7 +82,8 @@ class DryRunRollback extends Error {
  * running the same import again adds nothing twice. Refused before anything is written
  * (`invalid_input`, `organization_exists`): an organization whose name another
  * organization already has, a key of an organization that is in neither the import nor
- * the database, a key whose hash another key already has, usage of an unknown key.
+ * the database, a key whose hash another key already has, usage of an unknown key, an IP
+ * rule whose range another rule already has, more IP rules than a database holds.
  */
 export async function importRecords(
   db: Kysely<DatabaseSchema>,
@@ -89,6 +103,7 @@ export async function importRecords(
             name: org.name,
             status: org.status,
             created_at: codec.date(org.createdAt),
+            limits: writeLimits(org.limits),
           })),
         ),
         apiKeys: await insertAll(
@@ -124,6 +139,17 @@ export async function importRecords(
             until: codec.date(block.until),
           })),
         ),
+        ipRules: await insertAll(
+          trx,
+          "ip_rules",
+          (records.ipRules ?? []).map((rule) => ({
+            id: rule.id,
+            cidr: rule.cidr,
+            action: rule.action,
+            reason: rule.reason,
+            created_at: codec.date(rule.createdAt),
+          })),
+        ),
       };
       if (options.dryRun) throw new DryRunRollback(result);
       return result;
@@ -134,7 +160,7 @@ export async function importRecords(
   }
 }
 
-type TableName = "organizations" | "api_keys" | "usage_logs" | "ip_blocks";
+type TableName = "organizations" | "api_keys" | "usage_logs" | "ip_blocks" | "ip_rules";
 
 async function insertAll(
   trx: Transaction<DatabaseSchema>,
@@ -225,6 +251,7 @@ async function assertConsistent(
       }
     }
   }
+  await assertIpRulesFit(trx, records.ipRules ?? []);
   const keyIds = new Set(records.apiKeys.map((key) => key.id));
   const missingKeys = new Set(
     records.usage.map((row) => row.keyId).filter((id) => !keyIds.has(id)),
@@ -238,6 +265,53 @@ async function assertConsistent(
     throw new KeyGuardError(
       "invalid_input",
       `Usage of key ${missingKey}, which is neither in the import nor in the database.`,
+    );
+  }
+}
+
+/** IP rules: one per range (the unique index's rule), and no more than the service reads. */
+async function assertIpRulesFit(
+  trx: Transaction<DatabaseSchema>,
+  rules: readonly StoredIpRule[],
+): Promise<void> {
+  const byCidr = new Map<string, string>();
+  for (const rule of rules) {
+    const other = byCidr.get(rule.cidr);
+    if (other !== undefined && other !== rule.id) {
+      throw new KeyGuardError(
+        "invalid_input",
+        `IP rules ${other} and ${rule.id} in the import are both for ${rule.cidr}; keep one.`,
+      );
+    }
+    byCidr.set(rule.cidr, rule.id);
+  }
+  const present = new Set<string>();
+  for (const chunk of chunks([...byCidr.keys()])) {
+    const found = await trx
+      .selectFrom("ip_rules")
+      .select(["id", "cidr"])
+      .where("cidr", "in", chunk)
+      .execute();
+    for (const row of found) {
+      if (byCidr.get(row.cidr) !== row.id) {
+        throw new KeyGuardError(
+          "invalid_input",
+          `IP rule ${byCidr.get(row.cidr)} is for ${row.cidr}, which rule ${row.id} in the database already covers: remove one of them first.`,
+        );
+      }
+      present.add(row.id);
+    }
+  }
+  if (rules.length === present.size) return;
+  const counted = await trx
+    .selectFrom("ip_rules")
+    .select((eb) => eb.fn.countAll().as("count"))
+    .executeTakeFirstOrThrow();
+  const total = Number(counted.count) + rules.length - present.size;
+  if (total > MAX_IP_RULES) {
+    throw new KeyGuardError(
+      "invalid_input",
+      `The import would leave ${total.toLocaleString("en-US")} IP rules; a database holds at most ${MAX_IP_RULES.toLocaleString("en-US")}.`,
     );
   }
 }
