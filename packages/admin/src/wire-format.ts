@@ -1,21 +1,23 @@
+import type {
+  ApiKeyInfo,
+  EventAction,
+  IpBlock,
+  KeyGuardEvent,
+  KeyGuardStats,
+  KeyUsage,
+  Organization,
+} from "@keyguard/core";
 import {
-  type ApiKeyInfo,
   EVENT_ACTION_NAMES,
   EVENT_ACTOR_TYPES,
   EVENT_TARGET_TYPES,
-  type EventAction,
-  type IpBlock,
-  type KeyGuardEvent,
-  type KeyGuardStats,
-  type KeyUsage,
-  type Organization,
   toApiKeyWire,
   toAuditEventWire,
   toIpBlockWire,
   toOrganizationWire,
   toStatsWire,
   toUsageWire,
-} from "@keyguard/core";
+} from "@keyguard/core/internal";
 import { z } from "zod";
 
 /**

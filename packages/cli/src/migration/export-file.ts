@@ -1,10 +1,10 @@
+import { KeyGuardError } from "@keyguard/core";
 import {
   KEY_HASH_SCHEMES,
-  KeyGuardError,
   MAX_KEY_ALLOWED_IPS,
   parseAllowedIps,
   parseCidr,
-} from "@keyguard/core";
+} from "@keyguard/core/internal";
 import type { ImportRecords } from "@keyguard/store-kysely";
 import { findNodeAtLocation, type ParseError, parseTree, printParseErrorCode } from "jsonc-parser";
 import { z } from "zod";

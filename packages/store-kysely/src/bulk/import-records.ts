@@ -1,4 +1,5 @@
-import { type ApiKey, KeyGuardError, type Organization } from "@keyguard/core";
+import { KeyGuardError, type Organization } from "@keyguard/core";
+import type { ApiKey } from "@keyguard/core/internal";
 import type { Kysely, Transaction } from "kysely";
 import { apiKeyRow } from "../api-key-row.js";
 import type { ColumnCodec } from "../column-codec.js";
