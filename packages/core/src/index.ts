@@ -45,6 +45,7 @@ export type {
 } from "./keys/api-key-service.js";
 export type { LimitSpec } from "./limits/limit-policy.js";
 export type { KeyGuardInstruments } from "./metrics/keyguard-instruments.js";
+export type { MetricsEndpointOptions } from "./metrics/metrics-endpoint.js";
 export { METER_NAME, reportToOpenTelemetry } from "./metrics/open-telemetry-bridge.js";
 export { answerClientError } from "./pipeline/client-error.js";
 export type { IpRateLimit, IpRateLimitResult, IpRateLimitRule } from "./pipeline/ip-rate-limit.js";

@@ -113,7 +113,6 @@ export {
 export {
   type MetricsAnswer,
   MetricsEndpoint,
-  type MetricsEndpointOptions,
 } from "./metrics/metrics-endpoint.js";
 export { completeOnClose } from "./node-http/complete-on-close.js";
 export { nodeGuardRequest } from "./node-http/node-guard-request.js";

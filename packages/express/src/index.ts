@@ -16,6 +16,7 @@ export {
   type KeyGuard,
   type KeyGuardConfigInput,
   KeyGuardError,
+  type MetricsEndpointOptions,
   type ProblemDetails,
   type RequestCost,
   verifyWebhookSignature,

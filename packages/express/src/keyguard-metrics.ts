@@ -1,5 +1,5 @@
-import type { KeyGuard } from "@keyguard/core";
-import { MetricsEndpoint, type MetricsEndpointOptions } from "@keyguard/core/internal";
+import type { KeyGuard, MetricsEndpointOptions } from "@keyguard/core";
+import { MetricsEndpoint } from "@keyguard/core/internal";
 import type { RequestHandler } from "express";
 import { toGuardRequest } from "./request-bridge.js";
 
