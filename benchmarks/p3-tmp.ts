@@ -1,7 +1,8 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createKeyHasher, isWellFormedKey, KeyGuard, resolveConfig } from "@keyguard/core";
+import { KeyGuard, resolveConfig } from "@keyguard/core";
+import { createKeyHasher, isWellFormedKey } from "@keyguard/core/internal";
 import { createKyselyStore } from "@keyguard/store-kysely";
 
 const dir = mkdtempSync(join(tmpdir(), "kgp-"));

@@ -2,15 +2,10 @@ import { createHmac } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  createKeyHasher,
-  isWellFormedKey,
-  KeyGuard,
-  resolveConfig,
-  type UsageEvent,
-} from "@keyguard/core";
+import { KeyGuard, resolveConfig, type UsageEvent } from "@keyguard/core";
+import { createKeyHasher, isWellFormedKey, timeOrderedId } from "@keyguard/core/internal";
 import { MemoryLimiter } from "@keyguard/limiter-memory";
-import { createKyselyStore, type KyselyStore, timeOrderedId } from "@keyguard/store-kysely";
+import { createKyselyStore, type KyselyStore } from "@keyguard/store-kysely";
 import {
   dropSchema,
   postgresAvailable,

@@ -14,14 +14,8 @@
  */
 import type { AddressInfo } from "node:net";
 import rateLimitFastify from "@fastify/rate-limit";
-import {
-  KeyGuard,
-  keyPolicies,
-  policyHeaderParts,
-  rateLimitHeaders,
-  resolveConfig,
-  type Store,
-} from "@keyguard/core";
+import { KeyGuard, resolveConfig, type Store } from "@keyguard/core";
+import { keyPolicies, policyHeaderParts, rateLimitHeaders } from "@keyguard/core/internal";
 import { keyguard as keyguardExpress } from "@keyguard/express";
 import { keyguard as keyguardFastify } from "@keyguard/fastify";
 import { keyguard as keyguardKoa } from "@keyguard/koa";

@@ -1,23 +1,25 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import {
+  type ErrorCode,
+  type GuardRequest,
+  isKeyGuardError,
+  type KeyGuard,
+  KeyGuardError,
+  type Limiter,
+} from "@keyguard/core";
+import {
   blockedDetail,
   countAuthFailure,
   countsAsFailure,
   DEFAULT_FAILURE_BLOCK_MS,
   DEFAULT_FAILURE_WINDOW_MS,
-  type ErrorCode,
-  type GuardRequest,
   isErrorCode,
-  isKeyGuardError,
-  type KeyGuard,
-  KeyGuardError,
-  type Limiter,
   messageWithFieldNames,
   normalizePath,
   problemResponse,
   retryAfterSeconds,
   warnBackgroundError,
-} from "@keyguard/core";
+} from "@keyguard/core/internal";
 import type { z } from "zod";
 import { ADMIN_ROUTES, type AdminRoute } from "./admin-routes.js";
 import { buildOpenApiDocument } from "./openapi-document.js";

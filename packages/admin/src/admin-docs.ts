@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { isKeyGuardError, loadOptionalModule, problemFor } from "@keyguard/core";
+import { isKeyGuardError } from "@keyguard/core";
+import { loadOptionalModule, problemFor } from "@keyguard/core/internal";
 
 /** A static file of the docs page. */
 export interface AdminDocsAsset {

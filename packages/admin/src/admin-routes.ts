@@ -1,11 +1,5 @@
-import {
-  type EventAction,
-  fromLimitsWire,
-  isWellFormedKey,
-  type KeyGuard,
-  KeyGuardError,
-  type Organization,
-} from "@keyguard/core";
+import { type EventAction, type KeyGuard, KeyGuardError, type Organization } from "@keyguard/core";
+import { fromLimitsWire, isWellFormedKey } from "@keyguard/core/internal";
 import { z } from "zod";
 import { IP_RULE_ROUTES } from "./ip-rule-routes.js";
 import { pageQuery, toPage } from "./pagination.js";

@@ -1,4 +1,5 @@
-import { type IpRule, type KeyGuard, KeyGuardError, toIpRuleWire } from "@keyguard/core";
+import { type IpRule, type KeyGuard, KeyGuardError } from "@keyguard/core";
+import { toIpRuleWire } from "@keyguard/core/internal";
 import { z } from "zod";
 import type { AdminRoute } from "./admin-routes.js";
 

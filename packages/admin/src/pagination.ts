@@ -1,4 +1,5 @@
-import { KeyGuardError, type ListPage } from "@keyguard/core";
+import { KeyGuardError } from "@keyguard/core";
+import type { ListPage } from "@keyguard/core/internal";
 
 const DEFAULT_LIMIT = 50;
 const MAX_CURSOR_LENGTH = 200;

@@ -1,4 +1,4 @@
-import { EVENT_ACTION_NAMES } from "@keyguard/core";
+import { EVENT_ACTION_NAMES } from "@keyguard/core/internal";
 import { z } from "zod";
 
 /**

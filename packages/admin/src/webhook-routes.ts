@@ -1,14 +1,16 @@
 import {
   type KeyGuard,
   KeyGuardError,
-  MAX_WEBHOOK_EVENTS,
-  MAX_WEBHOOK_URL_LENGTH,
-  toWebhookDeliveryWire,
-  toWebhookEndpointWire,
   WEBHOOK_EVENT_TYPES,
   type WebhookDelivery,
   type WebhookEndpoint,
 } from "@keyguard/core";
+import {
+  MAX_WEBHOOK_EVENTS,
+  MAX_WEBHOOK_URL_LENGTH,
+  toWebhookDeliveryWire,
+  toWebhookEndpointWire,
+} from "@keyguard/core/internal";
 import { z } from "zod";
 import type { AdminRoute } from "./admin-routes.js";
 import { pageQuery, toPage } from "./pagination.js";

@@ -1,14 +1,17 @@
+import type {
+  ApiKeyInfo,
+  EventAction,
+  IpBlock,
+  KeyGuardEvent,
+  KeyGuardStats,
+  KeyUsage,
+  Organization,
+  UsageOverview,
+} from "@keyguard/core";
 import {
-  type ApiKeyInfo,
   EVENT_ACTION_NAMES,
   EVENT_ACTOR_TYPES,
   EVENT_TARGET_TYPES,
-  type EventAction,
-  type IpBlock,
-  type KeyGuardEvent,
-  type KeyGuardStats,
-  type KeyUsage,
-  type Organization,
   toApiKeyWire,
   toAuditEventWire,
   toIpBlockWire,
@@ -16,8 +19,7 @@ import {
   toStatsWire,
   toUsageOverviewWire,
   toUsageWire,
-  type UsageOverview,
-} from "@keyguard/core";
+} from "@keyguard/core/internal";
 import { z } from "zod";
 
 /**

@@ -1,5 +1,6 @@
 import { userInfo } from "node:os";
-import { actorOf, type EventActor } from "@keyguard/core";
+import type { EventActor } from "@keyguard/core";
+import { actorOf } from "@keyguard/core/internal";
 
 /**
  * Who the audit log records for a CLI command: `cli` and the OS user running it (from

@@ -1,12 +1,6 @@
 import { existsSync } from "node:fs";
-import {
-  type DatabaseTarget,
-  KeyGuard,
-  KeyGuardError,
-  parseDatabaseUrl,
-  redactUrl,
-  resolveConfig,
-} from "@keyguard/core";
+import { type DatabaseTarget, KeyGuard, KeyGuardError, resolveConfig } from "@keyguard/core";
+import { parseDatabaseUrl, redactUrl } from "@keyguard/core/internal";
 import type { RedisBackend } from "@keyguard/limiter-redis";
 import { createKyselyStore } from "@keyguard/store-kysely";
 import { cliActor } from "./cli-actor.js";

@@ -1,4 +1,5 @@
-import { type KeyGuardError, messageWithFieldNames } from "@keyguard/core";
+import type { KeyGuardError } from "@keyguard/core";
+import { messageWithFieldNames } from "@keyguard/core/internal";
 
 /**
  * What to do next, for failures where a command helps. Core's messages never name CLI

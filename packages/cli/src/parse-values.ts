@@ -1,4 +1,5 @@
-import { isKeyGuardError, type LimitSpec, parseDuration } from "@keyguard/core";
+import { isKeyGuardError, type LimitSpec } from "@keyguard/core";
+import { parseDuration } from "@keyguard/core/internal";
 import { UsageError } from "./usage-error.js";
 
 /** A whole number greater than zero, from the exact text typed for `flag`. */

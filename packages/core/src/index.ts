@@ -1,12 +1,9 @@
-export { IpBlockList } from "./blocks/ip-block-list.js";
-export {
-  type BlockOptions,
-  IpBlockService,
-  type IpBlockServiceOptions,
-} from "./blocks/ip-block-service.js";
-export type { VerificationCacheOptions } from "./cache/verification-cache.js";
-export { VerificationCache } from "./cache/verification-cache.js";
-export { type DatabaseTarget, parseDatabaseUrl, redactUrl } from "./config/database-url.js";
+// The public API of @keyguard/core, semver-stable: what an application calls (createKeyGuard,
+// the KeyGuard service, configuration, errors, webhook signature checks, metrics bridges) and
+// the types those take and return. What only KeyGuard's own packages need is in ./internal.ts
+// (`@keyguard/core/internal`), which may change in any release.
+export type { BlockOptions } from "./blocks/ip-block-service.js";
+export type { DatabaseTarget } from "./config/database-url.js";
 export {
   CONFIG_ENV_VARS,
   type KeyGuardConfig,
@@ -15,63 +12,20 @@ export {
   resolveConfig,
 } from "./config/keyguard-config.js";
 export { type CreateKeyGuardOptions, createKeyGuard } from "./create-keyguard.js";
-export {
-  type ApiKey,
-  type ApiKeyInfo,
-  type ApiKeyPatch,
-  type StoredApiKey,
-  toApiKeyInfo,
-} from "./domain/api-key.js";
-export type { IpRule, IpRuleAction, StoredIpRule } from "./domain/ip-rule.js";
+export type { ApiKeyInfo } from "./domain/api-key.js";
+export type { IpRule, IpRuleAction } from "./domain/ip-rule.js";
 export type { Organization, OrganizationStatus } from "./domain/organization.js";
-export type { SecretFingerprints } from "./domain/secret-fingerprints.js";
 export type { KeyGuardStats, StoreCounts } from "./domain/stats.js";
 export type { UsageBucket } from "./domain/usage-bucket.js";
-export { isCharged, type UsageEvent } from "./domain/usage-event.js";
-export {
-  ERROR_CODES,
-  type ErrorCode,
-  httpStatusFor,
-  isErrorCode,
-  titleFor,
-} from "./errors/error-codes.js";
-export {
-  isKeyGuardError,
-  KeyGuardError,
-  messageWithFieldNames,
-} from "./errors/keyguard-error.js";
-export { isQuotaSeedLost, QuotaSeedLostError } from "./errors/quota-seed-lost.js";
-export {
-  type AuditEventQuery,
-  MAX_AUDIT_PAGE,
-  parseAuditEventQuery,
-} from "./events/audit-event-query.js";
-export {
-  EVENT_ACTION_NAMES,
-  EVENT_ACTIONS,
-  EVENT_TARGET_TYPES,
-  type EventAction,
-  type EventTargetType,
-  isEventAction,
-} from "./events/event-actions.js";
-export {
-  actorOf,
-  CODE_ACTOR,
-  EVENT_ACTOR_TYPES,
-  type EventActor,
-  type EventActorType,
-  KEYGUARD_ACTOR,
-} from "./events/event-actor.js";
-export { type EventListener, EventSubscribers } from "./events/event-subscribers.js";
+export type { UsageEvent } from "./domain/usage-event.js";
+export { ERROR_CODES, type ErrorCode } from "./errors/error-codes.js";
+export { isKeyGuardError, KeyGuardError } from "./errors/keyguard-error.js";
+export type { AuditEventQuery } from "./events/audit-event-query.js";
+export type { EventAction, EventTargetType } from "./events/event-actions.js";
+export type { EventActor, EventActorType } from "./events/event-actor.js";
+export type { EventListener } from "./events/event-subscribers.js";
 export type { EventChanges, EventValue, KeyGuardEvent } from "./events/keyguard-event.js";
-export { type CidrRange, MAX_CIDR_TEXT, parseCidr } from "./ip-rules/cidr.js";
-export {
-  type IpRuleInput,
-  type IpRulesConfig,
-  MAX_IP_RULES,
-} from "./ip-rules/ip-rule-service.js";
-export { type IpRuleWire, toIpRuleWire } from "./ip-rules/ip-rule-wire.js";
-export { MAX_KEY_ALLOWED_IPS, parseAllowedIps } from "./ip-rules/key-allowed-ips.js";
+export type { IpRuleInput } from "./ip-rules/ip-rule-service.js";
 export {
   KeyGuard,
   type KeyGuardOptions,
@@ -81,268 +35,46 @@ export {
   type VerifyOutcome,
   type VerifyResult,
 } from "./keyguard.js";
-export {
-  type ApiKeyListing,
-  ApiKeyService,
-  type ApiKeyServiceOptions,
-  type CreateApiKeyInput,
-  type CreatedApiKey,
-  type RevokeOutcome,
-  type RotatedApiKey,
-  type UpdateApiKeyInput,
+export type {
+  ApiKeyListing,
+  CreateApiKeyInput,
+  CreatedApiKey,
+  RevokeOutcome,
+  RotatedApiKey,
+  UpdateApiKeyInput,
 } from "./keys/api-key-service.js";
-export {
-  FOREIGN_KEY_MAX_LENGTH,
-  FOREIGN_KEY_MIN_LENGTH,
-  isKeyguardPythonKey,
-  isPlausibleForeignKey,
-} from "./keys/foreign-key-format.js";
-export {
-  DISPLAY_PREFIX_LENGTH,
-  type GeneratedKey,
-  generateRawKey,
-  isWellFormedKey,
-  type KeyEnvironment,
-  keyEnvironmentOf,
-  RAW_KEY_LENGTH,
-} from "./keys/key-format.js";
-export {
-  isKeyHashScheme,
-  isLegacyHashScheme,
-  KEY_HASH_SCHEMES,
-  type KeyHashScheme,
-  LEGACY_HASH_SCHEMES,
-  type LegacyHashScheme,
-  legacyHashOf,
-} from "./keys/key-hash-scheme.js";
-export { createKeyHasher, type KeyHasher } from "./keys/key-hasher.js";
-export { chargeGcra, checkGcra, type GcraState, gcra } from "./limits/gcra.js";
-export {
-  keyPolicies,
-  type LimitPolicy,
-  type LimitSpec,
-  MAX_LIMITS,
-  MAX_WINDOW_SECONDS,
-  MIN_WINDOW_SECONDS,
-  MONTH_POLICY_WINDOW_MS,
-  ORGANIZATION_POLICY_PREFIX,
-  POLICY_NAME_PATTERN,
-  type PolicyAlgorithm,
-  type PolicyMode,
-  type PolicyScope,
-  type PolicySource,
-  RESERVED_POLICY_NAMES,
-  samePolicies,
-} from "./limits/limit-policy.js";
-export { type LockoutEnd, lockoutEnd } from "./limits/lockout-end.js";
-export {
-  type CalendarMonth,
-  calendarMonth,
-  checkMonthlyQuota,
-  isQuotaExhausted,
-  type MonthlyQuotaState,
-  monthlyQuota,
-  peekMonthlyQuota,
-} from "./limits/monthly-quota.js";
-export { policyDecision } from "./limits/policy-decision.js";
-export {
-  chargeSlidingWindowCounter,
-  checkSlidingWindowCounter,
-  type SlidingWindowCounterState,
-  slidingWindowCounter,
-} from "./limits/sliding-window-counter.js";
-export {
-  chargeSlidingWindowLog,
-  checkSlidingWindowLog,
-  type SlidingWindowLogState,
-  slidingWindowLog,
-} from "./limits/sliding-window-log.js";
-export type { RateLimitAlgorithm, WindowDecision } from "./limits/window-decision.js";
-export {
-  type CountCell,
-  MetricFamily,
-  type MetricLabels,
-} from "./metrics/counter-family.js";
-export {
-  CALL_DURATION_BUCKETS,
-  HistogramFamily,
-  type TimingCell,
-} from "./metrics/histogram-family.js";
-export {
-  KeyGuardInstruments,
-  REDIS_SCRIPTS,
-  type RedisScript,
-  WEBHOOK_DELIVERY_RESULTS,
-  type WebhookDeliveryResult,
-} from "./metrics/keyguard-instruments.js";
-export {
-  type MetricsAnswer,
-  MetricsEndpoint,
-  type MetricsEndpointOptions,
-} from "./metrics/metrics-endpoint.js";
+export type { LimitSpec } from "./limits/limit-policy.js";
+export type { KeyGuardInstruments } from "./metrics/keyguard-instruments.js";
+export type { MetricsEndpointOptions } from "./metrics/metrics-endpoint.js";
 export { METER_NAME, reportToOpenTelemetry } from "./metrics/open-telemetry-bridge.js";
-export { completeOnClose } from "./node-http/complete-on-close.js";
-export { nodeGuardRequest } from "./node-http/node-guard-request.js";
-export { setHeaders, writeProblem } from "./node-http/write-problem.js";
-export {
-  OrganizationService,
-  type OrganizationServiceOptions,
-} from "./organizations/organization-service.js";
-export {
-  type AuthFailurePolicy,
-  countAuthFailure,
-  countsAsFailure,
-  DEFAULT_FAILURE_BLOCK_MS,
-  DEFAULT_FAILURE_WINDOW_MS,
-} from "./pipeline/auth-failures.js";
-export {
-  type ClientAddressOptions,
-  type ClientAddressResolver,
-  createClientAddressResolver,
-  forwardedForOf,
-  type TrustProxy,
-  UNKNOWN_CLIENT,
-} from "./pipeline/client-address.js";
 export { answerClientError } from "./pipeline/client-error.js";
-export {
-  type ErrorProblem,
-  HEADERS_DROPPED_ON_ERROR,
-  problemForError,
-  reportUnexpectedError,
-} from "./pipeline/error-problem.js";
-export {
-  IpRateLimit,
-  type IpRateLimitResult,
-  type IpRateLimitRule,
-} from "./pipeline/ip-rate-limit.js";
-export { type KeyLimits, KeyLimitsCache } from "./pipeline/key-limits.js";
-export {
-  blockedDetail,
-  PROBLEM_CONTENT_TYPE,
-  type ProblemDetails,
-  type ProblemResponse,
-  problemFor,
-  problemResponse,
-  retryAfterSeconds,
-} from "./pipeline/problem-details.js";
-export {
-  createPathMatcher,
-  isProtectedPath,
-  MAX_KEYED_PATH_LENGTH,
-  normalizePath,
-  pathOf,
-} from "./pipeline/protected-path.js";
-export {
-  type PolicyHeaderParts,
-  policyHeaderParts,
-  type RateLimitHeaderStyle,
-  rateLimitHeaders,
-} from "./pipeline/rate-limit-headers.js";
-export {
-  checkCostOption,
-  costOf,
-  type GuardAllowed,
-  type GuardedRequest,
-  type GuardOptions,
-  type GuardRefused,
-  type GuardRequest,
-  type GuardResult,
-  type RequestCost,
+export type { IpRateLimit, IpRateLimitResult, IpRateLimitRule } from "./pipeline/ip-rate-limit.js";
+export type { ProblemDetails } from "./pipeline/problem-details.js";
+export type {
+  GuardAllowed,
+  GuardOptions,
+  GuardRefused,
+  GuardRequest,
+  GuardResult,
+  RequestCost,
   RequestGuard,
 } from "./pipeline/request-guard.js";
-export { missingScopes } from "./pipeline/require-scopes.js";
-export type { AuditEventFilter, AuditLog, EventRecord } from "./ports/audit-log.js";
 export type { ChangeFeed, KeyGuardChange } from "./ports/change-feed.js";
-export type {
-  IpBlock,
-  LimitDecision,
-  Limiter,
-  LimitRefusal,
-  LimitRequest,
-  LimitSubject,
-  PolicyState,
-} from "./ports/limiter.js";
-export type {
-  ApiKeyChange,
-  ApiKeyListFilter,
-  ApiKeyRotation,
-  ApiKeyRotationOutcome,
-  ApiKeyStatus,
-  IpBlockFilter,
-  KeyHashSchemeCount,
-  ListPage,
-  OrganizationChange,
-  OrganizationListFilter,
-  OrganizationStatusChange,
-  RotatedKeys,
-  Store,
-  UsageMaintenanceResult,
-  UsageMaintenanceStep,
-} from "./ports/store.js";
-export type {
-  ExpiringKey,
-  WebhookAttempt,
-  WebhookAttemptOutcome,
-  WebhookClaimRequest,
-  WebhookDelivery,
-  WebhookDeliveryClaim,
-  WebhookDeliveryStatus,
-  WebhookEndpointRecord,
-  WebhookEventRecord,
-  WebhookNotice,
-  WebhookStore,
-} from "./ports/webhook-store.js";
-export { checkSecrets, type SecretCheck } from "./secrets/secret-check.js";
-export { secretFingerprint, shortFingerprint } from "./secrets/secret-fingerprint.js";
+export type { IpBlock, Limiter } from "./ports/limiter.js";
+export type { OrganizationListFilter, Store } from "./ports/store.js";
+export type { WebhookDelivery } from "./ports/webhook-store.js";
+export type { SecretCheck } from "./secrets/secret-check.js";
 export type { UsageMaintenanceTotals } from "./usage/usage-maintenance.js";
-export {
-  type StoredUsageOverview,
-  toUsageOverviewWire,
-  type UsageOverview,
-  type UsageOverviewHour,
-  type UsageOverviewWire,
-} from "./usage/usage-overview.js";
-export {
-  UsageRecorder,
-  type UsageRecorderOptions,
-  type UsageRecorderStats,
-} from "./usage/usage-recorder.js";
-export {
-  UsageSpool,
-  type UsageSpoolOptions,
-  type UsageSpoolReplayed,
-  type UsageSpoolSaved,
-  usageSpoolFor,
-} from "./usage/usage-spool.js";
+export type { UsageOverview, UsageOverviewHour } from "./usage/usage-overview.js";
+export type { UsageRecorderStats } from "./usage/usage-recorder.js";
 export {
   type ErrorReporter,
-  errorKindOf,
   type RateLimitErrorsOptions,
   rateLimitErrors,
   SuppressedErrors,
-  warnBackgroundError,
 } from "./util/background-error.js";
-export { type Clock, systemClock } from "./util/clock.js";
-export { detachString } from "./util/detach-string.js";
-export { parseDuration } from "./util/duration.js";
-export { loadOptionalModule } from "./util/load-optional-module.js";
-export { timeOrderedId } from "./util/time-ordered-id.js";
-export { webhookBackoffMs } from "./webhooks/webhook-backoff.js";
-export { type WebhookConfig, webhookConfigSchema } from "./webhooks/webhook-config.js";
-export { webhookEvent } from "./webhooks/webhook-event-body.js";
-export {
-  NOTICE_EVENT_TYPES,
-  STREAM_EVENT_TYPES,
-  subscribesTo,
-  WEBHOOK_EVENT_TYPES,
-} from "./webhooks/webhook-event-types.js";
-export {
-  MAX_WEBHOOK_ENDPOINTS,
-  MAX_WEBHOOK_EVENTS,
-  MAX_WEBHOOK_URL_LENGTH,
-  parseWebhookEvents,
-  parseWebhookUrl,
-} from "./webhooks/webhook-inputs.js";
+export type { Clock } from "./util/clock.js";
+export { WEBHOOK_EVENT_TYPES } from "./webhooks/webhook-event-types.js";
 export {
   DEFAULT_SIGNATURE_TOLERANCE_SECONDS,
   signWebhookPayload,
@@ -353,34 +85,9 @@ export {
   WebhookSignatureError,
   type WebhookSignatureFailure,
 } from "./webhooks/webhook-signature.js";
-export { webhookEventOf } from "./webhooks/webhook-stream-event.js";
-export {
-  toWebhookDeliveryWire,
-  toWebhookEndpointWire,
-  type WebhookAttemptWire,
-  type WebhookDeliveryWire,
-  type WebhookEndpointWire,
-} from "./webhooks/webhook-wire.js";
-export {
-  type CreatedWebhookEndpoint,
-  type WebhookAttemptResult,
-  type WebhookEndpoint,
+export type {
+  CreatedWebhookEndpoint,
+  WebhookAttemptResult,
+  WebhookEndpoint,
   Webhooks,
-  type WebhooksOptions,
 } from "./webhooks/webhooks.js";
-export { type AuditEventWire, toAuditEventWire } from "./wire/audit-event-wire.js";
-export {
-  type ApiKeyWire,
-  fromLimitsWire,
-  type IpBlockWire,
-  type LimitWire,
-  type OrganizationWire,
-  type StatsWire,
-  toApiKeyWire,
-  toIpBlockWire,
-  toLimitsWire,
-  toOrganizationWire,
-  toStatsWire,
-  toUsageWire,
-  type UsageWire,
-} from "./wire/wire-format.js";

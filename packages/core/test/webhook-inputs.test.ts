@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseWebhookEvents, parseWebhookUrl, webhookBackoffMs } from "../src/index.js";
+import { parseWebhookEvents, parseWebhookUrl, webhookBackoffMs } from "../src/internal.js";
 import { openWebhookSecret, sealWebhookSecret } from "../src/webhooks/webhook-secret-box.js";
 
 function messageOf(run: () => unknown): string {

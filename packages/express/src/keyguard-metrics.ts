@@ -1,4 +1,5 @@
-import { type KeyGuard, MetricsEndpoint, type MetricsEndpointOptions } from "@keyguard/core";
+import type { KeyGuard, MetricsEndpointOptions } from "@keyguard/core";
+import { MetricsEndpoint } from "@keyguard/core/internal";
 import type { RequestHandler } from "express";
 import { toGuardRequest } from "./request-bridge.js";
 

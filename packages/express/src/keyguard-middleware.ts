@@ -1,16 +1,13 @@
+import type { ApiKeyInfo, GuardOptions, KeyGuard, RequestCost } from "@keyguard/core";
 import {
-  type ApiKeyInfo,
   checkCostOption,
   completeOnClose,
   createPathMatcher,
-  type GuardOptions,
-  type KeyGuard,
   nodeGuardRequest,
   problemFor,
-  type RequestCost,
   setHeaders,
   writeProblem,
-} from "@keyguard/core";
+} from "@keyguard/core/internal";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
 import { routedPath } from "./request-bridge.js";
 

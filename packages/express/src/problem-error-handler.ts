@@ -1,4 +1,8 @@
-import { HEADERS_DROPPED_ON_ERROR, problemForError, reportUnexpectedError } from "@keyguard/core";
+import {
+  HEADERS_DROPPED_ON_ERROR,
+  problemForError,
+  reportUnexpectedError,
+} from "@keyguard/core/internal";
 import type { ErrorRequestHandler, Request } from "express";
 
 export interface ProblemErrorHandlerOptions {

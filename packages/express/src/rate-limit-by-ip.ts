@@ -1,11 +1,5 @@
-import {
-  type BlockOptions,
-  type IpBlock,
-  type IpRateLimitRule,
-  type KeyGuard,
-  setHeaders,
-  writeProblem,
-} from "@keyguard/core";
+import type { BlockOptions, IpBlock, IpRateLimitRule, KeyGuard } from "@keyguard/core";
+import { setHeaders, writeProblem } from "@keyguard/core/internal";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
 import { toGuardRequest } from "./request-bridge.js";
 

@@ -1,4 +1,5 @@
-import { type GuardRequest, nodeGuardRequest } from "@keyguard/core";
+import type { GuardRequest } from "@keyguard/core";
+import { nodeGuardRequest } from "@keyguard/core/internal";
 import type { Request } from "express";
 import parseurl from "parseurl";
 

@@ -1,4 +1,4 @@
-import { missingScopes, writeProblem } from "@keyguard/core";
+import { missingScopes, writeProblem } from "@keyguard/core/internal";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
 
 /** Refuses (403 `insufficient_scope`) a request whose key lacks any of `scopes`. */

@@ -1,6 +1,7 @@
 import type { Readable } from "node:stream";
 import { AdminApi, type AdminApiOptions, adminDocsResponse, readNodeBody } from "@keyguard/admin";
-import { type KeyGuard, PROBLEM_CONTENT_TYPE, problemFor } from "@keyguard/core";
+import type { KeyGuard } from "@keyguard/core";
+import { PROBLEM_CONTENT_TYPE, problemFor } from "@keyguard/core/internal";
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import { toGuardRequest } from "./request-bridge.js";
 

@@ -1,15 +1,12 @@
+import type { ApiKeyInfo, GuardOptions, GuardResult, KeyGuard, RequestCost } from "@keyguard/core";
 import {
-  type ApiKeyInfo,
   checkCostOption,
+  costOf,
   createPathMatcher,
-  type GuardOptions,
-  type GuardResult,
-  type KeyGuard,
   missingScopes,
   nodeGuardRequest,
   pathOf,
-  type RequestCost,
-} from "@keyguard/core";
+} from "@keyguard/core/internal";
 import type {
   FastifyPluginAsync,
   FastifyReply,

@@ -1,4 +1,4 @@
-import { HEADERS_DROPPED_ON_ERROR, problemForError } from "@keyguard/core";
+import { HEADERS_DROPPED_ON_ERROR, problemForError } from "@keyguard/core/internal";
 import type { FastifyReply, FastifyRequest } from "fastify";
 
 export interface ProblemErrorHandlerOptions {

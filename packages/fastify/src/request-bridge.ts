@@ -1,10 +1,5 @@
-import {
-  type GuardRequest,
-  nodeGuardRequest,
-  PROBLEM_CONTENT_TYPE,
-  type ProblemDetails,
-  pathOf,
-} from "@keyguard/core";
+import type { GuardRequest, ProblemDetails } from "@keyguard/core";
+import { nodeGuardRequest, PROBLEM_CONTENT_TYPE, pathOf } from "@keyguard/core/internal";
 import type { FastifyReply, FastifyRequest } from "fastify";
 
 /**

@@ -1,4 +1,4 @@
-import { missingScopes } from "@keyguard/core";
+import { missingScopes } from "@keyguard/core/internal";
 import type { preHandlerAsyncHookHandler } from "fastify";
 import { sendProblem } from "./request-bridge.js";
 

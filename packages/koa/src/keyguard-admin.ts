@@ -1,5 +1,6 @@
 import { AdminApi, type AdminApiOptions, adminDocsResponse, readNodeBody } from "@keyguard/admin";
-import { createPathMatcher, type KeyGuard } from "@keyguard/core";
+import type { KeyGuard } from "@keyguard/core";
+import { createPathMatcher } from "@keyguard/core/internal";
 import type { Middleware } from "koa";
 import { routedPath, toGuardRequest } from "./keyguard-middleware.js";
 

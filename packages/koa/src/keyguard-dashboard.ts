@@ -1,4 +1,4 @@
-import { createPathMatcher } from "@keyguard/core";
+import { createPathMatcher } from "@keyguard/core/internal";
 import { checkAdminApiUrl, dashboardResponse } from "@keyguard/dashboard";
 import type { Middleware } from "koa";
 import { routedPath } from "./keyguard-middleware.js";

@@ -1,21 +1,23 @@
+import type {
+  ApiKeyInfo,
+  BlockOptions,
+  GuardOptions,
+  GuardRequest,
+  IpBlock,
+  IpRateLimitRule,
+  KeyGuard,
+  ProblemDetails,
+  RequestCost,
+} from "@keyguard/core";
 import {
-  type ApiKeyInfo,
-  type BlockOptions,
   checkCostOption,
   completeOnClose,
   createPathMatcher,
-  type GuardOptions,
-  type GuardRequest,
-  type IpBlock,
-  type IpRateLimitRule,
-  type KeyGuard,
   missingScopes,
   nodeGuardRequest,
   PROBLEM_CONTENT_TYPE,
-  type ProblemDetails,
   problemFor,
-  type RequestCost,
-} from "@keyguard/core";
+} from "@keyguard/core/internal";
 import type { Context, Middleware } from "koa";
 
 declare module "koa" {

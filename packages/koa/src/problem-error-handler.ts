@@ -3,7 +3,7 @@ import {
   PROBLEM_CONTENT_TYPE,
   problemForError,
   reportUnexpectedError,
-} from "@keyguard/core";
+} from "@keyguard/core/internal";
 import type { Context, Middleware } from "koa";
 
 export interface ProblemErrorHandlerOptions {

@@ -1,3 +1,4 @@
+import type { IpBlock, Limiter } from "@keyguard/core";
 import {
   chargeGcra,
   chargeSlidingWindowCounter,
@@ -7,9 +8,7 @@ import {
   checkSlidingWindowCounter,
   checkSlidingWindowLog,
   detachString,
-  type IpBlock,
   type LimitDecision,
-  type Limiter,
   type LimitPolicy,
   type LimitRequest,
   type LimitSubject,
@@ -20,7 +19,7 @@ import {
   QuotaSeedLostError,
   type RateLimitAlgorithm,
   type WindowDecision,
-} from "@keyguard/core";
+} from "@keyguard/core/internal";
 import { LRUCache } from "lru-cache";
 
 /** A quota's count, and whether it was seeded from the store (see `#evictedQuotas`). */

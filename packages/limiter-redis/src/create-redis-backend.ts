@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { redactUrl } from "@keyguard/core";
+import { redactUrl } from "@keyguard/core/internal";
 import { Redis, type RedisOptions } from "ioredis";
 import { RedisChangeFeed } from "./redis-change-feed.js";
 import { RedisKeyNames } from "./redis-key-names.js";

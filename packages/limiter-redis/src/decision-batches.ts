@@ -1,4 +1,4 @@
-import { type LimitDecision, type LimitRequest, samePolicies } from "@keyguard/core";
+import { type LimitDecision, type LimitRequest, samePolicies } from "@keyguard/core/internal";
 
 /** A request with a key: the only kind decided in batches. */
 export type KeyedLimitRequest = LimitRequest & { readonly key: NonNullable<LimitRequest["key"]> };

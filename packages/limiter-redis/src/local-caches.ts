@@ -4,7 +4,7 @@ import {
   type LimitPolicy,
   type LimitRequest,
   samePolicies,
-} from "@keyguard/core";
+} from "@keyguard/core/internal";
 import { LRUCache } from "lru-cache";
 
 /** A key refused until a known time, with what it was refused for. */

@@ -1,4 +1,4 @@
-import type { LimitPolicy, LimitSubject } from "@keyguard/core";
+import type { LimitPolicy, LimitSubject } from "@keyguard/core/internal";
 import { ALGORITHM_NUMBER } from "./scripts/window-algorithms.js";
 
 /**

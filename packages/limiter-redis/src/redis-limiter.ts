@@ -1,17 +1,14 @@
+import type { ChangeFeed, IpBlock, KeyGuardInstruments, Limiter } from "@keyguard/core";
 import {
-  type ChangeFeed,
   type CountCell,
   calendarMonth,
-  type IpBlock,
-  type KeyGuardInstruments,
   type LimitDecision,
-  type Limiter,
   type LimitPolicy,
   type LimitRequest,
   QuotaSeedLostError,
   type RateLimitAlgorithm,
   type WindowDecision,
-} from "@keyguard/core";
+} from "@keyguard/core/internal";
 import { Cluster, type Redis } from "ioredis";
 import { closeConnection } from "./close-connection.js";
 import { DecisionBatches, type KeyedLimitRequest } from "./decision-batches.js";

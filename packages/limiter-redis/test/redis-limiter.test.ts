@@ -1,4 +1,4 @@
-import type { LimitPolicy } from "@keyguard/core";
+import type { LimitPolicy } from "@keyguard/core/internal";
 import {
   cleanedRedisPrefixes,
   describeLimiterConformance,

@@ -1,4 +1,4 @@
-import { type ApiKey, isKeyHashScheme } from "@keyguard/core";
+import { type ApiKey, isKeyHashScheme } from "@keyguard/core/internal";
 import type { Insertable, Selectable } from "kysely";
 import type { ColumnCodec } from "./column-codec.js";
 import type { ApiKeysTable } from "./database-schema.js";

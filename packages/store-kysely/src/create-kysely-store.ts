@@ -1,4 +1,5 @@
-import { type DatabaseTarget, parseDatabaseUrl } from "@keyguard/core";
+import type { DatabaseTarget } from "@keyguard/core";
+import { parseDatabaseUrl } from "@keyguard/core/internal";
 import { openPostgresChangeFeed } from "./change-feed/open-postgres-change-feed.js";
 import { SqliteChangeFeed } from "./change-feed/sqlite-change-feed.js";
 import { openPostgres, type PostgresTimeouts } from "./dialects/open-postgres.js";

@@ -1,4 +1,3 @@
-export { timeOrderedId } from "@keyguard/core";
 export {
   type CopiedTable,
   type CopyEndpoint,

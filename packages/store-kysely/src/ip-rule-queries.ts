@@ -1,4 +1,4 @@
-import type { StoredIpRule } from "@keyguard/core";
+import type { StoredIpRule } from "@keyguard/core/internal";
 import { type Kysely, type Selectable, sql } from "kysely";
 import type { ColumnCodec } from "./column-codec.js";
 import type { DatabaseSchema, DbInteger, IpRulesTable } from "./database-schema.js";

@@ -1,4 +1,18 @@
 import type {
+  ChangeFeed,
+  IpBlock,
+  KeyGuardEvent,
+  LimitSpec,
+  Organization,
+  OrganizationListFilter,
+  OrganizationStatus,
+  Store,
+  StoreCounts,
+  UsageBucket,
+  UsageEvent,
+} from "@keyguard/core";
+import { KeyGuardError } from "@keyguard/core";
+import type {
   ApiKey,
   ApiKeyChange,
   ApiKeyListFilter,
@@ -6,37 +20,25 @@ import type {
   ApiKeyRotation,
   ApiKeyRotationOutcome,
   AuditEventFilter,
-  ChangeFeed,
   EventRecord,
-  IpBlock,
   IpBlockFilter,
-  KeyGuardEvent,
-  LimitSpec,
-  Organization,
   OrganizationChange,
-  OrganizationListFilter,
-  OrganizationStatus,
   OrganizationStatusChange,
   RotatedKeys,
   SecretFingerprints,
-  Store,
-  StoreCounts,
   StoredApiKey,
   StoredIpRule,
   StoredUsageOverview,
-  UsageBucket,
-  UsageEvent,
   UsageMaintenanceResult,
   UsageMaintenanceStep,
-} from "@keyguard/core";
+} from "@keyguard/core/internal";
 import {
   isCharged,
   isKeyHashScheme,
-  KeyGuardError,
   type KeyHashSchemeCount,
   timeOrderedId,
   webhookEventOf,
-} from "@keyguard/core";
+} from "@keyguard/core/internal";
 import {
   type CompiledQuery,
   type Kysely,

@@ -1,4 +1,4 @@
-import type { SecretFingerprints } from "@keyguard/core";
+import type { SecretFingerprints } from "@keyguard/core/internal";
 import type { Kysely } from "kysely";
 import type { ColumnCodec } from "./column-codec.js";
 import type { DatabaseSchema } from "./database-schema.js";

@@ -1,4 +1,5 @@
-import type { StoredUsageOverview, UsageOverviewHour } from "@keyguard/core";
+import type { UsageOverviewHour } from "@keyguard/core";
+import type { StoredUsageOverview } from "@keyguard/core/internal";
 import { type Kysely, sql } from "kysely";
 import type { ColumnCodec } from "./column-codec.js";
 import type { DatabaseSchema, DbInteger } from "./database-schema.js";

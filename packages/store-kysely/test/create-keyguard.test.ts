@@ -1,13 +1,8 @@
 import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  createKeyGuard,
-  isKeyGuardError,
-  loadOptionalModule,
-  timeOrderedId,
-  usageSpoolFor,
-} from "@keyguard/core";
+import { createKeyGuard, isKeyGuardError } from "@keyguard/core";
+import { loadOptionalModule, timeOrderedId, usageSpoolFor } from "@keyguard/core/internal";
 import {
   dropSchema,
   postgresAvailable,

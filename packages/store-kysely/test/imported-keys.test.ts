@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from "node:crypto";
-import { generateRawKey, KeyGuard, resolveConfig, type Store } from "@keyguard/core";
+import { KeyGuard, resolveConfig, type Store } from "@keyguard/core";
+import { generateRawKey } from "@keyguard/core/internal";
 import {
   eventually,
   FakeClock,

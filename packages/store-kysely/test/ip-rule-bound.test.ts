@@ -1,4 +1,5 @@
-import { KeyGuard, MAX_IP_RULES, resolveConfig } from "@keyguard/core";
+import { KeyGuard, resolveConfig } from "@keyguard/core";
+import { MAX_IP_RULES } from "@keyguard/core/internal";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { createSqliteTestDatabase } from "./sqlite-test-database.js";

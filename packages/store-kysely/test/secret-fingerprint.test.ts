@@ -7,8 +7,8 @@ import {
   type KeyGuardConfigInput,
   resolveConfig,
   type Store,
-  secretFingerprint,
 } from "@keyguard/core";
+import { secretFingerprint } from "@keyguard/core/internal";
 import {
   dropSchema,
   FakeClock,

@@ -4,13 +4,13 @@ import { join } from "node:path";
 import {
   type ApiKeyInfo,
   type GuardOptions,
-  generateRawKey,
   KeyGuard,
   type KeyGuardConfigInput,
   type Limiter,
   resolveConfig,
   type Store,
 } from "@keyguard/core";
+import { generateRawKey } from "@keyguard/core/internal";
 import { afterEach, describe, expect, it } from "vitest";
 import { describeAdapterTargetFuzz } from "./adapter-target-fuzz.js";
 import { eventually } from "./eventually.js";

@@ -1,13 +1,8 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  generateRawKey,
-  KeyGuard,
-  resolveConfig,
-  type Store,
-  type UsageEvent,
-} from "@keyguard/core";
+import { KeyGuard, resolveConfig, type Store, type UsageEvent } from "@keyguard/core";
+import { generateRawKey } from "@keyguard/core/internal";
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
 import type {

@@ -1,18 +1,13 @@
-import { KeyGuard, type Limiter, resolveConfig } from "@keyguard/core";
-import { afterEach, describe, expect, it } from "vitest";
-import type { StartAdminApp } from "./admin-conformance.js";
-import type { DisposableStore } from "./test-databases.js";
+import { describe, expect, it } from "vitest";
+import {
+  type AdminConformanceOptions,
+  type Answer,
+  adminHarness,
+  type StartAdminApp,
+} from "./admin-conformance-support.js";
 
 const SECRET = "admin-audit-secret";
 const THRESHOLD = 3;
-
-interface Answer {
-  readonly status: number;
-  readonly contentType: string | null;
-  // biome-ignore lint/suspicious/noExplicitAny: response bodies are checked field by field
-  readonly body: any;
-  readonly text: string;
-}
 
 /**
  * The audit log over real HTTP (a capability of the admin suite): every change made
@@ -21,61 +16,12 @@ interface Answer {
  * /admin/audit` filters and pages like the other listings, and refuses bad filters with
  * a 400 problem.
  */
-export function describeAdminAudit(
-  start: StartAdminApp,
-  options: {
-    readonly openStore: () => Promise<DisposableStore>;
-    readonly createLimiter: () => Limiter;
-  },
-): void {
+export function describeAdminAudit(start: StartAdminApp, options: AdminConformanceOptions): void {
   describe("the audit log over HTTP", () => {
-    const cleanups: Array<() => Promise<void> | void> = [];
-    afterEach(async () => {
-      for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+    const { setup } = adminHarness(start, options, {
+      secretKey: SECRET,
+      ipBlockThreshold: THRESHOLD,
     });
-
-    async function setup() {
-      const { store, dispose } = await options.openStore();
-      cleanups.push(dispose);
-      const kg = new KeyGuard({
-        config: resolveConfig({ secretKey: SECRET, ipBlockThreshold: THRESHOLD }, {}),
-        store,
-        limiter: options.createLimiter(),
-      });
-      await kg.init();
-      cleanups.push(() => kg.close());
-      const app = await start(kg);
-      cleanups.push(() => app.close());
-      const call = async (
-        method: string,
-        path: string,
-        body?: unknown,
-        adminKey = SECRET,
-      ): Promise<Answer> => {
-        const response = await fetch(`${app.url}${path}`, {
-          method,
-          headers: {
-            "x-admin-key": adminKey,
-            ...(body === undefined ? {} : { "content-type": "application/json" }),
-          },
-          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        });
-        const text = await response.text();
-        let parsed: unknown;
-        try {
-          parsed = JSON.parse(text);
-        } catch {
-          parsed = undefined;
-        }
-        return {
-          status: response.status,
-          contentType: response.headers.get("content-type"),
-          body: parsed,
-          text,
-        };
-      };
-      return { kg, call };
-    }
 
     it("records every change through the API as admin_api with the client's address, and none for refusals", async () => {
       const { kg, call } = await setup();
@@ -100,7 +46,10 @@ export function describeAdminAudit(
         400,
       );
       expect((await call("DELETE", "/admin/ip-blocks/203.0.113.5")).status).toBe(404);
-      expect((await call("POST", "/admin/orgs", { name: "Evil" }, "wrong-key")).status).toBe(401);
+      expect(
+        (await call("POST", "/admin/orgs", { name: "Evil" }, { "x-admin-key": "wrong-key" }))
+          .status,
+      ).toBe(401);
       // The application's own change, and one it names.
       await kg.createOrganization("Dev Team");
       await kg.withActor("billing-job").suspendOrganization("Dev Team");
@@ -290,7 +239,9 @@ export function describeAdminAudit(
     it("records the failure threshold blocking a client as ip.auto_blocked, by keyguard", async () => {
       const { kg, call } = await setup();
       for (let i = 0; i < THRESHOLD; i++) {
-        expect((await call("GET", "/admin/orgs", undefined, `wrong-${i}`)).status).toBe(401);
+        expect(
+          (await call("GET", "/admin/orgs", undefined, { "x-admin-key": `wrong-${i}` })).status,
+        ).toBe(401);
       }
       expect((await call("GET", "/admin/orgs")).status).toBe(403); // blocked now
       const events = await kg.listAuditEvents({ action: "ip.auto_blocked" });

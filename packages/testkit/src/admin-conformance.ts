@@ -1,48 +1,25 @@
-import {
-  type KeyGuard,
-  KeyGuard as KeyGuardService,
-  type Limiter,
-  resolveConfig,
-} from "@keyguard/core";
-import { afterEach, describe, expect, it } from "vitest";
-import type { AdapterApp } from "./adapter-conformance.js";
+import type { Limiter } from "@keyguard/core";
+import { describe, expect, it } from "vitest";
 import { describeAdminAudit } from "./admin-audit-conformance.js";
+import {
+  type AdminConformanceOptions,
+  type Answer,
+  adminHarness,
+  expectProblemAnswer,
+  type StartAdminApp,
+} from "./admin-conformance-support.js";
 import { describeAdminRaces } from "./admin-races-conformance.js";
 import { describeAdminWebhooks } from "./admin-webhooks-conformance.js";
 import { describeIpRuleConformance } from "./ip-rules-conformance.js";
 import { postgresAvailable } from "./postgres-test-database.js";
-import {
-  type DisposableStore,
-  kyselyTestDatabases,
-  type OpenKyselyStore,
-} from "./test-databases.js";
+import { kyselyTestDatabases, type OpenKyselyStore } from "./test-databases.js";
 
-/**
- * Starts the adapter's admin test app on port 0: the admin API mounted at `/admin`
- * (`keyguardAdmin`, default options), then `keyguard(kg)` protecting *every* other route
- * (no `protectedPath`: the admin routes must stay out of it on their own), and
- * `GET /api/data` -> `{ "message": "Authorized!" }`.
- */
-export type StartAdminApp = (kg: KeyGuard) => Promise<AdapterApp>;
-
-export interface AdminConformanceOptions {
-  /** One fresh, empty database per test: a SQLite file, a PostgreSQL schema. */
-  readonly openStore: () => Promise<DisposableStore>;
-  readonly createLimiter: () => Limiter;
-}
+export type { AdminConformanceOptions, StartAdminApp } from "./admin-conformance-support.js";
 
 const SECRET = "admin-conformance-secret";
 const THRESHOLD = 4;
 /** The challenge every admin 401 carries (RFC 9110 §11.6.1). */
 const ADMIN_CHALLENGE = 'ApiKey realm="keyguard-admin", header="X-Admin-Key"';
-
-interface Answer {
-  status: number;
-  headers: Headers;
-  // biome-ignore lint/suspicious/noExplicitAny: response bodies are checked field by field
-  body: any;
-  text: string;
-}
 
 /**
  * The admin API over real HTTP for one adapter and one database: the seed's endpoints, the
@@ -55,58 +32,20 @@ export function describeAdminConformance(
   options: AdminConformanceOptions,
 ): void {
   describe(`Admin API conformance: ${name}`, () => {
-    const cleanups: Array<() => Promise<void> | void> = [];
-    afterEach(async () => {
-      for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+    const harness = adminHarness(start, options, {
+      secretKey: SECRET,
+      ipBlockThreshold: THRESHOLD,
     });
 
     async function setup() {
-      const { store, dispose } = await options.openStore();
-      cleanups.push(dispose);
-      const kg = new KeyGuardService({
-        config: resolveConfig({ secretKey: SECRET, ipBlockThreshold: THRESHOLD }, {}),
-        store,
-        limiter: options.createLimiter(),
-      });
-      await kg.init();
-      cleanups.push(() => kg.close());
-      const app = await start(kg);
-      cleanups.push(() => app.close());
-      const call = async (
-        method: string,
-        path: string,
-        body?: unknown,
-        headers: Record<string, string> = {},
-      ): Promise<Answer> => {
-        const response = await fetch(`${app.url}${path}`, {
-          method,
-          headers: {
-            "x-admin-key": SECRET,
-            ...(body === undefined ? {} : { "content-type": "application/json" }),
-            ...headers,
-          },
-          ...(body === undefined
-            ? {}
-            : { body: typeof body === "string" ? body : JSON.stringify(body) }),
-        });
-        const text = await response.text();
-        let parsed: unknown;
-        try {
-          parsed = JSON.parse(text);
-        } catch {
-          parsed = undefined;
-        }
-        return { status: response.status, headers: response.headers, body: parsed, text };
-      };
+      const { kg, app, call } = await harness.setup();
       const api = (path: string, rawKey: string) =>
         fetch(`${app.url}${path}`, { headers: { "x-api-key": rawKey } });
       return { kg, app, call, api };
     }
 
     function expectProblem(answer: Answer, status: number, code: string): void {
-      expect(answer.status, answer.text).toBe(status);
-      expect(answer.headers.get("content-type")).toMatch(/^application\/problem\+json/);
-      expect(answer.body).toMatchObject({ status, code });
+      expectProblemAnswer(answer, status, code);
       expect(typeof answer.body.detail).toBe("string");
       // An HTTP client has no CLI: an answer never sends it to a command.
       expect(answer.body.detail).not.toMatch(/\bkeyguard [a-z]|\blist-(keys|orgs)\b/);

@@ -1,8 +1,7 @@
-import { KeyGuard, type Limiter, resolveConfig, type Store } from "@keyguard/core";
+import { KeyGuard, resolveConfig, type Store } from "@keyguard/core";
 import { afterEach, describe, expect, it } from "vitest";
 import type { AdapterApp } from "./adapter-conformance.js";
-import type { StartAdminApp } from "./admin-conformance.js";
-import type { DisposableStore } from "./test-databases.js";
+import type { AdminConformanceOptions, StartAdminApp } from "./admin-conformance-support.js";
 
 const SECRET = "admin-races-secret";
 const CALLS = 50;
@@ -27,13 +26,7 @@ interface Server {
  * a successor continues its predecessor's monthly quota, in one process and after a
  * restart (the quota seeded from the store).
  */
-export function describeAdminRaces(
-  start: StartAdminApp,
-  options: {
-    readonly openStore: () => Promise<DisposableStore>;
-    readonly createLimiter: () => Limiter;
-  },
-): void {
+export function describeAdminRaces(start: StartAdminApp, options: AdminConformanceOptions): void {
   describe("races and rotation lineages over HTTP", () => {
     const cleanups: Array<() => Promise<void> | void> = [];
     afterEach(async () => {

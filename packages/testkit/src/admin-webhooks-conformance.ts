@@ -1,19 +1,16 @@
-import { KeyGuard, type Limiter, resolveConfig, verifyWebhookSignature } from "@keyguard/core";
-import { afterEach, describe, expect, it } from "vitest";
-import type { StartAdminApp } from "./admin-conformance.js";
+import { verifyWebhookSignature } from "@keyguard/core";
+import { describe, expect, it } from "vitest";
+import {
+  type AdminConformanceOptions,
+  type Answer,
+  adminHarness,
+  expectProblemAnswer,
+  type StartAdminApp,
+} from "./admin-conformance-support.js";
 import { eventually } from "./eventually.js";
-import type { DisposableStore } from "./test-databases.js";
 import { startWebhookReceiver, type WebhookAnswer } from "./webhook-receiver.js";
 
 const SECRET = "admin-webhooks-secret";
-
-interface Answer {
-  readonly status: number;
-  readonly contentType: string | null;
-  readonly text: string;
-  // biome-ignore lint/suspicious/noExplicitAny: response bodies are checked field by field
-  readonly body: any;
-}
 
 /**
  * The admin API's webhook endpoints over real HTTP (a part of the admin suite, so every
@@ -24,69 +21,26 @@ interface Answer {
  */
 export function describeAdminWebhooks(
   start: StartAdminApp,
-  options: {
-    readonly openStore: () => Promise<DisposableStore>;
-    readonly createLimiter: () => Limiter;
-  },
+  options: AdminConformanceOptions,
 ): void {
   describe("webhooks over HTTP", () => {
-    const cleanups: Array<() => Promise<void> | void> = [];
-    afterEach(async () => {
-      for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+    const harness = adminHarness(start, options, {
+      secretKey: SECRET,
+      webhooks: { pollIntervalMs: 20, initialBackoffMs: 40, maxBackoffMs: 100 },
     });
 
+    /** A server and a webhook receiver answering as `answer` says; `call` paths are under /admin. */
     async function setup(answer?: WebhookAnswer) {
-      const { store, dispose } = await options.openStore();
-      cleanups.push(dispose);
-      const kg = new KeyGuard({
-        config: resolveConfig(
-          {
-            secretKey: SECRET,
-            webhooks: { pollIntervalMs: 20, initialBackoffMs: 40, maxBackoffMs: 100 },
-          },
-          {},
-        ),
-        store,
-        limiter: options.createLimiter(),
-      });
-      await kg.init();
-      cleanups.push(() => kg.close());
-      const app = await start(kg);
-      cleanups.push(() => app.close());
+      const { kg, call } = await harness.setup();
       const receiver = await startWebhookReceiver(answer);
-      cleanups.push(() => receiver.close());
-      const call = async (method: string, path: string, body?: unknown): Promise<Answer> => {
-        const response = await fetch(`${app.url}/admin${path}`, {
-          method,
-          headers: {
-            "x-admin-key": SECRET,
-            ...(body === undefined ? {} : { "content-type": "application/json" }),
-          },
-          ...(body === undefined
-            ? {}
-            : { body: typeof body === "string" ? body : JSON.stringify(body) }),
-        });
-        const text = await response.text();
-        let parsed: unknown;
-        try {
-          parsed = JSON.parse(text);
-        } catch {
-          parsed = undefined;
-        }
-        return {
-          status: response.status,
-          contentType: response.headers.get("content-type"),
-          text,
-          body: parsed,
-        };
-      };
-      return { kg, call, receiver };
+      harness.track(() => receiver.close());
+      const adminCall = (method: string, path: string, body?: unknown) =>
+        call(method, `/admin${path}`, body);
+      return { kg, call: adminCall, receiver };
     }
 
     function expectProblem(answer: Answer, status: number, code: string, detail?: RegExp) {
-      expect(answer.status, answer.text).toBe(status);
-      expect(answer.contentType).toMatch(/^application\/problem\+json/);
-      expect(answer.body).toMatchObject({ status, code });
+      expectProblemAnswer(answer, status, code);
       if (detail) expect(answer.body.detail).toMatch(detail);
     }
 

@@ -1,23 +1,17 @@
+import type { KeyGuardConfigInput } from "@keyguard/core";
+import { describe, expect, it } from "vitest";
 import {
-  type KeyGuard,
-  type KeyGuardConfigInput,
-  KeyGuard as KeyGuardService,
-  resolveConfig,
-} from "@keyguard/core";
-import { afterEach, describe, expect, it } from "vitest";
-import type { AdminConformanceOptions, StartAdminApp } from "./admin-conformance.js";
+  type AdminConformanceOptions,
+  type Answer,
+  adminHarness,
+  answerOf,
+  expectProblemAnswer,
+  type StartAdminApp,
+} from "./admin-conformance-support.js";
 import { rawRequest } from "./http-client.js";
 
 const SECRET = "ip-rules-conformance-secret";
 const THRESHOLD = 3;
-
-interface Answer {
-  status: number;
-  headers: Headers;
-  // biome-ignore lint/suspicious/noExplicitAny: response bodies are checked field by field
-  body: any;
-  text: string;
-}
 
 /**
  * IP allow / deny rules and keys' `allowed_ips` over real HTTP for one adapter and one
@@ -33,63 +27,26 @@ export function describeIpRuleConformance(
   options: AdminConformanceOptions,
 ): void {
   describe(`IP rules conformance: ${name}`, () => {
-    const cleanups: Array<() => Promise<void> | void> = [];
-    afterEach(async () => {
-      for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-    });
+    const harness = adminHarness(
+      start,
+      options,
+      { secretKey: SECRET, ipBlockThreshold: THRESHOLD },
+      { onWarning: () => {} },
+    );
 
     async function setup(config: Partial<KeyGuardConfigInput> = {}) {
-      const { store, dispose } = await options.openStore();
-      cleanups.push(dispose);
-      const kg: KeyGuard = new KeyGuardService({
-        config: resolveConfig({ secretKey: SECRET, ipBlockThreshold: THRESHOLD, ...config }, {}),
-        store,
-        limiter: options.createLimiter(),
-        onWarning: () => {},
-      });
-      await kg.init();
-      cleanups.push(() => kg.close());
-      const app = await start(kg);
-      cleanups.push(() => app.close());
-      const call = async (method: string, path: string, body?: unknown): Promise<Answer> => {
-        const response = await fetch(`${app.url}${path}`, {
-          method,
-          headers: {
-            "x-admin-key": SECRET,
-            ...(body === undefined ? {} : { "content-type": "application/json" }),
-          },
-          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        });
-        const text = await response.text();
-        let parsed: unknown;
-        try {
-          parsed = JSON.parse(text);
-        } catch {
-          parsed = undefined;
-        }
-        return { status: response.status, headers: response.headers, body: parsed, text };
-      };
-      const api = async (rawKey: string, headers: Record<string, string> = {}) => {
-        const response = await fetch(`${app.url}/api/data`, {
-          headers: { "x-api-key": rawKey, ...headers },
-        });
-        const text = await response.text();
-        const answer: Answer = {
-          status: response.status,
-          headers: response.headers,
-          text,
-          body: parse(text),
-        };
-        return answer;
-      };
+      const { kg, app, call } = await harness.setup(config);
+      const api = async (rawKey: string, headers: Record<string, string> = {}) =>
+        answerOf(
+          await fetch(`${app.url}/api/data`, { headers: { "x-api-key": rawKey, ...headers } }),
+        );
       await kg.createOrganization("Acme Corp");
       return { kg, app, call, api };
     }
 
     function expectProblem(answer: Answer, status: number, code: string): void {
-      expect(answer.status, answer.text).toBe(status);
-      expect(answer.headers.get("content-type")).toMatch(/^application\/problem\+json/);
-      expect(answer.body).toMatchObject({ status, code, type: `urn:keyguard:problem:${code}` });
+      expectProblemAnswer(answer, status, code);
+      expect(answer.body.type).toBe(`urn:keyguard:problem:${code}`);
     }
 
     it("admin routes: create (canonical), repeat (200, same rule), conflict, list, delete", async () => {
@@ -286,12 +243,4 @@ export function describeIpRuleConformance(
       expect(blocked.body.code).toBe("ip_blocked");
     });
   });
-}
-
-function parse(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }

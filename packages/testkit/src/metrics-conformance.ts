@@ -1,13 +1,5 @@
-import {
-  ERROR_CODES,
-  generateRawKey,
-  KeyGuard,
-  type Limiter,
-  REDIS_SCRIPTS,
-  resolveConfig,
-  type Store,
-  WEBHOOK_DELIVERY_RESULTS,
-} from "@keyguard/core";
+import { ERROR_CODES, KeyGuard, type Limiter, resolveConfig, type Store } from "@keyguard/core";
+import { generateRawKey, REDIS_SCRIPTS, WEBHOOK_DELIVERY_RESULTS } from "@keyguard/core/internal";
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { afterEach, describe, expect, it } from "vitest";
 import type { AdapterApp } from "./adapter-conformance.js";

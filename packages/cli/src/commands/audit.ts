@@ -1,9 +1,5 @@
-import {
-  type EventAction,
-  type KeyGuard,
-  type KeyGuardEvent,
-  toAuditEventWire,
-} from "@keyguard/core";
+import type { EventAction, KeyGuard, KeyGuardEvent } from "@keyguard/core";
+import { toAuditEventWire } from "@keyguard/core/internal";
 import { renderAuditTable } from "../output/audit-table.js";
 import { parseDurationOption, parsePositiveInteger } from "../parse-values.js";
 import { UsageError } from "../usage-error.js";

@@ -1,4 +1,5 @@
-import { type IpBlock, toIpBlockWire } from "@keyguard/core";
+import type { IpBlock } from "@keyguard/core";
+import { toIpBlockWire } from "@keyguard/core/internal";
 import { formatDateTime } from "../output/format.js";
 import { plainTable } from "../output/plain-table.js";
 import { parseDurationOption } from "../parse-values.js";

@@ -1,4 +1,5 @@
-import { KeyGuardError, redactUrl } from "@keyguard/core";
+import { KeyGuardError } from "@keyguard/core";
+import { redactUrl } from "@keyguard/core/internal";
 import {
   type CopiedTable,
   copyDatabase,

@@ -1,4 +1,5 @@
-import { KeyGuardError, redactUrl } from "@keyguard/core";
+import { KeyGuardError } from "@keyguard/core";
+import { redactUrl } from "@keyguard/core/internal";
 import { type KyselyStore, openReadOnlyDatabase } from "@keyguard/store-kysely";
 import { readKeyguardPython } from "../migration/keyguard-python-source.js";
 import { parseDatabaseArgument, sameDatabase } from "../migration/source-database.js";

@@ -1,4 +1,4 @@
-import { secretFingerprint, shortFingerprint } from "@keyguard/core";
+import { secretFingerprint, shortFingerprint } from "@keyguard/core/internal";
 import type { RegisterCommand } from "./command.js";
 
 export const registerInit: RegisterCommand = (cli, ctx) => {

@@ -1,4 +1,5 @@
-import { type IpRule, toIpRuleWire } from "@keyguard/core";
+import type { IpRule } from "@keyguard/core";
+import { toIpRuleWire } from "@keyguard/core/internal";
 import { formatDateTime } from "../output/format.js";
 import { plainTable } from "../output/plain-table.js";
 import type { RegisterCommand } from "./command.js";

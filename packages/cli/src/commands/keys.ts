@@ -1,4 +1,5 @@
-import { type ApiKeyInfo, toApiKeyWire } from "@keyguard/core";
+import type { ApiKeyInfo } from "@keyguard/core";
+import { toApiKeyWire } from "@keyguard/core/internal";
 import type { CliContext } from "../cli-context.js";
 import { formatCount, formatDateTime } from "../output/format.js";
 import { keyStatus, renderKeyTable } from "../output/key-table.js";

@@ -1,4 +1,4 @@
-import { toOrganizationWire } from "@keyguard/core";
+import { toOrganizationWire } from "@keyguard/core/internal";
 import { renderOrganizationTable } from "../output/org-table.js";
 import { formatLimits, parseLimitOptions } from "../parse-values.js";
 import { UsageError } from "../usage-error.js";

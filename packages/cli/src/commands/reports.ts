@@ -1,4 +1,4 @@
-import { toStatsWire, toUsageWire } from "@keyguard/core";
+import { toStatsWire, toUsageWire } from "@keyguard/core/internal";
 import { renderStatsBox } from "../output/stats-box.js";
 import { renderUsageChart } from "../output/usage-chart.js";
 import { parseDurationOption } from "../parse-values.js";

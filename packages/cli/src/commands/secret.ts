@@ -1,4 +1,4 @@
-import { shortFingerprint } from "@keyguard/core";
+import { shortFingerprint } from "@keyguard/core/internal";
 import { UsageError } from "../usage-error.js";
 import type { RegisterCommand } from "./command.js";
 

@@ -1,4 +1,5 @@
-import { toWebhookEndpointWire, type WebhookEndpoint } from "@keyguard/core";
+import type { WebhookEndpoint } from "@keyguard/core";
+import { toWebhookEndpointWire } from "@keyguard/core/internal";
 import { formatDateTime } from "../output/format.js";
 import { plainTable } from "../output/plain-table.js";
 import { UsageError } from "../usage-error.js";

@@ -1,7 +1,7 @@
+import { KeyGuardError } from "@keyguard/core";
 import {
   fromLimitsWire,
   KEY_HASH_SCHEMES,
-  KeyGuardError,
   MAX_IP_RULES,
   MAX_KEY_ALLOWED_IPS,
   MAX_LIMITS,
@@ -12,7 +12,7 @@ import {
   parseCidr,
   RESERVED_POLICY_NAMES,
   toLimitsWire,
-} from "@keyguard/core";
+} from "@keyguard/core/internal";
 import type { ImportRecords } from "@keyguard/store-kysely";
 import { findNodeAtLocation, type ParseError, parseTree, printParseErrorCode } from "jsonc-parser";
 import { z } from "zod";

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
-import { type ApiKey, KeyGuardError, type Organization } from "@keyguard/core";
+import { KeyGuardError, type Organization } from "@keyguard/core";
+import type { ApiKey } from "@keyguard/core/internal";
 import type { ImportedUsageRow, ImportRecords, ReadOnlyDatabase } from "@keyguard/store-kysely";
 import { sql } from "kysely";
 

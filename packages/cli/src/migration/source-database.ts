@@ -1,5 +1,6 @@
 import { realpathSync } from "node:fs";
-import { type DatabaseTarget, KeyGuardError, parseDatabaseUrl } from "@keyguard/core";
+import { type DatabaseTarget, KeyGuardError } from "@keyguard/core";
+import { parseDatabaseUrl } from "@keyguard/core/internal";
 
 /**
  * A database named on the command line (`--from`, `--to`): a URL in any spelling

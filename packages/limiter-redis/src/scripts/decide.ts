@@ -1,11 +1,11 @@
+import type { IpBlock } from "@keyguard/core";
 import {
-  type IpBlock,
   type LimitDecision,
   type LimitPolicy,
   type PolicyState,
   policyDecision,
   type WindowDecision,
-} from "@keyguard/core";
+} from "@keyguard/core/internal";
 import { IP_BLOCKS_LUA } from "./ip-blocks.js";
 import { WINDOW_ALGORITHMS_LUA } from "./window-algorithms.js";
 

@@ -1,11 +1,5 @@
-import {
-  EVENT_ACTIONS,
-  type EventActorType,
-  type EventChanges,
-  type EventTargetType,
-  isEventAction,
-  type KeyGuardEvent,
-} from "@keyguard/core";
+import type { EventActorType, EventChanges, EventTargetType, KeyGuardEvent } from "@keyguard/core";
+import { EVENT_ACTIONS, isEventAction } from "@keyguard/core/internal";
 import type { Insertable, Selectable } from "kysely";
 import type { ColumnCodec } from "../column-codec.js";
 import type { AuditEventsTable } from "../database-schema.js";

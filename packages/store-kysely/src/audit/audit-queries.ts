@@ -1,4 +1,5 @@
-import type { AuditEventFilter, KeyGuardEvent } from "@keyguard/core";
+import type { KeyGuardEvent } from "@keyguard/core";
+import type { AuditEventFilter } from "@keyguard/core/internal";
 import type { CompiledQuery, Kysely } from "kysely";
 import type { ColumnCodec, SqlDialect } from "../column-codec.js";
 import type { DatabaseSchema } from "../database-schema.js";

@@ -1,10 +1,5 @@
-import {
-  type ApiKey,
-  KeyGuardError,
-  MAX_IP_RULES,
-  type Organization,
-  type StoredIpRule,
-} from "@keyguard/core";
+import { KeyGuardError, type Organization } from "@keyguard/core";
+import { type ApiKey, MAX_IP_RULES, type StoredIpRule } from "@keyguard/core/internal";
 import type { Kysely, Transaction } from "kysely";
 import { apiKeyRow } from "../api-key-row.js";
 import type { ColumnCodec } from "../column-codec.js";

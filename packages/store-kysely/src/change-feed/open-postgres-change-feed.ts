@@ -1,4 +1,4 @@
-import { loadOptionalModule } from "@keyguard/core";
+import { loadOptionalModule } from "@keyguard/core/internal";
 import { DEFAULT_POSTGRES_TIMEOUTS } from "../dialects/open-postgres.js";
 import { type PgListenClient, PostgresChangeFeed } from "./postgres-change-feed.js";
 

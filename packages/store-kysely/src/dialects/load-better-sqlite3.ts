@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { KeyGuardError, loadOptionalModule } from "@keyguard/core";
+import { KeyGuardError } from "@keyguard/core";
+import { loadOptionalModule } from "@keyguard/core/internal";
 import type BetterSqlite3 from "better-sqlite3";
 
 /** better-sqlite3's `Database` constructor. */

@@ -1,4 +1,5 @@
-import { KeyGuardError, loadOptionalModule } from "@keyguard/core";
+import { KeyGuardError } from "@keyguard/core";
+import { loadOptionalModule } from "@keyguard/core/internal";
 import { Kysely, PostgresDialect } from "kysely";
 import { toStoreError } from "../database-errors.js";
 import type { DatabaseSchema } from "../database-schema.js";

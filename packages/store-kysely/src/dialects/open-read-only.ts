@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
-import { type DatabaseTarget, KeyGuardError, loadOptionalModule, redactUrl } from "@keyguard/core";
+import { type DatabaseTarget, KeyGuardError } from "@keyguard/core";
+import { loadOptionalModule, redactUrl } from "@keyguard/core/internal";
 import { Kysely, PostgresDialect, SqliteDialect } from "kysely";
 import type { SqlDialect } from "../column-codec.js";
 import { loadBetterSqlite3 } from "./load-better-sqlite3.js";

@@ -1,21 +1,19 @@
+import { KeyGuardError, type KeyGuardEvent, type WebhookDelivery } from "@keyguard/core";
 import {
   type EventRecord,
   type ExpiringKey,
-  KeyGuardError,
-  type KeyGuardEvent,
   type ListPage,
   subscribesTo,
   timeOrderedId,
   type WebhookAttempt,
   type WebhookAttemptOutcome,
   type WebhookClaimRequest,
-  type WebhookDelivery,
   type WebhookDeliveryClaim,
   type WebhookDeliveryStatus,
   type WebhookEndpointRecord,
   type WebhookEventRecord,
   type WebhookStore,
-} from "@keyguard/core";
+} from "@keyguard/core/internal";
 import { type Kysely, type Selectable, sql } from "kysely";
 import type { ColumnCodec } from "../column-codec.js";
 import type { DatabaseSchema, DbInteger, WebhookEndpointsTable } from "../database-schema.js";

@@ -1,13 +1,13 @@
+import type { Limiter } from "@keyguard/core";
 import {
   keyPolicies,
   type LimitDecision,
-  type Limiter,
   type LimitPolicy,
   type LimitRequest,
   MONTH_POLICY_WINDOW_MS,
   type PolicyState,
   type RateLimitAlgorithm,
-} from "@keyguard/core";
+} from "@keyguard/core/internal";
 import { afterEach } from "vitest";
 
 export const SECOND = 1_000;

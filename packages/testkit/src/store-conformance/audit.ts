@@ -1,6 +1,4 @@
 import {
-  type ApiKey,
-  createKeyHasher,
   isKeyGuardError,
   KeyGuard,
   type KeyGuardConfigInput,
@@ -8,9 +6,10 @@ import {
   resolveConfig,
   type Store,
 } from "@keyguard/core";
+import { type ApiKey, createKeyHasher } from "@keyguard/core/internal";
 import { afterEach, describe, expect, it } from "vitest";
-import { FakeClock } from "./fake-clock.js";
-import type { TestDatabase } from "./store-conformance.js";
+import { FakeClock } from "../fake-clock.js";
+import type { TestDatabase } from "./support.js";
 
 const SECRET = "conformance-secret-0123456789";
 const DAY_MS = 24 * 3_600_000;

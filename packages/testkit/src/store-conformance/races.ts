@@ -1,6 +1,6 @@
 import { isKeyGuardError, type KeyGuard, type UsageEvent } from "@keyguard/core";
 import { describe, expect, it } from "vitest";
-import type { FakeClock } from "./fake-clock.js";
+import type { FakeClock } from "../fake-clock.js";
 
 /** What the races need from the store suite's set-up: a KeyGuard, and more on one database. */
 export type RaceSetup = () => Promise<{

@@ -1,13 +1,8 @@
-import {
-  KeyGuard,
-  type KeyGuardConfigInput,
-  resolveConfig,
-  timeOrderedId,
-  type UsageEvent,
-} from "@keyguard/core";
+import { KeyGuard, type KeyGuardConfigInput, resolveConfig, type UsageEvent } from "@keyguard/core";
+import { timeOrderedId } from "@keyguard/core/internal";
 import { afterEach, describe, expect, it } from "vitest";
-import { FakeClock } from "./fake-clock.js";
-import type { TestDatabase } from "./store-conformance.js";
+import { FakeClock } from "../fake-clock.js";
+import type { TestDatabase } from "./support.js";
 
 const SECRET = "conformance-secret-0123456789";
 const HOUR_MS = 3_600_000;
@@ -19,7 +14,7 @@ const DAY_MS = 24 * HOUR_MS;
  * requests seed a quota; rollups and retention change no number a reader sees; concurrent
  * writers and concurrent rollups neither deadlock nor count a row twice.
  */
-export function describeUsageConformance(createDatabase: () => Promise<TestDatabase>): void {
+export function describeUsageRollups(createDatabase: () => Promise<TestDatabase>): void {
   describe("usage: idempotence, quota charges, rollups", () => {
     const cleanups: Array<() => Promise<void>> = [];
     afterEach(async () => {

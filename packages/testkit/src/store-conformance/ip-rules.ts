@@ -1,6 +1,6 @@
 import { isKeyGuardError, type KeyGuard } from "@keyguard/core";
 import { describe, expect, it } from "vitest";
-import type { FakeClock } from "./fake-clock.js";
+import type { FakeClock } from "../fake-clock.js";
 
 /** What the IP-rule cases need from the store suite's set-up. */
 export type IpRuleSetup = () => Promise<{
