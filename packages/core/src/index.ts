@@ -116,13 +116,23 @@ export {
   legacyHashOf,
 } from "./keys/key-hash-scheme.js";
 export { createKeyHasher, type KeyHasher } from "./keys/key-hasher.js";
+export {
+  CONCURRENCY_RETRY_MS,
+  releasedOnce,
+  slotState,
+} from "./limits/concurrency-slot.js";
 export { chargeGcra, checkGcra, type GcraState, gcra } from "./limits/gcra.js";
 export {
+  CONCURRENCY_POLICY_NAME,
+  type ConcurrencySpec,
+  hasConcurrency,
   keyPolicies,
   type LimitPolicy,
   type LimitSpec,
+  MAX_CONCURRENCY,
   MAX_LIMITS,
   MAX_WINDOW_SECONDS,
+  MIN_CONCURRENCY,
   MIN_WINDOW_SECONDS,
   MONTH_POLICY_WINDOW_MS,
   ORGANIZATION_POLICY_PREFIX,
@@ -181,7 +191,7 @@ export {
   type MetricsEndpointOptions,
 } from "./metrics/metrics-endpoint.js";
 export { METER_NAME, reportToOpenTelemetry } from "./metrics/open-telemetry-bridge.js";
-export { completeOnClose } from "./node-http/complete-on-close.js";
+export { completeOnClose, releaseSlotOnClose } from "./node-http/complete-on-close.js";
 export { nodeGuardRequest } from "./node-http/node-guard-request.js";
 export { setHeaders, writeProblem } from "./node-http/write-problem.js";
 export {
@@ -253,6 +263,7 @@ export { missingScopes } from "./pipeline/require-scopes.js";
 export type { AuditEventFilter, AuditLog, EventRecord } from "./ports/audit-log.js";
 export type { ChangeFeed, KeyGuardChange } from "./ports/change-feed.js";
 export type {
+  ConcurrencySlot,
   IpBlock,
   LimitDecision,
   Limiter,

@@ -9,6 +9,7 @@ import {
   nodeGuardRequest,
   pathOf,
   type RequestCost,
+  releaseSlotOnClose,
 } from "@keyguard/core";
 import type {
   FastifyPluginAsync,
@@ -82,6 +83,7 @@ const plugin: FastifyPluginAsync<KeyGuardFastifyOptions> = async (fastify, optio
       costOf(cost ?? options.cost, request),
     );
     if (result.apiKey !== undefined) (request as WithResult)[kResult] = result;
+    releaseSlotOnClose(reply.raw, guard, result);
     if (!result.allowed) return sendProblem(reply, result.status, result.headers, result.problem);
     request.apiKey = result.apiKey;
     reply.headers(result.headers);
