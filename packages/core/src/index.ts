@@ -374,12 +374,14 @@ export {
 export { type AuditEventWire, toAuditEventWire } from "./wire/audit-event-wire.js";
 export {
   type ApiKeyWire,
+  fromConcurrencyWire,
   fromLimitsWire,
   type IpBlockWire,
   type LimitWire,
   type OrganizationWire,
   type StatsWire,
   toApiKeyWire,
+  toConcurrencyWire,
   toIpBlockWire,
   toLimitsWire,
   toOrganizationWire,

@@ -1,6 +1,7 @@
 import type { ApiKey } from "@keyguard/core";
 import type { Insertable } from "kysely";
 import type { ColumnCodec } from "./column-codec.js";
+import { concurrencyColumns } from "./concurrency-columns.js";
 import type { ApiKeysTable } from "./database-schema.js";
 import { writeLimits } from "./limits-column.js";
 
@@ -18,6 +19,7 @@ export function apiKeyRow(key: ApiKey, codec: ColumnCodec): Insertable<ApiKeysTa
     rate_limit_per_minute: key.rateLimitPerMinute,
     monthly_limit: key.monthlyLimit,
     limits: writeLimits(key.limits),
+    ...concurrencyColumns(key.concurrency),
     created_at: codec.date(key.createdAt),
     expires_at: key.expiresAt && codec.date(key.expiresAt),
     last_used_at: key.lastUsedAt && codec.date(key.lastUsedAt),

@@ -7,6 +7,7 @@ import type {
   ApiKeyRotationOutcome,
   AuditEventFilter,
   ChangeFeed,
+  ConcurrencySpec,
   EventRecord,
   IpBlock,
   IpBlockFilter,
@@ -59,6 +60,7 @@ import {
   importRecords,
 } from "./bulk/import-records.js";
 import { type ColumnCodec, codecFor, type SqlDialect } from "./column-codec.js";
+import { concurrencyColumns, readConcurrency } from "./concurrency-columns.js";
 import { isUniqueViolation, toStoreError } from "./database-errors.js";
 import type {
   ApiKeysTable,
@@ -88,6 +90,8 @@ type KeyRow = Selectable<ApiKeysTable> & {
   organization_name: string;
   organization_status: string;
   organization_limits: string | null;
+  organization_concurrency: number | null;
+  organization_concurrency_mode: string | null;
 };
 
 /** Construction details supplied by `createKyselyStore`. */
@@ -330,6 +334,39 @@ export class KyselyStore implements Store {
           db
             .updateTable("organizations")
             .set({ limits: writeLimits(limits) })
+            .where("id", "=", id)
+            .compile(),
+        );
+        const after = toOrganization(
+          (yield first(byId.compile())) as Selectable<OrganizationsTable>,
+        );
+        yield* audit(record?.({ before: toOrganization(before), after }));
+        return after;
+      }),
+    );
+  }
+
+  /** The row as it was (PostgreSQL: `FOR UPDATE`), the update, the row as it is, the event. */
+  updateOrganizationConcurrency(
+    id: string,
+    concurrency: ConcurrencySpec | null,
+    record?: EventRecord<OrganizationChange>,
+  ): Promise<Organization | undefined> {
+    const db = this.db;
+    const postgres = this.dialect === "postgres";
+    const toOrganization = (row: Selectable<OrganizationsTable>) => this.#toOrganization(row);
+    const audit = this.#audit.bind(this);
+    return this.#run(() =>
+      this.#transact(function* () {
+        const byId = db.selectFrom("organizations").selectAll().where("id", "=", id);
+        const before = (yield first((postgres ? byId.forUpdate() : byId).compile())) as
+          | Selectable<OrganizationsTable>
+          | undefined;
+        if (before === undefined) return undefined;
+        yield run(
+          db
+            .updateTable("organizations")
+            .set(concurrencyColumns(concurrency))
             .where("id", "=", id)
             .compile(),
         );
@@ -666,6 +703,8 @@ export class KyselyStore implements Store {
       values.allowed_ips = patch.allowedIps === null ? null : codec.json(patch.allowedIps);
     }
     if (patch.limits !== undefined) values.limits = writeLimits(patch.limits);
+    if (patch.concurrency !== undefined)
+      Object.assign(values, concurrencyColumns(patch.concurrency));
     if (patch.expiresAt !== undefined) {
       values.expires_at = patch.expiresAt && codec.date(patch.expiresAt);
     }
@@ -1207,6 +1246,8 @@ export class KyselyStore implements Store {
         "organizations.name as organization_name",
         "organizations.status as organization_status",
         "organizations.limits as organization_limits",
+        "organizations.concurrency as organization_concurrency",
+        "organizations.concurrency_mode as organization_concurrency_mode",
       ]);
   }
 
@@ -1217,6 +1258,7 @@ export class KyselyStore implements Store {
       status: row.status as OrganizationStatus,
       createdAt: this.#codec.readDate(row.created_at),
       limits: readLimits(row.limits),
+      concurrency: readConcurrency(row.concurrency, row.concurrency_mode),
     };
   }
 
@@ -1234,6 +1276,7 @@ export class KyselyStore implements Store {
       rateLimitPerMinute: row.rate_limit_per_minute,
       monthlyLimit: row.monthly_limit === null ? null : codec.readInteger(row.monthly_limit),
       limits: readLimits(row.limits),
+      concurrency: readConcurrency(row.concurrency, row.concurrency_mode),
       createdAt: codec.readDate(row.created_at),
       expiresAt: row.expires_at === null ? null : codec.readDate(row.expires_at),
       lastUsedAt: row.last_used_at === null ? null : codec.readDate(row.last_used_at),
@@ -1243,6 +1286,10 @@ export class KyselyStore implements Store {
       organizationName: row.organization_name,
       organizationStatus: row.organization_status as OrganizationStatus,
       organizationLimits: readLimits(row.organization_limits),
+      organizationConcurrency: readConcurrency(
+        row.organization_concurrency,
+        row.organization_concurrency_mode,
+      ),
     };
   }
 }
