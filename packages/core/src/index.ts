@@ -125,7 +125,6 @@ export { chargeGcra, checkGcra, type GcraState, gcra } from "./limits/gcra.js";
 export {
   CONCURRENCY_POLICY_NAME,
   type ConcurrencySpec,
-  hasConcurrency,
   keyPolicies,
   type LimitPolicy,
   type LimitSpec,

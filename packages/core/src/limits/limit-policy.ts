@@ -148,12 +148,6 @@ function concurrencyPolicy(spec: ConcurrencySpec, prefix: string, scope: PolicyS
   };
 }
 
-/** Whether a list of policies holds a concurrency cap (a request then takes a slot). */
-export function hasConcurrency(policies: readonly LimitPolicy[]): boolean {
-  for (const policy of policies) if (policy.algorithm === "concurrency") return true;
-  return false;
-}
-
 function fromSpec(
   spec: LimitSpec,
   prefix: string,
