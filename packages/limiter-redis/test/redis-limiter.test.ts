@@ -35,17 +35,6 @@ describe.runIf(available)("RedisLimiter", () => {
   describeLimiterConformance("redis", async () => limiterOn(), {
     slotLeaseMs: DEFAULT_SLOT_LEASE_MS,
   });
-  describeLimiterConformance(
-    "redis, 5 s slot lease",
-    async () =>
-      new RedisLimiter({
-        redis: new Redis(TEST_REDIS_URL),
-        prefix: prefixFor("lease"),
-        ownsConnection: true,
-        slotLeaseMs: 5_000,
-      }),
-    { slotLeaseMs: 5_000 },
-  );
 
   it("allows exactly the limit when several connections decide concurrently", async () => {
     const prefix = prefixFor("race");
