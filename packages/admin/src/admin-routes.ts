@@ -1,5 +1,5 @@
 import { type EventAction, type KeyGuard, KeyGuardError, type Organization } from "@keyguard/core";
-import { fromLimitsWire, isWellFormedKey } from "@keyguard/core/internal";
+import { fromConcurrencyWire, fromLimitsWire, isWellFormedKey } from "@keyguard/core/internal";
 import { z } from "zod";
 import { IP_RULE_ROUTES } from "./ip-rule-routes.js";
 import { pageQuery, toPage } from "./pagination.js";
@@ -141,7 +141,7 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
     path: "/orgs/{id}",
     operationId: "updateOrganization",
     summary:
-      "Suspend or reactivate an organization (its keys are refused while suspended), or set the limits all of its keys share",
+      "Suspend or reactivate an organization (its keys are refused while suspended), or set the limits and the concurrency cap all of its keys share",
     tag: "Organizations",
     status: 200,
     query: noQuery,
@@ -149,11 +149,16 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
     response: organizationWire,
     run: async (kg, { params, body }) => {
       const id = organizationId(params);
-      const { status, limits } = body as z.infer<typeof updateOrganizationBody>;
+      const input = body as z.infer<typeof updateOrganizationBody>;
+      const { status, limits } = input;
       let updated =
         limits === undefined
           ? undefined
           : await kg.setOrganizationLimits(id, fromLimitsWire(limits));
+      const concurrency = fromConcurrencyWire(input.concurrency, input.concurrency_mode);
+      if (concurrency !== undefined) {
+        updated = await kg.setOrganizationConcurrency(id, concurrency);
+      }
       if (status !== undefined) {
         updated =
           status === "suspended"
@@ -181,6 +186,7 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
         rateLimitPerMinute: input.rate_limit_per_minute,
         monthlyLimit: input.monthly_limit,
         limits: input.limits && fromLimitsWire(input.limits),
+        concurrency: fromConcurrencyWire(input.concurrency, input.concurrency_mode),
         scopes: input.scopes,
         expiresAt: optionalDate(input.expires_at),
         environment: input.environment,
@@ -224,7 +230,7 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
     method: "PATCH",
     path: "/keys/{id}",
     operationId: "updateApiKey",
-    summary: "Change a key's label, limits, scopes or expiry (in force at once)",
+    summary: "Change a key's label, limits, concurrency cap, scopes or expiry (in force at once)",
     tag: "Keys",
     status: 200,
     query: noQuery,
@@ -240,6 +246,7 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
         rateLimitPerMinute: input.rate_limit_per_minute,
         monthlyLimit: input.monthly_limit,
         limits: input.limits && fromLimitsWire(input.limits),
+        concurrency: fromConcurrencyWire(input.concurrency, input.concurrency_mode),
         scopes: input.scopes,
         expiresAt: optionalDate(input.expires_at),
         allowedIps: input.allowed_ips,

@@ -43,6 +43,26 @@ const limitsBody = z
     "Named windows, all enforced together with rate_limit_per_minute (the policy minute) and monthly_limit (month): up to 10, names of a-z 0-9 _ - (1-32, not minute or month), windows of 1 s to 31 days. Replaces the current ones; [] for none.",
   );
 
+/** A concurrency cap; core checks its bounds (1 to 10,000). */
+const concurrencyBody = wholeNumber("concurrency")
+  .nullable()
+  .describe(
+    "Most requests in flight at once (a whole number, 1 to 10000): a slot is taken when a request is let through and given back when its response is over or its connection closes; past it, 429 concurrency_limited. null removes the cap",
+  );
+const concurrencyModeBody = z
+  .enum(["enforce", "shadow"], { error: 'concurrency_mode must be "enforce" or "shadow"' })
+  .describe(
+    "enforce (default), or shadow: never refuses, counts would-be refusals. Only with concurrency in the same request",
+  );
+/** `concurrency_mode` says how a cap sent alongside it works: alone it means nothing. */
+const modeNeedsCap = (body: { concurrency?: number | null; concurrency_mode?: string }) =>
+  body.concurrency_mode === undefined ||
+  (body.concurrency !== undefined && body.concurrency !== null);
+const MODE_NEEDS_CAP = {
+  message: "concurrency_mode needs a concurrency (1 to 10000) in the same request",
+  path: ["concurrency_mode"],
+};
+
 export const updateOrganizationBody = z
   .strictObject({
     status: z
@@ -51,10 +71,19 @@ export const updateOrganizationBody = z
     limits: limitsBody
       .optional()
       .describe("Windows shared by all of the organization's keys (named org.<name> in answers)"),
+    concurrency: concurrencyBody
+      .optional()
+      .describe(
+        "Most requests in flight at once across all of the organization's keys (org.concurrency in answers), 1 to 10000; null removes the cap",
+      ),
+    concurrency_mode: concurrencyModeBody.optional(),
   })
-  .refine((body) => body.status !== undefined || body.limits !== undefined, {
-    message: "give status or limits",
-  })
+  .refine(
+    (body) =>
+      body.status !== undefined || body.limits !== undefined || body.concurrency !== undefined,
+    { message: "give status, limits or concurrency" },
+  )
+  .refine(modeNeedsCap, MODE_NEEDS_CAP)
   .meta({ id: "UpdateOrganization" });
 
 const keySettings = {
@@ -72,6 +101,8 @@ const keySettings = {
       "Addresses or CIDRs the key may be used from (at most 100); elsewhere it is refused with 403 ip_not_allowed. null or [] = anywhere",
     ),
   limits: limitsBody,
+  concurrency: concurrencyBody,
+  concurrency_mode: concurrencyModeBody,
 };
 
 export const createApiKeyBody = z
@@ -82,6 +113,8 @@ export const createApiKeyBody = z
     rate_limit_per_minute: keySettings.rate_limit_per_minute.optional(),
     monthly_limit: keySettings.monthly_limit.optional(),
     limits: keySettings.limits.optional(),
+    concurrency: keySettings.concurrency.optional(),
+    concurrency_mode: keySettings.concurrency_mode.optional(),
     scopes: keySettings.scopes.optional(),
     expires_at: keySettings.expires_at.optional(),
     allowed_ips: keySettings.allowed_ips.optional(),
@@ -92,6 +125,7 @@ export const createApiKeyBody = z
   .refine((body) => (body.org_name === undefined) !== (body.org_id === undefined), {
     message: "give the organization as exactly one of org_name or org_id",
   })
+  .refine(modeNeedsCap, MODE_NEEDS_CAP)
   .meta({ id: "CreateApiKey" });
 
 export const updateApiKeyBody = z
@@ -100,11 +134,14 @@ export const updateApiKeyBody = z
     rate_limit_per_minute: keySettings.rate_limit_per_minute.optional(),
     monthly_limit: keySettings.monthly_limit.optional(),
     limits: keySettings.limits.optional(),
+    concurrency: keySettings.concurrency.optional(),
+    concurrency_mode: keySettings.concurrency_mode.optional(),
     scopes: keySettings.scopes.optional(),
     expires_at: keySettings.expires_at.optional(),
     allowed_ips: keySettings.allowed_ips.optional(),
   })
   .refine((body) => Object.keys(body).length > 0, { message: "give at least one field to change" })
+  .refine(modeNeedsCap, MODE_NEEDS_CAP)
   .meta({ id: "UpdateApiKey" });
 
 export const rotateApiKeyBody = z

@@ -46,6 +46,16 @@ export const organizationWire = z
     status: z.enum(["active", "suspended"]),
     created_at: timestamp,
     limits: z.array(limitWire).describe("Windows shared by all of the organization's keys"),
+    concurrency: z
+      .int()
+      .nullable()
+      .describe(
+        "Most requests in flight at once across all of the organization's keys (the policy org.concurrency); null = no cap",
+      ),
+    concurrency_mode: z
+      .enum(["enforce", "shadow"])
+      .nullable()
+      .describe("enforce, or shadow (never refuses, counts would-be refusals); null without a cap"),
   })
   .meta({ id: "Organization" });
 
@@ -64,6 +74,16 @@ export const apiKeyWire = z
     limits: z
       .array(limitWire)
       .describe("Named windows besides rate_limit_per_minute (minute) and monthly_limit (month)"),
+    concurrency: z
+      .int()
+      .nullable()
+      .describe(
+        "Most of the key's requests in flight at once (the policy concurrency); null = no cap",
+      ),
+    concurrency_mode: z
+      .enum(["enforce", "shadow"])
+      .nullable()
+      .describe("enforce, or shadow (never refuses, counts would-be refusals); null without a cap"),
     created_at: timestamp,
     expires_at: timestamp.nullable(),
     last_used_at: timestamp.nullable(),

@@ -1,5 +1,5 @@
-import { isKeyGuardError, type LimitSpec } from "@keyguard/core";
-import { parseDuration } from "@keyguard/core/internal";
+import { type ConcurrencySpec, isKeyGuardError, type LimitSpec } from "@keyguard/core";
+import { MAX_CONCURRENCY, parseDuration } from "@keyguard/core/internal";
 import { UsageError } from "./usage-error.js";
 
 /** A whole number greater than zero, from the exact text typed for `flag`. */
@@ -124,4 +124,45 @@ function formatSeconds(seconds: number): string {
   if (seconds % 3_600 === 0) return `${seconds / 3_600}h`;
   if (seconds % 60 === 0) return `${seconds / 60}m`;
   return `${seconds}s`;
+}
+
+/**
+ * `--concurrency N` (requests in flight at once, 1 to 10000; `none` removes the cap) with
+ * `--concurrency-mode enforce|shadow`; `undefined` when neither was given.
+ */
+export function parseConcurrencyOptions(
+  text: string | undefined,
+  modeText: string | undefined,
+): ConcurrencySpec | null | undefined {
+  if (text === undefined) {
+    if (modeText !== undefined) {
+      throw new UsageError("--concurrency-mode needs --concurrency N in the same command");
+    }
+    return undefined;
+  }
+  if (/^none$/i.test(text.trim())) {
+    if (modeText !== undefined) {
+      throw new UsageError("--concurrency-mode needs --concurrency N, not none");
+    }
+    return null;
+  }
+  const limit = parsePositiveInteger(text, "--concurrency");
+  if (limit > MAX_CONCURRENCY) {
+    throw new UsageError(`--concurrency must be at most ${MAX_CONCURRENCY} (got ${text})`);
+  }
+  if (modeText === undefined) return { limit };
+  const mode = modeText.trim().toLowerCase();
+  if (mode !== "enforce" && mode !== "shadow") {
+    throw new UsageError(`--concurrency-mode must be enforce or shadow (got ${modeText})`);
+  }
+  return { limit, mode };
+}
+
+/** `concurrency=5` (`concurrency=5/shadow` for a shadow cap), or `""` for none. */
+export function formatConcurrency(
+  spec: ConcurrencySpec | null | undefined,
+  name = "concurrency",
+): string {
+  if (spec === null || spec === undefined) return "";
+  return `${name}=${spec.limit}${spec.mode === "shadow" ? "/shadow" : ""}`;
 }

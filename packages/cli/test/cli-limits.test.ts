@@ -120,10 +120,94 @@ describe("keyguard CLI named windows (--limit, set-org-limits)", () => {
     expect(oneLine(malformed)).toMatch(/^keyguard: --limit must be NAME=LIMIT\/WINDOW/);
     const reserved = await create("minute=10/1s");
     expect(reserved.code).toBe(1);
-    expect(oneLine(reserved)).toMatch(/may not be named minute or month/);
+    expect(oneLine(reserved)).toMatch(/may not be named minute, month, concurrency/);
     const tooLong = await create("a=1/32d");
     expect(tooLong.code).toBe(1);
     expect(oneLine(tooLong)).toMatch(/at most 31 days/);
     expect(json(await run(["list-keys", "--json"])).items).toEqual([]);
+  });
+
+  it("sets, shows and removes concurrency caps of keys and organizations", async () => {
+    expect((await run(["init"])).code).toBe(0);
+    expect((await run(["create-org", "Acme Corp"])).code).toBe(0);
+    const created = json(
+      await run(
+        ["create-key", "--org", "Acme Corp", "--label", "capped", "--concurrency", "5", "--json"],
+        withSecret,
+      ),
+    );
+    expect(created).toMatchObject({ concurrency: 5, concurrency_mode: "enforce" });
+    const table = await run(["list-keys"]);
+    expect(table.stdout).toMatch(/Limits/);
+    expect(table.stdout).toMatch(/concurrency=5/);
+    const shadow = json(
+      await run([
+        "update-key",
+        created.id,
+        "--concurrency",
+        "8",
+        "--concurrency-mode",
+        "shadow",
+        "--json",
+      ]),
+    );
+    expect(shadow).toMatchObject({ concurrency: 8, concurrency_mode: "shadow" });
+    expect((await run(["list-keys"])).stdout).toMatch(/concurrency=8\/shadow/);
+    const removed = json(await run(["update-key", created.id, "--concurrency", "none", "--json"]));
+    expect(removed).toMatchObject({ concurrency: null, concurrency_mode: null });
+    expect((await run(["list-keys"])).stdout).not.toMatch(/Limits/);
+    expect((await run(["set-org-limits", "Acme Corp", "--concurrency", "50"])).stdout.trim()).toBe(
+      'Organization "Acme Corp" limits: concurrency=50.',
+    );
+    const org = json(
+      await run([
+        "set-org-limits",
+        "Acme Corp",
+        "--limit",
+        "minute=5000/1m",
+        "--concurrency",
+        "none",
+        "--json",
+      ]),
+    );
+    expect(org).toMatchObject({ concurrency: null, limits: [{ name: "minute", limit: 5000 }] });
+    const audit = json(await run(["audit", "--action", "key.updated", "--json"]));
+    expect(JSON.stringify(audit)).toMatch(/"concurrency":8/);
+  });
+
+  it("refuses a concurrency that is not a whole number from 1 to 10000 with one line, writing nothing", async () => {
+    expect((await run(["init"])).code).toBe(0);
+    expect((await run(["create-org", "Acme Corp"])).code).toBe(0);
+    for (const value of ["0", "-1", "1.5", "three", "10001", "1e3", "99999999999999999999"]) {
+      for (const args of [
+        ["create-key", "--org", "Acme Corp", "--label", "bad", "--concurrency", value],
+        ["set-org-limits", "Acme Corp", "--concurrency", value],
+      ]) {
+        const refused = await run(args, withSecret);
+        expect(refused.code, `${args[0]} ${value}`).not.toBe(0);
+        expect(refused.stdout).toBe("");
+        expect(oneLine(refused)).toMatch(/^keyguard: --concurrency must be/);
+      }
+    }
+    const modeAlone = await run(["set-org-limits", "Acme Corp", "--concurrency-mode", "shadow"]);
+    expect(modeAlone.code).not.toBe(0);
+    expect(oneLine(modeAlone)).toMatch(/--concurrency-mode needs --concurrency/);
+    const badMode = await run(
+      [
+        "create-key",
+        "--org",
+        "Acme Corp",
+        "--label",
+        "bad",
+        "--concurrency",
+        "2",
+        "--concurrency-mode",
+        "loud",
+      ],
+      withSecret,
+    );
+    expect(oneLine(badMode)).toMatch(/--concurrency-mode must be enforce or shadow/);
+    expect(json(await run(["list-keys", "--json"])).items).toEqual([]);
+    expect(json(await run(["list-orgs", "--json"])).items[0]).toMatchObject({ concurrency: null });
   });
 });

@@ -53,6 +53,7 @@ interface RedisLimiterModule {
   createRedisBackend(options: {
     url: string;
     prefix: string;
+    slotLeaseMs?: number;
     onError?: (error: unknown) => void;
   }): Promise<{ limiter: Limiter; changeFeed: ChangeFeed }>;
 }
@@ -116,6 +117,7 @@ export async function createKeyGuard(
     const backend = await createRedisBackend({
       url: resolved.redisUrl,
       prefix: resolved.redisPrefix,
+      slotLeaseMs: resolved.redisSlotLeaseMs,
       onError: report,
     });
     limiter = backend.limiter;

@@ -43,7 +43,7 @@ export type {
   RotatedApiKey,
   UpdateApiKeyInput,
 } from "./keys/api-key-service.js";
-export type { LimitSpec } from "./limits/limit-policy.js";
+export type { ConcurrencySpec, LimitSpec } from "./limits/limit-policy.js";
 export type { KeyGuardInstruments } from "./metrics/keyguard-instruments.js";
 export type { MetricsEndpointOptions } from "./metrics/metrics-endpoint.js";
 export { METER_NAME, reportToOpenTelemetry } from "./metrics/open-telemetry-bridge.js";

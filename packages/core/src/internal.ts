@@ -57,12 +57,20 @@ export {
   legacyHashOf,
 } from "./keys/key-hash-scheme.js";
 export { createKeyHasher, type KeyHasher } from "./keys/key-hasher.js";
+export {
+  CONCURRENCY_RETRY_MS,
+  releasedOnce,
+  slotState,
+} from "./limits/concurrency-slot.js";
 export { chargeGcra, checkGcra, type GcraState, gcra } from "./limits/gcra.js";
 export {
+  CONCURRENCY_POLICY_NAME,
   keyPolicies,
   type LimitPolicy,
+  MAX_CONCURRENCY,
   MAX_LIMITS,
   MAX_WINDOW_SECONDS,
+  MIN_CONCURRENCY,
   MIN_WINDOW_SECONDS,
   MONTH_POLICY_WINDOW_MS,
   ORGANIZATION_POLICY_PREFIX,
@@ -114,7 +122,7 @@ export {
   type MetricsAnswer,
   MetricsEndpoint,
 } from "./metrics/metrics-endpoint.js";
-export { completeOnClose } from "./node-http/complete-on-close.js";
+export { completeOnClose, releaseSlotOnClose } from "./node-http/complete-on-close.js";
 export { nodeGuardRequest } from "./node-http/node-guard-request.js";
 export { setHeaders, writeProblem } from "./node-http/write-problem.js";
 export {
@@ -168,6 +176,7 @@ export { checkCostOption, costOf, type GuardedRequest } from "./pipeline/request
 export { missingScopes } from "./pipeline/require-scopes.js";
 export type { AuditEventFilter, AuditLog, EventRecord } from "./ports/audit-log.js";
 export type {
+  ConcurrencySlot,
   LimitDecision,
   LimitRefusal,
   LimitRequest,
@@ -249,12 +258,14 @@ export type { WebhooksOptions } from "./webhooks/webhooks.js";
 export { type AuditEventWire, toAuditEventWire } from "./wire/audit-event-wire.js";
 export {
   type ApiKeyWire,
+  fromConcurrencyWire,
   fromLimitsWire,
   type IpBlockWire,
   type LimitWire,
   type OrganizationWire,
   type StatsWire,
   toApiKeyWire,
+  toConcurrencyWire,
   toIpBlockWire,
   toLimitsWire,
   toOrganizationWire,

@@ -32,7 +32,7 @@ import { type ImportedKeyCandidates, ImportedKeyLookup } from "./keys/imported-k
 import { isWellFormedKey } from "./keys/key-format.js";
 import { isLegacyHashScheme } from "./keys/key-hash-scheme.js";
 import { createKeyHasher, type KeyHasher } from "./keys/key-hasher.js";
-import type { LimitSpec } from "./limits/limit-policy.js";
+import type { ConcurrencySpec, LimitSpec } from "./limits/limit-policy.js";
 import { instrumentLimiter, instrumentStore } from "./metrics/instrumented-ports.js";
 import { KeyGuardInstruments } from "./metrics/keyguard-instruments.js";
 import { createPrometheusRegistry } from "./metrics/prometheus-registry.js";
@@ -613,6 +613,17 @@ export class KeyGuard {
   /** Replaces the windows all of an organization's keys share (`[]`: none). */
   setOrganizationLimits(nameOrId: string, limits: readonly LimitSpec[]): Promise<Organization> {
     return this.#organizations.setLimits(nameOrId, limits);
+  }
+
+  /**
+   * Caps the requests in flight at once across all of an organization's keys (policy
+   * `org.concurrency`; `null` removes the cap). In force at once, as `setOrganizationLimits`.
+   */
+  setOrganizationConcurrency(
+    nameOrId: string,
+    concurrency: ConcurrencySpec | null,
+  ): Promise<Organization> {
+    return this.#organizations.setConcurrency(nameOrId, concurrency);
   }
 
   // ---- keys (see keys/api-key-service.ts) ------------------------------------------------

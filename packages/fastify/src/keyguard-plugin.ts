@@ -6,6 +6,7 @@ import {
   missingScopes,
   nodeGuardRequest,
   pathOf,
+  releaseSlotOnClose,
 } from "@keyguard/core/internal";
 import type {
   FastifyPluginAsync,
@@ -77,6 +78,7 @@ const plugin: FastifyPluginAsync<KeyGuardFastifyOptions> = async (fastify, optio
   ) => {
     const result = await guard.check(nodeGuardRequest(request.raw, path), cost, request);
     if (result.apiKey !== undefined) (request as WithResult)[kResult] = result;
+    releaseSlotOnClose(reply.raw, guard, result);
     if (!result.allowed) return sendProblem(reply, result.status, result.headers, result.problem);
     request.apiKey = result.apiKey;
     reply.headers(result.headers);

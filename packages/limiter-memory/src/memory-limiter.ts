@@ -21,6 +21,7 @@ import {
   type WindowDecision,
 } from "@keyguard/core/internal";
 import { LRUCache } from "lru-cache";
+import { ConcurrencySlots } from "./concurrency-slots.js";
 
 /** A quota's count, and whether it was seeded from the store (see `#evictedQuotas`). */
 type QuotaEntry = MonthlyQuotaState & { seeded?: boolean };
@@ -89,6 +90,8 @@ export class MemoryLimiter implements Limiter {
    */
   readonly #evictedQuotas: LRUCache<string, true>;
   readonly #blocks: LRUCache<string, IpBlock[]>;
+  /** Requests in flight per key and organization (concurrency policies). */
+  readonly #slots = new ConcurrencySlots();
 
   constructor(options: MemoryLimiterOptions = {}) {
     const max = options.maxEntries ?? 100_000;
@@ -137,8 +140,12 @@ export class MemoryLimiter implements Limiter {
     // Cost 0 checks without spending: would a request of 1 pass?
     const checkCost = cost === 0 ? 1 : cost;
     const count = policies.length;
-    if (count === 1) return this.#decideOne(key, policies, now, cost, checkCost);
-    const counters: CounterState[] = new Array(count);
+    if (count === 1 && (policies[0] as LimitPolicy).algorithm !== "concurrency") {
+      return this.#decideOne(key, policies, now, cost, checkCost);
+    }
+    const counters: (CounterState | undefined)[] = new Array(count);
+    /** Slot owners by policy index, for the concurrency policies (one request, one slot). */
+    let owners: (string | undefined)[] | undefined;
     const states: PolicyState[] = new Array(count);
     let violated: number[] | undefined;
     let shadowRefused: number[] | undefined;
@@ -149,7 +156,13 @@ export class MemoryLimiter implements Limiter {
     for (let i = 0; i < count; i++) {
       const policy = policies[i] as LimitPolicy;
       let counter: CounterState | undefined;
-      if (policy.algorithm === "calendar-month") {
+      let state: PolicyState;
+      if (policy.algorithm === "concurrency") {
+        owners ??= new Array(count);
+        const owner = this.#slots.owner(policy, key);
+        owners[i] = owner;
+        state = this.#slots.check(owner, policy, now);
+      } else if (policy.algorithm === "calendar-month") {
         counter = this.#quota(key);
         if (counter === undefined) {
           return Promise.reject(new QuotaSeedLostError(key.quotaId ?? key.id));
@@ -162,7 +175,7 @@ export class MemoryLimiter implements Limiter {
         counter = windowCounter(keySet, policy);
       }
       counters[i] = counter;
-      const state = check(counter, policy, now, checkCost);
+      state ??= check(counter as CounterState, policy, now, checkCost);
       states[i] = state;
       if (!state.allowed) {
         if (policy.mode === "enforce") {
@@ -177,20 +190,34 @@ export class MemoryLimiter implements Limiter {
     if (violated !== undefined) {
       // Refused: nothing is charged, and the others report how they stand.
       for (let i = 0; i < count; i++) {
-        if ((states[i] as PolicyState).allowed) {
-          states[i] = check(counters[i] as CounterState, policies[i] as LimitPolicy, now, 0);
+        const counter = counters[i];
+        if ((states[i] as PolicyState).allowed && counter !== undefined) {
+          states[i] = check(counter, policies[i] as LimitPolicy, now, 0);
         }
       }
       return Promise.resolve(policyDecision(policies, states, violated, undefined));
     }
+    let held: string[] | undefined;
     for (let i = 0; i < count; i++) {
-      const counter = counters[i] as CounterState;
+      const counter = counters[i];
       const policy = policies[i] as LimitPolicy;
-      if (cost === 0) states[i] = check(counter, policy, now, 0);
+      const owner = owners?.[i];
+      if (owner !== undefined) {
+        // Cost does not apply: one request in flight is one slot, even at cost 0. A shadow
+        // cap that would have refused takes none, as if it were enforced.
+        if ((states[i] as PolicyState).allowed) {
+          states[i] = this.#slots.take(owner, policy, now);
+          held ??= [];
+          held.push(owner);
+        }
+      } else if (cost === 0) states[i] = check(counter as CounterState, policy, now, 0);
       // A shadow policy that would have refused is not charged, as if it were enforced.
-      else if ((states[i] as PolicyState).allowed) charge(counter, policy, now, cost);
+      else if ((states[i] as PolicyState).allowed)
+        charge(counter as CounterState, policy, now, cost);
     }
-    return Promise.resolve(policyDecision(policies, states, undefined, shadowRefused));
+    const decision = policyDecision(policies, states, undefined, shadowRefused);
+    if (held === undefined) return Promise.resolve(decision);
+    return Promise.resolve(Object.assign(decision, { slot: this.#slots.slot(held) }));
   }
 
   /** The common case, one policy (a key with only `minute`): no arrays to fill. */
@@ -334,7 +361,13 @@ export class MemoryLimiter implements Limiter {
     this.#windows.clear();
     this.#quotas.clear();
     this.#blocks.clear();
+    this.#slots.clear();
     return Promise.resolve();
+  }
+
+  /** Requests holding concurrency slots (each counted once per cap it holds a slot of). */
+  get slotsInUse(): number {
+    return this.#slots.size;
   }
 
   /** Entries held (windows + quotas + blocked clients): for tests and monitoring. */

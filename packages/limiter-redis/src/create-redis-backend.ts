@@ -17,6 +17,8 @@ export interface RedisBackendOptions {
   readonly commandTimeoutMs?: number;
   /** How long start-up waits for a first connection before going on without. Default 2000 ms. */
   readonly connectTimeoutMs?: number;
+  /** How long a concurrency slot lives unless given back (`RedisLimiterOptions.slotLeaseMs`). */
+  readonly slotLeaseMs?: number;
   /** Told once per outage that Redis is unreachable (never thrown). */
   readonly onError?: (error: unknown) => void;
   /** More ioredis options, applied last (TLS settings, say). */
@@ -79,6 +81,7 @@ export async function createRedisBackend(options: RedisBackendOptions): Promise<
     prefix: names.prefix,
     changeFeed,
     ownsConnection: true,
+    ...(options.slotLeaseMs === undefined ? {} : { slotLeaseMs: options.slotLeaseMs }),
   });
   const connected = await Promise.race([
     // Not events.once: it would reject on the first connection error, which is expected here.

@@ -37,6 +37,12 @@ export class RedisKeyNames {
    */
   policy(subject: LimitSubject, policy: LimitPolicy, monthStartMs: number): string {
     const tag = this.tag(subject);
+    if (policy.algorithm === "concurrency") {
+      // The requests in flight (a sorted set of slots, see CONCURRENCY_SLOTS_LUA).
+      return policy.scope === "organization"
+        ? `${this.prefix}${tag}:slots:org`
+        : `${this.prefix}${tag}:slots:key:${subject.id}`;
+    }
     if (policy.algorithm === "calendar-month") {
       return `${this.prefix}${tag}:quota:${subject.quotaId ?? subject.id}:${monthStartMs}`;
     }

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import type { ChangeFeed, IpBlock, KeyGuardInstruments, Limiter } from "@keyguard/core";
 import {
   type CountCell,
@@ -7,6 +8,7 @@ import {
   type LimitRequest,
   QuotaSeedLostError,
   type RateLimitAlgorithm,
+  releasedOnce,
   type WindowDecision,
 } from "@keyguard/core/internal";
 import { Cluster, type Redis } from "ioredis";
@@ -14,6 +16,7 @@ import { closeConnection } from "./close-connection.js";
 import { DecisionBatches, type KeyedLimitRequest } from "./decision-batches.js";
 import { LocalCaches } from "./local-caches.js";
 import { RedisKeyNames } from "./redis-key-names.js";
+import { RELEASE_SLOTS_LUA } from "./scripts/concurrency-slots.js";
 import {
   DECIDE_LUA,
   decodeDecideReply,
@@ -39,7 +42,20 @@ export interface RedisLimiterOptions {
   readonly ownsConnection?: boolean;
   /** Most clients and keys whose refusals are remembered locally. Default 100,000. */
   readonly maxLocalEntries?: number;
+  /**
+   * How long a concurrency slot lives unless given back, in ms: what a slot of a process
+   * that died (or whose release never reached Redis) costs at most. A request still
+   * running when its lease ends no longer holds its slot, and another request may take
+   * it: set this above the longest a protected request may run (your server's request
+   * timeout). Default 60,000 (1 minute); 1,000 to 86,400,000.
+   */
+  readonly slotLeaseMs?: number;
 }
+
+/** Default lease of a concurrency slot (`RedisLimiterOptions.slotLeaseMs`). */
+export const DEFAULT_SLOT_LEASE_MS = 60_000;
+const MIN_SLOT_LEASE_MS = 1_000;
+const MAX_SLOT_LEASE_MS = 86_400_000;
 
 type ScriptCall = (numKeys: number, ...keysAndArgs: (string | number)[]) => Promise<unknown>;
 
@@ -50,6 +66,7 @@ const SCRIPTS = {
   keyguardHit: HIT_LUA,
   keyguardBlock: BLOCK_LUA,
   keyguardSeedQuota: SEED_QUOTA_LUA,
+  keyguardReleaseSlots: RELEASE_SLOTS_LUA,
 } as const;
 
 /**
@@ -80,6 +97,10 @@ export class RedisLimiter implements Limiter {
   #blockChanges = 0;
   /** Told when Redis may have lost what this process put there (see `onStateLost`). */
   readonly #stateListeners = new Set<() => void>();
+  readonly #slotLeaseMs: number;
+  /** Names this process's slots apart from every other's (`<tag>:<call>:<j>`). */
+  readonly #slotTag = randomBytes(9).toString("base64url");
+  #slotCalls = 0;
   /** Whether the connection was ready before: a later `ready` is a reconnection. */
   #wasReady: boolean;
   readonly #onReady = () => {
@@ -93,6 +114,13 @@ export class RedisLimiter implements Limiter {
     this.#cluster = options.redis instanceof Cluster;
     this.#ownsConnection = options.ownsConnection ?? false;
     const maxLocal = options.maxLocalEntries ?? 100_000;
+    const lease = options.slotLeaseMs ?? DEFAULT_SLOT_LEASE_MS;
+    if (!Number.isSafeInteger(lease) || lease < MIN_SLOT_LEASE_MS || lease > MAX_SLOT_LEASE_MS) {
+      throw new Error(
+        `slotLeaseMs must be a whole number of ms from ${MIN_SLOT_LEASE_MS} to ${MAX_SLOT_LEASE_MS} (got ${String(lease).slice(0, 40)})`,
+      );
+    }
+    this.#slotLeaseMs = lease;
     this.#local = new LocalCaches(maxLocal);
     // A reconnection may be to a server that restarted empty (or a promoted replica that
     // never had the counts): listeners seed their quotas again before the next decision.
@@ -136,6 +164,7 @@ export class RedisLimiter implements Limiter {
       keyguardHit: instruments.redisScript("hit"),
       keyguardBlock: instruments.redisScript("block"),
       keyguardSeedQuota: instruments.redisScript("seed_quota"),
+      keyguardReleaseSlots: instruments.redisScript("release_slots"),
     };
   }
 
@@ -188,16 +217,26 @@ export class RedisLimiter implements Limiter {
       this.#local.seeded(quotaId, month.start) ? 1 : 0,
       policies.length,
     ];
-    for (const policy of policies) {
+    let slotsAt: number[] | undefined;
+    for (let i = 0; i < policies.length; i++) {
+      const policy = policies[i] as LimitPolicy;
       keys.push(this.names.policy(key, policy, month.start));
       const monthly = policy.algorithm === "calendar-month";
+      const slots = policy.algorithm === "concurrency";
+      if (slots) {
+        slotsAt ??= [];
+        slotsAt.push(i);
+      }
       args.push(
         ALGORITHM_NUMBER[policy.algorithm],
         policy.limit,
-        monthly ? month.end : policy.windowMs,
+        monthly ? month.end : slots ? this.#slotLeaseMs : policy.windowMs,
         policy.mode === "enforce" ? 1 : 0,
       );
     }
+    const slotBase =
+      slotsAt === undefined ? undefined : `${this.#slotTag}:${(this.#slotCalls++).toString(36)}`;
+    if (slotBase !== undefined) args.push(slotBase);
     if (!this.#cluster) keys.push(this.names.blocks(client));
     const reply = (await this.#scripts.keyguardDecide(keys.length, ...keys, ...args)) as (
       | number
@@ -215,9 +254,39 @@ export class RedisLimiter implements Limiter {
       return Array(count).fill(blockedDecision(outcome.block, now));
     }
     const last = outcome.decisions[count - 1] as LimitDecision;
-    // Later requests need no call while the refusal holds.
-    if (!last.allowed) this.#local.rememberRefusal(key.id, request, last);
-    return outcome.decisions;
+    // Later requests need no call while the refusal holds; a concurrency refusal holds
+    // only until some request ends, which no one here can know.
+    if (!last.allowed && last.refusal !== "concurrency_limited") {
+      this.#local.rememberRefusal(key.id, request, last);
+    }
+    if (slotsAt === undefined || slotBase === undefined) return outcome.decisions;
+    return this.#withSlots(outcome.decisions, keys, slotsAt, slotBase);
+  }
+
+  /**
+   * Each allowed request's slot: `<base>:<j>` in the sets of the caps it took one of (all
+   * of them, but a shadow cap that would have refused it, which took none).
+   */
+  #withSlots(
+    decisions: LimitDecision[],
+    keys: readonly string[],
+    slotsAt: readonly number[],
+    base: string,
+  ): LimitDecision[] {
+    for (let j = 0; j < decisions.length; j++) {
+      const decision = decisions[j] as LimitDecision;
+      if (!decision.allowed) break; // the allowed come first
+      const held = slotsAt
+        .filter((i) => decision.shadowRefused?.includes(i) !== true)
+        .map((i) => keys[i] as string);
+      if (held.length === 0) continue;
+      const member = `${base}:${j + 1}`;
+      const slot = releasedOnce(async () => {
+        await this.#scripts.keyguardReleaseSlots(held.length, ...held, member);
+      });
+      decisions[j] = { ...decision, slot };
+    }
+    return decisions;
   }
 
   async hit(

@@ -9,7 +9,7 @@ import {
 } from "@keyguard/testkit";
 import { Cluster, Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { RedisLimiter } from "../src/index.js";
+import { DEFAULT_SLOT_LEASE_MS, RedisLimiter } from "../src/index.js";
 
 /**
  * The same limiter on a real three-master Redis Cluster started for this file: hash tags
@@ -31,7 +31,9 @@ describe.runIf(await redisAvailable())("RedisLimiter on Redis Cluster", () => {
       ownsConnection: true,
     });
 
-  describeLimiterConformance("redis cluster", async () => onCluster());
+  describeLimiterConformance("redis cluster", async () => onCluster(), {
+    slotLeaseMs: DEFAULT_SLOT_LEASE_MS,
+  });
 
   it("allows exactly the limit across several cluster connections deciding at once", async () => {
     const prefix = uniqueRedisPrefix("cluster-race");

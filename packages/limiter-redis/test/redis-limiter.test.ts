@@ -13,7 +13,7 @@ import {
 import calculateSlot from "cluster-key-slot";
 import { Redis } from "ioredis";
 import { describe, expect, it } from "vitest";
-import { RedisLimiter } from "../src/index.js";
+import { DEFAULT_SLOT_LEASE_MS, RedisLimiter } from "../src/index.js";
 
 const available = await redisAvailable();
 const prefixFor = cleanedRedisPrefixes();
@@ -32,7 +32,9 @@ const keyRequest = (now: number, id = "k", rate = 5, monthly: number | null = nu
 });
 
 describe.runIf(available)("RedisLimiter", () => {
-  describeLimiterConformance("redis", async () => limiterOn());
+  describeLimiterConformance("redis", async () => limiterOn(), {
+    slotLeaseMs: DEFAULT_SLOT_LEASE_MS,
+  });
 
   it("allows exactly the limit when several connections decide concurrently", async () => {
     const prefix = prefixFor("race");

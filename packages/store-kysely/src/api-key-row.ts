@@ -1,6 +1,7 @@
 import { type ApiKey, isKeyHashScheme } from "@keyguard/core/internal";
 import type { Insertable, Selectable } from "kysely";
 import type { ColumnCodec } from "./column-codec.js";
+import { concurrencyColumns, readConcurrency } from "./concurrency-columns.js";
 import type { ApiKeysTable } from "./database-schema.js";
 import { readLimits, writeLimits } from "./limits-column.js";
 
@@ -18,6 +19,7 @@ export function apiKeyRow(key: ApiKey, codec: ColumnCodec): Insertable<ApiKeysTa
     rate_limit_per_minute: key.rateLimitPerMinute,
     monthly_limit: key.monthlyLimit,
     limits: writeLimits(key.limits),
+    ...concurrencyColumns(key.concurrency),
     created_at: codec.date(key.createdAt),
     expires_at: key.expiresAt && codec.date(key.expiresAt),
     last_used_at: key.lastUsedAt && codec.date(key.lastUsedAt),
@@ -44,6 +46,7 @@ export function apiKeyFromRow(row: Selectable<ApiKeysTable>, codec: ColumnCodec)
     rateLimitPerMinute: row.rate_limit_per_minute,
     monthlyLimit: row.monthly_limit === null ? null : codec.readInteger(row.monthly_limit),
     limits: readLimits(row.limits),
+    concurrency: readConcurrency(row.concurrency, row.concurrency_mode),
     createdAt: codec.readDate(row.created_at),
     expiresAt: row.expires_at === null ? null : codec.readDate(row.expires_at),
     lastUsedAt: row.last_used_at === null ? null : codec.readDate(row.last_used_at),

@@ -31,6 +31,10 @@ export interface OrganizationsTable {
   created_at: DbDate;
   /** Named windows shared by the organization's keys: JSON text (migration 0015), null for none. */
   limits: string | null;
+  /** Most of its keys' requests in flight at once (migration 0018), null for no cap. */
+  concurrency: number | null;
+  /** `shadow`, or null for `enforce` (migration 0018). */
+  concurrency_mode: string | null;
 }
 
 export interface ApiKeysTable {
@@ -48,6 +52,10 @@ export interface ApiKeysTable {
   monthly_limit: DbInteger | null;
   /** Named windows: JSON text (migration 0015), null for none. */
   limits: string | null;
+  /** Most requests in flight at once (migration 0018), null for no cap. */
+  concurrency: number | null;
+  /** `shadow`, or null for `enforce` (migration 0018). */
+  concurrency_mode: string | null;
   created_at: DbDate;
   expires_at: DbDate | null;
   last_used_at: DbDate | null;

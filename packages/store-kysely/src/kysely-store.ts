@@ -1,42 +1,41 @@
-import type {
-  ChangeFeed,
-  IpBlock,
-  KeyGuardEvent,
-  LimitSpec,
-  Organization,
-  OrganizationListFilter,
-  OrganizationStatus,
-  Store,
-  StoreCounts,
-  UsageBucket,
-  UsageEvent,
-} from "@keyguard/core";
-import { KeyGuardError } from "@keyguard/core";
-import type {
-  ApiKey,
-  ApiKeyChange,
-  ApiKeyListFilter,
-  ApiKeyPatch,
-  ApiKeyRotation,
-  ApiKeyRotationOutcome,
-  AuditEventFilter,
-  EventRecord,
-  IpBlockFilter,
-  OrganizationChange,
-  OrganizationStatusChange,
-  RotatedKeys,
-  SecretFingerprints,
-  StoredApiKey,
-  StoredIpRule,
-  StoredUsageOverview,
-  UsageMaintenanceResult,
-  UsageMaintenanceStep,
-} from "@keyguard/core/internal";
 import {
+  type ChangeFeed,
+  type ConcurrencySpec,
+  type IpBlock,
+  KeyGuardError,
+  type KeyGuardEvent,
+  type LimitSpec,
+  type Organization,
+  type OrganizationListFilter,
+  type OrganizationStatus,
+  type Store,
+  type StoreCounts,
+  type UsageBucket,
+  type UsageEvent,
+} from "@keyguard/core";
+import {
+  type ApiKey,
+  type ApiKeyChange,
+  type ApiKeyListFilter,
+  type ApiKeyPatch,
+  type ApiKeyRotation,
+  type ApiKeyRotationOutcome,
+  type AuditEventFilter,
+  type EventRecord,
+  type IpBlockFilter,
   isCharged,
   isKeyHashScheme,
   type KeyHashSchemeCount,
+  type OrganizationChange,
+  type OrganizationStatusChange,
+  type RotatedKeys,
+  type SecretFingerprints,
+  type StoredApiKey,
+  type StoredIpRule,
+  type StoredUsageOverview,
   timeOrderedId,
+  type UsageMaintenanceResult,
+  type UsageMaintenanceStep,
   webhookEventOf,
 } from "@keyguard/core/internal";
 import {
@@ -62,6 +61,7 @@ import {
   importRecords,
 } from "./bulk/import-records.js";
 import { type ColumnCodec, codecFor, type SqlDialect } from "./column-codec.js";
+import { concurrencyColumns, readConcurrency } from "./concurrency-columns.js";
 import { isUniqueViolation, toStoreError } from "./database-errors.js";
 import type {
   ApiKeysTable,
@@ -93,6 +93,8 @@ type KeyRow = Selectable<ApiKeysTable> & {
   organization_name: string;
   organization_status: string;
   organization_limits: string | null;
+  organization_concurrency: number | null;
+  organization_concurrency_mode: string | null;
 };
 
 /** Construction details supplied by `createKyselyStore`. */
@@ -335,6 +337,39 @@ export class KyselyStore implements Store {
           db
             .updateTable("organizations")
             .set({ limits: writeLimits(limits) })
+            .where("id", "=", id)
+            .compile(),
+        );
+        const after = toOrganization(
+          (yield first(byId.compile())) as Selectable<OrganizationsTable>,
+        );
+        yield* audit(record?.({ before: toOrganization(before), after }));
+        return after;
+      }),
+    );
+  }
+
+  /** The row as it was (PostgreSQL: `FOR UPDATE`), the update, the row as it is, the event. */
+  updateOrganizationConcurrency(
+    id: string,
+    concurrency: ConcurrencySpec | null,
+    record?: EventRecord<OrganizationChange>,
+  ): Promise<Organization | undefined> {
+    const db = this.db;
+    const postgres = this.dialect === "postgres";
+    const toOrganization = (row: Selectable<OrganizationsTable>) => this.#toOrganization(row);
+    const audit = this.#audit.bind(this);
+    return this.#run(() =>
+      this.#transact(function* () {
+        const byId = db.selectFrom("organizations").selectAll().where("id", "=", id);
+        const before = (yield first((postgres ? byId.forUpdate() : byId).compile())) as
+          | Selectable<OrganizationsTable>
+          | undefined;
+        if (before === undefined) return undefined;
+        yield run(
+          db
+            .updateTable("organizations")
+            .set(concurrencyColumns(concurrency))
             .where("id", "=", id)
             .compile(),
         );
@@ -671,6 +706,8 @@ export class KyselyStore implements Store {
       values.allowed_ips = patch.allowedIps === null ? null : codec.json(patch.allowedIps);
     }
     if (patch.limits !== undefined) values.limits = writeLimits(patch.limits);
+    if (patch.concurrency !== undefined)
+      Object.assign(values, concurrencyColumns(patch.concurrency));
     if (patch.expiresAt !== undefined) {
       values.expires_at = patch.expiresAt && codec.date(patch.expiresAt);
     }
@@ -1216,6 +1253,8 @@ export class KyselyStore implements Store {
         "organizations.name as organization_name",
         "organizations.status as organization_status",
         "organizations.limits as organization_limits",
+        "organizations.concurrency as organization_concurrency",
+        "organizations.concurrency_mode as organization_concurrency_mode",
       ]);
   }
 
@@ -1229,6 +1268,10 @@ export class KyselyStore implements Store {
       organizationName: row.organization_name,
       organizationStatus: row.organization_status as OrganizationStatus,
       organizationLimits: readLimits(row.organization_limits),
+      organizationConcurrency: readConcurrency(
+        row.organization_concurrency,
+        row.organization_concurrency_mode,
+      ),
     };
   }
 }

@@ -1,6 +1,7 @@
 import type { Organization } from "@keyguard/core";
 import type { Selectable } from "kysely";
 import type { ColumnCodec } from "./column-codec.js";
+import { readConcurrency } from "./concurrency-columns.js";
 import type { OrganizationsTable } from "./database-schema.js";
 import { readLimits } from "./limits-column.js";
 
@@ -15,5 +16,6 @@ export function organizationFromRow(
     status: row.status === "suspended" ? "suspended" : "active",
     createdAt: codec.readDate(row.created_at),
     limits: readLimits(row.limits),
+    concurrency: readConcurrency(row.concurrency, row.concurrency_mode),
   };
 }

@@ -17,6 +17,7 @@ import {
   uniqueSchemaName,
   withPostgresClient,
 } from "@keyguard/testkit";
+import { sql } from "kysely";
 import pg from "pg";
 import { afterEach, describe, expect, it } from "vitest";
 import {
@@ -387,6 +388,23 @@ describe("the database's own change feed", () => {
       }
       feed.poll();
       expect(deployment.heard).toEqual([{ kind: "resync" }]);
+    });
+
+    it("announces a concurrency cap (or a limit) changed by hand together with last_used_at", async () => {
+      const deployment = await sqliteDeployment();
+      const feed = deployment.feed as SqliteChangeFeed;
+      const [key] = await cachedKeys(deployment, ["capped"]);
+      if (!key) throw new Error("no key");
+      feed.poll();
+      deployment.heard.length = 0;
+      const { db } = deployment.writer.store as KyselyStore;
+      await sql`update api_keys set last_used_at = ${new Date().toISOString()}, concurrency = 3
+        where id = ${key.key.id}`.execute(db);
+      feed.poll();
+      expect(deployment.heard).toHaveLength(1);
+      expect(deployment.heard[0]).toMatchObject({ kind: "api-key" });
+      const reread = await deployment.reader.verifyKey(key.rawKey);
+      expect(reread).toMatchObject({ outcome: "valid", key: { concurrency: { limit: 3 } } });
     });
 
     it("finds nothing to read while only usage is written", async () => {

@@ -32,6 +32,9 @@ export interface AdapterApp {
  * - `GET /api/profile` -> `{ "org_id", "key_label", "scopes" }` from the attached key
  * - `GET /api/admin` -> `{ "ok": true }`, requiring the scope `admin`
  * - `GET /api/fail` -> status 500 from the handler (usage logs the handler's status)
+ * - `GET /api/slow` -> awaits `record`'s promise, then `{ "ok": true }`; throws (the
+ *   framework's error handling answers) if it rejects: a request held in flight by the
+ *   test (see `describeAdapterConcurrencyConformance`)
  * - `POST /api/withdraw` -> `blockRequest(kg, req, { duration: "1 hour", scope: "path" })`, then
  *   `{ "error": "Suspicious activity. Endpoint locked for 1 hour." }`
  * - `GET /search` -> `rateLimitByIp(kg, { limit: 5 })`, `{ "results": [] }`
@@ -61,7 +64,10 @@ export type StartAdapterApp = (
  * });
  * ```
  */
-export type HandlerRecorder = (route: string, apiKey: ApiKeyInfo | null | undefined) => void;
+export type HandlerRecorder = (
+  route: string,
+  apiKey: ApiKeyInfo | null | undefined,
+) => void | Promise<void>;
 
 /** For tests that do not look at which handlers ran. */
 const ignoreHandlers: HandlerRecorder = () => {};

@@ -1,3 +1,4 @@
+export { describeAdapterConcurrencyConformance } from "./adapter-concurrency-conformance.js";
 export {
   type AdapterApp,
   type AdapterConformanceOptions,

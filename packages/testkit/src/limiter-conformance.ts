@@ -1,6 +1,10 @@
 import type { Limiter } from "@keyguard/core";
 import { describe } from "vitest";
 import { describeBlockRules } from "./limiter-conformance/blocks.js";
+import {
+  type ConcurrencyConformanceOptions,
+  describeConcurrencyRules,
+} from "./limiter-conformance/concurrency.js";
 import { describePolicyRules } from "./limiter-conformance/policies.js";
 import { describeQuotaRules } from "./limiter-conformance/quota.js";
 import { describeWindowRules } from "./limiter-conformance/windows.js";
@@ -8,7 +12,8 @@ import { describeWindowRules } from "./limiter-conformance/windows.js";
 /**
  * The behaviour every Limiter must have, by capability (one file each under
  * `limiter-conformance/`): windows per algorithm, the monthly quota, several policies per
- * request (all or nothing, organizations, costs, shadow mode), blocks and buckets. A
+ * request (all or nothing, organizations, costs, shadow mode), concurrency caps, blocks
+ * and buckets. A
  * backend's test file:
  *
  * ```ts
@@ -21,11 +26,13 @@ import { describeWindowRules } from "./limiter-conformance/windows.js";
 export function describeLimiterConformance(
   name: string,
   createLimiter: () => Promise<Limiter>,
+  options: ConcurrencyConformanceOptions = {},
 ): void {
   describe(`Limiter conformance: ${name}`, () => {
     describeWindowRules(createLimiter);
     describeQuotaRules(createLimiter);
     describePolicyRules(createLimiter);
+    describeConcurrencyRules(createLimiter, options);
     describeBlockRules(createLimiter);
   });
 }

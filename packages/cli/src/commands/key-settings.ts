@@ -1,6 +1,7 @@
 import type { UpdateApiKeyInput } from "@keyguard/core";
 import type { CliContext } from "../cli-context.js";
 import {
+  parseConcurrencyOptions,
   parseExpiry,
   parseLimitOptions,
   parsePositiveInteger,
@@ -10,8 +11,8 @@ import { readAllowedIps } from "./allowed-ips-option.js";
 
 /**
  * The key settings shared by `create-key` and `update-key`, read from the exact text of
- * `--label`, `--rate-limit`, `--monthly-limit`, `--scopes` and `--expires`.
- * `--monthly-limit none` and `--expires never` clear a value.
+ * `--label`, `--rate-limit`, `--monthly-limit`, `--limit`, `--concurrency`, `--scopes` and
+ * `--expires`. `--monthly-limit none`, `--concurrency none` and `--expires never` clear a value.
  */
 export function readKeySettings(ctx: CliContext, now: number): UpdateApiKeyInput {
   const settings: { -readonly [K in keyof UpdateApiKeyInput]: UpdateApiKeyInput[K] } = {};
@@ -29,6 +30,11 @@ export function readKeySettings(ctx: CliContext, now: number): UpdateApiKeyInput
   if (scopes !== undefined) settings.scopes = parseScopes(scopes);
   const limits = ctx.options("limit");
   if (limits.length > 0) settings.limits = parseLimitOptions(limits);
+  const concurrency = parseConcurrencyOptions(
+    ctx.option("concurrency"),
+    ctx.option("concurrency-mode"),
+  );
+  if (concurrency !== undefined) settings.concurrency = concurrency;
   const expires = ctx.option("expires");
   if (expires !== undefined) settings.expiresAt = parseExpiry(expires, now);
   const allowedIps = readAllowedIps(ctx);
@@ -43,6 +49,11 @@ export const KEY_SETTING_OPTIONS = [
     "--limit <name=limit/window>",
     "A named window, repeatable: --limit burst=10/1s --limit day=10000/1d:gcra (:shadow to only count; 'none' for none)",
   ],
+  [
+    "--concurrency <n>",
+    "Most requests in flight at once, 1-10000 (past it: 429 concurrency_limited; 'none' for no cap)",
+  ],
+  ["--concurrency-mode <mode>", "enforce (default) or shadow: counts would-be refusals only"],
   ["--scopes <a,b>", "Comma-separated scopes"],
   ["--expires <when>", "A duration from now (30d, 12h), a date (2027-01-31) or 'never'"],
   [

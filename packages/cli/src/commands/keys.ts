@@ -110,7 +110,7 @@ export const registerKeyCommands: RegisterCommand = (cli, ctx) => {
     );
 
   const updateKey = cli
-    .command("update-key <key>", "Change a key's label, limits, scopes or expiry")
+    .command("update-key <key>", "Change a key's label, limits, concurrency cap, scopes or expiry")
     .option("--label <label>", "A new name for the key");
   for (const [flag, text] of KEY_SETTING_OPTIONS) updateKey.option(flag, text);
   updateKey.action((reference: string) => {

@@ -1,6 +1,12 @@
+import type { Organization } from "@keyguard/core";
 import { toOrganizationWire } from "@keyguard/core/internal";
 import { renderOrganizationTable } from "../output/org-table.js";
-import { formatLimits, parseLimitOptions } from "../parse-values.js";
+import {
+  formatConcurrency,
+  formatLimits,
+  parseConcurrencyOptions,
+  parseLimitOptions,
+} from "../parse-values.js";
 import { UsageError } from "../usage-error.js";
 import type { RegisterCommand } from "./command.js";
 
@@ -37,21 +43,44 @@ export const registerOrganizationCommands: RegisterCommand = (cli, ctx) => {
   cli
     .command(
       "set-org-limits <name>",
-      "Set the windows all of an organization's keys share (--limit NAME=LIMIT/WINDOW, repeatable; --limit none for none)",
+      "Set the windows and the concurrency cap all of an organization's keys share (--limit NAME=LIMIT/WINDOW, repeatable, --limit none for none; --concurrency N, none for no cap)",
     )
     .option("--limit <name=limit/window>", "A window, e.g. --limit minute=5000/1m")
+    .option(
+      "--concurrency <n>",
+      "Most requests in flight at once across the organization's keys, 1-10000 ('none' for no cap)",
+    )
+    .option(
+      "--concurrency-mode <mode>",
+      "enforce (default) or shadow: counts would-be refusals only",
+    )
     .example('keyguard set-org-limits "Acme Corp" --limit minute=5000/1m --limit day=1000000/1d')
+    .example('keyguard set-org-limits "Acme Corp" --concurrency 50')
     .action((name: string) => {
       const texts = ctx.options("limit");
-      if (texts.length === 0)
-        throw new UsageError("set-org-limits needs --limit (or --limit none)");
-      const limits = parseLimitOptions(texts);
+      const concurrency = parseConcurrencyOptions(
+        ctx.option("concurrency"),
+        ctx.option("concurrency-mode"),
+      );
+      if (texts.length === 0 && concurrency === undefined) {
+        throw new UsageError(
+          "set-org-limits needs --limit (or --limit none) or --concurrency (or --concurrency none)",
+        );
+      }
+      const limits = texts.length === 0 ? undefined : parseLimitOptions(texts);
       return ctx.withKeyGuard({ needsSecret: false, shared: true }, async (kg) => {
-        const org = await kg.setOrganizationLimits(String(name), limits);
-        if (ctx.json) ctx.printJson(toOrganizationWire(org));
+        let org =
+          limits === undefined ? undefined : await kg.setOrganizationLimits(String(name), limits);
+        if (concurrency !== undefined) {
+          org = await kg.setOrganizationConcurrency(String(name), concurrency);
+        }
+        const updated = org as Organization;
+        if (ctx.json) ctx.printJson(toOrganizationWire(updated));
         else {
-          const shown = formatLimits(org.limits);
-          ctx.print(`Organization "${org.name}" limits: ${shown === "" ? "none" : shown}.`);
+          const shown = [formatLimits(updated.limits), formatConcurrency(updated.concurrency)]
+            .filter((part) => part !== "")
+            .join(" ");
+          ctx.print(`Organization "${updated.name}" limits: ${shown === "" ? "none" : shown}.`);
         }
       });
     });

@@ -1,5 +1,5 @@
 import type { ApiKeyInfo } from "@keyguard/core";
-import { formatLimits } from "../parse-values.js";
+import { formatConcurrency, formatLimits } from "../parse-values.js";
 import type { Colors } from "./colors.js";
 import { formatDateTime } from "./format.js";
 import { plainTable } from "./plain-table.js";
@@ -14,9 +14,11 @@ export function keyStatus(key: ApiKeyInfo, now: number): "active" | "revoked" | 
 /** The seed's `list-keys` table and its `Total: N key(s)` footer. */
 export function renderKeyTable(keys: readonly ApiKeyInfo[], now: number, colors: Colors): string {
   const paint = { active: colors.green, revoked: colors.red, expired: colors.yellow };
-  // The seed's columns; a compact "Limits" one only when some key has named windows, so
-  // the seed's table stays as it was for keys without them.
-  const withLimits = keys.some((key) => (key.limits?.length ?? 0) > 0);
+  // The seed's columns; a compact "Limits" one only when some key has named windows or a
+  // concurrency cap, so the seed's table stays as it was for keys without them.
+  const withLimits = keys.some(
+    (key) => (key.limits?.length ?? 0) > 0 || (key.concurrency ?? null) !== null,
+  );
   const rows = keys.map((key) => {
     const status = keyStatus(key, now);
     const row = [
@@ -27,7 +29,12 @@ export function renderKeyTable(keys: readonly ApiKeyInfo[], now: number, colors:
       String(key.rateLimitPerMinute),
       formatDateTime(key.lastUsedAt),
     ];
-    if (withLimits) row.push(formatLimits(key.limits) || "-");
+    if (withLimits) {
+      const shown = [formatLimits(key.limits), formatConcurrency(key.concurrency)]
+        .filter((part) => part !== "")
+        .join(" ");
+      row.push(shown || "-");
+    }
     return row;
   });
   const headings = ["Label", "Prefix", "Org", "Status", "Rate/min", "Last Used"];

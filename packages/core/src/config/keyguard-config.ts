@@ -92,6 +92,15 @@ const configSchema = z.object({
       "redisPrefix may only hold letters, digits and : _ . - (at most 64 characters)",
     )
     .default("keyguard:"),
+  /**
+   * How long a concurrency slot lives on Redis unless given back (the request's process
+   * died, or its release was lost): 1 s to 24 h, default 60 s. A request that runs longer
+   * no longer holds its slot once its lease ends: set it above your longest request.
+   */
+  redisSlotLeaseMs: positiveInt("redisSlotLeaseMs")
+    .min(1_000, "redisSlotLeaseMs must be at least 1000 (1 s)")
+    .max(86_400_000, "redisSlotLeaseMs must be at most 86400000 (24 h)")
+    .default(60_000),
   defaultRateLimitPerMinute: positiveInt("defaultRateLimitPerMinute").default(60),
   ipBlockThreshold: positiveInt("ipBlockThreshold").default(100),
   /** Whether new keys are `kg_live_...` or `kg_test_...` unless a caller says otherwise. */
@@ -271,6 +280,7 @@ export const CONFIG_ENV_VARS = {
   adminKey: "KEYGUARD_ADMIN_KEY",
   redisUrl: "KEYGUARD_REDIS_URL",
   redisPrefix: "KEYGUARD_REDIS_PREFIX",
+  redisSlotLeaseMs: "KEYGUARD_REDIS_SLOT_LEASE_MS",
   defaultRateLimitPerMinute: "KEYGUARD_DEFAULT_RATE_LIMIT_PER_MINUTE",
   ipBlockThreshold: "KEYGUARD_IP_BLOCK_THRESHOLD",
   trustProxy: "KEYGUARD_TRUST_PROXY",

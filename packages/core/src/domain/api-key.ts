@@ -1,5 +1,5 @@
 import type { KeyHashScheme } from "../keys/key-hash-scheme.js";
-import type { LimitSpec } from "../limits/limit-policy.js";
+import type { ConcurrencySpec, LimitSpec } from "../limits/limit-policy.js";
 import type { OrganizationStatus } from "./organization.js";
 
 /**
@@ -29,6 +29,11 @@ export interface ApiKey {
    * (`month`), all enforced together: up to `MAX_LIMITS`. Absent or empty: none.
    */
   readonly limits?: readonly LimitSpec[];
+  /**
+   * Most of the key's requests in flight at once (the policy `concurrency`); absent or
+   * `null`: no cap.
+   */
+  readonly concurrency?: ConcurrencySpec | null;
   readonly createdAt: Date;
   readonly expiresAt: Date | null;
   readonly lastUsedAt: Date | null;
@@ -54,6 +59,8 @@ export interface StoredApiKey extends ApiKey {
   readonly organizationStatus: OrganizationStatus;
   /** The organization's named windows, shared by all of its keys (absent: none). */
   readonly organizationLimits?: readonly LimitSpec[];
+  /** The organization's cap on its keys' requests in flight (`org.concurrency`). */
+  readonly organizationConcurrency?: ConcurrencySpec | null;
 }
 
 /**
@@ -73,6 +80,8 @@ export interface ApiKeyPatch {
   readonly monthlyLimit?: number | null;
   /** The key's named windows, replacing its current ones (`[]`: none). */
   readonly limits?: readonly LimitSpec[];
+  /** `null` removes the cap. */
+  readonly concurrency?: ConcurrencySpec | null;
   readonly expiresAt?: Date | null;
   /** `null` (or an empty list) lifts the restriction. */
   readonly allowedIps?: readonly string[] | null;
@@ -94,6 +103,7 @@ export function toApiKeyInfo(key: StoredApiKey): ApiKeyInfo {
     rateLimitPerMinute: key.rateLimitPerMinute,
     monthlyLimit: key.monthlyLimit,
     limits: key.limits,
+    concurrency: key.concurrency ?? null,
     createdAt: key.createdAt,
     expiresAt: key.expiresAt,
     lastUsedAt: key.lastUsedAt,
@@ -103,5 +113,6 @@ export function toApiKeyInfo(key: StoredApiKey): ApiKeyInfo {
     organizationName: key.organizationName,
     organizationStatus: key.organizationStatus,
     organizationLimits: key.organizationLimits,
+    organizationConcurrency: key.organizationConcurrency ?? null,
   };
 }

@@ -1,4 +1,4 @@
-import type { LimitSpec } from "../limits/limit-policy.js";
+import type { ConcurrencySpec, LimitSpec } from "../limits/limit-policy.js";
 
 /** Whether an organization's keys may be used. A suspended organization's keys are refused. */
 export type OrganizationStatus = "active" | "suspended";
@@ -14,4 +14,9 @@ export interface Organization {
    * and window, whichever key or process spends it); absent or empty: none.
    */
   readonly limits?: readonly LimitSpec[];
+  /**
+   * Most requests in flight at once across all of the organization's keys (the policy
+   * `org.concurrency`); absent or `null`: no cap.
+   */
+  readonly concurrency?: ConcurrencySpec | null;
 }

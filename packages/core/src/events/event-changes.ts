@@ -1,6 +1,7 @@
 import type { ApiKey } from "../domain/api-key.js";
 import type { StoredIpRule } from "../domain/ip-rule.js";
 import type { Organization } from "../domain/organization.js";
+import type { ConcurrencySpec } from "../limits/limit-policy.js";
 import type { IpBlock } from "../ports/limiter.js";
 import { toLimitsWire } from "../wire/wire-format.js";
 import type { EventChanges, EventValue } from "./keyguard-event.js";
@@ -27,7 +28,19 @@ export function keyFields(key: ApiKey): Fields {
     replaced_by: key.replacedBy,
     allowed_ips:
       key.allowedIps === undefined || key.allowedIps === null ? null : [...key.allowedIps],
+    ...concurrencyFields(key.concurrency),
   };
+}
+
+/**
+ * A concurrency cap as audited: `concurrency` and, when shadow, its mode; nothing without
+ * one (a change compares a missing field as null: removing a cap shows `concurrency: null`).
+ */
+function concurrencyFields(spec: ConcurrencySpec | null | undefined): Fields {
+  if (spec === null || spec === undefined) return {};
+  return spec.mode === "shadow"
+    ? { concurrency: spec.limit, concurrency_mode: "shadow" }
+    : { concurrency: spec.limit };
 }
 
 export function organizationFields(organization: Organization): Fields {
@@ -35,6 +48,7 @@ export function organizationFields(organization: Organization): Fields {
     name: organization.name,
     status: organization.status,
     limits: limitsField(organization.limits),
+    ...concurrencyFields(organization.concurrency),
   };
 }
 

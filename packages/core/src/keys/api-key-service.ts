@@ -12,7 +12,7 @@ import { KeyGuardError } from "../errors/keyguard-error.js";
 import { changedFields, created, keyFields } from "../events/event-changes.js";
 import type { EventRecorder } from "../events/event-recorder.js";
 import { parseAllowedIps } from "../ip-rules/key-allowed-ips.js";
-import type { LimitSpec } from "../limits/limit-policy.js";
+import type { ConcurrencySpec, LimitSpec } from "../limits/limit-policy.js";
 import type {
   ApiKeyChange,
   ApiKeyListFilter,
@@ -21,6 +21,7 @@ import type {
 } from "../ports/store.js";
 import type { Clock } from "../util/clock.js";
 import {
+  concurrencySchema,
   expiresAtSchema,
   gracePeriodSchema,
   hasControlCharacters,
@@ -50,6 +51,8 @@ export interface CreateApiKeyInput {
   readonly monthlyLimit?: number | null;
   /** Named windows besides the minute and the month (see `ApiKey.limits`). */
   readonly limits?: readonly LimitSpec[];
+  /** Most of the key's requests in flight at once; omitted or `null` = no cap. */
+  readonly concurrency?: ConcurrencySpec | null;
   readonly scopes?: readonly string[];
   /** When the key stops working; must be in the future. */
   readonly expiresAt?: Date | null;
@@ -238,6 +241,7 @@ export class ApiKeyService {
     const monthlyLimit = parseInput(monthlyLimitSchema, input.monthlyLimit ?? null, "monthlyLimit");
     const scopes = parseInput(scopesSchema, input.scopes ?? [], "scopes");
     const limits = parseInput(limitsSchema, input.limits ?? [], "limits");
+    const concurrency = parseInput(concurrencySchema, input.concurrency ?? null, "concurrency");
     const expiresAt = this.#parseExpiry(input.expiresAt ?? null, now);
     const allowedIps = parseAllowedIps(input.allowedIps ?? null, "allowedIps");
     const { rawKey, prefix } = generateRawKey(input.environment ?? this.#config.keyEnvironment);
@@ -258,6 +262,7 @@ export class ApiKeyService {
         rateLimitPerMinute,
         monthlyLimit,
         limits,
+        ...(concurrency === null ? {} : { concurrency }),
         createdAt: new Date(now),
         expiresAt,
         lastUsedAt: null,
@@ -321,6 +326,9 @@ export class ApiKeyService {
     }
     if (input.scopes !== undefined) patch.scopes = parseInput(scopesSchema, input.scopes, "scopes");
     if (input.limits !== undefined) patch.limits = parseInput(limitsSchema, input.limits, "limits");
+    if (input.concurrency !== undefined) {
+      patch.concurrency = parseInput(concurrencySchema, input.concurrency, "concurrency");
+    }
     if (input.expiresAt !== undefined) {
       patch.expiresAt = this.#parseExpiry(input.expiresAt, this.#clock.now());
     }

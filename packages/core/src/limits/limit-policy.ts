@@ -1,10 +1,12 @@
 import type { RateLimitAlgorithm } from "./window-decision.js";
 
 /**
- * How a policy counts: one of the three window algorithms, or the calendar month (UTC) of
- * a monthly quota (`windowMs` then only describes it, as 30 days).
+ * How a policy counts: one of the three window algorithms, the calendar month (UTC) of
+ * a monthly quota (`windowMs` then only describes it, as 30 days), or `concurrency`:
+ * requests in flight at once, a slot taken when a request is allowed and given back when
+ * its response is over (`windowMs` 0: no window).
  */
-export type PolicyAlgorithm = RateLimitAlgorithm | "calendar-month";
+export type PolicyAlgorithm = RateLimitAlgorithm | "calendar-month" | "concurrency";
 
 /** `enforce` refuses over the limit; `shadow` never refuses, only reports (see `shadowRefused`). */
 export type PolicyMode = "enforce" | "shadow";
@@ -40,6 +42,23 @@ export interface LimitSpec {
   readonly mode?: PolicyMode;
 }
 
+/**
+ * A cap on requests in flight at once, as a key or an organization stores it
+ * (`concurrency`): the policy `concurrency` (a key's) or `org.concurrency`.
+ */
+export interface ConcurrencySpec {
+  /** Requests in flight at once, `MIN_CONCURRENCY` to `MAX_CONCURRENCY`. */
+  readonly limit: number;
+  /** Default `enforce`; `shadow` never refuses, only counts would-be refusals. */
+  readonly mode?: PolicyMode;
+}
+
+/** The name of a key's concurrency policy (`org.concurrency` for its organization's). */
+export const CONCURRENCY_POLICY_NAME = "concurrency";
+export const MIN_CONCURRENCY = 1;
+/** Past this a cap is no cap worth its bookkeeping (each slot is a member of a Redis set). */
+export const MAX_CONCURRENCY = 10_000;
+
 /** Most named windows a key (or an organization) may have. */
 export const MAX_LIMITS = 10;
 export const MIN_WINDOW_SECONDS = 1;
@@ -49,9 +68,13 @@ export const MAX_WINDOW_SECONDS = 31 * 86_400;
 export const POLICY_NAME_PATTERN = /^[a-z0-9_-]{1,32}$/;
 /**
  * Names a key's own `limits` may not take: `minute` is `rateLimitPerMinute`'s, `month`
- * the monthly quota's.
+ * the monthly quota's, `concurrency` the concurrency cap's.
  */
-export const RESERVED_POLICY_NAMES: readonly string[] = ["minute", "month"];
+export const RESERVED_POLICY_NAMES: readonly string[] = [
+  "minute",
+  "month",
+  CONCURRENCY_POLICY_NAME,
+];
 /**
  * An organization's windows are named `org.<name>` in answers, so they can never clash
  * with a key's (a key's names cannot hold a dot).
@@ -68,12 +91,15 @@ export interface PolicySource {
   readonly monthlyLimit: number | null;
   readonly limits?: readonly LimitSpec[];
   readonly organizationLimits?: readonly LimitSpec[];
+  readonly concurrency?: ConcurrencySpec | null;
+  readonly organizationConcurrency?: ConcurrencySpec | null;
 }
 
 /**
  * A key's policies, in the order answers list them: `minute` (the seed's per-minute
- * limit), the key's named windows, its organization's (`org.<name>`), and `month` (the
- * calendar-month quota) when it has one. Built once per cached key, not per request.
+ * limit), the key's named windows, its organization's (`org.<name>`), its concurrency
+ * caps (`concurrency`, `org.concurrency`) and `month` (the calendar-month quota) when it
+ * has them. Built once per cached key, not per request.
  */
 export function keyPolicies(key: PolicySource, algorithm: RateLimitAlgorithm): LimitPolicy[] {
   const policies: LimitPolicy[] = [
@@ -90,6 +116,14 @@ export function keyPolicies(key: PolicySource, algorithm: RateLimitAlgorithm): L
   for (const spec of key.organizationLimits ?? []) {
     policies.push(fromSpec(spec, ORGANIZATION_POLICY_PREFIX, "organization", algorithm));
   }
+  if (key.concurrency != null) {
+    policies.push(concurrencyPolicy(key.concurrency, "", "key"));
+  }
+  if (key.organizationConcurrency != null) {
+    policies.push(
+      concurrencyPolicy(key.organizationConcurrency, ORGANIZATION_POLICY_PREFIX, "organization"),
+    );
+  }
   if (key.monthlyLimit !== null) {
     policies.push({
       name: "month",
@@ -101,6 +135,17 @@ export function keyPolicies(key: PolicySource, algorithm: RateLimitAlgorithm): L
     });
   }
   return policies;
+}
+
+function concurrencyPolicy(spec: ConcurrencySpec, prefix: string, scope: PolicyScope): LimitPolicy {
+  return {
+    name: prefix + CONCURRENCY_POLICY_NAME,
+    limit: spec.limit,
+    windowMs: 0,
+    algorithm: "concurrency",
+    mode: spec.mode ?? "enforce",
+    scope,
+  };
 }
 
 function fromSpec(

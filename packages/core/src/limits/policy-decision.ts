@@ -7,7 +7,10 @@ import type { LimitPolicy } from "./limit-policy.js";
  * allows again and its figures; allowed otherwise, with the figures of the enforced policy
  * closest to refusing (fewest remaining; the first of equals) for the legacy headers.
  * `quota_exceeded` when the month is among the violated (it lasts longest), else
- * `rate_limited`.
+ * `rate_limited`; `concurrency_limited` when only concurrency caps refused (a window
+ * that also refused says more: it is what the client must wait for). Concurrency caps
+ * describe no window, so they give the legacy headers their figures only when refusing
+ * alone.
  */
 export function policyDecision(
   policies: readonly LimitPolicy[],
@@ -16,14 +19,18 @@ export function policyDecision(
   shadowRefused: readonly number[] | undefined,
 ): LimitDecision {
   if (violated !== undefined && violated.length > 0) {
-    let last = states[violated[0] as number] as PolicyState;
-    let refusal: "rate_limited" | "quota_exceeded" = "rate_limited";
+    let last: PolicyState | undefined;
+    let refusal: "rate_limited" | "quota_exceeded" | "concurrency_limited" = "rate_limited";
     for (const index of violated) {
       const state = states[index] as PolicyState;
-      if (state.retryAfterMs > last.retryAfterMs) last = state;
-      if ((policies[index] as LimitPolicy).algorithm === "calendar-month") {
-        refusal = "quota_exceeded";
-      }
+      const algorithm = (policies[index] as LimitPolicy).algorithm;
+      if (algorithm === "concurrency") continue;
+      if (last === undefined || state.retryAfterMs > last.retryAfterMs) last = state;
+      if (algorithm === "calendar-month") refusal = "quota_exceeded";
+    }
+    if (last === undefined) {
+      refusal = "concurrency_limited";
+      last = states[violated[0] as number] as PolicyState;
     }
     return {
       allowed: false,
@@ -41,7 +48,8 @@ export function policyDecision(
   let closest: PolicyState | undefined;
   for (let i = 0; i < states.length; i++) {
     const state = states[i] as PolicyState;
-    if ((policies[i] as LimitPolicy).mode !== "enforce") continue;
+    const policy = policies[i] as LimitPolicy;
+    if (policy.mode !== "enforce" || policy.algorithm === "concurrency") continue;
     if (closest === undefined || state.remaining < closest.remaining) closest = state;
   }
   return {

@@ -3,10 +3,11 @@ import type { Organization, OrganizationStatus } from "../domain/organization.js
 import { KeyGuardError } from "../errors/keyguard-error.js";
 import { changedFields, created, organizationFields } from "../events/event-changes.js";
 import type { EventRecorder } from "../events/event-recorder.js";
-import type { LimitSpec } from "../limits/limit-policy.js";
+import type { ConcurrencySpec, LimitSpec } from "../limits/limit-policy.js";
 import type { OrganizationChange, OrganizationListFilter, Store } from "../ports/store.js";
 import type { Clock } from "../util/clock.js";
 import {
+  concurrencySchema,
   hasControlCharacters,
   MAX_ORGANIZATION_NAME,
   organizationLimitsSchema,
@@ -112,6 +113,36 @@ export class OrganizationService {
         changes: changedFields(organizationFields(before), organizationFields(after)),
       }),
       (record) => updateLimits(organization.id, parsed, record),
+    );
+    if (!updated) throw this.#organizationGone(organization);
+    await this.#organizationChanged(organization.id);
+    return updated;
+  }
+
+  /**
+   * Sets (or, with `null`, removes) the cap on requests in flight across all of the
+   * organization's keys (`org.concurrency`). In force at once here and, with a change
+   * feed, in every other process.
+   */
+  async setConcurrency(
+    nameOrId: string,
+    concurrency: ConcurrencySpec | null,
+  ): Promise<Organization> {
+    const parsed = parseInput(concurrencySchema, concurrency, "concurrency");
+    const organization = await this.get(nameOrId);
+    const store = this.#store;
+    if (store.updateOrganizationConcurrency === undefined) {
+      throw new KeyGuardError("invalid_input", "This store cannot keep organization limits.");
+    }
+    const update = store.updateOrganizationConcurrency.bind(store);
+    const updated = await this.#events.write(
+      // Setting the cap it already had changes nothing: the recorder writes no event.
+      ({ before, after }: OrganizationChange) => ({
+        action: "organization.updated",
+        targetId: after.id,
+        changes: changedFields(organizationFields(before), organizationFields(after)),
+      }),
+      (record) => update(organization.id, parsed, record),
     );
     if (!updated) throw this.#organizationGone(organization);
     await this.#organizationChanged(organization.id);

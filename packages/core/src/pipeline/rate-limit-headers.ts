@@ -22,18 +22,34 @@ export interface PolicyHeaderParts {
   /** The whole `RateLimit-Policy` value. */
   readonly policy: string;
   /** Per advertised policy, its index in the request's policies and `"name";r=`. */
-  readonly items: readonly { readonly index: number; readonly prefix: string }[];
+  readonly items: readonly PolicyHeaderItem[];
+}
+
+/** One advertised policy: its index in the request's policies and its `"name";r=`. */
+interface PolicyHeaderItem {
+  readonly index: number;
+  readonly prefix: string;
+  /** A concurrency cap: its state has no `t` (reset). */
+  readonly untimed?: true;
 }
 
 /**
  * The constant header parts of a list of policies. Shadow policies are left out: they
- * refuse nothing, so a client has nothing to pace itself by.
+ * refuse nothing, so a client has nothing to pace itself by. A concurrency cap is
+ * `"concurrency";q=5;qu="concurrent-requests"` (the draft's quota unit for requests in
+ * flight; no window) and its state `"concurrency";r=2` (no reset: a slot comes back when
+ * a request ends, not at a known time).
  */
 export function policyHeaderParts(policies: readonly LimitPolicy[]): PolicyHeaderParts {
   const declared: string[] = [];
-  const items: { index: number; prefix: string }[] = [];
+  const items: PolicyHeaderItem[] = [];
   policies.forEach((policy, index) => {
     if (policy.mode !== "enforce") return;
+    if (policy.algorithm === "concurrency") {
+      declared.push(`"${policy.name}";q=${policy.limit};qu="concurrent-requests"`);
+      items.push({ index, prefix: `"${policy.name}";r=`, untimed: true });
+      return;
+    }
     declared.push(`"${policy.name}";q=${policy.limit};w=${Math.round(policy.windowMs / 1000)}`);
     items.push({ index, prefix: `"${policy.name}";r=` });
   });
@@ -41,8 +57,10 @@ export function policyHeaderParts(policies: readonly LimitPolicy[]): PolicyHeade
 }
 
 /** One policy's `"name";r=3;t=1` (as it stands: `r=0` if the decision did not report it). */
-function stateItem(prefix: string, state: WindowDecision | undefined, now: number): string {
+function stateItem(item: PolicyHeaderItem, state: WindowDecision | undefined, now: number): string {
+  const prefix = item.prefix;
   if (state === undefined) return `${prefix}0`;
+  if (item.untimed === true) return `${prefix}${state.remaining}`;
   return `${prefix}${state.remaining};t=${Math.max(0, Math.ceil((state.resetAtMs - now) / 1000))}`;
 }
 
@@ -64,11 +82,11 @@ export function rateLimitHeaders(
   if ((style === "draft-8" || style === "both") && items.length > 0) {
     headers["ratelimit-policy"] = parts.policy;
     // Single template strings, an indexed loop: this runs on every request.
-    const first = items[0] as { index: number; prefix: string };
-    let value = stateItem(first.prefix, decision.policies[first.index], now);
+    const first = items[0] as PolicyHeaderItem;
+    let value = stateItem(first, decision.policies[first.index], now);
     for (let i = 1; i < items.length; i++) {
-      const item = items[i] as { index: number; prefix: string };
-      value = `${value}, ${stateItem(item.prefix, decision.policies[item.index], now)}`;
+      const item = items[i] as PolicyHeaderItem;
+      value = `${value}, ${stateItem(item, decision.policies[item.index], now)}`;
     }
     headers.ratelimit = value;
   }

@@ -6,7 +6,13 @@ import type { KeyGuard, VerifyOutcome } from "../keyguard.js";
 import type { LimitPolicy } from "../limits/limit-policy.js";
 import { calendarMonth } from "../limits/monthly-quota.js";
 import type { RateLimitAlgorithm } from "../limits/window-decision.js";
-import type { IpBlock, LimitDecision, Limiter, LimitRequest } from "../ports/limiter.js";
+import type {
+  ConcurrencySlot,
+  IpBlock,
+  LimitDecision,
+  Limiter,
+  LimitRequest,
+} from "../ports/limiter.js";
 import {
   countAuthFailure,
   countsAsFailure,
@@ -148,6 +154,11 @@ export interface GuardAllowed {
   readonly request: GuardedRequest;
   /** `false` for a client on an allow rule: never limited, so not charged to the quota. */
   readonly charged?: false;
+  /**
+   * The request's place in its key's (or organization's) concurrency caps, when it has
+   * any: given back by {@link RequestGuard.releaseSlot} once the response is over.
+   */
+  readonly slot?: ConcurrencySlot;
 }
 
 /** A request refused: status, headers and problem body to send, nothing else. */
@@ -366,7 +377,9 @@ export class RequestGuard {
       const headers = rateLimitHeaders(limits.headers, decision, startedAt, this.#headerStyle);
       if (decision.allowed) {
         this.#kg.instruments.decisionAllowed(); // metrics
-        return { allowed: true, apiKey, headers, request: guarded };
+        return decision.slot === undefined
+          ? { allowed: true, apiKey, headers, request: guarded }
+          : { allowed: true, apiKey, headers, request: guarded, slot: decision.slot };
       }
       const wait = withHeader(headers, "retry-after", retryAfterSeconds(decision.retryAfterMs));
       if (decision.refusal === "ip_blocked") {
@@ -397,6 +410,24 @@ export class RequestGuard {
         : "The request could not be checked right now. Retry shortly.";
       return this.#refuse(code, detail, guarded, { "retry-after": "5" });
     }
+  }
+
+  /**
+   * Gives back the concurrency slot an allowed request holds, if any: once its response
+   * is over or its connection closed (`completeOnClose` does both). Harmless to call again.
+   * A release that fails (Redis down) is reported, not thrown: the slot's lease ends it.
+   */
+  releaseSlot(result: GuardResult): void {
+    if (!result.allowed || result.slot === undefined) return;
+    result.slot.release().catch((error: unknown) => {
+      this.#kg.reportError(
+        new KeyGuardError(
+          "service_unavailable",
+          `A concurrency slot could not be given back (its lease will end it): ${messageOf(error)}`,
+          { cause: error },
+        ),
+      );
+    });
   }
 
   /** Logs the usage of a request whose key was identified, once its response is done. */
@@ -549,10 +580,14 @@ export class RequestGuard {
     );
     const names = violated.map((policy) => policy.name);
     const code: ErrorCode =
-      decision.refusal === "quota_exceeded" ? "quota_exceeded" : "rate_limited";
+      decision.refusal === "quota_exceeded" || decision.refusal === "concurrency_limited"
+        ? decision.refusal
+        : "rate_limited";
     const retry = headers["retry-after"];
     let detail: string;
-    if (code === "quota_exceeded") {
+    if (code === "concurrency_limited") {
+      detail = `Over the limit of ${violated.map(describePolicy).join(" and ")}. Retry when one of them has finished.`;
+    } else if (code === "quota_exceeded") {
       const month = violated.find((policy) => policy.algorithm === "calendar-month");
       detail = `The key's monthly quota of ${month?.limit} requests is used up until the 1st of next month (UTC).`;
     } else if (names.length === 1 && names[0] === "minute") {
@@ -592,6 +627,9 @@ export class RequestGuard {
 /** `"burst" (10 per 1 s)`, for a refusal's detail. */
 function describePolicy(policy: LimitPolicy): string {
   const owner = policy.scope === "organization" ? "the organization's" : "the key's";
+  if (policy.algorithm === "concurrency") {
+    return `${owner} "${policy.name}" (${policy.limit} requests in flight at once)`;
+  }
   return `${owner} "${policy.name}" (${policy.limit} per ${policy.windowMs / 1000} s)`;
 }
 

@@ -3,7 +3,17 @@ import type { RateLimitAlgorithm, WindowDecision } from "../limits/window-decisi
 import type { KeyGuardInstruments } from "../metrics/keyguard-instruments.js";
 
 /** Why a limiter refused a request. */
-export type LimitRefusal = "ip_blocked" | "rate_limited" | "quota_exceeded";
+export type LimitRefusal = "ip_blocked" | "rate_limited" | "quota_exceeded" | "concurrency_limited";
+
+/**
+ * The places an allowed request holds in its concurrency policies (`LimitDecision.slot`),
+ * until `release` gives them back: when its response is over or its connection closed.
+ * Releasing twice gives back nothing more (a slot is released exactly once), and a slot
+ * whose release failed (Redis down) ends with its lease on backends that keep one.
+ */
+export interface ConcurrencySlot {
+  release(): Promise<void>;
+}
 
 /** A block on a client: everywhere KeyGuard protects, or on one path only. */
 export interface IpBlock {
@@ -52,7 +62,10 @@ export interface LimitRequest {
    * recognise alike requests cheaply.
    */
   readonly policies?: readonly LimitPolicy[];
-  /** What the request spends of each policy. Default 1; 0 checks without spending. */
+  /**
+   * What the request spends of each window and quota. Default 1; 0 checks without
+   * spending. Concurrency policies ignore it: one request in flight is one slot.
+   */
   readonly cost?: number;
 }
 
@@ -78,12 +91,17 @@ export interface LimitDecision extends WindowDecision {
   /** Indexes of the shadow policies that would have refused this (allowed) request. */
   readonly shadowRefused?: readonly number[];
   readonly block?: IpBlock;
+  /**
+   * Set on an allowed request whose policies include a concurrency cap (enforced, or
+   * shadow with room): the slot it holds, to release once its response is over.
+   */
+  readonly slot?: ConcurrencySlot;
 }
 
 /**
  * Decides, atomically per call, whether a request may proceed: is the client blocked (for
- * this path or everywhere)? does every enforced policy of the key allow its cost? Nothing
- * is charged unless all do. Implementations: `@keyguard/limiter-memory` (one process)
+ * this path or everywhere)? does every enforced policy of the key allow its cost, and has
+ * every concurrency cap a free slot? Nothing is charged and no slot taken unless all do. Implementations: `@keyguard/limiter-memory` (one process)
  * and, with Redis configured, `@keyguard/limiter-redis`.
  *
  * @example

@@ -6,7 +6,7 @@ import type { StoreCounts } from "../domain/stats.js";
 import type { UsageBucket } from "../domain/usage-bucket.js";
 import type { UsageEvent } from "../domain/usage-event.js";
 import type { KeyHashScheme } from "../keys/key-hash-scheme.js";
-import type { LimitSpec } from "../limits/limit-policy.js";
+import type { ConcurrencySpec, LimitSpec } from "../limits/limit-policy.js";
 import type { StoredUsageOverview } from "../usage/usage-overview.js";
 import type { AuditLog, EventRecord } from "./audit-log.js";
 import type { ChangeFeed } from "./change-feed.js";
@@ -180,6 +180,15 @@ export interface Store extends AuditLog {
   updateOrganizationLimits?(
     id: string,
     limits: readonly LimitSpec[],
+    record?: EventRecord<OrganizationChange>,
+  ): Promise<Organization | undefined>;
+  /**
+   * Optional: sets (or, with `null`, removes) an organization's concurrency cap; the
+   * organization as stored after, `undefined` when there is no such organization.
+   */
+  updateOrganizationConcurrency?(
+    id: string,
+    concurrency: ConcurrencySpec | null,
     record?: EventRecord<OrganizationChange>,
   ): Promise<Organization | undefined>;
 

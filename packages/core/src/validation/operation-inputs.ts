@@ -1,8 +1,11 @@
 import { z } from "zod";
 import { KeyGuardError } from "../errors/keyguard-error.js";
 import {
+  CONCURRENCY_POLICY_NAME,
+  MAX_CONCURRENCY,
   MAX_LIMITS,
   MAX_WINDOW_SECONDS,
+  MIN_CONCURRENCY,
   MIN_WINDOW_SECONDS,
   POLICY_NAME_PATTERN,
   RESERVED_POLICY_NAMES,
@@ -62,6 +65,27 @@ export const monthlyLimitSchema = z
   .max(Number.MAX_SAFE_INTEGER, "monthlyLimit is too large")
   .nullable();
 
+/**
+ * A concurrency cap (`ConcurrencySpec`): requests in flight at once, a whole number from
+ * `MIN_CONCURRENCY` to `MAX_CONCURRENCY`; `null` removes it.
+ */
+export const concurrencySchema = z
+  .object(
+    {
+      limit: z
+        .number({ error: "concurrency must be a number" })
+        .int("concurrency must be a whole number")
+        .min(MIN_CONCURRENCY, `concurrency must be at least ${MIN_CONCURRENCY} (or null for none)`)
+        .max(MAX_CONCURRENCY, `concurrency must be at most ${MAX_CONCURRENCY}`),
+      mode: z
+        .enum(["enforce", "shadow"], { error: "concurrency's mode must be enforce or shadow" })
+        .optional(),
+    },
+    { error: "concurrency must be an object" },
+  )
+  .strict()
+  .nullable();
+
 const limitSpecSchema = z
   .object(
     {
@@ -98,12 +122,16 @@ export const organizationLimitsSchema = z
   .refine(
     (limits) => new Set(limits.map((limit) => limit.name)).size === limits.length,
     "limits must have unique names",
+  )
+  .refine(
+    (limits) => limits.every((limit) => limit.name !== CONCURRENCY_POLICY_NAME),
+    `limits may not be named ${CONCURRENCY_POLICY_NAME} (that is the concurrency cap's name)`,
   );
 
 /** A key's named windows: as an organization's, and none named `minute` or `month`. */
 export const limitsSchema = organizationLimitsSchema.refine(
   (limits) => limits.every((limit) => !RESERVED_POLICY_NAMES.includes(limit.name)),
-  `limits may not be named ${RESERVED_POLICY_NAMES.join(" or ")} (rate_limit_per_minute and monthly_limit are those)`,
+  `limits may not be named ${RESERVED_POLICY_NAMES.join(", ")} (rate_limit_per_minute, monthly_limit and concurrency are those)`,
 );
 
 export const scopesSchema = z

@@ -2,7 +2,7 @@ import type { ApiKeyInfo } from "../domain/api-key.js";
 import type { Organization } from "../domain/organization.js";
 import type { KeyGuardStats } from "../domain/stats.js";
 import type { KeyUsage } from "../keyguard.js";
-import type { LimitSpec } from "../limits/limit-policy.js";
+import type { ConcurrencySpec, LimitSpec } from "../limits/limit-policy.js";
 import type { IpBlock } from "../ports/limiter.js";
 import type { ApiKeyStatus } from "../ports/store.js";
 
@@ -23,6 +23,10 @@ export interface OrganizationWire {
   readonly created_at: string;
   /** Windows shared by all of the organization's keys. */
   readonly limits: LimitWire[];
+  /** Most requests in flight at once across its keys (`org.concurrency`); null: no cap. */
+  readonly concurrency: number | null;
+  /** The cap's mode; null without a cap. */
+  readonly concurrency_mode: "enforce" | "shadow" | null;
 }
 
 /** A named window as sent: `{ name, limit, window_seconds, algorithm?, mode? }`. */
@@ -43,6 +47,27 @@ export function toLimitsWire(limits: readonly LimitSpec[] | undefined): LimitWir
     ...(limit.algorithm === undefined ? {} : { algorithm: limit.algorithm }),
     ...(limit.mode === undefined ? {} : { mode: limit.mode }),
   }));
+}
+
+/** A concurrency cap as sent: `concurrency` and `concurrency_mode` (both null: none). */
+export function toConcurrencyWire(spec: ConcurrencySpec | null | undefined): {
+  concurrency: number | null;
+  concurrency_mode: "enforce" | "shadow" | null;
+} {
+  if (spec === null || spec === undefined) return { concurrency: null, concurrency_mode: null };
+  return { concurrency: spec.limit, concurrency_mode: spec.mode ?? "enforce" };
+}
+
+/**
+ * A concurrency cap as received: `undefined` when `concurrency` was not sent (no
+ * change), `null` to remove it. The limit is passed on as sent; core validates it.
+ */
+export function fromConcurrencyWire(
+  concurrency: number | null | undefined,
+  mode: "enforce" | "shadow" | undefined,
+): ConcurrencySpec | null | undefined {
+  if (concurrency === undefined || concurrency === null) return concurrency;
+  return mode === undefined ? { limit: concurrency } : { limit: concurrency, mode };
 }
 
 /** Named windows as received (already shaped by the caller's schema; core validates). */
@@ -69,6 +94,10 @@ export interface ApiKeyWire {
   readonly monthly_limit: number | null;
   /** Named windows besides the minute and the month. */
   readonly limits: LimitWire[];
+  /** Most of the key's requests in flight at once (`concurrency`); null: no cap. */
+  readonly concurrency: number | null;
+  /** The cap's mode; null without a cap. */
+  readonly concurrency_mode: "enforce" | "shadow" | null;
   readonly created_at: string;
   readonly expires_at: string | null;
   readonly last_used_at: string | null;
@@ -123,6 +152,7 @@ export function toOrganizationWire(organization: Organization): OrganizationWire
     status: organization.status,
     created_at: iso(organization.createdAt),
     limits: toLimitsWire(organization.limits),
+    ...toConcurrencyWire(organization.concurrency),
   };
 }
 
@@ -147,6 +177,7 @@ export function toApiKeyWire(key: ApiKeyInfo, now: number): ApiKeyWire {
     rate_limit_per_minute: key.rateLimitPerMinute,
     monthly_limit: key.monthlyLimit,
     limits: toLimitsWire(key.limits),
+    ...toConcurrencyWire(key.concurrency),
     created_at: iso(key.createdAt),
     expires_at: isoOrNull(key.expiresAt),
     last_used_at: isoOrNull(key.lastUsedAt),

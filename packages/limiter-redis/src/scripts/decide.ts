@@ -6,6 +6,7 @@ import {
   policyDecision,
   type WindowDecision,
 } from "@keyguard/core/internal";
+import { CONCURRENCY_SLOTS_LUA } from "./concurrency-slots.js";
 import { IP_BLOCKS_LUA } from "./ip-blocks.js";
 import { WINDOW_ALGORITHMS_LUA } from "./window-algorithms.js";
 
@@ -29,7 +30,8 @@ export const OUTCOME = {
  * ARGV: now, path, number of requests, cost, 1 if the caller seeded this month's quota
  * (`SEED_QUOTA_LUA` creates the count, so it exists from then on) else 0, n; then per
  * policy: algorithm number, limit, window ms (the month's end for a calendar month),
- * 1 enforce / 0 shadow.
+ * 1 enforce / 0 shadow; last, the base name of the concurrency slots the call takes (see
+ * `CONCURRENCY_SLOTS_LUA`; a concurrency cap's "window" is its slots' lease).
  *
  * Reply when a seeded count is missing: {OUTCOME.quotaSeedLost}. Redis lost it (restarted
  * empty, was flushed, failed over, evicted it), whether or not a connection dropped;
@@ -41,12 +43,13 @@ export const OUTCOME = {
  * would have taken, how many it was charged, its remaining, resetAtMs and retryAfterMs
  * after them, and the remaining and resetAtMs of each request it was charged for}.
  */
-export const DECIDE_LUA = `${WINDOW_ALGORITHMS_LUA}${IP_BLOCKS_LUA}
+export const DECIDE_LUA = `${WINDOW_ALGORITHMS_LUA}${CONCURRENCY_SLOTS_LUA}${IP_BLOCKS_LUA}
 local now = tonumber(ARGV[1])
 local count = tonumber(ARGV[3])
 local cost = tonumber(ARGV[4])
 local seeded = ARGV[5] == '1'
 local n = tonumber(ARGV[6])
+slot_base = ARGV[7 + 4 * n] or ''
 
 if KEYS[n + 1] then
   local until_ms, reason, scope = find_block(KEYS[n + 1], now, ARGV[2])

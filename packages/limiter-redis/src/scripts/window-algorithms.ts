@@ -186,4 +186,6 @@ export const ALGORITHM_NUMBER = {
   "sliding-window-counter": 2,
   gcra: 3,
   "calendar-month": 4,
+  /** Counted by `CONCURRENCY_SLOTS_LUA`, which wraps `count_in_window`. */
+  concurrency: 5,
 } as const;
