@@ -23,6 +23,7 @@ export {
   toApiKeyInfo,
 } from "./domain/api-key.js";
 export type { IpRule, IpRuleAction, StoredIpRule } from "./domain/ip-rule.js";
+export { type CreditRefill, creditTerms, type KeyCredits } from "./domain/key-credits.js";
 export type { Organization, OrganizationStatus } from "./domain/organization.js";
 export type { SecretFingerprints } from "./domain/secret-fingerprints.js";
 export type { KeyGuardStats, StoreCounts } from "./domain/stats.js";
@@ -116,8 +117,23 @@ export {
   legacyHashOf,
 } from "./keys/key-hash-scheme.js";
 export { createKeyHasher, type KeyHasher } from "./keys/key-hasher.js";
+export {
+  type CreditPeriod,
+  type CreditSpending,
+  type CreditTerms,
+  checkCredits,
+  creditPeriod,
+  creditsRemaining,
+  MAX_CREDITS,
+  REFILL_INTERVALS,
+  type RefillInterval,
+  refillBoundaryAfter,
+  refillBoundaryAtOrBefore,
+} from "./limits/credit-balance.js";
 export { chargeGcra, checkGcra, type GcraState, gcra } from "./limits/gcra.js";
 export {
+  CREDITS_POLICY_NAME,
+  creditsPolicy,
   keyPolicies,
   type LimitPolicy,
   type LimitSpec,

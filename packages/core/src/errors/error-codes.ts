@@ -62,6 +62,7 @@ export const ERROR_CODES = {
   ip_not_allowed: { status: 403, title: "IP address not allowed for this key" },
   rate_limited: { status: 429, title: "Rate limit exceeded" },
   quota_exceeded: { status: 429, title: "Monthly quota exceeded" },
+  credits_exhausted: { status: 429, title: "Credits exhausted" },
 
   // Infrastructure, and failures that are nobody's input (a bug): never explained to clients.
   internal_error: { status: 500, title: "Internal server error" },

@@ -1,10 +1,13 @@
+import { creditTerms, type KeyCredits } from "../domain/key-credits.js";
+import type { CreditTerms } from "./credit-balance.js";
 import type { RateLimitAlgorithm } from "./window-decision.js";
 
 /**
- * How a policy counts: one of the three window algorithms, or the calendar month (UTC) of
- * a monthly quota (`windowMs` then only describes it, as 30 days).
+ * How a policy counts: one of the three window algorithms, the calendar month (UTC) of
+ * a monthly quota (`windowMs` then only describes it, as 30 days), or a balance of
+ * prepaid credits (`credits`: its `terms` say which period `now` falls in).
  */
-export type PolicyAlgorithm = RateLimitAlgorithm | "calendar-month";
+export type PolicyAlgorithm = RateLimitAlgorithm | "calendar-month" | "credits";
 
 /** `enforce` refuses over the limit; `shadow` never refuses, only reports (see `shadowRefused`). */
 export type PolicyMode = "enforce" | "shadow";
@@ -24,6 +27,11 @@ export interface LimitPolicy {
   readonly algorithm: PolicyAlgorithm;
   readonly mode: PolicyMode;
   readonly scope: PolicyScope;
+  /**
+   * Only for algorithm `credits`: the balance's terms (`limit` is then the grant of the
+   * epoch's period, `windowMs` the refill interval, 0 without one).
+   */
+  readonly credits?: CreditTerms;
 }
 
 /**
@@ -49,9 +57,9 @@ export const MAX_WINDOW_SECONDS = 31 * 86_400;
 export const POLICY_NAME_PATTERN = /^[a-z0-9_-]{1,32}$/;
 /**
  * Names a key's own `limits` may not take: `minute` is `rateLimitPerMinute`'s, `month`
- * the monthly quota's.
+ * the monthly quota's, `credits` the prepaid credits'.
  */
-export const RESERVED_POLICY_NAMES: readonly string[] = ["minute", "month"];
+export const RESERVED_POLICY_NAMES: readonly string[] = ["minute", "month", "credits"];
 /**
  * An organization's windows are named `org.<name>` in answers, so they can never clash
  * with a key's (a key's names cannot hold a dot).
@@ -68,12 +76,14 @@ export interface PolicySource {
   readonly monthlyLimit: number | null;
   readonly limits?: readonly LimitSpec[];
   readonly organizationLimits?: readonly LimitSpec[];
+  readonly credits?: KeyCredits | null;
 }
 
 /**
  * A key's policies, in the order answers list them: `minute` (the seed's per-minute
  * limit), the key's named windows, its organization's (`org.<name>`), and `month` (the
- * calendar-month quota) when it has one. Built once per cached key, not per request.
+ * calendar-month quota) and `credits` (its prepaid balance) when it has them. Built once
+ * per cached key, not per request.
  */
 export function keyPolicies(key: PolicySource, algorithm: RateLimitAlgorithm): LimitPolicy[] {
   const policies: LimitPolicy[] = [
@@ -99,6 +109,9 @@ export function keyPolicies(key: PolicySource, algorithm: RateLimitAlgorithm): L
       mode: "enforce",
       scope: "quota",
     });
+  }
+  if (key.credits !== undefined && key.credits !== null) {
+    policies.push(creditsPolicy(key.credits));
   }
   return policies;
 }
@@ -132,10 +145,46 @@ export function samePolicies(a: readonly LimitPolicy[], b: readonly LimitPolicy[
       x.windowMs !== y.windowMs ||
       x.algorithm !== y.algorithm ||
       x.mode !== y.mode ||
-      x.scope !== y.scope
+      x.scope !== y.scope ||
+      !sameTerms(x.credits, y.credits)
     ) {
       return false;
     }
   }
   return true;
+}
+
+/**
+ * The policy `credits` of a key's balance: spent per rotation lineage (`quota` scope, like
+ * the month), so a rotation keeps the balance.
+ */
+export function creditsPolicy(credits: KeyCredits): LimitPolicy {
+  const terms = creditTerms(credits);
+  return {
+    name: CREDITS_POLICY_NAME,
+    limit: terms.granted,
+    windowMs:
+      terms.refillInterval === undefined
+        ? 0
+        : terms.refillInterval === "daily"
+          ? 86_400_000
+          : MONTH_POLICY_WINDOW_MS,
+    algorithm: "credits",
+    mode: "enforce",
+    scope: "quota",
+    credits: terms,
+  };
+}
+
+export const CREDITS_POLICY_NAME = "credits";
+
+function sameTerms(a: CreditTerms | undefined, b: CreditTerms | undefined): boolean {
+  if (a === b) return true;
+  if (a === undefined || b === undefined) return false;
+  return (
+    a.granted === b.granted &&
+    a.epochMs === b.epochMs &&
+    a.refillAmount === b.refillAmount &&
+    a.refillInterval === b.refillInterval
+  );
 }

@@ -6,8 +6,8 @@ import type { LimitPolicy } from "./limit-policy.js";
  * some enforced policy refused (`violated`), with `retryAfterMs` = when the last of them
  * allows again and its figures; allowed otherwise, with the figures of the enforced policy
  * closest to refusing (fewest remaining; the first of equals) for the legacy headers.
- * `quota_exceeded` when the month is among the violated (it lasts longest), else
- * `rate_limited`.
+ * `credits_exhausted` when the credits are among the violated (only a top-up or a refill
+ * helps), else `quota_exceeded` when the month is (it lasts longest), else `rate_limited`.
  */
 export function policyDecision(
   policies: readonly LimitPolicy[],
@@ -17,11 +17,13 @@ export function policyDecision(
 ): LimitDecision {
   if (violated !== undefined && violated.length > 0) {
     let last = states[violated[0] as number] as PolicyState;
-    let refusal: "rate_limited" | "quota_exceeded" = "rate_limited";
+    let refusal: "rate_limited" | "quota_exceeded" | "credits_exhausted" = "rate_limited";
     for (const index of violated) {
       const state = states[index] as PolicyState;
       if (state.retryAfterMs > last.retryAfterMs) last = state;
-      if ((policies[index] as LimitPolicy).algorithm === "calendar-month") {
+      const algorithm = (policies[index] as LimitPolicy).algorithm;
+      if (algorithm === "credits") refusal = "credits_exhausted";
+      else if (algorithm === "calendar-month" && refusal === "rate_limited") {
         refusal = "quota_exceeded";
       }
     }

@@ -22,7 +22,12 @@ export interface PolicyHeaderParts {
   /** The whole `RateLimit-Policy` value. */
   readonly policy: string;
   /** Per advertised policy, its index in the request's policies and `"name";r=`. */
-  readonly items: readonly { readonly index: number; readonly prefix: string }[];
+  readonly items: readonly {
+    readonly index: number;
+    readonly prefix: string;
+    /** A balance without a refill never resets: its item has no `t`. */
+    readonly noReset?: true;
+  }[];
 }
 
 /**
@@ -31,9 +36,15 @@ export interface PolicyHeaderParts {
  */
 export function policyHeaderParts(policies: readonly LimitPolicy[]): PolicyHeaderParts {
   const declared: string[] = [];
-  const items: { index: number; prefix: string }[] = [];
+  const items: { index: number; prefix: string; noReset?: true }[] = [];
   policies.forEach((policy, index) => {
     if (policy.mode !== "enforce") return;
+    if (policy.windowMs === 0) {
+      // Credits without a refill: a quota with no window.
+      declared.push(`"${policy.name}";q=${policy.limit}`);
+      items.push({ index, prefix: `"${policy.name}";r=`, noReset: true });
+      return;
+    }
     declared.push(`"${policy.name}";q=${policy.limit};w=${Math.round(policy.windowMs / 1000)}`);
     items.push({ index, prefix: `"${policy.name}";r=` });
   });
@@ -41,8 +52,14 @@ export function policyHeaderParts(policies: readonly LimitPolicy[]): PolicyHeade
 }
 
 /** One policy's `"name";r=3;t=1` (as it stands: `r=0` if the decision did not report it). */
-function stateItem(prefix: string, state: WindowDecision | undefined, now: number): string {
+function stateItem(
+  prefix: string,
+  state: WindowDecision | undefined,
+  now: number,
+  noReset?: true,
+): string {
   if (state === undefined) return `${prefix}0`;
+  if (noReset) return `${prefix}${state.remaining}`;
   return `${prefix}${state.remaining};t=${Math.max(0, Math.ceil((state.resetAtMs - now) / 1000))}`;
 }
 
@@ -64,11 +81,11 @@ export function rateLimitHeaders(
   if ((style === "draft-8" || style === "both") && items.length > 0) {
     headers["ratelimit-policy"] = parts.policy;
     // Single template strings, an indexed loop: this runs on every request.
-    const first = items[0] as { index: number; prefix: string };
-    let value = stateItem(first.prefix, decision.policies[first.index], now);
+    const first = items[0] as PolicyHeaderParts["items"][number];
+    let value = stateItem(first.prefix, decision.policies[first.index], now, first.noReset);
     for (let i = 1; i < items.length; i++) {
-      const item = items[i] as { index: number; prefix: string };
-      value = `${value}, ${stateItem(item.prefix, decision.policies[item.index], now)}`;
+      const item = items[i] as PolicyHeaderParts["items"][number];
+      value = `${value}, ${stateItem(item.prefix, decision.policies[item.index], now, item.noReset)}`;
     }
     headers.ratelimit = value;
   }
