@@ -1,4 +1,5 @@
 import {
+  type CreditSpending,
   chargeGcra,
   chargeSlidingWindowCounter,
   chargeSlidingWindowLog,
@@ -22,6 +23,7 @@ import {
   type WindowDecision,
 } from "@keyguard/core";
 import { LRUCache } from "lru-cache";
+import { CreditCounters, checkCreditPolicy } from "./credit-counters.js";
 
 /** A quota's count, and whether it was seeded from the store (see `#evictedQuotas`). */
 type QuotaEntry = MonthlyQuotaState & { seeded?: boolean };
@@ -57,7 +59,7 @@ interface PolicyCounter {
 }
 
 /** What a policy is checked against: a window's state, or a month's count. */
-type CounterState = WindowState | MonthlyQuotaState;
+type CounterState = WindowState | MonthlyQuotaState | CreditSpending;
 
 /** A key's or an organization's counters by policy name, and how long they must live. */
 interface CounterSet {
@@ -90,6 +92,8 @@ export class MemoryLimiter implements Limiter {
    */
   readonly #evictedQuotas: LRUCache<string, true>;
   readonly #blocks: LRUCache<string, IpBlock[]>;
+  /** Credits spent per rotation lineage in its current balance period. */
+  readonly #credits: CreditCounters;
 
   constructor(options: MemoryLimiterOptions = {}) {
     const max = options.maxEntries ?? 100_000;
@@ -107,6 +111,7 @@ export class MemoryLimiter implements Limiter {
       },
     });
     this.#blocks = new LRUCache({ max: options.maxBlockedClients ?? 100_000 });
+    this.#credits = new CreditCounters(max);
   }
 
   decide(request: LimitRequest): Promise<LimitDecision> {
@@ -152,6 +157,11 @@ export class MemoryLimiter implements Limiter {
       let counter: CounterState | undefined;
       if (policy.algorithm === "calendar-month") {
         counter = this.#quota(key);
+        if (counter === undefined) {
+          return Promise.reject(new QuotaSeedLostError(key.quotaId ?? key.id));
+        }
+      } else if (policy.algorithm === "credits") {
+        counter = this.#credits.of(key);
         if (counter === undefined) {
           return Promise.reject(new QuotaSeedLostError(key.quotaId ?? key.id));
         }
@@ -206,6 +216,10 @@ export class MemoryLimiter implements Limiter {
     let counter: CounterState | undefined;
     if (policy.algorithm === "calendar-month") {
       counter = this.#quota(key);
+      if (counter === undefined)
+        return Promise.reject(new QuotaSeedLostError(key.quotaId ?? key.id));
+    } else if (policy.algorithm === "credits") {
+      counter = this.#credits.of(key);
       if (counter === undefined)
         return Promise.reject(new QuotaSeedLostError(key.quotaId ?? key.id));
     } else if (policy.scope === "organization") {
@@ -297,6 +311,11 @@ export class MemoryLimiter implements Limiter {
     return Promise.resolve();
   }
 
+  seedCredits(quotaId: string, periodStartMs: number, spent: number): Promise<void> {
+    this.#credits.seed(quotaId, periodStartMs, spent);
+    return Promise.resolve();
+  }
+
   reset(bucket: string): Promise<void> {
     this.#windows.delete(bucket);
     return Promise.resolve();
@@ -335,6 +354,7 @@ export class MemoryLimiter implements Limiter {
     this.#windows.clear();
     this.#quotas.clear();
     this.#blocks.clear();
+    this.#credits.clear();
     return Promise.resolve();
   }
 
@@ -345,7 +365,8 @@ export class MemoryLimiter implements Limiter {
       this.#orgWindows.size +
       this.#windows.size +
       this.#quotas.size +
-      this.#blocks.size
+      this.#blocks.size +
+      this.#credits.size
     );
   }
 
@@ -417,6 +438,8 @@ function check(
       );
     case "gcra":
       return checkGcra(state as { tat: number }, now, limit, windowMs, cost);
+    case "credits":
+      return checkCreditPolicy(state as CreditSpending, policy, now, cost);
     default:
       return checkMonthlyQuota(state as MonthlyQuotaState, now, limit, cost);
   }
@@ -436,6 +459,9 @@ function charge(state: CounterState, policy: LimitPolicy, now: number, cost: num
       return;
     case "gcra":
       chargeGcra(state as { tat: number }, now, policy.limit, policy.windowMs, cost);
+      return;
+    case "credits":
+      (state as CreditSpending).spent += cost;
       return;
     default:
       (state as MonthlyQuotaState).used += cost;

@@ -1,6 +1,7 @@
 import type { Limiter } from "@keyguard/core";
 import { describe } from "vitest";
 import { describeBlockRules } from "./limiter-conformance/blocks.js";
+import { describeCreditRules } from "./limiter-conformance/credits.js";
 import { describePolicyRules } from "./limiter-conformance/policies.js";
 import { describeQuotaRules } from "./limiter-conformance/quota.js";
 import { describeWindowRules } from "./limiter-conformance/windows.js";
@@ -25,6 +26,7 @@ export function describeLimiterConformance(
   describe(`Limiter conformance: ${name}`, () => {
     describeWindowRules(createLimiter);
     describeQuotaRules(createLimiter);
+    describeCreditRules(createLimiter);
     describePolicyRules(createLimiter);
     describeBlockRules(createLimiter);
   });
