@@ -23,7 +23,12 @@ export {
   toApiKeyInfo,
 } from "./domain/api-key.js";
 export type { IpRule, IpRuleAction, StoredIpRule } from "./domain/ip-rule.js";
-export { type CreditRefill, creditTerms, type KeyCredits } from "./domain/key-credits.js";
+export {
+  type CreditRefill,
+  creditTerms,
+  type KeyCredits,
+  topUpCredits,
+} from "./domain/key-credits.js";
 export type { Organization, OrganizationStatus } from "./domain/organization.js";
 export type { SecretFingerprints } from "./domain/secret-fingerprints.js";
 export type { KeyGuardStats, StoreCounts } from "./domain/stats.js";

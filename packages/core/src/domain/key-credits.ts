@@ -1,4 +1,9 @@
-import type { CreditTerms, RefillInterval } from "../limits/credit-balance.js";
+import {
+  type CreditTerms,
+  type RefillInterval,
+  refillBoundaryAfter,
+  refillBoundaryAtOrBefore,
+} from "../limits/credit-balance.js";
 
 /** A key's refill: its balance is reset to `amount` at each `interval` boundary (UTC). */
 export interface CreditRefill {
@@ -27,4 +32,26 @@ export function creditTerms(credits: KeyCredits): CreditTerms {
         refillAmount: credits.refill.amount,
         refillInterval: credits.refill.interval,
       };
+}
+
+/**
+ * `credits` after a top-up of `amount` at `now`: the grant grows by `amount`; but if a
+ * refill boundary passed since the epoch, the balance the key has now is the refill's, so
+ * the epoch first moves to the latest boundary at or before `now` with the refill amount.
+ * `undefined` when the result would not be a safe integer.
+ */
+export function topUpCredits(
+  credits: KeyCredits,
+  amount: number,
+  now: Date,
+): KeyCredits | undefined {
+  let { granted, epoch } = credits;
+  const refill = credits.refill;
+  if (refill !== null && refillBoundaryAfter(epoch.getTime(), refill.interval) <= now.getTime()) {
+    epoch = new Date(refillBoundaryAtOrBefore(now.getTime(), refill.interval));
+    granted = refill.amount;
+  }
+  const total = granted + amount;
+  if (!Number.isSafeInteger(total)) return undefined;
+  return { granted: total, epoch, refill };
 }
