@@ -1,5 +1,6 @@
 import {
   type ApiKeyInfo,
+  type CreditBalance,
   EVENT_ACTION_NAMES,
   EVENT_ACTOR_TYPES,
   EVENT_TARGET_TYPES,
@@ -35,6 +36,28 @@ export const limitWire = z.object({
   mode: z.enum(["enforce", "shadow"]).optional(),
 });
 
+export const creditRefillWire = z
+  .object({
+    amount: z.int().describe("The balance is reset to this at each interval boundary"),
+    interval: z.enum(["daily", "monthly"]).describe("UTC midnight, or the 1st of the month UTC"),
+  })
+  .meta({ id: "CreditRefill" });
+
+export const creditsWire = z
+  .object({
+    remaining: z
+      .int()
+      .nullable()
+      .describe(
+        "Credits left in the current period: the live count where the server has it, else the store's (written in usage batches)",
+      ),
+    period_credits: z.int().describe("The current period's credits: the grant (with top-ups) or the refill"),
+    period_start: timestamp,
+    refills_at: timestamp.nullable().describe("The next refill; null without one"),
+    refill: creditRefillWire.nullable(),
+  })
+  .meta({ id: "Credits" });
+
 export const organizationWire = z
   .object({
     id: z.uuid(),
@@ -67,6 +90,7 @@ export const apiKeyWire = z
       .array(z.string())
       .nullable()
       .describe("CIDRs the key may be used from (canonical form); null = anywhere"),
+    credits: creditsWire.nullable().describe("Prepaid credits; null = none"),
   })
   .meta({ id: "ApiKey" });
 
@@ -208,7 +232,11 @@ export {
 };
 
 toOrganizationWire satisfies (organization: Organization) => z.infer<typeof organizationWire>;
-toApiKeyWire satisfies (key: ApiKeyInfo, now: number) => z.infer<typeof apiKeyWire>;
+toApiKeyWire satisfies (
+  key: ApiKeyInfo,
+  now: number,
+  balance?: CreditBalance,
+) => z.infer<typeof apiKeyWire>;
 toStatsWire satisfies (stats: KeyGuardStats) => z.infer<typeof statsWire>;
 toUsageWire satisfies (usage: KeyUsage) => z.infer<typeof usageWire>;
 toIpBlockWire satisfies (block: IpBlock) => z.infer<typeof ipBlockWire>;

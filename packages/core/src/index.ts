@@ -24,6 +24,7 @@ export {
 } from "./domain/api-key.js";
 export type { IpRule, IpRuleAction, StoredIpRule } from "./domain/ip-rule.js";
 export {
+  type CreditBalance,
   type CreditRefill,
   creditTerms,
   type KeyCredits,
@@ -93,6 +94,7 @@ export {
   type ApiKeyServiceOptions,
   type CreateApiKeyInput,
   type CreatedApiKey,
+  type CreditsInput,
   type RevokeOutcome,
   type RotatedApiKey,
   type UpdateApiKeyInput,
@@ -384,12 +386,14 @@ export {
 export { type AuditEventWire, toAuditEventWire } from "./wire/audit-event-wire.js";
 export {
   type ApiKeyWire,
+  type CreditsWire,
   fromLimitsWire,
   type IpBlockWire,
   type LimitWire,
   type OrganizationWire,
   type StatsWire,
   toApiKeyWire,
+  toCreditsWire,
   toIpBlockWire,
   toLimitsWire,
   toOrganizationWire,

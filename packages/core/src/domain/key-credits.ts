@@ -55,3 +55,14 @@ export function topUpCredits(
   if (!Number.isSafeInteger(total)) return undefined;
   return { granted: total, epoch, refill };
 }
+
+/** Where a key's credits stand now (`KeyGuard.creditBalance`). */
+export interface CreditBalance {
+  /** Credits left in the current period. */
+  readonly remaining: number;
+  /** The current period's credits: the grant, or after a refill boundary the refill. */
+  readonly periodCredits: number;
+  readonly periodStart: Date;
+  /** The next refill; `null` without one. */
+  readonly refillsAt: Date | null;
+}

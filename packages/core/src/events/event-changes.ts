@@ -27,7 +27,22 @@ export function keyFields(key: ApiKey): Fields {
     replaced_by: key.replacedBy,
     allowed_ips:
       key.allowedIps === undefined || key.allowedIps === null ? null : [...key.allowedIps],
+    credits: creditsField(key),
   };
+}
+
+/** A key's credit grant as audited (what was spent is usage, not a change). */
+function creditsField(key: ApiKey): EventValue {
+  const credits = key.credits;
+  if (credits === undefined || credits === null) return null;
+  return {
+    granted: credits.granted,
+    epoch: credits.epoch.toISOString(),
+    refill:
+      credits.refill === null
+        ? null
+        : { amount: credits.refill.amount, interval: credits.refill.interval },
+  } as unknown as EventValue;
 }
 
 export function organizationFields(organization: Organization): Fields {
@@ -91,6 +106,10 @@ export function hasChanges(changes: EventChanges): boolean {
 function sameValue(a: EventValue, b: EventValue): boolean {
   if (Array.isArray(a) && Array.isArray(b)) {
     return a.length === b.length && a.every((value, index) => value === b[index]);
+  }
+  // Structured values (credits, limits) are plain JSON: equal when they print alike.
+  if (typeof a === "object" && typeof b === "object" && a !== null && b !== null) {
+    return JSON.stringify(a) === JSON.stringify(b);
   }
   return a === b;
 }
