@@ -10,6 +10,7 @@ import {
 import { afterEach, describe, expect, it } from "vitest";
 import { FakeClock } from "./fake-clock.js";
 import { describeAuditConformance } from "./store-conformance-audit.js";
+import { describeCreditStorage } from "./store-conformance-credits.js";
 import { describeIpRuleStorage } from "./store-conformance-ip-rules.js";
 import { describeStoreRaces } from "./store-conformance-races.js";
 import { describeUsageConformance } from "./store-conformance-usage.js";
@@ -1033,5 +1034,6 @@ export function describeStoreConformance(
 
     describeUsageConformance(createDatabase);
     describeAuditConformance(createDatabase);
+    describeCreditStorage(createDatabase);
   });
 }
