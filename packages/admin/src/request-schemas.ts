@@ -72,6 +72,32 @@ const keySettings = {
       "Addresses or CIDRs the key may be used from (at most 100); elsewhere it is refused with 403 ip_not_allowed. null or [] = anywhere",
     ),
   limits: limitsBody,
+  credits: z
+    .strictObject(
+      {
+        remaining: wholeNumber("credits.remaining"),
+        refill: z
+          .strictObject(
+            {
+              amount: wholeNumber("credits.refill.amount"),
+              interval: z.enum(["daily", "monthly"], {
+                error: 'credits.refill.interval must be "daily" or "monthly"',
+              }),
+            },
+            { error: "credits.refill must be an object { amount, interval }" },
+          )
+          .nullable()
+          .optional()
+          .describe(
+            "Reset the balance to amount at each boundary: daily = UTC midnight, monthly = the 1st (UTC)",
+          ),
+      },
+      { error: "credits must be an object { remaining, refill? } or null" },
+    )
+    .nullable()
+    .describe(
+      "Prepaid credits: each allowed request spends its cost; with too few left it is refused with 429 credits_exhausted. Setting them starts a fresh balance of remaining (0 to 2^53-1); null removes them.",
+    ),
 };
 
 export const createApiKeyBody = z
@@ -85,6 +111,7 @@ export const createApiKeyBody = z
     scopes: keySettings.scopes.optional(),
     expires_at: keySettings.expires_at.optional(),
     allowed_ips: keySettings.allowed_ips.optional(),
+    credits: keySettings.credits.optional(),
     environment: z
       .enum(["live", "test"], { error: 'environment must be "live" or "test"' })
       .optional(),
@@ -103,9 +130,16 @@ export const updateApiKeyBody = z
     scopes: keySettings.scopes.optional(),
     expires_at: keySettings.expires_at.optional(),
     allowed_ips: keySettings.allowed_ips.optional(),
+    credits: keySettings.credits.optional(),
   })
   .refine((body) => Object.keys(body).length > 0, { message: "give at least one field to change" })
   .meta({ id: "UpdateApiKey" });
+
+export const addCreditsBody = z
+  .strictObject({
+    add: wholeNumber("add").describe("Credits to add: 1 to 2^53-1 (the balance may not exceed it)"),
+  })
+  .meta({ id: "AddCredits" });
 
 export const rotateApiKeyBody = z
   .strictObject({

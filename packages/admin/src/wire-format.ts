@@ -12,6 +12,7 @@ import {
   type Organization,
   toApiKeyWire,
   toAuditEventWire,
+  toCreditsWire,
   toIpBlockWire,
   toOrganizationWire,
   toStatsWire,
@@ -51,7 +52,9 @@ export const creditsWire = z
       .describe(
         "Credits left in the current period: the live count where the server has it, else the store's (written in usage batches)",
       ),
-    period_credits: z.int().describe("The current period's credits: the grant (with top-ups) or the refill"),
+    period_credits: z
+      .int()
+      .describe("The current period's credits: the grant (with top-ups) or the refill"),
     period_start: timestamp,
     refills_at: timestamp.nullable().describe("The next refill; null without one"),
     refill: creditRefillWire.nullable(),
@@ -93,6 +96,14 @@ export const apiKeyWire = z
     credits: creditsWire.nullable().describe("Prepaid credits; null = none"),
   })
   .meta({ id: "ApiKey" });
+
+export const addedCreditsWire = creditsWire
+  .extend({
+    key_id: z.uuid(),
+    added: z.int(),
+    remaining: z.int().describe("Credits left after the top-up"),
+  })
+  .meta({ id: "AddedCredits" });
 
 export const revokedApiKeyWire = apiKeyWire
   .extend({
@@ -225,6 +236,7 @@ export function pageWire<T extends z.ZodType>(item: T, id: string) {
 export {
   toApiKeyWire,
   toAuditEventWire,
+  toCreditsWire,
   toIpBlockWire,
   toOrganizationWire,
   toStatsWire,

@@ -7,6 +7,7 @@ import {
 import { afterEach, describe, expect, it } from "vitest";
 import type { AdapterApp } from "./adapter-conformance.js";
 import { describeAdminAudit } from "./admin-audit-conformance.js";
+import { describeAdminCredits } from "./admin-credits-conformance.js";
 import { describeAdminRaces } from "./admin-races-conformance.js";
 import { describeAdminWebhooks } from "./admin-webhooks-conformance.js";
 import { describeIpRuleConformance } from "./ip-rules-conformance.js";
@@ -115,6 +116,7 @@ export function describeAdminConformance(
     describeAdminRaces(start, options);
     describeAdminWebhooks(start, options);
     describeAdminAudit(start, options);
+    describeAdminCredits(start, options);
     describeIpRuleConformance(name, start, options);
 
     it("runs the seed's endpoints: orgs, keys (raw key once, then masked), revoke, stats", async () => {
