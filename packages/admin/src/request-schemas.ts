@@ -40,7 +40,7 @@ const limitsBody = z
   .array(limitBody, { error: "limits must be a list of { name, limit, window_seconds }" })
   .max(100, "limits must hold at most 10 windows")
   .describe(
-    "Named windows, all enforced together with rate_limit_per_minute (the policy minute) and monthly_limit (month): up to 10, names of a-z 0-9 _ - (1-32, not minute or month), windows of 1 s to 31 days. Replaces the current ones; [] for none.",
+    "Named windows, all enforced together with rate_limit_per_minute (the policy minute) and monthly_limit (month): up to 10, names of a-z 0-9 _ - (1-32, not minute, month or credits), windows of 1 s to 31 days. Replaces the current ones; [] for none.",
   );
 
 export const updateOrganizationBody = z

@@ -1,4 +1,4 @@
-import type { ApiKeyInfo } from "@keyguard/core";
+import type { ApiKeyInfo, CreditBalance } from "@keyguard/core";
 import { formatLimits } from "../parse-values.js";
 import type { Colors } from "./colors.js";
 import { formatDateTime } from "./format.js";
@@ -12,11 +12,16 @@ export function keyStatus(key: ApiKeyInfo, now: number): "active" | "revoked" | 
 }
 
 /** The seed's `list-keys` table and its `Total: N key(s)` footer. */
-export function renderKeyTable(keys: readonly ApiKeyInfo[], now: number, colors: Colors): string {
+export function renderKeyTable(
+  keys: readonly ApiKeyInfo[],
+  now: number,
+  colors: Colors,
+  balances: ReadonlyMap<string, CreditBalance | undefined> = new Map(),
+): string {
   const paint = { active: colors.green, revoked: colors.red, expired: colors.yellow };
   // The seed's columns; a compact "Limits" one only when some key has named windows, so
   // the seed's table stays as it was for keys without them.
-  const withLimits = keys.some((key) => (key.limits?.length ?? 0) > 0);
+  const withLimits = keys.some((key) => (key.limits?.length ?? 0) > 0 || key.credits);
   const rows = keys.map((key) => {
     const status = keyStatus(key, now);
     const row = [
@@ -27,7 +32,10 @@ export function renderKeyTable(keys: readonly ApiKeyInfo[], now: number, colors:
       String(key.rateLimitPerMinute),
       formatDateTime(key.lastUsedAt),
     ];
-    if (withLimits) row.push(formatLimits(key.limits) || "-");
+    if (withLimits) {
+      const credits = creditsCell(key, balances.get(key.id));
+      row.push([formatLimits(key.limits), credits].filter((part) => part !== "").join(" ") || "-");
+    }
     return row;
   });
   const headings = ["Label", "Prefix", "Org", "Status", "Rate/min", "Last Used"];
@@ -38,4 +46,17 @@ export function renderKeyTable(keys: readonly ApiKeyInfo[], now: number, colors:
   }
   const table = plainTable(headings, widths, rows);
   return `\n${table}\n\nTotal: ${keys.length} key(s)\n`;
+}
+
+/** `credits=7/10` (left of the period's), `+10/d` or `+10/mo` with a refill. */
+function creditsCell(key: ApiKeyInfo, balance: CreditBalance | undefined): string {
+  const credits = key.credits;
+  if (!credits) return "";
+  const left = balance === undefined ? "?" : String(balance.remaining);
+  const of = balance?.periodCredits ?? credits.granted;
+  const refill =
+    credits.refill === null
+      ? ""
+      : ` +${credits.refill.amount}/${credits.refill.interval === "daily" ? "d" : "mo"}`;
+  return `credits=${left}/${of}${refill}`;
 }

@@ -100,10 +100,10 @@ export const organizationLimitsSchema = z
     "limits must have unique names",
   );
 
-/** A key's named windows: as an organization's, and none named `minute` or `month`. */
+/** A key's named windows: as an organization's, and none named `minute`, `month` or `credits`. */
 export const limitsSchema = organizationLimitsSchema.refine(
   (limits) => limits.every((limit) => !RESERVED_POLICY_NAMES.includes(limit.name)),
-  `limits may not be named ${RESERVED_POLICY_NAMES.join(" or ")} (rate_limit_per_minute and monthly_limit are those)`,
+  "limits may not be named minute or month (rate_limit_per_minute and monthly_limit are those), nor credits (the key's prepaid credits)",
 );
 
 export const scopesSchema = z
