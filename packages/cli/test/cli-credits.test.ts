@@ -8,7 +8,8 @@ const withSecret = { KEYGUARD_SECRET_KEY: SECRET };
 describe.each(cliBackends)(
   "keyguard credits (--credits, --refill, add-credits) on $name",
   (backend) => {
-    const { db, run, json } = useCliDatabase(backend);
+    const harness = useCliDatabase(backend);
+  const { run, json } = harness;
 
     async function prepaidKey(...flags: string[]) {
       expect((await run(["init"])).code).toBe(0);
@@ -30,7 +31,7 @@ describe.each(cliBackends)(
       });
       expect(created.credits.refills_at).toMatch(/-01T00:00:00\.000Z$/);
       // Spending (as a server's usage batch records it) shows in the listings.
-      const kg = await db.openKeyGuard(SECRET);
+      const kg = await harness.db.openKeyGuard(SECRET);
       const key = await kg.getApiKey(created.id);
       await kg.store.insertUsageEvents([
         {

@@ -576,6 +576,7 @@ export function describeAdminConformance(
           "POST /ip-blocks createIpBlock",
           "POST /keys createApiKey",
           "POST /keys/{id}/rotate rotateApiKey",
+          "POST /keys/{id}/credits addCredits",
           "POST /orgs createOrganization",
           "DELETE /webhooks/{id} deleteWebhook",
           "GET /webhooks listWebhooks",
