@@ -56,7 +56,7 @@ describe.each(cliBackends)(
 
       const added = await run(["add-credits", created.prefix, "25"]);
       expect(added.code, added.stderr).toBe(0);
-      expect(added.stdout).toMatch(/^Added 25 credits to key kg_live_\w+ \(prepaid\)/);
+      expect(added.stdout).toMatch(/^Added 25 credits to key kg_live_[\w-]+ \(prepaid\)/);
       expect(added.stdout).toMatch(
         /Credits: +95 of 125 left, refilled to 50 monthly \(next \d{4}-\d\d-01 00:00 UTC\)/,
       );
