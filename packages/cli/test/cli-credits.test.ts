@@ -9,7 +9,7 @@ describe.each(cliBackends)(
   "keyguard credits (--credits, --refill, add-credits) on $name",
   (backend) => {
     const harness = useCliDatabase(backend);
-  const { run, json } = harness;
+    const { run, json } = harness;
 
     async function prepaidKey(...flags: string[]) {
       expect((await run(["init"])).code).toBe(0);
@@ -44,7 +44,7 @@ describe.each(cliBackends)(
           timestamp: new Date(),
           requestCount: 30,
           credits: 30,
-          creditsPeriodStart: (key.credits?.epoch as Date).getTime(),
+          creditsPeriodStart: (key.credits as { epoch: Date }).epoch.getTime(),
         },
       ]);
       await kg.close();

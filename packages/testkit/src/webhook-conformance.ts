@@ -331,7 +331,7 @@ export function describeWebhookConformance(
         credits: { remaining: 100, refill: { amount: 100, interval: "monthly" } },
       });
       const info = await one.getApiKey(created.key.id);
-      const periodStart = (info.credits?.epoch as Date).getTime();
+      const periodStart = (info.credits as { epoch: Date }).epoch.getTime();
       one.webhooks.start();
       two.webhooks.start();
       // 11 of 100 left: above the threshold, no notice.
