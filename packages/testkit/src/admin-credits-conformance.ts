@@ -1,6 +1,7 @@
 import { KeyGuard, type Limiter, resolveConfig } from "@keyguard/core";
 import { afterEach, describe, expect, it } from "vitest";
 import type { StartAdminApp } from "./admin-conformance.js";
+import { eventually } from "./eventually.js";
 import type { DisposableStore } from "./test-databases.js";
 
 const SECRET = "admin-credits-secret";
@@ -113,6 +114,13 @@ export function describeAdminCredits(
       expect(refused.headers.get("ratelimit-policy")).toContain('"credits";q=3');
       // Without a refill no wait helps: no Retry-After.
       expect(refused.headers.get("retry-after")).toBeNull();
+      // The three allowed requests' credits reach the store with their usage rows (the
+      // refusal spent none), which is what a restarted server seeds from.
+      const periodStart = new Date(created.body.credits.period_start as string);
+      await eventually(async () => {
+        await kg.flushUsage();
+        expect(await kg.store.creditsSpent?.(id, periodStart)).toBe(3);
+      }, 10_000);
 
       const shown = await call("GET", `/admin/keys/${id}`);
       expect(shown.body.credits.remaining).toBe(0);
