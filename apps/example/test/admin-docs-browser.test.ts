@@ -31,6 +31,7 @@ const OPERATIONS = [
   "POST /ip-rules",
   "POST /keys",
   "POST /keys/{id}/rotate",
+  "POST /keys/{id}/credits",
   "POST /orgs",
   "POST /webhooks",
 ].sort();
