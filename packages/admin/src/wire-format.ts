@@ -37,29 +37,25 @@ export const limitWire = z.object({
   mode: z.enum(["enforce", "shadow"]).optional(),
 });
 
-export const creditRefillWire = z
-  .object({
-    amount: z.int().describe("The balance is reset to this at each interval boundary"),
-    interval: z.enum(["daily", "monthly"]).describe("UTC midnight, or the 1st of the month UTC"),
-  })
-  .meta({ id: "CreditRefill" });
+export const creditRefillWire = z.object({
+  amount: z.int().describe("The balance is reset to this at each interval boundary"),
+  interval: z.enum(["daily", "monthly"]).describe("UTC midnight, or the 1st of the month UTC"),
+});
 
-export const creditsWire = z
-  .object({
-    remaining: z
-      .int()
-      .nullable()
-      .describe(
-        "Credits left in the current period: the live count where the server has it, else the store's (written in usage batches)",
-      ),
-    period_credits: z
-      .int()
-      .describe("The current period's credits: the grant (with top-ups) or the refill"),
-    period_start: timestamp,
-    refills_at: timestamp.nullable().describe("The next refill; null without one"),
-    refill: creditRefillWire.nullable(),
-  })
-  .meta({ id: "Credits" });
+export const creditsWire = z.object({
+  remaining: z
+    .int()
+    .nullable()
+    .describe(
+      "Credits left in the current period: the live count where the server has it, else the store's (written in usage batches)",
+    ),
+  period_credits: z
+    .int()
+    .describe("The current period's credits: the grant (with top-ups) or the refill"),
+  period_start: timestamp,
+  refills_at: timestamp.nullable().describe("The next refill; null without one"),
+  refill: creditRefillWire.nullable(),
+});
 
 export const organizationWire = z
   .object({
