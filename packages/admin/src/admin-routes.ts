@@ -329,8 +329,8 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
         ...(grace === undefined ? {} : { gracePeriodMs: grace * 1000 }),
       });
       return {
-        key: { ...toApiKeyWire(rotated.key, now), raw_key: rotated.rawKey },
-        previous: toApiKeyWire(rotated.previous, now),
+        key: { ...(await keyWire(kg, rotated.key, now)), raw_key: rotated.rawKey },
+        previous: await keyWire(kg, rotated.previous, now),
       };
     },
   },
