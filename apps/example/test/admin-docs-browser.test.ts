@@ -32,6 +32,7 @@ const OPERATIONS = [
   "POST /ip-rules",
   "POST /keys",
   "POST /keys/{id}/rotate",
+  "POST /keys/{id}/credits",
   "POST /orgs",
   "POST /webhooks",
 ].sort();

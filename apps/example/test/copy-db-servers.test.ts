@@ -226,6 +226,7 @@ describe.runIf(pg)("keyguard copy-db from SQLite to PostgreSQL", () => {
         (table) => ({ table, source_rows: 0, copied: 0, already_present: 0, target_rows: 0 }),
       ),
       { table: "ip_rules", source_rows: 0, copied: 0, already_present: 0, target_rows: 0 },
+      { table: "credit_spending", source_rows: 0, copied: 0, already_present: 0, target_rows: 0 },
     ]);
     // Not just the counts: every value, row by row.
     expect(await contents(postgresUrl)).toEqual(await contents(sqliteUrl));

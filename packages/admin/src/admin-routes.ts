@@ -1,9 +1,16 @@
-import { type EventAction, type KeyGuard, KeyGuardError, type Organization } from "@keyguard/core";
+import {
+  type ApiKeyInfo,
+  type EventAction,
+  type KeyGuard,
+  KeyGuardError,
+  type Organization,
+} from "@keyguard/core";
 import { fromConcurrencyWire, fromLimitsWire, isWellFormedKey } from "@keyguard/core/internal";
 import { z } from "zod";
 import { IP_RULE_ROUTES } from "./ip-rule-routes.js";
 import { pageQuery, toPage } from "./pagination.js";
 import {
+  addCreditsBody,
   createApiKeyBody,
   createIpBlockBody,
   createOrganizationBody,
@@ -18,6 +25,7 @@ import {
 } from "./request-schemas.js";
 import { WEBHOOK_ROUTES } from "./webhook-routes.js";
 import {
+  addedCreditsWire,
   apiKeyWire,
   auditEventWire,
   createdApiKeyWire,
@@ -29,6 +37,7 @@ import {
   statsWire,
   toApiKeyWire,
   toAuditEventWire,
+  toCreditsWire,
   toIpBlockWire,
   toOrganizationWire,
   toStatsWire,
@@ -37,6 +46,11 @@ import {
   usageOverviewWire,
   usageWire,
 } from "./wire-format.js";
+
+/** A key as sent, with its credits' balance looked up (nothing to look up without credits). */
+async function keyWire(kg: KeyGuard, key: ApiKeyInfo, now: number) {
+  return toApiKeyWire(key, now, key.credits ? await kg.creditBalance(key) : undefined);
+}
 
 /** What a route's handler gets: validated path parameters, query and body. */
 export interface RouteInput {
@@ -191,8 +205,9 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
         expiresAt: optionalDate(input.expires_at),
         environment: input.environment,
         allowedIps: input.allowed_ips,
+        credits: input.credits,
       });
-      return { ...toApiKeyWire(key, now), raw_key: rawKey };
+      return { ...(await keyWire(kg, key, now)), raw_key: rawKey };
     },
   },
   {
@@ -212,7 +227,15 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
         ...(org !== undefined && { organization: org }),
         ...(status && { status }),
       });
-      return toPage(read, page, (key) => toApiKeyWire(key, now));
+      // Credits left, for the keys that have credits (one look-up each).
+      const balances = new Map(
+        await Promise.all(
+          read
+            .filter((key) => key.credits)
+            .map(async (key) => [key.id, await kg.creditBalance(key)] as const),
+        ),
+      );
+      return toPage(read, page, (key) => toApiKeyWire(key, now, balances.get(key.id)));
     },
   },
   {
@@ -224,13 +247,14 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
     status: 200,
     query: noQuery,
     response: apiKeyWire,
-    run: async (kg, { params, now }) => toApiKeyWire(await kg.getApiKey(keyId(params)), now),
+    run: async (kg, { params, now }) => keyWire(kg, await kg.getApiKey(keyId(params)), now),
   },
   {
     method: "PATCH",
     path: "/keys/{id}",
     operationId: "updateApiKey",
-    summary: "Change a key's label, limits, concurrency cap, scopes or expiry (in force at once)",
+    summary:
+      "Change a key's label, limits, concurrency cap, scopes, expiry or credits (in force at once)",
     tag: "Keys",
     status: 200,
     query: noQuery,
@@ -250,8 +274,30 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
         scopes: input.scopes,
         expiresAt: optionalDate(input.expires_at),
         allowedIps: input.allowed_ips,
+        credits: input.credits,
       });
-      return toApiKeyWire(updated, now);
+      return keyWire(kg, updated, now);
+    },
+  },
+  {
+    method: "POST",
+    path: "/keys/{id}/credits",
+    operationId: "addCredits",
+    summary: "Add credits to a key's balance (in force at once)",
+    description:
+      "Adds to the current balance period's credits; if a refill boundary passed since the balance began, the new balance is the refill plus what is added. Concurrent top-ups all count (the database decides). Audited as `key.credits_added`.",
+    tag: "Keys",
+    status: 200,
+    query: noQuery,
+    body: addCreditsBody,
+    response: addedCreditsWire,
+    conflict:
+      "`conflict`: the key has no credits (set them with PATCH `credits` first) or is revoked; `key_already_rotated`: the balance belongs to its successor (named in the detail)",
+    run: async (kg, { params, body, now }) => {
+      const { add } = body as z.infer<typeof addCreditsBody>;
+      const key = await kg.addCredits(keyId(params), add);
+      const credits = toCreditsWire(key, now, await kg.creditBalance(key));
+      return { key_id: key.id, added: add, ...credits, remaining: credits?.remaining ?? 0 };
     },
   },
   {
@@ -292,8 +338,8 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
         ...(grace === undefined ? {} : { gracePeriodMs: grace * 1000 }),
       });
       return {
-        key: { ...toApiKeyWire(rotated.key, now), raw_key: rotated.rawKey },
-        previous: toApiKeyWire(rotated.previous, now),
+        key: { ...(await keyWire(kg, rotated.key, now)), raw_key: rotated.rawKey },
+        previous: await keyWire(kg, rotated.previous, now),
       };
     },
   },

@@ -40,7 +40,7 @@ const limitsBody = z
   .array(limitBody, { error: "limits must be a list of { name, limit, window_seconds }" })
   .max(100, "limits must hold at most 10 windows")
   .describe(
-    "Named windows, all enforced together with rate_limit_per_minute (the policy minute) and monthly_limit (month): up to 10, names of a-z 0-9 _ - (1-32, not minute or month), windows of 1 s to 31 days. Replaces the current ones; [] for none.",
+    "Named windows, all enforced together with rate_limit_per_minute (the policy minute) and monthly_limit (month): up to 10, names of a-z 0-9 _ - (1-32, not minute, month, concurrency or credits), windows of 1 s to 31 days. Replaces the current ones; [] for none.",
   );
 
 /** A concurrency cap; core checks its bounds (1 to 10,000). */
@@ -103,6 +103,32 @@ const keySettings = {
   limits: limitsBody,
   concurrency: concurrencyBody,
   concurrency_mode: concurrencyModeBody,
+  credits: z
+    .strictObject(
+      {
+        remaining: wholeNumber("credits.remaining"),
+        refill: z
+          .strictObject(
+            {
+              amount: wholeNumber("credits.refill.amount"),
+              interval: z.enum(["daily", "monthly"], {
+                error: 'credits.refill.interval must be "daily" or "monthly"',
+              }),
+            },
+            { error: "credits.refill must be an object { amount, interval }" },
+          )
+          .nullable()
+          .optional()
+          .describe(
+            "Reset the balance to amount at each boundary: daily = UTC midnight, monthly = the 1st (UTC)",
+          ),
+      },
+      { error: "credits must be an object { remaining, refill? } or null" },
+    )
+    .nullable()
+    .describe(
+      "Prepaid credits: each allowed request spends its cost; with too few left it is refused with 429 credits_exhausted. Setting them starts a fresh balance of remaining (0 to 2^53-1); null removes them.",
+    ),
 };
 
 export const createApiKeyBody = z
@@ -118,6 +144,7 @@ export const createApiKeyBody = z
     scopes: keySettings.scopes.optional(),
     expires_at: keySettings.expires_at.optional(),
     allowed_ips: keySettings.allowed_ips.optional(),
+    credits: keySettings.credits.optional(),
     environment: z
       .enum(["live", "test"], { error: 'environment must be "live" or "test"' })
       .optional(),
@@ -139,10 +166,17 @@ export const updateApiKeyBody = z
     scopes: keySettings.scopes.optional(),
     expires_at: keySettings.expires_at.optional(),
     allowed_ips: keySettings.allowed_ips.optional(),
+    credits: keySettings.credits.optional(),
   })
   .refine((body) => Object.keys(body).length > 0, { message: "give at least one field to change" })
   .refine(modeNeedsCap, MODE_NEEDS_CAP)
   .meta({ id: "UpdateApiKey" });
+
+export const addCreditsBody = z
+  .strictObject({
+    add: wholeNumber("add").describe("Credits to add: 1 to 2^53-1 (the balance may not exceed it)"),
+  })
+  .meta({ id: "AddCredits" });
 
 export const rotateApiKeyBody = z
   .strictObject({

@@ -1,5 +1,6 @@
 import type {
   ApiKeyInfo,
+  CreditBalance,
   EventAction,
   IpBlock,
   KeyGuardEvent,
@@ -14,6 +15,7 @@ import {
   EVENT_TARGET_TYPES,
   toApiKeyWire,
   toAuditEventWire,
+  toCreditsWire,
   toIpBlockWire,
   toOrganizationWire,
   toStatsWire,
@@ -37,6 +39,26 @@ export const limitWire = z.object({
   window_seconds: z.int(),
   algorithm: z.enum(["sliding-window-log", "sliding-window-counter", "gcra"]).optional(),
   mode: z.enum(["enforce", "shadow"]).optional(),
+});
+
+export const creditRefillWire = z.object({
+  amount: z.int().describe("The balance is reset to this at each interval boundary"),
+  interval: z.enum(["daily", "monthly"]).describe("UTC midnight, or the 1st of the month UTC"),
+});
+
+export const creditsWire = z.object({
+  remaining: z
+    .int()
+    .nullable()
+    .describe(
+      "Credits left in the current period: the live count where the server has it, else the store's (written in usage batches)",
+    ),
+  period_credits: z
+    .int()
+    .describe("The current period's credits: the grant (with top-ups) or the refill"),
+  period_start: timestamp,
+  refills_at: timestamp.nullable().describe("The next refill; null without one"),
+  refill: creditRefillWire.nullable(),
 });
 
 export const organizationWire = z
@@ -91,8 +113,17 @@ export const apiKeyWire = z
       .array(z.string())
       .nullable()
       .describe("CIDRs the key may be used from (canonical form); null = anywhere"),
+    credits: creditsWire.nullable().describe("Prepaid credits; null = none"),
   })
   .meta({ id: "ApiKey" });
+
+export const addedCreditsWire = creditsWire
+  .extend({
+    key_id: z.uuid(),
+    added: z.int(),
+    remaining: z.int().describe("Credits left after the top-up"),
+  })
+  .meta({ id: "AddedCredits" });
 
 export const revokedApiKeyWire = apiKeyWire
   .extend({
@@ -253,6 +284,7 @@ export function pageWire<T extends z.ZodType>(item: T, id: string) {
 export {
   toApiKeyWire,
   toAuditEventWire,
+  toCreditsWire,
   toIpBlockWire,
   toOrganizationWire,
   toStatsWire,
@@ -261,7 +293,11 @@ export {
 };
 
 toOrganizationWire satisfies (organization: Organization) => z.infer<typeof organizationWire>;
-toApiKeyWire satisfies (key: ApiKeyInfo, now: number) => z.infer<typeof apiKeyWire>;
+toApiKeyWire satisfies (
+  key: ApiKeyInfo,
+  now: number,
+  balance?: CreditBalance,
+) => z.infer<typeof apiKeyWire>;
 toStatsWire satisfies (stats: KeyGuardStats) => z.infer<typeof statsWire>;
 toUsageWire satisfies (usage: KeyUsage) => z.infer<typeof usageWire>;
 toUsageOverviewWire satisfies (overview: UsageOverview) => z.infer<typeof usageOverviewWire>;

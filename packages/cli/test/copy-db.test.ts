@@ -117,6 +117,7 @@ describe("keyguard copy-db", () => {
         (table) => ({ table, source_rows: 0, copied: 0, already_present: 0, target_rows: 0 }),
       ),
       { table: "ip_rules", source_rows: 0, copied: 0, already_present: 0, target_rows: 0 },
+      { table: "credit_spending", source_rows: 0, copied: 0, already_present: 0, target_rows: 0 },
     ]);
   });
 

@@ -14,6 +14,7 @@ export {
 export { type CreateKeyGuardOptions, createKeyGuard } from "./create-keyguard.js";
 export type { ApiKeyInfo } from "./domain/api-key.js";
 export type { IpRule, IpRuleAction } from "./domain/ip-rule.js";
+export type { CreditBalance, CreditRefill, KeyCredits } from "./domain/key-credits.js";
 export type { Organization, OrganizationStatus } from "./domain/organization.js";
 export type { KeyGuardStats, StoreCounts } from "./domain/stats.js";
 export type { UsageBucket } from "./domain/usage-bucket.js";
@@ -39,10 +40,12 @@ export type {
   ApiKeyListing,
   CreateApiKeyInput,
   CreatedApiKey,
+  CreditsInput,
   RevokeOutcome,
   RotatedApiKey,
   UpdateApiKeyInput,
 } from "./keys/api-key-service.js";
+export type { RefillInterval } from "./limits/credit-balance.js";
 export type { ConcurrencySpec, LimitSpec } from "./limits/limit-policy.js";
 export type { KeyGuardInstruments } from "./metrics/keyguard-instruments.js";
 export type { MetricsEndpointOptions } from "./metrics/metrics-endpoint.js";

@@ -13,6 +13,7 @@ export {
   toApiKeyInfo,
 } from "./domain/api-key.js";
 export type { StoredIpRule } from "./domain/ip-rule.js";
+export { creditTerms, topUpCredits } from "./domain/key-credits.js";
 export type { SecretFingerprints } from "./domain/secret-fingerprints.js";
 export { isCharged } from "./domain/usage-event.js";
 export { httpStatusFor, isErrorCode, titleFor } from "./errors/error-codes.js";
@@ -62,9 +63,23 @@ export {
   releasedOnce,
   slotState,
 } from "./limits/concurrency-slot.js";
+export {
+  type CreditPeriod,
+  type CreditSpending,
+  type CreditTerms,
+  checkCredits,
+  creditPeriod,
+  creditsRemaining,
+  MAX_CREDITS,
+  REFILL_INTERVALS,
+  refillBoundaryAfter,
+  refillBoundaryAtOrBefore,
+} from "./limits/credit-balance.js";
 export { chargeGcra, checkGcra, type GcraState, gcra } from "./limits/gcra.js";
 export {
   CONCURRENCY_POLICY_NAME,
+  CREDITS_POLICY_NAME,
+  creditsPolicy,
   keyPolicies,
   type LimitPolicy,
   MAX_CONCURRENCY,
@@ -258,6 +273,7 @@ export type { WebhooksOptions } from "./webhooks/webhooks.js";
 export { type AuditEventWire, toAuditEventWire } from "./wire/audit-event-wire.js";
 export {
   type ApiKeyWire,
+  type CreditsWire,
   fromConcurrencyWire,
   fromLimitsWire,
   type IpBlockWire,
@@ -266,6 +282,7 @@ export {
   type StatsWire,
   toApiKeyWire,
   toConcurrencyWire,
+  toCreditsWire,
   toIpBlockWire,
   toLimitsWire,
   toOrganizationWire,

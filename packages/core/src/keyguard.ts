@@ -4,6 +4,7 @@ import { type CachedLookup, VerificationCache } from "./cache/verification-cache
 import type { KeyGuardConfig } from "./config/keyguard-config.js";
 import { type ApiKeyInfo, type StoredApiKey, toApiKeyInfo } from "./domain/api-key.js";
 import type { IpRule, IpRuleAction } from "./domain/ip-rule.js";
+import type { CreditBalance } from "./domain/key-credits.js";
 import type { Organization } from "./domain/organization.js";
 import type { KeyGuardStats } from "./domain/stats.js";
 import type { UsageBucket } from "./domain/usage-bucket.js";
@@ -32,7 +33,8 @@ import { type ImportedKeyCandidates, ImportedKeyLookup } from "./keys/imported-k
 import { isWellFormedKey } from "./keys/key-format.js";
 import { isLegacyHashScheme } from "./keys/key-hash-scheme.js";
 import { createKeyHasher, type KeyHasher } from "./keys/key-hasher.js";
-import type { ConcurrencySpec, LimitSpec } from "./limits/limit-policy.js";
+import { type CreditTerms, creditPeriod, creditsRemaining } from "./limits/credit-balance.js";
+import { type ConcurrencySpec, creditsPolicy, type LimitSpec } from "./limits/limit-policy.js";
 import { instrumentLimiter, instrumentStore } from "./metrics/instrumented-ports.js";
 import { KeyGuardInstruments } from "./metrics/keyguard-instruments.js";
 import { createPrometheusRegistry } from "./metrics/prometheus-registry.js";
@@ -690,6 +692,52 @@ export class KeyGuard {
    */
   updateApiKey(reference: string, input: UpdateApiKeyInput): Promise<ApiKeyInfo> {
     return this.#keys.update(reference, input);
+  }
+
+  /**
+   * Adds `amount` credits to a key's balance, at once in every process (a key change).
+   * Concurrent top-ups all count. Audited as `key.credits_added`. Refused (`conflict`) for
+   * a key without credits or a revoked one, `key_already_rotated` for a rotated one.
+   */
+  addCredits(reference: string, amount: number): Promise<ApiKeyInfo> {
+    return this.#keys.addCredits(reference, amount);
+  }
+
+  /**
+   * Where a key's credits stand: the current balance period's credits and what is left of
+   * them. What is left is the larger spending of two: the store's (usage batches written so
+   * far) and, when this KeyGuard has a limiter, the limiter's live count (exact with Redis,
+   * this process's with the memory limiter). `undefined` for a key without credits.
+   */
+  async creditBalance(key: ApiKeyInfo): Promise<CreditBalance | undefined> {
+    if (key.credits === undefined || key.credits === null) return undefined;
+    const now = this.clock.now();
+    const policy = creditsPolicy(key.credits);
+    const period = creditPeriod(policy.credits as CreditTerms, now);
+    const stored = (await this.store.creditsSpent?.(key.quotaId, new Date(period.start))) ?? 0;
+    let spent = stored;
+    if (this.#limiter !== undefined) {
+      try {
+        const live = await this.#limiter.decide({
+          now,
+          client: "",
+          path: "",
+          key: { id: key.id, quotaId: key.quotaId, orgId: key.orgId },
+          policies: [policy],
+          cost: 0,
+        });
+        const state = live.policies[0];
+        if (state !== undefined) spent = Math.max(spent, period.limit - state.remaining);
+      } catch {
+        // The store's figure stands (the limiter is down, or lost the count).
+      }
+    }
+    return {
+      remaining: creditsRemaining(period, spent),
+      periodCredits: period.limit,
+      periodStart: new Date(period.start),
+      refillsAt: period.end === undefined ? null : new Date(period.end),
+    };
   }
 
   /**

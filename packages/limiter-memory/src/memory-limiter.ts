@@ -1,5 +1,6 @@
 import type { IpBlock, Limiter } from "@keyguard/core";
 import {
+  type CreditSpending,
   chargeGcra,
   chargeSlidingWindowCounter,
   chargeSlidingWindowLog,
@@ -22,6 +23,7 @@ import {
 } from "@keyguard/core/internal";
 import { LRUCache } from "lru-cache";
 import { ConcurrencySlots } from "./concurrency-slots.js";
+import { CreditCounters, checkCreditPolicy } from "./credit-counters.js";
 
 /** A quota's count, and whether it was seeded from the store (see `#evictedQuotas`). */
 type QuotaEntry = MonthlyQuotaState & { seeded?: boolean };
@@ -57,7 +59,7 @@ interface PolicyCounter {
 }
 
 /** What a policy is checked against: a window's state, or a month's count. */
-type CounterState = WindowState | MonthlyQuotaState;
+type CounterState = WindowState | MonthlyQuotaState | CreditSpending;
 
 /** A key's or an organization's counters by policy name, and how long they must live. */
 interface CounterSet {
@@ -92,6 +94,8 @@ export class MemoryLimiter implements Limiter {
   readonly #blocks: LRUCache<string, IpBlock[]>;
   /** Requests in flight per key and organization (concurrency policies). */
   readonly #slots = new ConcurrencySlots();
+  /** Credits spent per rotation lineage in its current balance period. */
+  readonly #credits: CreditCounters;
 
   constructor(options: MemoryLimiterOptions = {}) {
     const max = options.maxEntries ?? 100_000;
@@ -109,6 +113,7 @@ export class MemoryLimiter implements Limiter {
       },
     });
     this.#blocks = new LRUCache({ max: options.maxBlockedClients ?? 100_000 });
+    this.#credits = new CreditCounters(max);
   }
 
   decide(request: LimitRequest): Promise<LimitDecision> {
@@ -164,6 +169,11 @@ export class MemoryLimiter implements Limiter {
         state = this.#slots.check(owner, policy, now);
       } else if (policy.algorithm === "calendar-month") {
         counter = this.#quota(key);
+        if (counter === undefined) {
+          return Promise.reject(new QuotaSeedLostError(key.quotaId ?? key.id));
+        }
+      } else if (policy.algorithm === "credits") {
+        counter = this.#credits.of(key);
         if (counter === undefined) {
           return Promise.reject(new QuotaSeedLostError(key.quotaId ?? key.id));
         }
@@ -232,6 +242,10 @@ export class MemoryLimiter implements Limiter {
     let counter: CounterState | undefined;
     if (policy.algorithm === "calendar-month") {
       counter = this.#quota(key);
+      if (counter === undefined)
+        return Promise.reject(new QuotaSeedLostError(key.quotaId ?? key.id));
+    } else if (policy.algorithm === "credits") {
+      counter = this.#credits.of(key);
       if (counter === undefined)
         return Promise.reject(new QuotaSeedLostError(key.quotaId ?? key.id));
     } else if (policy.scope === "organization") {
@@ -323,6 +337,11 @@ export class MemoryLimiter implements Limiter {
     return Promise.resolve();
   }
 
+  seedCredits(quotaId: string, periodStartMs: number, spent: number): Promise<void> {
+    this.#credits.seed(quotaId, periodStartMs, spent);
+    return Promise.resolve();
+  }
+
   reset(bucket: string): Promise<void> {
     this.#windows.delete(bucket);
     return Promise.resolve();
@@ -362,6 +381,7 @@ export class MemoryLimiter implements Limiter {
     this.#quotas.clear();
     this.#blocks.clear();
     this.#slots.clear();
+    this.#credits.clear();
     return Promise.resolve();
   }
 
@@ -377,7 +397,8 @@ export class MemoryLimiter implements Limiter {
       this.#orgWindows.size +
       this.#windows.size +
       this.#quotas.size +
-      this.#blocks.size
+      this.#blocks.size +
+      this.#credits.size
     );
   }
 
@@ -449,6 +470,8 @@ function check(
       );
     case "gcra":
       return checkGcra(state as { tat: number }, now, limit, windowMs, cost);
+    case "credits":
+      return checkCreditPolicy(state as CreditSpending, policy, now, cost);
     default:
       return checkMonthlyQuota(state as MonthlyQuotaState, now, limit, cost);
   }
@@ -468,6 +491,9 @@ function charge(state: CounterState, policy: LimitPolicy, now: number, cost: num
       return;
     case "gcra":
       chargeGcra(state as { tat: number }, now, policy.limit, policy.windowMs, cost);
+      return;
+    case "credits":
+      (state as CreditSpending).spent += cost;
       return;
     default:
       (state as MonthlyQuotaState).used += cost;

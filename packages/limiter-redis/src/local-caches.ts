@@ -31,8 +31,11 @@ export class LocalCaches {
    * Redis, and the decide script reports it missing instead of counting from zero.
    */
   readonly #seeded: LRUCache<string, number>;
+  /** Credit balances this process seeded, by quota id, with the balance period's start. */
+  readonly #creditsSeeded: LRUCache<string, number>;
 
   constructor(maxEntries: number) {
+    this.#creditsSeeded = new LRUCache({ max: maxEntries });
     this.blocks = new IpBlockList(maxEntries);
     this.#refusals = new LRUCache({ max: maxEntries });
     this.#seeded = new LRUCache({ max: maxEntries });
@@ -75,6 +78,15 @@ export class LocalCaches {
 
   markSeeded(quotaId: string, monthStartMs: number): void {
     this.#seeded.set(quotaId, monthStartMs);
+  }
+
+  /** Whether this process seeded `quotaId`'s credits for the period starting at `periodStartMs`. */
+  creditsSeeded(quotaId: string, periodStartMs: number): boolean {
+    return this.#creditsSeeded.get(quotaId) === periodStartMs;
+  }
+
+  markCreditsSeeded(quotaId: string, periodStartMs: number): void {
+    this.#creditsSeeded.set(quotaId, periodStartMs);
   }
 
   /**

@@ -57,6 +57,14 @@ export class RedisKeyNames {
     return `${this.prefix}${this.tag(subject)}:quota:${subject.quotaId ?? subject.id}:${monthStartMs}`;
   }
 
+  /**
+   * A lineage's credits spent in the balance period starting at `periodStartMs`: under the
+   * same hash tag as the key's other counters, so one script call decides them all.
+   */
+  credits(subject: LimitSubject, periodStartMs: number): string {
+    return `${this.prefix}${this.tag(subject)}:credits:${subject.quotaId ?? subject.id}:${periodStartMs}`;
+  }
+
   bucket(bucket: string): string {
     return `${this.prefix}{bucket:${bucket}}`;
   }

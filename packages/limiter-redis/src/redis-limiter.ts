@@ -3,6 +3,7 @@ import type { ChangeFeed, IpBlock, KeyGuardInstruments, Limiter } from "@keyguar
 import {
   type CountCell,
   calendarMonth,
+  creditPeriod,
   type LimitDecision,
   type LimitPolicy,
   type LimitRequest,
@@ -17,6 +18,7 @@ import { DecisionBatches, type KeyedLimitRequest } from "./decision-batches.js";
 import { LocalCaches } from "./local-caches.js";
 import { RedisKeyNames } from "./redis-key-names.js";
 import { RELEASE_SLOTS_LUA } from "./scripts/concurrency-slots.js";
+import { CREDITS_IDLE_TTL_MS } from "./scripts/credits.js";
 import {
   DECIDE_LUA,
   decodeDecideReply,
@@ -205,7 +207,7 @@ export class RedisLimiter implements Limiter {
   /** Requests of one key from one client to one path, alike, decided in one script call. */
   async #decideBatch(request: KeyedLimitRequest, count: number): Promise<LimitDecision[]> {
     const { now, key, client, path } = request;
-    const policies = request.policies ?? NO_POLICIES;
+    let policies = request.policies ?? NO_POLICIES;
     const month = calendarMonth(now);
     const quotaId = key.quotaId ?? key.id; // a rotation's successor continues the month
     const keys: string[] = [];
@@ -218,8 +220,21 @@ export class RedisLimiter implements Limiter {
       policies.length,
     ];
     let slotsAt: number[] | undefined;
+    let decoded: LimitPolicy[] | undefined;
     for (let i = 0; i < policies.length; i++) {
       const policy = policies[i] as LimitPolicy;
+      if (policy.algorithm === "credits") {
+        // The balance period `now` falls in names the counter and gives the limit.
+        const period = creditPeriod(policy.credits ?? { granted: policy.limit, epochMs: 0 }, now);
+        keys.push(this.names.credits(key, period.start));
+        if (this.#local.creditsSeeded(quotaId, period.start)) {
+          args[4] = (args[4] as number) + 2;
+        }
+        args.push(ALGORITHM_NUMBER.credits, period.limit, period.end ?? 0, 1);
+        decoded ??= [...policies];
+        decoded[i] = { ...policy, limit: period.limit };
+        continue;
+      }
       keys.push(this.names.policy(key, policy, month.start));
       const monthly = policy.algorithm === "calendar-month";
       const slots = policy.algorithm === "concurrency";
@@ -237,6 +252,7 @@ export class RedisLimiter implements Limiter {
     const slotBase =
       slotsAt === undefined ? undefined : `${this.#slotTag}:${(this.#slotCalls++).toString(36)}`;
     if (slotBase !== undefined) args.push(slotBase);
+    if (decoded !== undefined) policies = decoded;
     if (!this.#cluster) keys.push(this.names.blocks(client));
     const reply = (await this.#scripts.keyguardDecide(keys.length, ...keys, ...args)) as (
       | number
@@ -328,6 +344,25 @@ export class RedisLimiter implements Limiter {
       end + 86_400_000 - monthStartMs,
     );
     this.#local.markSeeded(quotaId, monthStartMs);
+  }
+
+  /**
+   * Raises a lineage's credits spent in a balance period to what the store recorded, if
+   * Redis knows less (the quota's seed script, on the credits' counter).
+   */
+  async seedCredits(
+    quotaId: string,
+    periodStartMs: number,
+    spent: number,
+    orgId?: string,
+  ): Promise<void> {
+    await this.#scripts.keyguardSeedQuota(
+      1,
+      this.names.credits({ id: quotaId, quotaId, orgId }, periodStartMs),
+      spent,
+      CREDITS_IDLE_TTL_MS,
+    );
+    this.#local.markCreditsSeeded(quotaId, periodStartMs);
   }
 
   /**

@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { creditsPolicy } from "@keyguard/core/internal";
 import {
   cleanedRedisPrefixes,
   limiterKeyRequest,
@@ -70,6 +71,43 @@ describe.runIf(available)("RedisLimiter exactness across three processes", () =>
       expect(policyStateOf(look, policies, "hour")?.remaining).toBe(30 - spent);
       expect(policyStateOf(look, policies, "org.minute")?.remaining).toBe(0);
     }
+    await limiter.close();
+  }, 90_000);
+
+  it("spends each key's credits exactly, however many processes spend them at once", async () => {
+    const prefix = prefixFor("exact-credits");
+    const now = Date.now();
+    const policies = [
+      policyWindow("burst", 1000, 10_000, "sliding-window-log"),
+      creditsPolicy({ granted: 37, epoch: new Date(now - 1000), refill: null }),
+    ];
+    const env = {
+      ...process.env,
+      REDIS_URL: TEST_REDIS_URL,
+      PREFIX: prefix,
+      NOW: String(now),
+      START_AT: String(Date.now() + 1_500),
+      REQUESTS: "40",
+      POLICIES: JSON.stringify(policies),
+    };
+    const outputs = await Promise.all(
+      [0, 1, 2].map(() => run(process.execPath, [WORKER], { env, timeout: 60_000 })),
+    );
+    const counts = outputs.map(({ stdout }) => JSON.parse(stdout) as { a: number; b: number });
+    // 120 requests per key, 37 credits each: exactly 37 allowed, wherever they were decided.
+    expect(counts.reduce((sum, count) => sum + count.a, 0)).toBe(37);
+    expect(counts.reduce((sum, count) => sum + count.b, 0)).toBe(37);
+    const limiter = new RedisLimiter({
+      redis: new Redis(TEST_REDIS_URL),
+      prefix,
+      ownsConnection: true,
+    });
+    const look = await limiter.decide(
+      limiterKeyRequest("a", now, policies, { orgId: "acme", cost: 0 }),
+    );
+    expect(look.refusal).toBe("credits_exhausted");
+    // The 83 refusals took nothing from the burst window.
+    expect(policyStateOf(look, policies, "burst")?.remaining).toBe(1000 - 37);
     await limiter.close();
   }, 90_000);
 });

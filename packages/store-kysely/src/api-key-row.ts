@@ -1,3 +1,4 @@
+import type { KeyCredits } from "@keyguard/core";
 import { type ApiKey, isKeyHashScheme } from "@keyguard/core/internal";
 import type { Insertable, Selectable } from "kysely";
 import type { ColumnCodec } from "./column-codec.js";
@@ -26,6 +27,44 @@ export function apiKeyRow(key: ApiKey, codec: ColumnCodec): Insertable<ApiKeysTa
     quota_id: key.quotaId,
     replaced_by: key.replacedBy,
     allowed_ips: key.allowedIps ? codec.json(key.allowedIps) : null,
+    ...creditColumns(key.credits ?? null, codec),
+  };
+}
+
+/** A key's credits as its four `credits_*` columns (all null: no credits). */
+export function creditColumns(
+  credits: KeyCredits | null,
+  codec: ColumnCodec,
+): Pick<
+  Insertable<ApiKeysTable>,
+  "credits_granted" | "credits_epoch" | "credits_refill_amount" | "credits_refill_interval"
+> {
+  return {
+    credits_granted: credits?.granted ?? null,
+    credits_epoch: credits === null ? null : codec.date(credits.epoch),
+    credits_refill_amount: credits?.refill?.amount ?? null,
+    credits_refill_interval: credits?.refill?.interval ?? null,
+  };
+}
+
+/** The `credits_*` columns back to a key's credits (null without a grant). */
+export function readCredits(
+  row: Pick<
+    Selectable<ApiKeysTable>,
+    "credits_granted" | "credits_epoch" | "credits_refill_amount" | "credits_refill_interval"
+  >,
+  codec: ColumnCodec,
+): KeyCredits | null {
+  if (row.credits_granted === null || row.credits_granted === undefined) return null;
+  if (row.credits_epoch === null || row.credits_epoch === undefined) return null;
+  const interval = row.credits_refill_interval;
+  return {
+    granted: codec.readInteger(row.credits_granted),
+    epoch: codec.readDate(row.credits_epoch),
+    refill:
+      row.credits_refill_amount !== null && (interval === "daily" || interval === "monthly")
+        ? { amount: codec.readInteger(row.credits_refill_amount), interval }
+        : null,
   };
 }
 
@@ -47,6 +86,7 @@ export function apiKeyFromRow(row: Selectable<ApiKeysTable>, codec: ColumnCodec)
     monthlyLimit: row.monthly_limit === null ? null : codec.readInteger(row.monthly_limit),
     limits: readLimits(row.limits),
     concurrency: readConcurrency(row.concurrency, row.concurrency_mode),
+    credits: readCredits(row, codec),
     createdAt: codec.readDate(row.created_at),
     expiresAt: row.expires_at === null ? null : codec.readDate(row.expires_at),
     lastUsedAt: row.last_used_at === null ? null : codec.readDate(row.last_used_at),

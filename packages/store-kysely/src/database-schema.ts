@@ -18,6 +18,7 @@ export interface DatabaseSchema {
   webhook_notices: WebhookNoticesTable;
   audit_events: AuditEventsTable;
   ip_rules: IpRulesTable;
+  credit_spending: CreditSpendingTable;
 }
 
 export type DbDate = Date | string;
@@ -65,6 +66,19 @@ export interface ApiKeysTable {
   replaced_by: string | null;
   /** JSON array of canonical CIDRs the key may be used from (migration 0016); null: anywhere. */
   allowed_ips: unknown;
+  /** Prepaid credits (migration 0017): the grant of the period from `credits_epoch`; null: none. */
+  credits_granted: DbInteger | null;
+  credits_epoch: DbDate | null;
+  /** The refill (`daily` / `monthly`), both null for none. */
+  credits_refill_amount: DbInteger | null;
+  credits_refill_interval: string | null;
+}
+
+/** Credits a rotation lineage spent per balance period (migration 0017). */
+export interface CreditSpendingTable {
+  quota_id: string;
+  period_start: DbDate;
+  spent: DbInteger;
 }
 
 export interface UsageLogsTable {

@@ -34,6 +34,7 @@ import {
   type StoredIpRule,
   type StoredUsageOverview,
   timeOrderedId,
+  topUpCredits,
   type UsageMaintenanceResult,
   type UsageMaintenanceStep,
   webhookEventOf,
@@ -44,9 +45,10 @@ import {
   type RawBuilder,
   type Selectable,
   sql,
+  type Transaction,
   type Updateable,
 } from "kysely";
-import { apiKeyFromRow, apiKeyRow } from "./api-key-row.js";
+import { apiKeyFromRow, apiKeyRow, creditColumns, readCredits } from "./api-key-row.js";
 import {
   appendAuditEvent,
   deleteAuditEventsBefore,
@@ -675,6 +677,67 @@ export class KyselyStore implements Store {
     );
   }
 
+  creditsSpent(quotaId: string, periodStart: Date): Promise<number> {
+    return this.#run(async () => {
+      const row = await this.db
+        .selectFrom("credit_spending")
+        .select("spent")
+        .where("quota_id", "=", quotaId)
+        .where("period_start", "=", this.#codec.date(periodStart))
+        .executeTakeFirst();
+      return row === undefined ? 0 : this.#codec.readInteger(row.spent);
+    });
+  }
+
+  /**
+   * Read under the key's lock (PostgreSQL `FOR UPDATE`; SQLite's write transactions are
+   * immediate), so concurrent top-ups each add to what the one before wrote.
+   */
+  addCredits(
+    id: string,
+    amount: number,
+    now: Date,
+    record?: EventRecord<ApiKeyChange>,
+  ): Promise<ApiKeyChange | undefined> {
+    return this.#run(() => this.#transact(() => this.#addCreditsSteps(id, amount, now, record)));
+  }
+
+  *#addCreditsSteps(
+    id: string,
+    amount: number,
+    now: Date,
+    record: EventRecord<ApiKeyChange> | undefined,
+  ): Steps<ApiKeyChange | undefined> {
+    const codec = this.#codec;
+    const byId = this.#keys().where("api_keys.id", "=", id);
+    const row = (yield first(
+      (this.dialect === "postgres" ? byId.forUpdate("api_keys") : byId).compile(),
+    )) as KeyRow | undefined;
+    if (row === undefined) return undefined;
+    const before = this.#toKey(row);
+    if (!before.isActive || before.replacedBy !== null || !before.credits) return undefined;
+    const next = topUpCredits(before.credits, amount, now);
+    if (next === undefined) {
+      throw new KeyGuardError(
+        "invalid_input",
+        `The key's credits cannot exceed ${Number.MAX_SAFE_INTEGER}.`,
+        { details: { field: "add" } },
+      );
+    }
+    yield run(
+      this.db
+        .updateTable("api_keys")
+        .set(creditColumns(next, codec))
+        .where("id", "=", id)
+        .where("is_active", "=", codec.boolean(true))
+        .where("replaced_by", "is", null)
+        .compile(),
+    );
+    const after = this.#toKey((yield first(byId.compile())) as KeyRow);
+    yield* this.#audit(record?.({ before, after }));
+    return { before, after };
+  }
+
   listQuotaKeyIds(quotaId: string, usedSince: Date): Promise<string[]> {
     return this.#run(async () => {
       const rows = await this.db
@@ -708,6 +771,7 @@ export class KyselyStore implements Store {
     if (patch.limits !== undefined) values.limits = writeLimits(patch.limits);
     if (patch.concurrency !== undefined)
       Object.assign(values, concurrencyColumns(patch.concurrency));
+    if (patch.credits !== undefined) Object.assign(values, creditColumns(patch.credits, codec));
     if (patch.expiresAt !== undefined) {
       values.expires_at = patch.expiresAt && codec.date(patch.expiresAt);
     }
@@ -785,13 +849,23 @@ export class KyselyStore implements Store {
     if (events.length === 0) return Promise.resolve();
     const codec = this.#codec;
     const latestUse = new Map<string, Date>();
+    // Rows that spent credits, by id: their credits count only if the row is inserted now.
+    const spending = new Map<string, UsageEvent>();
     const rows = events.map((event) => {
       const seen = latestUse.get(event.keyId);
       if (seen === undefined || seen < event.timestamp) latestUse.set(event.keyId, event.timestamp);
+      // The recorder fixes ids before the first attempt: a retry (its COMMIT's reply
+      // lost) or a replay from the spool writes the same ids, and those are skipped.
+      const id = event.id ?? timeOrderedId(event.timestamp.getTime());
+      if (
+        event.credits !== undefined &&
+        event.credits > 0 &&
+        event.creditsPeriodStart !== undefined
+      ) {
+        spending.set(id, event);
+      }
       return {
-        // The recorder fixes ids before the first attempt: a retry (its COMMIT's reply
-        // lost) or a replay from the spool writes the same ids, and those are skipped.
-        id: event.id ?? timeOrderedId(event.timestamp.getTime()),
+        id,
         key_id: event.keyId,
         path: event.path,
         method: event.method,
@@ -809,13 +883,19 @@ export class KyselyStore implements Store {
     const keys = [...latestUse.keys()].sort(compareText);
     return this.#run(() =>
       this.db.transaction().execute(async (trx) => {
+        const inserted: string[] = [];
         for (let start = 0; start < rows.length; start += USAGE_ROWS_PER_STATEMENT) {
-          await trx
+          const query = trx
             .insertInto("usage_logs")
             .values(rows.slice(start, start + USAGE_ROWS_PER_STATEMENT))
-            .onConflict((conflict) => conflict.column("id").doNothing())
-            .execute();
+            .onConflict((conflict) => conflict.column("id").doNothing());
+          if (spending.size === 0) {
+            await query.execute();
+          } else {
+            for (const row of await query.returning("id").execute()) inserted.push(row.id);
+          }
         }
+        if (spending.size > 0) await this.#spendCredits(trx, inserted, spending);
         for (const keyId of keys) {
           const value = codec.date(latestUse.get(keyId) as Date);
           await trx
@@ -827,6 +907,60 @@ export class KyselyStore implements Store {
         }
       }),
     );
+  }
+
+  /**
+   * Adds the credits of the usage rows just inserted (a row already stored, from a
+   * retried or replayed batch, spent them then) to their lineages' spending, in the
+   * batch's transaction, in one sorted order (no deadlock between writers).
+   */
+  async #spendCredits(
+    trx: Transaction<DatabaseSchema>,
+    inserted: readonly string[],
+    spending: ReadonlyMap<string, UsageEvent>,
+  ): Promise<void> {
+    const byKey = new Map<string, Map<number, number>>();
+    for (const id of inserted) {
+      const event = spending.get(id);
+      if (event === undefined) continue;
+      const periods = byKey.get(event.keyId) ?? new Map<number, number>();
+      byKey.set(event.keyId, periods);
+      const period = event.creditsPeriodStart as number;
+      periods.set(period, (periods.get(period) ?? 0) + (event.credits as number));
+    }
+    if (byKey.size === 0) return;
+    const lineages = await trx
+      .selectFrom("api_keys")
+      .select(["id", "quota_id"])
+      .where("id", "in", [...byKey.keys()])
+      .execute();
+    const totals = new Map<string, { quotaId: string; periodStart: number; spent: number }>();
+    for (const { id, quota_id } of lineages) {
+      const quotaId = quota_id ?? id;
+      for (const [periodStart, spent] of byKey.get(id) ?? []) {
+        const at = `${quotaId}\u0000${periodStart}`;
+        const total = totals.get(at);
+        if (total === undefined) totals.set(at, { quotaId, periodStart, spent });
+        else total.spent += spent;
+      }
+    }
+    const codec = this.#codec;
+    for (const at of [...totals.keys()].sort(compareText)) {
+      const { quotaId, periodStart, spent } = totals.get(at) as {
+        quotaId: string;
+        periodStart: number;
+        spent: number;
+      };
+      await trx
+        .insertInto("credit_spending")
+        .values({ quota_id: quotaId, period_start: codec.date(new Date(periodStart)), spent })
+        .onConflict((conflict) =>
+          conflict
+            .columns(["quota_id", "period_start"])
+            .doUpdateSet({ spent: sql<DbInteger>`credit_spending.spent + excluded.spent` }),
+        )
+        .execute();
+    }
   }
 
   countAllowedRequests(keyId: string, since: Date): Promise<number> {

@@ -75,6 +75,7 @@ describe.runIf(available)("PostgreSQL schemas", () => {
       expect(tables.rows.map((row) => row.table_name)).toEqual([
         "api_keys",
         "audit_events",
+        "credit_spending",
         "ip_blocks",
         "ip_rules",
         "keyguard_migration",

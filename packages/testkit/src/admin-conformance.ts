@@ -8,6 +8,7 @@ import {
   expectProblemAnswer,
   type StartAdminApp,
 } from "./admin-conformance-support.js";
+import { describeAdminCredits } from "./admin-credits-conformance.js";
 import { describeAdminRaces } from "./admin-races-conformance.js";
 import { describeAdminWebhooks } from "./admin-webhooks-conformance.js";
 import { describeIpRuleConformance } from "./ip-rules-conformance.js";
@@ -54,6 +55,7 @@ export function describeAdminConformance(
     describeAdminRaces(start, options);
     describeAdminWebhooks(start, options);
     describeAdminAudit(start, options);
+    describeAdminCredits(start, options);
     describeIpRuleConformance(name, start, options);
 
     it("runs the seed's endpoints: orgs, keys (raw key once, then masked), revoke, stats", async () => {
@@ -530,6 +532,7 @@ export function describeAdminConformance(
           "POST /ip-blocks createIpBlock",
           "POST /keys createApiKey",
           "POST /keys/{id}/rotate rotateApiKey",
+          "POST /keys/{id}/credits addCredits",
           "POST /orgs createOrganization",
           "DELETE /webhooks/{id} deleteWebhook",
           "GET /webhooks listWebhooks",

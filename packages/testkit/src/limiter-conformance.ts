@@ -5,6 +5,7 @@ import {
   type ConcurrencyConformanceOptions,
   describeConcurrencyRules,
 } from "./limiter-conformance/concurrency.js";
+import { describeCreditRules } from "./limiter-conformance/credits.js";
 import { describePolicyRules } from "./limiter-conformance/policies.js";
 import { describeQuotaRules } from "./limiter-conformance/quota.js";
 import { describeWindowRules } from "./limiter-conformance/windows.js";
@@ -31,6 +32,7 @@ export function describeLimiterConformance(
   describe(`Limiter conformance: ${name}`, () => {
     describeWindowRules(createLimiter);
     describeQuotaRules(createLimiter);
+    describeCreditRules(createLimiter);
     describePolicyRules(createLimiter);
     describeConcurrencyRules(createLimiter, options);
     describeBlockRules(createLimiter);

@@ -1,5 +1,6 @@
 import { describe } from "vitest";
 import { describeAuditConformance } from "./store-conformance/audit.js";
+import { describeCreditStorage } from "./store-conformance/credits.js";
 import { describeIpBlockStorage } from "./store-conformance/ip-blocks.js";
 import { describeIpRuleStorage } from "./store-conformance/ip-rules.js";
 import { describeKeyStorage } from "./store-conformance/keys.js";
@@ -41,5 +42,6 @@ export function describeStoreConformance(name: string, createDatabase: CreateDat
     describeSecretHandling(createDatabase);
     describeUsageRollups(createDatabase);
     describeAuditConformance(createDatabase);
+    describeCreditStorage(createDatabase);
   });
 }

@@ -319,6 +319,50 @@ export function describeWebhookConformance(
       await eventually(() => expect(hooks.received).toHaveLength(3), 10_000);
     });
 
+    it("raises credits.low once per key lineage and balance period, at or below 10% left", async () => {
+      const db = await database();
+      const one = await keyGuard(db);
+      const two = await keyGuard(db);
+      const hooks = await receiver();
+      const { secret } = await one.webhooks.create({ url: hooks.url, events: ["credits.low"] });
+      await one.createOrganization("Prepaid");
+      const created = await one.createApiKey({
+        organization: "Prepaid",
+        label: "prepaid",
+        credits: { remaining: 100, refill: { amount: 100, interval: "monthly" } },
+      });
+      const info = await one.getApiKey(created.key.id);
+      const periodStart = (info.credits as { epoch: Date }).epoch.getTime();
+      one.webhooks.start();
+      two.webhooks.start();
+      // 11 of 100 left: above the threshold, no notice.
+      one.webhooks.creditsSpent(info, periodStart, 100, 11, Date.now());
+      for (const kg of [one, two, one, two]) {
+        kg.webhooks.creditsSpent(info, periodStart, 100, 10, Date.now());
+      }
+      await eventually(() => expect(hooks.received).toHaveLength(1), 10_000);
+      await new Promise((resolve) => setTimeout(resolve, 200)); // several more steps of both
+      expect(hooks.received).toHaveLength(1);
+      const event = verifyWebhookSignature(
+        hooks.received[0]?.body as string,
+        hooks.received[0]?.headers["keyguard-signature"] as string,
+        secret,
+      );
+      expect(event.type).toBe("credits.low");
+      expect(event.data).toEqual({
+        key: { id: info.id, org_id: info.orgId, label: "prepaid", prefix: info.prefix },
+        remaining: 10,
+        period_credits: 100,
+        threshold_percent: 10,
+        period_start: new Date(periodStart).toISOString(),
+        refill: { amount: 100, interval: "monthly" },
+      });
+      // The next period's balance is a new notice.
+      one.webhooks.creditsSpent(info, periodStart + 1, 100, 3, Date.now());
+      await eventually(() => expect(hooks.received).toHaveLength(2), 10_000);
+      for (const kg of [one, two]) await kg.webhooks.stop();
+    });
+
     it("registers at most 100 endpoints when registrations from two KeyGuards race", async () => {
       const db = await database();
       const [first, second] = [await keyGuard(db), await keyGuard(db)];

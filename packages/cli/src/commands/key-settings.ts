@@ -8,6 +8,7 @@ import {
   parseScopes,
 } from "../parse-values.js";
 import { readAllowedIps } from "./allowed-ips-option.js";
+import { CREDIT_OPTIONS, readCreditOptions } from "./credit-options.js";
 
 /**
  * The key settings shared by `create-key` and `update-key`, read from the exact text of
@@ -39,6 +40,8 @@ export function readKeySettings(ctx: CliContext, now: number): UpdateApiKeyInput
   if (expires !== undefined) settings.expiresAt = parseExpiry(expires, now);
   const allowedIps = readAllowedIps(ctx);
   if (allowedIps !== undefined) settings.allowedIps = allowedIps;
+  const credits = readCreditOptions(ctx);
+  if (credits !== undefined) settings.credits = credits;
   return settings;
 }
 
@@ -60,4 +63,5 @@ export const KEY_SETTING_OPTIONS = [
     "--allowed-ip <cidr>",
     "Usable only from this address or CIDR (repeatable; 'any' lifts the restriction)",
   ],
+  ...CREDIT_OPTIONS,
 ] as const;

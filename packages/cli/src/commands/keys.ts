@@ -1,14 +1,20 @@
-import type { ApiKeyInfo } from "@keyguard/core";
-import { toApiKeyWire } from "@keyguard/core/internal";
+import type { ApiKeyInfo, CreditBalance, KeyGuard } from "@keyguard/core";
+import { toApiKeyWire, toCreditsWire } from "@keyguard/core/internal";
 import type { CliContext } from "../cli-context.js";
 import { formatCount, formatDateTime } from "../output/format.js";
 import { keyStatus, renderKeyTable } from "../output/key-table.js";
 import { formatLimits, parseDurationOption } from "../parse-values.js";
 import { UsageError } from "../usage-error.js";
 import type { RegisterCommand } from "./command.js";
+import { describeCredits, parseCredits } from "./credit-options.js";
 import { KEY_SETTING_OPTIONS, readKeySettings } from "./key-settings.js";
 
-function describeKey(key: ApiKeyInfo, now: number): string[] {
+/** The key's credit balance, when it has credits (one look-up). */
+async function balanceOf(kg: KeyGuard, key: ApiKeyInfo): Promise<CreditBalance | undefined> {
+  return key.credits ? kg.creditBalance(key) : undefined;
+}
+
+function describeKey(key: ApiKeyInfo, now: number, balance?: CreditBalance): string[] {
   return [
     `  Prefix:      ${key.prefix}`,
     `  ID:          ${key.id}`,
@@ -24,6 +30,7 @@ function describeKey(key: ApiKeyInfo, now: number): string[] {
     `  Expires:     ${formatDateTime(key.expiresAt)}${key.expiresAt ? " UTC" : ""}`,
     // Only for keys that have them: the seed's output stays as it was for the others.
     ...(key.allowedIps ? [`  Allowed IPs: ${key.allowedIps.join(", ")}`] : []),
+    ...(balance ? [`  Credits:     ${describeCredits(balance, key.credits?.refill ?? null)}`] : []),
   ];
 }
 
@@ -66,13 +73,16 @@ export const registerKeyCommands: RegisterCommand = (cli, ctx) => {
           organization,
           environment: ctx.argv.includes("--test") ? "test" : undefined,
         });
-        if (ctx.json) return ctx.printJson({ ...toApiKeyWire(key, now), raw_key: rawKey });
+        const balance = await balanceOf(kg, key);
+        if (ctx.json) {
+          return ctx.printJson({ ...toApiKeyWire(key, now, balance), raw_key: rawKey });
+        }
         ctx.print(
           [
             `Created API key "${key.label}" for ${key.organizationName}`,
             "",
             rawKeyLine(ctx, rawKey),
-            ...describeKey(key, now),
+            ...describeKey(key, now, balance),
             "",
             shownOnce(ctx),
           ].join("\n"),
@@ -88,8 +98,11 @@ export const registerKeyCommands: RegisterCommand = (cli, ctx) => {
         const organization = ctx.option("org");
         const keys = await kg.listApiKeys(organization === undefined ? {} : { organization });
         const now = Date.now();
-        if (ctx.json) ctx.printList(keys.map((key) => toApiKeyWire(key, now)));
-        else ctx.print(renderKeyTable(keys, now, ctx.colors));
+        const balances = new Map<string, CreditBalance | undefined>();
+        for (const key of keys) if (key.credits) balances.set(key.id, await balanceOf(kg, key));
+        if (ctx.json)
+          ctx.printList(keys.map((key) => toApiKeyWire(key, now, balances.get(key.id))));
+        else ctx.print(renderKeyTable(keys, now, ctx.colors, balances));
       }),
     );
 
@@ -110,7 +123,10 @@ export const registerKeyCommands: RegisterCommand = (cli, ctx) => {
     );
 
   const updateKey = cli
-    .command("update-key <key>", "Change a key's label, limits, concurrency cap, scopes or expiry")
+    .command(
+      "update-key <key>",
+      "Change a key's label, limits, concurrency cap, scopes, expiry or credits",
+    )
     .option("--label <label>", "A new name for the key");
   for (const [flag, text] of KEY_SETTING_OPTIONS) updateKey.option(flag, text);
   updateKey.action((reference: string) => {
@@ -118,17 +134,47 @@ export const registerKeyCommands: RegisterCommand = (cli, ctx) => {
     const settings = readKeySettings(ctx, now);
     if (Object.keys(settings).length === 0) {
       throw new UsageError(
-        "update-key needs at least one of --label, --rate-limit, --monthly-limit, --limit, --scopes, --expires, --allowed-ip",
+        "update-key needs at least one of --label, --rate-limit, --monthly-limit, --limit, --scopes, --expires, --allowed-ip, --credits",
       );
     }
     return ctx.withKeyGuard({ needsSecret: false, shared: true }, async (kg) => {
       const key = await kg.updateApiKey(String(reference), settings);
-      if (ctx.json) return ctx.printJson(toApiKeyWire(key, now));
+      const balance = await balanceOf(kg, key);
+      if (ctx.json) return ctx.printJson(toApiKeyWire(key, now, balance));
       ctx.printChange(
-        [`Updated key ${key.prefix} (${key.label})`, ...describeKey(key, now)].join("\n"),
+        [`Updated key ${key.prefix} (${key.label})`, ...describeKey(key, now, balance)].join("\n"),
       );
     });
   });
+
+  cli
+    .command("add-credits <key> <n>", "Add n credits to a key's balance (in force at once)")
+    .example("keyguard add-credits kg_live_4Gk9 5000")
+    .action((reference: string, amount: string) => {
+      const add = parseCredits(String(amount), "<n>", 1);
+      return ctx.withKeyGuard({ needsSecret: false, shared: true }, async (kg) => {
+        const key = await kg.addCredits(String(reference), add);
+        const balance = await balanceOf(kg, key);
+        const now = Date.now();
+        if (ctx.json) {
+          const credits = toCreditsWire(key, now, balance);
+          return ctx.printJson({
+            key_id: key.id,
+            added: add,
+            ...credits,
+            remaining: credits?.remaining ?? 0,
+          });
+        }
+        ctx.printChange(
+          [
+            `Added ${add} credits to key ${key.prefix} (${key.label})`,
+            ...(balance
+              ? [`  Credits:     ${describeCredits(balance, key.credits?.refill ?? null)}`]
+              : []),
+          ].join("\n"),
+        );
+      });
+    });
 
   cli
     .command("rotate-key <key>", "Issue a new raw key with the same settings; retire the old one")

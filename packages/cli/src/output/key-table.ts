@@ -1,4 +1,4 @@
-import type { ApiKeyInfo } from "@keyguard/core";
+import type { ApiKeyInfo, CreditBalance } from "@keyguard/core";
 import { formatConcurrency, formatLimits } from "../parse-values.js";
 import type { Colors } from "./colors.js";
 import { formatDateTime } from "./format.js";
@@ -12,12 +12,18 @@ export function keyStatus(key: ApiKeyInfo, now: number): "active" | "revoked" | 
 }
 
 /** The seed's `list-keys` table and its `Total: N key(s)` footer. */
-export function renderKeyTable(keys: readonly ApiKeyInfo[], now: number, colors: Colors): string {
+export function renderKeyTable(
+  keys: readonly ApiKeyInfo[],
+  now: number,
+  colors: Colors,
+  balances: ReadonlyMap<string, CreditBalance | undefined> = new Map(),
+): string {
   const paint = { active: colors.green, revoked: colors.red, expired: colors.yellow };
-  // The seed's columns; a compact "Limits" one only when some key has named windows or a
-  // concurrency cap, so the seed's table stays as it was for keys without them.
+  // The seed's columns; a compact "Limits" one only when some key has named windows, a
+  // concurrency cap or credits, so the seed's table stays as it was for keys without them.
   const withLimits = keys.some(
-    (key) => (key.limits?.length ?? 0) > 0 || (key.concurrency ?? null) !== null,
+    (key) =>
+      (key.limits?.length ?? 0) > 0 || (key.concurrency ?? null) !== null || Boolean(key.credits),
   );
   const rows = keys.map((key) => {
     const status = keyStatus(key, now);
@@ -30,7 +36,8 @@ export function renderKeyTable(keys: readonly ApiKeyInfo[], now: number, colors:
       formatDateTime(key.lastUsedAt),
     ];
     if (withLimits) {
-      const shown = [formatLimits(key.limits), formatConcurrency(key.concurrency)]
+      const credits = creditsCell(key, balances.get(key.id));
+      const shown = [formatLimits(key.limits), formatConcurrency(key.concurrency), credits]
         .filter((part) => part !== "")
         .join(" ");
       row.push(shown || "-");
@@ -46,4 +53,17 @@ export function renderKeyTable(keys: readonly ApiKeyInfo[], now: number, colors:
   }
   const table = plainTable(headings, widths, rows);
   return `\n${table}\n\nTotal: ${keys.length} key(s)\n`;
+}
+
+/** `credits=7/10` (left of the period's), `+10/d` or `+10/mo` with a refill. */
+function creditsCell(key: ApiKeyInfo, balance: CreditBalance | undefined): string {
+  const credits = key.credits;
+  if (!credits) return "";
+  const left = balance === undefined ? "?" : String(balance.remaining);
+  const of = balance?.periodCredits ?? credits.granted;
+  const refill =
+    credits.refill === null
+      ? ""
+      : ` +${credits.refill.amount}/${credits.refill.interval === "daily" ? "d" : "mo"}`;
+  return `credits=${left}/${of}${refill}`;
 }

@@ -304,6 +304,7 @@ export const CONFIG_ENV_VARS = {
   "webhooks.maxBackoffMs": "KEYGUARD_WEBHOOKS_MAX_BACKOFF_MS",
   "webhooks.retryWindowMs": "KEYGUARD_WEBHOOKS_RETRY_WINDOW_MS",
   "webhooks.expiringDays": "KEYGUARD_WEBHOOKS_EXPIRING_DAYS",
+  "webhooks.creditsLowPercent": "KEYGUARD_WEBHOOKS_CREDITS_LOW_PERCENT",
   "audit.retentionDays": "KEYGUARD_AUDIT_RETENTION_DAYS",
 } as const;
 

@@ -1,5 +1,6 @@
 import type { KeyHashScheme } from "../keys/key-hash-scheme.js";
 import type { ConcurrencySpec, LimitSpec } from "../limits/limit-policy.js";
+import type { KeyCredits } from "./key-credits.js";
 import type { OrganizationStatus } from "./organization.js";
 
 /**
@@ -51,6 +52,12 @@ export interface ApiKey {
    * other address it is refused with 403 `ip_not_allowed`. Absent or `null`: anywhere.
    */
   readonly allowedIps?: readonly string[] | null;
+  /**
+   * Prepaid credits: each allowed request spends its cost, refused with 429
+   * `credits_exhausted` once too few are left. Spent per rotation lineage (`quotaId`), so
+   * a successor keeps the balance. Absent or `null`: no credits.
+   */
+  readonly credits?: KeyCredits | null;
 }
 
 /** A stored key together with the facts about its organization that verification needs. */
@@ -85,6 +92,8 @@ export interface ApiKeyPatch {
   readonly expiresAt?: Date | null;
   /** `null` (or an empty list) lifts the restriction. */
   readonly allowedIps?: readonly string[] | null;
+  /** New credits (a fresh balance from now on), or `null` to remove them. */
+  readonly credits?: KeyCredits | null;
 }
 
 /**
@@ -110,6 +119,7 @@ export function toApiKeyInfo(key: StoredApiKey): ApiKeyInfo {
     quotaId: key.quotaId,
     replacedBy: key.replacedBy,
     allowedIps: key.allowedIps ?? null,
+    credits: key.credits ?? null,
     organizationName: key.organizationName,
     organizationStatus: key.organizationStatus,
     organizationLimits: key.organizationLimits,

@@ -27,6 +27,13 @@ export interface UsageEvent {
    * COMMIT's reply was lost, or replayed from the spool, is not counted twice.
    */
   readonly id?: string;
+  /**
+   * Credits these requests spent (the sum of their costs), for a key with credits; with
+   * `creditsPeriodStart`, the balance period (`creditPeriod(...).start`, epoch ms) they
+   * were spent in. A store adds them to the lineage's spending only for rows it inserts.
+   */
+  readonly credits?: number;
+  readonly creditsPeriodStart?: number;
 }
 
 /** `event.charged`, or the rule for events recorded without it. */

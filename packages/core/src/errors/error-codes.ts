@@ -64,6 +64,7 @@ export const ERROR_CODES = {
   quota_exceeded: { status: 429, title: "Monthly quota exceeded" },
   // Too many of the key's (or its organization's) requests in flight at once.
   concurrency_limited: { status: 429, title: "Too many concurrent requests" },
+  credits_exhausted: { status: 429, title: "Credits exhausted" },
 
   // Infrastructure, and failures that are nobody's input (a bug): never explained to clients.
   internal_error: { status: 500, title: "Internal server error" },

@@ -21,6 +21,7 @@ export const EVENT_ACTIONS = {
   "key.updated": "key",
   "key.revoked": "key",
   "key.rotated": "key",
+  "key.credits_added": "key",
   "ip_block.created": "ip",
   "ip_block.lifted": "ip",
   "ip.auto_blocked": "ip",

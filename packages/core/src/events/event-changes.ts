@@ -29,6 +29,7 @@ export function keyFields(key: ApiKey): Fields {
     allowed_ips:
       key.allowedIps === undefined || key.allowedIps === null ? null : [...key.allowedIps],
     ...concurrencyFields(key.concurrency),
+    credits: creditsField(key),
   };
 }
 
@@ -41,6 +42,20 @@ function concurrencyFields(spec: ConcurrencySpec | null | undefined): Fields {
   return spec.mode === "shadow"
     ? { concurrency: spec.limit, concurrency_mode: "shadow" }
     : { concurrency: spec.limit };
+}
+
+/** A key's credit grant as audited (what was spent is usage, not a change). */
+function creditsField(key: ApiKey): EventValue {
+  const credits = key.credits;
+  if (credits === undefined || credits === null) return null;
+  return {
+    granted: credits.granted,
+    epoch: credits.epoch.toISOString(),
+    refill:
+      credits.refill === null
+        ? null
+        : { amount: credits.refill.amount, interval: credits.refill.interval },
+  } as unknown as EventValue;
 }
 
 export function organizationFields(organization: Organization): Fields {
@@ -105,6 +120,10 @@ export function hasChanges(changes: EventChanges): boolean {
 function sameValue(a: EventValue, b: EventValue): boolean {
   if (Array.isArray(a) && Array.isArray(b)) {
     return a.length === b.length && a.every((value, index) => value === b[index]);
+  }
+  // Structured values (credits, limits) are plain JSON: equal when they print alike.
+  if (typeof a === "object" && typeof b === "object" && a !== null && b !== null) {
+    return JSON.stringify(a) === JSON.stringify(b);
   }
   return a === b;
 }

@@ -7,6 +7,7 @@ import {
   type StoredApiKey,
   toApiKeyInfo,
 } from "../domain/api-key.js";
+import type { CreditRefill, KeyCredits } from "../domain/key-credits.js";
 import type { Organization } from "../domain/organization.js";
 import { KeyGuardError } from "../errors/keyguard-error.js";
 import { changedFields, created, keyFields } from "../events/event-changes.js";
@@ -22,6 +23,8 @@ import type {
 import type { Clock } from "../util/clock.js";
 import {
   concurrencySchema,
+  creditsAmountSchema,
+  creditsSchema,
   expiresAtSchema,
   gracePeriodSchema,
   hasControlCharacters,
@@ -60,6 +63,14 @@ export interface CreateApiKeyInput {
   readonly environment?: KeyEnvironment;
   /** Addresses or CIDRs the key may be used from (at most 100); omitted = anywhere. */
   readonly allowedIps?: readonly string[] | null;
+  /** Prepaid credits (see `ApiKey.credits`); omitted or `null` = none. */
+  readonly credits?: CreditsInput | null;
+}
+
+/** A key's credits as set: a fresh balance of `remaining`, refilled to `refill.amount`. */
+export interface CreditsInput {
+  readonly remaining: number;
+  readonly refill?: CreditRefill | null;
 }
 
 /** A new key: `rawKey` is shown to the caller once and never stored anywhere. */
@@ -68,7 +79,10 @@ export interface CreatedApiKey {
   readonly key: ApiKeyInfo;
 }
 
-export type UpdateApiKeyInput = Omit<ApiKeyPatch, "isActive">;
+export type UpdateApiKeyInput = Omit<ApiKeyPatch, "credits"> & {
+  /** A fresh balance from now on (what was spent before no longer counts), or `null`: none. */
+  readonly credits?: CreditsInput | null;
+};
 
 /** What `listApiKeys` takes: the store's filter, with the organization by name or id. */
 export interface ApiKeyListing extends Omit<ApiKeyListFilter, "orgId" | "now"> {
@@ -244,6 +258,7 @@ export class ApiKeyService {
     const concurrency = parseInput(concurrencySchema, input.concurrency ?? null, "concurrency");
     const expiresAt = this.#parseExpiry(input.expiresAt ?? null, now);
     const allowedIps = parseAllowedIps(input.allowedIps ?? null, "allowedIps");
+    const credits = parseCredits(input.credits ?? null, now);
     const { rawKey, prefix } = generateRawKey(input.environment ?? this.#config.keyEnvironment);
     const keyHash = this.#hash(rawKey);
     // A lookup of this hash may have been cached as unknown (a client tried it early).
@@ -269,6 +284,7 @@ export class ApiKeyService {
         quotaId: id,
         replacedBy: null,
         ...(allowedIps === null ? {} : { allowedIps }),
+        ...(credits === null ? {} : { credits }),
       },
     };
   }
@@ -335,6 +351,7 @@ export class ApiKeyService {
     if (input.allowedIps !== undefined) {
       patch.allowedIps = parseAllowedIps(input.allowedIps, "allowedIps");
     }
+    if (input.credits !== undefined) patch.credits = parseCredits(input.credits, this.#clock.now());
     const key = await this.find(reference);
     const updated = await this.#events.write(
       ({ before, after }: ApiKeyChange) => ({
@@ -347,6 +364,49 @@ export class ApiKeyService {
     if (updated === undefined) throw await this.#unchangeable(key);
     if (Object.keys(patch).length > 0) await this.#keyChanged(key.keyHash);
     return toApiKeyInfo(updated);
+  }
+
+  /**
+   * Adds `amount` credits to a key's balance (see `Store.addCredits`: concurrent top-ups
+   * all count), audited as `key.credits_added`. Applies at once everywhere, as any change
+   * of a key does. Refused for a key without credits, a revoked or a rotated one.
+   */
+  async addCredits(reference: string, amount: number): Promise<ApiKeyInfo> {
+    const add = parseInput(creditsAmountSchema, amount, "add");
+    const store = this.#store;
+    if (store.addCredits === undefined) {
+      throw new KeyGuardError("invalid_config", "This store cannot hold credits.");
+    }
+    const key = await this.find(reference);
+    if (key.isActive && key.replacedBy === null && !key.credits) {
+      throw new KeyGuardError(
+        "conflict",
+        `Key ${key.prefix} has no credits to add to; give it credits first (credits: { remaining }).`,
+      );
+    }
+    const changed = await this.#events.write(
+      ({ before, after }: ApiKeyChange) => {
+        const changes = changedFields(keyFields(before), keyFields(after));
+        return {
+          action: "key.credits_added",
+          targetId: after.id,
+          changes: { before: changes.before, after: { ...changes.after, credits_added: add } },
+        };
+      },
+      (record) =>
+        store.addCredits?.(key.id, add, new Date(this.#clock.now()), record) as Promise<
+          ApiKeyChange | undefined
+        >,
+    );
+    if (changed === undefined) {
+      const current = await this.#store.findApiKeyById(key.id);
+      if (current?.isActive && current.replacedBy === null && !current.credits) {
+        throw new KeyGuardError("conflict", `Key ${key.prefix} has no credits to add to.`);
+      }
+      throw await this.#unchangeable(key);
+    }
+    await this.#keyChanged(key.keyHash);
+    return toApiKeyInfo(changed.after);
   }
 
   /** Why `updateApiKey` found nothing to change. */
@@ -475,4 +535,11 @@ function ambiguous(reference: string, candidates: readonly StoredApiKey[]): KeyG
     `"${reference}" matches several keys: ${list}${more}. Use the key's id instead.`,
     { details: { candidates: shown } },
   );
+}
+
+/** Credits as given, validated, as stored: a fresh balance whose epoch is `now`. */
+function parseCredits(input: CreditsInput | null, now: number): KeyCredits | null {
+  const parsed = parseInput(creditsSchema, input, "credits");
+  if (parsed === null) return null;
+  return { granted: parsed.remaining, epoch: new Date(now), refill: parsed.refill ?? null };
 }

@@ -1,12 +1,15 @@
+import { creditTerms, type KeyCredits } from "../domain/key-credits.js";
+import type { CreditTerms } from "./credit-balance.js";
 import type { RateLimitAlgorithm } from "./window-decision.js";
 
 /**
  * How a policy counts: one of the three window algorithms, the calendar month (UTC) of
- * a monthly quota (`windowMs` then only describes it, as 30 days), or `concurrency`:
+ * a monthly quota (`windowMs` then only describes it, as 30 days), `concurrency`:
  * requests in flight at once, a slot taken when a request is allowed and given back when
- * its response is over (`windowMs` 0: no window).
+ * its response is over (`windowMs` 0: no window), or a balance of prepaid credits
+ * (`credits`: its `terms` say which period `now` falls in).
  */
-export type PolicyAlgorithm = RateLimitAlgorithm | "calendar-month" | "concurrency";
+export type PolicyAlgorithm = RateLimitAlgorithm | "calendar-month" | "concurrency" | "credits";
 
 /** `enforce` refuses over the limit; `shadow` never refuses, only reports (see `shadowRefused`). */
 export type PolicyMode = "enforce" | "shadow";
@@ -26,6 +29,11 @@ export interface LimitPolicy {
   readonly algorithm: PolicyAlgorithm;
   readonly mode: PolicyMode;
   readonly scope: PolicyScope;
+  /**
+   * Only for algorithm `credits`: the balance's terms (`limit` is then the grant of the
+   * epoch's period, `windowMs` the refill interval, 0 without one).
+   */
+  readonly credits?: CreditTerms;
 }
 
 /**
@@ -68,12 +76,13 @@ export const MAX_WINDOW_SECONDS = 31 * 86_400;
 export const POLICY_NAME_PATTERN = /^[a-z0-9_-]{1,32}$/;
 /**
  * Names a key's own `limits` may not take: `minute` is `rateLimitPerMinute`'s, `month`
- * the monthly quota's, `concurrency` the concurrency cap's.
+ * the monthly quota's, `concurrency` the concurrency cap's, `credits` the prepaid credits'.
  */
 export const RESERVED_POLICY_NAMES: readonly string[] = [
   "minute",
   "month",
   CONCURRENCY_POLICY_NAME,
+  "credits",
 ];
 /**
  * An organization's windows are named `org.<name>` in answers, so they can never clash
@@ -93,13 +102,15 @@ export interface PolicySource {
   readonly organizationLimits?: readonly LimitSpec[];
   readonly concurrency?: ConcurrencySpec | null;
   readonly organizationConcurrency?: ConcurrencySpec | null;
+  readonly credits?: KeyCredits | null;
 }
 
 /**
  * A key's policies, in the order answers list them: `minute` (the seed's per-minute
  * limit), the key's named windows, its organization's (`org.<name>`), its concurrency
- * caps (`concurrency`, `org.concurrency`) and `month` (the calendar-month quota) when it
- * has them. Built once per cached key, not per request.
+ * caps (`concurrency`, `org.concurrency`), `month` (the calendar-month quota) and
+ * `credits` (its prepaid balance) when it has them. Built once per cached key, not per
+ * request.
  */
 export function keyPolicies(key: PolicySource, algorithm: RateLimitAlgorithm): LimitPolicy[] {
   const policies: LimitPolicy[] = [
@@ -133,6 +144,9 @@ export function keyPolicies(key: PolicySource, algorithm: RateLimitAlgorithm): L
       mode: "enforce",
       scope: "quota",
     });
+  }
+  if (key.credits !== undefined && key.credits !== null) {
+    policies.push(creditsPolicy(key.credits));
   }
   return policies;
 }
@@ -177,10 +191,46 @@ export function samePolicies(a: readonly LimitPolicy[], b: readonly LimitPolicy[
       x.windowMs !== y.windowMs ||
       x.algorithm !== y.algorithm ||
       x.mode !== y.mode ||
-      x.scope !== y.scope
+      x.scope !== y.scope ||
+      !sameTerms(x.credits, y.credits)
     ) {
       return false;
     }
   }
   return true;
+}
+
+/**
+ * The policy `credits` of a key's balance: spent per rotation lineage (`quota` scope, like
+ * the month), so a rotation keeps the balance.
+ */
+export function creditsPolicy(credits: KeyCredits): LimitPolicy {
+  const terms = creditTerms(credits);
+  return {
+    name: CREDITS_POLICY_NAME,
+    limit: terms.granted,
+    windowMs:
+      terms.refillInterval === undefined
+        ? 0
+        : terms.refillInterval === "daily"
+          ? 86_400_000
+          : MONTH_POLICY_WINDOW_MS,
+    algorithm: "credits",
+    mode: "enforce",
+    scope: "quota",
+    credits: terms,
+  };
+}
+
+export const CREDITS_POLICY_NAME = "credits";
+
+function sameTerms(a: CreditTerms | undefined, b: CreditTerms | undefined): boolean {
+  if (a === b) return true;
+  if (a === undefined || b === undefined) return false;
+  return (
+    a.granted === b.granted &&
+    a.epochMs === b.epochMs &&
+    a.refillAmount === b.refillAmount &&
+    a.refillInterval === b.refillInterval
+  );
 }

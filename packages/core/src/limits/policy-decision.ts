@@ -6,11 +6,11 @@ import type { LimitPolicy } from "./limit-policy.js";
  * some enforced policy refused (`violated`), with `retryAfterMs` = when the last of them
  * allows again and its figures; allowed otherwise, with the figures of the enforced policy
  * closest to refusing (fewest remaining; the first of equals) for the legacy headers.
- * `quota_exceeded` when the month is among the violated (it lasts longest), else
- * `rate_limited`; `concurrency_limited` when only concurrency caps refused (a window
- * that also refused says more: it is what the client must wait for). Concurrency caps
- * describe no window, so they give the legacy headers their figures only when refusing
- * alone.
+ * `credits_exhausted` when the credits are among the violated (only a top-up or a refill
+ * helps), else `quota_exceeded` when the month is (it lasts longest), else `rate_limited`;
+ * `concurrency_limited` when only concurrency caps refused (a window that also refused
+ * says more: it is what the client must wait for). Concurrency caps describe no window,
+ * so they give the legacy headers their figures only when refusing alone.
  */
 export function policyDecision(
   policies: readonly LimitPolicy[],
@@ -20,13 +20,17 @@ export function policyDecision(
 ): LimitDecision {
   if (violated !== undefined && violated.length > 0) {
     let last: PolicyState | undefined;
-    let refusal: "rate_limited" | "quota_exceeded" | "concurrency_limited" = "rate_limited";
+    let refusal: "rate_limited" | "quota_exceeded" | "credits_exhausted" | "concurrency_limited" =
+      "rate_limited";
     for (const index of violated) {
       const state = states[index] as PolicyState;
       const algorithm = (policies[index] as LimitPolicy).algorithm;
       if (algorithm === "concurrency") continue;
       if (last === undefined || state.retryAfterMs > last.retryAfterMs) last = state;
-      if (algorithm === "calendar-month") refusal = "quota_exceeded";
+      if (algorithm === "credits") refusal = "credits_exhausted";
+      else if (algorithm === "calendar-month" && refusal === "rate_limited") {
+        refusal = "quota_exceeded";
+      }
     }
     if (last === undefined) {
       refusal = "concurrency_limited";

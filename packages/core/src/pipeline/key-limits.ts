@@ -7,6 +7,8 @@ import { type PolicyHeaderParts, policyHeaderParts } from "./rate-limit-headers.
 export interface KeyLimits {
   readonly policies: readonly LimitPolicy[];
   readonly headers: PolicyHeaderParts;
+  /** The index of the `credits` policy in `policies`, -1 for a key without credits. */
+  readonly creditsIndex: number;
 }
 
 /**
@@ -26,7 +28,11 @@ export class KeyLimitsCache {
     let limits = this.#byKey.get(key);
     if (limits === undefined) {
       const policies = keyPolicies(key, this.#algorithm);
-      limits = { policies, headers: policyHeaderParts(policies) };
+      limits = {
+        policies,
+        headers: policyHeaderParts(policies),
+        creditsIndex: policies.findIndex((policy) => policy.algorithm === "credits"),
+      };
       this.#byKey.set(key, limits);
     }
     return limits;

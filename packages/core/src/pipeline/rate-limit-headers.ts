@@ -29,7 +29,10 @@ export interface PolicyHeaderParts {
 interface PolicyHeaderItem {
   readonly index: number;
   readonly prefix: string;
-  /** A concurrency cap: its state has no `t` (reset). */
+  /**
+   * Its state has no `t` (reset): a concurrency cap (a slot comes back when a request
+   * ends), or credits without a refill (only a top-up adds to them).
+   */
   readonly untimed?: true;
 }
 
@@ -47,6 +50,12 @@ export function policyHeaderParts(policies: readonly LimitPolicy[]): PolicyHeade
     if (policy.mode !== "enforce") return;
     if (policy.algorithm === "concurrency") {
       declared.push(`"${policy.name}";q=${policy.limit};qu="concurrent-requests"`);
+      items.push({ index, prefix: `"${policy.name}";r=`, untimed: true });
+      return;
+    }
+    if (policy.windowMs === 0) {
+      // Credits without a refill: a quota with no window.
+      declared.push(`"${policy.name}";q=${policy.limit}`);
       items.push({ index, prefix: `"${policy.name}";r=`, untimed: true });
       return;
     }

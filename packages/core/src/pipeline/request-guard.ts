@@ -3,6 +3,7 @@ import { type ErrorCode, httpStatusFor } from "../errors/error-codes.js";
 import { isKeyGuardError, KeyGuardError } from "../errors/keyguard-error.js";
 import { isQuotaSeedLost } from "../errors/quota-seed-lost.js";
 import type { KeyGuard, VerifyOutcome } from "../keyguard.js";
+import { type CreditTerms, creditPeriod } from "../limits/credit-balance.js";
 import type { LimitPolicy } from "../limits/limit-policy.js";
 import { calendarMonth } from "../limits/monthly-quota.js";
 import type { RateLimitAlgorithm } from "../limits/window-decision.js";
@@ -159,6 +160,8 @@ export interface GuardAllowed {
    * any: given back by {@link RequestGuard.releaseSlot} once the response is over.
    */
   readonly slot?: ConcurrencySlot;
+  /** What the request spent of its key's credits, and in which balance period. */
+  readonly credits?: { readonly spent: number; readonly periodStart: number };
 }
 
 /** A request refused: status, headers and problem body to send, nothing else. */
@@ -241,7 +244,10 @@ export class RequestGuard {
     this.#missingDetail = `Send an API key in the ${headerName} header${this.#bearer ? " or as Authorization: Bearer" : ""}.`;
     // Counts the limiter keeps elsewhere (Redis) may be gone after a reconnection: the
     // quotas seeded so far are seeded again before their next decision.
-    limiter.onStateLost?.(() => this.#quotaSeeded.clear());
+    limiter.onStateLost?.(() => {
+      this.#quotaSeeded.clear();
+      this.#creditsSeeded.clear();
+    });
     this.#blocksLoaded = Promise.all([kg.syncBlocks(), kg.syncIpRules()]).then(() => {
       this.#blocksLoaded = undefined;
     });
@@ -341,6 +347,13 @@ export class RequestGuard {
         await this.#seedOnce(apiKey.quotaId, apiKey.orgId, startedAt);
       }
       const limits = this.#keyLimits.of(apiKey);
+      const terms =
+        limits.creditsIndex < 0
+          ? undefined
+          : (limits.policies[limits.creditsIndex] as LimitPolicy).credits;
+      if (terms !== undefined && this.#creditsSeedDue(apiKey.quotaId, terms, startedAt)) {
+        await this.#seedCreditsOnce(apiKey.quotaId, apiKey.orgId, terms, startedAt);
+      }
       const limitRequest: LimitRequest = {
         now: startedAt,
         client,
@@ -357,7 +370,12 @@ export class RequestGuard {
           if (!isQuotaSeedLost(lost)) throw lost;
           // Redis lost the key's month (restarted empty, flushed): counted from zero it
           // would hand the quota out again. Seed it from the store and ask once more.
-          await this.#seedOnce(apiKey.quotaId, apiKey.orgId, startedAt);
+          await Promise.all([
+            this.#seedOnce(apiKey.quotaId, apiKey.orgId, startedAt),
+            terms === undefined
+              ? undefined
+              : this.#seedCreditsOnce(apiKey.quotaId, apiKey.orgId, terms, startedAt),
+          ]);
           decision = await this.#limiter.decide(limitRequest);
         } catch (error) {
           if (!this.#failOpen) throw error;
@@ -377,11 +395,36 @@ export class RequestGuard {
       const headers = rateLimitHeaders(limits.headers, decision, startedAt, this.#headerStyle);
       if (decision.allowed) {
         this.#kg.instruments.decisionAllowed(); // metrics
-        return decision.slot === undefined
-          ? { allowed: true, apiKey, headers, request: guarded }
-          : { allowed: true, apiKey, headers, request: guarded, slot: decision.slot };
+        if (terms === undefined || cost === 0) {
+          return decision.slot === undefined
+            ? { allowed: true, apiKey, headers, request: guarded }
+            : { allowed: true, apiKey, headers, request: guarded, slot: decision.slot };
+        }
+        const state = decision.policies[limits.creditsIndex];
+        const periodStart = creditPeriod(terms, startedAt).start;
+        if (state !== undefined) {
+          this.#kg.webhooks.creditsSpent(
+            apiKey,
+            periodStart,
+            state.limit,
+            state.remaining,
+            startedAt,
+          );
+        }
+        return {
+          allowed: true,
+          apiKey,
+          headers,
+          request: guarded,
+          credits: { spent: cost, periodStart },
+          ...(decision.slot === undefined ? {} : { slot: decision.slot }),
+        };
       }
-      const wait = withHeader(headers, "retry-after", retryAfterSeconds(decision.retryAfterMs));
+      // Credits without a refill have no time to retry after (only a top-up helps).
+      const wait =
+        decision.retryAfterMs > 0 || decision.refusal !== "credits_exhausted"
+          ? withHeader(headers, "retry-after", retryAfterSeconds(decision.retryAfterMs))
+          : headers;
       if (decision.refusal === "ip_blocked") {
         return this.#refuse(
           "ip_blocked",
@@ -446,6 +489,9 @@ export class RequestGuard {
       // Only requests let through count toward the quota (a key's 429s and IP-blocked
       // 403s do not), whatever status the application then answered.
       charged: result.allowed && result.charged !== false,
+      ...(result.allowed && result.credits !== undefined
+        ? { credits: result.credits.spent, creditsPeriodStart: result.credits.periodStart }
+        : {}),
     });
   }
 
@@ -484,6 +530,47 @@ export class RequestGuard {
     this.#seeding.set(quotaId, seeding);
     return seeding;
   }
+
+  /**
+   * The first time this process sees a lineage's balance period, its spending starts from
+   * what the store recorded (one query per lineage per period), as a quota's month does.
+   */
+  async #seedCredits(
+    quotaId: string,
+    orgId: string,
+    terms: CreditTerms,
+    now: number,
+  ): Promise<void> {
+    const seed = this.#limiter.seedCredits;
+    const spentIn = this.#kg.store.creditsSpent;
+    if (seed === undefined) return;
+    const { start } = creditPeriod(terms, now);
+    const spent =
+      spentIn === undefined ? 0 : await spentIn.call(this.#kg.store, quotaId, new Date(start));
+    await seed.call(this.#limiter, quotaId, start, spent, orgId);
+    this.#creditsSeeded.set(quotaId, start);
+  }
+
+  #seedCreditsOnce(quotaId: string, orgId: string, terms: CreditTerms, now: number): Promise<void> {
+    const pending = this.#creditSeeding.get(quotaId);
+    if (pending !== undefined) return pending;
+    const seeding = this.#seedCredits(quotaId, orgId, terms, now).finally(() =>
+      this.#creditSeeding.delete(quotaId),
+    );
+    this.#creditSeeding.set(quotaId, seeding);
+    return seeding;
+  }
+
+  #creditsSeedDue(quotaId: string, terms: CreditTerms, now: number): boolean {
+    return (
+      this.#limiter.seedCredits !== undefined &&
+      this.#creditsSeeded.get(quotaId) !== creditPeriod(terms, now).start
+    );
+  }
+
+  readonly #creditSeeding = new Map<string, Promise<void>>();
+  /** Lineages whose balance was seeded from the store, and for which period. */
+  readonly #creditsSeeded = new Map<string, number>();
 
   /** Seeds under way, by quota id (bounded by the keys in use at once). */
   readonly #seeding = new Map<string, Promise<void>>();
@@ -580,12 +667,24 @@ export class RequestGuard {
     );
     const names = violated.map((policy) => policy.name);
     const code: ErrorCode =
-      decision.refusal === "quota_exceeded" || decision.refusal === "concurrency_limited"
+      decision.refusal === "credits_exhausted" ||
+      decision.refusal === "quota_exceeded" ||
+      decision.refusal === "concurrency_limited"
         ? decision.refusal
         : "rate_limited";
     const retry = headers["retry-after"];
     let detail: string;
-    if (code === "concurrency_limited") {
+    if (code === "credits_exhausted") {
+      const index = (decision.violated ?? []).find(
+        (i) => limits.policies[i]?.algorithm === "credits",
+      );
+      const state = index === undefined ? undefined : decision.policies[index];
+      const refill =
+        retry === undefined
+          ? "Add credits to continue."
+          : `They are refilled in ${retry} s, or add credits.`;
+      detail = `The key has ${state?.remaining ?? 0} credits left, too few for this request. ${refill}`;
+    } else if (code === "concurrency_limited") {
       detail = `Over the limit of ${violated.map(describePolicy).join(" and ")}. Retry when one of them has finished.`;
     } else if (code === "quota_exceeded") {
       const month = violated.find((policy) => policy.algorithm === "calendar-month");

@@ -3,7 +3,12 @@ import type { RateLimitAlgorithm, WindowDecision } from "../limits/window-decisi
 import type { KeyGuardInstruments } from "../metrics/keyguard-instruments.js";
 
 /** Why a limiter refused a request. */
-export type LimitRefusal = "ip_blocked" | "rate_limited" | "quota_exceeded" | "concurrency_limited";
+export type LimitRefusal =
+  | "ip_blocked"
+  | "rate_limited"
+  | "quota_exceeded"
+  | "credits_exhausted"
+  | "concurrency_limited";
 
 /**
  * The places an allowed request holds in its concurrency policies (`LimitDecision.slot`),
@@ -136,6 +141,18 @@ export interface Limiter {
    * limiter names the count under its hash tag).
    */
   seedQuota?(quotaId: string, monthStartMs: number, used: number, orgId?: string): Promise<void>;
+  /**
+   * Optional: start the credits of `quotaId` for the balance period beginning at
+   * `periodStartMs` (`creditPeriod(...).start`) at `spent` (what the store recorded),
+   * unless the limiter already counts more, as `seedQuota` does for the month. Once
+   * seeded, a count the limiter lost makes `decide` reject with `QuotaSeedLostError`.
+   */
+  seedCredits?(
+    quotaId: string,
+    periodStartMs: number,
+    spent: number,
+    orgId?: string,
+  ): Promise<void>;
   /**
    * Optional, for limiters whose state lives elsewhere (Redis): tells `listener` whenever
    * that state may have been lost (a reconnection, which may be to a server that restarted

@@ -235,6 +235,26 @@ export interface Store extends AuditLog {
    */
   listQuotaKeyIds(quotaId: string, usedSince: Date): Promise<string[]>;
 
+  /**
+   * Optional (a store without it cannot hold credits): credits spent by the rotation
+   * lineage `quotaId` in the balance period starting at `periodStart`, as the usage batches
+   * written so far recorded them (`UsageEvent.credits`). What a fresh process seeds with.
+   */
+  creditsSpent?(quotaId: string, periodStart: Date): Promise<number>;
+  /**
+   * Optional: adds `amount` credits to an active, unrotated key that has credits, in one
+   * transaction under the key's lock (concurrent top-ups all count). If a refill boundary
+   * passed since the balance's epoch, the epoch first moves to the latest boundary at or
+   * before `now` with the refill amount. The key as it was and is after (`record` gets
+   * both), or `undefined` when no such key exists at that moment (read it to tell why).
+   */
+  addCredits?(
+    id: string,
+    amount: number,
+    now: Date,
+    record?: EventRecord<ApiKeyChange>,
+  ): Promise<ApiKeyChange | undefined>;
+
   /** Writes a batch of usage events in one transaction (see the rules above). */
   insertUsageEvents(events: readonly UsageEvent[]): Promise<void>;
 

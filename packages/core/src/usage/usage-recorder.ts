@@ -48,6 +48,9 @@ interface PendingRow {
   timestamp: Date;
   requestCount: number;
   latencyTotal: number;
+  /** The balance period credits were spent in (absent: none spent). */
+  readonly creditsPeriodStart: number | undefined;
+  credits: number;
 }
 
 const countOf = (event: UsageEvent) => event.requestCount ?? 1;
@@ -100,12 +103,13 @@ export class UsageRecorder {
       latest.path === event.path &&
       latest.method === event.method &&
       latest.ipAddress === event.ipAddress &&
-      latest.charged === charged
+      latest.charged === charged &&
+      latest.creditsPeriodStart === event.creditsPeriodStart
     ) {
       this.#add(latest, event, requests);
       return;
     }
-    const id = `${event.keyId}\u0000${second}\u0000${event.statusCode}\u0000${charged ? 1 : 0}\u0000${event.method}\u0000${event.ipAddress ?? ""}\u0000${event.path}`;
+    const id = `${event.keyId}\u0000${second}\u0000${event.statusCode}\u0000${charged ? 1 : 0}\u0000${event.creditsPeriodStart ?? ""}\u0000${event.method}\u0000${event.ipAddress ?? ""}\u0000${event.path}`;
     const row = this.#pending.get(id);
     if (row !== undefined) {
       this.#add(row, event, requests);
@@ -130,6 +134,8 @@ export class UsageRecorder {
       timestamp: event.timestamp,
       requestCount: requests,
       latencyTotal: event.latencyMs * requests,
+      creditsPeriodStart: event.creditsPeriodStart,
+      credits: event.credits ?? 0,
     };
     this.#pending.set(id, created);
     this.#latestByKey.set(event.keyId, created);
@@ -176,6 +182,7 @@ export class UsageRecorder {
   #add(row: PendingRow, event: UsageEvent, requests: number): void {
     row.requestCount += requests;
     row.latencyTotal += event.latencyMs * requests;
+    row.credits += event.credits ?? 0;
     if (event.timestamp > row.timestamp) row.timestamp = event.timestamp;
   }
 
@@ -210,6 +217,9 @@ export class UsageRecorder {
         requestCount: row.requestCount,
         latencyMs: row.latencyTotal / row.requestCount,
         charged: row.charged,
+        ...(row.creditsPeriodStart === undefined || row.credits === 0
+          ? {}
+          : { credits: row.credits, creditsPeriodStart: row.creditsPeriodStart }),
       });
     }
     this.#pending = new Map();

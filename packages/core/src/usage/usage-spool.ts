@@ -324,6 +324,8 @@ interface SpoolLine {
   timestamp: number;
   requestCount: number;
   charged: boolean;
+  credits?: number;
+  creditsPeriodStart?: number;
 }
 
 function toLine(event: UsageEvent): SpoolLine {
@@ -338,6 +340,9 @@ function toLine(event: UsageEvent): SpoolLine {
     timestamp: event.timestamp.getTime(),
     requestCount: event.requestCount ?? 1,
     charged: event.charged ?? event.statusCode !== 429,
+    ...(event.credits === undefined || event.creditsPeriodStart === undefined
+      ? {}
+      : { credits: event.credits, creditsPeriodStart: event.creditsPeriodStart }),
   };
 }
 
@@ -370,7 +375,11 @@ function fromLine(line: string): UsageEvent | undefined {
     !Number.isSafeInteger(value.timestamp) ||
     !Number.isSafeInteger(value.requestCount) ||
     (value.requestCount as number) < 1 ||
-    typeof value.charged !== "boolean"
+    typeof value.charged !== "boolean" ||
+    (value.credits !== undefined &&
+      (!Number.isSafeInteger(value.credits) ||
+        (value.credits as number) < 1 ||
+        !Number.isSafeInteger(value.creditsPeriodStart)))
   ) {
     return undefined;
   }
@@ -385,5 +394,8 @@ function fromLine(line: string): UsageEvent | undefined {
     timestamp: new Date(value.timestamp as number),
     requestCount: value.requestCount as number,
     charged: value.charged,
+    ...(value.credits === undefined
+      ? {}
+      : { credits: value.credits, creditsPeriodStart: value.creditsPeriodStart as number }),
   };
 }

@@ -128,10 +128,10 @@ export const organizationLimitsSchema = z
     `limits may not be named ${CONCURRENCY_POLICY_NAME} (that is the concurrency cap's name)`,
   );
 
-/** A key's named windows: as an organization's, and none named `minute` or `month`. */
+/** A key's named windows: as an organization's, and none named `minute`, `month` or `credits`. */
 export const limitsSchema = organizationLimitsSchema.refine(
   (limits) => limits.every((limit) => !RESERVED_POLICY_NAMES.includes(limit.name)),
-  `limits may not be named ${RESERVED_POLICY_NAMES.join(", ")} (rate_limit_per_minute, monthly_limit and concurrency are those)`,
+  `limits may not be named ${RESERVED_POLICY_NAMES.join(", ")} (rate_limit_per_minute, monthly_limit, concurrency and credits are those)`,
 );
 
 export const scopesSchema = z
@@ -211,3 +211,37 @@ export function parseInput<T extends z.ZodType>(
     ...(field === undefined ? {} : { details: { field } }),
   });
 }
+
+const creditCount = (field: string, min: 0 | 1) =>
+  z
+    .number({ error: `${field} must be a number` })
+    .int(`${field} must be a whole number`)
+    .min(min, min === 0 ? `${field} must be 0 or more` : `${field} must be greater than 0`)
+    .max(Number.MAX_SAFE_INTEGER, `${field} must be at most ${Number.MAX_SAFE_INTEGER}`);
+
+/** A key's credits as callers give them: a balance, and maybe a refill. */
+export const creditsSchema = z
+  .object(
+    {
+      remaining: creditCount("credits.remaining", 0),
+      refill: z
+        .object(
+          {
+            amount: creditCount("credits.refill.amount", 1),
+            interval: z.enum(["daily", "monthly"], {
+              error: 'credits.refill.interval must be "daily" or "monthly"',
+            }),
+          },
+          { error: "credits.refill must be an object { amount, interval }" },
+        )
+        .strict()
+        .nullable()
+        .optional(),
+    },
+    { error: "credits must be an object { remaining, refill? } or null" },
+  )
+  .strict()
+  .nullable();
+
+/** How many credits a top-up adds. */
+export const creditsAmountSchema = creditCount("add", 1);

@@ -44,6 +44,11 @@ export const webhookConfigSchema = z
     perEndpointConcurrency: positiveInt("webhooks.perEndpointConcurrency", 64).default(2),
     /** `key.expiring` is sent this many days before a key's `expires_at`. */
     expiringDays: positiveInt("webhooks.expiringDays", 365).default(7),
+    /**
+     * `credits.low` is sent (once per key and balance period) when an allowed request leaves
+     * a key with at most this percentage of its period's credits (the grant, or the refill).
+     */
+    creditsLowPercent: positiveInt("webhooks.creditsLowPercent", 100).default(10),
     /** Delivered and failed deliveries (and their attempts) are deleted after this. */
     retentionDays: positiveInt("webhooks.retentionDays", 3650).default(30),
   })

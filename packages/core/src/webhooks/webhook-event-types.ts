@@ -8,8 +8,11 @@ import { EVENT_ACTION_NAMES } from "../events/event-actions.js";
  */
 export const STREAM_EVENT_TYPES: readonly string[] = EVENT_ACTION_NAMES;
 
-/** Raised by KeyGuard, not by a change: a key about to expire, a monthly quota used up. */
-export const NOTICE_EVENT_TYPES = ["key.expiring", "quota.exceeded"] as const;
+/**
+ * Raised by KeyGuard, not by a change: a key about to expire, a monthly quota used up, a
+ * key's credits running low.
+ */
+export const NOTICE_EVENT_TYPES = ["key.expiring", "quota.exceeded", "credits.low"] as const;
 
 export const WEBHOOK_EVENT_TYPES: readonly string[] = [
   ...STREAM_EVENT_TYPES,

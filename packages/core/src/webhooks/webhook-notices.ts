@@ -29,6 +29,9 @@ export class WebhookNotices {
   #lastScan = Number.NEGATIVE_INFINITY;
   /** (key, month) pairs this process raised (or saw raised) already: no repeat write. */
   readonly #quotaSeen = new LRUCache<string, true>({ max: 100_000 });
+  /** (lineage, balance period) pairs whose `credits.low` this process raised already. */
+  readonly #creditsSeen = new LRUCache<string, true>({ max: 100_000 });
+  readonly #creditsLowPercent: number;
   #pendingQuota: WebhookEventRecord[] = [];
 
   constructor(options: {
@@ -37,7 +40,10 @@ export class WebhookNotices {
     expiringDays: number;
     /** How often to look for expiring keys (a day's notice needs no second's precision). */
     scanIntervalMs: number;
+    /** `credits.low` at or below this percentage of a period's credits. */
+    creditsLowPercent: number;
   }) {
+    this.#creditsLowPercent = options.creditsLowPercent;
     this.#store = options.store;
     this.#clock = options.clock;
     this.#expiringDays = options.expiringDays;
@@ -70,6 +76,43 @@ export class WebhookNotices {
           resets_at: new Date(month.end).toISOString(),
         },
         notice: { kind: "quota.exceeded", subjectId: key.id, period: start },
+      }),
+    );
+  }
+
+  /**
+   * An allowed request left the key `remaining` of `limit` credits for the balance period
+   * starting at `periodStart` (request path: memory only). Once per rotation lineage and
+   * period (the notice is recorded under the lineage's id, the balance's owner).
+   */
+  creditsSpent(
+    key: ApiKeyInfo,
+    periodStart: number,
+    limit: number,
+    remaining: number,
+    now: number,
+  ): void {
+    if (remaining * 100 > limit * this.#creditsLowPercent) return;
+    const seen = `${key.quotaId}:${periodStart}`;
+    if (this.#creditsSeen.has(seen) || this.#pendingQuota.length >= MAX_PENDING_QUOTA_NOTICES) {
+      return;
+    }
+    this.#creditsSeen.set(seen, true);
+    const refill = key.credits?.refill ?? null;
+    this.#pendingQuota.push(
+      webhookEvent({
+        id: timeOrderedId(now),
+        type: "credits.low",
+        createdAt: new Date(now),
+        data: {
+          key: { id: key.id, org_id: key.orgId, label: key.label, prefix: key.prefix },
+          remaining,
+          period_credits: limit,
+          threshold_percent: this.#creditsLowPercent,
+          period_start: new Date(periodStart).toISOString(),
+          refill: refill === null ? null : { amount: refill.amount, interval: refill.interval },
+        },
+        notice: { kind: "credits.low", subjectId: key.quotaId, period: new Date(periodStart) },
       }),
     );
   }

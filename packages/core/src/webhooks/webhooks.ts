@@ -88,6 +88,7 @@ export class Webhooks {
             store: options.store,
             clock: options.clock,
             expiringDays: options.config.expiringDays,
+            creditsLowPercent: options.config.creditsLowPercent,
             scanIntervalMs: Math.min(EXPIRING_SCAN_MS, options.config.pollIntervalMs * 60),
           });
   }
@@ -187,6 +188,23 @@ export class Webhooks {
   /** The request pipeline refused a key for its monthly quota (memory only, no I/O). */
   quotaExceeded(key: ApiKeyInfo, now: number): void {
     if (this.#dispatcher !== undefined) this.#notices?.quotaExceeded(key, now);
+  }
+
+  /**
+   * An allowed request left a key `remaining` of its period's `limit` credits (the period
+   * starting at `periodStart`): `credits.low` once it is at or below the threshold
+   * (memory only, no I/O).
+   */
+  creditsSpent(
+    key: ApiKeyInfo,
+    periodStart: number,
+    limit: number,
+    remaining: number,
+    now: number,
+  ): void {
+    if (this.#dispatcher !== undefined) {
+      this.#notices?.creditsSpent(key, periodStart, limit, remaining, now);
+    }
   }
 
   /**

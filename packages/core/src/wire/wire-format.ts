@@ -1,7 +1,9 @@
 import type { ApiKeyInfo } from "../domain/api-key.js";
+import { type CreditBalance, creditTerms } from "../domain/key-credits.js";
 import type { Organization } from "../domain/organization.js";
 import type { KeyGuardStats } from "../domain/stats.js";
 import type { KeyUsage } from "../keyguard.js";
+import { creditPeriod } from "../limits/credit-balance.js";
 import type { ConcurrencySpec, LimitSpec } from "../limits/limit-policy.js";
 import type { IpBlock } from "../ports/limiter.js";
 import type { ApiKeyStatus } from "../ports/store.js";
@@ -103,6 +105,43 @@ export interface ApiKeyWire {
   readonly last_used_at: string | null;
   /** CIDRs the key may be used from; `null`: anywhere. */
   readonly allowed_ips: string[] | null;
+  /** Prepaid credits; `null`: none. */
+  readonly credits: CreditsWire | null;
+}
+
+/**
+ * A key's credits as sent: what is left of the current period's (`null` where it was not
+ * looked up), the period's credits, when it began and when the next refill comes.
+ */
+export interface CreditsWire {
+  readonly remaining: number | null;
+  readonly period_credits: number;
+  readonly period_start: string;
+  readonly refills_at: string | null;
+  readonly refill: { readonly amount: number; readonly interval: "daily" | "monthly" } | null;
+}
+
+/** A key's credits as sent, with `balance` (`KeyGuard.creditBalance`) when looked up. */
+export function toCreditsWire(
+  key: ApiKeyInfo,
+  now: number,
+  balance?: CreditBalance,
+): CreditsWire | null {
+  const credits = key.credits;
+  if (credits === undefined || credits === null) return null;
+  const period = creditPeriod(creditTerms(credits), now);
+  const start = balance?.periodStart.getTime() ?? period.start;
+  const end = balance === undefined ? period.end : balance.refillsAt?.getTime();
+  return {
+    remaining: balance?.remaining ?? null,
+    period_credits: balance?.periodCredits ?? period.limit,
+    period_start: new Date(start).toISOString(),
+    refills_at: end === undefined ? null : new Date(end).toISOString(),
+    refill:
+      credits.refill === null
+        ? null
+        : { amount: credits.refill.amount, interval: credits.refill.interval },
+  };
 }
 
 export interface StatsWire {
@@ -163,8 +202,11 @@ function keyStatus(key: ApiKeyInfo, now: number): ApiKeyStatus {
   return "active";
 }
 
-/** A key as sent; `now` decides whether it shows as expired. */
-export function toApiKeyWire(key: ApiKeyInfo, now: number): ApiKeyWire {
+/**
+ * A key as sent; `now` decides whether it shows as expired. `balance` (from
+ * `KeyGuard.creditBalance`) fills in `credits.remaining`.
+ */
+export function toApiKeyWire(key: ApiKeyInfo, now: number, balance?: CreditBalance): ApiKeyWire {
   return {
     id: key.id,
     org_id: key.orgId,
@@ -183,6 +225,7 @@ export function toApiKeyWire(key: ApiKeyInfo, now: number): ApiKeyWire {
     last_used_at: isoOrNull(key.lastUsedAt),
     allowed_ips:
       key.allowedIps === undefined || key.allowedIps === null ? null : [...key.allowedIps],
+    credits: toCreditsWire(key, now, balance),
   };
 }
 

@@ -43,7 +43,7 @@ end
 
 local window_count = count_in_window
 local function count_in_window(key, algorithm, now, limit, window, count, cost, write)
-  if algorithm == 5 then return count_slots(key, now, limit, window, count, write) end
+  if algorithm == 6 then return count_slots(key, now, limit, window, count, write) end
   return window_count(key, algorithm, now, limit, window, count, cost, write)
 end
 `;

@@ -27,10 +27,11 @@ export const OUTCOME = {
  *
  * KEYS: [1..n] each policy's counter, [n+1] the client's block hash (left out on Redis
  * Cluster, where it lives in another slot).
- * ARGV: now, path, number of requests, cost, 1 if the caller seeded this month's quota
- * (`SEED_QUOTA_LUA` creates the count, so it exists from then on) else 0, n; then per
- * policy: algorithm number, limit, window ms (the month's end for a calendar month),
- * 1 enforce / 0 shadow; last, the base name of the concurrency slots the call takes (see
+ * ARGV: now, path, number of requests, cost, what the caller seeded (`SEED_QUOTA_LUA`
+ * creates the count, so it exists from then on): 1 this month's quota, 2 the credits'
+ * balance period, 3 both, 0 neither; n; then per policy: algorithm number, limit, window
+ * ms (the month's end for a calendar month, the next refill or 0 for credits), 1 enforce /
+ * 0 shadow; last, the base name of the concurrency slots the call takes (see
  * `CONCURRENCY_SLOTS_LUA`; a concurrency cap's "window" is its slots' lease).
  *
  * Reply when a seeded count is missing: {OUTCOME.quotaSeedLost}. Redis lost it (restarted
@@ -47,7 +48,9 @@ export const DECIDE_LUA = `${WINDOW_ALGORITHMS_LUA}${CONCURRENCY_SLOTS_LUA}${IP_
 local now = tonumber(ARGV[1])
 local count = tonumber(ARGV[3])
 local cost = tonumber(ARGV[4])
-local seeded = ARGV[5] == '1'
+local seeds = tonumber(ARGV[5])
+local seeded = seeds % 2 == 1
+local credits_seeded = seeds >= 2
 local n = tonumber(ARGV[6])
 slot_base = ARGV[7 + 4 * n] or ''
 
@@ -64,6 +67,9 @@ for i = 1, n do
   windows[i] = tonumber(ARGV[base + 3])
   enforced[i] = ARGV[base + 4] == '1'
   if algorithms[i] == 4 and seeded and redis.call('EXISTS', KEYS[i]) == 0 then
+    return {${OUTCOME.quotaSeedLost}}
+  end
+  if algorithms[i] == 5 and credits_seeded and redis.call('EXISTS', KEYS[i]) == 0 then
     return {${OUTCOME.quotaSeedLost}}
   end
 end
@@ -140,13 +146,14 @@ export function decodeDecideReply(
     const { limit } = policies[i] as LimitPolicy;
     takes[i] = Number(reply[at]);
     charged[i] = Number(reply[at + 1]);
+    // -1: refused with nothing to wait for (credits without a refill).
     const retryAfterMs = Number(reply[at + 4]);
     after[i] = {
       allowed: retryAfterMs === 0,
       limit,
       remaining: Number(reply[at + 2]),
       resetAtMs: Number(reply[at + 3]),
-      retryAfterMs,
+      retryAfterMs: Math.max(0, retryAfterMs),
     };
     pairsAt[i] = at + 5;
     at += 5 + 2 * (charged[i] as number);

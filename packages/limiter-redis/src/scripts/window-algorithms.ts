@@ -1,3 +1,5 @@
+import { CREDITS_LUA } from "./credits.js";
+
 /**
  * The policy algorithms in Lua, with the same arithmetic as core's pure functions
  * (`checkSlidingWindowLog`, `checkSlidingWindowCounter`, `checkGcra`, `checkMonthlyQuota`),
@@ -173,7 +175,8 @@ local function calendar_month(key, now, limit, month_end, count, cost, write)
   return reply
 end
 
-local ALGORITHMS = { sliding_log, sliding_counter, gcra, calendar_month }
+${CREDITS_LUA}
+local ALGORITHMS = { sliding_log, sliding_counter, gcra, calendar_month, credits_balance }
 
 local function count_in_window(key, algorithm, now, limit, window, count, cost, write)
   return ALGORITHMS[algorithm](key, now, limit, window, count, cost, write)
@@ -186,6 +189,7 @@ export const ALGORITHM_NUMBER = {
   "sliding-window-counter": 2,
   gcra: 3,
   "calendar-month": 4,
+  credits: 5,
   /** Counted by `CONCURRENCY_SLOTS_LUA`, which wraps `count_in_window`. */
-  concurrency: 5,
+  concurrency: 6,
 } as const;

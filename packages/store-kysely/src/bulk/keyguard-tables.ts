@@ -31,6 +31,7 @@ export const KEYGUARD_TABLES: readonly KeyGuardTable[] = [
   { name: "webhook_attempts", key: ["id"] },
   { name: "webhook_notices", key: ["kind", "subject_id", "period"] },
   { name: "ip_rules", key: ["id"] },
+  { name: "credit_spending", key: ["quota_id", "period_start"] },
 ];
 
 /**

@@ -17,6 +17,7 @@ import { webhooks } from "./0013-webhooks.js";
 import { changeNotices } from "./0014-change-notices.js";
 import { limitPolicies } from "./0015-limit-policies.js";
 import { ipRules } from "./0016-ip-rules.js";
+import { keyCredits } from "./0017-key-credits.js";
 import { concurrencyLimits } from "./0018-concurrency-limits.js";
 import { withSchemaScopedIntrospection } from "./schema-scoped-introspection.js";
 
@@ -38,6 +39,7 @@ function migrationsFor(dialect: SqlDialect): Record<string, Migration> {
     "0014_change_notices": changeNotices(dialect),
     "0015_limit_policies": limitPolicies(),
     "0016_ip_rules": ipRules(dialect),
+    "0017_key_credits": keyCredits(dialect),
     "0018_concurrency_limits": concurrencyLimits(dialect),
   };
 }
