@@ -128,6 +128,8 @@ export {
   type TimingCell,
 } from "./metrics/histogram-family.js";
 export {
+  // The class itself (the public entry has its type): backends' tests build their own.
+  KeyGuardInstruments,
   REDIS_SCRIPTS,
   type RedisScript,
   WEBHOOK_DELIVERY_RESULTS,

@@ -1,4 +1,4 @@
-import { KeyGuardInstruments } from "@keyguard/core";
+import { KeyGuardInstruments } from "@keyguard/core/internal";
 import {
   cleanedRedisPrefixes,
   redisAvailable,

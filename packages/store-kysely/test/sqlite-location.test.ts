@@ -100,6 +100,7 @@ describe("SQLite file handling", () => {
       { name: "0014_change_notices" },
       { name: "0015_limit_policies" },
       { name: "0016_ip_rules" },
+      { name: "0017_key_credits" },
       { name: "0018_concurrency_limits" },
     ]);
     db.close();
