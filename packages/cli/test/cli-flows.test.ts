@@ -115,6 +115,9 @@ describe.each(cliBackends)("keyguard CLI on $name", (backend) => {
         "last_used_at",
         "allowed_ips",
         "limits",
+        "concurrency",
+        "concurrency_mode",
+        "credits",
       ].sort(),
     );
     expect(listed.items[0].created_at).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
@@ -122,6 +125,8 @@ describe.each(cliBackends)("keyguard CLI on $name", (backend) => {
 
     const orgs = json(await run(["list-orgs", "--json"])).items;
     expect(Object.keys(orgs[0]).sort()).toEqual([
+      "concurrency",
+      "concurrency_mode",
       "created_at",
       "id",
       "key_count",

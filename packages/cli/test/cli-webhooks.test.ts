@@ -91,7 +91,7 @@ describe.each(backends)("keyguard webhook commands on $name", (backend) => {
         ["add-webhook", "https://example.com/", "--events", "key.exploded"],
         1,
         expect.stringMatching(
-          /^keyguard: --events: key\.exploded is not an event KeyGuard sends; use \* or one of .*quota\.exceeded\n$/,
+          /^keyguard: --events: key\.exploded is not an event KeyGuard sends; use \* or one of .*quota\.exceeded, credits\.low\n$/,
         ) as never,
       ],
       [

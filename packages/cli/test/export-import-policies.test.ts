@@ -178,7 +178,7 @@ describe.each(cliBackends)(
         ],
         [
           file({ limits: [{ ...window, name: "minute" }] }),
-          "line 6: api_keys[0].limits may not be named minute or month (rate_limit_per_minute and monthly_limit are those)",
+          "line 6: api_keys[0].limits may not be named minute, month, concurrency, credits (rate_limit_per_minute, monthly_limit, concurrency and credits are those)",
         ],
         [file({ limits: [window, window] }), "line 6: api_keys[0].limits must have unique names"],
         [

@@ -76,7 +76,7 @@ const organizationLimits = z
 /** A key's: the same, and none named like the key's own minute and month. */
 const keyLimits = organizationLimits.refine(
   (limits) => limits.every((limit) => !RESERVED_POLICY_NAMES.includes(limit.name)),
-  `may not be named ${RESERVED_POLICY_NAMES.join(" or ")} (rate_limit_per_minute and monthly_limit are those)`,
+  `may not be named ${RESERVED_POLICY_NAMES.join(", ")} (rate_limit_per_minute, monthly_limit, concurrency and credits are those)`,
 );
 
 const organization = z.strictObject({
