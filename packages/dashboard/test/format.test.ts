@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
+  formatCredits,
   formatKeyLimits,
   formatPercent,
   formatRelative,
@@ -30,6 +31,27 @@ describe("formatting", () => {
         ],
       }),
     ).toBe("minute=60/1m burst=10/1s day=5000/1d (shadow) month=10000");
+  });
+
+  it("shows a concurrency cap and credits among the limits", () => {
+    const credits = {
+      remaining: 7,
+      period_credits: 10,
+      period_start: "2026-12-01T00:00:00.000Z",
+      refills_at: "2027-01-01T00:00:00.000Z",
+      refill: { amount: 10, interval: "monthly" as const },
+    };
+    expect(
+      formatKeyLimits({
+        rate_limit_per_minute: 60,
+        monthly_limit: null,
+        limits: [],
+        concurrency: 5,
+        concurrency_mode: "shadow",
+        credits,
+      }),
+    ).toBe("minute=60/1m concurrency=5 (shadow) credits=7/10 (refill 10 monthly)");
+    expect(formatCredits({ ...credits, remaining: null, refill: null })).toBe("10");
   });
 
   it("reads limits back, and names a bad entry", () => {

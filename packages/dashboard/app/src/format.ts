@@ -1,4 +1,4 @@
-import type { LimitWire } from "./wire.js";
+import type { CreditsWire, LimitWire } from "./wire.js";
 
 /** Formatting for the screens: pure functions of their inputs (tested without a browser). */
 
@@ -22,11 +22,30 @@ export function formatKeyLimits(key: {
   readonly rate_limit_per_minute: number;
   readonly monthly_limit: number | null;
   readonly limits: readonly LimitWire[];
+  readonly concurrency?: number | null;
+  readonly concurrency_mode?: "enforce" | "shadow" | null;
+  readonly credits?: CreditsWire | null;
 }): string {
   const parts = [`minute=${key.rate_limit_per_minute}/1m`];
   for (const limit of key.limits) parts.push(formatLimit(limit));
+  if (key.concurrency != null) {
+    const shadow = key.concurrency_mode === "shadow" ? " (shadow)" : "";
+    parts.push(`concurrency=${key.concurrency}${shadow}`);
+  }
   if (key.monthly_limit !== null) parts.push(`month=${key.monthly_limit}`);
+  if (key.credits != null) parts.push(`credits=${formatCredits(key.credits)}`);
   return parts.join(" ");
+}
+
+/** Credits as `left/of` (or `of` where what is left was not looked up), and the refill. */
+export function formatCredits(credits: CreditsWire): string {
+  const amount =
+    credits.remaining === null
+      ? String(credits.period_credits)
+      : `${credits.remaining}/${credits.period_credits}`;
+  return credits.refill === null
+    ? amount
+    : `${amount} (refill ${credits.refill.amount} ${credits.refill.interval})`;
 }
 
 export function formatLimit(limit: LimitWire): string {

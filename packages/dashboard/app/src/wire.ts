@@ -31,6 +31,19 @@ export interface ApiKeyWire {
   readonly expires_at: string | null;
   readonly last_used_at: string | null;
   readonly allowed_ips: readonly string[] | null;
+  /** Most requests in flight at once; null: no cap (absent from older servers). */
+  readonly concurrency?: number | null;
+  readonly concurrency_mode?: "enforce" | "shadow" | null;
+  readonly credits?: CreditsWire | null;
+}
+
+/** A key's prepaid credits: `remaining` is live on a key's own page (null in listings). */
+export interface CreditsWire {
+  readonly remaining: number | null;
+  readonly period_credits: number;
+  readonly period_start: string;
+  readonly refills_at: string | null;
+  readonly refill: { readonly amount: number; readonly interval: "daily" | "monthly" } | null;
 }
 
 export interface CreatedApiKeyWire extends ApiKeyWire {

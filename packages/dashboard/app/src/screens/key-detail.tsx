@@ -5,7 +5,13 @@ import { ProblemBanner } from "../components/problem-banner.js";
 import { RawKeyNotice } from "../components/raw-key-notice.js";
 import { StatCard } from "../components/stat-card.js";
 import { UsageChart } from "../components/usage-chart.js";
-import { formatCount, formatKeyLimits, formatRelative, formatTime } from "../format.js";
+import {
+  formatCount,
+  formatCredits,
+  formatKeyLimits,
+  formatRelative,
+  formatTime,
+} from "../format.js";
 import { hrefOf } from "../route.js";
 import { usageSeries, usageTotals } from "../usage-series.js";
 import { useLoad } from "../use-load.js";
@@ -29,6 +35,7 @@ export function KeyDetail(props: { readonly id: string }) {
   const [error, setError] = useState<unknown>(undefined);
   const [rotated, setRotated] = useState<CreatedApiKeyWire | undefined>(undefined);
   const [grace, setGrace] = useState("0");
+  const [topUp, setTopUp] = useState("");
   const series = useMemo(
     () =>
       usage.data === undefined
@@ -75,6 +82,8 @@ export function KeyDetail(props: { readonly id: string }) {
         <dd>{k.org_name}</dd>
         <dt>Limits</dt>
         <dd data-testid="key-limits">{formatKeyLimits(k)}</dd>
+        <dt>Credits</dt>
+        <dd data-testid="key-credits">{k.credits == null ? "none" : formatCredits(k.credits)}</dd>
         <dt>Scopes</dt>
         <dd>{k.scopes.length === 0 ? "none" : k.scopes.join(" ")}</dd>
         <dt>Allowed IPs</dt>
@@ -120,6 +129,32 @@ export function KeyDetail(props: { readonly id: string }) {
             onConfirm={() => act(() => client.delete(path))}
           />
         </div>
+      ) : null}
+      {k.status === "active" && k.credits != null ? (
+        <form
+          class="inline-form"
+          onSubmit={(event) => {
+            event.preventDefault();
+            const add = topUp.trim();
+            void act(async () => {
+              if (!/^\d{1,15}$/.test(add) || Number(add) < 1) {
+                throw new Error("Credits to add must be a whole number from 1.");
+              }
+              await client.post(`${path}/credits`, { add: Number(add) });
+              setTopUp("");
+            });
+          }}
+        >
+          <label for="top-up">Add credits</label>
+          <input
+            id="top-up"
+            inputMode="numeric"
+            size={10}
+            value={topUp}
+            onInput={(e) => setTopUp(e.currentTarget.value)}
+          />
+          <button type="submit">Add</button>
+        </form>
       ) : null}
       {editing ? (
         <div class="panel">
