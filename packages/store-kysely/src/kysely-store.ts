@@ -48,7 +48,7 @@ import {
   type Transaction,
   type Updateable,
 } from "kysely";
-import { apiKeyFromRow, apiKeyRow, creditColumns, readCredits } from "./api-key-row.js";
+import { apiKeyFromRow, apiKeyRow, creditColumns } from "./api-key-row.js";
 import {
   appendAuditEvent,
   deleteAuditEventsBefore,
@@ -318,43 +318,26 @@ export class KyselyStore implements Store {
     );
   }
 
-  /** The row as it was (PostgreSQL: `FOR UPDATE`), the update, the row as it is, the event. */
   updateOrganizationLimits(
     id: string,
     limits: readonly LimitSpec[],
     record?: EventRecord<OrganizationChange>,
   ): Promise<Organization | undefined> {
-    const db = this.db;
-    const postgres = this.dialect === "postgres";
-    const toOrganization = (row: Selectable<OrganizationsTable>) => this.#toOrganization(row);
-    const audit = this.#audit.bind(this);
-    return this.#run(() =>
-      this.#transact(function* () {
-        const byId = db.selectFrom("organizations").selectAll().where("id", "=", id);
-        const before = (yield first((postgres ? byId.forUpdate() : byId).compile())) as
-          | Selectable<OrganizationsTable>
-          | undefined;
-        if (before === undefined) return undefined;
-        yield run(
-          db
-            .updateTable("organizations")
-            .set({ limits: writeLimits(limits) })
-            .where("id", "=", id)
-            .compile(),
-        );
-        const after = toOrganization(
-          (yield first(byId.compile())) as Selectable<OrganizationsTable>,
-        );
-        yield* audit(record?.({ before: toOrganization(before), after }));
-        return after;
-      }),
-    );
+    return this.#updateOrganizationColumns(id, { limits: writeLimits(limits) }, record);
   }
 
-  /** The row as it was (PostgreSQL: `FOR UPDATE`), the update, the row as it is, the event. */
   updateOrganizationConcurrency(
     id: string,
     concurrency: ConcurrencySpec | null,
+    record?: EventRecord<OrganizationChange>,
+  ): Promise<Organization | undefined> {
+    return this.#updateOrganizationColumns(id, concurrencyColumns(concurrency), record);
+  }
+
+  /** The row as it was (PostgreSQL: `FOR UPDATE`), the update, the row as it is, the event. */
+  #updateOrganizationColumns(
+    id: string,
+    values: Updateable<OrganizationsTable>,
     record?: EventRecord<OrganizationChange>,
   ): Promise<Organization | undefined> {
     const db = this.db;
@@ -368,13 +351,7 @@ export class KyselyStore implements Store {
           | Selectable<OrganizationsTable>
           | undefined;
         if (before === undefined) return undefined;
-        yield run(
-          db
-            .updateTable("organizations")
-            .set(concurrencyColumns(concurrency))
-            .where("id", "=", id)
-            .compile(),
-        );
+        yield run(db.updateTable("organizations").set(values).where("id", "=", id).compile());
         const after = toOrganization(
           (yield first(byId.compile())) as Selectable<OrganizationsTable>,
         );
