@@ -30,11 +30,7 @@ export type { IpRuleInput } from "./ip-rules/ip-rule-service.js";
 export {
   KeyGuard,
   type KeyGuardOptions,
-  type KeyUsage,
   type SecretRotation,
-  type ShadowRefusal,
-  type VerifyOutcome,
-  type VerifyResult,
 } from "./keyguard.js";
 export type {
   ApiKeyListing,
@@ -45,21 +41,23 @@ export type {
   RotatedApiKey,
   UpdateApiKeyInput,
 } from "./keys/api-key-service.js";
+export type { VerifyOutcome, VerifyResult } from "./keys/key-verifier.js";
 export type { RefillInterval } from "./limits/credit-balance.js";
 export type { ConcurrencySpec, LimitSpec } from "./limits/limit-policy.js";
+export type { ShadowRefusal } from "./limits/shadow-refusal.js";
 export type { KeyGuardInstruments } from "./metrics/keyguard-instruments.js";
 export type { MetricsEndpointOptions } from "./metrics/metrics-endpoint.js";
 export { METER_NAME, reportToOpenTelemetry } from "./metrics/open-telemetry-bridge.js";
 export { answerClientError } from "./pipeline/client-error.js";
+export type { GuardRequest } from "./pipeline/guard-request.js";
 export type { IpRateLimit, IpRateLimitResult, IpRateLimitRule } from "./pipeline/ip-rate-limit.js";
 export type { ProblemDetails } from "./pipeline/problem-details.js";
+export type { RequestCost } from "./pipeline/request-cost.js";
 export type {
   GuardAllowed,
   GuardOptions,
   GuardRefused,
-  GuardRequest,
   GuardResult,
-  RequestCost,
   RequestGuard,
 } from "./pipeline/request-guard.js";
 export type { ChangeFeed, KeyGuardChange } from "./ports/change-feed.js";
@@ -67,6 +65,7 @@ export type { IpBlock, Limiter } from "./ports/limiter.js";
 export type { OrganizationListFilter, Store } from "./ports/store.js";
 export type { WebhookDelivery } from "./ports/webhook-store.js";
 export type { SecretCheck } from "./secrets/secret-check.js";
+export type { KeyUsage } from "./usage/key-usage.js";
 export type { UsageMaintenanceTotals } from "./usage/usage-maintenance.js";
 export type { UsageOverview, UsageOverviewHour } from "./usage/usage-overview.js";
 export type { UsageRecorderStats } from "./usage/usage-recorder.js";
@@ -77,6 +76,7 @@ export {
   SuppressedErrors,
 } from "./util/background-error.js";
 export type { Clock } from "./util/clock.js";
+export type { WebhookAttemptResult } from "./webhooks/webhook-dispatcher.js";
 export { WEBHOOK_EVENT_TYPES } from "./webhooks/webhook-event-types.js";
 export {
   DEFAULT_SIGNATURE_TOLERANCE_SECONDS,
@@ -88,9 +88,4 @@ export {
   WebhookSignatureError,
   type WebhookSignatureFailure,
 } from "./webhooks/webhook-signature.js";
-export type {
-  CreatedWebhookEndpoint,
-  WebhookAttemptResult,
-  WebhookEndpoint,
-  Webhooks,
-} from "./webhooks/webhooks.js";
+export type { CreatedWebhookEndpoint, WebhookEndpoint, Webhooks } from "./webhooks/webhooks.js";

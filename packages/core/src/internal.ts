@@ -189,7 +189,8 @@ export {
   type RateLimitHeaderStyle,
   rateLimitHeaders,
 } from "./pipeline/rate-limit-headers.js";
-export { checkCostOption, costOf, type GuardedRequest } from "./pipeline/request-guard.js";
+export { checkCostOption } from "./pipeline/request-cost.js";
+export type { GuardedRequest } from "./pipeline/request-guard.js";
 export { missingScopes } from "./pipeline/require-scopes.js";
 export type { AuditEventFilter, AuditLog, EventRecord } from "./ports/audit-log.js";
 export type {
@@ -200,6 +201,7 @@ export type {
   LimitSubject,
   PolicyState,
 } from "./ports/limiter.js";
+export type { ListPage } from "./ports/list-page.js";
 export type {
   ApiKeyChange,
   ApiKeyListFilter,
@@ -208,7 +210,6 @@ export type {
   ApiKeyStatus,
   IpBlockFilter,
   KeyHashSchemeCount,
-  ListPage,
   OrganizationChange,
   OrganizationStatusChange,
   RotatedKeys,

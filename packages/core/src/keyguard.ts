@@ -1,15 +1,13 @@
 import type { Registry } from "prom-client";
 import { type BlockOptions, IpBlockService } from "./blocks/ip-block-service.js";
-import { type CachedLookup, VerificationCache } from "./cache/verification-cache.js";
+import { VerificationCache } from "./cache/verification-cache.js";
 import type { KeyGuardConfig } from "./config/keyguard-config.js";
-import { type ApiKeyInfo, type StoredApiKey, toApiKeyInfo } from "./domain/api-key.js";
+import { type ApiKeyInfo, toApiKeyInfo } from "./domain/api-key.js";
 import type { IpRule, IpRuleAction } from "./domain/ip-rule.js";
 import type { CreditBalance } from "./domain/key-credits.js";
 import type { Organization } from "./domain/organization.js";
 import type { KeyGuardStats } from "./domain/stats.js";
-import type { UsageBucket } from "./domain/usage-bucket.js";
 import type { UsageEvent } from "./domain/usage-event.js";
-import type { ErrorCode } from "./errors/error-codes.js";
 import { isKeyGuardError, KeyGuardError } from "./errors/keyguard-error.js";
 import { runAsActor } from "./events/actor-context.js";
 import { type AuditEventQuery, parseAuditEventQuery } from "./events/audit-event-query.js";
@@ -29,12 +27,13 @@ import {
   type RotatedApiKey,
   type UpdateApiKeyInput,
 } from "./keys/api-key-service.js";
-import { type ImportedKeyCandidates, ImportedKeyLookup } from "./keys/imported-key-lookup.js";
-import { isWellFormedKey } from "./keys/key-format.js";
+import { ImportedKeyLookup } from "./keys/imported-key-lookup.js";
 import { isLegacyHashScheme } from "./keys/key-hash-scheme.js";
 import { createKeyHasher, type KeyHasher } from "./keys/key-hasher.js";
+import { KeyVerifier, type VerifyResult } from "./keys/key-verifier.js";
 import { type CreditTerms, creditPeriod, creditsRemaining } from "./limits/credit-balance.js";
 import { type ConcurrencySpec, creditsPolicy, type LimitSpec } from "./limits/limit-policy.js";
+import type { ShadowRefusal } from "./limits/shadow-refusal.js";
 import { instrumentLimiter, instrumentStore } from "./metrics/instrumented-ports.js";
 import { KeyGuardInstruments } from "./metrics/keyguard-instruments.js";
 import { createPrometheusRegistry } from "./metrics/prometheus-registry.js";
@@ -44,14 +43,17 @@ import {
   createClientAddressResolver,
   forwardedForOf,
 } from "./pipeline/client-address.js";
+import type { GuardContext } from "./pipeline/guard-context.js";
+import type { GuardRequest } from "./pipeline/guard-request.js";
 import { IpRateLimit, type IpRateLimitRule } from "./pipeline/ip-rate-limit.js";
-import { type GuardOptions, type GuardRequest, RequestGuard } from "./pipeline/request-guard.js";
+import { type GuardOptions, RequestGuard } from "./pipeline/request-guard.js";
 import { trustsNoProxy } from "./pipeline/trusted-proxies.js";
 import type { ChangeFeed, KeyGuardChange } from "./ports/change-feed.js";
 import type { IpBlock, Limiter } from "./ports/limiter.js";
 import type { OrganizationListFilter, Store } from "./ports/store.js";
 import { checkSecrets, type SecretCheck } from "./secrets/secret-check.js";
 import { secretFingerprint, shortFingerprint } from "./secrets/secret-fingerprint.js";
+import type { KeyUsage } from "./usage/key-usage.js";
 import { UsageMaintenance, type UsageMaintenanceTotals } from "./usage/usage-maintenance.js";
 import { TOP_KEYS, type UsageOverview } from "./usage/usage-overview.js";
 import { UsageRecorder, type UsageRecorderStats } from "./usage/usage-recorder.js";
@@ -65,14 +67,6 @@ import {
 import { type Clock, systemClock } from "./util/clock.js";
 import { webhookConfigSchema } from "./webhooks/webhook-config.js";
 import { Webhooks } from "./webhooks/webhooks.js";
-
-/** A request a shadow policy would have refused (see `KeyGuardOptions.onShadowRefusal`). */
-export interface ShadowRefusal {
-  readonly keyId: string;
-  readonly orgId: string;
-  /** The policy's name as answers list it (`org.<name>` for an organization's). */
-  readonly policy: string;
-}
 
 export interface KeyGuardOptions {
   /** A validated configuration (see `resolveConfig`). */
@@ -112,46 +106,6 @@ export interface KeyGuardOptions {
    */
   readonly usageSpool?: UsageSpool;
 }
-
-/** One key's requests per UTC hour since a time; hours without requests are zero-filled. */
-export interface KeyUsage {
-  readonly key: ApiKeyInfo;
-  readonly since: Date;
-  readonly buckets: readonly UsageBucket[];
-}
-
-/** Why a raw key was or was not accepted. */
-export type VerifyOutcome =
-  | "valid"
-  | "missing"
-  | "malformed"
-  | "unknown"
-  | "revoked"
-  | "expired"
-  | "organization_suspended";
-
-export type VerifyResult =
-  | { readonly outcome: "valid"; readonly key: ApiKeyInfo }
-  | {
-      readonly outcome: Exclude<VerifyOutcome, "valid">;
-      /** The error code a request with this key is refused with. */
-      readonly code: ErrorCode;
-    };
-
-const REFUSALS = {
-  missing: { outcome: "missing", code: "missing_api_key" },
-  malformed: { outcome: "malformed", code: "invalid_api_key" },
-  unknown: { outcome: "unknown", code: "invalid_api_key" },
-  revoked: { outcome: "revoked", code: "revoked_api_key" },
-  expired: { outcome: "expired", code: "expired_api_key" },
-  organization_suspended: { outcome: "organization_suspended", code: "organization_suspended" },
-} as const satisfies Record<Exclude<VerifyOutcome, "valid">, VerifyResult>;
-
-/** Already-settled answers for refusals that need no lookup. */
-const REFUSED = {
-  missing: Promise.resolve<VerifyResult>(REFUSALS.missing),
-  malformed: Promise.resolve<VerifyResult>(REFUSALS.malformed),
-};
 
 const HOUR_MS = 60 * 60 * 1000;
 
@@ -207,9 +161,11 @@ export class KeyGuard {
   readonly #hash: KeyHasher;
   /** Hashers of `previousSecretKeys`, tried in order for a key the current secret does not know. */
   readonly #previousHashes: readonly KeyHasher[];
+  /** Verified keys, invalidated here when a change (ours or the feed's) reaches this process. */
   readonly #cache: VerificationCache;
   /** Keys in other systems' formats (imported); undefined when the store cannot hold them. */
   readonly #importedKeys: ImportedKeyLookup | undefined;
+  readonly #verifier: KeyVerifier;
   readonly #usage: UsageRecorder;
   readonly #usageSpool: UsageSpool | undefined;
   readonly #usageMaintenance: UsageMaintenance;
@@ -280,6 +236,15 @@ export class KeyGuard {
           retryMs: options.config.cache.negativeTtlMs,
         })
       : undefined;
+    this.#verifier = new KeyVerifier({
+      cache: this.#cache,
+      hash: this.#hash,
+      previousHashes: this.#previousHashes,
+      importedKeys: this.#importedKeys,
+      load: (keyHash) => this.store.findApiKeyByHash(keyHash),
+      clock: this.clock,
+      instruments: this.instruments,
+    });
     this.#ipBlocks = new IpBlockService({
       store: this.store,
       clock: this.clock,
@@ -333,7 +298,7 @@ export class KeyGuard {
       organizations: this.#organizations,
       forget: (keyHash) => this.#cache.invalidate(keyHash),
       keyChanged: (keyHash) => this.#keyChanged(keyHash),
-      findImported: (rawKey) => this.#findImported(rawKey),
+      findImported: (rawKey) => this.#verifier.findImported(rawKey),
     });
     this.webhooks = new Webhooks({
       store: this.store.webhooks,
@@ -761,7 +726,7 @@ export class KeyGuard {
     return this.#keys.revoke(reference);
   }
 
-  // ---- verification ------------------------------------------------------------------
+  // ---- verification (keys/key-verifier.ts) ------------------------------------------
 
   /**
    * Decides whether a raw key may be used. Junk (wrong length, bad checksum, control
@@ -770,110 +735,8 @@ export class KeyGuard {
    * and cannot answer.
    */
   verifyKey(rawKey: string | null | undefined): Promise<VerifyResult> {
-    // Not `async`: the hot path (a cache hit) then costs one resolved promise, no more.
-    if (rawKey === undefined || rawKey === null || rawKey === "") return REFUSED.missing;
-    if (!isWellFormedKey(rawKey)) {
-      return this.#importedKeys === undefined ? REFUSED.malformed : this.#verifyImported(rawKey);
-    }
-    let keyHash: string;
-    try {
-      keyHash = this.#hash(rawKey);
-    } catch (error) {
-      return Promise.reject(error); // no secret configured: reject, never throw synchronously
-    }
-    // A warm key is answered now; one near or past its TTL is refreshed in the background.
-    const cached = this.#cache.lookup(keyHash, this.#loadByHash);
-    this.instruments.cacheLookup(cached);
-    if (this.#previousHashes.length === 0) {
-      if (cached !== undefined) return Promise.resolve(this.#decide(cached));
-      return this.#cache.resolve(keyHash, this.#loadByHash).then(this.#decide);
-    }
-    // A retired secret is tried only for a key the current one does not know, so a key of
-    // the current secret costs what it costs without previous secrets.
-    if (cached?.key !== undefined) return Promise.resolve(this.#decide(cached));
-    const current =
-      cached === undefined
-        ? this.#cache.resolve(keyHash, this.#loadByHash)
-        : Promise.resolve(cached);
-    return current.then((lookup) =>
-      lookup.key !== undefined ? this.#decide(lookup) : this.#verifyPrevious(rawKey),
-    );
+    return this.#verifier.verify(rawKey);
   }
-
-  /**
-   * The key's hash under each previous secret, newest first, each looked up through the
-   * cache like the current one: a key of a retired secret, once found, costs one more HMAC
-   * and cache read per request (and one query per `negativeTtlMs` for its unknown current
-   * hash); an unknown key one query per secret, each answer remembered as unknown. Hashes
-   * are looked up by index, never compared byte by byte, so nothing is timed against them.
-   */
-  async #verifyPrevious(rawKey: string): Promise<VerifyResult> {
-    for (const hash of this.#previousHashes) {
-      const keyHash = hash(rawKey);
-      const lookup =
-        this.#cache.lookup(keyHash, this.#loadByHash) ??
-        (await this.#cache.resolve(keyHash, this.#loadByHash));
-      if (lookup.key !== undefined) return this.#decide(lookup);
-    }
-    return REFUSALS.unknown;
-  }
-
-  readonly #loadByHash = (keyHash: string) => this.store.findApiKeyByHash(keyHash);
-
-  // ---- imported keys (keys/imported-key-lookup.ts): raw keys not in KeyGuard's format ----
-
-  /**
-   * A key without KeyGuard's checksum: malformed, unless keys imported from another
-   * system may have this form. Then it goes through the same cache as any key, under its
-   * HMAC (what the key is re-stored as on first use), so a known or unknown one costs no
-   * query after its first look-up.
-   */
-  #verifyImported(rawKey: string): Promise<VerifyResult> {
-    const lookup = this.#importedKeys as ImportedKeyLookup;
-    try {
-      const candidates = lookup.candidates(rawKey);
-      if (candidates === undefined) return REFUSED.malformed;
-      if (candidates instanceof Promise) {
-        return candidates.then((found) =>
-          found === undefined ? REFUSALS.malformed : this.#resolveImported(rawKey, found),
-        );
-      }
-      return this.#resolveImported(rawKey, candidates);
-    } catch (error) {
-      return Promise.reject(error); // no secret configured
-    }
-  }
-
-  #resolveImported(rawKey: string, candidates: ImportedKeyCandidates): Promise<VerifyResult> {
-    const lookup = this.#importedKeys as ImportedKeyLookup;
-    const cached = this.#cache.peek(candidates.keyHash);
-    this.instruments.cacheLookup(cached);
-    if (cached !== undefined) return Promise.resolve(this.#decide(cached));
-    return this.#cache
-      .resolve(candidates.keyHash, () => lookup.load(rawKey, candidates))
-      .then(this.#decide);
-  }
-
-  /** The stored key an imported raw key names (for references: revoke, update, usage). */
-  async #findImported(rawKey: string): Promise<StoredApiKey | undefined> {
-    const lookup = this.#importedKeys;
-    if (lookup === undefined) return undefined;
-    const candidates = await lookup.candidates(rawKey);
-    return candidates === undefined ? undefined : lookup.load(rawKey, candidates);
-  }
-
-  // ---- end of imported keys ----------------------------------------------------------
-
-  readonly #decide = (lookup: CachedLookup): VerifyResult => {
-    const { key, info } = lookup;
-    if (key === undefined) return REFUSALS.unknown;
-    if (!key.isActive) return REFUSALS.revoked;
-    if (key.expiresAt !== null && key.expiresAt.getTime() <= this.clock.now()) {
-      return REFUSALS.expired;
-    }
-    if (key.organizationStatus !== "active") return REFUSALS.organization_suspended;
-    return { outcome: "valid", key: info };
-  };
 
   // ---- usage and stats -----------------------------------------------------------------
 
@@ -1011,12 +874,35 @@ export class KeyGuard {
    * checked here, once, so a misconfiguration fails at start-up.
    */
   guard(options: GuardOptions = {}): RequestGuard {
-    const guard = new RequestGuard(this, this.limiter, options);
+    const guard = new RequestGuard(this.#guardContext(), this.limiter, options);
     // A process that serves requests keeps the usage tables bounded; tools (the CLI) do not.
     this.#usageMaintenance.start();
     this.webhooks.start();
     this.#auditRetention.start();
     return guard;
+  }
+
+  /** What the request pipeline may use of this KeyGuard (see pipeline/guard-context.ts). */
+  #guardContext(): GuardContext {
+    return {
+      clock: this.clock,
+      clientOf: this.clientOf,
+      syncBlocks: () => this.syncBlocks(),
+      syncIpRules: () => this.syncIpRules(),
+      ipRuleFor: (request) => this.ipRuleFor(request),
+      findManualBlock: (client, path, now) => this.findManualBlock(client, path, now),
+      findBlock: (client, path, now) => this.findBlock(client, path, now),
+      blockAutomatically: (block) => this.blockAutomatically(block),
+      reportError: (error) => this.reportError(error),
+      verifyKey: this.#verifier.verify,
+      keyAllowsClient: (key, request) => this.keyAllowsClient(key, request),
+      ipBlockThreshold: this.config.ipBlockThreshold,
+      instruments: this.instruments,
+      usageCounts: this.store,
+      notices: this.webhooks,
+      recordUsage: (event) => this.recordUsage(event),
+      countShadowRefusal: (refusal) => this.countShadowRefusal(refusal),
+    };
   }
 
   // ---- IP blocks (see blocks/ip-block-service.ts) ------------------------------------------
@@ -1133,7 +1019,7 @@ export class KeyGuard {
    * optional lockouts. Adapters wrap it as `rateLimitByIp(kg, rule)`.
    */
   ipRateLimit(rule: IpRateLimitRule): IpRateLimit {
-    return new IpRateLimit(this, rule);
+    return new IpRateLimit(this.#guardContext(), this.limiter, rule, this.config.timeZone);
   }
 
   /**

@@ -15,7 +15,7 @@ import { QuotaSeedLostError } from "../src/errors/quota-seed-lost.js";
 import { KeyGuard } from "../src/keyguard.js";
 import { KeyGuardInstruments } from "../src/metrics/keyguard-instruments.js";
 import { reportToOpenTelemetry } from "../src/metrics/open-telemetry-bridge.js";
-import type { GuardRequest } from "../src/pipeline/request-guard.js";
+import type { GuardRequest } from "../src/pipeline/guard-request.js";
 import type { LimitDecision, LimitRequest } from "../src/ports/limiter.js";
 import { InMemoryLimiter, InMemoryStore } from "./support/in-memory-ports.js";
 

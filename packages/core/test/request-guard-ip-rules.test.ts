@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { type KeyGuardConfigInput, resolveConfig } from "../src/config/keyguard-config.js";
 import type { UsageEvent } from "../src/domain/usage-event.js";
 import { KeyGuard } from "../src/keyguard.js";
-import type { GuardRequest, GuardResult } from "../src/pipeline/request-guard.js";
+import type { GuardRequest } from "../src/pipeline/guard-request.js";
+import type { GuardResult } from "../src/pipeline/request-guard.js";
 import type { KeyGuardChange } from "../src/ports/change-feed.js";
 import { InMemoryLimiter, InMemoryStore } from "./support/in-memory-ports.js";
 

@@ -1,8 +1,9 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { resolveConfig } from "../src/config/keyguard-config.js";
-import { KeyGuard, type ShadowRefusal } from "../src/keyguard.js";
-import { IpRateLimit } from "../src/pipeline/ip-rate-limit.js";
-import type { GuardRequest, GuardResult } from "../src/pipeline/request-guard.js";
+import { KeyGuard } from "../src/keyguard.js";
+import type { ShadowRefusal } from "../src/limits/shadow-refusal.js";
+import type { GuardRequest } from "../src/pipeline/guard-request.js";
+import type { GuardResult } from "../src/pipeline/request-guard.js";
 import { InMemoryLimiter, InMemoryStore } from "./support/in-memory-ports.js";
 
 /** A clock that moves only when told to. */
@@ -103,14 +104,12 @@ describe("the pipeline's policies (fake clock)", () => {
 
   it("counts a rateLimitByIp rule's cost per request", async () => {
     const { kg, clock } = await setup();
-    const rule = new IpRateLimit(kg, { limit: 10, cost: 4 });
+    const rule = kg.ipRateLimit({ limit: 10, cost: 4 });
     const outcomes = [];
     for (let i = 0; i < 3; i++) outcomes.push((await rule.check(request())).allowed);
     expect(outcomes).toEqual([true, true, false]);
     clock.advance(60_000);
     expect((await rule.check(request())).allowed).toBe(true);
-    expect(() => new IpRateLimit(kg, { limit: 10, cost: -1 })).toThrow(
-      /cost must be a whole number/,
-    );
+    expect(() => kg.ipRateLimit({ limit: 10, cost: -1 })).toThrow(/cost must be a whole number/);
   });
 });

@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { resolveConfig } from "../src/config/keyguard-config.js";
 import { KeyGuard } from "../src/keyguard.js";
 import { generateRawKey } from "../src/keys/key-format.js";
-import type { GuardRequest, GuardResult } from "../src/pipeline/request-guard.js";
+import type { GuardRequest } from "../src/pipeline/guard-request.js";
+import type { GuardResult } from "../src/pipeline/request-guard.js";
 import { InMemoryLimiter, InMemoryStore } from "./support/in-memory-ports.js";
 
 const THRESHOLD = 5;

@@ -1,7 +1,6 @@
 import type { ApiKeyInfo, GuardOptions, GuardResult, KeyGuard, RequestCost } from "@keyguard/core";
 import {
   checkCostOption,
-  costOf,
   createPathMatcher,
   missingScopes,
   nodeGuardRequest,

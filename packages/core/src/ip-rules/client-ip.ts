@@ -1,6 +1,6 @@
 import { createClientAddressResolver, forwardedForOf } from "../pipeline/client-address.js";
+import type { GuardRequest } from "../pipeline/guard-request.js";
 import { type IpAddress, parseIpAddress } from "../pipeline/ip-address.js";
-import type { GuardRequest } from "../pipeline/request-guard.js";
 import type { TrustProxy } from "../pipeline/trusted-proxies.js";
 
 /** Addresses remembered by their canonical text (at most ~40 characters each). */

@@ -8,9 +8,9 @@ import {
   DEFAULT_FAILURE_BLOCK_MS,
   DEFAULT_FAILURE_WINDOW_MS,
 } from "../pipeline/auth-failures.js";
+import type { GuardRequest } from "../pipeline/guard-request.js";
 import { blockedDetail, problemResponse, retryAfterSeconds } from "../pipeline/problem-details.js";
 import { normalizePath } from "../pipeline/protected-path.js";
-import type { GuardRequest } from "../pipeline/request-guard.js";
 
 export interface MetricsEndpointOptions {
   /**

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from "node:http";
-import type { GuardRequest } from "../pipeline/request-guard.js";
+import type { GuardRequest } from "../pipeline/guard-request.js";
 
 /**
  * What KeyGuard's core needs from a Node request, for every adapter (Express and Koa hand

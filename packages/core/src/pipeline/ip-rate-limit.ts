@@ -1,8 +1,10 @@
 import type { ErrorCode } from "../errors/error-codes.js";
 import { KeyGuardError } from "../errors/keyguard-error.js";
-import type { KeyGuard } from "../keyguard.js";
 import { type LockoutEnd, lockoutEnd } from "../limits/lockout-end.js";
 import type { RateLimitAlgorithm } from "../limits/window-decision.js";
+import type { Limiter } from "../ports/limiter.js";
+import type { ClientChecks } from "./guard-context.js";
+import type { GuardRequest } from "./guard-request.js";
 import {
   blockedDetail,
   type ProblemDetails,
@@ -10,7 +12,6 @@ import {
   retryAfterSeconds,
 } from "./problem-details.js";
 import { normalizePath } from "./protected-path.js";
-import type { GuardRequest } from "./request-guard.js";
 import { withHeader } from "./with-header.js";
 
 /** The seed's `rate_limit_by_ip`: a per-client limit for routes without API keys. */
@@ -46,7 +47,8 @@ export type IpRateLimitResult =
  * validated then); adapters call {@link check} and write out the result.
  */
 export class IpRateLimit {
-  readonly #kg: KeyGuard;
+  readonly #context: ClientChecks;
+  readonly #limiter: Limiter;
   readonly #cost: number;
   readonly #limit: number;
   readonly #windowMs: number;
@@ -54,7 +56,13 @@ export class IpRateLimit {
   readonly #scope: "path" | "global";
   readonly #algorithm: RateLimitAlgorithm;
 
-  constructor(kg: KeyGuard, rule: IpRateLimitRule) {
+  constructor(
+    context: ClientChecks,
+    limiter: Limiter,
+    rule: IpRateLimitRule,
+    /** Where a lockout's clock time (`"4:00 PM"`) is read: the configured `timeZone`. */
+    timeZone: string,
+  ) {
     if (!Number.isInteger(rule.limit) || rule.limit < 1) {
       throw new KeyGuardError(
         "invalid_config",
@@ -79,38 +87,38 @@ export class IpRateLimit {
       );
     }
     this.#cost = cost;
-    this.#kg = kg;
+    this.#context = context;
+    this.#limiter = limiter;
     this.#limit = rule.limit;
     this.#windowMs = windowMs;
-    this.#lockoutEnd =
-      rule.lockout === undefined ? undefined : lockoutEnd(rule.lockout, kg.config.timeZone);
+    this.#lockoutEnd = rule.lockout === undefined ? undefined : lockoutEnd(rule.lockout, timeZone);
     this.#scope = rule.scope ?? "path";
     this.#algorithm = rule.algorithm ?? "sliding-window-log";
-    void kg.syncBlocks();
+    void context.syncBlocks();
   }
 
   /** Checks one request. Never throws: a limiter failure is a 503 problem. */
   async check(request: GuardRequest): Promise<IpRateLimitResult> {
-    const kg = this.#kg;
-    const now = kg.clock.now();
+    const context = this.#context;
+    const now = context.clock.now();
     // Counted and blocked per normalised path: /LOGIN and /login/ must not escape /login's limit.
     const path = normalizePath(request.path);
-    const client = kg.clientOf(request);
+    const client = context.clientOf(request);
     try {
-      await Promise.all([kg.syncBlocks(), kg.syncIpRules()]);
-      const ipRule = kg.ipRuleFor(request);
+      await Promise.all([context.syncBlocks(), context.syncIpRules()]);
+      const ipRule = context.ipRuleFor(request);
       if (ipRule === "deny") {
         return refuse("ip_denied", "Requests from this IP address are not accepted.", {});
       }
       if (ipRule === "allow") return { allowed: true, headers: {} }; // never limited
-      const block = await kg.findBlock(client, path, now);
+      const block = await context.findBlock(client, path, now);
       if (block !== undefined) {
         return refuse("ip_blocked", blockedDetail(block.untilMs, now), {
           "retry-after": retryAfterSeconds(block.untilMs - now),
         });
       }
       const bucket = `ip-rule:${this.#limit}/${this.#windowMs}:${path}:${client}`;
-      const decision = await kg.limiter.hit(
+      const decision = await this.#limiter.hit(
         bucket,
         now,
         this.#limit,
@@ -133,7 +141,7 @@ export class IpRateLimit {
       }
       const untilMs = this.#lockoutEnd(now);
       // Stored as well, so restarting the server does not end a lockout early.
-      await kg.blockAutomatically({
+      await context.blockAutomatically({
         client,
         scope: this.#scope,
         ...(this.#scope === "path" ? { path } : {}),
@@ -141,7 +149,7 @@ export class IpRateLimit {
         reason: "lockout",
         automatic: true,
       });
-      await kg.limiter.reset(bucket);
+      await this.#limiter.reset(bucket);
       // The request that starts a lockout is answered as every request during it will be:
       // 403 ip_blocked with the time left, as a client blocked for wrong API keys is. (It
       // used to be a 429 with an ISO time, then 403s with seconds: two answers for one
@@ -150,7 +158,7 @@ export class IpRateLimit {
         "retry-after": retryAfterSeconds(untilMs - now),
       });
     } catch (error) {
-      kg.reportError(
+      context.reportError(
         new KeyGuardError(
           "service_unavailable",
           `A rateLimitByIp request was answered 503: ${error instanceof Error ? error.message : String(error)}`,

@@ -11,19 +11,8 @@ import type { StoredUsageOverview } from "../usage/usage-overview.js";
 import type { AuditLog, EventRecord } from "./audit-log.js";
 import type { ChangeFeed } from "./change-feed.js";
 import type { IpBlock } from "./limiter.js";
+import type { ListPage } from "./list-page.js";
 import type { WebhookStore } from "./webhook-store.js";
-
-/**
- * Which part of a listing to read: listings are oldest first, and a page continues after
- * the item whose id was last read (keyset pagination: no offset to skip, and items added
- * or removed meanwhile neither repeat nor shift the rest). An `afterId` naming nothing
- * throws `KeyGuardError("invalid_input")`.
- */
-export interface ListPage {
-  readonly afterId?: string;
-  /** At most this many items (default: all). */
-  readonly limit?: number;
-}
 
 /** A key's state for listings: revoked (`isActive` false), past its expiry, or usable. */
 export type ApiKeyStatus = "active" | "revoked" | "expired";

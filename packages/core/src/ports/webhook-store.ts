@@ -1,5 +1,5 @@
 import type { EventRecord } from "./audit-log.js";
-import type { ListPage } from "./store.js";
+import type { ListPage } from "./list-page.js";
 
 /** A registered endpoint as stored: its signing secret only sealed (see `webhook-secret-box.ts`). */
 export interface WebhookEndpointRecord {

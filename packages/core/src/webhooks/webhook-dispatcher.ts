@@ -7,7 +7,9 @@ import type { WebhookConfig } from "./webhook-config.js";
 import { openWebhookSecret, sealWebhookSecret } from "./webhook-secret-box.js";
 import { sendWebhook } from "./webhook-sender.js";
 import { signWebhookPayload, WEBHOOK_SIGNATURE_HEADER } from "./webhook-signature.js";
-import type { WebhookAttemptResult } from "./webhooks.js";
+
+/** What became of one delivery attempt. */
+export type WebhookAttemptResult = "delivered" | "retry" | "failed";
 
 /** Response bytes read from a receiver: enough to see it answered, nothing worth keeping. */
 const MAX_RESPONSE_BYTES = 4096;

@@ -3,7 +3,7 @@ import { KeyGuardError } from "../errors/keyguard-error.js";
 import { created, removed, webhookEndpointFields } from "../events/event-changes.js";
 import type { EventRecorder } from "../events/event-recorder.js";
 import type { WebhookDeliveryResult } from "../metrics/keyguard-instruments.js";
-import type { ListPage } from "../ports/store.js";
+import type { ListPage } from "../ports/list-page.js";
 import type {
   WebhookDelivery,
   WebhookEndpointRecord,
@@ -12,7 +12,7 @@ import type {
 import type { Clock } from "../util/clock.js";
 import { timeOrderedId } from "../util/time-ordered-id.js";
 import type { WebhookConfig } from "./webhook-config.js";
-import { WebhookDispatcher } from "./webhook-dispatcher.js";
+import { type WebhookAttemptResult, WebhookDispatcher } from "./webhook-dispatcher.js";
 import { MAX_WEBHOOK_ENDPOINTS, parseWebhookEvents, parseWebhookUrl } from "./webhook-inputs.js";
 import { WebhookNotices } from "./webhook-notices.js";
 import { generateWebhookSecret, sealWebhookSecret } from "./webhook-secret-box.js";
@@ -24,9 +24,6 @@ const RETENTION_INTERVAL_MS = 60 * 60 * 1000;
 /** Expiring keys are looked for once a minute (or every 60 polls, if that is sooner). */
 const EXPIRING_SCAN_MS = 60_000;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** What became of one delivery attempt. */
-export type WebhookAttemptResult = "delivered" | "retry" | "failed";
 
 /** A registered endpoint as callers see it (never its secret). */
 export interface WebhookEndpoint {

@@ -2,11 +2,11 @@ import type { ApiKeyInfo } from "../domain/api-key.js";
 import { type CreditBalance, creditTerms } from "../domain/key-credits.js";
 import type { Organization } from "../domain/organization.js";
 import type { KeyGuardStats } from "../domain/stats.js";
-import type { KeyUsage } from "../keyguard.js";
 import { creditPeriod } from "../limits/credit-balance.js";
 import type { ConcurrencySpec, LimitSpec } from "../limits/limit-policy.js";
 import type { IpBlock } from "../ports/limiter.js";
 import type { ApiKeyStatus } from "../ports/store.js";
+import type { KeyUsage } from "../usage/key-usage.js";
 
 /**
  * KeyGuard's data as it leaves a process, in the admin API's responses and the CLI's
