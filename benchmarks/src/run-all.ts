@@ -1,6 +1,7 @@
 import { cpus } from "node:os";
 import { runHttpBenchmarks } from "./http/http.bench.js";
 import { runRedisBenchmarks } from "./http/redis.bench.js";
+import { runPolicyBenchmarks } from "./policies.bench.js";
 import { runStorageBenchmarks } from "./storage.bench.js";
 import { runUsageDiskBenchmarks } from "./usage-disk.bench.js";
 
@@ -16,6 +17,10 @@ console.log(
 if (!only || only === "storage") {
   console.log("== Storage and verification ==");
   for (const line of await runStorageBenchmarks()) console.log(`${line}\n`);
+}
+if (!only || only === "policies") {
+  console.log("== Limit policies in process ==");
+  for (const line of await runPolicyBenchmarks()) console.log(`${line}\n`);
 }
 if (!only || only === "disk") {
   console.log("== Usage on disk ==");

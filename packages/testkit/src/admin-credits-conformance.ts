@@ -1,4 +1,4 @@
-import { KeyGuard, type Limiter, resolveConfig } from "@keyguard/core";
+import { type Clock, KeyGuard, type Limiter, resolveConfig } from "@keyguard/core";
 import { afterEach, describe, expect, it } from "vitest";
 import type { StartAdminApp } from "./admin-conformance.js";
 import { eventually } from "./eventually.js";
@@ -34,13 +34,14 @@ export function describeAdminCredits(
       for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
     });
 
-    async function setup() {
+    async function setup(clock?: Clock) {
       const { store, dispose } = await options.openStore();
       cleanups.push(dispose);
       const kg = new KeyGuard({
         config: resolveConfig({ secretKey: SECRET }, {}),
         store,
         limiter: options.createLimiter(),
+        ...(clock === undefined ? {} : { clock }),
       });
       await kg.init();
       cleanups.push(() => kg.close());
@@ -171,6 +172,30 @@ export function describeAdminCredits(
       const updates = await kg.listAuditEvents({ action: "key.updated", targetId: id });
       expect(updates).toHaveLength(2);
       for (const event of updates) expect(Object.keys(event.changes.after)).toEqual(["credits"]);
+    });
+
+    it("advertises a refilled period's credits in RateLimit-Policy, not the key's first grant", async () => {
+      // 500 credits now, refilled to 100 at each UTC midnight: after the first midnight the
+      // balance's quota is 100, though the cached key still says it was granted 500.
+      let now = Date.UTC(2026, 5, 10, 20, 0, 0);
+      const { call, api } = await setup({ now: () => now });
+      const created = await call("POST", "/admin/keys", {
+        org_name: "Acme Corp",
+        label: "refilled",
+        credits: { remaining: 500, refill: { amount: 100, interval: "daily" } },
+      });
+      expect(created.status, created.text).toBe(201);
+      const first = await api(created.body.raw_key);
+      expect(first.headers.get("ratelimit-policy")).toContain('"credits";q=500;w=86400');
+      expect(first.headers.get("ratelimit")).toContain('"credits";r=499;t=14400');
+      await first.arrayBuffer();
+      now += 5 * 3_600_000; // 01:00 the next day
+      const refilled = await api(created.body.raw_key);
+      expect(refilled.status).toBe(200);
+      expect(refilled.headers.get("ratelimit-policy")).toContain('"credits";q=100;w=86400');
+      expect(refilled.headers.get("ratelimit-policy")).toMatch(/^"minute";q=\d+;w=60, "credits"/);
+      expect(refilled.headers.get("ratelimit")).toContain('"credits";r=99;t=82800');
+      await refilled.arrayBuffer();
     });
 
     it("refuses bad credits and top-ups with a 4xx problem, writing nothing", async () => {

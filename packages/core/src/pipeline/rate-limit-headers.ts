@@ -19,8 +19,20 @@ export type RateLimitHeaderStyle = "legacy" | "draft-8" | "both" | false;
  * (`KeyLimitsCache`), so a request only fills in its figures.
  */
 export interface PolicyHeaderParts {
-  /** The whole `RateLimit-Policy` value. */
+  /** The whole `RateLimit-Policy` value (with the credits' `q` as the key states its grant). */
   readonly policy: string;
+  /**
+   * For a key with credits: `RateLimit-Policy` around the credits' `q`, which the decision
+   * fills in. A balance's `q` is its current period's credits, and a refill can make that
+   * differ from the grant the cached key carries (a grant of 500, refilled to 100 a day).
+   */
+  readonly creditsQuota?: {
+    readonly index: number;
+    readonly before: string;
+    readonly after: string;
+    /** The grant, for a decision that reports no state for the credits. */
+    readonly granted: number;
+  };
   /** Per advertised policy, its index in the request's policies and `"name";r=`. */
   readonly items: readonly PolicyHeaderItem[];
 }
@@ -46,8 +58,12 @@ interface PolicyHeaderItem {
 export function policyHeaderParts(policies: readonly LimitPolicy[]): PolicyHeaderParts {
   const declared: string[] = [];
   const items: PolicyHeaderItem[] = [];
+  let creditsAt: { index: number; item: number; granted: number } | undefined;
   policies.forEach((policy, index) => {
     if (policy.mode !== "enforce") return;
+    if (policy.algorithm === "credits") {
+      creditsAt = { index, item: declared.length, granted: policy.limit };
+    }
     if (policy.algorithm === "concurrency") {
       declared.push(`"${policy.name}";q=${policy.limit};qu="concurrent-requests"`);
       items.push({ index, prefix: `"${policy.name}";r=`, untimed: true });
@@ -62,7 +78,21 @@ export function policyHeaderParts(policies: readonly LimitPolicy[]): PolicyHeade
     declared.push(`"${policy.name}";q=${policy.limit};w=${Math.round(policy.windowMs / 1000)}`);
     items.push({ index, prefix: `"${policy.name}";r=` });
   });
-  return { policy: declared.join(", "), items };
+  const policy = declared.join(", ");
+  if (creditsAt === undefined) return { policy, items };
+  // Split the declared list at the credits item's `q=` value.
+  const item = declared[creditsAt.item] as string;
+  const q = item.indexOf(";q=") + 3;
+  const end = item.indexOf(";", q);
+  const before = [...declared.slice(0, creditsAt.item), item.slice(0, q)].join(", ");
+  const rest = end === -1 ? "" : item.slice(end);
+  const later = declared.slice(creditsAt.item + 1);
+  const after = later.length === 0 ? rest : `${rest}, ${later.join(", ")}`;
+  return {
+    policy,
+    items,
+    creditsQuota: { index: creditsAt.index, before, after, granted: creditsAt.granted },
+  };
 }
 
 /** One policy's `"name";r=3;t=1` (as it stands: `r=0` if the decision did not report it). */
@@ -89,7 +119,11 @@ export function rateLimitHeaders(
   }
   const items = parts.items;
   if ((style === "draft-8" || style === "both") && items.length > 0) {
-    headers["ratelimit-policy"] = parts.policy;
+    const credits = parts.creditsQuota;
+    headers["ratelimit-policy"] =
+      credits === undefined
+        ? parts.policy
+        : `${credits.before}${decision.policies[credits.index]?.limit ?? credits.granted}${credits.after}`;
     // Single template strings, an indexed loop: this runs on every request.
     const first = items[0] as PolicyHeaderItem;
     let value = stateItem(first, decision.policies[first.index], now);
