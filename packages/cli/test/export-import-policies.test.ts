@@ -90,7 +90,7 @@ describe.each(cliBackends)(
       ]);
 
       expect((await run(["export", "--out", "backup.json"])).stdout).toBe(
-        "Exported 1 organizations, 1 keys, 0 usage rows, 0 blocks and 2 IP rules to backup.json\n",
+        "Exported 1 organizations, 1 keys, 0 usage rows, 0 credit spending rows, 0 blocks and 2 IP rules to backup.json\n",
       );
       const text = readFileSync(join(cli.db.cwd, "backup.json"), "utf8");
       expect(text).toContain(
@@ -110,6 +110,7 @@ describe.each(cliBackends)(
           organizations: { added: 1, already_present: 0 },
           api_keys: { added: 1, already_present: 0 },
           usage_rows: { added: 0, already_present: 0 },
+          credit_spending: { added: 0, already_present: 0 },
           ip_blocks: { added: 0, already_present: 0 },
           ip_rules: { added: 2, already_present: 0 },
         });
@@ -134,19 +135,194 @@ describe.each(cliBackends)(
       }
     });
 
-    it("imports a file without limits, allowed_ips or ip_rules: keys without windows", async () => {
+    it("imports a file without limits, allowed_ips, concurrency, credits, charged, credit_spending or ip_rules: keys without them", async () => {
       json(await run(["init", "--json"], withSecret));
       const org = "11111111-2222-4333-8444-555555555555";
+      const usage = {
+        id: "u1",
+        key_id: "k1",
+        path: "/api/data",
+        method: "GET",
+        status_code: 200,
+        latency_ms: 3,
+        ip_address: null,
+        timestamp: "2026-12-01T22:00:00.000Z",
+      };
       writeFileSync(
         join(cli.db.cwd, "old.json"),
-        `{"format": "keyguard-export", "version": 1,\n"organizations": [\n${JSON.stringify({ id: org, name: "Acme Corp" })}\n],\n"api_keys": [\n${JSON.stringify({ id: "k1", organization_id: org, key_hash: "b".repeat(64), hash_scheme: "sha256-hex" })}\n]}\n`,
+        `{"format": "keyguard-export", "version": 1,\n"organizations": [\n${JSON.stringify({ id: org, name: "Acme Corp" })}\n],\n"api_keys": [\n${JSON.stringify({ id: "k1", organization_id: org, key_hash: "b".repeat(64), hash_scheme: "sha256-hex" })}\n],\n"usage": [\n${JSON.stringify(usage)}\n]}\n`,
       );
       const imported = json(await run(["import", "old.json", "--json"]));
       expect(imported.api_keys).toEqual({ added: 1, already_present: 0 });
+      expect(imported.credit_spending).toEqual({ added: 0, already_present: 0 });
       expect(imported.ip_rules).toEqual({ added: 0, already_present: 0 });
       const key = json(await run(["list-keys", "--json"])).items[0];
-      expect([key.limits, key.allowed_ips]).toEqual([[], null]);
-      expect(json(await run(["list-orgs", "--json"])).items[0].limits).toEqual([]);
+      expect([key.limits, key.allowed_ips, key.concurrency, key.credits]).toEqual([
+        [],
+        null,
+        null,
+        null,
+      ]);
+      const listed = json(await run(["list-orgs", "--json"])).items[0];
+      expect([listed.limits, listed.concurrency]).toEqual([[], null]);
+      // A usage row without `charged` counted toward the quota, as it did before.
+      expect((await run(["export"])).stdout).toContain('"request_count":1,"charged":true}');
+    });
+
+    it("moves credits spent into a key already in the database, once, and counts them in a dry run", async () => {
+      json(await run(["init", "--json"], withSecret));
+      const org = "11111111-2222-4333-8444-555555555555";
+      const key = {
+        id: "k1",
+        organization_id: org,
+        key_hash: "d".repeat(64),
+        hash_scheme: "sha256-hex",
+        credits: { granted: 100, epoch: "2026-12-01T00:00:00.000Z", refill: null },
+      };
+      writeFileSync(
+        join(cli.db.cwd, "key.json"),
+        `{"format": "keyguard-export", "version": 1,\n"organizations": [\n${JSON.stringify({ id: org, name: "Acme Corp" })}\n],\n"api_keys": [\n${JSON.stringify(key)}\n]}\n`,
+      );
+      json(await run(["import", "key.json", "--json"]));
+      // Only the spending: its lineage (the key's own id) is found in the database.
+      const spent = { quota_id: "k1", period_start: "2026-12-01T00:00:00.000Z", spent: 30 };
+      writeFileSync(
+        join(cli.db.cwd, "spent.json"),
+        `{"format": "keyguard-export", "version": 1,\n"credit_spending": [\n${JSON.stringify(spent)}\n]}\n`,
+      );
+      const dry = json(await run(["import", "spent.json", "--dry-run", "--json"]));
+      expect([dry.dry_run, dry.credit_spending]).toEqual([true, { added: 1, already_present: 0 }]);
+      expect(json(await run(["list-keys", "--json"])).items[0].credits.remaining).toBe(100);
+      const imported = json(await run(["import", "spent.json", "--json"]));
+      expect(imported.credit_spending).toEqual({ added: 1, already_present: 0 });
+      const again = json(await run(["import", "spent.json", "--json"]));
+      expect(again.credit_spending).toEqual({ added: 0, already_present: 1 });
+      expect(json(await run(["list-keys", "--json"])).items[0].credits.remaining).toBe(70);
+    });
+
+    it("refuses a bad concurrency cap, credits, charged flag or credit spending in one line, importing nothing", async () => {
+      json(await run(["init", "--json"], withSecret));
+      const org = { id: "11111111-2222-4333-8444-555555555555", name: "Acme Corp" };
+      const key = {
+        id: "k1",
+        organization_id: org.id,
+        key_hash: "e".repeat(64),
+        hash_scheme: "sha256-hex",
+        concurrency: 5,
+        credits: { granted: 100, refill: { amount: 100, interval: "daily" } },
+      };
+      const usage = {
+        id: "u1",
+        key_id: "k1",
+        path: "/",
+        method: "GET",
+        status_code: 429,
+        latency_ms: 1,
+        ip_address: null,
+        timestamp: "2026-12-01T22:00:00.000Z",
+        charged: false,
+      };
+      const spent = { quota_id: "k1", period_start: "2026-12-01T00:00:00.000Z", spent: 5 };
+      const file = (
+        changes: {
+          org?: object;
+          key?: object;
+          usage?: object;
+          spent?: object;
+          spent2?: object;
+        } = {},
+      ) =>
+        `{"format": "keyguard-export", "version": 1,\n"organizations": [\n${JSON.stringify({ ...org, ...changes.org })}\n],\n"api_keys": [\n${JSON.stringify({ ...key, ...changes.key })}\n],\n"usage": [\n${JSON.stringify({ ...usage, ...changes.usage })}\n],\n"credit_spending": [\n${[{ ...spent, ...changes.spent }, ...(changes.spent2 ? [changes.spent2] : [])].map((row) => JSON.stringify(row)).join(",\n")}\n]}\n`;
+      const cases: [string, string][] = [
+        [
+          file({ key: { credits: { ...key.credits, granted: -1 } } }),
+          "line 6: api_keys[0].credits.granted must be 0 or more",
+        ],
+        [
+          file({ key: { credits: { granted: 1.5 } } }),
+          "line 6: api_keys[0].credits.granted must be a whole number",
+        ],
+        [
+          file({ key: { credits: { granted: 10, refill: { amount: 0, interval: "daily" } } } }),
+          "line 6: api_keys[0].credits.refill.amount must be greater than 0",
+        ],
+        [
+          file({ key: { credits: { granted: 10, refill: { amount: 10, interval: "weekly" } } } }),
+          'line 6: api_keys[0].credits.refill.interval Invalid option: expected one of "daily"|"monthly"',
+        ],
+        [
+          file({ key: { credits: { granted: 10, remaining: 10 } } }),
+          "line 6: api_keys[0].credits has unknown field(s) remaining",
+        ],
+        [
+          file({ key: { credits: { granted: 10, epoch: "today" } } }),
+          "line 6: api_keys[0].credits.epoch must be an ISO 8601 date-time (2026-04-22T14:30:00Z)",
+        ],
+        [
+          file({ key: { concurrency: 0 } }),
+          "line 6: api_keys[0].concurrency must be at least 1 (or null for no cap)",
+        ],
+        [
+          file({ key: { concurrency: 10_001 } }),
+          "line 6: api_keys[0].concurrency must be at most 10000",
+        ],
+        [
+          file({ key: { concurrency: null, concurrency_mode: "shadow" } }),
+          "line 6: api_keys[0].concurrency_mode needs a concurrency (null without a cap)",
+        ],
+        [
+          file({ org: { concurrency: 0 } }),
+          "line 3: organizations[0].concurrency must be at least 1 (or null for no cap)",
+        ],
+        [
+          file({ org: { concurrency: 10, concurrency_mode: "soft" } }),
+          'line 3: organizations[0].concurrency_mode Invalid option: expected one of "enforce"|"shadow"',
+        ],
+        [
+          file({ usage: { charged: "no" } }),
+          "line 9: usage[0].charged Invalid input: expected boolean, received string",
+        ],
+        [file({ spent: { spent: -5 } }), "line 12: credit_spending[0].spent must be 0 or more"],
+        [
+          file({ spent: { period_start: "2026-12" } }),
+          "line 12: credit_spending[0].period_start must be an ISO 8601 date-time (2026-04-22T14:30:00Z)",
+        ],
+        [
+          file({ spent: { key_id: "k1" } }),
+          "line 12: credit_spending[0] has unknown field(s) key_id",
+        ],
+        // Valid in form, but no key spends that lineage: refused by the store before writing.
+        [
+          file({ spent: { quota_id: "nope" } }),
+          "Credits spent by quota nope, which no key in the import or the database spends.",
+        ],
+        [
+          file({ spent2: { ...spent, period_start: "2026-12-01T01:00:00+01:00", spent: 7 } }),
+          "The import has two records of credits spent by quota k1 in the period from 2026-12-01T00:00:00.000Z; keep one.",
+        ],
+      ];
+      for (const [content, message] of cases) {
+        writeFileSync(join(cli.db.cwd, "bad.json"), content);
+        const result = await run(["import", "bad.json"]);
+        expect(result.code, content).toBe(1);
+        expect(result.stdout).toBe("");
+        expect(oneLine(result)).toBe(
+          `keyguard: ${message.startsWith("line") ? `bad.json ${message}` : message}`,
+        );
+      }
+      // Nothing of any of them was written: not the organization, the key or the spending.
+      expect(json(await run(["stats", "--json"]))).toMatchObject({
+        organizations: 0,
+        total_keys: 0,
+      });
+      expect((await run(["export"])).stdout).toContain('"credit_spending": [],');
+      // The file itself is good.
+      writeFileSync(join(cli.db.cwd, "good.json"), file());
+      expect(json(await run(["import", "good.json", "--json"]))).toMatchObject({
+        api_keys: { added: 1, already_present: 0 },
+        usage_rows: { added: 1, already_present: 0 },
+        credit_spending: { added: 1, already_present: 0 },
+      });
     });
 
     it("refuses a bad limits entry or IP rule in one line, importing nothing", async () => {

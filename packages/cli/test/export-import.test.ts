@@ -58,10 +58,16 @@ describe.each(pairs)("export from %s, import into %s", (fromBackend, toBackend) 
       expiresAt: new Date(now + 86_400_000),
       limits: [{ name: "burst", limit: 10, windowSeconds: 1, algorithm: "gcra" }],
       allowedIps: ["203.0.113.0/24"],
+      concurrency: { limit: 5 },
+      credits: { remaining: 1000, refill: { amount: 500, interval: "monthly" } },
     });
     await kg.setOrganizationLimits("Acme Corp", [
       { name: "minute", limit: 5000, windowSeconds: 60, mode: "shadow" },
     ]);
+    await kg.setOrganizationConcurrency("Acme Corp", { limit: 50, mode: "shadow" });
+    // A top-up: the stored grant is no longer what the key was made with.
+    await kg.addCredits(live.key.id, 250);
+    const periodStart = (await kg.creditBalance(await kg.getApiKey(live.key.id)))?.periodStart;
     await kg.addIpRule({ cidr: "198.51.100.0/24", action: "deny", reason: "scrapers" });
     const gone = await kg.createApiKey({ organization: "Dev Team", label: "old" });
     await kg.revokeApiKey(gone.key.id);
@@ -93,6 +99,9 @@ describe.each(pairs)("export from %s, import into %s", (fromBackend, toBackend) 
         ipAddress: "203.0.113.7",
         timestamp: new Date(now - 60_000),
         requestCount: 3,
+        // Credits these requests spent, in the balance's current period.
+        credits: 40,
+        creditsPeriodStart: periodStart?.getTime() ?? 0,
       },
       {
         keyId: live.key.id,
@@ -111,19 +120,38 @@ describe.each(pairs)("export from %s, import into %s", (fromBackend, toBackend) 
       untilMs: now + 3_600_000,
       reason: "too many",
     });
+    const liveBefore = await kg.getApiKey(live.key.id);
+    const balanceBefore = await kg.creditBalance(liveBefore);
+    expect(balanceBefore).toMatchObject({ remaining: 1210, periodCredits: 1250 });
+    const orgBefore = await kg.getOrganization("Acme Corp");
+    // The 429 was a refusal: not charged to the monthly quota.
+    const chargedBefore = await kg.store.countAllowedRequests(
+      live.key.id,
+      new Date(now - 3_600_000),
+    );
+    expect(chargedBefore).toBe(3);
     await kg.close();
 
     const exported = ok(
       await keyguard(["export", "--out", "backup.json"], { cwd: from.cwd, env: from.env }),
     );
     expect(exported.stdout).toBe(
-      "Exported 2 organizations, 3 keys, 2 usage rows, 1 blocks and 1 IP rules to backup.json\n",
+      "Exported 2 organizations, 3 keys, 2 usage rows, 1 credit spending rows, 1 blocks and 1 IP rules to backup.json\n",
     );
     const file = join(from.cwd, "backup.json");
     expect(statSync(file).mode & 0o777).toBe(0o600);
     const text = readFileSync(file, "utf8");
     expect(text).not.toContain(live.rawKey);
     expect(text).not.toContain(pythonRaw);
+    expect(text).toContain('"concurrency":50,"concurrency_mode":"shadow"');
+    expect(text).toContain('"concurrency":5,"concurrency_mode":"enforce"');
+    expect(text).toContain(
+      `"credits":{"granted":1250,"epoch":"${liveBefore.credits?.epoch.toISOString()}","refill":{"amount":500,"interval":"monthly"}}`,
+    );
+    expect(text).toContain(
+      `{"quota_id":"${live.key.quotaId}","period_start":"${balanceBefore?.periodStart.toISOString()}","spent":40}`,
+    );
+    expect(text).toMatch(/"status_code":429,[^\n]*"charged":false/);
     // Never overwritten.
     const again = await keyguard(["export", "--out", "backup.json"], {
       cwd: from.cwd,
@@ -143,13 +171,18 @@ describe.each(pairs)("export from %s, import into %s", (fromBackend, toBackend) 
       organizations: { added: 2, already_present: 0 },
       api_keys: { added: 3, already_present: 0 },
       usage_rows: { added: 2, already_present: 0 },
+      credit_spending: { added: 1, already_present: 0 },
       ip_blocks: { added: 1, already_present: 0 },
       ip_rules: { added: 1, already_present: 0 },
     });
     const second = ok(
       await keyguard(["import", "backup.json", "--json"], { cwd: to.cwd, env: to.env }),
     );
-    expect(JSON.parse(second.stdout).api_keys).toEqual({ added: 0, already_present: 3 });
+    expect(JSON.parse(second.stdout)).toMatchObject({
+      api_keys: { added: 0, already_present: 3 },
+      // The spending is not added a second time.
+      credit_spending: { added: 0, already_present: 1 },
+    });
 
     // Exporting the copy gives the same file, record for record.
     const reexported = ok(await keyguard(["export"], { cwd: to.cwd, env: to.env })).stdout;
@@ -157,6 +190,17 @@ describe.each(pairs)("export from %s, import into %s", (fromBackend, toBackend) 
     expect(withoutTime(reexported)).toBe(withoutTime(text));
 
     const copy = await to.openKeyGuard(SECRET);
+    // The same caps, credits and balance: the spent credits stay spent, the refusal uncharged.
+    const liveAfter = await copy.getApiKey(live.key.id);
+    expect([liveAfter.concurrency, liveAfter.credits]).toEqual([
+      liveBefore.concurrency,
+      liveBefore.credits,
+    ]);
+    expect(await copy.creditBalance(liveAfter)).toEqual(balanceBefore);
+    expect((await copy.getOrganization("Acme Corp")).concurrency).toEqual(orgBefore.concurrency);
+    expect(await copy.store.countAllowedRequests(live.key.id, new Date(now - 3_600_000))).toBe(
+      chargedBefore,
+    );
     const verifier = new KeyGuard({
       config: resolveConfig({ secretKey: SECRET, legacySecret: LEGACY }, {}),
       store: copy.store,

@@ -5,6 +5,7 @@ export {
   copyDatabase,
 } from "./bulk/copy-database.js";
 export type {
+  ImportedCreditSpending,
   ImportedIpBlock,
   ImportedUsageRow,
   ImportOptions,

@@ -1,16 +1,22 @@
-import { KeyGuardError } from "@keyguard/core";
+import { type KeyCredits, KeyGuardError, type RefillInterval } from "@keyguard/core";
 import {
+  fromConcurrencyWire,
   fromLimitsWire,
   KEY_HASH_SCHEMES,
+  MAX_CONCURRENCY,
+  MAX_CREDITS,
   MAX_IP_RULES,
   MAX_KEY_ALLOWED_IPS,
   MAX_LIMITS,
   MAX_WINDOW_SECONDS,
+  MIN_CONCURRENCY,
   MIN_WINDOW_SECONDS,
   POLICY_NAME_PATTERN,
   parseAllowedIps,
   parseCidr,
+  REFILL_INTERVALS,
   RESERVED_POLICY_NAMES,
+  toConcurrencyWire,
   toLimitsWire,
 } from "@keyguard/core/internal";
 import type { ImportRecords } from "@keyguard/store-kysely";
@@ -79,13 +85,70 @@ const keyLimits = organizationLimits.refine(
   `may not be named ${RESERVED_POLICY_NAMES.join(", ")} (rate_limit_per_minute, monthly_limit, concurrency and credits are those)`,
 );
 
-const organization = z.strictObject({
-  id,
-  name: text(200).min(1, "must not be empty"),
-  status: z.enum(["active", "suspended"]).default("active"),
-  created_at: time.optional(),
-  limits: organizationLimits,
-});
+/**
+ * A concurrency cap as the admin API writes it: `concurrency` (requests in flight at once,
+ * core's bounds) and `concurrency_mode`; both null (the default): no cap.
+ */
+const concurrencyFields = {
+  concurrency: z
+    .int("must be a whole number")
+    .min(MIN_CONCURRENCY, `must be at least ${MIN_CONCURRENCY} (or null for no cap)`)
+    .max(MAX_CONCURRENCY, `must be at most ${MAX_CONCURRENCY}`)
+    .nullable()
+    .default(null),
+  concurrency_mode: z.enum(["enforce", "shadow"]).nullable().default(null),
+};
+
+/** `concurrency_mode` says how a cap works: without one it means nothing. */
+function modeNeedsCap(
+  record: { concurrency: number | null; concurrency_mode: string | null },
+  context: z.core.$RefinementCtx,
+): void {
+  if (record.concurrency_mode !== null && record.concurrency === null) {
+    context.addIssue({
+      code: "custom",
+      path: ["concurrency_mode"],
+      message: "needs a concurrency (null without a cap)",
+    });
+  }
+}
+
+const creditCount = (min: 0 | 1) =>
+  z
+    .int("must be a whole number")
+    .min(min, min === 0 ? "must be 0 or more" : "must be greater than 0")
+    .max(MAX_CREDITS, `must be at most ${MAX_CREDITS}`);
+
+/**
+ * A key's prepaid credits as stored: `granted` credits for the balance period from
+ * `epoch`, reset to `refill.amount` at each `refill.interval` boundary. What was spent is
+ * in `credit_spending`. `null` (the default): no credits.
+ */
+const credits = z
+  .strictObject({
+    granted: creditCount(0),
+    epoch: time.optional(),
+    refill: z
+      .strictObject({
+        amount: creditCount(1),
+        interval: z.enum(REFILL_INTERVALS as [RefillInterval, ...RefillInterval[]]),
+      })
+      .nullable()
+      .default(null),
+  })
+  .nullable()
+  .default(null);
+
+const organization = z
+  .strictObject({
+    id,
+    name: text(200).min(1, "must not be empty"),
+    status: z.enum(["active", "suspended"]).default("active"),
+    created_at: time.optional(),
+    limits: organizationLimits,
+    ...concurrencyFields,
+  })
+  .superRefine(modeNeedsCap);
 
 const HEX = /^[0-9a-fA-F]{64}$/;
 const BASE64URL = /^[A-Za-z0-9_-]{43}$/;
@@ -104,6 +167,7 @@ const apiKey = z
     rate_limit_per_minute: positive.default(60),
     monthly_limit: positive.nullable().default(null),
     limits: keyLimits,
+    ...concurrencyFields,
     created_at: time.optional(),
     expires_at: time.nullable().default(null),
     last_used_at: time.nullable().default(null),
@@ -117,8 +181,10 @@ const apiKey = z
       .max(MAX_KEY_ALLOWED_IPS)
       .nullable()
       .default(null),
+    credits,
   })
   .superRefine((key, context) => {
+    modeNeedsCap(key, context);
     const base64 = key.hash_scheme === "sha256-base64url";
     const ok = base64
       ? BASE64URL.test(key.key_hash) || BASE64.test(key.key_hash)
@@ -144,6 +210,15 @@ const usageRow = z.strictObject({
   ip_address: text(64).nullable(),
   timestamp: time,
   request_count: positive.default(1),
+  // Whether the requests counted toward the monthly quota (refusals did not).
+  charged: z.boolean().default(true),
+});
+
+/** Credits a rotation lineage (`quota_id`, as its keys have it) spent in one balance period. */
+const creditSpendingRow = z.strictObject({
+  quota_id: id,
+  period_start: time,
+  spent: creditCount(0),
 });
 
 const ipBlock = z.strictObject({
@@ -174,6 +249,7 @@ export const exportFileSchema = z.strictObject({
   organizations: z.array(organization).default([]),
   api_keys: z.array(apiKey).default([]),
   usage: z.array(usageRow).default([]),
+  credit_spending: z.array(creditSpendingRow).default([]),
   ip_blocks: z.array(ipBlock).default([]),
   ip_rules: z
     .array(ipRule)
@@ -196,6 +272,7 @@ export function writeExportFile(records: Required<ImportRecords>, exportedAt: Da
         status: org.status,
         created_at: iso(org.createdAt),
         limits: toLimitsWire(org.limits),
+        ...toConcurrencyWire(org.concurrency),
       })),
     ) +
     section(
@@ -212,12 +289,14 @@ export function writeExportFile(records: Required<ImportRecords>, exportedAt: Da
         rate_limit_per_minute: key.rateLimitPerMinute,
         monthly_limit: key.monthlyLimit,
         limits: toLimitsWire(key.limits),
+        ...toConcurrencyWire(key.concurrency),
         created_at: iso(key.createdAt),
         expires_at: iso(key.expiresAt),
         last_used_at: iso(key.lastUsedAt),
         quota_id: key.quotaId,
         replaced_by: key.replacedBy,
         allowed_ips: key.allowedIps ?? null,
+        credits: creditsWire(key.credits ?? null),
       })),
     ) +
     section(
@@ -232,6 +311,15 @@ export function writeExportFile(records: Required<ImportRecords>, exportedAt: Da
         ip_address: row.ipAddress,
         timestamp: iso(row.timestamp),
         request_count: row.requestCount,
+        charged: row.charged ?? true,
+      })),
+    ) +
+    section(
+      "credit_spending",
+      records.creditSpending.map((row) => ({
+        quota_id: row.quotaId,
+        period_start: iso(row.periodStart),
+        spent: row.spent,
       })),
     ) +
     section(
@@ -314,6 +402,7 @@ export function readExportFile(content: string, name: string, now: Date): Import
       status: org.status,
       createdAt: date(org.created_at) ?? now,
       ...limitsField(org.limits),
+      concurrency: concurrencyOf(org),
     })),
     apiKeys: file.api_keys.map((key) => ({
       id: key.id,
@@ -327,6 +416,8 @@ export function readExportFile(content: string, name: string, now: Date): Import
       rateLimitPerMinute: key.rate_limit_per_minute,
       monthlyLimit: key.monthly_limit,
       ...limitsField(key.limits),
+      concurrency: concurrencyOf(key),
+      credits: creditsOf(key.credits, now),
       createdAt: date(key.created_at) ?? now,
       expiresAt: date(key.expires_at),
       lastUsedAt: date(key.last_used_at),
@@ -344,6 +435,12 @@ export function readExportFile(content: string, name: string, now: Date): Import
       ipAddress: row.ip_address,
       timestamp: new Date(row.timestamp),
       requestCount: row.request_count,
+      charged: row.charged,
+    })),
+    creditSpending: file.credit_spending.map((row) => ({
+      quotaId: row.quota_id,
+      periodStart: new Date(row.period_start),
+      spent: row.spent,
     })),
     ipBlocks: file.ip_blocks.map((block) => ({
       id: block.id,
@@ -367,6 +464,37 @@ export function readExportFile(content: string, name: string, now: Date): Import
 /** A record's `limits` as the field: absent when there are none, as the store reads it. */
 function limitsField(limits: Parameters<typeof fromLimitsWire>[0]) {
   return limits.length === 0 ? {} : { limits: fromLimitsWire(limits) };
+}
+
+/** A record's `concurrency` / `concurrency_mode` as the cap (null: none). */
+function concurrencyOf(record: {
+  concurrency: number | null;
+  concurrency_mode: "enforce" | "shadow" | null;
+}) {
+  return fromConcurrencyWire(record.concurrency, record.concurrency_mode ?? undefined) ?? null;
+}
+
+/** A key's credits as written: the stored grant, its epoch and refill, exactly. */
+function creditsWire(credits: KeyCredits | null) {
+  if (credits === null) return null;
+  return {
+    granted: credits.granted,
+    epoch: credits.epoch.toISOString(),
+    refill:
+      credits.refill === null
+        ? null
+        : { amount: credits.refill.amount, interval: credits.refill.interval },
+  };
+}
+
+/** A record's `credits` as the key's (an epoch left out: the import's time). */
+function creditsOf(record: z.output<typeof credits>, now: Date): KeyCredits | null {
+  if (record === null) return null;
+  return {
+    granted: record.granted,
+    epoch: record.epoch === undefined ? now : new Date(record.epoch),
+    refill: record.refill,
+  };
 }
 
 /** Hashes as KeyGuard compares them: hex in lower case, SHA-256 base64 as base64url. */

@@ -7,11 +7,13 @@ import { organizationFromRow } from "../organization-row.js";
 import type { ImportRecords } from "./import-records.js";
 
 /**
- * Everything `keyguard export` writes: every organization (with its windows), every key
- * with its hash and hash scheme (never a raw key: there is none), its windows and allowed
- * addresses, every usage row, every stored block and every stored IP rule, each kind
- * ordered by id. The inverse of `importRecords`. Keys, organizations and rules are read
- * by the mappings every other read uses, so an export holds what the servers see.
+ * Everything `keyguard export` writes: every organization (with its windows and
+ * concurrency cap), every key with its hash and hash scheme (never a raw key: there is
+ * none), its windows, concurrency cap, allowed addresses and credits, every usage row,
+ * the credits spent per lineage and period, every stored block and every stored IP rule,
+ * each kind ordered by id (spending by lineage and period). The inverse of
+ * `importRecords`. Keys, organizations and rules are read by the mappings every other
+ * read uses, so an export holds what the servers see.
  */
 export async function exportRecords(
   db: Kysely<DatabaseSchema>,
@@ -20,6 +22,12 @@ export async function exportRecords(
   const organizations = await db.selectFrom("organizations").selectAll().orderBy("id").execute();
   const keys = await db.selectFrom("api_keys").selectAll().orderBy("id").execute();
   const usage = await db.selectFrom("usage_logs").selectAll().orderBy("id").execute();
+  const spending = await db
+    .selectFrom("credit_spending")
+    .selectAll()
+    .orderBy("quota_id")
+    .orderBy("period_start")
+    .execute();
   const blocks = await db.selectFrom("ip_blocks").selectAll().orderBy("id").execute();
   const rules = await db.selectFrom("ip_rules").selectAll().orderBy("id").execute();
   return {
@@ -35,6 +43,12 @@ export async function exportRecords(
       ipAddress: row.ip_address,
       timestamp: codec.readDate(row.timestamp),
       requestCount: row.request_count,
+      charged: codec.readBoolean(row.charged),
+    })),
+    creditSpending: spending.map((row) => ({
+      quotaId: row.quota_id,
+      periodStart: codec.readDate(row.period_start),
+      spent: codec.readInteger(row.spent),
     })),
     ipBlocks: blocks.map((row) => ({
       id: row.id,

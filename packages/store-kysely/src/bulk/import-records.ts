@@ -3,6 +3,7 @@ import { type ApiKey, MAX_IP_RULES, type StoredIpRule } from "@keyguard/core/int
 import type { Kysely, Transaction } from "kysely";
 import { apiKeyRow } from "../api-key-row.js";
 import type { ColumnCodec } from "../column-codec.js";
+import { concurrencyColumns } from "../concurrency-columns.js";
 import type { DatabaseSchema } from "../database-schema.js";
 import { writeLimits } from "../limits-column.js";
 
@@ -18,6 +19,23 @@ export interface ImportedUsageRow {
   readonly ipAddress: string | null;
   readonly timestamp: Date;
   readonly requestCount: number;
+  /**
+   * Whether these requests were charged to the key's monthly quota (let through, not
+   * refused). Default `true`.
+   */
+  readonly charged?: boolean;
+}
+
+/**
+ * Credits a rotation lineage spent in one balance period (a `credit_spending` row):
+ * without it a restored key would have its spent credits again.
+ */
+export interface ImportedCreditSpending {
+  /** The lineage: the `quotaId` of the keys that spend it. */
+  readonly quotaId: string;
+  /** The balance period's start (`creditPeriod(...).start`). */
+  readonly periodStart: Date;
+  readonly spent: number;
 }
 
 /** A stored manual IP block, as its row. */
@@ -32,14 +50,16 @@ export interface ImportedIpBlock {
 }
 
 /**
- * What an import brings: organizations (with their windows), keys (with their hash and its
- * scheme, windows and allowed addresses), usage, blocks, IP allow / deny rules (canonical
- * CIDRs, as core's `parseCidr` spells them).
+ * What an import brings: organizations (with their windows and concurrency cap), keys
+ * (with their hash and its scheme, windows, concurrency cap, allowed addresses and
+ * credits), usage, the credits spent per lineage and period, blocks, IP allow / deny
+ * rules (canonical CIDRs, as core's `parseCidr` spells them).
  */
 export interface ImportRecords {
   readonly organizations: readonly Organization[];
   readonly apiKeys: readonly ApiKey[];
   readonly usage: readonly ImportedUsageRow[];
+  readonly creditSpending?: readonly ImportedCreditSpending[];
   readonly ipBlocks?: readonly ImportedIpBlock[];
   readonly ipRules?: readonly StoredIpRule[];
 }
@@ -54,6 +74,7 @@ export interface ImportResult {
   readonly organizations: ImportTableCount;
   readonly apiKeys: ImportTableCount;
   readonly usage: ImportTableCount;
+  readonly creditSpending: ImportTableCount;
   readonly ipBlocks: ImportTableCount;
   readonly ipRules: ImportTableCount;
 }
@@ -73,12 +94,14 @@ class DryRunRollback extends Error {
 }
 
 /**
- * Writes an import in one transaction: all of it or nothing. Records are matched by id, so
- * running the same import again adds nothing twice. Refused before anything is written
- * (`invalid_input`, `organization_exists`): an organization whose name another
- * organization already has, a key of an organization that is in neither the import nor
- * the database, a key whose hash another key already has, usage of an unknown key, an IP
- * rule whose range another rule already has, more IP rules than a database holds.
+ * Writes an import in one transaction: all of it or nothing. Records are matched by id
+ * (credit spending by lineage and period), so running the same import again adds nothing
+ * twice. Refused before anything is written (`invalid_input`, `organization_exists`): an
+ * organization whose name another organization already has, a key of an organization that
+ * is in neither the import nor the database, a key whose hash another key already has,
+ * usage of an unknown key, credit spending of a lineage no key spends, two spending
+ * records for one lineage and period, an IP rule whose range another rule already has,
+ * more IP rules than a database holds.
  */
 export async function importRecords(
   db: Kysely<DatabaseSchema>,
@@ -99,6 +122,7 @@ export async function importRecords(
             status: org.status,
             created_at: codec.date(org.createdAt),
             limits: writeLimits(org.limits),
+            ...concurrencyColumns(org.concurrency),
           })),
         ),
         apiKeys: await insertAll(
@@ -119,7 +143,20 @@ export async function importRecords(
             ip_address: row.ipAddress,
             timestamp: codec.date(row.timestamp),
             request_count: row.requestCount,
+            charged: codec.boolean(row.charged ?? true),
           })),
+        ),
+        // Matched by lineage and period: a second import of the same file adds nothing
+        // (spending already there is never added to).
+        creditSpending: await insertAll(
+          trx,
+          "credit_spending",
+          (records.creditSpending ?? []).map((row) => ({
+            quota_id: row.quotaId,
+            period_start: codec.date(row.periodStart),
+            spent: row.spent,
+          })),
+          ["quota_id", "period_start"],
         ),
         ipBlocks: await insertAll(
           trx,
@@ -155,12 +192,20 @@ export async function importRecords(
   }
 }
 
-type TableName = "organizations" | "api_keys" | "usage_logs" | "ip_blocks" | "ip_rules";
+type TableName =
+  | "organizations"
+  | "api_keys"
+  | "usage_logs"
+  | "credit_spending"
+  | "ip_blocks"
+  | "ip_rules";
 
+/** Inserts `rows`, skipping those whose `key` (the table's primary key) is already there. */
 async function insertAll(
   trx: Transaction<DatabaseSchema>,
   table: TableName,
   rows: readonly Record<string, unknown>[],
+  key: readonly string[] = ["id"],
 ): Promise<ImportTableCount> {
   let added = 0;
   for (let start = 0; start < rows.length; start += ROWS_PER_STATEMENT) {
@@ -169,7 +214,8 @@ async function insertAll(
       .insertInto(table)
       // biome-ignore lint/suspicious/noExplicitAny: rows are built per table above
       .values(chunk as any)
-      .onConflict((conflict) => conflict.column("id").doNothing())
+      // biome-ignore lint/suspicious/noExplicitAny: the key columns are the table's
+      .onConflict((conflict) => conflict.columns(key as any).doNothing())
       .executeTakeFirst();
     added += Number(result.numInsertedOrUpdatedRows ?? 0);
   }
@@ -260,6 +306,53 @@ async function assertConsistent(
     throw new KeyGuardError(
       "invalid_input",
       `Usage of key ${missingKey}, which is neither in the import nor in the database.`,
+    );
+  }
+  await assertSpendingHasLineage(trx, records);
+}
+
+/**
+ * Credit spending: of a lineage some key in the import or the database spends (its
+ * `quotaId`), and one record per lineage and period.
+ */
+async function assertSpendingHasLineage(
+  trx: Transaction<DatabaseSchema>,
+  records: ImportRecords,
+): Promise<void> {
+  const spending = records.creditSpending ?? [];
+  const seen = new Set<string>();
+  for (const row of spending) {
+    const period = row.periodStart.toISOString();
+    const pair = `${row.quotaId} ${period}`;
+    if (seen.has(pair)) {
+      throw new KeyGuardError(
+        "invalid_input",
+        `The import has two records of credits spent by quota ${row.quotaId} in the period from ${period}; keep one.`,
+      );
+    }
+    seen.add(pair);
+  }
+  const lineages = new Set(records.apiKeys.map((key) => key.quotaId));
+  const missing = new Set(spending.map((row) => row.quotaId).filter((id) => !lineages.has(id)));
+  for (const chunk of chunks([...missing])) {
+    // A key's quota is its `quota_id`, or its own id where that is null.
+    const found = await trx
+      .selectFrom("api_keys")
+      .select(["id", "quota_id"])
+      .where((eb) =>
+        eb.or([
+          eb("quota_id", "in", chunk),
+          eb.and([eb("quota_id", "is", null), eb("id", "in", chunk)]),
+        ]),
+      )
+      .execute();
+    for (const row of found) missing.delete(row.quota_id ?? row.id);
+  }
+  const [missingQuota] = missing;
+  if (missingQuota !== undefined) {
+    throw new KeyGuardError(
+      "invalid_input",
+      `Credits spent by quota ${missingQuota}, which no key in the import or the database spends.`,
     );
   }
 }
