@@ -150,7 +150,7 @@ describe.each(cliBackends)(
       };
       writeFileSync(
         join(cli.db.cwd, "old.json"),
-        `{"format": "keyguard-export", "version": 1,\n"organizations": [\n${JSON.stringify({ id: org, name: "Acme Corp" })}\n],\n"api_keys": [\n${JSON.stringify({ id: "k1", organization_id: org, key_hash: "b".repeat(64), hash_scheme: "sha256-hex" })}\n],\n"usage": [\n${JSON.stringify(usage)}\n]}\n`,
+        `{"format": "keyguard-export", "version": 1,\n"organizations": [\n${JSON.stringify({ id: org, name: "Acme Corp" })}\n],\n"api_keys": [\n${JSON.stringify({ id: "k1", organization_id: org, key_hash: "b".repeat(64), hash_scheme: "sha256-hex" })}\n],\n"usage": [\n${JSON.stringify(usage)},\n${JSON.stringify({ ...usage, id: "u2", status_code: 429 })}\n]}\n`,
       );
       const imported = json(await run(["import", "old.json", "--json"]));
       expect(imported.api_keys).toEqual({ added: 1, already_present: 0 });
@@ -165,8 +165,11 @@ describe.each(cliBackends)(
       ]);
       const listed = json(await run(["list-orgs", "--json"])).items[0];
       expect([listed.limits, listed.concurrency]).toEqual([[], null]);
-      // A usage row without `charged` counted toward the quota, as it did before.
-      expect((await run(["export"])).stdout).toContain('"request_count":1,"charged":true}');
+      // A usage row without `charged` is counted as such rows always were: all but 429s.
+      const exported = (await run(["export"])).stdout;
+      expect(exported).toContain('"id":"u1"');
+      expect(exported).toMatch(/"id":"u1".*"status_code":200.*"charged":true\}/);
+      expect(exported).toMatch(/"id":"u2".*"status_code":429.*"charged":false\}/);
     });
 
     it("moves credits spent into a key already in the database, once, and counts them in a dry run", async () => {

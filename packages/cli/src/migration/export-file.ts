@@ -211,7 +211,8 @@ const usageRow = z.strictObject({
   timestamp: time,
   request_count: positive.default(1),
   // Whether the requests counted toward the monthly quota (refusals did not).
-  charged: z.boolean().default(true),
+  // Absent in older files: every status but 429 counted, the rule such rows were counted by.
+  charged: z.boolean().optional(),
 });
 
 /** Credits a rotation lineage (`quota_id`, as its keys have it) spent in one balance period. */
@@ -435,7 +436,7 @@ export function readExportFile(content: string, name: string, now: Date): Import
       ipAddress: row.ip_address,
       timestamp: new Date(row.timestamp),
       requestCount: row.request_count,
-      charged: row.charged,
+      charged: row.charged ?? row.status_code !== 429,
     })),
     creditSpending: file.credit_spending.map((row) => ({
       quotaId: row.quota_id,
