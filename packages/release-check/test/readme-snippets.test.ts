@@ -44,12 +44,13 @@ describe("README code blocks", () => {
         JSON.parse(readFileSync(join(packagesDir, name, "package.json"), "utf8")) as {
           name: string;
           version: string;
+          dependencies?: Record<string, string>;
         },
     );
+    const tarballOf = (m: { name: string; version: string }) =>
+      `${m.name.replace(/^@/, "").replace("/", "-")}-${m.version}.tgz`;
     const names = new Set(manifests.map((m) => m.name));
-    const tarballs = new Set(
-      manifests.map((m) => `${m.name.replace(/^@/, "").replace("/", "-")}-${m.version}.tgz`),
-    );
+    const tarballs = new Set(manifests.map(tarballOf));
     const installs = blocks.filter((block) => kindOf(block) === "install");
     expect(installs.length).toBeGreaterThanOrEqual(6);
     for (const block of installs) {
@@ -60,6 +61,24 @@ describe("README code blocks", () => {
         .filter((line) => line.startsWith("npm install "));
       expect(commands.length, block.where).toBeGreaterThan(0);
       for (const command of commands) {
+        // Tarballs are installed together with every @keyguard tarball they depend on:
+        // npm would look for a missing one on the registry, where it is not.
+        const listed = new Set(
+          command
+            .split(/\s+/)
+            .filter((word) => word.endsWith(".tgz"))
+            .map((word) => basename(word)),
+        );
+        for (const manifest of manifests) {
+          if (!listed.has(tarballOf(manifest))) continue;
+          for (const dependency of Object.keys(manifest.dependencies ?? {})) {
+            const needed = manifests.find((m) => m.name === dependency);
+            if (needed === undefined) continue;
+            expect(listed, `${block.where}: ${manifest.name} needs ${dependency}`).toContain(
+              tarballOf(needed),
+            );
+          }
+        }
         for (const word of command.split(/\s+/).slice(2)) {
           if (word.endsWith(".tgz")) {
             expect(tarballs, `${block.where}: ${word}`).toContain(basename(word));
