@@ -13,7 +13,7 @@ export {
   toApiKeyInfo,
 } from "./domain/api-key.js";
 export type { StoredIpRule } from "./domain/ip-rule.js";
-export { creditTerms, topUpCredits } from "./domain/key-credits.js";
+export { creditTerms, storedCreditsJson, topUpCredits } from "./domain/key-credits.js";
 export type { SecretFingerprints } from "./domain/secret-fingerprints.js";
 export { isCharged } from "./domain/usage-event.js";
 export { httpStatusFor, isErrorCode, titleFor } from "./errors/error-codes.js";

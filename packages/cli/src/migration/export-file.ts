@@ -16,6 +16,7 @@ import {
   parseCidr,
   REFILL_INTERVALS,
   RESERVED_POLICY_NAMES,
+  storedCreditsJson,
   toConcurrencyWire,
   toLimitsWire,
 } from "@keyguard/core/internal";
@@ -477,15 +478,7 @@ function concurrencyOf(record: {
 
 /** A key's credits as written: the stored grant, its epoch and refill, exactly. */
 function creditsWire(credits: KeyCredits | null) {
-  if (credits === null) return null;
-  return {
-    granted: credits.granted,
-    epoch: credits.epoch.toISOString(),
-    refill:
-      credits.refill === null
-        ? null
-        : { amount: credits.refill.amount, interval: credits.refill.interval },
-  };
+  return credits === null ? null : storedCreditsJson(credits);
 }
 
 /** A record's `credits` as the key's (an epoch left out: the import's time). */

@@ -66,3 +66,22 @@ export interface CreditBalance {
   /** The next refill; `null` without one. */
   readonly refillsAt: Date | null;
 }
+
+/**
+ * A key's credits as stored, as plain JSON (ISO epoch): exactly what restores them. The
+ * audit log records a grant this way and the export file writes it.
+ */
+export function storedCreditsJson(credits: KeyCredits): {
+  granted: number;
+  epoch: string;
+  refill: { amount: number; interval: RefillInterval } | null;
+} {
+  return {
+    granted: credits.granted,
+    epoch: credits.epoch.toISOString(),
+    refill:
+      credits.refill === null
+        ? null
+        : { amount: credits.refill.amount, interval: credits.refill.interval },
+  };
+}

@@ -1,5 +1,6 @@
 import type { ApiKey } from "../domain/api-key.js";
 import type { StoredIpRule } from "../domain/ip-rule.js";
+import { storedCreditsJson } from "../domain/key-credits.js";
 import type { Organization } from "../domain/organization.js";
 import type { ConcurrencySpec } from "../limits/limit-policy.js";
 import type { IpBlock } from "../ports/limiter.js";
@@ -48,14 +49,7 @@ function concurrencyFields(spec: ConcurrencySpec | null | undefined): Fields {
 function creditsField(key: ApiKey): EventValue {
   const credits = key.credits;
   if (credits === undefined || credits === null) return null;
-  return {
-    granted: credits.granted,
-    epoch: credits.epoch.toISOString(),
-    refill:
-      credits.refill === null
-        ? null
-        : { amount: credits.refill.amount, interval: credits.refill.interval },
-  } as unknown as EventValue;
+  return storedCreditsJson(credits) as unknown as EventValue;
 }
 
 export function organizationFields(organization: Organization): Fields {
