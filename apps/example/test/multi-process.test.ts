@@ -95,6 +95,39 @@ describe.runIf(available)("example servers sharing PostgreSQL and Redis", () => 
     expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
   });
 
+  it("shows the same live remaining per policy from every server's admin API", async () => {
+    const { rawKey, key } = await admin.createApiKey({
+      organization: "Acme Corp",
+      label: "live-remaining",
+      rateLimitPerMinute: 10,
+      monthlyLimit: 100,
+      limits: [{ name: "hour", limit: 20, windowSeconds: 3600 }],
+    });
+    for (let i = 0; i < 7; i++) {
+      const response = await get(servers[i % 3] as ExampleProcess, "/api/data", rawKey);
+      expect(response.status).toBe(200);
+      await response.arrayBuffer();
+    }
+    const expected = { minute: 3, hour: 13, month: 93 };
+    for (const server of servers) {
+      const shown = await fetch(`${server.url}/admin/keys/${key.id}`, {
+        headers: { "x-admin-key": EXAMPLE_SECRET },
+      });
+      expect(shown.status).toBe(200);
+      const body = (await shown.json()) as {
+        policies: { name: string; remaining: number | null }[];
+      };
+      expect(
+        Object.fromEntries(body.policies.map((policy) => [policy.name, policy.remaining])),
+      ).toEqual(expected);
+    }
+    // A process that served none of them (the operator's tooling) reads the same counters.
+    const status = await admin.limitStatus(key);
+    expect(Object.fromEntries(status.map((policy) => [policy.name, policy.remaining]))).toEqual(
+      expected,
+    );
+  });
+
   it(`refuses a revoked key in every other process within ${BOUND_MS} ms (p99 over ${SAMPLES} revocations)`, async () => {
     const keys = [];
     for (let i = 0; i < SAMPLES; i++) {

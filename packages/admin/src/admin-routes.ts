@@ -26,6 +26,7 @@ import {
 import { WEBHOOK_ROUTES } from "./webhook-routes.js";
 import {
   addedCreditsWire,
+  apiKeyDetailWire,
   apiKeyWire,
   auditEventWire,
   createdApiKeyWire,
@@ -40,6 +41,7 @@ import {
   toCreditsWire,
   toIpBlockWire,
   toOrganizationWire,
+  toPolicyStatusWire,
   toStatsWire,
   toUsageOverviewWire,
   toUsageWire,
@@ -242,12 +244,18 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
     method: "GET",
     path: "/keys/{id}",
     operationId: "getApiKey",
-    summary: "Get one API key, masked",
+    summary: "Get one API key, masked, with where each of its policies stands",
+    description:
+      "`policies` lists every limit the key's requests are decided against (its own, its organization's, the month, credits, concurrency caps) with what is left right now, read without spending. Windows are live counts: exact across servers with Redis, this server's own with the memory limiter (null when it has none). The month and credits never count less than the usage written to the database.",
     tag: "Keys",
     status: 200,
     query: noQuery,
-    response: apiKeyWire,
-    run: async (kg, { params, now }) => keyWire(kg, await kg.getApiKey(keyId(params)), now),
+    response: apiKeyDetailWire,
+    run: async (kg, { params, now }) => {
+      const key = await kg.getApiKey(keyId(params));
+      const [wire, policies] = await Promise.all([keyWire(kg, key, now), kg.limitStatus(key)]);
+      return { ...wire, policies: policies.map(toPolicyStatusWire) };
+    },
   },
   {
     method: "PATCH",

@@ -7,6 +7,7 @@ import type {
   KeyGuardStats,
   KeyUsage,
   Organization,
+  PolicyStatus,
   UsageOverview,
 } from "@keyguard/core";
 import {
@@ -18,6 +19,7 @@ import {
   toCreditsWire,
   toIpBlockWire,
   toOrganizationWire,
+  toPolicyStatusWire,
   toStatsWire,
   toUsageOverviewWire,
   toUsageWire,
@@ -116,6 +118,39 @@ export const apiKeyWire = z
     credits: creditsWire.nullable().describe("Prepaid credits; null = none"),
   })
   .meta({ id: "ApiKey" });
+
+export const policyStatusWire = z
+  .object({
+    name: z.string().describe("As the RateLimit fields name it: minute, org.<name>, month, ..."),
+    scope: z
+      .enum(["key", "quota", "organization"])
+      .describe(
+        "Whose counter: the key's, its rotation lineage's (month, credits) or its organization's",
+      ),
+    mode: z.enum(["enforce", "shadow"]),
+    limit: z.int().describe("Allowed per window (credits: the current period's credits)"),
+    window_seconds: z
+      .int()
+      .describe("0 for a concurrency cap and for credits without a refill; the month as 30 days"),
+    remaining: z
+      .int()
+      .nullable()
+      .describe(
+        "Left right now, read without spending. null where the server cannot tell: always for a concurrency cap, and for a window when it has no live count",
+      ),
+    resets_at: timestamp
+      .nullable()
+      .describe("When the window is fully available again, the month ends or credits refill"),
+  })
+  .meta({ id: "PolicyStatus" });
+
+export const apiKeyDetailWire = apiKeyWire
+  .extend({
+    policies: z
+      .array(policyStatusWire)
+      .describe("Every policy of the key (its organization's included), with its live figures"),
+  })
+  .meta({ id: "ApiKeyDetail" });
 
 export const addedCreditsWire = creditsWire
   .extend({
@@ -287,6 +322,7 @@ export {
   toCreditsWire,
   toIpBlockWire,
   toOrganizationWire,
+  toPolicyStatusWire,
   toStatsWire,
   toUsageOverviewWire,
   toUsageWire,
@@ -298,6 +334,7 @@ toApiKeyWire satisfies (
   now: number,
   balance?: CreditBalance,
 ) => z.infer<typeof apiKeyWire>;
+toPolicyStatusWire satisfies (status: PolicyStatus) => z.infer<typeof policyStatusWire>;
 toStatsWire satisfies (stats: KeyGuardStats) => z.infer<typeof statsWire>;
 toUsageWire satisfies (usage: KeyUsage) => z.infer<typeof usageWire>;
 toUsageOverviewWire satisfies (overview: UsageOverview) => z.infer<typeof usageOverviewWire>;

@@ -31,9 +31,10 @@ import { ImportedKeyLookup } from "./keys/imported-key-lookup.js";
 import { isLegacyHashScheme } from "./keys/key-hash-scheme.js";
 import { createKeyHasher, type KeyHasher } from "./keys/key-hasher.js";
 import { KeyVerifier, type VerifyResult } from "./keys/key-verifier.js";
-import { type CreditTerms, creditPeriod, creditsRemaining } from "./limits/credit-balance.js";
-import { type ConcurrencySpec, creditsPolicy, type LimitSpec } from "./limits/limit-policy.js";
+import type { ConcurrencySpec, LimitSpec } from "./limits/limit-policy.js";
+import { LiveLimits, type PolicyStatus } from "./limits/live-limits.js";
 import type { ShadowRefusal } from "./limits/shadow-refusal.js";
+import { DEFAULT_ALGORITHM, type RateLimitAlgorithm } from "./limits/window-decision.js";
 import { instrumentLimiter, instrumentStore } from "./metrics/instrumented-ports.js";
 import { KeyGuardInstruments } from "./metrics/keyguard-instruments.js";
 import { createPrometheusRegistry } from "./metrics/prometheus-registry.js";
@@ -178,6 +179,9 @@ export class KeyGuard {
   readonly #events: EventRecorder;
   readonly #auditRetention: AuditRetention;
   readonly #stopListening: (() => void) | undefined;
+  readonly #liveLimits: LiveLimits;
+  /** The algorithm of the first guard made here: the one its keys' counters are kept by. */
+  #guardAlgorithm: RateLimitAlgorithm | undefined;
   #closing: Promise<void> | undefined;
 
   /** Requests shadow policies would have refused, in this process (see `stats()`). */
@@ -244,6 +248,12 @@ export class KeyGuard {
       load: (keyHash) => this.store.findApiKeyByHash(keyHash),
       clock: this.clock,
       instruments: this.instruments,
+    });
+    this.#liveLimits = new LiveLimits({
+      limiter: this.#limiter,
+      store: this.store,
+      clock: this.clock,
+      algorithm: () => this.#guardAlgorithm ?? DEFAULT_ALGORITHM,
     });
     this.#ipBlocks = new IpBlockService({
       store: this.store,
@@ -674,35 +684,18 @@ export class KeyGuard {
    * far) and, when this KeyGuard has a limiter, the limiter's live count (exact with Redis,
    * this process's with the memory limiter). `undefined` for a key without credits.
    */
-  async creditBalance(key: ApiKeyInfo): Promise<CreditBalance | undefined> {
-    if (key.credits === undefined || key.credits === null) return undefined;
-    const now = this.clock.now();
-    const policy = creditsPolicy(key.credits);
-    const period = creditPeriod(policy.credits as CreditTerms, now);
-    const stored = (await this.store.creditsSpent?.(key.quotaId, new Date(period.start))) ?? 0;
-    let spent = stored;
-    if (this.#limiter !== undefined) {
-      try {
-        const live = await this.#limiter.decide({
-          now,
-          client: "",
-          path: "",
-          key: { id: key.id, quotaId: key.quotaId, orgId: key.orgId },
-          policies: [policy],
-          cost: 0,
-        });
-        const state = live.policies[0];
-        if (state !== undefined) spent = Math.max(spent, period.limit - state.remaining);
-      } catch {
-        // The store's figure stands (the limiter is down, or lost the count).
-      }
-    }
-    return {
-      remaining: creditsRemaining(period, spent),
-      periodCredits: period.limit,
-      periodStart: new Date(period.start),
-      refillsAt: period.end === undefined ? null : new Date(period.end),
-    };
+  creditBalance(key: ApiKeyInfo): Promise<CreditBalance | undefined> {
+    return this.#liveLimits.creditBalance(key);
+  }
+
+  /**
+   * Where each of a key's policies stands now, read without spending: its windows (the
+   * limiter's live counts, `null` without a limiter), its month and credits (never less
+   * spent than the store recorded), its concurrency caps (always `null` remaining). The
+   * windows that name no algorithm are read with this process's guard algorithm.
+   */
+  limitStatus(key: ApiKeyInfo): Promise<PolicyStatus[]> {
+    return this.#liveLimits.of(key);
   }
 
   /**
@@ -875,6 +868,7 @@ export class KeyGuard {
    */
   guard(options: GuardOptions = {}): RequestGuard {
     const guard = new RequestGuard(this.#guardContext(), this.limiter, options);
+    this.#guardAlgorithm ??= options.algorithm ?? DEFAULT_ALGORITHM;
     // A process that serves requests keeps the usage tables bounded; tools (the CLI) do not.
     this.#usageMaintenance.start();
     this.webhooks.start();

@@ -338,6 +338,25 @@ export function describeAdapterConformance(
       }
     });
 
+    it("reads a key's live remaining with the guard's own algorithm, leaving its counters as they are", async () => {
+      // Counters are kept per algorithm: reading a gcra guard's key with the default one
+      // would show a fresh window (and, on the memory limiter, start it afresh).
+      for (const algorithm of ["gcra", "sliding-window-counter"] as const) {
+        const { get, key, kg } = await setup({ algorithm });
+        const { rawKey, key: created } = await key({ rateLimitPerMinute: 10 });
+        for (let i = 0; i < 3; i++) {
+          const response = await get("/api/data", { "x-api-key": rawKey });
+          expect(response.status).toBe(200);
+          await response.arrayBuffer();
+        }
+        const status = await kg.limitStatus(created);
+        expect(status.map((policy) => [policy.name, policy.remaining])).toEqual([["minute", 7]]);
+        const next = await get("/api/data", { "x-api-key": rawKey });
+        expect(next.headers.get("x-ratelimit-remaining"), algorithm).toBe("6");
+        await next.arrayBuffer();
+      }
+    });
+
     it("keeps counting a monthly quota across a restart", async () => {
       const { get, key, kg, openAnother } = await setup();
       const { rawKey } = await key({ rateLimitPerMinute: 100, monthlyLimit: 3 });

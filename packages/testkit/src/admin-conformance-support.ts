@@ -85,7 +85,7 @@ export function adminHarness(
   start: StartAdminApp,
   options: AdminConformanceOptions,
   config: Partial<KeyGuardConfigInput> & { readonly secretKey: string },
-  keyguardOptions: Pick<KeyGuardOptions, "onWarning"> = {},
+  keyguardOptions: Pick<KeyGuardOptions, "onWarning" | "clock"> = {},
 ) {
   const cleanups: Array<() => Promise<void> | void> = [];
   afterEach(async () => {

@@ -9,6 +9,7 @@ import {
   type StartAdminApp,
 } from "./admin-conformance-support.js";
 import { describeAdminCredits } from "./admin-credits-conformance.js";
+import { describeAdminLimitStatus } from "./admin-limit-status-conformance.js";
 import { describeAdminRaces } from "./admin-races-conformance.js";
 import { describeAdminWebhooks } from "./admin-webhooks-conformance.js";
 import { describeIpRuleConformance } from "./ip-rules-conformance.js";
@@ -56,6 +57,7 @@ export function describeAdminConformance(
     describeAdminWebhooks(start, options);
     describeAdminAudit(start, options);
     describeAdminCredits(start, options);
+    describeAdminLimitStatus(start, options);
     describeIpRuleConformance(name, start, options);
 
     it("runs the seed's endpoints: orgs, keys (raw key once, then masked), revoke, stats", async () => {

@@ -12,3 +12,6 @@ export interface WindowDecision {
   /** How long a refused client should wait (0 when allowed). */
   readonly retryAfterMs: number;
 }
+
+/** The algorithm of a guard that names none: the seed's sliding-window log. */
+export const DEFAULT_ALGORITHM: RateLimitAlgorithm = "sliding-window-log";

@@ -5,7 +5,7 @@ import { isQuotaSeedLost } from "../errors/quota-seed-lost.js";
 import type { VerifyOutcome } from "../keys/key-verifier.js";
 import { creditPeriod } from "../limits/credit-balance.js";
 import type { LimitPolicy } from "../limits/limit-policy.js";
-import type { RateLimitAlgorithm } from "../limits/window-decision.js";
+import { DEFAULT_ALGORITHM, type RateLimitAlgorithm } from "../limits/window-decision.js";
 import type {
   ConcurrencySlot,
   IpBlock,
@@ -152,7 +152,7 @@ export class RequestGuard {
     this.#context = context;
     this.#limiter = limiter;
     this.#keys = new ApiKeyReader(options.keyHeader ?? "x-api-key", options.bearer ?? true);
-    this.#keyLimits = new KeyLimitsCache(options.algorithm ?? "sliding-window-log");
+    this.#keyLimits = new KeyLimitsCache(options.algorithm ?? DEFAULT_ALGORITHM);
     this.#failureWindowMs = options.failureWindowMs ?? DEFAULT_FAILURE_WINDOW_MS;
     this.#blockDurationMs = options.blockDurationMs ?? DEFAULT_FAILURE_BLOCK_MS;
     this.#headerStyle = options.rateLimitHeaders ?? "both";

@@ -4,6 +4,7 @@ import type { Organization } from "../domain/organization.js";
 import type { KeyGuardStats } from "../domain/stats.js";
 import { creditPeriod } from "../limits/credit-balance.js";
 import type { ConcurrencySpec, LimitSpec } from "../limits/limit-policy.js";
+import type { PolicyStatus } from "../limits/live-limits.js";
 import type { IpBlock } from "../ports/limiter.js";
 import type { ApiKeyStatus } from "../ports/store.js";
 import type { KeyUsage } from "../usage/key-usage.js";
@@ -226,6 +227,29 @@ export function toApiKeyWire(key: ApiKeyInfo, now: number, balance?: CreditBalan
     allowed_ips:
       key.allowedIps === undefined || key.allowedIps === null ? null : [...key.allowedIps],
     credits: toCreditsWire(key, now, balance),
+  };
+}
+
+/** One policy's live figures as the admin API sends them (`GET /admin/keys/{id}`). */
+export interface PolicyStatusWire {
+  readonly name: string;
+  readonly scope: "key" | "quota" | "organization";
+  readonly mode: "enforce" | "shadow";
+  readonly limit: number;
+  readonly window_seconds: number;
+  readonly remaining: number | null;
+  readonly resets_at: string | null;
+}
+
+export function toPolicyStatusWire(status: PolicyStatus): PolicyStatusWire {
+  return {
+    name: status.name,
+    scope: status.scope,
+    mode: status.mode,
+    limit: status.limit,
+    window_seconds: status.windowSeconds,
+    remaining: status.remaining,
+    resets_at: status.resetsAt === null ? null : status.resetsAt.toISOString(),
   };
 }
 
