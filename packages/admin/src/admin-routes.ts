@@ -31,6 +31,7 @@ import {
   auditEventWire,
   createdApiKeyWire,
   ipBlockWire,
+  listedOrganizationWire,
   organizationWire,
   pageWire,
   revokedApiKeyWire,
@@ -140,16 +141,20 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
     method: "GET",
     path: "/orgs",
     operationId: "listOrganizations",
-    summary: "List organizations (oldest first, paginated)",
+    summary: "List organizations (oldest first, paginated), with their keys counted",
     tag: "Organizations",
     status: 200,
     query: listOrganizationsQuery,
-    response: pageWire(organizationWire, "OrganizationPage"),
+    response: pageWire(listedOrganizationWire, "OrganizationPage"),
     run: async (kg, { query }) => {
       const { limit, cursor, status } = query as z.infer<typeof listOrganizationsQuery>;
       const page = pageQuery({ limit, cursor });
       const read = await kg.listOrganizations({ ...page, ...(status && { status }) });
-      return toPage(read, page, toOrganizationWire);
+      const counts = await kg.countKeysByOrganization(read.map((org) => org.id));
+      return toPage(read, page, (org) => ({
+        ...toOrganizationWire(org),
+        keys: counts === undefined ? null : (counts.get(org.id) ?? { total: 0, active: 0 }),
+      }));
     },
   },
   {

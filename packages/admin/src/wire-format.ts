@@ -83,6 +83,18 @@ export const organizationWire = z
   })
   .meta({ id: "Organization" });
 
+export const listedOrganizationWire = organizationWire
+  .extend({
+    keys: z
+      .object({
+        total: z.int().describe("Keys of any state"),
+        active: z.int().describe("Keys neither revoked nor expired"),
+      })
+      .nullable()
+      .describe("The organization's keys, counted; null when the database cannot count them"),
+  })
+  .meta({ id: "ListedOrganization" });
+
 export const apiKeyWire = z
   .object({
     id: z.uuid(),

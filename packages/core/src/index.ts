@@ -63,7 +63,7 @@ export type {
 } from "./pipeline/request-guard.js";
 export type { ChangeFeed, KeyGuardChange } from "./ports/change-feed.js";
 export type { IpBlock, Limiter } from "./ports/limiter.js";
-export type { OrganizationListFilter, Store } from "./ports/store.js";
+export type { OrganizationKeyCounts, OrganizationListFilter, Store } from "./ports/store.js";
 export type { WebhookDelivery } from "./ports/webhook-store.js";
 export type { SecretCheck } from "./secrets/secret-check.js";
 export type { KeyUsage } from "./usage/key-usage.js";

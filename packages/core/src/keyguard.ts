@@ -51,7 +51,7 @@ import { type GuardOptions, RequestGuard } from "./pipeline/request-guard.js";
 import { trustsNoProxy } from "./pipeline/trusted-proxies.js";
 import type { ChangeFeed, KeyGuardChange } from "./ports/change-feed.js";
 import type { IpBlock, Limiter } from "./ports/limiter.js";
-import type { OrganizationListFilter, Store } from "./ports/store.js";
+import type { OrganizationKeyCounts, OrganizationListFilter, Store } from "./ports/store.js";
 import { checkSecrets, type SecretCheck } from "./secrets/secret-check.js";
 import { secretFingerprint, shortFingerprint } from "./secrets/secret-fingerprint.js";
 import type { KeyUsage } from "./usage/key-usage.js";
@@ -571,6 +571,17 @@ export class KeyGuard {
   /** Oldest first; optionally of one status, and a page at a time (see `ListPage`). */
   listOrganizations(filter: OrganizationListFilter = {}): Promise<Organization[]> {
     return this.#organizations.list(filter);
+  }
+
+  /**
+   * How many keys each of `orgIds` has, and how many of them are active (neither revoked
+   * nor expired): one query for a page of organizations. `undefined` when the store cannot
+   * count them.
+   */
+  async countKeysByOrganization(
+    orgIds: readonly string[],
+  ): Promise<ReadonlyMap<string, OrganizationKeyCounts> | undefined> {
+    return this.store.countKeysByOrganization?.(orgIds, new Date(this.clock.now()));
   }
 
   /** Finds an organization by name, or by id. Throws `organization_not_found`. */

@@ -6,6 +6,7 @@ import {
   type KeyGuardEvent,
   type LimitSpec,
   type Organization,
+  type OrganizationKeyCounts,
   type OrganizationListFilter,
   type OrganizationStatus,
   type Store,
@@ -1271,6 +1272,48 @@ export class KyselyStore implements Store {
 
   rotateSecretFingerprint(expected: string, next: string, at: Date): Promise<boolean> {
     return this.#run(() => rotateSecretFingerprint(this.db, this.#codec, expected, next, at));
+  }
+
+  countKeysByOrganization(
+    orgIds: readonly string[],
+    now: Date,
+  ): Promise<ReadonlyMap<string, OrganizationKeyCounts>> {
+    return this.#run(async () => {
+      const counts = new Map<string, OrganizationKeyCounts>();
+      if (orgIds.length === 0) return counts;
+      const codec = this.#codec;
+      const rows = await this.db
+        .selectFrom("api_keys")
+        .select((eb) => [
+          "org_id",
+          eb.fn.countAll().as("total"),
+          eb.fn
+            .sum(
+              eb
+                .case()
+                .when(
+                  eb.and([
+                    eb("is_active", "=", codec.boolean(true)),
+                    eb.or([eb("expires_at", "is", null), eb("expires_at", ">", codec.date(now))]),
+                  ]),
+                )
+                .then(1)
+                .else(0)
+                .end(),
+            )
+            .as("active"),
+        ])
+        .where("org_id", "in", [...orgIds])
+        .groupBy("org_id")
+        .execute();
+      for (const row of rows) {
+        counts.set(row.org_id, {
+          total: codec.readInteger(row.total as number),
+          active: codec.readInteger((row.active ?? 0) as number),
+        });
+      }
+      return counts;
+    });
   }
 
   countStats(since: Date, now: Date): Promise<StoreCounts> {

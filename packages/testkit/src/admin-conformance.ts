@@ -65,7 +65,9 @@ export function describeAdminConformance(
       const org = await call("POST", "/admin/orgs", { name: "Acme Corp" });
       expect(org.status).toBe(201);
       expect(org.body).toMatchObject({ name: "Acme Corp", status: "active" });
-      expect((await call("GET", "/admin/orgs")).body.items).toEqual([org.body]);
+      expect((await call("GET", "/admin/orgs")).body.items).toEqual([
+        { ...org.body, keys: { total: 0, active: 0 } },
+      ]);
 
       const created = await call("POST", "/admin/keys", {
         org_name: "Acme Corp",
@@ -95,8 +97,16 @@ export function describeAdminConformance(
       expect(stored?.keyHash).toMatch(/^[0-9a-f]{64}$/);
       expect(listed.text).not.toContain(String(stored?.keyHash));
 
+      expect((await call("GET", "/admin/orgs")).body.items[0].keys).toEqual({
+        total: 1,
+        active: 1,
+      });
       const revoked = await call("DELETE", `/admin/keys/${created.body.id}`);
       expect(revoked.status).toBe(200);
+      expect((await call("GET", "/admin/orgs")).body.items[0].keys).toEqual({
+        total: 1,
+        active: 0,
+      });
       expect(revoked.body).toMatchObject({
         status: "revoked",
         is_active: false,
@@ -165,7 +175,13 @@ export function describeAdminConformance(
         scopes: ["read", "write"],
         expires_at: "2099-01-01T00:00:00.000Z",
       });
-      expect((await call("GET", `/admin/keys/${key.id}`)).body).toEqual(updated.body);
+      expect((await call("GET", `/admin/keys/${key.id}`)).body).toEqual({
+        ...updated.body,
+        policies: [
+          expect.objectContaining({ name: "minute", limit: 7 }),
+          expect.objectContaining({ name: "month", limit: 1000, remaining: 1000 }),
+        ],
+      });
       expect((await api("/api/data", key.raw_key)).headers.get("x-ratelimit-limit")).toBe("7");
 
       const graced = await call("POST", `/admin/keys/${key.id}/rotate`, {

@@ -95,6 +95,14 @@ export interface ApiKeyRotationOutcome extends RotatedKeys {
   readonly before: StoredApiKey;
 }
 
+/** An organization's keys, counted (see `Store.countKeysByOrganization`). */
+export interface OrganizationKeyCounts {
+  /** Keys of any state. */
+  readonly total: number;
+  /** Keys neither revoked nor expired. */
+  readonly active: number;
+}
+
 /** How many keys use one hash scheme (see `Store.countKeysByHashScheme`). */
 export interface KeyHashSchemeCount {
   readonly scheme: KeyHashScheme;
@@ -329,6 +337,16 @@ export interface Store extends AuditLog {
    * `undefined` when nothing was changed.
    */
   upgradeKeyHash?(id: string, fromHash: string, toHash: string): Promise<StoredApiKey | undefined>;
+
+  /**
+   * The keys of each of `orgIds` (at most one page of organizations), `active` as of
+   * `now`. An organization without keys may be left out. Optional: without it, listings
+   * of organizations carry no key counts.
+   */
+  countKeysByOrganization?(
+    orgIds: readonly string[],
+    now: Date,
+  ): Promise<ReadonlyMap<string, OrganizationKeyCounts>>;
 
   /** Counts for `stats`; `requestsSince` counts events at or after `since`. */
   countStats(since: Date, now: Date): Promise<StoreCounts>;

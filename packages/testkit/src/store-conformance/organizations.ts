@@ -68,5 +68,30 @@ export function describeOrganizationStorage(createDatabase: CreateDatabase): voi
       expect((await kg.reactivateOrganization("Acme Corp")).status).toBe("active");
       await expectCode(kg.suspendOrganization("Nobody"), "organization_not_found", /Nobody/);
     });
+
+    it("counts each organization's keys, and the active ones as of now", async () => {
+      const { kg, clock } = await setup();
+      const acme = await kg.createOrganization("Acme Corp");
+      const dev = await kg.createOrganization("Dev Team");
+      const empty = await kg.createOrganization("Empty");
+      const other = await kg.createOrganization("Not asked");
+      const create = (organization: string, expiresAt?: Date) =>
+        kg.createApiKey({ organization, label: "k", ...(expiresAt && { expiresAt }) });
+      await create("Acme Corp");
+      await create("Acme Corp");
+      const revoked = await create("Acme Corp");
+      await kg.revokeApiKey(revoked.key.id);
+      await create("Acme Corp", new Date(clock.now() + 60_000));
+      await create("Dev Team");
+      await create("Not asked");
+      clock.advance(120_000); // the fourth Acme key has expired
+      const counts = await kg.countKeysByOrganization([acme.id, dev.id, empty.id]);
+      expect(counts).toBeDefined();
+      expect(counts?.get(acme.id)).toEqual({ total: 4, active: 2 });
+      expect(counts?.get(dev.id)).toEqual({ total: 1, active: 1 });
+      expect(counts?.get(empty.id) ?? { total: 0, active: 0 }).toEqual({ total: 0, active: 0 });
+      expect(counts?.has(other.id)).toBe(false);
+      expect((await kg.countKeysByOrganization([]))?.size).toBe(0);
+    });
   });
 }
