@@ -116,11 +116,18 @@ describe.runIf(haveChromium)("the dashboard in a real browser", () => {
         expect(await page.getByTestId("key-limits").textContent()).toBe("minute=3/1m");
         await expect
           .poll(async () => {
-            await page.getByRole("button", { name: "Refresh" }).click();
+            await page.getByRole("button", { name: "Refresh", exact: true }).click();
             return page.getByTestId("usage-total").textContent();
           }, PATIENCE)
           .toBe("2");
         expect(await page.locator("[data-testid=usage-chart] canvas").count()).toBe(1);
+        // Where its limits stand, read live (reading spends nothing: asked twice, the same).
+        for (let i = 0; i < 2; i++) {
+          await page.getByRole("button", { name: "Refresh limits" }).click();
+          await expect
+            .poll(() => page.getByTestId("policy-minute-remaining").textContent(), PATIENCE)
+            .toBe("1 of 3");
+        }
         await screenshots(page, framework, "key");
 
         // A lower limit applies at once: two requests this minute, a limit of two.
@@ -133,6 +140,10 @@ describe.runIf(haveChromium)("the dashboard in a real browser", () => {
         const limited = await call();
         expect(limited.status).toBe(429);
         expect(((await limited.json()) as { code: string }).code).toBe("rate_limited");
+        await page.getByRole("button", { name: "Refresh limits" }).click();
+        await expect
+          .poll(() => page.getByTestId("policy-minute-remaining").textContent(), PATIENCE)
+          .toBe("0 of 2");
 
         // Rotate: the new key is shown once, the old one stops working.
         await page.getByRole("button", { name: "Rotate" }).click();
@@ -145,19 +156,45 @@ describe.runIf(haveChromium)("the dashboard in a real browser", () => {
         const callRotated = () => api("/api/data", { headers: { "x-api-key": rotatedKey } });
         expect((await callRotated()).status).toBe(200);
 
-        // Revoke the new key (it is listed under the same label).
+        // Credits and a concurrency cap, set in the form: an empty balance refuses at once,
+        // a top-up lets the key through again.
         await screenLink(page, "Keys").click();
         await page.getByLabel("Status", { exact: true }).selectOption("active");
         await expect.poll(() => page.getByRole("link", { name: "prod" }).count(), PATIENCE).toBe(1);
         await page.getByRole("link", { name: "prod" }).click();
+        await page.getByRole("button", { name: "Edit", exact: true }).click();
+        await page.getByLabel("Requests in flight at once").fill("1");
+        await page.getByLabel("Prepaid credits").fill("0");
+        await page.getByRole("button", { name: "Save" }).click();
+        await expect
+          .poll(() => page.getByTestId("key-limits").textContent(), PATIENCE)
+          .toBe("minute=2/1m concurrency=1 credits=0/0");
+        const broke = await callRotated();
+        expect(broke.status).toBe(429);
+        expect(((await broke.json()) as { code: string }).code).toBe("credits_exhausted");
+        expect(await page.getByTestId("policy-concurrency-remaining").textContent()).toBe("—");
+        await page.getByLabel("Add credits").fill("1");
+        await page.getByRole("button", { name: "Add", exact: true }).click();
+        await expect
+          .poll(() => page.getByTestId("key-credits").textContent(), PATIENCE)
+          .toBe("1/1");
+        expect((await callRotated()).status).toBe(200);
+
+        // Revoke the new key (still on its page).
         await page.getByRole("button", { name: "Revoke" }).click();
         await page.getByRole("button", { name: "Yes, revoke" }).click();
         await expect
           .poll(() => page.getByTestId("key-status").textContent(), PATIENCE)
           .toBe("revoked");
         expect((await callRotated()).status).toBe(401);
+        // The organization's keys, counted: the rotated one and its successor, both revoked.
+        await screenLink(page, "Organizations").click();
+        await expect
+          .poll(() => page.getByTestId("org-keys-Acme").textContent(), PATIENCE)
+          .toBe("0 active of 2");
 
-        // The overview counts every key's requests: 3 allowed, 1 refused by the limit.
+        // The overview counts every key's requests: 4 allowed, 2 refused (the limit, the
+        // empty balance); the 401s of the rotated-away and revoked keys belong to no key.
         await screenLink(page, "Overview").click();
         await expect
           .poll(async () => {
@@ -167,8 +204,8 @@ describe.runIf(haveChromium)("the dashboard in a real browser", () => {
               await page.getByTestId("overview-429").textContent(),
             ];
           }, PATIENCE)
-          .toEqual(["4", "1"]);
-        expect(await page.getByTestId("top-key-requests").allTextContents()).toEqual(["3", "1"]);
+          .toEqual(["6", "2"]);
+        expect(await page.getByTestId("top-key-requests").allTextContents()).toEqual(["3", "3"]);
 
         // Every screen: accessible (axe: no serious or critical violation), and pictured.
         for (const screen of ["overview", "organizations", "keys", "blocks", "audit"]) {

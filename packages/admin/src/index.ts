@@ -13,4 +13,5 @@ export {
   adminDocsResponse,
 } from "./admin-docs.js";
 export { ADMIN_ROUTES, type AdminRoute } from "./admin-routes.js";
+export type { AdminWire } from "./admin-wire.js";
 export { readNodeBody } from "./read-node-body.js";

@@ -1,9 +1,14 @@
 import { describe, expect, it } from "vitest";
 import {
   formatCredits,
+  formatKeyCounts,
   formatKeyLimits,
+  formatOrganizationLimits,
   formatPercent,
+  formatPolicyScope,
+  formatPolicyWindow,
   formatRelative,
+  formatRemaining,
   formatTime,
   formatWindow,
   parseLimits,
@@ -147,6 +152,69 @@ describe("chart data", () => {
       limited: 3,
       serverErrors: 0,
     });
+  });
+});
+
+describe("a key's live limits", () => {
+  const policy = (
+    name: string,
+    scope: "key" | "quota" | "organization",
+    window_seconds: number,
+    remaining: number | null = 3,
+  ) => ({
+    name,
+    scope,
+    mode: "enforce" as const,
+    limit: 10_000,
+    window_seconds,
+    remaining,
+    resets_at: null,
+  });
+
+  it("says what each policy counts over, told apart by its reserved name and scope", () => {
+    expect(formatPolicyWindow(policy("minute", "key", 60))).toBe("per 1m");
+    expect(formatPolicyWindow(policy("org.day", "organization", 86_400))).toBe("per 1d");
+    expect(formatPolicyWindow(policy("month", "quota", 2_592_000))).toBe("calendar month (UTC)");
+    // An organization's window may be called month: it is a window, not the quota.
+    expect(formatPolicyWindow(policy("org.month", "organization", 2_592_000))).toBe("per 30d");
+    expect(formatPolicyWindow(policy("concurrency", "key", 0))).toBe("in flight at once");
+    expect(formatPolicyWindow(policy("org.concurrency", "organization", 0))).toBe(
+      "in flight at once",
+    );
+    expect(formatPolicyWindow(policy("credits", "quota", 0))).toBe("prepaid");
+    expect(formatPolicyWindow(policy("credits", "quota", 86_400))).toBe("prepaid, refilled daily");
+    expect(formatPolicyWindow(policy("credits", "quota", 2_592_000))).toBe(
+      "prepaid, refilled monthly",
+    );
+    expect(formatPolicyScope(policy("org.day", "organization", 86_400))).toBe(
+      "organization (all its keys)",
+    );
+    expect(formatPolicyScope(policy("month", "quota", 0))).toBe("key and its rotations");
+  });
+
+  it("writes what is left as part of the limit, a dash where it is not counted", () => {
+    expect(formatRemaining(policy("minute", "key", 60, 1_234))).toBe("1,234 of 10,000");
+    expect(formatRemaining(policy("minute", "key", 60, 0))).toBe("0 of 10,000");
+    expect(formatRemaining(policy("concurrency", "key", 0, null))).toBe("—");
+  });
+
+  it("counts an organization's keys and lists its shared limits", () => {
+    expect(formatKeyCounts({ total: 1_500, active: 2 })).toBe("2 active of 1,500");
+    expect(formatKeyCounts(null)).toBe("—");
+    const org = {
+      id: "0190f0c2-5b7e-7cc1-8a47-2d3c0b8e4a11",
+      name: "Acme",
+      status: "active" as const,
+      created_at: "2026-12-01T00:00:00.000Z",
+      limits: [{ name: "day", limit: 100, window_seconds: 86_400 }],
+      concurrency: null,
+      concurrency_mode: null,
+    };
+    expect(formatOrganizationLimits(org)).toBe("day=100/1d");
+    expect(formatOrganizationLimits({ ...org, limits: [] })).toBe("none");
+    expect(
+      formatOrganizationLimits({ ...org, concurrency: 5, concurrency_mode: "shadow" as const }),
+    ).toBe("day=100/1d concurrency=5 (shadow)");
   });
 });
 

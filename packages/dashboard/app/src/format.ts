@@ -1,4 +1,10 @@
-import type { CreditsWire, LimitWire } from "./wire.js";
+import type {
+  CreditsWire,
+  LimitWire,
+  ListedOrganizationWire,
+  OrganizationWire,
+  PolicyStatusWire,
+} from "./wire.js";
 
 /** Formatting for the screens: pure functions of their inputs (tested without a browser). */
 
@@ -111,4 +117,50 @@ export function formatTime(iso: string | null): string {
   const at = new Date(iso);
   if (Number.isNaN(at.getTime())) return iso;
   return `${at.toISOString().slice(0, 16).replace("T", " ")} UTC`;
+}
+
+/**
+ * What a policy counts over, for a key's limits table: a window as the CLI writes it, the
+ * calendar month, requests in flight at once, or prepaid credits (and their refill).
+ * Reserved names tell them apart: an organization's windows are always `org.`-prefixed.
+ */
+export function formatPolicyWindow(policy: PolicyStatusWire): string {
+  if (policy.scope === "quota" && policy.name === "month") return "calendar month (UTC)";
+  if (policy.scope === "quota" && policy.name === "credits") {
+    if (policy.window_seconds === 0) return "prepaid";
+    return policy.window_seconds === 86_400
+      ? "prepaid, refilled daily"
+      : "prepaid, refilled monthly";
+  }
+  if (policy.window_seconds === 0) return "in flight at once";
+  return `per ${formatWindow(policy.window_seconds)}`;
+}
+
+/** Whose counter a policy spends, in the page's words. */
+export function formatPolicyScope(policy: PolicyStatusWire): string {
+  if (policy.scope === "organization") return "organization (all its keys)";
+  if (policy.scope === "quota") return "key and its rotations";
+  return "key";
+}
+
+/** What is left of a policy: `3 of 10`, or a dash where the server does not count it. */
+export function formatRemaining(policy: PolicyStatusWire): string {
+  if (policy.remaining === null) return "—";
+  return `${formatCount(policy.remaining)} of ${formatCount(policy.limit)}`;
+}
+
+/** An organization's keys in a listing: "2 active of 3", or a dash where not counted. */
+export function formatKeyCounts(keys: ListedOrganizationWire["keys"]): string {
+  if (keys === null) return "—";
+  return `${formatCount(keys.active)} active of ${formatCount(keys.total)}`;
+}
+
+/** The windows and the concurrency cap an organization's keys share, in one line. */
+export function formatOrganizationLimits(org: OrganizationWire): string {
+  const parts = org.limits.map(formatLimit);
+  if (org.concurrency !== null) {
+    const shadow = org.concurrency_mode === "shadow" ? " (shadow)" : "";
+    parts.push(`concurrency=${org.concurrency}${shadow}`);
+  }
+  return parts.length === 0 ? "none" : parts.join(" ");
 }

@@ -1,6 +1,7 @@
 import { useMemo, useState } from "preact/hooks";
 import { useClient } from "../client-context.js";
 import { ConfirmButton } from "../components/confirm-button.js";
+import { PolicyTable } from "../components/policy-table.js";
 import { ProblemBanner } from "../components/problem-banner.js";
 import { RawKeyNotice } from "../components/raw-key-notice.js";
 import { StatCard } from "../components/stat-card.js";
@@ -15,16 +16,16 @@ import {
 import { hrefOf } from "../route.js";
 import { usageSeries, usageTotals } from "../usage-series.js";
 import { useLoad } from "../use-load.js";
-import type { ApiKeyWire, CreatedApiKeyWire, UsageWire } from "../wire.js";
+import type { ApiKeyDetailWire, CreatedApiKeyWire, UsageWire } from "../wire.js";
 import { KeyForm } from "./key-form.js";
 
 const HOUR_MS = 3_600_000;
 
-/** One key: its settings, usage by hour, edit, rotate, revoke. */
+/** One key: its settings, where its limits stand, usage by hour, edit, rotate, revoke. */
 export function KeyDetail(props: { readonly id: string }) {
   const client = useClient();
   const path = `/keys/${props.id}`;
-  const key = useLoad(() => client.get<ApiKeyWire>(path), [path]);
+  const key = useLoad(() => client.get<ApiKeyDetailWire>(path), [path]);
   const [hours, setHours] = useState(24);
   const [refresh, setRefresh] = useState(0);
   const usage = useLoad(() => {
@@ -95,6 +96,15 @@ export function KeyDetail(props: { readonly id: string }) {
         <dt>Last used</dt>
         <dd>{formatRelative(k.last_used_at, Date.now())}</dd>
       </dl>
+      <h3>Limits now</h3>
+      <p class="hint">
+        What is left of each limit right now (reading it spends nothing). Windows are this server's
+        live counts, shared by every server when they use Redis.
+      </p>
+      <PolicyTable policies={k.policies} now={Date.now()} />
+      <button type="button" onClick={() => key.reload()}>
+        Refresh limits
+      </button>
       {k.status === "active" ? (
         <div class="actions">
           <button type="button" onClick={() => setEditing(!editing)}>
@@ -181,7 +191,13 @@ export function KeyDetail(props: { readonly id: string }) {
           <option value="24">last 24 hours</option>
           <option value="168">last 7 days</option>
         </select>
-        <button type="button" onClick={() => setRefresh((n) => n + 1)}>
+        <button
+          type="button"
+          onClick={() => {
+            setRefresh((n) => n + 1);
+            key.reload();
+          }}
+        >
           Refresh
         </button>
       </div>

@@ -3,7 +3,17 @@ import { ProblemBanner } from "../components/problem-banner.js";
 import { formatLimit, parseLimits } from "../format.js";
 import type { ApiKeyWire, LimitWire } from "../wire.js";
 
-/** What the key form edits, in the admin API's field names. */
+/** Prepaid credits as the form sends them (a fresh balance). */
+export interface CreditSettings {
+  remaining: number;
+  refill: { amount: number; interval: "daily" | "monthly" } | null;
+}
+
+/**
+ * What the key form edits, in the admin API's field names. `concurrency` and `credits`
+ * are sent only when they were changed: setting credits starts a fresh balance, which
+ * saving a label must never do.
+ */
 export interface KeySettings {
   label: string;
   rate_limit_per_minute: number;
@@ -11,12 +21,16 @@ export interface KeySettings {
   limits: LimitWire[];
   scopes: string[];
   expires_at: string | null;
+  concurrency?: number | null;
+  concurrency_mode?: "enforce" | "shadow";
+  credits?: CreditSettings | null;
 }
 
 /**
  * The settings of a key, for creation and for editing: label, per-minute limit, monthly
- * quota, named windows (typed as the CLI takes them), scopes and expiry. Checks what it
- * can before sending; the API has the last word (its problem is shown).
+ * quota, named windows (typed as the CLI takes them), concurrency cap, prepaid credits,
+ * scopes and expiry. Checks what it can before sending; the API has the last word (its
+ * problem is shown).
  */
 export function KeyForm(props: {
   readonly initial?: ApiKeyWire;
@@ -33,6 +47,25 @@ export function KeyForm(props: {
   const [limits, setLimits] = useState((key?.limits ?? []).map(formatLimit).join(" "));
   const [scopes, setScopes] = useState((key?.scopes ?? []).join(" "));
   const [expires, setExpires] = useState(key?.expires_at?.slice(0, 16) ?? "");
+  const initialConcurrency = key?.concurrency == null ? "" : String(key.concurrency);
+  const initialMode = key?.concurrency_mode ?? "enforce";
+  const [concurrency, setConcurrency] = useState(initialConcurrency);
+  const [concurrencyMode, setConcurrencyMode] = useState<"enforce" | "shadow">(initialMode);
+  const [credits, setCredits] = useState(
+    key?.credits == null ? "" : String(key.credits.remaining ?? key.credits.period_credits),
+  );
+  const [refillAmount, setRefillAmount] = useState(
+    key?.credits?.refill == null ? "" : String(key.credits.refill.amount),
+  );
+  const [refillInterval, setRefillInterval] = useState<"daily" | "monthly">(
+    key?.credits?.refill?.interval ?? "monthly",
+  );
+  /** Whether the credit fields were edited: only then are credits sent. */
+  const [creditsChanged, setCreditsChanged] = useState(false);
+  const editCredits = (apply: () => void) => {
+    apply();
+    setCreditsChanged(true);
+  };
   const [error, setError] = useState<unknown>(undefined);
   const [busy, setBusy] = useState(false);
   const id = (name: string) => `${props.idPrefix}-${name}`;
@@ -52,6 +85,29 @@ export function KeyForm(props: {
             scopes: scopes.split(/[\s,]+/).filter((scope) => scope !== ""),
             expires_at: expires === "" ? null : new Date(`${expires}:00Z`).toISOString(),
           };
+          if (concurrency !== initialConcurrency || concurrencyMode !== initialMode) {
+            if (concurrency.trim() === "") {
+              settings.concurrency = null;
+            } else {
+              settings.concurrency = wholeNumber(concurrency, "Concurrency cap");
+              settings.concurrency_mode = concurrencyMode;
+            }
+          }
+          if (creditsChanged || (key === undefined && credits.trim() !== "")) {
+            settings.credits =
+              credits.trim() === ""
+                ? null
+                : {
+                    remaining: wholeNumber(credits, "Credits"),
+                    refill:
+                      refillAmount.trim() === ""
+                        ? null
+                        : {
+                            amount: wholeNumber(refillAmount, "Refill amount"),
+                            interval: refillInterval,
+                          },
+                  };
+          }
         } catch (cause) {
           setError(cause);
           return;
@@ -93,6 +149,66 @@ export function KeyForm(props: {
         More windows (NAME=LIMIT/WINDOW, e.g. burst=10/1s day=10000/1d)
       </label>
       <input id={id("limits")} value={limits} onInput={(e) => setLimits(e.currentTarget.value)} />
+      <label for={id("concurrency")}>Requests in flight at once (empty: no cap)</label>
+      <span class="inline-form">
+        <input
+          id={id("concurrency")}
+          inputMode="numeric"
+          value={concurrency}
+          onInput={(e) => setConcurrency(e.currentTarget.value)}
+        />
+        <label class="sr-only" for={id("concurrency-mode")}>
+          Concurrency mode
+        </label>
+        <select
+          id={id("concurrency-mode")}
+          value={concurrencyMode}
+          onChange={(e) => setConcurrencyMode(e.currentTarget.value as "enforce" | "shadow")}
+        >
+          <option value="enforce">enforce</option>
+          <option value="shadow">shadow (only count)</option>
+        </select>
+      </span>
+      <label for={id("credits")}>
+        {key === undefined
+          ? "Prepaid credits (empty: none)"
+          : "Prepaid credits (changing them starts a fresh balance; empty: none)"}
+      </label>
+      <input
+        id={id("credits")}
+        inputMode="numeric"
+        value={credits}
+        onInput={(e) => {
+          const value = e.currentTarget.value;
+          editCredits(() => setCredits(value));
+        }}
+      />
+      <label for={id("refill")}>Refill credits to (empty: no refill)</label>
+      <span class="inline-form">
+        <input
+          id={id("refill")}
+          inputMode="numeric"
+          value={refillAmount}
+          onInput={(e) => {
+            const value = e.currentTarget.value;
+            editCredits(() => setRefillAmount(value));
+          }}
+        />
+        <label class="sr-only" for={id("refill-interval")}>
+          Refill interval
+        </label>
+        <select
+          id={id("refill-interval")}
+          value={refillInterval}
+          onChange={(e) => {
+            const value = e.currentTarget.value as "daily" | "monthly";
+            editCredits(() => setRefillInterval(value));
+          }}
+        >
+          <option value="daily">every day (UTC midnight)</option>
+          <option value="monthly">every month (the 1st, UTC)</option>
+        </select>
+      </span>
       <label for={id("scopes")}>Scopes (separated by spaces)</label>
       <input id={id("scopes")} value={scopes} onInput={(e) => setScopes(e.currentTarget.value)} />
       <label for={id("expires")}>Expires (UTC; empty: never)</label>

@@ -3,12 +3,21 @@ import type { Page } from "../admin-client.js";
 import { useClient } from "../client-context.js";
 import { DataTable } from "../components/data-table.js";
 import { ProblemBanner } from "../components/problem-banner.js";
-import { formatLimit, formatTime, parseLimits } from "../format.js";
+import {
+  formatKeyCounts,
+  formatLimit,
+  formatOrganizationLimits,
+  formatTime,
+  parseLimits,
+} from "../format.js";
 import { hrefOf } from "../route.js";
 import { usePages } from "../use-pages.js";
-import type { OrganizationWire } from "../wire.js";
+import type { ListedOrganizationWire } from "../wire.js";
 
-/** Organizations: list (by status), create, suspend / activate, shared limits. */
+/**
+ * Organizations: list (by status) with their keys counted, create, suspend / activate,
+ * the windows and concurrency cap their keys share.
+ */
 export function Organizations() {
   const client = useClient();
   const [status, setStatus] = useState("");
@@ -16,7 +25,7 @@ export function Organizations() {
   const [name, setName] = useState("");
   const pages = usePages(
     (cursor) =>
-      client.get<Page<OrganizationWire>>("/orgs", {
+      client.get<Page<ListedOrganizationWire>>("/orgs", {
         limit: 50,
         cursor,
         status: status || undefined,
@@ -66,7 +75,7 @@ export function Organizations() {
         </select>
       </div>
       <ProblemBanner error={error ?? pages.error} />
-      <DataTable columns={["Name", "Status", "Limits", "Created", "Actions"]}>
+      <DataTable columns={["Name", "Status", "Keys", "Limits", "Created", "Actions"]}>
         {pages.items.map((org) => (
           <OrganizationRow key={org.id} org={org} act={act} />
         ))}
@@ -81,13 +90,16 @@ export function Organizations() {
 }
 
 function OrganizationRow(props: {
-  readonly org: OrganizationWire;
+  readonly org: ListedOrganizationWire;
   readonly act: (action: () => Promise<unknown>) => Promise<void>;
 }) {
   const client = useClient();
   const { org } = props;
   const [editing, setEditing] = useState(false);
   const [limits, setLimits] = useState(org.limits.map(formatLimit).join(" "));
+  const [concurrency, setConcurrency] = useState(
+    org.concurrency === null ? "" : String(org.concurrency),
+  );
   const [error, setError] = useState<unknown>(undefined);
   const path = `/orgs/${org.id}`;
   return (
@@ -98,6 +110,7 @@ function OrganizationRow(props: {
       <td>
         <span class={`status status-${org.status}`}>{org.status}</span>
       </td>
+      <td data-testid={`org-keys-${org.name}`}>{formatKeyCounts(org.keys)}</td>
       <td>
         {editing ? (
           <form
@@ -106,9 +119,18 @@ function OrganizationRow(props: {
               event.preventDefault();
               try {
                 const parsed = parseLimits(limits);
+                const cap = concurrency.trim();
+                if (cap !== "" && !/^\d{1,5}$/.test(cap)) {
+                  throw new Error("The concurrency cap must be a whole number (1 to 10000).");
+                }
                 setError(undefined);
                 void props.act(async () => {
-                  await client.patch(path, { limits: parsed });
+                  // The cap only when it changed: sent alone it would reset a shadow cap's mode.
+                  const initialCap = org.concurrency === null ? "" : String(org.concurrency);
+                  await client.patch(path, {
+                    limits: parsed,
+                    ...(cap === initialCap ? {} : { concurrency: cap === "" ? null : Number(cap) }),
+                  });
                   setEditing(false);
                 });
               } catch (cause) {
@@ -125,11 +147,22 @@ function OrganizationRow(props: {
               value={limits}
               onInput={(event) => setLimits(event.currentTarget.value)}
             />
+            <label class="sr-only" for={`concurrency-${org.id}`}>
+              Requests in flight at once across the keys of {org.name}
+            </label>
+            <input
+              id={`concurrency-${org.id}`}
+              inputMode="numeric"
+              size={6}
+              placeholder="in flight"
+              value={concurrency}
+              onInput={(event) => setConcurrency(event.currentTarget.value)}
+            />
             <button type="submit">Save</button>
             <ProblemBanner error={error} />
           </form>
         ) : (
-          <span>{org.limits.length === 0 ? "none" : org.limits.map(formatLimit).join(" ")}</span>
+          <span>{formatOrganizationLimits(org)}</span>
         )}
       </td>
       <td>{formatTime(org.created_at)}</td>
