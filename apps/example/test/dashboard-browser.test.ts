@@ -128,6 +128,7 @@ describe.runIf(haveChromium)("the dashboard in a real browser", () => {
             .poll(() => page.getByTestId("policy-minute-remaining").textContent(), PATIENCE)
             .toBe("1 of 3");
         }
+        await expectAccessible(page, "key");
         await screenshots(page, framework, "key");
 
         // A lower limit applies at once: two requests this minute, a limit of two.
@@ -165,6 +166,7 @@ describe.runIf(haveChromium)("the dashboard in a real browser", () => {
         await page.getByRole("button", { name: "Edit", exact: true }).click();
         await page.getByLabel("Requests in flight at once").fill("1");
         await page.getByLabel("Prepaid credits").fill("0");
+        await expectAccessible(page, "key form");
         await page.getByRole("button", { name: "Save" }).click();
         await expect
           .poll(() => page.getByTestId("key-limits").textContent(), PATIENCE)
