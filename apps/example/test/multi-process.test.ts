@@ -20,12 +20,13 @@ const available = (await postgresAvailable()) && (await redisAvailable());
  * What another process's view of a change made elsewhere is held to: a revocation, block or
  * unblock is stored, then announced (Redis pub/sub); every other process refuses (or lets
  * through) within this many ms at the 99th percentile, measured over SAMPLES changes (over
- * fewer than 101 the p99 is simply the slowest one). Revocation is held to the 100 ms asked
- * of it; blocks and unblocks, whose samples each take a store write and a listing, to
- * 250 ms (measured: p99 6-41 ms, and 126 ms once with the machine's load at 20 on two cores).
+ * fewer than 101 the p99 is simply the slowest one). All are held to the 100 ms asked of
+ * them (measured p99: revocations 6-40 ms, blocks and unblocks 30-55 ms with the machine's
+ * load at 6-8 on two cores; a block once took 126 ms with the load at 20, which the p99 over
+ * 200 samples absorbs).
  */
 const BOUND_MS = 100;
-const BLOCK_BOUND_MS = 250;
+const BLOCK_BOUND_MS = BOUND_MS;
 const SAMPLES = 200;
 
 const WITHDRAW_REFUSAL = { error: "Suspicious activity. Endpoint locked for 1 hour." };
