@@ -22,8 +22,9 @@ const pgAvailable = await postgresAvailable();
  * rotation, its organization's suspension, and blocks and unblocks (each notice carries
  * the block, applied before the list is re-read); blocks are cheap samples, so there are
  * BLOCK_SAMPLES of them and one slow notice does not make the p99. SQLite: each process
- * looks at the file's change log once a second, so a change is seen within that second
- * plus the time to act on it, held to SQLITE_BOUND_MS for every one of SQLITE_SAMPLES changes.
+ * looks at the file's change log every 250 ms, so a change is seen within that plus the
+ * time to act on it, held to SQLITE_BOUND_MS (the second asked) for every one of
+ * SQLITE_SAMPLES changes.
  */
 const BOUND_MS = 100;
 const BLOCK_BOUND_MS = BOUND_MS;
@@ -31,8 +32,8 @@ const SAMPLES = 50;
 const BLOCK_SAMPLES = 200;
 /** Updates, rotations and suspensions: each its own kind of notice, measured apart. */
 const CHANGE_SAMPLES = 30;
-const SQLITE_BOUND_MS = 1_500;
-const SQLITE_SAMPLES = 8;
+const SQLITE_BOUND_MS = 1_000;
+const SQLITE_SAMPLES = 20;
 
 const get = (server: ExampleProcess, rawKey: string) =>
   fetch(`${server.url}/api/data`, { headers: { "x-api-key": rawKey } });
@@ -165,9 +166,9 @@ describe.runIf(pgAvailable)("example servers on PostgreSQL without Redis", () =>
     expect(percentiles("rotate -> old key refused elsewhere (NOTIFY)", rotations).p99).toBeLessThan(
       BOUND_MS,
     );
-    expect(
-      percentiles("suspend -> keys refused elsewhere (NOTIFY)", suspensions).p99,
-    ).toBeLessThan(BOUND_MS);
+    expect(percentiles("suspend -> keys refused elsewhere (NOTIFY)", suspensions).p99).toBeLessThan(
+      BOUND_MS,
+    );
   });
 
   it(`applies and lifts a block in every other process within ${BLOCK_BOUND_MS} ms (p99 over ${BLOCK_SAMPLES} of each)`, async () => {

@@ -162,7 +162,7 @@ export class KyselyStore implements Store {
   /**
    * A change feed over the database itself, for processes that share it without Redis:
    * PostgreSQL LISTEN/NOTIFY (notices at commit), or on SQLite the change log every
-   * process polls once a second. The database's triggers (migration 0014) announce every
+   * process polls four times a second. The database's triggers (migration 0014) announce every
    * change, whoever makes it. `undefined` for an in-memory SQLite database (one process).
    * `createKeyGuard` opens it when no Redis is configured; close it before the store.
    *

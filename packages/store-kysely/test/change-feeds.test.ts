@@ -357,7 +357,7 @@ describe("the database's own change feed", () => {
     });
   });
 
-  describe("SQLite (a change log polled once a second)", () => {
+  describe("SQLite (a change log polled every 250 ms)", () => {
     async function sqliteDeployment() {
       const dir = mkdtempSync(join(tmpdir(), "keyguard-feed-"));
       cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
@@ -368,7 +368,7 @@ describe("the database's own change feed", () => {
       const deployment = await sqliteDeployment();
       const feed = deployment.feed as SqliteChangeFeed;
       expect(feed).toBeInstanceOf(SqliteChangeFeed);
-      // Polled by hand, so what each look finds is known (the timer looks once a second).
+      // Polled by hand, so what each look finds is known (the timer looks every 250 ms).
       await changesReachTheReader(deployment, () => feed.poll());
     });
 
