@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createKeyGuard, type KeyGuard } from "@keyguard/express";
 import {
@@ -24,8 +27,11 @@ import { EXAMPLE_SECRET, type ExampleProcess, startExampleProcess } from "./exam
  * after a COMMIT reached the server. What a user would notice is counted: the process never
  * crashes, every request is answered within HUNG_MS, a key in use keeps getting 200 through
  * outages longer than the cache TTL, a key that needs the database gets a 503 while it is
- * out and a 200 once it is back (no restart), and SIGTERM exits within a bound while the
- * database is stalled.
+ * out and a 200 once it is back (no restart), SIGTERM exits within a bound while the
+ * database is stalled, and afterwards the database holds exactly one usage count per
+ * request answered with the key in use: nothing lost to the faults (the batches buffered at
+ * SIGTERM are spooled and replayed by the next start), nothing written twice (the batch
+ * whose COMMIT reply was lost).
  */
 
 /** The servers' bounds on the database (set short so the test is quick; defaults are 5 s). */
@@ -65,35 +71,41 @@ describe.runIf(available).each(["express", "fastify", "koa"])(
     let server: ExampleProcess;
     let stderr = "";
     let cachedKey = "";
+    let cachedKeyId = "";
+    let serverEnv: Record<string, string> = {};
     const freshKeys: string[] = [];
+    const spool = mkdtempSync(join(tmpdir(), `keyguard-dbfault-spool-${framework}-`));
 
     beforeAll(async () => {
       await withPostgresClient((client) => client.query(`create schema ${schema}`));
       const direct = { KEYGUARD_DATABASE_URL: databaseUrl(TEST_POSTGRES_URL, schema) };
       admin = await createKeyGuard({ secretKey: EXAMPLE_SECRET }, { env: direct });
       await admin.createOrganization("Acme Corp");
-      const create = async () =>
-        (
-          await admin.createApiKey({
-            organization: "Acme Corp",
-            label: "load",
-            rateLimitPerMinute: 1_000_000_000,
-          })
-        ).rawKey;
-      cachedKey = await create();
+      const createKey = () =>
+        admin.createApiKey({
+          organization: "Acme Corp",
+          label: "load",
+          rateLimitPerMinute: 1_000_000_000,
+        });
+      const create = async () => (await createKey()).rawKey;
+      const inUse = await createKey();
+      cachedKey = inUse.rawKey;
+      cachedKeyId = inUse.key.id;
       // Keys the server has never seen: each is used once, so each needs the database.
       for (let i = 0; i < 120; i++) freshKeys.push(await create());
       const target = new URL(TEST_POSTGRES_URL);
       proxy = await startTcpProxy(Number(target.port || 5432), target.hostname);
       const viaProxy = new URL(TEST_POSTGRES_URL);
       viaProxy.port = String(proxy.port);
-      server = await startExampleProcess(framework, {
+      serverEnv = {
         KEYGUARD_DATABASE_URL: databaseUrl(viaProxy.href, schema),
+        KEYGUARD_USAGE_SPOOL_DIRECTORY: spool,
         KEYGUARD_CACHE_TTL_MS: String(CACHE_TTL_MS),
         KEYGUARD_POSTGRES_QUERY_TIMEOUT_MS: String(QUERY_TIMEOUT_MS),
         KEYGUARD_POSTGRES_CONNECT_TIMEOUT_MS: String(CONNECT_TIMEOUT_MS),
         KEYGUARD_POSTGRES_STATEMENT_TIMEOUT_MS: String(QUERY_TIMEOUT_MS - 200),
-      });
+      };
+      server = await startExampleProcess(framework, serverEnv);
       server.child.stderr?.on("data", (chunk: Buffer) => {
         stderr += chunk.toString();
       });
@@ -108,9 +120,10 @@ describe.runIf(available).each(["express", "fastify", "koa"])(
       await proxy?.close();
       await admin?.close();
       await dropSchema(schema);
+      rmSync(spool, { recursive: true, force: true });
     });
 
-    it("never crashes or hangs, keeps cached keys working, refuses what needs the database fast, recovers, and shuts down in time", async () => {
+    it("never crashes or hangs, keeps cached keys working, refuses what needs the database fast, recovers, shuts down in time, and counts every answered request once", async () => {
       let phase: Phase = "up";
       const samples: Sample[] = [];
       let running = true;
@@ -253,7 +266,27 @@ describe.runIf(available).each(["express", "fastify", "koa"])(
       expect(samples.filter((s) => s.kind === "health" && s.status !== 200)).toEqual([]);
       expect(shutdownMs).toBeLessThan(SHUTDOWN_BOUND_MS);
       expect(exitCode).not.toBeNull(); // exited by itself, not killed
-    }, 180_000);
+
+      // Usage: the next start (the same database URL, reachable again) replays what SIGTERM
+      // spooled; then the key in use has exactly one request counted per 200 it was answered.
+      const answered = samples.filter((s) => s.kind === "cached" && s.status === 200).length;
+      const spooled = /KEYGUARD_USAGE_SPOOLED/.test(stderr);
+      server = await startExampleProcess(framework, serverEnv);
+      if (spooled) {
+        await eventually(
+          () => expect(server.output.stderr).toMatch(/Usage spool replayed: \d+ rows/),
+          RECOVERY_WAIT_MS,
+        );
+      }
+      await eventually(
+        async () => expect(await storedRequests(schema, cachedKeyId)).toBe(answered),
+        RECOVERY_WAIT_MS,
+        200,
+      );
+      server.child.kill("SIGTERM");
+      expect(await server.exited).toBe(0);
+      expect(await storedRequests(schema, cachedKeyId)).toBe(answered);
+    }, 240_000);
   },
 );
 
@@ -317,6 +350,19 @@ describe.runIf(available && (await redisAvailable()))(
     });
   },
 );
+
+/** Requests the usage table holds for a key (every row stands for request_count requests). */
+async function storedRequests(schema: string, keyId: string): Promise<number> {
+  const { rows } = await withPostgresClient(
+    (client) =>
+      client.query<{ total: string }>(
+        "select coalesce(sum(request_count), 0) as total from usage_logs where key_id = $1",
+        [keyId],
+      ),
+    schema,
+  );
+  return Number(rows[0]?.total);
+}
 
 function databaseUrl(base: string, schema: string): string {
   return `${base}?options=-c%20search_path%3D${schema}`;
