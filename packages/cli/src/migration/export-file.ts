@@ -434,7 +434,9 @@ export function readExportFile(content: string, name: string, now: Date): Import
     const message =
       issue.code === "unrecognized_keys"
         ? `has unknown field(s) ${issue.keys.join(", ")}`
-        : issue.code === "invalid_type" && missing
+        : // A field that is not there at all: an absent enum (`hash_scheme`) is an
+          // invalid_value to zod, but to the reader it is missing like any other.
+          (issue.code === "invalid_type" || issue.code === "invalid_value") && missing
           ? "is missing"
           : issue.message;
     throw new KeyGuardError(
