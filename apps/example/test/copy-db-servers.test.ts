@@ -207,7 +207,9 @@ describe.runIf(pg)("keyguard copy-db from SQLite to PostgreSQL and back", () => 
         statusCode: i % 13 === 0 ? 429 : 200,
         latencyMs: i % 17,
         ipAddress: "203.0.113.7",
-        timestamp: new Date(now - i * 10_000 - 120_000),
+        // All more than an hour old (and far from that boundary), so "requests in the
+        // last hour" stays the same while the stats are read from each database.
+        timestamp: new Date(now - 2 * 3_600_000 - i * 10_000),
         requestCount: 1 + (i % 3),
       })),
     );
