@@ -14,7 +14,6 @@ import {
   type WebhookReceiver,
   withPostgresClient,
 } from "@keyguard/testkit";
-import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EXAMPLE_SECRET, type ExampleProcess, startExampleProcess } from "./example-process.js";
 import { runKeyguardCli } from "./keyguard-cli-process.js";
@@ -58,8 +57,7 @@ interface NamedKey {
  */
 describe.runIf(pg)("keyguard copy-db from SQLite to PostgreSQL and back", () => {
   const cwd = mkdtempSync(join(tmpdir(), "keyguard-copy-db-"));
-  const sqliteFile = join(cwd, "keyguard.db");
-  const sqliteUrl = `sqlite:${sqliteFile}`;
+  const sqliteUrl = `sqlite:${join(cwd, "keyguard.db")}`;
   const backUrl = `sqlite:${join(cwd, "back.db")}`;
   const schema = uniqueSchemaName("copied");
   const postgresUrl = `${TEST_POSTGRES_URL}?options=-c%20search_path%3D${schema}`;
@@ -385,20 +383,20 @@ describe.runIf(pg)("keyguard copy-db from SQLite to PostgreSQL and back", () => 
         [schema],
       ),
     );
-    const file = new Database(sqliteFile, { readonly: true });
-    const sqliteTables = file
-      .prepare(
-        `select name from sqlite_master where type = 'table' and name not like 'sqlite\\_%' escape '\\'
-           and name not in ('keyguard_migration', 'keyguard_migration_lock', 'keyguard_changes')`,
-      )
-      .all() as { name: string }[];
-    const sourceCounts = Object.fromEntries(
-      tables.map((t) => [
-        t.table,
-        (file.prepare(`select count(*) as n from "${t.table}"`).get() as { n: number }).n,
-      ]),
+    const sqlite = await createKyselyStore({ url: sqliteUrl });
+    const sqliteTables = (await sqlite.db.introspection.getTables()).filter(
+      (t) =>
+        !["keyguard_migration", "keyguard_migration_lock", "keyguard_changes"].includes(t.name),
     );
-    file.close();
+    const sourceCounts: Record<string, number> = {};
+    for (const t of tables) {
+      const counted = await sqlite.db
+        .selectFrom(t.table as never)
+        .select((eb) => eb.fn.countAll().as("n"))
+        .executeTakeFirstOrThrow();
+      sourceCounts[t.table] = Number((counted as { n: number }).n);
+    }
+    await sqlite.close();
     const copiedNames = tables.map((t) => t.table).sort();
     expect(copiedNames).toEqual(postgresTables.map((t) => t.name).sort());
     expect(copiedNames).toEqual(sqliteTables.map((t) => t.name).sort());
