@@ -5,8 +5,10 @@ import {
   createKeyguardPythonPostgres,
   createKeyguardPythonSqlite,
   dropSchema,
+  type KeyguardPythonContents,
   type KeyguardPythonDatabase,
   type KeyguardPythonKey,
+  type KeyguardPythonOrganization,
   keyguardPythonContents,
   keyguardPythonRawKey,
   postgresAvailable,
@@ -32,15 +34,32 @@ describe.each([
 ])(
   "keyguard-python ($source) imported into $target, served by Express, Fastify and Koa",
   ({ source, target }) => {
-    const contents = keyguardPythonContents({
-      secret: LEGACY_SECRET,
-      organizations: 2,
-      keysPerOrganization: 3,
-      usageLogsPerKey: 4,
-      revokeEvery: 3,
-    });
-    const active = contents.keys.filter((key) => key.isActive);
+    const contents = withLifecycles(
+      keyguardPythonContents({
+        secret: LEGACY_SECRET,
+        organizations: 3,
+        keysPerOrganization: 3,
+        usageLogsPerKey: 4,
+        revokeEvery: 3,
+      }),
+    );
+    const suspendedOrg = contents.organizations[2] as KeyguardPythonOrganization;
+    const now = Date.now();
+    const usable = (key: KeyguardPythonKey) =>
+      key.isActive &&
+      key.orgId !== suspendedOrg.id &&
+      (key.expiresAt === null || key.expiresAt.getTime() > now);
+    const active = contents.keys.filter(usable);
     const revoked = contents.keys.filter((key) => !key.isActive);
+    const expired = contents.keys.find(
+      (key) => key.isActive && key.expiresAt !== null && key.expiresAt.getTime() <= now,
+    ) as KeyguardPythonKey;
+    const expiring = contents.keys.find(
+      (key) => usable(key) && key.expiresAt !== null,
+    ) as KeyguardPythonKey;
+    const ofSuspended = contents.keys.filter(
+      (key) => key.isActive && key.orgId === suspendedOrg.id,
+    );
     const cwd = mkdtempSync(join(tmpdir(), "keyguard-import-python-"));
     const schema = uniqueSchemaName("imported");
     const databaseUrl =
@@ -89,7 +108,8 @@ describe.each([
     });
 
     it("accepts the old raw keys on every framework, refuses the revoked ones, and upgrades each hash on first use", async () => {
-      expect(await legacyHashes()).toBe(active.length);
+      // Every unrevoked key waits for its upgrade, whether or not it can be used now.
+      expect(await legacyHashes()).toBe(active.length + ofSuspended.length + 1);
       for (const [i, key] of active.entries()) {
         const response = await get(servers[i % 3] as ExampleProcess, key.rawKey);
         expect(response.status).toBe(200);
@@ -101,7 +121,7 @@ describe.each([
         expect(response.headers.get("x-ratelimit-limit")).toBe(String(key.rateLimitPerMinute));
         // Every other framework accepts it too, now from KeyGuard's own hash.
         for (const server of servers) expect((await get(server, key.rawKey)).status).toBe(200);
-        expect(await legacyHashes()).toBe(active.length - i - 1);
+        expect(await legacyHashes()).toBe(active.length + ofSuspended.length - i);
       }
       for (const key of revoked) {
         for (const server of servers) {
@@ -114,6 +134,40 @@ describe.each([
       const stranger = await get(servers[0] as ExampleProcess, keyguardPythonRawKey());
       expect(stranger.status).toBe(401);
       expect(((await stranger.json()) as { code: string }).code).toBe("invalid_api_key");
+    });
+
+    it("refuses the keys of a suspended organization and expired keys as keyguard-python did, and keeps each expiry", async () => {
+      for (const server of servers) {
+        for (const key of ofSuspended) {
+          const response = await get(server, key.rawKey);
+          expect(response.status).toBe(403);
+          expect(((await response.json()) as { code: string }).code).toBe("organization_suspended");
+        }
+        const response = await get(server, expired.rawKey);
+        expect(response.status).toBe(401);
+        expect(((await response.json()) as { code: string }).code).toBe("expired_api_key");
+        expect((await get(server, expiring.rawKey)).status).toBe(200);
+      }
+      const listed = await cli(["list-keys", "--json"]);
+      expect(listed.stderr).toBe("");
+      const items = JSON.parse(listed.stdout).items as Record<string, unknown>[];
+      const byId = (id: string) => items.find((item) => item.id === id);
+      expect(byId(expired.id)).toMatchObject({
+        status: "expired",
+        expires_at: expired.expiresAt?.toISOString(),
+      });
+      expect(byId(expiring.id)).toMatchObject({
+        status: "active",
+        expires_at: expiring.expiresAt?.toISOString(),
+      });
+      const orgs = JSON.parse((await cli(["list-orgs", "--json"])).stdout).items as {
+        id: string;
+        status: string;
+      }[];
+      expect(orgs.find((org) => org.id === suspendedOrg.id)?.status).toBe("suspended");
+      // A refused key was still recognised by its old hash, so it is re-stored under
+      // KeyGuard's own like the accepted ones: no key is left waiting for the legacy secret.
+      expect(await legacyHashes()).toBe(0);
     });
 
     it("keeps each key's rate limit", async () => {
@@ -137,6 +191,10 @@ describe.each([
       try {
         for (const key of active) expect((await get(retired, key.rawKey)).status).toBe(200);
         expect((await get(retired, (revoked[0] as KeyguardPythonKey).rawKey)).status).toBe(401);
+        // Refused for the same reasons as before, now by KeyGuard's own hash.
+        expect((await get(retired, expired.rawKey)).status).toBe(401);
+        expect((await get(retired, (ofSuspended[0] as KeyguardPythonKey).rawKey)).status).toBe(403);
+        expect((await get(retired, expiring.rawKey)).status).toBe(200);
       } finally {
         retired.child.kill("SIGTERM");
         await retired.exited;
@@ -144,3 +202,25 @@ describe.each([
     });
   },
 );
+
+/**
+ * keyguard-python's contents with what its users have besides active keys: the last
+ * organization suspended (its keys were refused there), one key expired yesterday and one
+ * that expires in 30 days (both in the first organization).
+ */
+function withLifecycles(contents: KeyguardPythonContents): KeyguardPythonContents {
+  const now = Date.now();
+  const organizations = contents.organizations.map((org, i, all) =>
+    i === all.length - 1 ? { ...org, status: "suspended" as const } : org,
+  );
+  const firstOrg = organizations[0]?.id;
+  const [expires, expiring] = contents.keys.filter((key) => key.orgId === firstOrg && key.isActive);
+  const keys = contents.keys.map((key) =>
+    key === expires
+      ? { ...key, expiresAt: new Date(now - 86_400_000) }
+      : key === expiring
+        ? { ...key, expiresAt: new Date(Math.floor(now / 1000) * 1000 + 30 * 86_400_000) }
+        : key,
+  );
+  return { ...contents, organizations, keys };
+}

@@ -90,7 +90,7 @@ describe.each(cliBackends)(
       ]);
 
       expect((await run(["export", "--out", "backup.json"])).stdout).toBe(
-        "Exported 1 organizations, 1 keys, 0 usage rows, 0 credit spending rows, 0 blocks and 2 IP rules to backup.json\n",
+        "Exported 1 organizations, 1 keys, 0 usage rows, 0 usage rollups, 0 credit spending rows, 0 blocks and 2 IP rules to backup.json\n",
       );
       const text = readFileSync(join(cli.db.cwd, "backup.json"), "utf8");
       expect(text).toContain(
@@ -110,6 +110,7 @@ describe.each(cliBackends)(
           organizations: { added: 1, already_present: 0 },
           api_keys: { added: 1, already_present: 0 },
           usage_rows: { added: 0, already_present: 0 },
+          usage_rollups: { added: 0, already_present: 0 },
           credit_spending: { added: 0, already_present: 0 },
           ip_blocks: { added: 0, already_present: 0 },
           ip_rules: { added: 2, already_present: 0 },
@@ -168,8 +169,8 @@ describe.each(cliBackends)(
       // A usage row without `charged` is counted as such rows always were: all but 429s.
       const exported = (await run(["export"])).stdout;
       expect(exported).toContain('"id":"u1"');
-      expect(exported).toMatch(/"id":"u1".*"status_code":200.*"charged":true\}/);
-      expect(exported).toMatch(/"id":"u2".*"status_code":429.*"charged":false\}/);
+      expect(exported).toMatch(/"id":"u1".*"status_code":200.*"charged":true,"rolled_up":false\}/);
+      expect(exported).toMatch(/"id":"u2".*"status_code":429.*"charged":false,"rolled_up":false\}/);
     });
 
     it("moves credits spent into a key already in the database, once, and counts them in a dry run", async () => {

@@ -136,7 +136,7 @@ describe.each(pairs)("export from %s, import into %s", (fromBackend, toBackend) 
       await keyguard(["export", "--out", "backup.json"], { cwd: from.cwd, env: from.env }),
     );
     expect(exported.stdout).toBe(
-      "Exported 2 organizations, 3 keys, 2 usage rows, 1 credit spending rows, 1 blocks and 1 IP rules to backup.json\n",
+      "Exported 2 organizations, 3 keys, 2 usage rows, 0 usage rollups, 1 credit spending rows, 1 blocks and 1 IP rules to backup.json\n",
     );
     const file = join(from.cwd, "backup.json");
     expect(statSync(file).mode & 0o777).toBe(0o600);
@@ -171,6 +171,7 @@ describe.each(pairs)("export from %s, import into %s", (fromBackend, toBackend) 
       organizations: { added: 2, already_present: 0 },
       api_keys: { added: 3, already_present: 0 },
       usage_rows: { added: 2, already_present: 0 },
+      usage_rollups: { added: 0, already_present: 0 },
       credit_spending: { added: 1, already_present: 0 },
       ip_blocks: { added: 1, already_present: 0 },
       ip_rules: { added: 1, already_present: 0 },
@@ -215,6 +216,90 @@ describe.each(pairs)("export from %s, import into %s", (fromBackend, toBackend) 
       key: { label: "from python" },
     });
     await verifier.close();
+  });
+
+  it("keeps usage whose rows retention deleted: its rollups are exported, and every total is the same after an import", async () => {
+    ok(await keyguard(["init"], { cwd: from.cwd, env: { ...from.env, ...env } }));
+    const kg = await from.openKeyGuard(SECRET);
+    const now = Date.now();
+    await kg.createOrganization("Acme Corp");
+    const { key } = await kg.createApiKey({ organization: "Acme Corp", label: "old" });
+    const request = (daysAgo: number, statusCode: number, requestCount: number) => ({
+      keyId: key.id,
+      path: "/api/data",
+      method: "GET",
+      statusCode,
+      latencyMs: 2,
+      ipAddress: "203.0.113.7",
+      timestamp: new Date(now - daysAgo * 86_400_000),
+      requestCount,
+    });
+    // 100 days back: past the 90-day retention, so only its rollups will be left. Two
+    // days back: rolled up, its rows kept. Now: not rolled up yet.
+    await kg.store.insertUsageEvents([
+      request(100, 200, 7),
+      request(100, 429, 2),
+      request(2, 200, 5),
+      request(0, 200, 3),
+    ]);
+    expect(await kg.maintainUsage()).toMatchObject({ rolledUp: 3, deletedRows: 2 });
+    await kg.close();
+    const stats = async (db: CliDatabase) =>
+      JSON.parse(ok(await keyguard(["stats", "--json"], { cwd: db.cwd, env: db.env })).stdout);
+    // The hours of the last 200 days that had requests (the report's other hours are 0).
+    const usage = async (db: CliDatabase) =>
+      JSON.parse(
+        ok(
+          await keyguard(["usage", key.id, "--since", "200d", "--json"], {
+            cwd: db.cwd,
+            env: db.env,
+          }),
+        ).stdout,
+      ).hours.filter((hour: { total: number }) => hour.total > 0);
+    const statsBefore = await stats(from);
+    expect(statsBefore.total_requests).toBe(17);
+    const usageBefore = await usage(from);
+    expect(usageBefore).toHaveLength(3);
+
+    const exported = ok(await keyguard(["export"], { cwd: from.cwd, env: from.env })).stdout;
+    // The old requests are there only as rollups: one per hour and status class.
+    const file = JSON.parse(exported);
+    expect(file.usage.map((row: { rolled_up: boolean }) => row.rolled_up).sort()).toEqual([
+      false,
+      true,
+    ]);
+    expect(
+      file.usage_rollups.map((row: Record<string, unknown>) => [
+        row.status_class,
+        row.request_count,
+        row.charged_count,
+      ]),
+    ).toEqual(
+      expect.arrayContaining([
+        [200, 7, 7],
+        [429, 2, 0],
+        [200, 5, 5],
+      ]),
+    );
+    writeFileSync(join(to.cwd, "backup.json"), exported);
+    const imported = JSON.parse(
+      ok(await keyguard(["import", "backup.json", "--json"], { cwd: to.cwd, env: to.env })).stdout,
+    );
+    expect(imported).toMatchObject({
+      usage_rows: { added: 2, already_present: 0 },
+      usage_rollups: { added: 3, already_present: 0 },
+    });
+    // Neither lost nor counted twice (the row rolled up two days ago is in a rollup too).
+    expect(await stats(to)).toEqual(statsBefore);
+    expect(await usage(to)).toEqual(usageBefore);
+    // A second import adds nothing.
+    expect(
+      JSON.parse(
+        ok(await keyguard(["import", "backup.json", "--json"], { cwd: to.cwd, env: to.env }))
+          .stdout,
+      ),
+    ).toMatchObject({ usage_rollups: { added: 0, already_present: 3 } });
+    expect((await stats(to)).total_requests).toBe(17);
   });
 });
 

@@ -7,6 +7,7 @@ export {
 export type {
   ImportedCreditSpending,
   ImportedIpBlock,
+  ImportedUsageRollup,
   ImportedUsageRow,
   ImportOptions,
   ImportRecords,

@@ -14,7 +14,7 @@ export const registerExport: RegisterCommand = (cli, ctx) => {
   cli
     .command(
       "export",
-      "Write every organization, key (by hash), usage row, credit spent, block and IP rule as JSON",
+      "Write every organization, key (by hash), usage row and rollup, credit spent, block and IP rule as JSON",
     )
     .option("--out <file>", "Write to this new file (mode 0600) instead of stdout")
     .example("keyguard export --out keyguard-backup.json")
@@ -49,7 +49,7 @@ export const registerExport: RegisterCommand = (cli, ctx) => {
           closeSync(fd);
         }
         ctx.print(
-          `Exported ${formatCount(records.organizations.length)} organizations, ${formatCount(records.apiKeys.length)} keys, ${formatCount(records.usage.length)} usage rows, ${formatCount(records.creditSpending.length)} credit spending rows, ${formatCount(records.ipBlocks.length)} blocks and ${formatCount(records.ipRules.length)} IP rules to ${out}`,
+          `Exported ${formatCount(records.organizations.length)} organizations, ${formatCount(records.apiKeys.length)} keys, ${formatCount(records.usage.length)} usage rows, ${formatCount(records.usageRollups.length)} usage rollups, ${formatCount(records.creditSpending.length)} credit spending rows, ${formatCount(records.ipBlocks.length)} blocks and ${formatCount(records.ipRules.length)} IP rules to ${out}`,
         );
       }),
     );

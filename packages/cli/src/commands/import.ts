@@ -18,7 +18,7 @@ export const registerImport: RegisterCommand = (cli, ctx) => {
   cli
     .command(
       "import <file>",
-      "Import an export file (organizations, keys by hash, usage, credits spent, blocks, IP rules)",
+      "Import an export file (organizations, keys by hash, usage and its rollups, credits spent, blocks, IP rules)",
     )
     .option("--dry-run", "Check the file and show what would be imported; write nothing")
     .example("keyguard import keyguard-backup.json")
@@ -51,6 +51,7 @@ export const registerImport: RegisterCommand = (cli, ctx) => {
           ["organizations", result.organizations],
           ["api keys", result.apiKeys],
           ["usage rows", result.usage],
+          ["usage rollups", result.usageRollups],
           ["credit spending", result.creditSpending],
           ["ip blocks", result.ipBlocks],
           ["ip rules", result.ipRules],

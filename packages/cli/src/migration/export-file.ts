@@ -214,7 +214,42 @@ const usageRow = z.strictObject({
   // Whether the requests counted toward the monthly quota (refusals did not).
   // Absent in older files: every status but 429 counted, the rule such rows were counted by.
   charged: z.boolean().optional(),
+  // Already summed into its hour's rollup (which then counts it). Absent: not rolled up.
+  rolled_up: z.boolean().default(false),
 });
+
+/** The status classes a rollup keeps: the hundreds, with 429 apart from the other 4xx. */
+const STATUS_CLASSES = [100, 200, 300, 400, 429, 500];
+
+/**
+ * Usage summed per key, UTC hour and status class: all that is left of usage whose rows
+ * retention deleted, so without these a restored database would have lost it.
+ */
+const usageRollup = z
+  .strictObject({
+    key_id: id,
+    hour: time.refine(
+      (value) => new Date(value).getTime() % 3_600_000 === 0,
+      "must be the start of an hour (minutes, seconds and milliseconds 0, in UTC)",
+    ),
+    status_class: z
+      .int("must be a whole number")
+      .refine(
+        (value) => STATUS_CLASSES.includes(value),
+        `must be one of ${STATUS_CLASSES.join(", ")}`,
+      ),
+    request_count: positive,
+    charged_count: z.int("must be a whole number").min(0, "must be 0 or more"),
+  })
+  .superRefine((rollup, context) => {
+    if (rollup.charged_count > rollup.request_count) {
+      context.addIssue({
+        code: "custom",
+        path: ["charged_count"],
+        message: "must be at most request_count",
+      });
+    }
+  });
 
 /** Credits a rotation lineage (`quota_id`, as its keys have it) spent in one balance period. */
 const creditSpendingRow = z.strictObject({
@@ -251,6 +286,7 @@ export const exportFileSchema = z.strictObject({
   organizations: z.array(organization).default([]),
   api_keys: z.array(apiKey).default([]),
   usage: z.array(usageRow).default([]),
+  usage_rollups: z.array(usageRollup).default([]),
   credit_spending: z.array(creditSpendingRow).default([]),
   ip_blocks: z.array(ipBlock).default([]),
   ip_rules: z
@@ -314,6 +350,17 @@ export function writeExportFile(records: Required<ImportRecords>, exportedAt: Da
         timestamp: iso(row.timestamp),
         request_count: row.requestCount,
         charged: row.charged ?? true,
+        rolled_up: row.rolledUp ?? false,
+      })),
+    ) +
+    section(
+      "usage_rollups",
+      records.usageRollups.map((row) => ({
+        key_id: row.keyId,
+        hour: iso(row.hour),
+        status_class: row.statusClass,
+        request_count: row.requestCount,
+        charged_count: row.chargedCount,
       })),
     ) +
     section(
@@ -387,7 +434,9 @@ export function readExportFile(content: string, name: string, now: Date): Import
     const message =
       issue.code === "unrecognized_keys"
         ? `has unknown field(s) ${issue.keys.join(", ")}`
-        : issue.code === "invalid_type" && missing
+        : // A field that is not there at all: an absent enum (`hash_scheme`) is an
+          // invalid_value to zod, but to the reader it is missing like any other.
+          (issue.code === "invalid_type" || issue.code === "invalid_value") && missing
           ? "is missing"
           : issue.message;
     throw new KeyGuardError(
@@ -438,6 +487,14 @@ export function readExportFile(content: string, name: string, now: Date): Import
       timestamp: new Date(row.timestamp),
       requestCount: row.request_count,
       charged: row.charged ?? row.status_code !== 429,
+      rolledUp: row.rolled_up,
+    })),
+    usageRollups: file.usage_rollups.map((row) => ({
+      keyId: row.key_id,
+      hour: new Date(row.hour),
+      statusClass: row.status_class,
+      requestCount: row.request_count,
+      chargedCount: row.charged_count,
     })),
     creditSpending: file.credit_spending.map((row) => ({
       quotaId: row.quota_id,

@@ -24,6 +24,27 @@ export interface ImportedUsageRow {
    * refused). Default `true`.
    */
   readonly charged?: boolean;
+  /**
+   * Whether the row has already been summed into a rollup (`usage_rollups`), which then
+   * counts it: it must come with that rollup. Default `false`.
+   */
+  readonly rolledUp?: boolean;
+}
+
+/**
+ * One `usage_rollups` row: a key's requests in one UTC hour and status class, summed from
+ * usage rows of which those older than the usage retention have been deleted. Without it
+ * a restored database would have lost that usage from every total and quota.
+ */
+export interface ImportedUsageRollup {
+  readonly keyId: string;
+  /** The hour's start (UTC). */
+  readonly hour: Date;
+  /** 100, 200, 300, 400, 429 (apart from the other 4xx), 500 (`statusClassOf`). */
+  readonly statusClass: number;
+  readonly requestCount: number;
+  /** How many of them were charged to the key's monthly quota. */
+  readonly chargedCount: number;
 }
 
 /**
@@ -59,6 +80,7 @@ export interface ImportRecords {
   readonly organizations: readonly Organization[];
   readonly apiKeys: readonly ApiKey[];
   readonly usage: readonly ImportedUsageRow[];
+  readonly usageRollups?: readonly ImportedUsageRollup[];
   readonly creditSpending?: readonly ImportedCreditSpending[];
   readonly ipBlocks?: readonly ImportedIpBlock[];
   readonly ipRules?: readonly StoredIpRule[];
@@ -74,6 +96,7 @@ export interface ImportResult {
   readonly organizations: ImportTableCount;
   readonly apiKeys: ImportTableCount;
   readonly usage: ImportTableCount;
+  readonly usageRollups: ImportTableCount;
   readonly creditSpending: ImportTableCount;
   readonly ipBlocks: ImportTableCount;
   readonly ipRules: ImportTableCount;
@@ -144,7 +167,21 @@ export async function importRecords(
             timestamp: codec.date(row.timestamp),
             request_count: row.requestCount,
             charged: codec.boolean(row.charged ?? true),
+            rolled_up: codec.boolean(row.rolledUp ?? false),
           })),
+        ),
+        // Matched by key, hour and status class: a rollup already there is left as it is.
+        usageRollups: await insertAll(
+          trx,
+          "usage_rollups",
+          (records.usageRollups ?? []).map((row) => ({
+            key_id: row.keyId,
+            hour: codec.date(row.hour),
+            status_class: row.statusClass,
+            request_count: row.requestCount,
+            charged_count: row.chargedCount,
+          })),
+          ["key_id", "hour", "status_class"],
         ),
         // Matched by lineage and period: a second import of the same file adds nothing
         // (spending already there is never added to).
@@ -196,6 +233,7 @@ type TableName =
   | "organizations"
   | "api_keys"
   | "usage_logs"
+  | "usage_rollups"
   | "credit_spending"
   | "ip_blocks"
   | "ip_rules";
@@ -295,7 +333,9 @@ async function assertConsistent(
   await assertIpRulesFit(trx, records.ipRules ?? []);
   const keyIds = new Set(records.apiKeys.map((key) => key.id));
   const missingKeys = new Set(
-    records.usage.map((row) => row.keyId).filter((id) => !keyIds.has(id)),
+    [...records.usage, ...(records.usageRollups ?? [])]
+      .map((row) => row.keyId)
+      .filter((id) => !keyIds.has(id)),
   );
   for (const chunk of chunks([...missingKeys])) {
     const found = await trx.selectFrom("api_keys").select("id").where("id", "in", chunk).execute();
