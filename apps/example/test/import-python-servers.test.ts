@@ -92,6 +92,14 @@ describe.each([
       });
       expect(imported.stderr).toBe("");
       expect(imported.code).toBe(0);
+      // The summary says what servers will answer: usable, revoked, expired, suspended.
+      const hasExpired = (key: KeyguardPythonKey) =>
+        key.expiresAt !== null && key.expiresAt.getTime() <= now;
+      const expiredCount = contents.keys.filter((k) => k.isActive && hasExpired(k)).length;
+      const suspendedCount = ofSuspended.filter((k) => !hasExpired(k)).length;
+      expect(imported.stdout).toContain(
+        `(${active.length} active, ${revoked.length} revoked, ${expiredCount} expired, ${suspendedCount} in suspended organizations)`,
+      );
       servers = await Promise.all(
         ["express", "fastify", "koa"].map((framework) =>
           startExampleProcess(framework, { ...env, KEYGUARD_LEGACY_SECRET: LEGACY_SECRET }),

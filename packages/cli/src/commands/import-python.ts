@@ -64,7 +64,7 @@ export const registerImportPython: RegisterCommand = (cli, ctx) => {
         await ctx.withKeyGuard({ needsSecret: false, create: true, standIn }, async (kg) => {
           const store = kg.store as KyselyStore;
           const result = await store.importRecords(imported.records, { dryRun });
-          const active = imported.records.apiKeys.filter((key) => key.isActive).length;
+          const keyStates = importedKeyStates(imported.records, Date.now());
           if (ctx.json) {
             ctx.printJson({
               dry_run: dryRun,
@@ -83,11 +83,7 @@ export const registerImportPython: RegisterCommand = (cli, ctx) => {
             [
               `${verb} from keyguard-python (${redactUrl(from)}) into ${ctx.displayDatabaseUrl}:`,
               line("organizations", result.organizations),
-              line(
-                "api keys",
-                result.apiKeys,
-                ` (${active} active, ${imported.records.apiKeys.length - active} revoked)`,
-              ),
+              line("api keys", result.apiKeys, ` (${describeKeyStates(keyStates)})`),
               line(
                 "usage rows",
                 result.usage,
@@ -112,4 +108,42 @@ export const registerImportPython: RegisterCommand = (cli, ctx) => {
 
 function counts(c: { added: number; alreadyPresent: number }) {
   return { added: c.added, already_present: c.alreadyPresent };
+}
+
+/**
+ * What the imported keys will do, as a server will answer them: usable, revoked, expired,
+ * or refused because their organization is suspended (a key is counted once, in that order
+ * of precedence after revoked).
+ */
+function importedKeyStates(
+  records: {
+    readonly organizations: readonly { readonly id: string; readonly status: string }[];
+    readonly apiKeys: readonly {
+      readonly orgId: string;
+      readonly isActive: boolean;
+      readonly expiresAt: Date | null;
+    }[];
+  },
+  now: number,
+) {
+  const suspended = new Set(
+    records.organizations.filter((org) => org.status === "suspended").map((org) => org.id),
+  );
+  const states = { active: 0, revoked: 0, expired: 0, suspended: 0 };
+  for (const key of records.apiKeys) {
+    if (!key.isActive) states.revoked++;
+    else if (key.expiresAt !== null && key.expiresAt.getTime() <= now) states.expired++;
+    else if (suspended.has(key.orgId)) states.suspended++;
+    else states.active++;
+  }
+  return states;
+}
+
+function describeKeyStates(states: ReturnType<typeof importedKeyStates>): string {
+  const parts = [`${formatCount(states.active)} active`, `${formatCount(states.revoked)} revoked`];
+  if (states.expired > 0) parts.push(`${formatCount(states.expired)} expired`);
+  if (states.suspended > 0) {
+    parts.push(`${formatCount(states.suspended)} in suspended organizations`);
+  }
+  return parts.join(", ");
 }
