@@ -12,7 +12,7 @@ import {
 } from "@keyguard/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EXAMPLE_SECRET, type ExampleProcess, startExampleProcess } from "./example-process.js";
-import { answer, percentiles, until } from "./propagation-latency.js";
+import { answer, keyChangeLatencies, percentiles, until } from "./propagation-latency.js";
 
 const available = (await postgresAvailable()) && (await redisAvailable());
 
@@ -28,6 +28,8 @@ const available = (await postgresAvailable()) && (await redisAvailable());
 const BOUND_MS = 100;
 const BLOCK_BOUND_MS = BOUND_MS;
 const SAMPLES = 200;
+/** Updates, rotations and suspensions: each its own kind of notice, measured apart. */
+const CHANGE_SAMPLES = 40;
 
 const WITHDRAW_REFUSAL = { error: "Suspicious activity. Endpoint locked for 1 hour." };
 
@@ -202,6 +204,18 @@ describe.runIf(available)("example servers sharing PostgreSQL and Redis", () => 
     expect(unblocks.p99, "p99 from an unblock to its lifting elsewhere (ms)").toBeLessThan(
       BLOCK_BOUND_MS,
     );
+  });
+
+  it(`applies an update, a rotation and a suspension in every other process within ${BOUND_MS} ms (p99 over ${3 * CHANGE_SAMPLES} changes)`, async () => {
+    const latencies = await keyChangeLatencies(admin, servers, CHANGE_SAMPLES, (server, rawKey) =>
+      get(server, "/api/data", rawKey),
+    );
+    for (const [change, measured] of Object.entries(latencies)) {
+      percentiles(`${change} -> seen elsewhere (Redis)`, measured);
+    }
+    // Pooled, so the p99 of the 3 * CHANGE_SAMPLES changes is not simply the slowest one.
+    const all = Object.values(latencies).flat();
+    expect(percentiles("any key change -> seen elsewhere (Redis)", all).p99).toBeLessThan(BOUND_MS);
   });
 
   it("applies a route lockout made by one process in the others, and lifts it everywhere", async () => {

@@ -1,3 +1,4 @@
+import type { KeyGuard } from "@keyguard/express";
 import { expect } from "vitest";
 
 /** Median, p99 and slowest of `latencies` (ms), printed so every run reports them. */
@@ -39,4 +40,71 @@ export async function answer(request: Promise<Response>, expected: readonly stri
       : String(((await response.json()) as { code?: string }).code ?? response.status);
   expect(expected, `answered ${got}`).toContain(got);
   return got;
+}
+
+/** A server under test, as far as the latency helpers need it. */
+interface Watched {
+  readonly url: string;
+}
+
+/**
+ * From each stored change until another process answers by it, ms, for `samples` changes
+ * of each kind: a key's update (its new limit in `X-RateLimit-Limit`), its rotation without
+ * grace (the old key refused), its organization's suspension (its key refused). Every key
+ * is cached by every server first, so only the change's notice can explain the answer.
+ */
+export async function keyChangeLatencies<S extends Watched>(
+  admin: KeyGuard,
+  servers: readonly S[],
+  samples: number,
+  call: (server: S, rawKey: string) => Promise<Response>,
+): Promise<{ update: number[]; rotate: number[]; suspend: number[] }> {
+  const organization = await admin.createOrganization(`Changes ${Date.now()}`);
+  const cached = async (orgId: string) => {
+    const created = await admin.createApiKey({
+      organization: orgId,
+      label: "change",
+      rateLimitPerMinute: 100_000,
+    });
+    for (const server of servers) {
+      const response = await call(server, created.rawKey);
+      expect(response.status).toBe(200);
+      await response.arrayBuffer();
+    }
+    return created;
+  };
+  const result = { update: [] as number[], rotate: [] as number[], suspend: [] as number[] };
+  for (let i = 0; i < samples; i++) {
+    const watcher = servers[i % servers.length] as S;
+    const updated = await cached(organization.id);
+    await admin.updateApiKey(updated.key.id, { rateLimitPerMinute: 7_000 + i });
+    result.update.push(
+      await until(`update ${i}`, async () => {
+        const response = await call(watcher, updated.rawKey);
+        await response.arrayBuffer();
+        return response.headers.get("x-ratelimit-limit") === String(7_000 + i);
+      }),
+    );
+    const rotated = await cached(organization.id);
+    await admin.rotateApiKey(rotated.key.id);
+    result.rotate.push(
+      await until(
+        `rotation ${i}`,
+        async () =>
+          (await answer(call(watcher, rotated.rawKey), ["200", "revoked_api_key"])) !== "200",
+      ),
+    );
+    const suspended = await admin.createOrganization(`Suspended ${Date.now()} ${i}`);
+    const ofSuspended = await cached(suspended.id);
+    await admin.suspendOrganization(suspended.id);
+    result.suspend.push(
+      await until(
+        `suspension ${i}`,
+        async () =>
+          (await answer(call(watcher, ofSuspended.rawKey), ["200", "organization_suspended"])) !==
+          "200",
+      ),
+    );
+  }
+  return result;
 }
