@@ -17,7 +17,7 @@ import { closeConnection } from "./close-connection.js";
 import { DecisionBatches, type KeyedLimitRequest } from "./decision-batches.js";
 import { LocalCaches } from "./local-caches.js";
 import { RedisKeyNames } from "./redis-key-names.js";
-import { RELEASE_SLOTS_LUA } from "./scripts/concurrency-slots.js";
+import { RELEASE_SLOTS_LUA, RENEW_SLOTS_LUA } from "./scripts/concurrency-slots.js";
 import { CREDITS_IDLE_TTL_MS } from "./scripts/credits.js";
 import {
   DECIDE_LUA,
@@ -45,11 +45,11 @@ export interface RedisLimiterOptions {
   /** Most clients and keys whose refusals are remembered locally. Default 100,000. */
   readonly maxLocalEntries?: number;
   /**
-   * How long a concurrency slot lives unless given back, in ms: what a slot of a process
-   * that died (or whose release never reached Redis) costs at most. A request still
-   * running when its lease ends no longer holds its slot, and another request may take
-   * it: set this above the longest a protected request may run (your server's request
-   * timeout). Default 60,000 (1 minute); 1,000 to 86,400,000.
+   * How long a concurrency slot lives unless given back or renewed, in ms: what a slot of
+   * a process that died (or whose release never reached Redis) costs at most. The process
+   * holding a slot renews it every third of its lease while the request runs, so a long
+   * request (a stream, an upload) keeps its slot for as long as it lasts. Default 60,000
+   * (1 minute); 1,000 to 86,400,000.
    */
   readonly slotLeaseMs?: number;
 }
@@ -69,6 +69,7 @@ const SCRIPTS = {
   keyguardBlock: BLOCK_LUA,
   keyguardSeedQuota: SEED_QUOTA_LUA,
   keyguardReleaseSlots: RELEASE_SLOTS_LUA,
+  keyguardRenewSlots: RENEW_SLOTS_LUA,
 } as const;
 
 /**
@@ -100,6 +101,8 @@ export class RedisLimiter implements Limiter {
   /** Told when Redis may have lost what this process put there (see `onStateLost`). */
   readonly #stateListeners = new Set<() => void>();
   readonly #slotLeaseMs: number;
+  /** The renewals of the slots this process holds (stopped at release, or at close). */
+  readonly #renewals = new Set<NodeJS.Timeout>();
   /** Names this process's slots apart from every other's (`<tag>:<call>:<j>`). */
   readonly #slotTag = randomBytes(9).toString("base64url");
   #slotCalls = 0;
@@ -167,6 +170,7 @@ export class RedisLimiter implements Limiter {
       keyguardBlock: instruments.redisScript("block"),
       keyguardSeedQuota: instruments.redisScript("seed_quota"),
       keyguardReleaseSlots: instruments.redisScript("release_slots"),
+      keyguardRenewSlots: instruments.redisScript("renew_slots"),
     };
   }
 
@@ -276,18 +280,20 @@ export class RedisLimiter implements Limiter {
       this.#local.rememberRefusal(key.id, request, last);
     }
     if (slotsAt === undefined || slotBase === undefined) return outcome.decisions;
-    return this.#withSlots(outcome.decisions, keys, slotsAt, slotBase);
+    return this.#withSlots(outcome.decisions, keys, slotsAt, slotBase, now);
   }
 
   /**
    * Each allowed request's slot: `<base>:<j>` in the sets of the caps it took one of (all
-   * of them, but a shadow cap that would have refused it, which took none).
+   * of them, but a shadow cap that would have refused it, which took none), renewed while
+   * it is held.
    */
   #withSlots(
     decisions: LimitDecision[],
     keys: readonly string[],
     slotsAt: readonly number[],
     base: string,
+    now: number,
   ): LimitDecision[] {
     for (let j = 0; j < decisions.length; j++) {
       const decision = decisions[j] as LimitDecision;
@@ -297,12 +303,36 @@ export class RedisLimiter implements Limiter {
         .map((i) => keys[i] as string);
       if (held.length === 0) continue;
       const member = `${base}:${j + 1}`;
+      const renewal = this.#renewSlot(held, member, now);
       const slot = releasedOnce(async () => {
+        clearInterval(renewal);
+        this.#renewals.delete(renewal);
         await this.#scripts.keyguardReleaseSlots(held.length, ...held, member);
       });
       decisions[j] = { ...decision, slot };
     }
     return decisions;
+  }
+
+  /**
+   * Extends a held slot's lease every third of it, counting time from the decision's
+   * `now` on this process's monotonic clock (the scores are in the callers' clock). A
+   * renewal that fails (Redis away) is not retried early: the next one, or the lease's
+   * end, settles it, as for a process that died.
+   */
+  #renewSlot(held: readonly string[], member: string, now: number): NodeJS.Timeout {
+    const startedAt = performance.now();
+    const lease = this.#slotLeaseMs;
+    const renewal = setInterval(
+      () => {
+        const at = Math.round(now + performance.now() - startedAt);
+        this.#scripts.keyguardRenewSlots(held.length, ...held, member, at, lease).catch(() => {});
+      },
+      Math.floor(lease / 3),
+    );
+    renewal.unref();
+    this.#renewals.add(renewal);
+    return renewal;
   }
 
   async hit(
@@ -483,6 +513,8 @@ export class RedisLimiter implements Limiter {
   }
 
   async close(): Promise<void> {
+    for (const renewal of this.#renewals) clearInterval(renewal);
+    this.#renewals.clear();
     this.#unsubscribe?.();
     this.#redis.off("ready", this.#onReady);
     this.#stateListeners.clear();

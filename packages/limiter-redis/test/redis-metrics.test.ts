@@ -30,7 +30,14 @@ describe.runIf(await redisAvailable())("Redis limiter metrics", () => {
       const calls = Object.fromEntries(
         instruments.redisScriptCalls.cells.map((cell) => [cell.labels.script, cell.value]),
       );
-      expect(calls).toEqual({ decide: 4, hit: 0, block: 0, seed_quota: 0, release_slots: 0 });
+      expect(calls).toEqual({
+        decide: 4,
+        hit: 0,
+        block: 0,
+        seed_quota: 0,
+        release_slots: 0,
+        renew_slots: 0,
+      });
     } finally {
       await backend.limiter.close();
       await backend.changeFeed.close();

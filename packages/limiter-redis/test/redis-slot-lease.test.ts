@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import type { LimitPolicy } from "@keyguard/core/internal";
 import {
   cleanedRedisPrefixes,
@@ -80,6 +81,46 @@ describe.runIf(available)("Redis concurrency slots", () => {
     await eventually(async () => {
       expect((await other.decide(request(now + 5_003))).allowed).toBe(true);
     }, 5_000);
+  });
+
+  it("renews a held slot while its request runs, and stops once it is given back", async () => {
+    const prefix = prefixFor("lease-renew");
+    const lease = 2_000;
+    const holder = new RedisLimiter({
+      redis: new Redis(TEST_REDIS_URL),
+      prefix,
+      ownsConnection: true,
+      slotLeaseMs: lease,
+    });
+    cleanups.push(() => holder.close());
+    const other = new RedisLimiter({
+      redis: new Redis(TEST_REDIS_URL),
+      prefix,
+      ownsConnection: true,
+      slotLeaseMs: lease,
+    });
+    cleanups.push(() => other.close());
+    const started = Date.now();
+    const held = await holder.decide(request(started));
+    expect(held.slot).toBeDefined();
+    // Past the first lease's end, and past a second one: still held, because renewed (a
+    // lease never renewed would have let the other process in at `started + lease`).
+    for (const after of [lease + 500, 2 * lease + 500]) {
+      await sleep(started + after - Date.now());
+      const refused = await other.decide(request(Date.now()));
+      expect(refused.refusal, `${after} ms after the slot was taken`).toBe("concurrency_limited");
+    }
+    await held.slot?.release();
+    const free = await other.decide(request(Date.now()));
+    expect(free.allowed).toBe(true);
+    await free.slot?.release();
+    // Given back, it is renewed no more: nothing of it is left to revive.
+    const redis = new Redis(TEST_REDIS_URL);
+    cleanups.push(async () => {
+      redis.disconnect();
+    });
+    await sleep(lease);
+    expect(await redis.zcard(`${prefix}{org:lease-org}:slots:key:leased`)).toBe(0);
   });
 
   it("names a slot set under the request's organization hash tag, with a TTL of its lease", async () => {

@@ -17,7 +17,14 @@ export const WEBHOOK_DELIVERY_RESULTS = [
 export type WebhookDeliveryResult = (typeof WEBHOOK_DELIVERY_RESULTS)[number];
 
 /** The Lua scripts the Redis limiter runs: the `script` label of `keyguard_redis_script_calls_total`. */
-export const REDIS_SCRIPTS = ["decide", "hit", "block", "seed_quota", "release_slots"] as const;
+export const REDIS_SCRIPTS = [
+  "decide",
+  "hit",
+  "block",
+  "seed_quota",
+  "release_slots",
+  "renew_slots",
+] as const;
 export type RedisScript = (typeof REDIS_SCRIPTS)[number];
 
 /** What a cache look-up found, as `VerificationCache.lookup` answers it. */

@@ -57,3 +57,24 @@ export const RELEASE_SLOTS_LUA = `
 for i = 1, #KEYS do redis.call('ZREM', KEYS[i], ARGV[1]) end
 return 0
 `;
+
+/**
+ * KEYS: the slot sets a request holds a slot of. ARGV[1]: its member, ARGV[2]: now (the
+ * caller's clock, as the decide script's), ARGV[3]: the lease. Extends a slot still held
+ * to now + lease; one given back, or whose lease already ended (another request may hold
+ * its place by now), is left alone. Answers how many sets it renewed.
+ */
+export const RENEW_SLOTS_LUA = `
+local now = tonumber(ARGV[2])
+local lease = tonumber(ARGV[3])
+local renewed = 0
+for i = 1, #KEYS do
+  local score = redis.call('ZSCORE', KEYS[i], ARGV[1])
+  if score and tonumber(score) > now then
+    redis.call('ZADD', KEYS[i], 'XX', now + lease, ARGV[1])
+    if redis.call('PTTL', KEYS[i]) < lease then redis.call('PEXPIRE', KEYS[i], lease) end
+    renewed = renewed + 1
+  end
+end
+return renewed
+`;
