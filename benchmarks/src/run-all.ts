@@ -1,6 +1,7 @@
 import { cpus } from "node:os";
 import { runHttpBenchmarks } from "./http/http.bench.js";
 import { runRedisBenchmarks } from "./http/redis.bench.js";
+import { runMemoryBenchmarks } from "./memory/memory.bench.js";
 import { runPolicyBenchmarks } from "./policies.bench.js";
 import { runStorageBenchmarks } from "./storage.bench.js";
 import { runUsageDiskBenchmarks } from "./usage-disk.bench.js";
@@ -21,6 +22,14 @@ if (!only || only === "storage") {
 if (!only || only === "policies") {
   console.log("== Limit policies in process ==");
   for (const line of await runPolicyBenchmarks()) console.log(`${line}\n`);
+}
+if (!only || only === "memory") {
+  console.log("== Limiter memory ==");
+  const clients = process.env.BENCH_MEMORY_CLIENTS;
+  for (const line of runMemoryBenchmarks(clients ? { clients: Number(clients) } : {})) {
+    console.log(line);
+  }
+  console.log("");
 }
 if (!only || only === "disk") {
   console.log("== Usage on disk ==");

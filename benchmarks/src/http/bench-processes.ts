@@ -80,22 +80,47 @@ export function cpuSecondsOf(pid: number | undefined): number | undefined {
   }
 }
 
+/** autocannon against `url`'s `/api/data`: as fast as it answers, or at a fixed `rate` (req/s). */
 export function load(
   url: string,
   seconds: number,
   mode: string,
   key: string,
   pin: boolean,
+  rate?: number,
 ): LoadResult {
   const [file, args] = command(
     0,
     "load-generator.ts",
-    [`${url}/api/data`, String(seconds), mode, key],
+    [`${url}/api/data`, String(seconds), mode, key, ...(rate === undefined ? [] : [String(rate)])],
     pin,
   );
   return JSON.parse(
     execFileSync(file, args, { encoding: "utf8", maxBuffer: 1 << 20 }),
   ) as LoadResult;
+}
+
+/**
+ * Server CPU µs per request (user + system, from /proc) under one load run, with the run's
+ * result; `undefined` CPU where there is no /proc.
+ */
+export function loadWithCpu(
+  child: ChildProcess,
+  url: string,
+  seconds: number,
+  mode: string,
+  key: string,
+  pin: boolean,
+  rate?: number,
+): { result: LoadResult; cpuMicros: number | undefined } {
+  const before = cpuSecondsOf(child.pid);
+  const result = load(url, seconds, mode, key, pin, rate);
+  const after = cpuSecondsOf(child.pid);
+  const cpuMicros =
+    before === undefined || after === undefined || result.total === 0
+      ? undefined
+      : (1e6 * (after - before)) / result.total;
+  return { result, cpuMicros };
 }
 
 export async function lookups(url: string): Promise<number> {

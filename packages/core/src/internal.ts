@@ -119,6 +119,7 @@ export {
   checkSlidingWindowLog,
   type SlidingWindowLogState,
   slidingWindowLog,
+  slidingWindowLogState,
 } from "./limits/sliding-window-log.js";
 export type { RateLimitAlgorithm, WindowDecision } from "./limits/window-decision.js";
 export { type CountCell, MetricFamily, type MetricLabels } from "./metrics/counter-family.js";

@@ -2,13 +2,13 @@ import { describe, expect, it } from "vitest";
 import { gcra } from "../src/limits/gcra.js";
 import { calendarMonth, isQuotaExhausted, monthlyQuota } from "../src/limits/monthly-quota.js";
 import { slidingWindowCounter } from "../src/limits/sliding-window-counter.js";
-import { slidingWindowLog } from "../src/limits/sliding-window-log.js";
+import { slidingWindowLog, slidingWindowLogState } from "../src/limits/sliding-window-log.js";
 
 const S = 1_000;
 
 describe("sliding window log", () => {
   it("follows the seed's timeline (5 per minute)", () => {
-    const state: { hits: number[]; head?: number } = { hits: [] };
+    const state = slidingWindowLogState();
     const at = (seconds: number) => slidingWindowLog(state, seconds * S, 5, 60 * S);
     expect(at(0)).toMatchObject({ allowed: true, remaining: 4 });
     expect(at(10).allowed).toBe(true);
@@ -19,11 +19,12 @@ describe("sliding window log", () => {
     // At t=60 the request of t=0 is a full window old and no longer counts.
     expect(at(60).allowed).toBe(true);
     expect(at(62)).toMatchObject({ allowed: false, retryAfterMs: 8 * S, resetAtMs: 70 * S });
-    expect(state.hits.length - (state.head ?? 0)).toBeLessThanOrEqual(5);
+    // At most one run (time, running total) per request still in the window.
+    expect(state.runs.length - state.head).toBeLessThanOrEqual(2 * 5);
   });
 
   it("never allows more than the limit in any window", () => {
-    const state: { hits: number[]; head?: number } = { hits: [] };
+    const state = slidingWindowLogState();
     let allowed = 0;
     for (let t = 0; t < 60 * S; t += 100)
       if (slidingWindowLog(state, t, 10, 60 * S).allowed) allowed++;
@@ -105,13 +106,43 @@ describe("monthly quota", () => {
 
 describe("sliding window log at high rates", () => {
   it("keeps constant work per request and drops old entries", () => {
-    const state: { hits: number[]; head?: number } = { hits: [] };
+    const state = slidingWindowLogState();
     let allowed = 0;
     for (let t = 0; t < 300_000; t++)
       if (slidingWindowLog(state, t, 1_000_000, 60_000).allowed) allowed++;
     expect(allowed).toBe(300_000);
-    // Only the last window's worth (plus at most as much again before compaction) is kept.
-    expect(state.hits.length).toBeLessThanOrEqual(120_001);
-    expect(state.hits.length - (state.head ?? 0)).toBe(60_000);
+    // Only the last window's runs (plus at most as many again before compaction) are kept.
+    expect(state.runs.length).toBeLessThanOrEqual(2 * 120_001);
+    expect(state.runs.length - state.head).toBe(2 * 60_000);
+  });
+
+  it("holds one run per millisecond however many requests it counts, and answers as a list of times would", () => {
+    const state = slidingWindowLogState();
+    const times: number[] = []; // the plain log, for comparison
+    const limit = 5_000;
+    const windowMs = 1_000;
+    for (let t = 0; t < 3_000; t++) {
+      // 0 to 9 requests (some of cost 3) per millisecond: many refused near the limit.
+      for (let i = 0; i < (t * 7) % 10; i++) {
+        const cost = i % 4 === 3 ? 3 : 1;
+        const live = times.filter((at) => at > t - windowMs);
+        const counted = live.length;
+        const allowed = counted + cost <= limit;
+        const leaving = counted + cost - limit;
+        const expected = {
+          allowed,
+          limit,
+          remaining: allowed ? limit - counted - cost : Math.max(0, limit - counted),
+          resetAtMs: (counted > 0 ? (live[0] as number) : t) + windowMs,
+          retryAfterMs: allowed
+            ? 0
+            : (leaving <= counted ? (live[leaving - 1] as number) : t) + windowMs - t,
+        };
+        expect(slidingWindowLog(state, t, limit, windowMs, cost)).toEqual(expected);
+        if (allowed) for (let c = 0; c < cost; c++) times.push(t);
+        times.splice(0, times.length - live.length - (allowed ? cost : 0));
+      }
+      expect(state.runs.length - state.head).toBeLessThanOrEqual(2 * windowMs);
+    }
   });
 });

@@ -17,6 +17,7 @@ import {
   nodeGuardRequest,
   PROBLEM_CONTENT_TYPE,
   problemFor,
+  setHeaders,
 } from "@keyguard/core/internal";
 import type { Context, Middleware } from "koa";
 
@@ -94,7 +95,9 @@ export function keyguard(kg: KeyGuard, options: KeyGuardKoaOptions = {}): Middle
       return;
     }
     ctx.state.apiKey = result.apiKey;
-    ctx.set(result.headers);
+    // Straight onto the Node response Koa writes out: `ctx.set` only adds a wrapper call per
+    // field, and no header has been sent this early.
+    setHeaders(ctx.res, result.headers);
     await next();
   };
 }

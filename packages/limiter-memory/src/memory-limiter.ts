@@ -19,6 +19,8 @@ import {
   policyDecision,
   QuotaSeedLostError,
   type RateLimitAlgorithm,
+  type SlidingWindowLogState,
+  slidingWindowLogState,
   type WindowDecision,
 } from "@keyguard/core/internal";
 import { LRUCache } from "lru-cache";
@@ -47,7 +49,7 @@ export interface MemoryLimiterOptions {
 }
 
 type WindowState =
-  | { hits: number[]; head?: number }
+  | SlidingWindowLogState
   | { windowStart: number; current: number; previous: number }
   | { tat: number };
 
@@ -438,13 +440,13 @@ function windowCounter(set: CounterSet, policy: LimitPolicy): WindowState {
 }
 
 function initialState(algorithm: RateLimitAlgorithm): WindowState {
-  if (algorithm === "sliding-window-log") return { hits: [] };
+  if (algorithm === "sliding-window-log") return slidingWindowLogState();
   if (algorithm === "sliding-window-counter") return { windowStart: 0, current: 0, previous: 0 };
   return { tat: 0 };
 }
 
 function matches(state: WindowState, algorithm: RateLimitAlgorithm): boolean {
-  if (algorithm === "sliding-window-log") return "hits" in state;
+  if (algorithm === "sliding-window-log") return "runs" in state;
   if (algorithm === "sliding-window-counter") return "windowStart" in state;
   return "tat" in state;
 }
@@ -459,7 +461,7 @@ function check(
   const { limit, windowMs } = policy;
   switch (policy.algorithm) {
     case "sliding-window-log":
-      return checkSlidingWindowLog(state as { hits: number[] }, now, limit, windowMs, cost);
+      return checkSlidingWindowLog(state as SlidingWindowLogState, now, limit, windowMs, cost);
     case "sliding-window-counter":
       return checkSlidingWindowCounter(
         state as { windowStart: number; current: number; previous: number },
@@ -481,7 +483,7 @@ function check(
 function charge(state: CounterState, policy: LimitPolicy, now: number, cost: number): void {
   switch (policy.algorithm) {
     case "sliding-window-log":
-      chargeSlidingWindowLog(state as { hits: number[] }, now, cost);
+      chargeSlidingWindowLog(state as SlidingWindowLogState, now, cost);
       return;
     case "sliding-window-counter":
       chargeSlidingWindowCounter(

@@ -20,9 +20,17 @@ export function createPathMatcher(prefix: string): (path: string) => boolean {
   const normalizedPrefix = normalize(prefix).replace(/\/+$/, "");
   if (normalizedPrefix === "") return () => true;
   const withSlash = `${normalizedPrefix}/`;
+  // The last answer is remembered: a server sees the same few paths again and again, and a
+  // string comparison is cheaper than the regex and the lower-casing (an exact equal path
+  // gets an equal answer, so nothing about the decision changes).
+  let lastPath: string | undefined;
+  let lastAnswer = false;
   return (path) => {
+    if (path === lastPath) return lastAnswer;
     const normalizedPath = NEEDS_DECODING.test(path) ? normalize(path) : path.toLowerCase();
-    return normalizedPath === normalizedPrefix || normalizedPath.startsWith(withSlash);
+    lastAnswer = normalizedPath === normalizedPrefix || normalizedPath.startsWith(withSlash);
+    lastPath = path.length <= MAX_KEYED_PATH_LENGTH ? path : undefined;
+    return lastAnswer;
   };
 }
 
@@ -41,8 +49,18 @@ export function isProtectedPath(path: string, prefix: string): boolean {
  * and `/login#1` to the `/login` handler; keyed by the raw text, each spelling would get its
  * own counter and escape a lockout on the others.
  */
+/** The last path `normalizePath` was asked about and its answer (see there). */
+let lastPath = "/";
+let lastNormalized = "/";
+
 export function normalizePath(path: string): string {
-  if (isAlreadyNormal(path)) return path; // the usual case, checked without allocating
+  // Requests repeat paths: an equal path has an equal answer, found by one comparison.
+  if (path === lastPath) return lastNormalized;
+  if (isAlreadyNormal(path)) {
+    lastPath = path;
+    lastNormalized = path;
+    return path; // the usual case, checked without allocating
+  }
   const normalized = normalize(path).replace(/\/+$/, "");
   const bounded =
     normalized.length > MAX_KEYED_PATH_LENGTH

@@ -17,7 +17,9 @@ import {
 import {
   chargeSlidingWindowLog,
   checkSlidingWindowLog,
+  type SlidingWindowLogState,
   slidingWindowLog,
+  slidingWindowLogState,
 } from "../../src/limits/sliding-window-log.js";
 import type { RateLimitAlgorithm, WindowDecision } from "../../src/limits/window-decision.js";
 import type { AuditEventFilter } from "../../src/ports/audit-log.js";
@@ -257,7 +259,7 @@ export class InMemoryStore implements Store {
 }
 
 type WindowState =
-  | { hits: number[] }
+  | SlidingWindowLogState
   | { windowStart: number; current: number; previous: number }
   | { tat: number };
 
@@ -330,7 +332,7 @@ export class InMemoryLimiter implements Limiter {
     if (state === undefined) {
       state =
         algorithm === "sliding-window-log" || algorithm === "calendar-month"
-          ? { hits: [] }
+          ? slidingWindowLogState()
           : algorithm === "sliding-window-counter"
             ? { windowStart: 0, current: 0, previous: 0 }
             : { tat: 0 };
@@ -346,7 +348,7 @@ export class InMemoryLimiter implements Limiter {
     }
     const state = this.#state(id, policy.algorithm);
     const { windowMs } = policy;
-    if ("hits" in state) return checkSlidingWindowLog(state, now, limit, windowMs, cost);
+    if ("runs" in state) return checkSlidingWindowLog(state, now, limit, windowMs, cost);
     if ("tat" in state) return checkGcra(state, now, limit, windowMs, cost);
     return checkSlidingWindowCounter(state, now, limit, windowMs, cost);
   }
@@ -354,7 +356,7 @@ export class InMemoryLimiter implements Limiter {
   #charge(id: string, now: number, policy: LimitPolicy, cost: number): void {
     if (policy.algorithm === "calendar-month") return;
     const state = this.#state(id, policy.algorithm);
-    if ("hits" in state) chargeSlidingWindowLog(state, now, cost);
+    if ("runs" in state) chargeSlidingWindowLog(state, now, cost);
     else if ("tat" in state) chargeGcra(state, now, policy.limit, policy.windowMs, cost);
     else chargeSlidingWindowCounter(state, cost);
   }
@@ -407,13 +409,13 @@ export class InMemoryLimiter implements Limiter {
     if (state === undefined) {
       state =
         algorithm === "sliding-window-log"
-          ? { hits: [] }
+          ? slidingWindowLogState()
           : algorithm === "sliding-window-counter"
             ? { windowStart: 0, current: 0, previous: 0 }
             : { tat: 0 };
       this.#windows.set(id, state);
     }
-    if ("hits" in state) return slidingWindowLog(state, now, limit, windowMs, cost);
+    if ("runs" in state) return slidingWindowLog(state, now, limit, windowMs, cost);
     if ("tat" in state) return gcra(state, now, limit, windowMs, cost);
     return slidingWindowCounter(state, now, limit, windowMs, cost);
   }
