@@ -251,15 +251,19 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
     operationId: "getApiKey",
     summary: "Get one API key, masked, with where each of its policies stands",
     description:
-      "`policies` lists every limit the key's requests are decided against (its own, its organization's, the month, credits, concurrency caps) with what is left right now, read without spending. Windows are live counts: exact across servers with Redis, this server's own with the memory limiter (null when it has none). The month and credits never count less than the usage written to the database.",
+      "`policies` lists every limit the key's requests are decided against (its own, its organization's, the month, credits, concurrency caps) with what is left right now, read without spending. Windows are live counts (with the configured algorithm): exact across servers with Redis, this server's own with the memory limiter (null when it has none). The month and credits never count less than the usage written to the database.",
     tag: "Keys",
     status: 200,
     query: noQuery,
     response: apiKeyDetailWire,
     run: async (kg, { params, now }) => {
       const key = await kg.getApiKey(keyId(params));
-      const [wire, policies] = await Promise.all([keyWire(kg, key, now), kg.limitStatus(key)]);
-      return { ...wire, policies: policies.map(toPolicyStatusWire) };
+      // One read of the live figures: the credits shown and the credits policy agree.
+      const status = await kg.limitStatus(key);
+      return {
+        ...toApiKeyWire(key, now, status.credits),
+        policies: status.policies.map(toPolicyStatusWire),
+      };
     },
   },
   {

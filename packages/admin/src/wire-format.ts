@@ -152,7 +152,9 @@ export const policyStatusWire = z
       ),
     resets_at: timestamp
       .nullable()
-      .describe("When the window is fully available again, the month ends or credits refill"),
+      .describe(
+        "When more is allowed again (the RateLimit reset): the window's oldest counted request leaving it (sliding-window log), the window's end (counter), the bucket full (GCRA); the month's end; the credits' refill",
+      ),
   })
   .meta({ id: "PolicyStatus" });
 

@@ -44,7 +44,7 @@ export type {
 export type { VerifyOutcome, VerifyResult } from "./keys/key-verifier.js";
 export type { RefillInterval } from "./limits/credit-balance.js";
 export type { ConcurrencySpec, LimitSpec } from "./limits/limit-policy.js";
-export type { PolicyStatus } from "./limits/live-limits.js";
+export type { KeyLimitStatus, PolicyStatus } from "./limits/live-limits.js";
 export type { ShadowRefusal } from "./limits/shadow-refusal.js";
 export type { KeyGuardInstruments } from "./metrics/keyguard-instruments.js";
 export type { MetricsEndpointOptions } from "./metrics/metrics-endpoint.js";

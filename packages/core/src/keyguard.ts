@@ -32,9 +32,8 @@ import { isLegacyHashScheme } from "./keys/key-hash-scheme.js";
 import { createKeyHasher, type KeyHasher } from "./keys/key-hasher.js";
 import { KeyVerifier, type VerifyResult } from "./keys/key-verifier.js";
 import type { ConcurrencySpec, LimitSpec } from "./limits/limit-policy.js";
-import { LiveLimits, type PolicyStatus } from "./limits/live-limits.js";
+import { type KeyLimitStatus, LiveLimits } from "./limits/live-limits.js";
 import type { ShadowRefusal } from "./limits/shadow-refusal.js";
-import { DEFAULT_ALGORITHM, type RateLimitAlgorithm } from "./limits/window-decision.js";
 import { instrumentLimiter, instrumentStore } from "./metrics/instrumented-ports.js";
 import { KeyGuardInstruments } from "./metrics/keyguard-instruments.js";
 import { createPrometheusRegistry } from "./metrics/prometheus-registry.js";
@@ -180,8 +179,6 @@ export class KeyGuard {
   readonly #auditRetention: AuditRetention;
   readonly #stopListening: (() => void) | undefined;
   readonly #liveLimits: LiveLimits;
-  /** The algorithm of the first guard made here: the one its keys' counters are kept by. */
-  #guardAlgorithm: RateLimitAlgorithm | undefined;
   #closing: Promise<void> | undefined;
 
   /** Requests shadow policies would have refused, in this process (see `stats()`). */
@@ -253,7 +250,8 @@ export class KeyGuard {
       limiter: this.#limiter,
       store: this.store,
       clock: this.clock,
-      algorithm: () => this.#guardAlgorithm ?? DEFAULT_ALGORITHM,
+      algorithm: this.config.algorithm,
+      reportError: (error) => this.#reportBackgroundError(error),
     });
     this.#ipBlocks = new IpBlockService({
       store: this.store,
@@ -703,9 +701,10 @@ export class KeyGuard {
    * Where each of a key's policies stands now, read without spending: its windows (the
    * limiter's live counts, `null` without a limiter), its month and credits (never less
    * spent than the store recorded), its concurrency caps (always `null` remaining). The
-   * windows that name no algorithm are read with this process's guard algorithm.
+   * windows that name no algorithm are read with the configured `algorithm` (a guard that
+   * overrides it keeps counters of its own, which this does not read).
    */
-  limitStatus(key: ApiKeyInfo): Promise<PolicyStatus[]> {
+  limitStatus(key: ApiKeyInfo): Promise<KeyLimitStatus> {
     return this.#liveLimits.of(key);
   }
 
@@ -878,8 +877,10 @@ export class KeyGuard {
    * checked here, once, so a misconfiguration fails at start-up.
    */
   guard(options: GuardOptions = {}): RequestGuard {
-    const guard = new RequestGuard(this.#guardContext(), this.limiter, options);
-    this.#guardAlgorithm ??= options.algorithm ?? DEFAULT_ALGORITHM;
+    const guard = new RequestGuard(this.#guardContext(), this.limiter, {
+      ...options,
+      algorithm: options.algorithm ?? this.config.algorithm,
+    });
     // A process that serves requests keeps the usage tables bounded; tools (the CLI) do not.
     this.#usageMaintenance.start();
     this.webhooks.start();

@@ -181,10 +181,10 @@ export class MemoryLimiter implements Limiter {
         }
       } else if (policy.scope === "organization") {
         orgSet = this.#counterSet(this.#orgWindows, key.orgId ?? "", orgSet, policy.windowMs);
-        counter = windowCounter(orgSet, policy);
+        counter = windowCounter(orgSet, policy, cost);
       } else {
         keySet = this.#counterSet(this.#keyWindows, key.id, keySet, policy.windowMs);
-        counter = windowCounter(keySet, policy);
+        counter = windowCounter(keySet, policy, cost);
       }
       counters[i] = counter;
       state ??= check(counter as CounterState, policy, now, checkCost);
@@ -254,11 +254,13 @@ export class MemoryLimiter implements Limiter {
       counter = windowCounter(
         this.#counterSet(this.#orgWindows, key.orgId ?? "", undefined, policy.windowMs),
         policy,
+        cost,
       );
     } else {
       counter = windowCounter(
         this.#counterSet(this.#keyWindows, key.id, undefined, policy.windowMs),
         policy,
+        cost,
       );
     }
     let state = check(counter, policy, now, checkCost);
@@ -424,8 +426,12 @@ export class MemoryLimiter implements Limiter {
   }
 }
 
-/** A window's state in an owner's set, started afresh if its algorithm or window changed. */
-function windowCounter(set: CounterSet, policy: LimitPolicy): WindowState {
+/**
+ * A window's state in an owner's set, started afresh if its algorithm or window changed.
+ * A look at cost 0 never replaces one: it reads a fresh state it keeps to itself, so an
+ * admin reading with another algorithm than the requests' cannot reset their window.
+ */
+function windowCounter(set: CounterSet, policy: LimitPolicy, cost: number): WindowState {
   const counter = set.counters.get(policy.name);
   if (
     counter !== undefined &&
@@ -435,6 +441,7 @@ function windowCounter(set: CounterSet, policy: LimitPolicy): WindowState {
     return counter.state;
   }
   const state = initialState(policy.algorithm as RateLimitAlgorithm);
+  if (cost === 0 && counter !== undefined) return state;
   set.counters.set(policy.name, { algorithm: policy.algorithm, windowMs: policy.windowMs, state });
   return state;
 }

@@ -102,6 +102,17 @@ const configSchema = z.object({
     .max(86_400_000, "redisSlotLeaseMs must be at most 86400000 (24 h)")
     .default(60_000),
   defaultRateLimitPerMinute: positiveInt("defaultRateLimitPerMinute").default(60),
+  /**
+   * How keys' windows count when neither the window nor the guard names an algorithm (the
+   * seed's sliding-window log by default). Counters are kept per algorithm, so the servers
+   * of a deployment and its admin tooling should agree on it: the live figures of
+   * `GET /admin/keys/{id}` are read with this one.
+   */
+  algorithm: z
+    .enum(["sliding-window-log", "sliding-window-counter", "gcra"], {
+      error: 'algorithm must be "sliding-window-log", "sliding-window-counter" or "gcra"',
+    })
+    .default("sliding-window-log"),
   ipBlockThreshold: positiveInt("ipBlockThreshold").default(100),
   /** Whether new keys are `kg_live_...` or `kg_test_...` unless a caller says otherwise. */
   keyEnvironment: z.enum(["live", "test"]).default("live"),
@@ -282,6 +293,7 @@ export const CONFIG_ENV_VARS = {
   redisPrefix: "KEYGUARD_REDIS_PREFIX",
   redisSlotLeaseMs: "KEYGUARD_REDIS_SLOT_LEASE_MS",
   defaultRateLimitPerMinute: "KEYGUARD_DEFAULT_RATE_LIMIT_PER_MINUTE",
+  algorithm: "KEYGUARD_ALGORITHM",
   ipBlockThreshold: "KEYGUARD_IP_BLOCK_THRESHOLD",
   trustProxy: "KEYGUARD_TRUST_PROXY",
   "ipRules.allow": "KEYGUARD_IP_ALLOW",

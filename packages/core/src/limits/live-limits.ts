@@ -1,7 +1,12 @@
 import type { ApiKeyInfo } from "../domain/api-key.js";
 import type { CreditBalance } from "../domain/key-credits.js";
+import { isQuotaSeedLost } from "../errors/quota-seed-lost.js";
 import type { Limiter, PolicyState } from "../ports/limiter.js";
-import type { Store } from "../ports/store.js";
+import {
+  type LineageUsageReads,
+  lineageCreditsSince,
+  lineageRequestsSince,
+} from "../usage/lineage-usage.js";
 import type { Clock } from "../util/clock.js";
 import { type CreditTerms, creditPeriod, creditsRemaining } from "./credit-balance.js";
 import {
@@ -25,27 +30,37 @@ export interface PolicyStatus {
   readonly windowSeconds: number;
   /**
    * What is left right now, without spending anything. `null` where this process cannot
-   * tell: a window or concurrency cap when it has no limiter (the CLI) or the limiter
-   * failed, and always a concurrency cap (slots are not counted outside a decision).
+   * tell: a window when it has no limiter (the CLI) or the limiter failed, and always a
+   * concurrency cap (slots are not counted outside a decision).
    */
   readonly remaining: number | null;
-  /** When the policy is fully available again (a window) or resets (month, refill). */
+  /**
+   * When more is allowed again, as the RateLimit field `t` counts it: a window's reset
+   * (the sliding-window log's oldest request leaving the window, the counter's window
+   * end, GCRA's full bucket), the month's end, the credits' next refill.
+   */
   readonly resetsAt: Date | null;
 }
 
-/** The store reads the live figures fall back on. */
-type UsageReads = Pick<Store, "listQuotaKeyIds" | "countAllowedRequests" | "creditsSpent">;
+/** Every policy's live figures, and the credit balance among them (one read of both). */
+export interface KeyLimitStatus {
+  readonly policies: PolicyStatus[];
+  /** The key's credits as `creditBalance` tells them; `undefined` without credits. */
+  readonly credits: CreditBalance | undefined;
+}
 
 export interface LiveLimitsOptions {
   readonly limiter: Limiter | undefined;
-  readonly store: UsageReads;
+  readonly store: LineageUsageReads;
   readonly clock: Clock;
   /**
-   * The algorithm of this process's guards, for the policies that do not name their own
-   * (`minute`, windows without `algorithm`). Counters are kept per algorithm, so asking
-   * with another one would read (on the memory limiter, restart) a different counter.
+   * The configured algorithm, for the policies that name none (`minute`, windows without
+   * `algorithm`): counters are kept per algorithm, and the guards count with this one
+   * unless told otherwise.
    */
-  readonly algorithm: () => RateLimitAlgorithm;
+  readonly algorithm: RateLimitAlgorithm;
+  /** A limiter failure while reading (the figures then fall back): reported, not thrown. */
+  readonly reportError: (error: unknown) => void;
 }
 
 /**
@@ -63,18 +78,29 @@ export class LiveLimits {
   }
 
   /** Every policy of the key, in the order its responses list them. */
-  async of(key: ApiKeyInfo): Promise<PolicyStatus[]> {
+  async of(key: ApiKeyInfo): Promise<KeyLimitStatus> {
     const now = this.#options.clock.now();
-    const policies = keyPolicies(key, this.#options.algorithm());
+    const policies = keyPolicies(key, this.#options.algorithm);
     const counted = policies.filter((policy) => policy.algorithm !== "concurrency");
     const live = await this.#decide(key, counted, now);
     const statuses: PolicyStatus[] = [];
+    let credits: CreditBalance | undefined;
     for (const policy of policies) {
       const index = counted.indexOf(policy);
       const state = index < 0 ? undefined : live?.[index];
-      statuses.push(await this.#status(key, policy, state, now));
+      if (policy.algorithm === "credits") {
+        credits = await this.#credits(key, policy, state, now);
+        statuses.push({
+          ...describe(policy),
+          limit: credits.periodCredits,
+          remaining: credits.remaining,
+          resetsAt: credits.refillsAt,
+        });
+      } else {
+        statuses.push(await this.#status(key, policy, state, now));
+      }
     }
-    return statuses;
+    return { policies: statuses, credits };
   }
 
   /**
@@ -83,7 +109,7 @@ export class LiveLimits {
    * without credits.
    */
   async creditBalance(key: ApiKeyInfo): Promise<CreditBalance | undefined> {
-    const policies = keyPolicies(key, this.#options.algorithm());
+    const policies = keyPolicies(key, this.#options.algorithm);
     const policy = policies.find((candidate) => candidate.algorithm === "credits");
     if (policy === undefined) return undefined;
     const now = this.#options.clock.now();
@@ -97,38 +123,22 @@ export class LiveLimits {
     state: PolicyState | undefined,
     now: number,
   ): Promise<PolicyStatus> {
-    const base = {
-      name: policy.name,
-      scope: policy.scope,
-      mode: policy.mode,
-      limit: policy.limit,
-      windowSeconds: Math.round(policy.windowMs / 1000),
-    };
-    if (policy.algorithm === "credits") {
-      const balance = await this.#credits(key, policy, state, now);
-      return {
-        ...base,
-        limit: balance.periodCredits,
-        remaining: balance.remaining,
-        resetsAt: balance.refillsAt,
-      };
-    }
     if (policy.algorithm === "calendar-month") {
       const month = calendarMonth(now);
-      const since = new Date(month.start);
-      const store = this.#options.store;
-      const keyIds = await store.listQuotaKeyIds(key.quotaId, since);
-      if (!keyIds.includes(key.id)) keyIds.push(key.id);
-      const counts = await Promise.all(keyIds.map((id) => store.countAllowedRequests(id, since)));
-      const stored = Math.max(0, policy.limit - counts.reduce((sum, count) => sum + count, 0));
+      const used = await lineageRequestsSince(
+        this.#options.store,
+        key.quotaId,
+        new Date(month.start),
+      );
+      const stored = Math.max(0, policy.limit - used);
       return {
-        ...base,
+        ...describe(policy),
         remaining: Math.min(stored, state?.remaining ?? stored),
         resetsAt: new Date(month.end),
       };
     }
-    if (state === undefined) return { ...base, remaining: null, resetsAt: null };
-    return { ...base, remaining: state.remaining, resetsAt: new Date(state.resetAtMs) };
+    if (state === undefined) return { ...describe(policy), remaining: null, resetsAt: null };
+    return { ...describe(policy), remaining: state.remaining, resetsAt: new Date(state.resetAtMs) };
   }
 
   async #credits(
@@ -138,8 +148,11 @@ export class LiveLimits {
     now: number,
   ): Promise<CreditBalance> {
     const period = creditPeriod(policy.credits as CreditTerms, now);
-    const stored =
-      (await this.#options.store.creditsSpent?.(key.quotaId, new Date(period.start))) ?? 0;
+    const stored = await lineageCreditsSince(
+      this.#options.store,
+      key.quotaId,
+      new Date(period.start),
+    );
     const spent = state === undefined ? stored : Math.max(stored, period.limit - state.remaining);
     return {
       remaining: creditsRemaining(period, spent),
@@ -149,27 +162,62 @@ export class LiveLimits {
     };
   }
 
-  /** The limiter's figures for `policies` at cost 0; `undefined` without one or when it fails. */
+  /**
+   * The limiter's figures for `policies` at cost 0 (`undefined` entries where it has none).
+   * A count the limiter lost and must be seeded again (the month, credits: Redis lost its
+   * data) makes it refuse the whole decision; the windows are then read alone, and the
+   * month and credits come from the store until the key's next request seeds them.
+   */
   async #decide(
     key: ApiKeyInfo,
     policies: readonly LimitPolicy[],
     now: number,
-  ): Promise<readonly PolicyState[] | undefined> {
+  ): Promise<readonly (PolicyState | undefined)[] | undefined> {
     const limiter = this.#options.limiter;
     if (limiter === undefined || policies.length === 0) return undefined;
+    const decide = async (asked: readonly LimitPolicy[]) =>
+      (
+        await limiter.decide({
+          now,
+          client: "",
+          path: "",
+          key: { id: key.id, quotaId: key.quotaId, orgId: key.orgId },
+          policies: asked,
+          cost: 0,
+        })
+      ).policies;
     try {
-      const decision = await limiter.decide({
-        now,
-        client: "",
-        path: "",
-        key: { id: key.id, quotaId: key.quotaId, orgId: key.orgId },
-        policies,
-        cost: 0,
+      return await decide(policies);
+    } catch (error) {
+      if (!isQuotaSeedLost(error)) {
+        this.#options.reportError(error);
+        return undefined;
+      }
+    }
+    const windows = policies.filter(
+      (policy) => policy.algorithm !== "calendar-month" && policy.algorithm !== "credits",
+    );
+    if (windows.length === 0) return undefined;
+    try {
+      const states = await decide(windows);
+      return policies.map((policy) => {
+        const index = windows.indexOf(policy);
+        return index < 0 ? undefined : states[index];
       });
-      return decision.policies;
-    } catch {
-      // The store's figures stand (the limiter is down, or lost a count it must seed).
+    } catch (error) {
+      if (!isQuotaSeedLost(error)) this.#options.reportError(error);
       return undefined;
     }
   }
+}
+
+/** A policy's settings as its status gives them. */
+function describe(policy: LimitPolicy) {
+  return {
+    name: policy.name,
+    scope: policy.scope,
+    mode: policy.mode,
+    limit: policy.limit,
+    windowSeconds: Math.round(policy.windowMs / 1000),
+  };
 }

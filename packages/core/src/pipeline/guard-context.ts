@@ -5,7 +5,7 @@ import type { VerifyResult } from "../keys/key-verifier.js";
 import type { ShadowRefusal } from "../limits/shadow-refusal.js";
 import type { KeyGuardInstruments } from "../metrics/keyguard-instruments.js";
 import type { IpBlock } from "../ports/limiter.js";
-import type { Store } from "../ports/store.js";
+import type { LineageUsageReads } from "../usage/lineage-usage.js";
 import type { Clock } from "../util/clock.js";
 import type { Webhooks } from "../webhooks/webhooks.js";
 import type { GuardRequest } from "./guard-request.js";
@@ -35,7 +35,7 @@ export interface ClientChecks {
 }
 
 /** The store reads that seed a limiter's counts (quotas, credits) after a restart. */
-export type UsageCounts = Pick<Store, "listQuotaKeyIds" | "countAllowedRequests" | "creditsSpent">;
+export type UsageCounts = LineageUsageReads;
 
 /** Everything the key pipeline (`RequestGuard`) uses: nothing else of `KeyGuard`. */
 export interface GuardContext extends ClientChecks {

@@ -1,6 +1,7 @@
 import { type CreditTerms, creditPeriod } from "../limits/credit-balance.js";
 import { calendarMonth } from "../limits/monthly-quota.js";
 import type { Limiter } from "../ports/limiter.js";
+import { lineageCreditsSince, lineageRequestsSince } from "../usage/lineage-usage.js";
 import type { UsageCounts } from "./guard-context.js";
 
 /**
@@ -72,12 +73,7 @@ export class LimitSeeding {
     const seed = this.#limiter.seedQuota;
     if (seed === undefined) return;
     const { start } = calendarMonth(now);
-    const since = new Date(start);
-    const counts = this.#counts;
-    const keyIds = await counts.listQuotaKeyIds(quotaId, since);
-    const used = (
-      await Promise.all(keyIds.map((id) => counts.countAllowedRequests(id, since)))
-    ).reduce((sum, count) => sum + count, 0);
+    const used = await lineageRequestsSince(this.#counts, quotaId, new Date(start));
     await seed.call(this.#limiter, quotaId, start, used, orgId);
     this.#quotaSeeded.set(quotaId, start);
   }
@@ -90,10 +86,8 @@ export class LimitSeeding {
   ): Promise<void> {
     const seed = this.#limiter.seedCredits;
     if (seed === undefined) return;
-    const spentIn = this.#counts.creditsSpent;
     const { start } = creditPeriod(terms, now);
-    const spent =
-      spentIn === undefined ? 0 : await spentIn.call(this.#counts, quotaId, new Date(start));
+    const spent = await lineageCreditsSince(this.#counts, quotaId, new Date(start));
     await seed.call(this.#limiter, quotaId, start, spent, orgId);
     this.#creditsSeeded.set(quotaId, start);
   }

@@ -42,7 +42,7 @@ export interface GuardOptions {
   readonly keyHeader?: string;
   /** Also accept `Authorization: Bearer <key>`. Default `true`. */
   readonly bearer?: boolean;
-  /** Algorithm for the keys' per-minute limits. Default the seed's `sliding-window-log`. */
+  /** Algorithm for the keys' windows that name none. Default the configured `algorithm` (sliding-window-log). */
   readonly algorithm?: RateLimitAlgorithm;
   /** Failed authentications from one client are counted over this window. Default 1 hour. */
   readonly failureWindowMs?: number;
