@@ -181,6 +181,22 @@ describe.runIf(haveChromium)("the dashboard in a real browser", () => {
           .poll(() => page.getByTestId("key-credits").textContent(), PATIENCE)
           .toBe("1/1");
         expect((await callRotated()).status).toBe(200);
+        // Saving the form without touching the credits leaves the balance as spent: the
+        // page still says 1/1, and sending that back would hand the credit back.
+        await page.getByRole("button", { name: "Edit", exact: true }).click();
+        await page.getByLabel("Scopes").fill("read");
+        await page.getByRole("button", { name: "Save" }).click();
+        await expect
+          .poll(() => page.getByTestId("key-credits").textContent(), PATIENCE)
+          .toBe("0/1");
+        const spent = await callRotated();
+        expect(spent.status).toBe(429);
+        expect(((await spent.json()) as { code: string }).code).toBe("credits_exhausted");
+        await page.getByLabel("Add credits").fill("1");
+        await page.getByRole("button", { name: "Add", exact: true }).click();
+        await expect
+          .poll(() => page.getByTestId("key-credits").textContent(), PATIENCE)
+          .toBe("1/2");
 
         // Revoke the new key (still on its page).
         await page.getByRole("button", { name: "Revoke" }).click();
@@ -195,8 +211,8 @@ describe.runIf(haveChromium)("the dashboard in a real browser", () => {
           .poll(() => page.getByTestId("org-keys-Acme").textContent(), PATIENCE)
           .toBe("0 active of 2");
 
-        // The overview counts every key's requests: 4 allowed, 2 refused (the limit, the
-        // empty balance); the 401s of the rotated-away and revoked keys belong to no key.
+        // The overview counts every key's requests: 4 allowed, 3 refused (the limit, the
+        // empty balance twice); the 401s of the rotated-away and revoked keys belong to no key.
         await screenLink(page, "Overview").click();
         await expect
           .poll(async () => {
@@ -206,8 +222,8 @@ describe.runIf(haveChromium)("the dashboard in a real browser", () => {
               await page.getByTestId("overview-429").textContent(),
             ];
           }, PATIENCE)
-          .toEqual(["6", "2"]);
-        expect(await page.getByTestId("top-key-requests").allTextContents()).toEqual(["3", "3"]);
+          .toEqual(["7", "3"]);
+        expect(await page.getByTestId("top-key-requests").allTextContents()).toEqual(["4", "3"]);
 
         // Every screen: accessible (axe: no serious or critical violation), and pictured.
         for (const screen of ["overview", "organizations", "keys", "blocks", "audit"]) {

@@ -47,25 +47,14 @@ export function KeyForm(props: {
   const [limits, setLimits] = useState((key?.limits ?? []).map(formatLimit).join(" "));
   const [scopes, setScopes] = useState((key?.scopes ?? []).join(" "));
   const [expires, setExpires] = useState(key?.expires_at?.slice(0, 16) ?? "");
-  const initialConcurrency = key?.concurrency == null ? "" : String(key.concurrency);
-  const initialMode = key?.concurrency_mode ?? "enforce";
-  const [concurrency, setConcurrency] = useState(initialConcurrency);
-  const [concurrencyMode, setConcurrencyMode] = useState<"enforce" | "shadow">(initialMode);
-  const [credits, setCredits] = useState(
-    key?.credits == null ? "" : String(key.credits.remaining ?? key.credits.period_credits),
-  );
-  const [refillAmount, setRefillAmount] = useState(
-    key?.credits?.refill == null ? "" : String(key.credits.refill.amount),
-  );
-  const [refillInterval, setRefillInterval] = useState<"daily" | "monthly">(
-    key?.credits?.refill?.interval ?? "monthly",
-  );
-  /** Whether the credit fields were edited: only then are credits sent. */
-  const [creditsChanged, setCreditsChanged] = useState(false);
-  const editCredits = (apply: () => void) => {
-    apply();
-    setCreditsChanged(true);
-  };
+  // What the fields held when the form opened (kept as they were, whatever reloads the key
+  // meanwhile): a cap or credits are sent only when the user changed them from these.
+  const [initial] = useState(() => initialCapAndCredits(key));
+  const [concurrency, setConcurrency] = useState(initial.concurrency);
+  const [concurrencyMode, setConcurrencyMode] = useState(initial.concurrencyMode);
+  const [credits, setCredits] = useState(initial.credits);
+  const [refillAmount, setRefillAmount] = useState(initial.refillAmount);
+  const [refillInterval, setRefillInterval] = useState(initial.refillInterval);
   const [error, setError] = useState<unknown>(undefined);
   const [busy, setBusy] = useState(false);
   const id = (name: string) => `${props.idPrefix}-${name}`;
@@ -85,7 +74,10 @@ export function KeyForm(props: {
             scopes: scopes.split(/[\s,]+/).filter((scope) => scope !== ""),
             expires_at: expires === "" ? null : new Date(`${expires}:00Z`).toISOString(),
           };
-          if (concurrency !== initialConcurrency || concurrencyMode !== initialMode) {
+          if (
+            concurrency.trim() !== initial.concurrency ||
+            concurrencyMode !== initial.concurrencyMode
+          ) {
             if (concurrency.trim() === "") {
               settings.concurrency = null;
             } else {
@@ -93,7 +85,16 @@ export function KeyForm(props: {
               settings.concurrency_mode = concurrencyMode;
             }
           }
-          if (creditsChanged || (key === undefined && credits.trim() !== "")) {
+          const creditsChanged =
+            credits.trim() !== initial.credits ||
+            refillAmount.trim() !== initial.refillAmount ||
+            (refillAmount.trim() !== "" && refillInterval !== initial.refillInterval);
+          if (creditsChanged) {
+            if (credits.trim() === "" && refillAmount.trim() !== "") {
+              throw new Error(
+                "Refilled credits need a balance to start from: fill in the credits.",
+              );
+            }
             settings.credits =
               credits.trim() === ""
                 ? null
@@ -178,21 +179,19 @@ export function KeyForm(props: {
         id={id("credits")}
         inputMode="numeric"
         value={credits}
-        onInput={(e) => {
-          const value = e.currentTarget.value;
-          editCredits(() => setCredits(value));
-        }}
+        onInput={(e) => setCredits(e.currentTarget.value)}
       />
-      <label for={id("refill")}>Refill credits to (empty: no refill)</label>
+      <label for={id("refill")}>
+        {key === undefined
+          ? "Refill credits to (empty: no refill)"
+          : "Refill credits to (changing it starts a fresh balance too; empty: no refill)"}
+      </label>
       <span class="inline-form">
         <input
           id={id("refill")}
           inputMode="numeric"
           value={refillAmount}
-          onInput={(e) => {
-            const value = e.currentTarget.value;
-            editCredits(() => setRefillAmount(value));
-          }}
+          onInput={(e) => setRefillAmount(e.currentTarget.value)}
         />
         <label class="sr-only" for={id("refill-interval")}>
           Refill interval
@@ -200,10 +199,7 @@ export function KeyForm(props: {
         <select
           id={id("refill-interval")}
           value={refillInterval}
-          onChange={(e) => {
-            const value = e.currentTarget.value as "daily" | "monthly";
-            editCredits(() => setRefillInterval(value));
-          }}
+          onChange={(e) => setRefillInterval(e.currentTarget.value as "daily" | "monthly")}
         >
           <option value="daily">every day (UTC midnight)</option>
           <option value="monthly">every month (the 1st, UTC)</option>
@@ -230,4 +226,16 @@ function wholeNumber(text: string, what: string): number {
   const trimmed = text.trim();
   if (!/^\d{1,15}$/.test(trimmed)) throw new Error(`${what} must be a whole number.`);
   return Number(trimmed);
+}
+
+/** The concurrency and credit fields as a key's settings fill them (empty for a new key). */
+function initialCapAndCredits(key: ApiKeyWire | undefined) {
+  return {
+    concurrency: key?.concurrency == null ? "" : String(key.concurrency),
+    concurrencyMode: (key?.concurrency_mode ?? "enforce") as "enforce" | "shadow",
+    credits:
+      key?.credits == null ? "" : String(key.credits.remaining ?? key.credits.period_credits),
+    refillAmount: key?.credits?.refill == null ? "" : String(key.credits.refill.amount),
+    refillInterval: (key?.credits?.refill?.interval ?? "monthly") as "daily" | "monthly",
+  };
 }

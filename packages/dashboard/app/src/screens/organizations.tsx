@@ -120,16 +120,27 @@ function OrganizationRow(props: {
               try {
                 const parsed = parseLimits(limits);
                 const cap = concurrency.trim();
-                if (cap !== "" && !/^\d{1,5}$/.test(cap)) {
-                  throw new Error("The concurrency cap must be a whole number (1 to 10000).");
+                if (
+                  cap !== "" &&
+                  !(/^\d{1,5}$/.test(cap) && Number(cap) >= 1 && Number(cap) <= 10_000)
+                ) {
+                  throw new Error("The concurrency cap must be a whole number from 1 to 10000.");
                 }
                 setError(undefined);
                 void props.act(async () => {
-                  // The cap only when it changed: sent alone it would reset a shadow cap's mode.
+                  // The cap only when it changed.
                   const initialCap = org.concurrency === null ? "" : String(org.concurrency);
                   await client.patch(path, {
                     limits: parsed,
-                    ...(cap === initialCap ? {} : { concurrency: cap === "" ? null : Number(cap) }),
+                    // A changed cap keeps its mode: sent alone it would become enforced.
+                    ...(cap === initialCap
+                      ? {}
+                      : cap === ""
+                        ? { concurrency: null }
+                        : {
+                            concurrency: Number(cap),
+                            concurrency_mode: org.concurrency_mode ?? "enforce",
+                          }),
                   });
                   setEditing(false);
                 });
