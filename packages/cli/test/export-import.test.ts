@@ -301,6 +301,43 @@ describe.each(pairs)("export from %s, import into %s", (fromBackend, toBackend) 
     ).toMatchObject({ usage_rollups: { added: 0, already_present: 3 } });
     expect((await stats(to)).total_requests).toBe(17);
   });
+
+  it("counts each request once when a later export, taken after the source rolled usage up, is imported over an earlier one", async () => {
+    ok(await keyguard(["init"], { cwd: from.cwd, env: { ...from.env, ...env } }));
+    const kg = await from.openKeyGuard(SECRET);
+    const now = Date.now();
+    await kg.createOrganization("Acme Corp");
+    const { key } = await kg.createApiKey({ organization: "Acme Corp", label: "twice" });
+    const request = (daysAgo: number, requestCount: number) => ({
+      keyId: key.id,
+      path: "/api/data",
+      method: "GET",
+      statusCode: 200,
+      latencyMs: 2,
+      ipAddress: "203.0.113.7",
+      timestamp: new Date(now - daysAgo * 86_400_000),
+      requestCount,
+    });
+    // Two days old but not rolled up yet (maintenance has not run), and one of now.
+    await kg.store.insertUsageEvents([request(2, 5), request(0, 3)]);
+    const total = async (db: CliDatabase) =>
+      JSON.parse(ok(await keyguard(["stats", "--json"], { cwd: db.cwd, env: db.env })).stdout)
+        .total_requests;
+    const exportTo = async (name: string) => {
+      const text = ok(await keyguard(["export"], { cwd: from.cwd, env: from.env })).stdout;
+      writeFileSync(join(to.cwd, name), text);
+      ok(await keyguard(["import", name, "--json"], { cwd: to.cwd, env: to.env }));
+    };
+    await exportTo("monday.json");
+    expect(await total(to)).toBe(8);
+    // The source rolls the old row up; its next export has the row as rolled up, and the
+    // rollup: imported over the first, the row here must not count beside its rollup.
+    expect(await kg.maintainUsage()).toMatchObject({ rolledUp: 1 });
+    await kg.close();
+    await exportTo("tuesday.json");
+    expect(await total(from)).toBe(8);
+    expect(await total(to)).toBe(8);
+  });
 });
 
 describe("keyguard import", () => {

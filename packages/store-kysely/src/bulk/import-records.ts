@@ -171,17 +171,22 @@ export async function importRecords(
           })),
         ),
         // Matched by key, hour and status class: a rollup already there is left as it is.
-        usageRollups: await insertAll(
-          trx,
-          "usage_rollups",
-          (records.usageRollups ?? []).map((row) => ({
-            key_id: row.keyId,
-            hour: codec.date(row.hour),
-            status_class: row.statusClass,
-            request_count: row.requestCount,
-            charged_count: row.chargedCount,
-          })),
-          ["key_id", "hour", "status_class"],
+        // The rows the file has rolled up are marked so here too first (they may be here,
+        // not rolled up, from an earlier export of the same database), or they would count
+        // as rows and again in their rollup.
+        usageRollups: await markRolledUp(trx, codec, records.usage).then(() =>
+          insertAll(
+            trx,
+            "usage_rollups",
+            (records.usageRollups ?? []).map((row) => ({
+              key_id: row.keyId,
+              hour: codec.date(row.hour),
+              status_class: row.statusClass,
+              request_count: row.requestCount,
+              charged_count: row.chargedCount,
+            })),
+            ["key_id", "hour", "status_class"],
+          ),
         ),
         // Matched by lineage and period: a second import of the same file adds nothing
         // (spending already there is never added to).
@@ -239,6 +244,27 @@ type TableName =
   | "ip_rules";
 
 /** Inserts `rows`, skipping those whose `key` (the table's primary key) is already there. */
+/**
+ * Marks the stored rows the import has as rolled up (`rolledUp`) that are not yet: the
+ * import's rollups count them. A row this database rolled up itself is left alone (its
+ * hour's rollup is then already here, and the import's is not inserted).
+ */
+async function markRolledUp(
+  trx: Transaction<DatabaseSchema>,
+  codec: ColumnCodec,
+  usage: readonly ImportedUsageRow[],
+): Promise<void> {
+  const ids = usage.filter((row) => row.rolledUp === true).map((row) => row.id);
+  for (let start = 0; start < ids.length; start += ROWS_PER_STATEMENT) {
+    await trx
+      .updateTable("usage_logs")
+      .set({ rolled_up: codec.boolean(true) })
+      .where("id", "in", ids.slice(start, start + ROWS_PER_STATEMENT))
+      .where("rolled_up", "=", codec.boolean(false))
+      .execute();
+  }
+}
+
 async function insertAll(
   trx: Transaction<DatabaseSchema>,
   table: TableName,
