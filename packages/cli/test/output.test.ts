@@ -36,6 +36,7 @@ describe("stats box", () => {
       requestsLastHour: 83,
       errorRate: 0.024,
       legacyHashKeys: 0,
+      previousSecretKeys: 0,
     });
     expect(box.trim()).toBe(
       [
@@ -62,6 +63,7 @@ describe("stats box", () => {
       requestsLastHour: 0,
       errorRate: 0,
       legacyHashKeys: 0,
+      previousSecretKeys: 0,
     });
     const widths = new Set(
       box
