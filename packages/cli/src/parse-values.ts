@@ -1,14 +1,7 @@
 import { type ConcurrencySpec, isKeyGuardError, type LimitSpec } from "@keyguard/core";
 import { MAX_CONCURRENCY, parseDuration } from "@keyguard/core/internal";
+import { parseWholeNumber } from "./parse-whole-number.js";
 import { UsageError } from "./usage-error.js";
-
-/** A whole number greater than zero, from the exact text typed for `flag`. */
-export function parsePositiveInteger(text: string, flag: string): number {
-  if (!/^\d+$/.test(text.trim()) || Number(text) <= 0 || !Number.isSafeInteger(Number(text))) {
-    throw new UsageError(`${flag} must be a positive whole number (got ${text})`);
-  }
-  return Number(text);
-}
 
 /** `a,b,c` -> `["a", "b", "c"]`; an empty value means no scopes. */
 export function parseScopes(text: string): string[] {
@@ -50,11 +43,21 @@ export function parseDurationOption(text: string, flag: string): number {
   try {
     return parseDuration(text, flag);
   } catch (error) {
+    const maxMs = isKeyGuardError(error) ? error.details?.maxMs : undefined;
+    if (typeof maxMs === "number") {
+      // Core quotes bare seconds as it read them (99999999999999999999 as 1e20): quote the text.
+      const shown = text.length > 40 ? `${text.slice(0, 40)}...` : text;
+      throw new UsageError(
+        `${flag} "${shown.trim()}" is too long: at most ${maxMs / 86_400_000} days (10 years)`,
+      );
+    }
     throw new UsageError((error as Error).message);
   }
 }
 
-const LIMIT_OPTION = /^([^=\s]+)=(\d+)\/([^:]+)((?::[^:]*)*)$/;
+const LIMIT_OPTION = /^([^=\s]+)=([^/]*)\/([^:]+)((?::[^:]*)*)$/;
+/** Core's bound on a window's limit, checked here first so the message names the value typed. */
+const MAX_WINDOW_LIMIT = 1_000_000_000;
 const ALGORITHMS = ["sliding-window-log", "sliding-window-counter", "gcra"] as const;
 const MODES = ["enforce", "shadow"] as const;
 
@@ -82,13 +85,15 @@ export function parseLimitOptions(texts: readonly string[]): LimitSpec[] {
       string,
       string,
     ];
-    const ms = parseDurationOption(/^\d+$/.test(window) ? `${window}s` : window, "--limit");
+    const ms = parseDurationOption(window, "--limit"); // bare digits are seconds
     if (ms % 1000 !== 0) {
       throw new UsageError(`--limit windows are whole seconds (got ${window} in ${text})`);
     }
     const spec: { -readonly [K in keyof LimitSpec]: LimitSpec[K] } = {
       name,
-      limit: parsePositiveInteger(limit, "--limit"),
+      limit: parseWholeNumber(limit, `the limit in --limit ${text.trim()}`, {
+        max: MAX_WINDOW_LIMIT,
+      }),
       windowSeconds: ms / 1000,
     };
     for (const suffix of suffixes.split(":").slice(1)) {
@@ -146,10 +151,7 @@ export function parseConcurrencyOptions(
     }
     return null;
   }
-  const limit = parsePositiveInteger(text, "--concurrency");
-  if (limit > MAX_CONCURRENCY) {
-    throw new UsageError(`--concurrency must be at most ${MAX_CONCURRENCY} (got ${text})`);
-  }
+  const limit = parseWholeNumber(text, "--concurrency", { max: MAX_CONCURRENCY });
   if (modeText === undefined) return { limit };
   const mode = modeText.trim().toLowerCase();
   if (mode !== "enforce" && mode !== "shadow") {

@@ -37,35 +37,67 @@ export function rawOptions(argv: readonly string[], name: string): string[] {
   return values;
 }
 
+/** argv split for cac, and the positional arguments exactly as typed. */
+export interface CommandLine {
+  /**
+   * argv to hand cac: a value that starts with a dash is joined to its option
+   * (`--rate-limit -5` -> `--rate-limit=-5`), and a positional argument that is a negative
+   * number (`add-credits kg_live_4Gk9 -5`) is left out. mri reads either as a short flag,
+   * so cac would report "Unknown option `-5`" instead of the value's own, clearer error.
+   */
+  readonly forCac: string[];
+  /**
+   * The positional arguments (the command's name first) as typed: mri turns a number
+   * after a flag into a number (`add-credits --json kg_live_4Gk9 1e3` would add 1000) and
+   * cannot carry `-5` at all, so commands get these instead of cac's (`positionalArgs`).
+   * Everything after `--` is positional, as in most commands.
+   */
+  readonly positionals: string[];
+}
+
 /**
- * argv for cac, with each value that starts with one dash joined to its option
- * (`--rate-limit -5` -> `--rate-limit=-5`). mri reads `-5` as a short flag, so cac would
- * report "Unknown option `-5`" instead of the value's own, clearer error. Only options that
- * take a value (`valueOptions`, without dashes) are joined: a flag keeps its meaning.
+ * Reads argv the way cac will, knowing which options take a value (`valueOptions`,
+ * without dashes): a flag keeps its meaning, and only a value can start with a dash.
+ * A single-dash token that is not a negative number after the command's name (`-h`, `-x`)
+ * stays an option for cac.
  */
-export function joinDashValues(
+export function splitCommandLine(
   argv: readonly string[],
   valueOptions: ReadonlySet<string>,
-): string[] {
-  const joined: string[] = [];
+): CommandLine {
+  const forCac: string[] = [];
+  const positionals: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const token = argv[i] as string;
     if (token === "--") {
-      joined.push(...argv.slice(i));
+      forCac.push(...argv.slice(i));
+      positionals.push(...argv.slice(i + 1));
       break;
     }
-    const next = argv[i + 1];
-    if (
-      token.startsWith("--") &&
-      valueOptions.has(token.slice(2)) &&
-      next !== undefined &&
-      /^-(?!-)./.test(next)
-    ) {
-      joined.push(`${token}=${next}`);
-      i++;
+    if (token.startsWith("--")) {
+      const next = argv[i + 1];
+      if (!token.includes("=") && valueOptions.has(token.slice(2)) && next !== undefined) {
+        // mri takes the next token as the value unless it starts with a dash; a missing
+        // value (`--rate-limit --json`) stays cac's "value is missing".
+        if (/^-(?!-)./.test(next)) {
+          forCac.push(`${token}=${next}`);
+          i++;
+          continue;
+        }
+        if (!next.startsWith("-")) {
+          forCac.push(token, next);
+          i++;
+          continue;
+        }
+      }
+      forCac.push(token);
+    } else if (/^-[0-9.]/.test(token) && positionals.length > 0) {
+      // After the command's name, and no option is a digit: this is a negative number.
+      positionals.push(token);
     } else {
-      joined.push(token);
+      forCac.push(token);
+      if (!token.startsWith("-") || token === "-") positionals.push(token);
     }
   }
-  return joined;
+  return { forCac, positionals };
 }

@@ -17,7 +17,7 @@ import { registerReportCommands } from "./commands/reports.js";
 import { registerSecretCommands } from "./commands/secret.js";
 import { registerWebhookCommands } from "./commands/webhooks.js";
 import { cliMessage } from "./error-messages.js";
-import { joinDashValues } from "./raw-options.js";
+import { splitCommandLine } from "./raw-options.js";
 import { UsageError } from "./usage-error.js";
 
 const { version } = createRequire(import.meta.url)("../package.json") as { version: string };
@@ -57,9 +57,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   cli.version(version);
 
   try {
-    cli.parse(["node", "keyguard", ...joinDashValues(argv, valueOptionNames(cli))], {
-      run: false,
-    });
+    const commandLine = splitCommandLine(argv, valueOptionNames(cli));
+    cli.parse(["node", "keyguard", ...commandLine.forCac], { run: false });
     if (cli.options.help || cli.options.version) return 0;
     if (!cli.matchedCommand) {
       const [name] = cli.args;
@@ -70,6 +69,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       throw new UsageError(
         `unknown command "${name}". Run keyguard --help for the list of commands`,
       );
+    }
+    // The action gets the arguments as typed (a negative amount, `007`), not mri's numbers.
+    if (commandLine.positionals[0] === cli.matchedCommandName) {
+      cli.args = commandLine.positionals.slice(1);
     }
     await cli.runMatchedCommand();
     return 0;

@@ -155,6 +155,7 @@ describe.each(cliBackends)("keyguard CLI on $name", (backend) => {
       requests_last_hour: 0,
       error_rate: 0,
       legacy_hash_keys: 0,
+      previous_secret_keys: 0,
     });
 
     // The raw key is nowhere in the database.

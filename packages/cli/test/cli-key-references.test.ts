@@ -119,7 +119,7 @@ describe.each(cliBackends)("keyguard CLI key references and bounds on $name", (b
     await refused(
       ["create-key", "--org", "Acme Corp", "--label", "x", "--rate-limit", "9007199254740993"],
       2,
-      /--rate-limit must be a positive whole number/,
+      /--rate-limit must be at most 9007199254740991 \(got 9007199254740993\)/,
     );
     await refused(
       ["create-key", "--org", "Acme Corp", "--label", "x", "--rate-limit", "2000000000"],

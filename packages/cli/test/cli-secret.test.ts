@@ -79,4 +79,30 @@ describe.each(cliBackends)("keyguard and the secret on $name", (backend) => {
     const unknown = await run(["revoke-key", oldKey], { KEYGUARD_SECRET_KEY: NEW });
     expect(unknown.code).toBe(1); // without the previous secret the old raw key names nothing
   });
+
+  it("stats tell when the previous secret can be removed: no active key made before the rotation", async () => {
+    expect((await run(["init"], { KEYGUARD_SECRET_KEY: OLD })).code).toBe(0);
+    expect(await run(["create-org", "Acme"])).toMatchObject({ code: 0 });
+    const first = rawKeyOf(await createKey("first", { KEYGUARD_SECRET_KEY: OLD }));
+    rawKeyOf(await createKey("second", { KEYGUARD_SECRET_KEY: OLD }));
+    const statsJson = async () => JSON.parse((await run(["stats", "--json"])).stdout);
+    expect(await statsJson()).toMatchObject({ previous_secret_keys: 0, legacy_hash_keys: 0 });
+    expect((await run(["stats"])).stdout).not.toContain("Old-Secret");
+
+    const rotated = await run(["rotate-secret", "--new-secret", NEW], { KEYGUARD_SECRET_KEY: OLD });
+    expect(rotated.stdout).toContain("keyguard stats shows");
+    expect(await statsJson()).toMatchObject({ active_keys: 2, previous_secret_keys: 2 });
+    expect((await run(["stats"])).stdout).toMatch(/║ {2}Old-Secret Keys: {2}2 +║/);
+
+    const both = { KEYGUARD_SECRET_KEY: NEW, KEYGUARD_PREVIOUS_SECRET_KEYS: OLD };
+    rawKeyOf(await createKey("third", both)); // made with the new secret: not counted
+    expect((await run(["rotate-key", first], both)).code).toBe(0); // its successor is new
+    expect(await statsJson()).toMatchObject({ active_keys: 3, previous_secret_keys: 1 });
+    const second = JSON.parse((await run(["list-keys", "--json"])).stdout).items.find(
+      (key: { label: string }) => key.label === "second",
+    );
+    expect((await run(["revoke-key", second.prefix])).code).toBe(0);
+    expect(await statsJson()).toMatchObject({ active_keys: 2, previous_secret_keys: 0 });
+    expect((await run(["stats"])).stdout).not.toContain("Old-Secret");
+  });
 });

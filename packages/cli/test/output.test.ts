@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import type { CliIo } from "../src/cli-io.js";
 import { colorsFor } from "../src/output/colors.js";
 import { renderStatsBox } from "../src/output/stats-box.js";
-import { parseExpiry, parsePositiveInteger, parseScopes } from "../src/parse-values.js";
+import { parseExpiry, parseScopes } from "../src/parse-values.js";
+import { parseWholeNumber } from "../src/parse-whole-number.js";
 import { rawOption } from "../src/raw-options.js";
 import { UsageError } from "../src/usage-error.js";
 
@@ -35,6 +36,7 @@ describe("stats box", () => {
       requestsLastHour: 83,
       errorRate: 0.024,
       legacyHashKeys: 0,
+      previousSecretKeys: 0,
     });
     expect(box.trim()).toBe(
       [
@@ -61,6 +63,7 @@ describe("stats box", () => {
       requestsLastHour: 0,
       errorRate: 0,
       legacyHashKeys: 0,
+      previousSecretKeys: 0,
     });
     const widths = new Set(
       box
@@ -84,9 +87,9 @@ describe("option values", () => {
   });
 
   it("are parsed strictly", () => {
-    expect(parsePositiveInteger("120", "--rate-limit")).toBe(120);
+    expect(parseWholeNumber("120", "--rate-limit")).toBe(120);
     for (const bad of ["0", "-1", "1.5", "1e3", "12abc", "", "99999999999999999999"]) {
-      expect(() => parsePositiveInteger(bad, "--rate-limit")).toThrow(UsageError);
+      expect(() => parseWholeNumber(bad, "--rate-limit")).toThrow(UsageError);
     }
     expect(parseScopes(" read, write ,,admin ")).toEqual(["read", "write", "admin"]);
     const now = Date.UTC(2026, 0, 1);

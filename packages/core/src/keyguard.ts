@@ -825,6 +825,7 @@ export class KeyGuard {
       requestsLastHour: counts.requestsSince,
       errorRate: counts.totalRequests === 0 ? 0 : counts.errorRequests / counts.totalRequests,
       legacyHashKeys: await this.#countLegacyHashKeys(),
+      previousSecretKeys: await this.#countPreviousSecretKeys(now),
       shadowRefusals: this.#shadowRefusals,
     };
   }
@@ -838,6 +839,24 @@ export class KeyGuard {
     } catch (error) {
       this.reportError(error);
     }
+  }
+
+  /**
+   * Active keys made up to the last secret rotation (its time is when the current secret
+   * became current). Counted by creation time: a process whose clock is behind the
+   * rotating one's may be counted for a key made just after, never the other way round.
+   */
+  async #countPreviousSecretKeys(now: number): Promise<number> {
+    const store = this.store;
+    if (
+      store.readSecretFingerprints === undefined ||
+      store.countActiveKeysCreatedUpTo === undefined
+    ) {
+      return 0;
+    }
+    const { current, previous } = await store.readSecretFingerprints();
+    if (current === undefined || previous.length === 0) return 0;
+    return store.countActiveKeysCreatedUpTo(current.since, new Date(now));
   }
 
   /** Unrevoked keys still under another system's hash (0 for a store without imported keys). */

@@ -1262,6 +1262,21 @@ export class KyselyStore implements Store {
 
   // ---- secret fingerprints (secret-fingerprint-queries.ts) --------------------------------
 
+  countActiveKeysCreatedUpTo(at: Date, now: Date): Promise<number> {
+    return this.#run(async () => {
+      const codec = this.#codec;
+      const row = await this.db
+        .selectFrom("api_keys")
+        .select((eb) => eb.fn.countAll<DbInteger>().as("n"))
+        .where("key_hash_scheme", "=", "hmac-sha256")
+        .where("created_at", "<=", codec.date(at))
+        .where("is_active", "=", codec.boolean(true))
+        .where((w) => w.or([w("expires_at", "is", null), w("expires_at", ">", codec.date(now))]))
+        .executeTakeFirstOrThrow();
+      return codec.readInteger(row.n);
+    });
+  }
+
   readSecretFingerprints(): Promise<SecretFingerprints> {
     return this.#run(() => readSecretFingerprints(this.db, this.#codec));
   }

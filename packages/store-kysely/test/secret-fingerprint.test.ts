@@ -188,6 +188,41 @@ describe.each(backends)("secret fingerprints on $name", ({ create }) => {
     expect((await after.verifyKey(old.rawKey)).outcome).toBe("revoked");
   });
 
+  it("stats count the active keys that still need a previous secret, down to 0 as they are rotated", async () => {
+    const before = await start({ secretKey: OLD });
+    await before.createOrganization("Acme");
+    expect((await before.stats()).previousSecretKeys).toBe(0);
+    const kept = await before.createApiKey({ organization: "Acme", label: "kept" });
+    const graced = await before.createApiKey({ organization: "Acme", label: "graced" });
+    const revoked = await before.createApiKey({ organization: "Acme", label: "revoked" });
+    await before.createApiKey({
+      organization: "Acme",
+      label: "expiring",
+      expiresAt: new Date(clock.now() + 60_000),
+    });
+    await before.revokeApiKey(revoked.key.id);
+    // Never rotated: no key needs a previous secret, however old.
+    expect((await before.stats()).previousSecretKeys).toBe(0);
+
+    clock.advance(1_000);
+    await before.rotateSecret(NEW);
+    const after = await start({ secretKey: NEW, previousSecretKeys: [OLD] });
+    expect((await after.stats()).previousSecretKeys).toBe(3); // kept, graced, expiring
+    clock.advance(1_000);
+    await after.createApiKey({ organization: "Acme", label: "new" }); // the new secret's
+    const rotated = await after.rotateApiKey(graced.key.id, { gracePeriodMs: 3_600_000 });
+    // In its grace period the old key still verifies only through the previous secret.
+    expect((await after.stats()).previousSecretKeys).toBe(3);
+    clock.advance(3_600_000); // the grace period and the expiring key are over
+    expect((await after.stats()).previousSecretKeys).toBe(1);
+    await after.rotateApiKey(kept.key.id);
+    expect((await after.stats()).previousSecretKeys).toBe(0);
+    // At 0 the previous secret can go: every active key verifies without it.
+    const newOnly = await start({ secretKey: NEW });
+    expect((await newOnly.verifyKey(rotated.rawKey)).outcome).toBe("valid");
+    expect((await newOnly.stats()).previousSecretKeys).toBe(0);
+  });
+
   it("refuses previous secrets the database never had, and a rotation to the same secret", async () => {
     const kg = await start({ secretKey: OLD });
     const error = await refusal(start({ secretKey: OLD, previousSecretKeys: [OTHER] }));

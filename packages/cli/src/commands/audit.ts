@@ -1,7 +1,8 @@
 import type { EventAction, KeyGuard, KeyGuardEvent } from "@keyguard/core";
 import { toAuditEventWire } from "@keyguard/core/internal";
 import { renderAuditTable } from "../output/audit-table.js";
-import { parseDurationOption, parsePositiveInteger } from "../parse-values.js";
+import { parseDurationOption } from "../parse-values.js";
+import { parseWholeNumber } from "../parse-whole-number.js";
 import { UsageError } from "../usage-error.js";
 import type { RegisterCommand } from "./command.js";
 
@@ -59,8 +60,7 @@ export const registerAuditCommand: RegisterCommand = (cli, ctx) => {
       const since = ctx.option("since");
       const until = ctx.option("until");
       const limitText = ctx.option("limit");
-      const limit =
-        limitText === undefined ? undefined : parsePositiveInteger(limitText, "--limit");
+      const limit = limitText === undefined ? undefined : parseWholeNumber(limitText, "--limit");
       const key = ctx.option("key");
       const target = ctx.option("target");
       if (key !== undefined && target !== undefined) {

@@ -1,18 +1,8 @@
 import type { CreditBalance, CreditsInput } from "@keyguard/core";
 import type { CliContext } from "../cli-context.js";
 import { formatCount, formatDateTime } from "../output/format.js";
+import { parseWholeNumber } from "../parse-whole-number.js";
 import { UsageError } from "../usage-error.js";
-
-/** A credit count from the command line: 0 or more (or at least 1), exact. */
-export function parseCredits(text: string, flag: string, min: 0 | 1): number {
-  const value = Number(text.trim());
-  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value) || value < min) {
-    throw new UsageError(
-      `${flag} must be a whole number from ${min} to ${Number.MAX_SAFE_INTEGER} (got ${text.slice(0, 40)})`,
-    );
-  }
-  return value;
-}
 
 /**
  * `--credits N` (a fresh balance; `none` removes the credits) and `--refill N/daily` or
@@ -31,9 +21,9 @@ export function readCreditOptions(ctx: CliContext): CreditsInput | null | undefi
     if (refill !== undefined) throw new UsageError("--refill cannot go with --credits none");
     return null;
   }
-  const remaining = parseCredits(credits, "--credits", 0);
+  const remaining = parseWholeNumber(credits, "--credits", { min: 0 });
   if (refill === undefined) return { remaining };
-  const match = /^\s*(\d+)\s*\/\s*(daily|monthly)\s*$/i.exec(refill);
+  const match = /^([^/]*)\/\s*(daily|monthly)\s*$/i.exec(refill);
   if (match === null) {
     throw new UsageError(
       `--refill must be <n>/daily or <n>/monthly, e.g. 1000/monthly (got ${refill.slice(0, 40)})`,
@@ -42,7 +32,7 @@ export function readCreditOptions(ctx: CliContext): CreditsInput | null | undefi
   return {
     remaining,
     refill: {
-      amount: parseCredits(match[1] as string, "--refill", 1),
+      amount: parseWholeNumber(match[1] as string, `the amount in --refill ${refill.trim()}`),
       interval: (match[2] as string).toLowerCase() as "daily" | "monthly",
     },
   };

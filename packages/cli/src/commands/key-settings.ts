@@ -4,9 +4,9 @@ import {
   parseConcurrencyOptions,
   parseExpiry,
   parseLimitOptions,
-  parsePositiveInteger,
   parseScopes,
 } from "../parse-values.js";
+import { parseWholeNumber } from "../parse-whole-number.js";
 import { readAllowedIps } from "./allowed-ips-option.js";
 import { CREDIT_OPTIONS, readCreditOptions } from "./credit-options.js";
 
@@ -20,12 +20,12 @@ export function readKeySettings(ctx: CliContext, now: number): UpdateApiKeyInput
   const label = ctx.option("label");
   if (label !== undefined) settings.label = label;
   const rate = ctx.option("rate-limit");
-  if (rate !== undefined) settings.rateLimitPerMinute = parsePositiveInteger(rate, "--rate-limit");
+  if (rate !== undefined) settings.rateLimitPerMinute = parseWholeNumber(rate, "--rate-limit");
   const monthly = ctx.option("monthly-limit");
   if (monthly !== undefined) {
     settings.monthlyLimit = /^(none|unlimited)$/i.test(monthly.trim())
       ? null
-      : parsePositiveInteger(monthly, "--monthly-limit");
+      : parseWholeNumber(monthly, "--monthly-limit");
   }
   const scopes = ctx.option("scopes");
   if (scopes !== undefined) settings.scopes = parseScopes(scopes);

@@ -4,9 +4,10 @@ import type { CliContext } from "../cli-context.js";
 import { formatCount, formatDateTime } from "../output/format.js";
 import { keyStatus, renderKeyTable } from "../output/key-table.js";
 import { formatLimits, parseDurationOption } from "../parse-values.js";
+import { parseWholeNumber } from "../parse-whole-number.js";
 import { UsageError } from "../usage-error.js";
 import type { RegisterCommand } from "./command.js";
-import { describeCredits, parseCredits } from "./credit-options.js";
+import { describeCredits } from "./credit-options.js";
 import { KEY_SETTING_OPTIONS, readKeySettings } from "./key-settings.js";
 
 /** The key's credit balance, when it has credits (one look-up). */
@@ -151,7 +152,7 @@ export const registerKeyCommands: RegisterCommand = (cli, ctx) => {
     .command("add-credits <key> <n>", "Add n credits to a key's balance (in force at once)")
     .example("keyguard add-credits kg_live_4Gk9 5000")
     .action((reference: string, amount: string) => {
-      const add = parseCredits(String(amount), "<n>", 1);
+      const add = parseWholeNumber(String(amount), "add-credits: the amount <n>");
       return ctx.withKeyGuard({ needsSecret: false, shared: true }, async (kg) => {
         const key = await kg.addCredits(String(reference), add);
         const balance = await balanceOf(kg, key);

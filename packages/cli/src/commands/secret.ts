@@ -38,8 +38,8 @@ export const registerSecretCommands: RegisterCommand = (cli, ctx) => {
             "  KEYGUARD_SECRET_KEY=<the new secret>",
             "  KEYGUARD_PREVIOUS_SECRET_KEYS=<the old secret>",
             "and restart (servers still on the old secret refuse to start). Then rotate each",
-            "key (keyguard rotate-key <prefix> --grace 24h) and, once none made with the old",
-            "secret is left, remove KEYGUARD_PREVIOUS_SECRET_KEYS.",
+            "key (keyguard rotate-key <prefix> --grace 24h) and, once keyguard stats shows",
+            "no Old-Secret Keys (previous_secret_keys: 0), remove KEYGUARD_PREVIOUS_SECRET_KEYS.",
           ].join("\n"),
         );
       });

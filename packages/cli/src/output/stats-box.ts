@@ -13,8 +13,12 @@ export function renderStatsBox(stats: KeyGuardStats): string {
     ["Requests (1h):", formatCount(stats.requestsLastHour)],
     ["Error Rate:", formatPercent(stats.errorRate)],
   ];
-  // Only while imported keys wait for their first use: the seed's box has six lines.
+  // Only while imported keys wait for their first use, or keys made before a secret
+  // rotation are in use: the seed's box has six lines.
   if (stats.legacyHashKeys > 0) rows.push(["Legacy Hashes:", formatCount(stats.legacyHashKeys)]);
+  if (stats.previousSecretKeys > 0) {
+    rows.push(["Old-Secret Keys:", formatCount(stats.previousSecretKeys)]);
+  }
   const lines = rows.map(([label, value]) => `  ${label.padEnd(18)}${value}`);
   const width = Math.max(38, ...lines.map((line) => line.length + 2));
   // The seed sets the title one space left of centre.

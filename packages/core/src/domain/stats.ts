@@ -15,6 +15,12 @@ export interface KeyGuardStats {
    */
   readonly legacyHashKeys: number;
   /**
+   * Active keys (not revoked, not expired) made before the last secret rotation, so hashed
+   * with a secret it retired: each works only while that secret is in `previousSecretKeys`.
+   * At 0 the previous secrets can be removed. 0 when the secret was never rotated.
+   */
+  readonly previousSecretKeys: number;
+  /**
    * Requests a shadow policy would have refused (and let through), counted by this
    * process since it started.
    */

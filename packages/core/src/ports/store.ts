@@ -350,6 +350,13 @@ export interface Store extends AuditLog {
 
   /** Counts for `stats`; `requestsSince` counts events at or after `since`. */
   countStats(since: Date, now: Date): Promise<StoreCounts>;
+  /**
+   * Keys KeyGuard made (scheme `hmac-sha256`) at or before `at` that are neither revoked
+   * nor expired at `now`: after a secret rotation at `at`, the keys that still need a
+   * previous secret (a key's hash is never recomputed; rotating the key makes a new one).
+   * Optional: without it `stats().previousSecretKeys` is 0.
+   */
+  countActiveKeysCreatedUpTo?(at: Date, now: Date): Promise<number>;
 
   /**
    * The fingerprints of the secrets the database's keys are hashed with (never the

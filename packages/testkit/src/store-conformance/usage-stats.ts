@@ -146,6 +146,7 @@ export function describeUsageAndStats(createDatabase: CreateDatabase): void {
         requestsLastHour: 0,
         errorRate: 0,
         legacyHashKeys: 0,
+        previousSecretKeys: 0,
         shadowRefusals: 0,
       });
       await kg.createOrganization("Acme Corp");
@@ -171,6 +172,7 @@ export function describeUsageAndStats(createDatabase: CreateDatabase): void {
         requestsLastHour: 40,
         errorRate: 0.04,
         legacyHashKeys: 0,
+        previousSecretKeys: 0,
         shadowRefusals: 0,
       });
     });
