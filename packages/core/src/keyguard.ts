@@ -231,6 +231,7 @@ export class KeyGuard {
       ? new ImportedKeyLookup({
           store: this.store,
           hash: this.#hash,
+          previousHashes: this.#previousHashes,
           legacySecret: options.config.legacySecret,
           clock: this.clock,
           refreshMs: options.config.cache.ttlMs,

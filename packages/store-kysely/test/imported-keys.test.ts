@@ -350,6 +350,44 @@ for (const [name, open] of [
       await kg.revokeApiKey(valid.key.id);
       expect(await kg.verifyKey(legacyRaw)).toMatchObject({ outcome: "revoked" });
     });
+
+    it("an upgraded key keeps working through a secret rotation, re-stored under the new secret", async () => {
+      const { make, legacyRaw, unkeyRaw, store, clock } = await setup({
+        legacySecret: LEGACY_SECRET,
+      });
+      const { kg } = make();
+      for (const raw of [legacyRaw, unkeyRaw]) {
+        expect(await kg.verifyKey(raw)).toMatchObject({ outcome: "valid" });
+      }
+      const withSecrets = (secretKey: string, previousSecretKeys: string[] = []) => {
+        const rotated = new KeyGuard({
+          config: resolveConfig({ secretKey, previousSecretKeys }, {}),
+          store,
+          clock,
+        });
+        kgs.push(rotated);
+        return rotated;
+      };
+      const NEW_SECRET = "keyguard-node-secret-rotated";
+      // Without the retired secret the key cannot be found; with it, it is, and moves over.
+      expect(await withSecrets(NEW_SECRET).verifyKey(legacyRaw)).toMatchObject({
+        outcome: "unknown",
+      });
+      const during = withSecrets(NEW_SECRET, [SECRET]);
+      for (const raw of [legacyRaw, unkeyRaw]) {
+        expect(await during.verifyKey(raw), raw).toMatchObject({ outcome: "valid" });
+      }
+      // Re-stored under the new secret: it no longer needs the old one.
+      const after = withSecrets(NEW_SECRET);
+      for (const raw of [legacyRaw, unkeyRaw]) {
+        expect(await after.verifyKey(raw), raw).toMatchObject({ outcome: "valid" });
+      }
+      // A revocation after the move reaches the entry it is cached under.
+      const moved = await after.verifyKey(legacyRaw);
+      if (moved.outcome !== "valid") throw new Error("expected valid");
+      await after.revokeApiKey(moved.key.id);
+      expect(await after.verifyKey(legacyRaw)).toMatchObject({ outcome: "revoked" });
+    });
   });
 }
 

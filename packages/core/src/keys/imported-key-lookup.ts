@@ -10,6 +10,11 @@ export interface ImportedKeyLookupOptions {
   readonly store: Store;
   /** KeyGuard's HMAC: what an imported key is re-stored under after its first use. */
   readonly hash: KeyHasher;
+  /**
+   * The HMACs of `previousSecretKeys`: an imported key re-stored under a secret since
+   * retired by `rotate-secret` is found by them, and re-stored under the current one.
+   */
+  readonly previousHashes?: readonly KeyHasher[];
   /** keyguard-python's SECRET_KEY; without it keyguard-python hashes are never computed. */
   readonly legacySecret?: string;
   readonly clock: Clock;
@@ -53,6 +58,7 @@ interface Census {
 export class ImportedKeyLookup {
   readonly #store: Store;
   readonly #hash: KeyHasher;
+  readonly #previousHashes: readonly KeyHasher[];
   readonly #legacySecret: string | undefined;
   readonly #clock: Clock;
   readonly #refreshMs: number;
@@ -65,6 +71,7 @@ export class ImportedKeyLookup {
   constructor(options: ImportedKeyLookupOptions) {
     this.#store = options.store;
     this.#hash = options.hash;
+    this.#previousHashes = options.previousHashes ?? [];
     this.#legacySecret = options.legacySecret;
     this.#clock = options.clock;
     this.#refreshMs = options.refreshMs;
@@ -130,26 +137,36 @@ export class ImportedKeyLookup {
   }
 
   /**
-   * The stored key for `rawKey`: by its HMAC (already upgraded), else by each legacy hash,
-   * upgrading the key it finds. The hash a row was found by is compared again in constant
-   * time with the one its own scheme gives, so a row is only ever accepted under its scheme.
+   * The stored key for `rawKey`: by its HMAC (already upgraded), else by each legacy hash
+   * or its HMAC under a previous secret, upgrading the key it finds to the current HMAC
+   * (what the cache holds it under, so a change to it reaches the cache). The hash a row
+   * was found by is compared again in constant time with the one its own scheme gives, so
+   * a row is only ever accepted under its scheme.
    */
   async load(rawKey: string, candidates: ImportedKeyCandidates): Promise<StoredApiKey | undefined> {
     const legacyHashes = candidates.legacy.map((scheme) => ({
       scheme,
       hash: legacyHashOf(scheme, rawKey, this.#legacySecret),
     }));
+    const previousHashes = this.#previousHashes.map((hash) => hash(rawKey));
     const findByHashes = this.#store.findApiKeysByHashes as NonNullable<
       Store["findApiKeysByHashes"]
     >;
     const rows = await findByHashes.call(this.#store, [
       candidates.keyHash,
       ...legacyHashes.map((entry) => entry.hash),
+      ...previousHashes,
     ]);
     for (const row of rows) {
       const scheme = row.hashScheme ?? "hmac-sha256";
       if (!isLegacyHashScheme(scheme)) {
         if (sameHash(row.keyHash, candidates.keyHash)) return row;
+        if (
+          scheme === "imported-hmac-sha256" &&
+          previousHashes.some((previous) => sameHash(row.keyHash, previous))
+        ) {
+          return this.#upgrade(row, candidates.keyHash);
+        }
         continue;
       }
       const expected = legacyHashes.find((entry) => entry.scheme === scheme);
