@@ -210,6 +210,11 @@ export const statsWire = z
       .describe(
         "Keys (not revoked) imported from another system and still stored under its hash; they are re-stored under KeyGuard's HMAC on first use. At 0 the legacy secret can be retired.",
       ),
+    previous_secret_keys: z
+      .int()
+      .describe(
+        "Active keys made up to the last secret rotation (rotate-secret): while above 0 the retired secret must stay in previousSecretKeys. At 0 it can be removed.",
+      ),
     shadow_refusals: z
       .int()
       .describe(

@@ -125,7 +125,13 @@ export function describeAdminConformance(
 
       const stats = await call("GET", "/admin/stats");
       expect(stats.status).toBe(200);
-      expect(stats.body).toMatchObject({ organizations: 1, total_keys: 1, active_keys: 0 });
+      expect(stats.body).toMatchObject({
+        organizations: 1,
+        total_keys: 1,
+        active_keys: 0,
+        legacy_hash_keys: 0,
+        previous_secret_keys: 0,
+      });
       // The allowed request; the revoked key's refusal is not usage of a valid key.
       expect(stats.body.total_requests).toBe(1);
 

@@ -12,8 +12,7 @@ export const registerReportCommands: RegisterCommand = (cli, ctx) => {
         // Shadow refusals are counted by each serving process (GET /admin/stats asks one);
         // this process serves nothing, so it has none to tell.
         const { shadow_refusals: _countedByServers, ...wire } = toStatsWire(stats);
-        // With legacy_hash_keys: what tells the operator a retired secret can be dropped.
-        ctx.printJson({ ...wire, previous_secret_keys: stats.previousSecretKeys });
+        ctx.printJson(wire);
       } else ctx.print(renderStatsBox(stats));
     }),
   );

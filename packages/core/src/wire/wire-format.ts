@@ -155,6 +155,8 @@ export interface StatsWire {
   readonly error_rate: number;
   /** Unrevoked keys still under another system's hash (waiting for their first use). */
   readonly legacy_hash_keys: number;
+  /** Active keys made up to the last secret rotation: while above 0 the old secret is needed. */
+  readonly previous_secret_keys: number;
   /** Requests shadow policies would have refused, counted by the answering process. */
   readonly shadow_refusals: number;
 }
@@ -262,6 +264,7 @@ export function toStatsWire(stats: KeyGuardStats): StatsWire {
     requests_last_hour: stats.requestsLastHour,
     error_rate: stats.errorRate,
     legacy_hash_keys: stats.legacyHashKeys,
+    previous_secret_keys: stats.previousSecretKeys,
     shadow_refusals: stats.shadowRefusals ?? 0,
   };
 }
