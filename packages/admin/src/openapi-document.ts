@@ -1,6 +1,11 @@
 import { z } from "zod";
 import type { AdminRoute } from "./admin-routes.js";
-import { auditEventWire, problemWire } from "./wire-format.js";
+import {
+  auditEventWire,
+  listedOrganizationWire,
+  policyStatusWire,
+  problemWire,
+} from "./wire-format.js";
 
 /** Which problems each kind of operation can answer with, for the document. */
 function problemStatuses(route: AdminRoute): number[] {
@@ -44,6 +49,8 @@ export function buildOpenApiDocument(
   // Named schemas that appear only inside another (a page's items) must be registered
   // themselves, or zod leaves their references pointing nowhere.
   register(auditEventWire);
+  register(listedOrganizationWire);
+  register(policyStatusWire);
   for (const route of routes) {
     register(route.response);
     if (route.body !== undefined) register(route.body);
