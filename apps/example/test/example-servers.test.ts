@@ -25,7 +25,7 @@ describe.each(["express", "fastify", "koa"])("example app: %s", (framework) => {
     for (const cleanup of cleanups.splice(0)) cleanup();
   });
 
-  it("serves the seed's routes and writes usage on SIGTERM", async () => {
+  it("serves keyguard-python's routes and writes usage on SIGTERM", async () => {
     const directory = mkdtempSync(join(tmpdir(), `keyguard-example-${framework}-`));
     cleanups.push(() => rmSync(directory, { recursive: true, force: true }));
     const databaseUrl = `sqlite:${join(directory, "keyguard.db")}`;

@@ -34,7 +34,7 @@ const CHANGE_SAMPLES = 40;
 const WITHDRAW_REFUSAL = { error: "Suspicious activity. Endpoint locked for 1 hour." };
 
 /**
- * The seed's production setup: three servers (one per framework) behind an imaginary load
+ * keyguard-python's production setup: three servers (one per framework) behind an imaginary load
  * balancer, sharing PostgreSQL for keys and usage and Redis for limits, blocks and change
  * notices, configured by environment only.
  */

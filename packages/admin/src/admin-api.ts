@@ -27,7 +27,7 @@ import { buildOpenApiDocument } from "./openapi-document.js";
 export interface AdminApiOptions {
   /**
    * The `X-Admin-Key` value that grants access. Default: the configured `adminKey`
-   * (`KEYGUARD_ADMIN_KEY`), else the secret key, as in the seed. Give the admin API its own
+   * (`KEYGUARD_ADMIN_KEY`), else the secret key, as in keyguard-python. Give the admin API its own
    * key in production, so the hashing secret never travels over the wire.
    */
   readonly adminKey?: string;

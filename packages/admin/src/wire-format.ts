@@ -27,7 +27,7 @@ import {
 import { z } from "zod";
 
 /**
- * What the admin API sends (and the CLI's `--json` prints): the seed's snake_case field
+ * What the admin API sends (and the CLI's `--json` prints): keyguard-python's snake_case field
  * names, ISO 8601 times, and never a key's hash (the raw key appears only in the creation
  * and rotation responses). Each schema documents the wire format in the OpenAPI document;
  * core's converters build it.

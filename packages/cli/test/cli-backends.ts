@@ -66,7 +66,7 @@ export const postgresBackend: CliBackend = {
     const cwd = mkdtempSync(join(tmpdir(), "keyguard-cli-pg-"));
     const schema = uniqueSchemaName("cli");
     await withPostgresClient((client) => client.query(`create schema ${schema}`));
-    // The seed's asyncpg spelling, with the schema chosen through libpq's options parameter.
+    // keyguard-python's asyncpg spelling, with the schema chosen through libpq's options parameter.
     const url = `${TEST_POSTGRES_URL.replace(/^postgres(ql)?:/, "postgresql+asyncpg:")}?options=-c%20search_path%3D${schema}`;
     return {
       cwd,

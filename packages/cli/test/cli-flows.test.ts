@@ -18,7 +18,7 @@ describe.each(cliBackends)("keyguard CLI on $name", (backend) => {
     expect((await run(["create-org", name])).code).toBe(0);
   }
 
-  it("runs the seed's flow: init, orgs, keys, list, revoke, stats", async () => {
+  it("runs keyguard-python's flow: init, orgs, keys, list, revoke, stats", async () => {
     const init = await run(["init"]);
     expect(init).toMatchObject({ code: 0, stderr: "" });
     expect(init.stdout).toMatch(/^KeyGuard database ready: /);
@@ -206,7 +206,7 @@ describe.each(cliBackends)("keyguard CLI on $name", (backend) => {
     const stats = await run(["stats"]);
     expect(stats.stdout).toMatch(/Total Requests: {3}1,247 /);
     expect(stats.stdout).toMatch(/Requests \(1h\): {4}83 /);
-    // 32 answers of 500 and 25 of 404 in 1,247: the box shows the seed's percentage, the
+    // 32 answers of 500 and 25 of 404 in 1,247: the box shows keyguard-python's percentage, the
     // JSON the admin API's fraction.
     expect(stats.stdout).toMatch(/║ {2}Error Rate: {7}4\.6% +║/);
     expect(json(await run(["stats", "--json"])).error_rate).toBeCloseTo(57 / 1_247, 10);

@@ -52,7 +52,7 @@ describe("keyguard CLI named windows (--limit, set-org-limits)", () => {
     expect(json(await run(["list-keys", "--json"])).items[0].limits).toHaveLength(2);
     const cleared = json(await run(["update-key", created.id, "--limit", "none", "--json"]));
     expect(cleared.limits).toEqual([]);
-    expect((await run(["list-keys"])).stdout).not.toMatch(/Limits/); // the seed's table again
+    expect((await run(["list-keys"])).stdout).not.toMatch(/Limits/); // keyguard-python's table again
     const org = json(
       await run(["set-org-limits", "Acme Corp", "--limit", "minute=5000/1m", "--json"]),
     );

@@ -27,7 +27,7 @@ describe("colours", () => {
 });
 
 describe("stats box", () => {
-  it("matches the seed's layout", () => {
+  it("matches keyguard-python's layout", () => {
     const box = renderStatsBox({
       organizations: 2,
       totalKeys: 3,

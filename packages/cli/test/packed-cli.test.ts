@@ -45,7 +45,7 @@ describe("keyguard-cli as a packed package, through pnpm dlx", () => {
     return stdout;
   };
 
-  it("installs and runs the seed's quick start with zero infrastructure", async () => {
+  it("installs and runs keyguard-python's quick start with zero infrastructure", async () => {
     expect(await dlx(["--version"])).toMatch(/^keyguard\/\d+\.\d+\.\d+/m);
     expect(await dlx(["init"])).toMatch(/KeyGuard database ready: sqlite:keyguard\.db/);
     expect(readdirSync(work)).toContain("keyguard.db");

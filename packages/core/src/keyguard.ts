@@ -361,7 +361,7 @@ export class KeyGuard {
   }
 
   /**
-   * Creates or upgrades the database schema (the seed's `init_db`); then, with a secret
+   * Creates or upgrades the database schema (keyguard-python's `init_db`); then, with a secret
    * configured, checks it is the one the database's keys are hashed with (a database that
    * records none adopts it, and says so through `onWarning` when it already holds keys):
    * `secret_mismatch` otherwise; then writes usage a previous process spooled because the
@@ -813,7 +813,7 @@ export class KeyGuard {
     return { key: toApiKeyInfo(key), since, buckets };
   }
 
-  /** The seed's statistics. Queued usage is written first, so the numbers are current. */
+  /** keyguard-python's statistics. Queued usage is written first, so the numbers are current. */
   async stats(): Promise<KeyGuardStats> {
     await this.#usage.flush();
     const now = this.clock.now();
@@ -947,7 +947,7 @@ export class KeyGuard {
     return this.#ipBlocks.blockIp(ip, options);
   }
 
-  /** Blocks the client of a request (the seed's `block_request`), as the pipeline sees it. */
+  /** Blocks the client of a request (keyguard-python's `block_request`), as the pipeline sees it. */
   blockRequest(request: GuardRequest, options: BlockOptions = {}): Promise<IpBlock> {
     return this.#ipBlocks.blockRequest(request, options);
   }
@@ -1041,7 +1041,7 @@ export class KeyGuard {
   }
 
   /**
-   * A per-client limit for routes without API keys (the seed's `rate_limit_by_ip`), with
+   * A per-client limit for routes without API keys (keyguard-python's `rate_limit_by_ip`), with
    * optional lockouts. Adapters wrap it as `rateLimitByIp(kg, rule)`.
    */
   ipRateLimit(rule: IpRateLimitRule): IpRateLimit {

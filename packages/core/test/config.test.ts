@@ -15,7 +15,7 @@ function configError(fn: () => unknown): KeyGuardError {
 }
 
 describe("resolveConfig", () => {
-  it("applies the seed's defaults", () => {
+  it("applies keyguard-python's defaults", () => {
     const config = resolveConfig({ secretKey: "my-secret" }, {});
     expect(config).toMatchObject({
       secretKey: "my-secret",

@@ -21,7 +21,7 @@ describe("parseDuration", () => {
     expect(parseDuration(text)).toBe(ms);
   });
 
-  it("reads a number as seconds, as the seed's lockout=86400", () => {
+  it("reads a number as seconds, as keyguard-python's lockout=86400", () => {
     expect(parseDuration(86_400)).toBe(86_400_000);
   });
 

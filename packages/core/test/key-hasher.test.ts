@@ -12,7 +12,7 @@ describe("key hasher", () => {
     expect(hash).toMatch(/^[0-9a-f]{64}$/);
   });
 
-  it("depends on the secret, and is not the seed's naive SHA-256(key + secret)", () => {
+  it("depends on the secret, and is not keyguard-python's naive SHA-256(key + secret)", () => {
     const a = createKeyHasher("secret-number-one")(rawKey);
     const b = createKeyHasher("secret-number-two")(rawKey);
     expect(a).not.toBe(b);

@@ -47,7 +47,7 @@ describe("overLimitRefusal", () => {
     scope: "organization",
   });
 
-  it("words the seed's per-minute refusal as the seed did", () => {
+  it("words keyguard-python's per-minute refusal as keyguard-python did", () => {
     expect(overLimitRefusal([minute, burst], refusedBy([0]), "12")).toEqual({
       code: "rate_limited",
       detail: "The key allows 60 requests per minute. Retry after 12 s.",

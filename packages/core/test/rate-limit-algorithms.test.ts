@@ -7,7 +7,7 @@ import { slidingWindowLog, slidingWindowLogState } from "../src/limits/sliding-w
 const S = 1_000;
 
 describe("sliding window log", () => {
-  it("follows the seed's timeline (5 per minute)", () => {
+  it("follows keyguard-python's timeline (5 per minute)", () => {
     const state = slidingWindowLogState();
     const at = (seconds: number) => slidingWindowLog(state, seconds * S, 5, 60 * S);
     expect(at(0)).toMatchObject({ allowed: true, remaining: 4 });

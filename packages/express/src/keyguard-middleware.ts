@@ -22,7 +22,7 @@ declare global {
 
 export interface KeyGuardExpressOptions extends GuardOptions {
   /**
-   * Protect only requests under this path (the seed's `protected_path="/api"`). Omit it
+   * Protect only requests under this path (keyguard-python's `protected_path="/api"`). Omit it
    * to protect everything the middleware is mounted on (`app.use("/api", keyguard(kg))`).
    */
   readonly protectedPath?: string;

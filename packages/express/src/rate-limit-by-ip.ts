@@ -4,7 +4,7 @@ import type { NextFunction, Request, RequestHandler, Response } from "express";
 import { toGuardRequest } from "./request-bridge.js";
 
 /**
- * The seed's `rate_limit_by_ip` for routes without keys (login, signup, ...). Counted per
+ * keyguard-python's `rate_limit_by_ip` for routes without keys (login, signup, ...). Counted per
  * client and routed path, so `/login#1` or `http://h/login` share `/login`'s count.
  *
  * @example
@@ -27,7 +27,7 @@ export function rateLimitByIp(kg: KeyGuard, rule: IpRateLimitRule): RequestHandl
   };
 }
 
-/** Blocks the client of `req` from inside a handler (the seed's `block_request`). */
+/** Blocks the client of `req` from inside a handler (keyguard-python's `block_request`). */
 export function blockRequest(
   kg: KeyGuard,
   req: Request,

@@ -41,7 +41,7 @@ declare module "fastify" {
 export interface KeyGuardFastifyOptions extends GuardOptions {
   readonly kg: KeyGuard;
   /**
-   * Protect routes under this path (the seed's `protected_path="/api"`). Without it, every
+   * Protect routes under this path (keyguard-python's `protected_path="/api"`). Without it, every
    * route in the plugin's scope is protected unless its `config.keyguard` is `false`.
    */
   readonly protectedPath?: string;

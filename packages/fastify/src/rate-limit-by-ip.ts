@@ -3,7 +3,7 @@ import type { FastifyRequest, onRequestAsyncHookHandler } from "fastify";
 import { sendProblem, toGuardRequest } from "./request-bridge.js";
 
 /**
- * The seed's `rate_limit_by_ip` as an `onRequest` hook for routes without keys. Counted per
+ * keyguard-python's `rate_limit_by_ip` as an `onRequest` hook for routes without keys. Counted per
  * client and matched route, so no spelling of the target gets a fresh count.
  *
  * @example
@@ -21,7 +21,7 @@ export function rateLimitByIp(kg: KeyGuard, rule: IpRateLimitRule): onRequestAsy
 }
 
 /**
- * Blocks the client of `request` from inside a handler (the seed's `block_request`); with
+ * Blocks the client of `request` from inside a handler (keyguard-python's `block_request`); with
  * `scope: "path"`, from the matched route (`/users/:id` as a whole).
  */
 export function blockRequest(

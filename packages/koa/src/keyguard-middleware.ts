@@ -30,7 +30,7 @@ declare module "koa" {
 
 export interface KeyGuardKoaOptions extends GuardOptions {
   /**
-   * Protect only requests under this path (the seed's `protected_path="/api"`). Omit it
+   * Protect only requests under this path (keyguard-python's `protected_path="/api"`). Omit it
    * to protect everything the middleware runs for (e.g. one router's routes).
    */
   readonly protectedPath?: string;
@@ -121,7 +121,7 @@ export function toGuardRequest(ctx: Context): GuardRequest {
 }
 
 /**
- * The seed's `rate_limit_by_ip` for routes without keys (login, signup, ...).
+ * keyguard-python's `rate_limit_by_ip` for routes without keys (login, signup, ...).
  *
  * @example
  * ```ts
@@ -141,7 +141,7 @@ export function rateLimitByIp(kg: KeyGuard, rule: IpRateLimitRule): Middleware {
   };
 }
 
-/** Blocks the client of `ctx` from inside a handler (the seed's `block_request`). */
+/** Blocks the client of `ctx` from inside a handler (keyguard-python's `block_request`). */
 export function blockRequest(
   kg: KeyGuard,
   ctx: Context,

@@ -1,7 +1,7 @@
 import type { Generated } from "kysely";
 
 /**
- * The tables as Kysely sees them (the seed's schema). Column values are typed loosely
+ * The tables as Kysely sees them (keyguard-python's schema). Column values are typed loosely
  * where SQLite and PostgreSQL differ (dates are ISO text in SQLite and `timestamptz` in
  * PostgreSQL; booleans are 0/1 in SQLite); `ColumnCodec` converts at the boundary.
  */

@@ -36,7 +36,7 @@ describe("createKeyGuard", () => {
     expect((await kg.verifyKey(rawKey)).outcome).toBe("valid");
   });
 
-  it("reads the seed's sqlite+aiosqlite URL from KEYGUARD_DATABASE_URL", async () => {
+  it("reads keyguard-python's sqlite+aiosqlite URL from KEYGUARD_DATABASE_URL", async () => {
     const dir = mkdtempSync(join(tmpdir(), "keyguard-create-"));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     const kg = await createKeyGuard(

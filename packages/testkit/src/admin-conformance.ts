@@ -24,7 +24,7 @@ const THRESHOLD = 4;
 const ADMIN_CHALLENGE = 'ApiKey realm="keyguard-admin", header="X-Admin-Key"';
 
 /**
- * The admin API over real HTTP for one adapter and one database: the seed's endpoints, the
+ * The admin API over real HTTP for one adapter and one database: keyguard-python's endpoints, the
  * ones beyond it, pagination, authentication, masking, bad input (nothing written), the
  * OpenAPI document, and changes taking effect on protected routes at once.
  */
@@ -60,7 +60,7 @@ export function describeAdminConformance(
     describeAdminLimitStatus(start, options);
     describeIpRuleConformance(name, start, options);
 
-    it("runs the seed's endpoints: orgs, keys (raw key once, then masked), revoke, stats", async () => {
+    it("runs keyguard-python's endpoints: orgs, keys (raw key once, then masked), revoke, stats", async () => {
       const { kg, call, api } = await setup();
       const org = await call("POST", "/admin/orgs", { name: "Acme Corp" });
       expect(org.status).toBe(201);

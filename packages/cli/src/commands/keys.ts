@@ -29,7 +29,7 @@ function describeKey(key: ApiKeyInfo, now: number, balance?: CreditBalance): str
     `  Monthly:     ${key.monthlyLimit === null ? "unlimited" : formatCount(key.monthlyLimit)}`,
     `  Scopes:      ${key.scopes.length > 0 ? key.scopes.join(", ") : "(none)"}`,
     `  Expires:     ${formatDateTime(key.expiresAt)}${key.expiresAt ? " UTC" : ""}`,
-    // Only for keys that have them: the seed's output stays as it was for the others.
+    // Only for keys that have them: keyguard-python's output stays as it was for the others.
     ...(key.allowedIps ? [`  Allowed IPs: ${key.allowedIps.join(", ")}`] : []),
     ...(balance ? [`  Credits:     ${describeCredits(balance, key.credits?.refill ?? null)}`] : []),
   ];

@@ -28,7 +28,7 @@ export function changesText(event: KeyGuardEvent): string {
     .join(", ");
 }
 
-/** The seed's borderless table, one event a row, oldest first; then the total. */
+/** keyguard-python's borderless table, one event a row, oldest first; then the total. */
 export function renderAuditTable(events: readonly KeyGuardEvent[]): string {
   const table = plainTable(
     ["Time (UTC)", "Actor", "Action", "Target", "Changes"],

@@ -11,7 +11,7 @@ export function keyStatus(key: ApiKeyInfo, now: number): "active" | "revoked" | 
   return "active";
 }
 
-/** The seed's `list-keys` table and its `Total: N key(s)` footer. */
+/** keyguard-python's `list-keys` table and its `Total: N key(s)` footer. */
 export function renderKeyTable(
   keys: readonly ApiKeyInfo[],
   now: number,
@@ -19,8 +19,8 @@ export function renderKeyTable(
   balances: ReadonlyMap<string, CreditBalance | undefined> = new Map(),
 ): string {
   const paint = { active: colors.green, revoked: colors.red, expired: colors.yellow };
-  // The seed's columns; a compact "Limits" one only when some key has named windows, a
-  // concurrency cap or credits, so the seed's table stays as it was for keys without them.
+  // keyguard-python's columns; a compact "Limits" one only when some key has named windows, a
+  // concurrency cap or credits, so keyguard-python's table stays as it was for keys without them.
   const withLimits = keys.some(
     (key) =>
       (key.limits?.length ?? 0) > 0 || (key.concurrency ?? null) !== null || Boolean(key.credits),

@@ -1,7 +1,7 @@
 import Table from "cli-table3";
 
 /**
- * The seed's borderless table: a header, one rule under it, padded columns, no borders.
+ * keyguard-python's borderless table: a header, one rule under it, padded columns, no borders.
  * Cells longer than their column are cut with `…`. Trailing spaces are trimmed.
  */
 export function plainTable(

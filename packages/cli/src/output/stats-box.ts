@@ -3,7 +3,7 @@ import { formatCount, formatPercent } from "./format.js";
 
 const TITLE = "KeyGuard Statistics";
 
-/** The seed's double-lined statistics box; it widens if a number needs more room. */
+/** keyguard-python's double-lined statistics box; it widens if a number needs more room. */
 export function renderStatsBox(stats: KeyGuardStats): string {
   const rows: [string, string][] = [
     ["Organizations:", formatCount(stats.organizations)],
@@ -14,14 +14,14 @@ export function renderStatsBox(stats: KeyGuardStats): string {
     ["Error Rate:", formatPercent(stats.errorRate)],
   ];
   // Only while imported keys wait for their first use, or keys made before a secret
-  // rotation are in use: the seed's box has six lines.
+  // rotation are in use: keyguard-python's box has six lines.
   if (stats.legacyHashKeys > 0) rows.push(["Legacy Hashes:", formatCount(stats.legacyHashKeys)]);
   if (stats.previousSecretKeys > 0) {
     rows.push(["Old-Secret Keys:", formatCount(stats.previousSecretKeys)]);
   }
   const lines = rows.map(([label, value]) => `  ${label.padEnd(18)}${value}`);
   const width = Math.max(38, ...lines.map((line) => line.length + 2));
-  // The seed sets the title one space left of centre.
+  // keyguard-python sets the title one space left of centre.
   const titlePad = Math.floor((width - TITLE.length) / 2) - 1;
   const title = " ".repeat(titlePad) + TITLE;
   const rule = "═".repeat(width);

@@ -10,9 +10,9 @@ export type DatabaseTarget =
  * Reads a database URL in any spelling KeyGuard accepts:
  *
  * - `sqlite:keyguard.db` (relative to `cwd`), `sqlite:/abs/path.db`, `sqlite::memory:`
- * - `sqlite:///keyguard.db` / `sqlite:////abs/path.db` and the seed's
+ * - `sqlite:///keyguard.db` / `sqlite:////abs/path.db` and keyguard-python's
  *   `sqlite+aiosqlite:///...` (SQLAlchemy's three slashes = relative, four = absolute)
- * - `postgres://...`, `postgresql://...` and the seed's `postgresql+asyncpg://...`
+ * - `postgres://...`, `postgresql://...` and keyguard-python's `postgresql+asyncpg://...`
  *
  * Anything else is an `invalid_config` error that names the field and the accepted forms.
  */

@@ -74,7 +74,7 @@ const configSchema = z.object({
     .string({ error: "legacySecret must be a string" })
     .min(1, "legacySecret must not be empty")
     .optional(),
-  /** The admin API's `X-Admin-Key`; defaults to `secretKey`, as in the seed. */
+  /** The admin API's `X-Admin-Key`; defaults to `secretKey`, as in keyguard-python. */
   adminKey: z
     .string({ error: "adminKey must be a string" })
     .min(8, "adminKey must be at least 8 characters; use a long random value")
@@ -351,7 +351,7 @@ function isTimeZone(value: string): boolean {
 
 /**
  * Validates a configuration, filling each missing field from its `KEYGUARD_*` environment
- * variable and then from the seed's defaults. Throws `invalid_config` naming the field.
+ * variable and then from keyguard-python's defaults. Throws `invalid_config` naming the field.
  *
  * @example
  * ```ts

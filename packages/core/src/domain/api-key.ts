@@ -4,7 +4,7 @@ import type { KeyCredits } from "./key-credits.js";
 import type { OrganizationStatus } from "./organization.js";
 
 /**
- * An API key as stored (the seed's `api_keys` table). The raw key is never part of it:
+ * An API key as stored (keyguard-python's `api_keys` table). The raw key is never part of it:
  * only its HMAC (`keyHash`) and a short display prefix such as `kg_live_4Gk9`.
  */
 export interface ApiKey {

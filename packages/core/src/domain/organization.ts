@@ -3,7 +3,7 @@ import type { ConcurrencySpec, LimitSpec } from "../limits/limit-policy.js";
 /** Whether an organization's keys may be used. A suspended organization's keys are refused. */
 export type OrganizationStatus = "active" | "suspended";
 
-/** A tenant that owns API keys (the seed's `organizations` table). */
+/** A tenant that owns API keys (keyguard-python's `organizations` table). */
 export interface Organization {
   readonly id: string;
   readonly name: string;

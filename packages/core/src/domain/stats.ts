@@ -1,4 +1,4 @@
-/** The seed's `stats` figures. `errorRate` is a fraction (0.024 means 2.4%). */
+/** keyguard-python's `stats` figures. `errorRate` is a fraction (0.024 means 2.4%). */
 export interface KeyGuardStats {
   readonly organizations: number;
   readonly totalKeys: number;

@@ -1,5 +1,5 @@
 /**
- * Handled requests, as written to the seed's `usage_logs` table. One event is one request,
+ * Handled requests, as written to keyguard-python's `usage_logs` table. One event is one request,
  * or, once aggregated, `requestCount` requests with the same key, method, path, status,
  * client and charge within the same second (`latencyMs` is then their mean, `timestamp`
  * the latest).

@@ -19,7 +19,7 @@ const RANDOM_LENGTH = 43; // base64url of 32 bytes, no padding
 const CHECKSUM_LENGTH = 6; // 62^6 > 2^32, so every CRC32 fits
 const TYPE_PREFIX_LENGTH = "kg_live_".length;
 const BODY_LENGTH = TYPE_PREFIX_LENGTH + RANDOM_LENGTH;
-/** Characters of the random part kept in the display prefix (`kg_live_` + 4, as in the seed). */
+/** Characters of the random part kept in the display prefix (`kg_live_` + 4, as in keyguard-python). */
 const DISPLAY_RANDOM_CHARS = 4;
 
 export const RAW_KEY_LENGTH = BODY_LENGTH + CHECKSUM_LENGTH;

@@ -7,7 +7,7 @@ const BLOCK = 64; // SHA-256 block size
 const MAX_FAST_INPUT = 256; // bytes of message the preallocated buffer holds
 
 /**
- * HMAC-SHA256 keyed with the secret, in hex: the seed's "SHA-256 + secret pepper", done
+ * HMAC-SHA256 keyed with the secret, in hex: keyguard-python's "SHA-256 + secret pepper", done
  * the way a MAC should be (no length extension, no ambiguity between key and pepper).
  * Without the secret, a leaked database cannot be used to test guesses.
  *

@@ -44,7 +44,7 @@ export interface LimitSpec {
   readonly name: string;
   readonly limit: number;
   readonly windowSeconds: number;
-  /** Default: the guard's algorithm (the seed's sliding-window log unless configured). */
+  /** Default: the guard's algorithm (keyguard-python's sliding-window log unless configured). */
   readonly algorithm?: RateLimitAlgorithm;
   /** Default `enforce`. */
   readonly mode?: PolicyMode;
@@ -106,7 +106,7 @@ export interface PolicySource {
 }
 
 /**
- * A key's policies, in the order answers list them: `minute` (the seed's per-minute
+ * A key's policies, in the order answers list them: `minute` (keyguard-python's per-minute
  * limit), the key's named windows, its organization's (`org.<name>`), its concurrency
  * caps (`concurrency`, `org.concurrency`), `month` (the calendar-month quota) and
  * `credits` (its prepaid balance) when it has them. Built once per cached key, not per

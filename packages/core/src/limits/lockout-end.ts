@@ -7,7 +7,7 @@ export type LockoutEnd = (now: number) => number;
 const CLOCK_TIME = /^(\d{1,2})(?::(\d{2}))?\s*(am|pm)?$/i;
 
 /**
- * Reads a lockout as the seed wrote them: seconds (`86400`), a duration (`"1 hour"`), or a
+ * Reads a lockout as keyguard-python wrote them: seconds (`86400`), a duration (`"1 hour"`), or a
  * clock time (`"4:00 PM"`, `"16:00"`) meaning "until its next occurrence" in `timeZone`.
  * Checked once, when the rule is created: a bad value is an `invalid_config` error then.
  */

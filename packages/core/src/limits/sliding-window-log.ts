@@ -28,7 +28,7 @@ export function slidingWindowLogState(): SlidingWindowLogState {
 const COMPACT_AFTER = 2048;
 
 /**
- * The seed's algorithm: remember each allowed request's time; a request is allowed when
+ * keyguard-python's algorithm: remember each allowed request's time; a request is allowed when
  * fewer than `limit` remembered requests are younger than `windowMs`. Exact; memory grows
  * with the distinct milliseconds requests were allowed at within a window (see
  * {@link SlidingWindowLogState}), not with the limit. Refused requests are not remembered,

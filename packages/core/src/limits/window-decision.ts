@@ -13,5 +13,5 @@ export interface WindowDecision {
   readonly retryAfterMs: number;
 }
 
-/** The algorithm of a guard that names none: the seed's sliding-window log. */
+/** The algorithm of a guard that names none: keyguard-python's sliding-window log. */
 export const DEFAULT_ALGORITHM: RateLimitAlgorithm = "sliding-window-log";

@@ -9,7 +9,7 @@ export interface AuthFailurePolicy {
   readonly blockMs: number;
 }
 
-/** The seed's policy: failures counted over an hour, a 24-hour block. */
+/** keyguard-python's policy: failures counted over an hour, a 24-hour block. */
 export const DEFAULT_FAILURE_WINDOW_MS = 3_600_000;
 export const DEFAULT_FAILURE_BLOCK_MS = 24 * 3_600_000;
 

@@ -14,7 +14,7 @@ import {
 import { normalizePath } from "./protected-path.js";
 import { withHeader } from "./with-header.js";
 
-/** The seed's `rate_limit_by_ip`: a per-client limit for routes without API keys. */
+/** keyguard-python's `rate_limit_by_ip`: a per-client limit for routes without API keys. */
 export interface IpRateLimitRule {
   /** Requests allowed per window per client. */
   readonly limit: number;

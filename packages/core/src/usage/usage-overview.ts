@@ -24,7 +24,7 @@ export interface UsageOverview {
   readonly topKeys: readonly { readonly key: ApiKeyInfo; readonly requests: number }[];
 }
 
-/** The overview on the wire (admin `GET /usage`): the seed's snake_case and ISO times. */
+/** The overview on the wire (admin `GET /usage`): keyguard-python's snake_case and ISO times. */
 export interface UsageOverviewWire {
   readonly since: string;
   readonly hours: {

@@ -40,7 +40,7 @@ const MAX_DURATION_TEXT = 64;
 
 /**
  * Parses a human duration into milliseconds: `"30d"`, `"24h"`, `"90s"`, `"1 hour"`,
- * `"2 days"`, `"1h30m"`. A bare number is seconds (the seed's `lockout=86400`). Throws
+ * `"2 days"`, `"1h30m"`. A bare number is seconds (keyguard-python's `lockout=86400`). Throws
  * `invalid_input` naming `what` for anything else, including zero and negative values
  * and anything under 1 ms or over {@link MAX_DURATION_MS} (10 years; the error's
  * `details.maxMs` says so).

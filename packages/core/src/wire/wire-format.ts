@@ -11,7 +11,7 @@ import type { KeyUsage } from "../usage/key-usage.js";
 
 /**
  * KeyGuard's data as it leaves a process, in the admin API's responses and the CLI's
- * `--json` output alike: the seed's snake_case field names, ISO 8601 times (UTC), and
+ * `--json` output alike: keyguard-python's snake_case field names, ISO 8601 times (UTC), and
  * never a key's hash. One set of converters, so the two cannot drift apart; the admin
  * package holds the matching zod schemas that document it in the OpenAPI document.
  *

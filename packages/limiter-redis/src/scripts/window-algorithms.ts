@@ -28,7 +28,7 @@ end
 -- allowed ones (retryAfterMs: when the next request would pass, 0 if it would now),
 -- followed by each allowed request's own remaining and resetAtMs.
 
--- The seed's sliding window log: a list of allowed requests' times, oldest first.
+-- keyguard-python's sliding window log: a list of allowed requests' times, oldest first.
 local function sliding_log(key, now, limit, window, count, cost, write)
   local horizon = now - window
   local expired = 0

@@ -1,7 +1,7 @@
 import type { Kysely, Migration } from "kysely";
 import type { SqlDialect } from "../column-codec.js";
 
-/** The seed's three tables, with the indexes the hot queries need. */
+/** keyguard-python's three tables, with the indexes the hot queries need. */
 export function initialSchema(dialect: SqlDialect): Migration {
   const timestamp = dialect === "postgres" ? "timestamptz" : "text";
   const boolean = dialect === "postgres" ? "boolean" : "integer";

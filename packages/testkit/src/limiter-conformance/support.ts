@@ -77,7 +77,7 @@ export function month(limit: number): LimitPolicy {
   };
 }
 
-/** The seed's two settings as policies (`minute`, and `month` unless null). */
+/** keyguard-python's two settings as policies (`minute`, and `month` unless null). */
 export function seedPolicies(
   rate: number,
   algorithm: RateLimitAlgorithm,

@@ -2,7 +2,7 @@ import type { UsageEvent } from "@keyguard/core";
 import { describe, expect, it } from "vitest";
 import { type CreateDatabase, storeHarness } from "./support.js";
 
-/** Usage written in batches and read back per key and hour, and the seed's statistics. */
+/** Usage written in batches and read back per key and hour, and keyguard-python's statistics. */
 export function describeUsageAndStats(createDatabase: CreateDatabase): void {
   describe("usage and stats", () => {
     const { setup } = storeHarness(createDatabase);
@@ -136,7 +136,7 @@ export function describeUsageAndStats(createDatabase: CreateDatabase): void {
       ]);
     });
 
-    it("reports the seed's statistics", async () => {
+    it("reports keyguard-python's statistics", async () => {
       const { kg, clock } = await setup();
       expect(await kg.stats()).toEqual({
         organizations: 0,
