@@ -20,6 +20,7 @@ import {
 } from "@keyguard/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EXAMPLE_SECRET, type ExampleProcess, startExampleProcess } from "./example-process.js";
+import { storedRequests } from "./stored-usage.js";
 
 /**
  * Each example server, under steady load, with PostgreSQL behind a TCP proxy that cuts,
@@ -350,19 +351,6 @@ describe.runIf(available && (await redisAvailable()))(
     });
   },
 );
-
-/** Requests the usage table holds for a key (every row stands for request_count requests). */
-async function storedRequests(schema: string, keyId: string): Promise<number> {
-  const { rows } = await withPostgresClient(
-    (client) =>
-      client.query<{ total: string }>(
-        "select coalesce(sum(request_count), 0) as total from usage_logs where key_id = $1",
-        [keyId],
-      ),
-    schema,
-  );
-  return Number(rows[0]?.total);
-}
 
 function databaseUrl(base: string, schema: string): string {
   return `${base}?options=-c%20search_path%3D${schema}`;

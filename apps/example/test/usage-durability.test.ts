@@ -16,6 +16,7 @@ import {
 import express from "express";
 import { afterEach, describe, expect, it } from "vitest";
 import { EXAMPLE_SECRET, startExampleProcess } from "./example-process.js";
+import { storedRequests } from "./stored-usage.js";
 
 /** Bounds a failure only: `eventually` returns as soon as the effect is seen. */
 const WAIT_MS = 20_000;
@@ -42,19 +43,6 @@ async function schemaWithCleanup(label: string): Promise<string> {
   await withPostgresClient((client) => client.query(`create schema ${schema}`));
   cleanups.push(() => dropSchema(schema));
   return schema;
-}
-
-/** Requests the usage table holds for a key (every row stands for request_count requests). */
-async function storedRequests(schema: string, keyId: string): Promise<number> {
-  const { rows } = await withPostgresClient(
-    (client) =>
-      client.query<{ total: string }>(
-        "select coalesce(sum(request_count), 0) as total from usage_logs where key_id = $1",
-        [keyId],
-      ),
-    schema,
-  );
-  return Number(rows[0]?.total);
 }
 
 /** A PostgreSQL URL through `port` (a proxy) whose tables live in `schema`. */
