@@ -124,7 +124,8 @@ export function formatLimits(limits: readonly LimitSpec[] | undefined): string {
     .join(" ");
 }
 
-function formatSeconds(seconds: number): string {
+/** A window in `--limit`'s units: 86400 -> `1d`, 90 -> `90s`. */
+export function formatSeconds(seconds: number): string {
   if (seconds % 86_400 === 0) return `${seconds / 86_400}d`;
   if (seconds % 3_600 === 0) return `${seconds / 3_600}h`;
   if (seconds % 60 === 0) return `${seconds / 60}m`;

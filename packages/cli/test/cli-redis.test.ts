@@ -64,6 +64,57 @@ describe.runIf(available)("keyguard CLI with Redis (KEYGUARD_REDIS_URL / --redis
     );
   });
 
+  it("shows what is left of a key's limits as the servers count them (Redis), and without Redis the month from the store", async () => {
+    const { kg, cwd, env } = await runningServer();
+    await kg.createOrganization("Acme");
+    await kg.setOrganizationLimits("Acme", [{ name: "day", limit: 500, windowSeconds: 86_400 }]);
+    const { rawKey, key } = await kg.createApiKey({
+      organization: "Acme",
+      label: "live",
+      rateLimitPerMinute: 10,
+      monthlyLimit: 100,
+    });
+    // Four requests the "server" let through (decided in Redis), their usage written.
+    const guard = kg.guard();
+    for (let i = 0; i < 4; i++) {
+      const result = await guard.check({
+        method: "GET",
+        path: "/api/data",
+        remoteAddress: "203.0.113.7",
+        header: (name) => (name === "x-api-key" ? rawKey : undefined),
+      });
+      expect(result.allowed).toBe(true);
+      guard.complete(result, 200);
+    }
+    await kg.flushUsage();
+    const leftOf = async (extra: Record<string, string>) => {
+      const shown = await keyguard(["show-key", key.prefix, "--json"], {
+        cwd,
+        env: { ...env, ...extra },
+      });
+      expect(shown.code, shown.stderr).toBe(0);
+      return Object.fromEntries(
+        (JSON.parse(shown.stdout).policies as { name: string; remaining: number | null }[]).map(
+          (policy) => [policy.name, policy.remaining],
+        ),
+      );
+    };
+    expect(await leftOf({})).toEqual({ minute: 6, "org.day": 496, month: 96 });
+    // Without Redis the CLI has no count of the windows: they are unknown, not full.
+    expect(await leftOf({ KEYGUARD_REDIS_URL: "" })).toEqual({
+      minute: null,
+      "org.day": null,
+      month: 96,
+    });
+    const table = await keyguard(["show-key", key.prefix], {
+      cwd,
+      env: { ...env, KEYGUARD_REDIS_URL: "" },
+    });
+    expect(table.stdout).toMatch(/^month +key +100 +calendar month +96 /m);
+    expect(table.stdout).toMatch(/^minute +key +10 +per 1m +- +- *$/m);
+    expect(table.stdout).toContain("with their Redis (--redis)");
+  });
+
   it("blocks an IP in Redis, where every server sees it, and unblocks it", async () => {
     const { kg, cwd, env } = await runningServer();
     const blocked = await keyguard(["block-ip", "198.51.100.23", "--duration", "1h"], { cwd, env });

@@ -1,8 +1,9 @@
-import type { ApiKeyInfo, CreditBalance, KeyGuard } from "@keyguard/core";
-import { toApiKeyWire, toCreditsWire } from "@keyguard/core/internal";
+import type { ApiKeyInfo, CreditBalance, KeyGuard, PolicyStatus } from "@keyguard/core";
+import { toApiKeyWire, toCreditsWire, toPolicyStatusWire } from "@keyguard/core/internal";
 import type { CliContext } from "../cli-context.js";
 import { formatCount, formatDateTime } from "../output/format.js";
 import { keyStatus, renderKeyTable } from "../output/key-table.js";
+import { renderPolicyTable } from "../output/policy-table.js";
 import { formatLimits, parseDurationOption } from "../parse-values.js";
 import { parseWholeNumber } from "../parse-whole-number.js";
 import { UsageError } from "../usage-error.js";
@@ -33,6 +34,11 @@ function describeKey(key: ApiKeyInfo, now: number, balance?: CreditBalance): str
     ...(key.allowedIps ? [`  Allowed IPs: ${key.allowedIps.join(", ")}`] : []),
     ...(balance ? [`  Credits:     ${describeCredits(balance, key.credits?.refill ?? null)}`] : []),
   ];
+}
+
+/** A window this process has no count of (no limiter: no Redis configured). */
+function unreadWindow(policy: PolicyStatus): boolean {
+  return policy.remaining === null && policy.windowSeconds > 0 && policy.scope !== "quota";
 }
 
 function rawKeyLine(ctx: CliContext, rawKey: string): string {
@@ -147,6 +153,38 @@ export const registerKeyCommands: RegisterCommand = (cli, ctx) => {
       );
     });
   });
+
+  cli
+    .command("show-key <key>", "One key, masked, with what is left of each of its limits")
+    .example("keyguard show-key kg_live_4Gk9")
+    .action((reference: string) =>
+      // `shared`: with Redis configured its live counts are read there (the servers' own).
+      ctx.withKeyGuard({ needsSecret: false, shared: true }, async (kg) => {
+        const key = await kg.getApiKey(String(reference));
+        const status = await kg.limitStatus(key);
+        const now = Date.now();
+        if (ctx.json) {
+          return ctx.printJson({
+            ...toApiKeyWire(key, now, status.credits),
+            policies: status.policies.map(toPolicyStatusWire),
+          });
+        }
+        ctx.print(
+          [
+            `Key ${key.prefix} (${key.label})`,
+            ...describeKey(key, now, status.credits),
+            "",
+            renderPolicyTable(status.policies),
+            ...(status.policies.some(unreadWindow)
+              ? [
+                  "",
+                  "Windows are counted by the servers (their limiter): with their Redis (--redis) this shows what is left of them.",
+                ]
+              : []),
+          ].join("\n"),
+        );
+      }),
+    );
 
   cli
     .command("add-credits <key> <n>", "Add n credits to a key's balance (in force at once)")
