@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { KeyGuardError } from "../errors/keyguard-error.js";
 import { configuredRules } from "../ip-rules/ip-rule-service.js";
+import { DEFAULT_ALGORITHM } from "../limits/window-decision.js";
 import { webhookConfigSchema } from "../webhooks/webhook-config.js";
 import { type DatabaseTarget, parseDatabaseUrl } from "./database-url.js";
 
@@ -112,7 +113,7 @@ const configSchema = z.object({
     .enum(["sliding-window-log", "sliding-window-counter", "gcra"], {
       error: 'algorithm must be "sliding-window-log", "sliding-window-counter" or "gcra"',
     })
-    .default("sliding-window-log"),
+    .default(DEFAULT_ALGORITHM),
   ipBlockThreshold: positiveInt("ipBlockThreshold").default(100),
   /** Whether new keys are `kg_live_...` or `kg_test_...` unless a caller says otherwise. */
   keyEnvironment: z.enum(["live", "test"]).default("live"),
