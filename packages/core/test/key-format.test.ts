@@ -5,6 +5,7 @@ import {
   isWellFormedKey,
   keyEnvironmentOf,
   RAW_KEY_LENGTH,
+  wellFormedKeyBytes,
 } from "../src/keys/key-format.js";
 
 describe("key format", () => {
@@ -23,6 +24,17 @@ describe("key format", () => {
     expect(rawKey.startsWith("kg_test_")).toBe(true);
     expect(isWellFormedKey(rawKey)).toBe(true);
     expect(keyEnvironmentOf(rawKey)).toBe("test");
+  });
+
+  it("hands over a well-formed key's exact UTF-8 bytes, and nothing for any other value", () => {
+    const { rawKey } = generateRawKey();
+    const bytes = wellFormedKeyBytes(rawKey);
+    expect(bytes && Buffer.from(bytes).toString("latin1")).toBe(rawKey);
+    expect(bytes?.length).toBe(RAW_KEY_LENGTH);
+    const typo = `${rawKey.slice(0, -1)}${rawKey.endsWith("A") ? "B" : "A"}`;
+    for (const value of [typo, "", "x".repeat(RAW_KEY_LENGTH), `${rawKey.slice(0, -1)}é`]) {
+      expect(wellFormedKeyBytes(value), value).toBeUndefined();
+    }
   });
 
   it("checks keys one after another without carrying anything over", () => {

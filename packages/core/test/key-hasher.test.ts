@@ -49,6 +49,33 @@ describe("key hasher fast path", () => {
   });
 });
 
+describe("key hasher over bytes", () => {
+  it("answers what the string form does, for keys and for any bytes, interleaved", () => {
+    const hash = createKeyHasher("bytes-secret", 4);
+    const ofBytes = hash.ofBytes as (bytes: Uint8Array) => string;
+    const inputs = [
+      generateRawKey().rawKey,
+      "",
+      "short",
+      generateRawKey("test").rawKey,
+      "ünïcödé 東京 🔑",
+      "z".repeat(256),
+      "z".repeat(257),
+      generateRawKey().rawKey.slice(0, 40),
+    ];
+    for (let round = 0; round < 3; round++) {
+      for (const input of inputs) {
+        const expected = createHmac("sha256", "bytes-secret").update(input).digest("hex");
+        // A view into a larger buffer, as the format check hands over.
+        const backing = Buffer.alloc(input.length * 3 + 10, 0xff);
+        const length = backing.write(input, 0, "utf8");
+        expect(ofBytes(backing.subarray(0, length)), input.slice(0, 10)).toBe(expected);
+        expect(hash(input), input.slice(0, 10)).toBe(expected);
+      }
+    }
+  });
+});
+
 describe("key hasher memo", () => {
   it("answers the HMAC for every key, remembered or not, past its bound", () => {
     const hash = createKeyHasher("memo-secret", 3);

@@ -93,29 +93,41 @@ export function generateRawKey(environment: KeyEnvironment = "live"): GeneratedK
   return { rawKey, prefix: rawKey.slice(0, DISPLAY_PREFIX_LENGTH) };
 }
 
+/** The candidate's bytes of a well-formed key: a fixed view, so answering allocates nothing. */
+const CANDIDATE_KEY_BYTES = candidate.subarray(0, RAW_KEY_LENGTH);
+
 /**
- * True when `value` has the exact shape of a KeyGuard key and its checksum matches.
- * Does no I/O and allocates nothing (one preallocated buffer, reused), so it is safe and
- * cheap on hostile input (10 KB headers, control characters, non-ASCII) before anything
- * else runs.
+ * The UTF-8 bytes of `value` when it has the exact shape of a KeyGuard key and its
+ * checksum matches, else `undefined`. Does no I/O and allocates nothing (one preallocated
+ * buffer, reused), so it is safe and cheap on hostile input (10 KB headers, control
+ * characters, non-ASCII) before anything else runs. The bytes are a view of that buffer,
+ * valid until the next call: the verifier hands them straight to the key hasher, so a
+ * request's key is written out once, not once for the check and again for the HMAC.
  */
-export function isWellFormedKey(value: string): boolean {
-  if (value.length !== RAW_KEY_LENGTH) return false;
+export function wellFormedKeyBytes(value: string): Uint8Array | undefined {
+  if (value.length !== RAW_KEY_LENGTH) return undefined;
   const bytes = candidate;
-  if (bytes.write(value, 0, "utf8") !== RAW_KEY_LENGTH) return false; // non-ASCII
-  if (!startsWithBytes(bytes, PREFIX_LIVE) && !startsWithBytes(bytes, PREFIX_TEST)) return false;
+  if (bytes.write(value, 0, "utf8") !== RAW_KEY_LENGTH) return undefined; // non-ASCII
+  if (!startsWithBytes(bytes, PREFIX_LIVE) && !startsWithBytes(bytes, PREFIX_TEST)) {
+    return undefined;
+  }
   for (let i = TYPE_PREFIX_LENGTH; i < BODY_LENGTH; i++) {
     const code = bytes[i] as number;
-    if (code >= 128 || IS_BASE64URL[code] === 0) return false;
+    if (code >= 128 || IS_BASE64URL[code] === 0) return undefined;
   }
   let checksum = 0;
   for (let i = BODY_LENGTH; i < RAW_KEY_LENGTH; i++) {
     const code = bytes[i] as number;
     const digit = code < 128 ? (BASE62_VALUE[code] as number) : -1;
-    if (digit < 0) return false;
+    if (digit < 0) return undefined;
     checksum = checksum * 62 + digit;
   }
-  return checksum === crc32(bytes, BODY_LENGTH);
+  return checksum === crc32(bytes, BODY_LENGTH) ? CANDIDATE_KEY_BYTES : undefined;
+}
+
+/** True when `value` has the exact shape of a KeyGuard key and its checksum matches. */
+export function isWellFormedKey(value: string): boolean {
+  return wellFormedKeyBytes(value) !== undefined;
 }
 
 /** The environment (`live` / `test`) a well-formed key was issued for. */

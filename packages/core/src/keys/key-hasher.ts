@@ -1,7 +1,12 @@
 import { createHash, createHmac, hash } from "node:crypto";
 
-/** Turns a raw key into the value stored in `api_keys.key_hash`. */
-export type KeyHasher = (rawKey: string) => string;
+/**
+ * Turns a raw key into the value stored in `api_keys.key_hash`. `ofBytes`, where a hasher
+ * has it, does the same for a key already written out as UTF-8 (by the format check).
+ */
+export type KeyHasher = ((rawKey: string) => string) & {
+  readonly ofBytes?: (keyBytes: Uint8Array) => string;
+};
 
 const BLOCK = 64; // SHA-256 block size
 const MAX_FAST_INPUT = 256; // bytes of message the preallocated buffer holds
@@ -37,13 +42,11 @@ export function createKeyHasher(secret: string, memoEntries = 0): KeyHasher {
     inner[i] = byte ^ 0x36;
     outer[i] = byte ^ 0x5c;
   }
-  return (rawKey) => {
-    // utf8 is at most 3 bytes per UTF-16 unit, so this length always fits the buffer.
-    if (rawKey.length * 3 > MAX_FAST_INPUT) {
-      return createHmac("sha256", secret).update(rawKey).digest("hex");
-    }
-    const length = inner.write(rawKey, BLOCK, "utf8");
-    const innerDigest = hash("sha256", inner.subarray(0, BLOCK + length), "binary");
+  // One view per message length, made on first use: hashing allocates no Buffer per call.
+  const innerViews: Buffer[] = [];
+  const digest = (length: number): string => {
+    const view = (innerViews[length] ??= inner.subarray(0, BLOCK + length));
+    const innerDigest = hash("sha256", view, "binary");
     const known = memo.get(innerDigest);
     if (known !== undefined) return known;
     outer.write(innerDigest, BLOCK, "binary");
@@ -56,4 +59,19 @@ export function createKeyHasher(secret: string, memoEntries = 0): KeyHasher {
     }
     return keyHash;
   };
+  const hasher = (rawKey: string): string => {
+    // utf8 is at most 3 bytes per UTF-16 unit, so this length always fits the buffer.
+    if (rawKey.length * 3 > MAX_FAST_INPUT) {
+      return createHmac("sha256", secret).update(rawKey).digest("hex");
+    }
+    return digest(inner.write(rawKey, BLOCK, "utf8"));
+  };
+  const ofBytes = (keyBytes: Uint8Array): string => {
+    if (keyBytes.length > MAX_FAST_INPUT) {
+      return createHmac("sha256", secret).update(keyBytes).digest("hex");
+    }
+    inner.set(keyBytes, BLOCK); // a memory copy: no second UTF-8 encoding of the key
+    return digest(keyBytes.length);
+  };
+  return Object.assign(hasher, { ofBytes });
 }

@@ -4,7 +4,7 @@ import type { ErrorCode } from "../errors/error-codes.js";
 import type { KeyGuardInstruments } from "../metrics/keyguard-instruments.js";
 import type { Clock } from "../util/clock.js";
 import type { ImportedKeyCandidates, ImportedKeyLookup } from "./imported-key-lookup.js";
-import { isWellFormedKey } from "./key-format.js";
+import { wellFormedKeyBytes } from "./key-format.js";
 import type { KeyHasher } from "./key-hasher.js";
 
 /** Why a raw key was or was not accepted. */
@@ -87,12 +87,14 @@ export class KeyVerifier {
   readonly verify = (rawKey: string | null | undefined): Promise<VerifyResult> => {
     // Not `async`: the hot path (a cache hit) then costs one resolved promise, no more.
     if (rawKey === undefined || rawKey === null || rawKey === "") return REFUSED.missing;
-    if (!isWellFormedKey(rawKey)) {
+    const keyBytes = wellFormedKeyBytes(rawKey);
+    if (keyBytes === undefined) {
       return this.#importedKeys === undefined ? REFUSED.malformed : this.#verifyImported(rawKey);
     }
     let keyHash: string;
     try {
-      keyHash = this.#hash(rawKey);
+      const hash = this.#hash;
+      keyHash = hash.ofBytes === undefined ? hash(rawKey) : hash.ofBytes(keyBytes);
     } catch (error) {
       return Promise.reject(error); // no secret configured: reject, never throw synchronously
     }
