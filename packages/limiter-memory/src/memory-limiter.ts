@@ -79,6 +79,8 @@ const FIRST: readonly number[] = Object.freeze([0]);
  * update), bounded by LRU caps, and timed only by the `now` each call passes.
  */
 export class MemoryLimiter implements Limiter {
+  /** Decides in this process, before each call returns: KeyGuard does not time its calls. */
+  readonly inProcess = true;
   /** Keys' windows by key id (the cached key's own id string: no per-request key building). */
   readonly #keyWindows: LRUCache<string, CounterSet>;
   /** Organizations' windows by organization id: one counter per organization and policy. */

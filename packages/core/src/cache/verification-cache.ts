@@ -103,14 +103,10 @@ export class VerificationCache {
     this.#retryMs = Math.max(1, Math.min(REFRESH_RETRY_MS, Math.floor(options.ttlMs / 10)));
     this.#staleIfErrorMs = options.staleIfErrorMs ?? 0;
     this.#onRefreshError = options.onRefreshError ?? (() => {});
-    // Time comes from the injected clock so TTL behaviour is testable without sleeps. The
-    // LRU keeps a known entry as long as it may be served at all; freshness is judged here.
-    this.#known = new LRUCache<string, KnownEntry>({
-      max: options.maxEntries,
-      ttl: options.ttlMs + this.#staleIfErrorMs,
-      perf: options.clock,
-      ttlResolution: 0,
-    });
+    // Freshness is judged here, from each entry's `loadedAt` and the injected clock (TTL
+    // behaviour is testable without sleeps); the LRU only bounds how many are kept. An
+    // LRU TTL as well would read the clock a second time on every request's look-up.
+    this.#known = new LRUCache<string, KnownEntry>({ max: options.maxEntries });
     this.#unknown = new LRUCache<string, CachedLookup>({
       max: options.negativeMaxEntries ?? options.maxEntries,
       ttl: options.negativeTtlMs,
@@ -152,7 +148,9 @@ export class VerificationCache {
       });
     }
     if (age < this.#ttlMs) return entry.lookup;
-    if ((refreshing || failed) && age < this.#ttlMs + this.#staleIfErrorMs) return entry.lookup;
+    const servable = age < this.#ttlMs + this.#staleIfErrorMs;
+    if ((refreshing || failed) && servable) return entry.lookup;
+    if (!servable && !refreshing) this.#known.delete(keyHash); // past every use: forgotten
     return undefined; // expired, store not known to be down: the caller waits for the load
   }
 
@@ -195,7 +193,7 @@ export class VerificationCache {
         if (entry === undefined || !isUnavailable(error)) throw error;
         const now = this.#clock.now();
         entry.failedAt = now;
-        // Stale-if-error, within its bound (the LRU drops the entry soon after that).
+        // Stale-if-error, within its bound (past it, the entry is forgotten at its next look-up).
         if (now - entry.loadedAt < this.#ttlMs + this.#staleIfErrorMs) return entry.lookup;
         throw error;
       },
