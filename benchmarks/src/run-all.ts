@@ -2,6 +2,7 @@ import { cpus } from "node:os";
 import { runHttpBenchmarks } from "./http/http.bench.js";
 import { runRedisBenchmarks } from "./http/redis.bench.js";
 import { runMemoryBenchmarks } from "./memory/memory.bench.js";
+import { compareWithBuild } from "./policies/against-build.js";
 import { runPolicyBenchmarks } from "./policies.bench.js";
 import { runStorageBenchmarks } from "./storage.bench.js";
 import { runUsageDiskBenchmarks } from "./usage-disk.bench.js";
@@ -22,6 +23,9 @@ if (!only || only === "storage") {
 if (!only || only === "policies") {
   console.log("== Limit policies in process ==");
   for (const line of await runPolicyBenchmarks()) console.log(`${line}\n`);
+  // `BENCH_BASELINE_BUILD=<checkout>`: the one-policy path against a build of another revision.
+  const baseline = process.env.BENCH_BASELINE_BUILD;
+  if (baseline) for (const line of compareWithBuild(baseline)) console.log(`${line}\n`);
 }
 if (!only || only === "memory") {
   console.log("== Limiter memory ==");
