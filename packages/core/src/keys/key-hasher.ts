@@ -45,7 +45,11 @@ export function createKeyHasher(secret: string, memoEntries = 0): KeyHasher {
   // One view per message length, made on first use: hashing allocates no Buffer per call.
   const innerViews: Buffer[] = [];
   const digest = (length: number): string => {
-    const view = (innerViews[length] ??= inner.subarray(0, BLOCK + length));
+    let view = innerViews[length];
+    if (view === undefined) {
+      view = inner.subarray(0, BLOCK + length);
+      innerViews[length] = view;
+    }
     const innerDigest = hash("sha256", view, "binary");
     const known = memo.get(innerDigest);
     if (known !== undefined) return known;
