@@ -6,7 +6,7 @@ import {
   type LimitSubject,
   type WindowDecision,
 } from "@keyguard/core/internal";
-import { LRUCache } from "lru-cache";
+import { RecentMap } from "./recent-map.js";
 
 /** A lineage's spending, and whether it was seeded from the store (see `#evicted`). */
 type CreditEntry = CreditSpending & { seeded?: boolean };
@@ -17,16 +17,13 @@ type CreditEntry = CreditSpending & { seeded?: boolean };
  * remembered (ids only), so `decide` asks for a new seed instead of counting from zero.
  */
 export class CreditCounters {
-  readonly #spending: LRUCache<string, CreditEntry>;
-  readonly #evicted: LRUCache<string, true>;
+  readonly #spending: RecentMap<string, CreditEntry>;
+  readonly #evicted: RecentMap<string, true>;
 
   constructor(max: number) {
-    this.#evicted = new LRUCache({ max });
-    this.#spending = new LRUCache({
-      max,
-      dispose: (state, quotaId, reason) => {
-        if (reason === "evict" && state.seeded === true) this.#evicted.set(quotaId, true);
-      },
+    this.#evicted = new RecentMap(max);
+    this.#spending = new RecentMap(max, (state, quotaId) => {
+      if (state.seeded === true) this.#evicted.set(quotaId, true);
     });
   }
 

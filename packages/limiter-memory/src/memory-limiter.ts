@@ -23,9 +23,9 @@ import {
   slidingWindowLogState,
   type WindowDecision,
 } from "@keyguard/core/internal";
-import { LRUCache } from "lru-cache";
 import { ConcurrencySlots } from "./concurrency-slots.js";
 import { CreditCounters, checkCreditPolicy } from "./credit-counters.js";
+import { RecentMap } from "./recent-map.js";
 
 /** A quota's count, and whether it was seeded from the store (see `#evictedQuotas`). */
 type QuotaEntry = MonthlyQuotaState & { seeded?: boolean };
@@ -34,24 +34,26 @@ export interface MemoryLimiterOptions {
   /**
    * Most counters kept of each kind (keys' windows, client buckets, monthly quotas). Past
    * it the least recently used are evicted: a flood of distinct clients cannot grow the
-   * heap without bound; an evicted client simply starts a fresh window. Default 100,000
-   * (client buckets at 5-60 requests per window: tens of MB at most).
+   * heap without bound; an evicted client simply starts a fresh window. Nothing is
+   * allocated for entries not yet used: the bound costs nothing until it is reached.
+   * Default 100,000 (client buckets at about 240 bytes each: 24 MB per kind at most).
    */
   readonly maxEntries?: number;
   /** Most clients with active blocks kept. Default 100,000. */
   readonly maxBlockedClients?: number;
-  /**
-   * The clock idle counters age by (`now()` in ms). Decisions use the `now` each call
-   * passes; this only decides when unused state is forgotten. Default the process clock;
-   * tests pass a fake one.
-   */
-  readonly clock?: { now(): number };
 }
 
 type WindowState =
   | SlidingWindowLogState
   | { windowStart: number; current: number; previous: number }
   | { tat: number };
+
+/**
+ * A `hit()` bucket's window, and when it may be forgotten: one window after its last use
+ * (by the `now` of the calls; idle that long, every algorithm's state is as good as new).
+ * Kept in the state object itself: a million clients cost no wrapper each.
+ */
+type BucketState = WindowState & { expiresAt: number };
 
 /** One window's counter of one key or organization, with what it was counted by. */
 interface PolicyCounter {
@@ -63,11 +65,18 @@ interface PolicyCounter {
 /** What a policy is checked against: a window's state, or a month's count. */
 type CounterState = WindowState | MonthlyQuotaState | CreditSpending;
 
-/** A key's or an organization's counters by policy name, and how long they must live. */
+/**
+ * A key's or an organization's counters by policy name, how long they must live (the
+ * longest window among them) and when they may be forgotten (that long after last use).
+ */
 interface CounterSet {
   readonly counters: Map<string, PolicyCounter>;
   ttl: number;
+  expiresAt: number;
 }
+
+/** Entries looked at for idle state per new entry (see `RecentMap.dropIdle`). */
+const IDLE_LOOKS = 2;
 
 const NO_POLICIES: readonly PolicyState[] = [];
 /** The only policy, as `violated` or `shadowRefused` name it (shared: read only). */
@@ -76,26 +85,27 @@ const FIRST: readonly number[] = Object.freeze([0]);
 /**
  * The Limiter port in one process. Every decision is synchronous under the hood (so it is
  * atomic: nothing else runs between the block check, the rate check and the quota
- * update), bounded by LRU caps, and timed only by the `now` each call passes.
+ * update), bounded by LRU caps, and timed only by the `now` each call passes (which also
+ * ages idle state: no clock is read).
  */
 export class MemoryLimiter implements Limiter {
   /** Decides in this process, before each call returns: KeyGuard does not time its calls. */
   readonly inProcess = true;
   /** Keys' windows by key id (the cached key's own id string: no per-request key building). */
-  readonly #keyWindows: LRUCache<string, CounterSet>;
+  readonly #keyWindows: RecentMap<string, CounterSet>;
   /** Organizations' windows by organization id: one counter per organization and policy. */
-  readonly #orgWindows: LRUCache<string, CounterSet>;
+  readonly #orgWindows: RecentMap<string, CounterSet>;
   /** `hit()` buckets' windows (per-IP limits, failure counts). */
-  readonly #windows: LRUCache<string, WindowState>;
-  readonly #quotas: LRUCache<string, QuotaEntry>;
+  readonly #windows: RecentMap<string, BucketState>;
+  readonly #quotas: RecentMap<string, QuotaEntry>;
   /**
    * Seeded quotas the LRU evicted (more quotas in use than `maxEntries`), until seeded
    * again: the caller believes them seeded, so counting one from zero would hand its month
    * out again; `decide` rejects with `QuotaSeedLostError` instead, as the Redis limiter
    * does for a count Redis lost. Ids only, bounded in turn (past it, the old behaviour).
    */
-  readonly #evictedQuotas: LRUCache<string, true>;
-  readonly #blocks: LRUCache<string, IpBlock[]>;
+  readonly #evictedQuotas: RecentMap<string, true>;
+  readonly #blocks: RecentMap<string, IpBlock[]>;
   /** Requests in flight per key and organization (concurrency policies). */
   readonly #slots = new ConcurrencySlots();
   /** Credits spent per rotation lineage in its current balance period. */
@@ -103,20 +113,14 @@ export class MemoryLimiter implements Limiter {
 
   constructor(options: MemoryLimiterOptions = {}) {
     const max = options.maxEntries ?? 100_000;
-    // A read resets an entry's age, so idle state expires one window after its last use
-    // without a `set` (and its bookkeeping) on every request.
-    const aging = options.clock === undefined ? {} : { perf: options.clock, ttlResolution: 0 };
-    this.#keyWindows = new LRUCache({ max, updateAgeOnGet: true, ...aging });
-    this.#orgWindows = new LRUCache({ max, updateAgeOnGet: true, ...aging });
-    this.#windows = new LRUCache({ max, updateAgeOnGet: true, ...aging });
-    this.#evictedQuotas = new LRUCache({ max });
-    this.#quotas = new LRUCache({
-      max,
-      dispose: (state, quotaId, reason) => {
-        if (reason === "evict" && state.seeded === true) this.#evictedQuotas.set(quotaId, true);
-      },
+    this.#keyWindows = new RecentMap(max);
+    this.#orgWindows = new RecentMap(max);
+    this.#windows = new RecentMap(max);
+    this.#evictedQuotas = new RecentMap(max);
+    this.#quotas = new RecentMap(max, (state, quotaId) => {
+      if (state.seeded === true) this.#evictedQuotas.set(quotaId, true);
     });
-    this.#blocks = new LRUCache({ max: options.maxBlockedClients ?? 100_000 });
+    this.#blocks = new RecentMap(options.maxBlockedClients ?? 100_000);
     this.#credits = new CreditCounters(max);
   }
 
@@ -182,10 +186,10 @@ export class MemoryLimiter implements Limiter {
           return Promise.reject(new QuotaSeedLostError(key.quotaId ?? key.id));
         }
       } else if (policy.scope === "organization") {
-        orgSet = this.#counterSet(this.#orgWindows, key.orgId ?? "", orgSet, policy.windowMs);
+        orgSet = this.#counterSet(this.#orgWindows, key.orgId ?? "", orgSet, policy.windowMs, now);
         counter = windowCounter(orgSet, policy, cost);
       } else {
-        keySet = this.#counterSet(this.#keyWindows, key.id, keySet, policy.windowMs);
+        keySet = this.#counterSet(this.#keyWindows, key.id, keySet, policy.windowMs, now);
         counter = windowCounter(keySet, policy, cost);
       }
       counters[i] = counter;
@@ -254,13 +258,13 @@ export class MemoryLimiter implements Limiter {
         return Promise.reject(new QuotaSeedLostError(key.quotaId ?? key.id));
     } else if (policy.scope === "organization") {
       counter = windowCounter(
-        this.#counterSet(this.#orgWindows, key.orgId ?? "", undefined, policy.windowMs),
+        this.#counterSet(this.#orgWindows, key.orgId ?? "", undefined, policy.windowMs, now),
         policy,
         cost,
       );
     } else {
       counter = windowCounter(
-        this.#counterSet(this.#keyWindows, key.id, undefined, policy.windowMs),
+        this.#counterSet(this.#keyWindows, key.id, undefined, policy.windowMs, now),
         policy,
         cost,
       );
@@ -291,22 +295,31 @@ export class MemoryLimiter implements Limiter {
     return quota;
   }
 
-  /** An owner's counters (`known` if already looked up), kept at least `windowMs`. */
+  /**
+   * An owner's counters (`known` if already looked up in this decision), kept at least
+   * `windowMs` after this use: idle that long, they are forgotten (a fresh set is as good).
+   */
   #counterSet(
-    sets: LRUCache<string, CounterSet>,
+    sets: RecentMap<string, CounterSet>,
     owner: string,
     known: CounterSet | undefined,
     windowMs: number,
+    now: number,
   ): CounterSet {
-    let set = known ?? sets.get(owner);
-    if (set === undefined) {
-      set = { counters: new Map(), ttl: windowMs };
-      // Idle state can be forgotten one window after its last use (reads renew it).
-      sets.set(owner, set, { ttl: windowMs });
-    } else if (set.ttl < windowMs) {
-      set.ttl = windowMs;
-      sets.set(owner, set, { ttl: windowMs });
+    if (known !== undefined) {
+      if (known.ttl < windowMs) known.ttl = windowMs;
+      known.expiresAt = now + known.ttl;
+      return known;
     }
+    let set = sets.get(owner);
+    if (set === undefined || set.expiresAt <= now) {
+      sets.dropIdle((idle) => idle.expiresAt <= now, IDLE_LOOKS);
+      set = { counters: new Map(), ttl: windowMs, expiresAt: now + windowMs };
+      sets.set(owner, set);
+      return set;
+    }
+    if (set.ttl < windowMs) set.ttl = windowMs;
+    set.expiresAt = now + set.ttl;
     return set;
   }
 
@@ -319,11 +332,11 @@ export class MemoryLimiter implements Limiter {
     cost = 1,
   ): Promise<WindowDecision> {
     let state = this.#windows.get(bucket);
-    if (state === undefined || !matches(state, algorithm)) {
-      state = initialState(algorithm);
-      // Idle state can be forgotten one window after its last use (reads renew it).
-      this.#windows.set(bucket, state, { ttl: windowMs });
-    }
+    if (state === undefined || state.expiresAt <= now || !matches(state, algorithm)) {
+      this.#windows.dropIdle((idle) => idle.expiresAt <= now, IDLE_LOOKS);
+      state = bucketState(algorithm, now + windowMs);
+      this.#windows.set(bucket, state);
+    } else state.expiresAt = now + windowMs;
     const policy = { limit, windowMs, algorithm } as LimitPolicy;
     const decision = check(state, policy, now, cost === 0 ? 1 : cost);
     if (cost === 0) return Promise.resolve(check(state, policy, now, 0));
@@ -446,6 +459,15 @@ function windowCounter(set: CounterSet, policy: LimitPolicy, cost: number): Wind
   if (cost === 0 && counter !== undefined) return state;
   set.counters.set(policy.name, { algorithm: policy.algorithm, windowMs: policy.windowMs, state });
   return state;
+}
+
+/** A fresh `hit()` bucket, its expiry in the literal: one object, no added property. */
+function bucketState(algorithm: RateLimitAlgorithm, expiresAt: number): BucketState {
+  if (algorithm === "sliding-window-log") return { runs: [], head: 0, before: 0, expiresAt };
+  if (algorithm === "sliding-window-counter") {
+    return { windowStart: 0, current: 0, previous: 0, expiresAt };
+  }
+  return { tat: 0, expiresAt };
 }
 
 function initialState(algorithm: RateLimitAlgorithm): WindowState {

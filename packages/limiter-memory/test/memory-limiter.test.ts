@@ -1,9 +1,4 @@
-import {
-  describeLimiterConformance,
-  FakeClock,
-  limiterKeyRequest,
-  seedPolicies,
-} from "@keyguard/testkit";
+import { describeLimiterConformance, limiterKeyRequest, seedPolicies } from "@keyguard/testkit";
 import { describe, expect, it } from "vitest";
 import { MemoryLimiter } from "../src/index.js";
 
@@ -86,23 +81,44 @@ describe("MemoryLimiter quota eviction", () => {
 });
 
 describe("MemoryLimiter idle state", () => {
-  // Idle state ages by the limiter's clock (a fake one here); decisions use the fixed `now`.
-  const now = Date.UTC(2026, 0, 1);
-  const hit = (limiter: MemoryLimiter) =>
-    limiter.hit("ip:10.0.0.1", now, 5, 800, "sliding-window-log");
+  // Idle state ages by the `now` of the calls, as decisions do: no clock is read.
+  const start = Date.UTC(2026, 0, 1);
+  const hit = (limiter: MemoryLimiter, bucket: string, now: number) =>
+    limiter.hit(bucket, now, 5, 800, "sliding-window-log");
 
   it("keeps a counter while it is used and forgets it one window after its last use", async () => {
-    const clock = new FakeClock(1_000_000);
-    const limiter = new MemoryLimiter({ clock });
-    expect((await hit(limiter)).remaining).toBe(4);
+    const limiter = new MemoryLimiter();
     for (let i = 0; i < 3; i++) {
-      clock.advance(300); // each use renews it: 900 ms in all, longer than the 800 ms window
-      expect((await hit(limiter)).remaining).toBe(3 - i);
+      expect((await hit(limiter, "ip:10.0.0.1", start + 300 * i)).remaining).toBe(4 - i);
     }
-    expect(limiter.size).toBe(1);
-    clock.advance(799);
-    expect((await hit(limiter)).remaining).toBe(0); // still within a window of its last use
-    clock.advance(801);
-    expect((await hit(limiter)).remaining).toBe(4); // a fresh window
+    // Last used at +600: still kept 799 ms later, when another client arrives...
+    await hit(limiter, "ip:10.0.0.2", start + 600 + 799);
+    expect(limiter.size).toBe(2);
+    // ...and dropped once a whole window has passed since then.
+    await hit(limiter, "ip:10.0.0.3", start + 600 + 800);
+    expect(limiter.size).toBe(2);
+    expect((await hit(limiter, "ip:10.0.0.1", start + 600 + 800)).remaining).toBe(4);
+  });
+
+  it("forgets idle clients as new ones arrive, so a quiet limiter shrinks back", async () => {
+    const limiter = new MemoryLimiter({ maxEntries: 100_000 });
+    for (let i = 0; i < 1_000; i++) await hit(limiter, `ip:10.0.${i >> 8}.${i & 255}`, start);
+    expect(limiter.size).toBe(1_000);
+    // A window later, 600 new clients: each new one drops up to two idle ones.
+    for (let i = 0; i < 600; i++) await hit(limiter, `ip:10.1.${i >> 8}.${i & 255}`, start + 801);
+    expect(limiter.size).toBe(600);
+  });
+
+  it("keeps the key's windows of a key in use while a flood of other keys fills the limiter", async () => {
+    const limiter = new MemoryLimiter({ maxEntries: 100 });
+    const hot = limiterKeyRequest("hot", start, seedPolicies(1_000, "sliding-window-log"));
+    await limiter.decide(hot);
+    for (let i = 0; i < 1_000; i++) {
+      await limiter.decide(limiterKeyRequest(`k${i}`, start, seedPolicies(1_000, "gcra")));
+      if (i % 10 === 0) await limiter.decide(hot);
+    }
+    const decision = await limiter.decide(hot);
+    // 1 + 100 uses + this one: its window was never evicted.
+    expect(decision.policies[0]?.remaining).toBe(1_000 - 102);
   });
 });
