@@ -6,9 +6,17 @@
  * holds nothing until they arrive. (lru-cache, which this replaces, preallocates its slot
  * arrays for `max` entries per cache, about 200 bytes per slot across the limiter's caches.)
  *
- * Time is not its business: entries that expire say so themselves (see `dropIdle`), judged
- * by the `now` the caller decides with, so no clock is read per request.
+ * It reads no clock: entries that expire carry their `expiresAt` (see `live` and `add`),
+ * judged by the `now` the caller decides with.
  */
+/** An entry that says when it may be forgotten (ms, on the caller's clock). */
+export interface Expiring {
+  expiresAt: number;
+}
+
+/** Entries `add` looks at for expired state: two per new one, so they go faster than come. */
+const EXPIRED_LOOKS = 2;
+
 export class RecentMap<K, V> {
   readonly #entries = new Map<K, V>();
   readonly #max: number;
@@ -62,20 +70,32 @@ export class RecentMap<K, V> {
   }
 
   /**
-   * Drops entries `isIdle` says have expired, from the least recently used end, looking at
-   * `count` at most: called once per new entry, it forgets idle state as fast as new state
-   * arrives, at a bounded cost per call. It stops at the first live entry, so idle entries
-   * behind one still in use stay until they are read (their owner checks), evicted, or the
-   * map is more than half full (then use moves live entries to the end, see `get`): the
-   * bound on memory is `max` either way; this only gives it back sooner.
+   * The entry if it has not expired by `now` (an expired one is dropped), as `get`: for
+   * maps whose entries carry their own expiry.
    */
-  dropIdle(isIdle: (value: V) => boolean, count: number): void {
+  live(this: RecentMap<K, V & Expiring>, key: K, now: number): V | undefined {
+    const value = this.get(key);
+    if (value === undefined || value.expiresAt > now) return value;
+    this.#entries.delete(key);
+    return undefined;
+  }
+
+  /**
+   * `set`, after dropping up to two entries that have expired by `now` from the least
+   * recently used end: once per new entry, so idle state is forgotten as fast as new state
+   * arrives, at a bounded cost per call. It stops at the first live entry, so expired
+   * entries behind one still in use stay until they are read (`live`), evicted, or the map
+   * is more than half full (then use moves live entries to the end, see `get`): the bound
+   * on memory is `max` either way; this only gives it back sooner.
+   */
+  add(this: RecentMap<K, V & Expiring>, key: K, value: V & Expiring, now: number): void {
     const entries = this.#entries;
     let looked = 0;
-    for (const [key, value] of entries) {
-      if (looked++ === count || !isIdle(value)) return;
-      entries.delete(key);
+    for (const [oldKey, old] of entries) {
+      if (looked++ === EXPIRED_LOOKS || old.expiresAt > now) break;
+      entries.delete(oldKey);
     }
+    this.set(key, value);
   }
 
   values(): IterableIterator<V> {

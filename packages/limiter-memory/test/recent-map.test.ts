@@ -44,14 +44,22 @@ describe("RecentMap", () => {
     expect(map.size).toBe(1_000);
   });
 
-  it("drops idle entries from the least recently used end, at most `count` per call", () => {
-    const map = new RecentMap<string, number>(10);
-    for (const [i, key] of ["a", "b", "c", "d"].entries()) map.set(key, i);
-    map.dropIdle((value) => value < 3, 2);
-    expect(keysOf(map, ["a", "b", "c", "d"])).toEqual(["c", "d"]);
-    // It stops at the first live entry: "d" is idle, but behind "c", which is not.
-    map.dropIdle((value) => value !== 2, 2);
-    expect(keysOf(map, ["a", "b", "c", "d"])).toEqual(["c", "d"]);
+  it("drops up to two expired entries from the least recently used end per entry added", () => {
+    const map = new RecentMap<string, { expiresAt: number }>(10);
+    const has = (...keys: string[]) => keys.filter((k) => map.has(k));
+    for (const [i, key] of ["a", "b", "c", "d"].entries()) map.set(key, { expiresAt: i });
+    map.add("e", { expiresAt: 100 }, 2); // a (0) and b (1) expired by 2; c (2) too, but two at most
+    expect(has("a", "b", "c", "d", "e")).toEqual(["c", "d", "e"]);
+    map.add("f", { expiresAt: 100 }, 2); // c goes; d (3) is live and stops the sweep
+    expect(has("c", "d", "e", "f")).toEqual(["d", "e", "f"]);
+  });
+
+  it("answers an expired entry as missing, and drops it", () => {
+    const map = new RecentMap<string, { expiresAt: number }>(10);
+    map.set("a", { expiresAt: 10 });
+    expect(map.live("a", 9)?.expiresAt).toBe(10);
+    expect(map.live("a", 10)).toBeUndefined();
+    expect(map.has("a")).toBe(false);
   });
 
   it("keeps a key built by concatenation equal to itself (flattened, not changed)", () => {
