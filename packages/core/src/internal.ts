@@ -140,7 +140,7 @@ export {
   type MetricsAnswer,
   MetricsEndpoint,
 } from "./metrics/metrics-endpoint.js";
-export { completeOnClose, releaseSlotOnClose } from "./node-http/complete-on-close.js";
+export { completeOnClose } from "./node-http/complete-on-close.js";
 export { nodeGuardRequest } from "./node-http/node-guard-request.js";
 export { setHeaders, writeProblem } from "./node-http/write-problem.js";
 export {

@@ -920,7 +920,7 @@ export class KeyGuard {
       findBlock: (client, path, now) => this.findBlock(client, path, now),
       blockAutomatically: (block) => this.blockAutomatically(block),
       reportError: (error) => this.reportError(error),
-      verifyKey: this.#verifier.verify,
+      verifyKey: this.#verifier.verifyNow,
       keyAllowsClient: (key, request) => this.keyAllowsClient(key, request),
       ipBlockThreshold: this.config.ipBlockThreshold,
       instruments: this.instruments,

@@ -1,4 +1,11 @@
-import type { ApiKeyInfo, GuardOptions, KeyGuard, RequestCost } from "@keyguard/core";
+import type {
+  ApiKeyInfo,
+  GuardOptions,
+  GuardResult,
+  KeyGuard,
+  RequestCost,
+  RequestGuard,
+} from "@keyguard/core";
 import {
   checkCostOption,
   completeOnClose,
@@ -70,15 +77,29 @@ export function keyguard(kg: KeyGuard, options: KeyGuardExpressOptions = {}): Re
       next();
       return;
     }
-    guard.check(nodeGuardRequest(req, path), cost, req).then((result) => {
-      completeOnClose(res, guard, result);
-      if (!result.allowed) {
-        writeProblem(res, result.status, result.headers, result.problem);
-        return;
-      }
-      req.apiKey = result.apiKey;
-      setHeaders(res, result.headers);
-      next();
-    }, next);
+    const checked = guard.checkNow(nodeGuardRequest(req, path), cost, req);
+    // Decided in memory (a cached key, the memory limiter) it is a result: settled now,
+    // with no promise and no closure.
+    if (checked instanceof Promise) {
+      checked.then((result) => settle(guard, req, res, next, result), next);
+    } else settle(guard, req, res, next, checked);
   };
+}
+
+/** Writes a guard result onto the response; lets the request go on if it was allowed. */
+function settle(
+  guard: RequestGuard,
+  req: Request,
+  res: Response,
+  next: NextFunction,
+  result: GuardResult,
+): void {
+  completeOnClose(res, guard, result);
+  if (!result.allowed) {
+    writeProblem(res, result.status, result.headers, result.problem);
+    return;
+  }
+  req.apiKey = result.apiKey;
+  setHeaders(res, result.headers);
+  next();
 }

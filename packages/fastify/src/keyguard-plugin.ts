@@ -1,17 +1,18 @@
 import type { ApiKeyInfo, GuardOptions, GuardResult, KeyGuard, RequestCost } from "@keyguard/core";
 import {
   checkCostOption,
+  completeOnClose,
   createPathMatcher,
   missingScopes,
   nodeGuardRequest,
   pathOf,
-  releaseSlotOnClose,
 } from "@keyguard/core/internal";
 import type {
   FastifyPluginAsync,
   FastifyReply,
   FastifyRequest,
-  onRequestAsyncHookHandler,
+  HookHandlerDoneFunction,
+  onRequestHookHandler,
   RouteOptions,
 } from "fastify";
 import fp from "fastify-plugin";
@@ -52,10 +53,6 @@ export interface KeyGuardFastifyOptions extends GuardOptions {
   readonly cost?: RequestCost<FastifyRequest>;
 }
 
-/** Where the pipeline's result waits for `onResponse` (a symbol property: cheaper than a WeakMap). */
-const kResult = Symbol("keyguard.result");
-type WithResult = FastifyRequest & { [kResult]?: GuardResult };
-
 /** Marks, in a route's config, that `onRoute` decided its protection. */
 const kDecided = Symbol("keyguard.decided");
 
@@ -67,22 +64,59 @@ const plugin: FastifyPluginAsync<KeyGuardFastifyOptions> = async (fastify, optio
     protectedPath === undefined ? () => true : createPathMatcher(protectedPath);
   fastify.decorateRequest("apiKey", null);
 
-  /** `path`: the matched route's URL, known when the hook was made (no per-request look-up). */
-  const runGuard = async (
+  /**
+   * Writes a guard result onto the reply and lets the request go on (`done()`) or, having
+   * answered it, does not: Fastify's rule for a callback hook that replies itself.
+   */
+  const settle = (
     request: FastifyRequest,
     reply: FastifyReply,
+    done: HookHandlerDoneFunction,
+    scopes: readonly string[] | undefined,
+    result: GuardResult,
+  ): void => {
+    try {
+      // Usage is logged when the response closes (a hang-up included), not in `onResponse`,
+      // which a client that hangs up mid-request never reaches; it also spares every
+      // response Fastify's `onResponse` hook machinery.
+      completeOnClose(reply.raw, guard, result);
+      if (!result.allowed) {
+        sendProblem(reply, result.status, result.headers, result.problem);
+        return;
+      }
+      request.apiKey = result.apiKey;
+      reply.headers(result.headers);
+      const problem = scopes === undefined ? undefined : missingScopes(result.apiKey, scopes);
+      if (problem !== undefined) {
+        sendProblem(reply, problem.status, {}, problem);
+        return;
+      }
+    } catch (error) {
+      done(error as Error);
+      return;
+    }
+    done();
+  };
+
+  /**
+   * Runs the pipeline for a request and settles it. Callback style: a request decided in
+   * memory (a cached key, the memory limiter) is settled before the hook returns, with no
+   * promise for Fastify to wait on. `path`: the matched route's URL, known when the hook
+   * was made (no per-request look-up).
+   */
+  const runGuard = (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    done: HookHandlerDoneFunction,
     scopes: readonly string[] | undefined,
     path: string,
     cost: RequestCost<FastifyRequest> | undefined,
-  ) => {
-    const result = await guard.check(nodeGuardRequest(request.raw, path), cost, request);
-    if (result.apiKey !== undefined) (request as WithResult)[kResult] = result;
-    releaseSlotOnClose(reply.raw, guard, result);
-    if (!result.allowed) return sendProblem(reply, result.status, result.headers, result.problem);
-    request.apiKey = result.apiKey;
-    reply.headers(result.headers);
-    const problem = scopes === undefined ? undefined : missingScopes(result.apiKey, scopes);
-    if (problem !== undefined) return sendProblem(reply, problem.status, {}, problem);
+  ): void => {
+    const result = guard.checkNow(nodeGuardRequest(request.raw, path), cost, request);
+    if (result instanceof Promise) {
+      // Never rejects: failures are 503 results.
+      result.then((settled) => settle(request, reply, done, scopes, settled));
+    } else settle(request, reply, done, scopes, result);
   };
 
   /**
@@ -108,21 +142,21 @@ const plugin: FastifyPluginAsync<KeyGuardFastifyOptions> = async (fastify, optio
       routeConfig === undefined ? routeProtection(route.url, protectedPath) : "always";
     if (protection === "never") return;
     const path = route.url;
-    const hook: onRequestAsyncHookHandler =
+    const hook: onRequestHookHandler =
       protection === "always"
-        ? (request, reply) => runGuard(request, reply, scopes, path, cost)
-        : async (request, reply) => {
+        ? (request, reply, done) => runGuard(request, reply, done, scopes, path, cost)
+        : (request, reply, done) => {
             if (underProtectedPath(dynamicPath(request.url))) {
-              return runGuard(request, reply, scopes, path, cost);
-            }
+              runGuard(request, reply, done, scopes, path, cost);
+            } else done();
           };
     const existing = route.onRequest;
     route.onRequest = [hook, ...(existing === undefined ? [] : [existing].flat())];
   });
 
   // Requests whose route was not decided above (404s, routes registered before the
-  // plugin): decided by their routed path, as in the Express and Koa adapters. Callback
-  // style: for the routes decided above it only reads a flag, with no promise per request.
+  // plugin): decided by their routed path, as in the Express and Koa adapters. For the
+  // routes decided above it only reads a flag.
   fastify.addHook("onRequest", (request, reply, done) => {
     const config = request.routeOptions.config as
       | { keyguard?: KeyGuardRouteConfig; [kDecided]?: true }
@@ -137,25 +171,11 @@ const plugin: FastifyPluginAsync<KeyGuardFastifyOptions> = async (fastify, optio
       return;
     }
     const scopes = typeof routeConfig === "object" ? routeConfig.scopes : undefined;
-    // A hook that answers the request itself must not call done (Fastify's rule for
-    // callback hooks); one that lets it through must.
     const cost =
       typeof routeConfig === "object" && routeConfig.cost !== undefined
         ? routeConfig.cost
         : pluginCost;
-    runGuard(request, reply, scopes, routedPath(request), cost).then(() => {
-      if (!reply.sent) done();
-    }, done);
-  });
-
-  // Callback style: nothing to wait for, so no promise per response.
-  fastify.addHook("onResponse", (request, reply, done) => {
-    try {
-      const result = (request as WithResult)[kResult];
-      if (result !== undefined) guard.complete(result, reply.statusCode);
-    } finally {
-      done(); // even if logging ever threw: the response's life cycle must go on
-    }
+    runGuard(request, reply, done, scopes, routedPath(request), cost);
   });
 };
 

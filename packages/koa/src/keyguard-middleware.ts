@@ -88,7 +88,10 @@ export function keyguard(kg: KeyGuard, options: KeyGuardKoaOptions = {}): Middle
       await next();
       return;
     }
-    const result = await guard.check(nodeGuardRequest(ctx.req, path), cost, ctx);
+    const checked = guard.checkNow(nodeGuardRequest(ctx.req, path), cost, ctx);
+    // Decided in memory (a cached key, the memory limiter) it is a result, not a promise:
+    // nothing to wait for.
+    const result = checked instanceof Promise ? await checked : checked;
     completeOnClose(ctx.res, guard, result);
     if (!result.allowed) {
       sendProblem(ctx, result.status, result.headers, result.problem);

@@ -122,10 +122,23 @@ export class MemoryLimiter implements Limiter {
   }
 
   decide(request: LimitRequest): Promise<LimitDecision> {
+    try {
+      return Promise.resolve(this.decideNow(request));
+    } catch (error) {
+      return Promise.reject(error); // a seed-lost quota, as the port's promise says it
+    }
+  }
+
+  /**
+   * `decide`, answered before it returns: the request pipeline calls this when present,
+   * so a request costs no promise for its decision. Throws `QuotaSeedLostError` where
+   * `decide` rejects with it.
+   */
+  decideNow(request: LimitRequest): LimitDecision {
     const { now, key, policies } = request;
     const block = this.#findBlock(request.client, request.path, now);
     if (block !== undefined) {
-      return Promise.resolve({
+      return {
         allowed: false,
         refusal: "ip_blocked",
         limit: 0,
@@ -134,17 +147,17 @@ export class MemoryLimiter implements Limiter {
         retryAfterMs: block.untilMs - now,
         policies: NO_POLICIES,
         block,
-      });
+      };
     }
     if (key === undefined || policies === undefined || policies.length === 0) {
-      return Promise.resolve({
+      return {
         allowed: true,
         limit: 0,
         remaining: 0,
         resetAtMs: now,
         retryAfterMs: 0,
         policies: NO_POLICIES,
-      });
+      };
     }
     const cost = request.cost ?? 1;
     // Cost 0 checks without spending: would a request of 1 pass?
@@ -175,12 +188,12 @@ export class MemoryLimiter implements Limiter {
       } else if (policy.algorithm === "calendar-month") {
         counter = this.#quota(key);
         if (counter === undefined) {
-          return Promise.reject(new QuotaSeedLostError(key.quotaId ?? key.id));
+          throw new QuotaSeedLostError(key.quotaId ?? key.id);
         }
       } else if (policy.algorithm === "credits") {
         counter = this.#credits.of(key);
         if (counter === undefined) {
-          return Promise.reject(new QuotaSeedLostError(key.quotaId ?? key.id));
+          throw new QuotaSeedLostError(key.quotaId ?? key.id);
         }
       } else if (policy.scope === "organization") {
         orgSet = this.#counterSet(this.#orgWindows, key.orgId ?? "", orgSet, policy.windowMs, now);
@@ -210,7 +223,7 @@ export class MemoryLimiter implements Limiter {
           states[i] = check(counter, policies[i] as LimitPolicy, now, 0);
         }
       }
-      return Promise.resolve(policyDecision(policies, states, violated, undefined));
+      return policyDecision(policies, states, violated, undefined);
     }
     let held: string[] | undefined;
     for (let i = 0; i < count; i++) {
@@ -231,8 +244,8 @@ export class MemoryLimiter implements Limiter {
         charge(counter as CounterState, policy, now, cost);
     }
     const decision = policyDecision(policies, states, undefined, shadowRefused);
-    if (held === undefined) return Promise.resolve(decision);
-    return Promise.resolve(Object.assign(decision, { slot: this.#slots.slot(held) }));
+    if (held === undefined) return decision;
+    return Object.assign(decision, { slot: this.#slots.slot(held) });
   }
 
   /** The common case, one policy (a key with only `minute`): no arrays to fill. */
@@ -242,17 +255,15 @@ export class MemoryLimiter implements Limiter {
     now: number,
     cost: number,
     checkCost: number,
-  ): Promise<LimitDecision> {
+  ): LimitDecision {
     const policy = policies[0] as LimitPolicy;
     let counter: CounterState | undefined;
     if (policy.algorithm === "calendar-month") {
       counter = this.#quota(key);
-      if (counter === undefined)
-        return Promise.reject(new QuotaSeedLostError(key.quotaId ?? key.id));
+      if (counter === undefined) throw new QuotaSeedLostError(key.quotaId ?? key.id);
     } else if (policy.algorithm === "credits") {
       counter = this.#credits.of(key);
-      if (counter === undefined)
-        return Promise.reject(new QuotaSeedLostError(key.quotaId ?? key.id));
+      if (counter === undefined) throw new QuotaSeedLostError(key.quotaId ?? key.id);
     } else if (policy.scope === "organization") {
       counter = windowCounter(
         this.#counterSet(this.#orgWindows, key.orgId ?? "", undefined, policy.windowMs, now),
@@ -269,15 +280,13 @@ export class MemoryLimiter implements Limiter {
     let state = check(counter, policy, now, checkCost);
     if (!state.allowed) {
       const refused = [state];
-      return Promise.resolve(
-        policy.mode === "enforce"
-          ? policyDecision(policies, refused, FIRST, undefined)
-          : policyDecision(policies, refused, undefined, FIRST),
-      );
+      return policy.mode === "enforce"
+        ? policyDecision(policies, refused, FIRST, undefined)
+        : policyDecision(policies, refused, undefined, FIRST);
     }
     if (cost === 0) state = check(counter, policy, now, 0);
     else charge(counter, policy, now, cost);
-    return Promise.resolve(policyDecision(policies, [state], undefined, undefined));
+    return policyDecision(policies, [state], undefined, undefined);
   }
 
   /** The quota the key spends (by `quotaId`: a successor continues its predecessor's count). */

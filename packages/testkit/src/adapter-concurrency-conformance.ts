@@ -126,6 +126,20 @@ export function describeAdapterConcurrencyConformance(
       }, SETTLE_MS);
     });
 
+    it("logs a request whose client hung up mid-request, once, when its connection closes", async () => {
+      const { kg, app, key, held, inFlight } = await setup();
+      const rawKey = await key({ limit: 1 });
+      const socket = await rawSlowRequest(new URL(app.url), rawKey);
+      await inFlight(1);
+      expect(kg.usageStats.buffered).toBe(0); // still in flight: nothing logged yet
+      socket.destroy();
+      await eventually(() => expect(kg.usageStats.buffered).toBe(1), SETTLE_MS);
+      // The handler answering into the closed connection logs nothing more.
+      (held[0] as HeldRequest).finish();
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(kg.usageStats.buffered).toBe(1);
+    });
+
     it("frees the slot of a request whose handler failed", async () => {
       const { key, get, held, inFlight } = await setup();
       const rawKey = await key({ limit: 1 });

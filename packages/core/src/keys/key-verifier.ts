@@ -34,12 +34,6 @@ const REFUSALS = {
   organization_suspended: { outcome: "organization_suspended", code: "organization_suspended" },
 } as const satisfies Record<Exclude<VerifyOutcome, "valid">, VerifyResult>;
 
-/** Already-settled answers for refusals that need no lookup. */
-const REFUSED = {
-  missing: Promise.resolve<VerifyResult>(REFUSALS.missing),
-  malformed: Promise.resolve<VerifyResult>(REFUSALS.malformed),
-};
-
 export interface KeyVerifierOptions {
   /** Known and unknown key hashes, shared with whatever invalidates them (changes, the feed). */
   readonly cache: VerificationCache;
@@ -80,34 +74,43 @@ export class KeyVerifier {
   }
 
   /**
-   * The verdict on a raw key. Throws (rejects) `database_unavailable` only when the store
-   * must be asked and cannot answer. An arrow property, so the request pipeline can hold
-   * it without binding.
+   * The verdict on a raw key. Rejects with `database_unavailable` only when the store
+   * must be asked and cannot answer. An arrow property, so callers can hold it unbound.
    */
   readonly verify = (rawKey: string | null | undefined): Promise<VerifyResult> => {
-    // Not `async`: the hot path (a cache hit) then costs one resolved promise, no more.
-    if (rawKey === undefined || rawKey === null || rawKey === "") return REFUSED.missing;
+    try {
+      const verdict = this.verifyNow(rawKey);
+      return verdict instanceof Promise ? verdict : Promise.resolve(verdict);
+    } catch (error) {
+      return Promise.reject(error); // no secret configured: reject, never throw
+    }
+  };
+
+  /**
+   * `verify`, answered at once where no look-up is needed (a key in the cache, a key of
+   * the wrong form): the request pipeline's hot path then costs no promise. Promises the
+   * verdict otherwise; throws where `verify` rejects synchronously (no secret configured).
+   */
+  readonly verifyNow = (
+    rawKey: string | null | undefined,
+  ): VerifyResult | Promise<VerifyResult> => {
+    if (rawKey === undefined || rawKey === null || rawKey === "") return REFUSALS.missing;
     const keyBytes = wellFormedKeyBytes(rawKey);
     if (keyBytes === undefined) {
-      return this.#importedKeys === undefined ? REFUSED.malformed : this.#verifyImported(rawKey);
+      return this.#importedKeys === undefined ? REFUSALS.malformed : this.#verifyImported(rawKey);
     }
-    let keyHash: string;
-    try {
-      const hash = this.#hash;
-      keyHash = hash.ofBytes === undefined ? hash(rawKey) : hash.ofBytes(keyBytes);
-    } catch (error) {
-      return Promise.reject(error); // no secret configured: reject, never throw synchronously
-    }
+    const hash = this.#hash;
+    const keyHash = hash.ofBytes === undefined ? hash(rawKey) : hash.ofBytes(keyBytes);
     // A warm key is answered now; one near or past its TTL is refreshed in the background.
     const cached = this.#cache.lookup(keyHash, this.#load);
     this.#instruments.cacheLookup(cached);
     if (this.#previousHashes.length === 0) {
-      if (cached !== undefined) return Promise.resolve(this.#decide(cached));
+      if (cached !== undefined) return this.#decide(cached);
       return this.#cache.resolve(keyHash, this.#load).then(this.#decide);
     }
     // A retired secret is tried only for a key the current one does not know, so a key of
     // the current secret costs what it costs without previous secrets.
-    if (cached?.key !== undefined) return Promise.resolve(this.#decide(cached));
+    if (cached?.key !== undefined) return this.#decide(cached);
     const current =
       cached === undefined ? this.#cache.resolve(keyHash, this.#load) : Promise.resolve(cached);
     return current.then((lookup) =>
@@ -150,7 +153,7 @@ export class KeyVerifier {
     const lookup = this.#importedKeys as ImportedKeyLookup;
     try {
       const candidates = lookup.candidates(rawKey);
-      if (candidates === undefined) return REFUSED.malformed;
+      if (candidates === undefined) return Promise.resolve(REFUSALS.malformed);
       if (candidates instanceof Promise) {
         return candidates.then((found) =>
           found === undefined ? REFUSALS.malformed : this.#resolveImported(rawKey, found),

@@ -8,69 +8,45 @@ import type { GuardResult, RequestGuard } from "../pipeline/request-guard.js";
  */
 const kGuard = Symbol("keyguard.guard");
 const kResult = Symbol("keyguard.result");
-const kSlotOnly = Symbol("keyguard.slotOnly");
 
-type Pending = ServerResponse & {
-  [kGuard]?: RequestGuard;
-  [kResult]?: GuardResult;
-  [kSlotOnly]?: boolean;
-};
+type Pending = ServerResponse & { [kGuard]?: RequestGuard; [kResult]?: GuardResult };
 
 /** Node emits `close` once per response, so the listener stays on the (discarded) response. */
 function onClose(this: Pending): void {
-  const guard = this[kGuard] as RequestGuard;
-  const result = this[kResult] as GuardResult;
+  finish(this[kGuard] as RequestGuard, this[kResult] as GuardResult, this.statusCode);
+}
+
+function finish(guard: RequestGuard, result: GuardResult, statusCode: number): void {
   guard.releaseSlot(result);
-  if (this[kSlotOnly] !== true) guard.complete(result, this.statusCode);
+  guard.complete(result, statusCode);
 }
 
 /**
  * Logs a guarded request's usage once its response is over, with the status it got, and
- * gives back its concurrency slot if it holds one. `close` rather than `finish`: a client
- * that hangs up mid-response still spent its limit, its request still counts toward the
- * month's quota after a restart, and its slot is free again even though no response was
- * ever finished (Node emits `close` once per response, after `finish` or without it).
+ * gives back its concurrency slot if it holds one: what every adapter calls after
+ * `guard.check`. `close` rather than `finish` (or Fastify's `onResponse`): a client that
+ * hangs up mid-response still spent its limit, its request still counts toward the month's
+ * quota after a restart, and its slot is free again even though no response was ever
+ * finished (Node emits `close` once per response, after `finish` or without it).
  */
 export function completeOnClose(
   res: ServerResponse,
   guard: RequestGuard,
   result: GuardResult,
 ): void {
-  if (result.apiKey === undefined) return;
+  if (result.apiKey === undefined) return; // nothing to log, and no slot without a key
   // The client may have hung up while the request was being decided: `close` is past.
   if (res.closed) {
-    guard.releaseSlot(result);
-    guard.complete(result, res.statusCode);
-  } else listen(res, guard, result, false);
-}
-
-/**
- * Gives back a guarded request's concurrency slot, if it holds one, when its response
- * closes: for adapters that log usage at another point of their framework's life cycle
- * (Fastify's `onResponse`, which a client that hangs up mid-request never reaches).
- */
-export function releaseSlotOnClose(
-  res: ServerResponse,
-  guard: RequestGuard,
-  result: GuardResult,
-): void {
-  if (!result.allowed || result.slot === undefined) return;
-  // The client may have hung up while the request was being decided: `close` is past.
-  if (res.closed) guard.releaseSlot(result);
-  else listen(res, guard, result, true);
-}
-
-function listen(res: Pending, guard: RequestGuard, result: GuardResult, slotOnly: boolean) {
-  if (res[kResult] === undefined) {
-    res[kGuard] = guard;
-    res[kResult] = result;
-    res[kSlotOnly] = slotOnly;
+    finish(guard, result, res.statusCode);
+    return;
+  }
+  const pending = res as Pending;
+  if (pending[kResult] === undefined) {
+    pending[kGuard] = guard;
+    pending[kResult] = result;
     res.on("close", onClose);
     return;
   }
   // A second guard on the same response (two middlewares on one route): its own listener.
-  res.once("close", () => {
-    guard.releaseSlot(result);
-    if (!slotOnly) guard.complete(result, res.statusCode);
-  });
+  res.once("close", () => finish(guard, result, res.statusCode));
 }

@@ -39,7 +39,8 @@ export type UsageCounts = LineageUsageReads;
 
 /** Everything the key pipeline (`RequestGuard`) uses: nothing else of `KeyGuard`. */
 export interface GuardContext extends ClientChecks {
-  verifyKey(rawKey: string | undefined): Promise<VerifyResult>;
+  /** The verdict on a key: answered at once from the cache, promised when the store is asked. */
+  verifyKey(rawKey: string | undefined): VerifyResult | Promise<VerifyResult>;
   /** Whether the key's `allowed_ips` (if it has any) contain the request's client. */
   keyAllowsClient(key: ApiKeyInfo, request: GuardRequest): boolean;
   /** Failed attempts from one client before it is blocked (`ipBlockThreshold`). */

@@ -2,8 +2,8 @@ import type { ApiKeyInfo } from "../domain/api-key.js";
 import { type ErrorCode, httpStatusFor } from "../errors/error-codes.js";
 import { isKeyGuardError, KeyGuardError } from "../errors/keyguard-error.js";
 import { isQuotaSeedLost } from "../errors/quota-seed-lost.js";
-import type { VerifyOutcome } from "../keys/key-verifier.js";
-import { creditPeriod } from "../limits/credit-balance.js";
+import type { VerifyOutcome, VerifyResult } from "../keys/key-verifier.js";
+import { type CreditTerms, creditPeriod } from "../limits/credit-balance.js";
 import type { LimitPolicy } from "../limits/limit-policy.js";
 import { DEFAULT_ALGORITHM, type RateLimitAlgorithm } from "../limits/window-decision.js";
 import type {
@@ -171,7 +171,7 @@ export class RequestGuard {
   /**
    * Runs the pipeline for one request, spending `cost` of each of its key's policies
    * (default 1; 0 checks without spending). A function cost is called with `costInput`
-   * (the framework's request). Never throws: failures, a cost function's among them,
+   * (the framework's request). Never rejects: failures, a cost function's among them,
    * become 503 problems.
    */
   async check<R = undefined>(
@@ -179,197 +179,361 @@ export class RequestGuard {
     costOption: RequestCost<R> = 1,
     costInput?: R,
   ): Promise<GuardResult> {
-    const context = this.#context;
-    const startedAt = context.clock.now();
+    return this.checkNow(request, costOption, costInput);
+  }
+
+  /**
+   * {@link check}, answered at once when nothing has to wait (the key is in the cache, the
+   * limiter decides in this process, no quota to seed) and promised otherwise: what the
+   * adapters call, so a request served from memory costs no promise and no microtask.
+   * Never throws, and a promise it returns never rejects.
+   */
+  checkNow<R = undefined>(
+    request: GuardRequest,
+    costOption: RequestCost<R> = 1,
+    costInput?: R,
+  ): GuardResult | Promise<GuardResult> {
+    const startedAt = this.#context.clock.now();
     const client = this.clientOf(request);
     // Blocks, limits and usage rows are keyed by the normalised routed path: /LOGIN, /login/
     // and /login#1 are the same route, and no spelling is longer than MAX_KEYED_PATH_LENGTH.
-    const blockPath = normalizePath(request.path);
     const guarded: GuardedRequest = {
       client,
       method: request.method,
-      path: blockPath,
+      path: normalizePath(request.path),
       startedAt,
     };
+    const loading = this.#blocksLoaded;
+    if (loading === undefined) return this.#screen(request, guarded, costOption, costInput);
+    return loading.then(
+      () => this.#screen(request, guarded, costOption, costInput),
+      (error: unknown) => this.#unavailable(error, guarded),
+    );
+  }
+
+  /** IP rules, manual blocks and the key's verification: the part before any limit. */
+  #screen<R>(
+    request: GuardRequest,
+    guarded: GuardedRequest,
+    costOption: RequestCost<R>,
+    costInput: R | undefined,
+  ): GuardResult | Promise<GuardResult> {
+    const context = this.#context;
+    const { client, path, startedAt } = guarded;
     try {
       const cost = requestCost(costOption, costInput as R);
-      if (this.#blocksLoaded !== undefined) await this.#blocksLoaded;
       // IP rules first: a denied client gets nothing else (no key work at all); an allowed
       // one is never blocked, counted or limited (see ip-rules/ip-rule-service.ts).
       const ipRule = context.ipRuleFor(request);
       if (ipRule === "deny") return this.#refuse("ip_denied", IP_DENIED_DETAIL, guarded);
       const allowListed = ipRule === "allow";
-      const manual = allowListed
-        ? undefined
-        : context.findManualBlock(client, blockPath, startedAt);
+      const manual = allowListed ? undefined : context.findManualBlock(client, path, startedAt);
       if (manual !== undefined) {
-        return this.#refuse("ip_blocked", blockedDetail(manual.untilMs, startedAt), guarded, {
-          "retry-after": retryAfterSeconds(manual.untilMs - startedAt),
-        });
+        return this.#blockedBy(manual, guarded);
       }
       const rawKey = this.#keys.read(request);
-      const verified = rawKey.ok ? await context.verifyKey(rawKey.value) : undefined;
-      if (verified === undefined || verified.outcome !== "valid") {
-        const wrongKey = verified === undefined || WRONG_KEY[verified.outcome];
-        const block = allowListed
-          ? undefined
-          : await this.#blockOrCountFailure(request, client, blockPath, startedAt, wrongKey);
-        if (block !== undefined) {
-          return this.#refuse("ip_blocked", blockedDetail(block.untilMs, startedAt), guarded, {
-            "retry-after": retryAfterSeconds(block.untilMs - startedAt),
-          });
-        }
-        const challenge = this.#keys.challenge;
-        if (verified === undefined) {
-          // Only a key that could not be read (two keys, a repeated header) is unverified.
-          const { detail } = rawKey as { detail: string };
-          return this.#refuse("invalid_api_key", detail, guarded, challenge);
-        }
-        if (verified.outcome === "missing") {
-          return this.#refuse("missing_api_key", this.#keys.missingDetail, guarded, challenge);
-        }
-        return this.#refuse(
-          verified.code,
-          KEY_REFUSAL_DETAIL[verified.outcome],
-          guarded,
-          httpStatusFor(verified.code) === 401 ? challenge : {},
+      if (!rawKey.ok) {
+        return this.#refuseKey(request, guarded, allowListed, rawKey.detail, undefined);
+      }
+      const verified = context.verifyKey(rawKey.value);
+      if (verified instanceof Promise) {
+        return verified.then(
+          (answer) => this.#admit(request, guarded, cost, allowListed, answer),
+          (error: unknown) => this.#unavailable(error, guarded),
         );
       }
+      return this.#admit(request, guarded, cost, allowListed, verified);
+    } catch (error) {
+      return this.#unavailable(error, guarded);
+    }
+  }
+
+  /** What a verified key may do from this client; then the limits, seeded first if due. */
+  #admit(
+    request: GuardRequest,
+    guarded: GuardedRequest,
+    cost: number,
+    allowListed: boolean,
+    verified: VerifyResult,
+  ): GuardResult | Promise<GuardResult> {
+    try {
+      if (verified.outcome !== "valid") {
+        return this.#refuseKey(request, guarded, allowListed, undefined, verified);
+      }
       const apiKey = verified.key;
-      if (!context.keyAllowsClient(apiKey, request)) {
-        // A genuine key used from elsewhere is treated as a stolen one: a failed attempt.
-        const block = allowListed
-          ? undefined
-          : await this.#blockOrCountFailure(request, client, blockPath, startedAt, true);
-        if (block !== undefined) {
-          return this.#refuse("ip_blocked", blockedDetail(block.untilMs, startedAt), guarded, {
-            "retry-after": retryAfterSeconds(block.untilMs - startedAt),
-          });
-        }
-        return this.#refuse("ip_not_allowed", IP_NOT_ALLOWED_DETAIL, guarded, {}, apiKey);
+      if (!this.#context.keyAllowsClient(apiKey, request)) {
+        return this.#refuseClient(request, guarded, allowListed, apiKey);
       }
       // Allow-listed clients (health checkers, internal networks) are never limited.
       if (allowListed) {
-        context.instruments.decisionAllowed(); // metrics
+        this.#context.instruments.decisionAllowed(); // metrics
         return { allowed: true, apiKey, headers: {}, request: guarded, charged: false };
-      }
-      // Checked here, not in the async function: nearly always seeded, and then no await.
-      const seeding = this.#seeding;
-      if (apiKey.monthlyLimit !== null && seeding.quotaDue(apiKey.quotaId, startedAt)) {
-        await seeding.seedQuota(apiKey.quotaId, apiKey.orgId, startedAt);
       }
       const limits = this.#keyLimits.of(apiKey);
       const terms =
         limits.creditsIndex < 0
           ? undefined
           : (limits.policies[limits.creditsIndex] as LimitPolicy).credits;
+      const seeding = this.#seeding;
+      const { startedAt } = guarded;
+      // Nearly always seeded already, and then nothing to wait for.
+      if (
+        (apiKey.monthlyLimit !== null && seeding.quotaDue(apiKey.quotaId, startedAt)) ||
+        (terms !== undefined && seeding.creditsDue(apiKey.quotaId, terms, startedAt))
+      ) {
+        return this.#seedThenLimit(guarded, cost, apiKey, limits, terms);
+      }
+      return this.#limit(guarded, cost, apiKey, limits, terms);
+    } catch (error) {
+      return this.#unavailable(error, guarded);
+    }
+  }
+
+  /** Seeds the key's quota month and credit period from the store, then decides. */
+  async #seedThenLimit(
+    guarded: GuardedRequest,
+    cost: number,
+    apiKey: ApiKeyInfo,
+    limits: KeyLimits,
+    terms: CreditTerms | undefined,
+  ): Promise<GuardResult> {
+    const seeding = this.#seeding;
+    const { startedAt } = guarded;
+    try {
+      if (apiKey.monthlyLimit !== null && seeding.quotaDue(apiKey.quotaId, startedAt)) {
+        await seeding.seedQuota(apiKey.quotaId, apiKey.orgId, startedAt);
+      }
       if (terms !== undefined && seeding.creditsDue(apiKey.quotaId, terms, startedAt)) {
         await seeding.seedCredits(apiKey.quotaId, apiKey.orgId, terms, startedAt);
       }
-      const limitRequest: LimitRequest = {
-        now: startedAt,
-        client,
-        path: blockPath,
-        key: apiKey, // has the id, quota and organization the port reads; no copy per request
-        policies: limits.policies,
-        cost,
-      };
+      return await this.#limit(guarded, cost, apiKey, limits, terms);
+    } catch (error) {
+      return this.#unavailable(error, guarded);
+    }
+  }
+
+  /** One all-or-nothing decision over the key's policies: in memory, at once. */
+  #limit(
+    guarded: GuardedRequest,
+    cost: number,
+    apiKey: ApiKeyInfo,
+    limits: KeyLimits,
+    terms: CreditTerms | undefined,
+  ): GuardResult | Promise<GuardResult> {
+    const limitRequest: LimitRequest = {
+      now: guarded.startedAt,
+      client: guarded.client,
+      path: guarded.path,
+      key: apiKey, // has the id, quota and organization the port reads; no copy per request
+      policies: limits.policies,
+      cost,
+    };
+    const limiter = this.#limiter;
+    if (limiter.decideNow !== undefined) {
       let decision: LimitDecision;
       try {
-        decision = await this.#limiter.decide(limitRequest);
+        decision = limiter.decideNow(limitRequest);
       } catch (lost) {
-        try {
-          if (!isQuotaSeedLost(lost)) throw lost;
-          // Redis lost the key's month (restarted empty, flushed): counted from zero it
-          // would hand the quota out again. Seed it from the store and ask once more.
-          await Promise.all([
-            seeding.seedQuota(apiKey.quotaId, apiKey.orgId, startedAt),
-            terms === undefined
-              ? undefined
-              : seeding.seedCredits(apiKey.quotaId, apiKey.orgId, terms, startedAt),
-          ]);
-          decision = await this.#limiter.decide(limitRequest);
-        } catch (error) {
-          if (!this.#failOpen) throw error;
-          context.reportError(
-            new KeyGuardError(
-              "service_unavailable",
-              `The limiter failed, so a request was let through unlimited (failOpen): ${messageOf(error)}`,
-              { cause: error },
-            ),
-          );
-          context.instruments.failedOpen(); // metrics: a pass the limiter did not decide
-          context.instruments.decisionAllowed();
-          return { allowed: true, apiKey, headers: {}, request: guarded };
-        }
+        return this.#decideAgain(lost, limitRequest, guarded, apiKey, limits, terms);
       }
-      if (decision.shadowRefused !== undefined) this.#shadowRefused(apiKey, limits, decision);
-      const headers = rateLimitHeaders(limits.headers, decision, startedAt, this.#headerStyle);
-      if (decision.allowed) {
-        context.instruments.decisionAllowed(); // metrics
-        if (terms === undefined || cost === 0) {
-          return decision.slot === undefined
-            ? { allowed: true, apiKey, headers, request: guarded }
-            : { allowed: true, apiKey, headers, request: guarded, slot: decision.slot };
-        }
-        const state = decision.policies[limits.creditsIndex];
-        const periodStart = creditPeriod(terms, startedAt).start;
-        if (state !== undefined) {
-          context.notices.creditsSpent(
-            apiKey,
-            periodStart,
-            state.limit,
-            state.remaining,
-            startedAt,
-          );
-        }
-        return {
-          allowed: true,
-          apiKey,
-          headers,
-          request: guarded,
-          credits: { spent: cost, periodStart },
-          ...(decision.slot === undefined ? {} : { slot: decision.slot }),
-        };
-      }
-      // Credits without a refill have no time to retry after (only a top-up helps).
-      const wait =
-        decision.retryAfterMs > 0 || decision.refusal !== "credits_exhausted"
-          ? withHeader(headers, "retry-after", retryAfterSeconds(decision.retryAfterMs))
-          : headers;
-      if (decision.refusal === "ip_blocked") {
-        return this.#refuse(
-          "ip_blocked",
-          blockedDetail(decision.resetAtMs, startedAt),
-          guarded,
-          wait,
-          apiKey,
-        );
-      }
-      if (decision.refusal === "quota_exceeded") {
-        context.notices.quotaExceeded(apiKey, startedAt); // memory only: no I/O here
-      }
-      const refusal = overLimitRefusal(limits.policies, decision, wait["retry-after"]);
-      const refused = this.#refuse(refusal.code, refusal.detail, guarded, wait, apiKey);
-      return {
-        ...refused,
-        problem: { ...refused.problem, "violated-policies": refusal.violatedPolicies },
-      };
+      return this.#answer(decision, guarded, apiKey, limits, terms, cost);
+    }
+    return limiter
+      .decide(limitRequest)
+      .then(
+        (decision) => this.#answer(decision, guarded, apiKey, limits, terms, cost),
+        (lost: unknown) => this.#decideAgain(lost, limitRequest, guarded, apiKey, limits, terms),
+      )
+      .catch((error: unknown) => this.#unavailable(error, guarded));
+  }
+
+  /**
+   * After a decision failed: seeds again and asks once more if the limiter lost the key's
+   * counts (Redis restarted empty, flushed; counted from zero it would hand the quota out
+   * again); any other failure is a 503, or with `failOpen` a pass without limits.
+   */
+  async #decideAgain(
+    lost: unknown,
+    limitRequest: LimitRequest,
+    guarded: GuardedRequest,
+    apiKey: ApiKeyInfo,
+    limits: KeyLimits,
+    terms: CreditTerms | undefined,
+  ): Promise<GuardResult> {
+    const context = this.#context;
+    const seeding = this.#seeding;
+    const { startedAt } = guarded;
+    let decision: LimitDecision;
+    try {
+      if (!isQuotaSeedLost(lost)) throw lost;
+      await Promise.all([
+        seeding.seedQuota(apiKey.quotaId, apiKey.orgId, startedAt),
+        terms === undefined
+          ? undefined
+          : seeding.seedCredits(apiKey.quotaId, apiKey.orgId, terms, startedAt),
+      ]);
+      decision = await this.#limiter.decide(limitRequest);
     } catch (error) {
-      // Every 503 is reported (rate limited per kind: a flood of them is a few lines).
+      if (!this.#failOpen) return this.#unavailable(error, guarded);
       context.reportError(
         new KeyGuardError(
           "service_unavailable",
-          `A protected request was answered 503: ${messageOf(error)}`,
+          `The limiter failed, so a request was let through unlimited (failOpen): ${messageOf(error)}`,
           { cause: error },
         ),
       );
-      const code: ErrorCode = "service_unavailable";
-      const detail = isKeyGuardError(error, "database_unavailable")
-        ? "API keys cannot be verified right now. Retry shortly."
-        : "The request could not be checked right now. Retry shortly.";
-      return this.#refuse(code, detail, guarded, { "retry-after": "5" });
+      context.instruments.failedOpen(); // metrics: a pass the limiter did not decide
+      context.instruments.decisionAllowed();
+      return { allowed: true, apiKey, headers: {}, request: guarded };
     }
+    try {
+      return this.#answer(decision, guarded, apiKey, limits, terms, limitRequest.cost ?? 1);
+    } catch (error) {
+      return this.#unavailable(error, guarded);
+    }
+  }
+
+  /** The limiter's decision as a result: the headers, and the refusal's problem if refused. */
+  #answer(
+    decision: LimitDecision,
+    guarded: GuardedRequest,
+    apiKey: ApiKeyInfo,
+    limits: KeyLimits,
+    terms: CreditTerms | undefined,
+    cost: number,
+  ): GuardResult {
+    const context = this.#context;
+    const { startedAt } = guarded;
+    if (decision.shadowRefused !== undefined) this.#shadowRefused(apiKey, limits, decision);
+    const headers = rateLimitHeaders(limits.headers, decision, startedAt, this.#headerStyle);
+    if (decision.allowed) {
+      context.instruments.decisionAllowed(); // metrics
+      if (terms === undefined || cost === 0) {
+        return decision.slot === undefined
+          ? { allowed: true, apiKey, headers, request: guarded }
+          : { allowed: true, apiKey, headers, request: guarded, slot: decision.slot };
+      }
+      const state = decision.policies[limits.creditsIndex];
+      const periodStart = creditPeriod(terms, startedAt).start;
+      if (state !== undefined) {
+        context.notices.creditsSpent(apiKey, periodStart, state.limit, state.remaining, startedAt);
+      }
+      return {
+        allowed: true,
+        apiKey,
+        headers,
+        request: guarded,
+        credits: { spent: cost, periodStart },
+        ...(decision.slot === undefined ? {} : { slot: decision.slot }),
+      };
+    }
+    // Credits without a refill have no time to retry after (only a top-up helps).
+    const wait =
+      decision.retryAfterMs > 0 || decision.refusal !== "credits_exhausted"
+        ? withHeader(headers, "retry-after", retryAfterSeconds(decision.retryAfterMs))
+        : headers;
+    if (decision.refusal === "ip_blocked") {
+      return this.#refuse(
+        "ip_blocked",
+        blockedDetail(decision.resetAtMs, startedAt),
+        guarded,
+        wait,
+        apiKey,
+      );
+    }
+    if (decision.refusal === "quota_exceeded") {
+      context.notices.quotaExceeded(apiKey, startedAt); // memory only: no I/O here
+    }
+    const refusal = overLimitRefusal(limits.policies, decision, wait["retry-after"]);
+    const refused = this.#refuse(refusal.code, refusal.detail, guarded, wait, apiKey);
+    return {
+      ...refused,
+      problem: { ...refused.problem, "violated-policies": refusal.violatedPolicies },
+    };
+  }
+
+  /**
+   * A request without a valid key: blocked if its client is (a wrong key counted toward
+   * `ipBlockThreshold` first), else refused for its key. `unreadable` is the reason a key
+   * could not be read at all (two keys, a repeated header).
+   */
+  async #refuseKey(
+    request: GuardRequest,
+    guarded: GuardedRequest,
+    allowListed: boolean,
+    unreadable: string | undefined,
+    verified: Exclude<VerifyResult, { outcome: "valid" }> | undefined,
+  ): Promise<GuardResult> {
+    try {
+      const { client, path, startedAt } = guarded;
+      const wrongKey = verified === undefined || WRONG_KEY[verified.outcome];
+      const block = allowListed
+        ? undefined
+        : await this.#blockOrCountFailure(request, client, path, startedAt, wrongKey);
+      if (block !== undefined) {
+        return this.#blockedBy(block, guarded);
+      }
+      const challenge = this.#keys.challenge;
+      if (verified === undefined) {
+        return this.#refuse("invalid_api_key", unreadable as string, guarded, challenge);
+      }
+      if (verified.outcome === "missing") {
+        return this.#refuse("missing_api_key", this.#keys.missingDetail, guarded, challenge);
+      }
+      return this.#refuse(
+        verified.code,
+        KEY_REFUSAL_DETAIL[verified.outcome],
+        guarded,
+        httpStatusFor(verified.code) === 401 ? challenge : {},
+      );
+    } catch (error) {
+      return this.#unavailable(error, guarded);
+    }
+  }
+
+  /** A genuine key used from a client its `allowed_ips` exclude: treated as a stolen one. */
+  async #refuseClient(
+    request: GuardRequest,
+    guarded: GuardedRequest,
+    allowListed: boolean,
+    apiKey: ApiKeyInfo,
+  ): Promise<GuardResult> {
+    try {
+      const { client, path, startedAt } = guarded;
+      // A failed attempt, counted toward `ipBlockThreshold` like a wrong key.
+      const block = allowListed
+        ? undefined
+        : await this.#blockOrCountFailure(request, client, path, startedAt, true);
+      if (block !== undefined) {
+        return this.#blockedBy(block, guarded);
+      }
+      return this.#refuse("ip_not_allowed", IP_NOT_ALLOWED_DETAIL, guarded, {}, apiKey);
+    } catch (error) {
+      return this.#unavailable(error, guarded);
+    }
+  }
+
+  /** A request from a blocked client: 403 `ip_blocked`, with when to retry. */
+  #blockedBy(block: IpBlock, guarded: GuardedRequest): GuardRefused {
+    const { startedAt } = guarded;
+    return this.#refuse("ip_blocked", blockedDetail(block.untilMs, startedAt), guarded, {
+      "retry-after": retryAfterSeconds(block.untilMs - startedAt),
+    });
+  }
+
+  /** A request the pipeline could not decide: 503, reported (rate limited per kind). */
+  #unavailable(error: unknown, guarded: GuardedRequest): GuardRefused {
+    this.#context.reportError(
+      new KeyGuardError(
+        "service_unavailable",
+        `A protected request was answered 503: ${messageOf(error)}`,
+        { cause: error },
+      ),
+    );
+    const detail = isKeyGuardError(error, "database_unavailable")
+      ? "API keys cannot be verified right now. Retry shortly."
+      : "The request could not be checked right now. Retry shortly.";
+    return this.#refuse("service_unavailable", detail, guarded, { "retry-after": "5" });
   }
 
   /**

@@ -127,6 +127,12 @@ export interface Limiter {
   readonly inProcess?: boolean;
   decide(request: LimitRequest): Promise<LimitDecision>;
   /**
+   * Optional, for a limiter that decides in this process: the same decision as `decide`,
+   * returned rather than promised (and a rejection of `decide` thrown). The request
+   * pipeline uses it when present, so a request decided in memory costs no promise.
+   */
+  decideNow?(request: LimitRequest): LimitDecision;
+  /**
    * Counts one event in `bucket` (failed authentications of a client, hits on a
    * `rateLimitByIp` route) against `limit` per `windowMs`; an event of `cost` (default 1)
    * counts as that many, 0 only looks.

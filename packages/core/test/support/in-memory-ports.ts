@@ -271,11 +271,22 @@ export class InMemoryLimiter implements Limiter {
   /** Every `hit` bucket counted, in order. */
   readonly hits: string[] = [];
 
+  /** Set with `answersNow`: the pipeline then takes its synchronous path, as with the memory limiter. */
+  readonly decideNow?: (request: LimitRequest) => LimitDecision;
+
+  constructor(options: { answersNow?: boolean } = {}) {
+    if (options.answersNow === true) this.decideNow = (request) => this.#decide(request);
+  }
+
+  async decide(request: LimitRequest): Promise<LimitDecision> {
+    return this.#decide(request);
+  }
+
   /**
    * All or nothing over the request's window policies (the month is not counted here:
    * the real backends' calendar months are in the limiter conformance suite).
    */
-  async decide(request: LimitRequest): Promise<LimitDecision> {
+  #decide(request: LimitRequest): LimitDecision {
     const { now, key, policies = [] } = request;
     const block = this.#blocks.find(request.client, request.path, now);
     if (block !== undefined) {
