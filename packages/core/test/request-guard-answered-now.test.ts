@@ -87,6 +87,36 @@ describe("checkNow answers at once what it can decide in memory", () => {
     }
   });
 
+  it("treats a limiter whose decide throws instead of rejecting like one that rejects", async () => {
+    class Throwing extends InMemoryLimiter {
+      override decide(_request: LimitRequest): Promise<LimitDecision> {
+        throw new Error("limiter bookkeeping broke");
+      }
+    }
+    for (const failOpen of [false, true]) {
+      const { guard, rawKey, errors } = await setup(new Throwing(), failOpen);
+      await guard.check(request(rawKey)); // cached
+      const result = await guard.checkNow(request(rawKey));
+      if (failOpen) expect(result).toMatchObject({ allowed: true, headers: {} });
+      else expect(result).toMatchObject({ allowed: false, status: 503 });
+      expect(String(errors.at(-1))).toContain("limiter bookkeeping broke");
+    }
+  });
+
+  it("answers 503 rather than throwing when the client cannot be told", async () => {
+    const { guard } = await setup(new InMemoryLimiter({ answersNow: true }));
+    const broken: GuardRequest = {
+      method: "GET",
+      path: "/api/data",
+      get remoteAddress(): string {
+        throw new Error("socket gone");
+      },
+      header: () => undefined,
+    };
+    const result = await guard.checkNow(broken);
+    expect(result).toMatchObject({ allowed: false, status: 503 });
+  });
+
   it("turns a cost function that throws into a 503, not an exception", async () => {
     const { guard, rawKey } = await setup(new InMemoryLimiter({ answersNow: true }));
     await guard.check(request(rawKey));

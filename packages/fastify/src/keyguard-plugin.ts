@@ -92,7 +92,9 @@ const plugin: FastifyPluginAsync<KeyGuardFastifyOptions> = async (fastify, optio
         return;
       }
     } catch (error) {
-      done(error as Error);
+      // Fastify's error handling answers, unless the reply went out before the failure.
+      if (reply.sent) options.kg.reportError(error);
+      else done(error as Error);
       return;
     }
     done();
@@ -114,8 +116,11 @@ const plugin: FastifyPluginAsync<KeyGuardFastifyOptions> = async (fastify, optio
   ): void => {
     const result = guard.checkNow(nodeGuardRequest(request.raw, path), cost, request);
     if (result instanceof Promise) {
-      // Never rejects: failures are 503 results.
-      result.then((settled) => settle(request, reply, done, scopes, settled));
+      // The pipeline never rejects (failures are 503 results) and `settle` catches its own:
+      // what could still escape (`done` throwing) is reported, never an unhandled rejection.
+      result
+        .then((settled) => settle(request, reply, done, scopes, settled))
+        .catch((error: unknown) => options.kg.reportError(error));
     } else settle(request, reply, done, scopes, result);
   };
 

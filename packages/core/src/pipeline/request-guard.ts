@@ -194,15 +194,22 @@ export class RequestGuard {
     costInput?: R,
   ): GuardResult | Promise<GuardResult> {
     const startedAt = this.#context.clock.now();
-    const client = this.clientOf(request);
-    // Blocks, limits and usage rows are keyed by the normalised routed path: /LOGIN, /login/
-    // and /login#1 are the same route, and no spelling is longer than MAX_KEYED_PATH_LENGTH.
-    const guarded: GuardedRequest = {
-      client,
-      method: request.method,
-      path: normalizePath(request.path),
-      startedAt,
-    };
+    let guarded: GuardedRequest;
+    try {
+      // Blocks, limits and usage rows are keyed by the normalised routed path: /LOGIN,
+      // /login/ and /login#1 are the same route, and no spelling is longer than
+      // MAX_KEYED_PATH_LENGTH.
+      guarded = {
+        client: this.clientOf(request),
+        method: request.method,
+        path: normalizePath(request.path),
+        startedAt,
+      };
+    } catch (error) {
+      // Not even the client could be told: refused as unverifiable, keyed by nothing.
+      guarded = { client: "unknown", method: request.method, path: "/", startedAt };
+      return this.#unavailable(error, guarded);
+    }
     const loading = this.#blocksLoaded;
     if (loading === undefined) return this.#screen(request, guarded, costOption, costInput);
     return loading.then(
@@ -338,8 +345,14 @@ export class RequestGuard {
       }
       return this.#answer(decision, guarded, apiKey, limits, terms, cost);
     }
-    return limiter
-      .decide(limitRequest)
+    let decided: Promise<LimitDecision>;
+    try {
+      decided = limiter.decide(limitRequest);
+    } catch (lost) {
+      // A limiter that throws instead of rejecting fails the same way (failOpen, seeding).
+      return this.#decideAgain(lost, limitRequest, guarded, apiKey, limits, terms);
+    }
+    return decided
       .then(
         (decision) => this.#answer(decision, guarded, apiKey, limits, terms, cost),
         (lost: unknown) => this.#decideAgain(lost, limitRequest, guarded, apiKey, limits, terms),
