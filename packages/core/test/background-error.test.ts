@@ -1,14 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { KeyGuardError } from "../src/errors/keyguard-error.js";
 import { errorKindOf, rateLimitErrors, SuppressedErrors } from "../src/util/background-error.js";
-
-class TestClock {
-  #now = Date.UTC(2026, 0, 15, 12, 0, 0);
-  now = () => this.#now;
-  advance(ms: number): void {
-    this.#now += ms;
-  }
-}
+import { TestClock } from "./support/test-clock.js";
 
 /** What ioredis rejects with when Redis refuses a write for lack of memory. */
 function oomReply(): Error {

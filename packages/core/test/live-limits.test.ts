@@ -29,6 +29,7 @@ import type {
 } from "../src/ports/limiter.js";
 import type { LineageUsageReads } from "../src/usage/lineage-usage.js";
 import { InMemoryLimiter } from "./support/in-memory-ports.js";
+import { TestClock } from "./support/test-clock.js";
 
 /** The algorithm configured for the windows that name none (`minute`, `burst`). */
 const ALGORITHM: RateLimitAlgorithm = "sliding-window-log";
@@ -37,18 +38,6 @@ const T0 = Date.UTC(2026, 5, 10, 12, 0, 0);
 const JULY = new Date(Date.UTC(2026, 6, 1));
 /** When the key's credits were granted. */
 const CREDITS_EPOCH = new Date(Date.UTC(2026, 5, 5));
-
-/** A clock that moves only when told to. */
-class TestClock {
-  #now = T0;
-  now = () => this.#now;
-  advance(ms: number): void {
-    this.#now += ms;
-  }
-  set(ms: number): void {
-    this.#now = ms;
-  }
-}
 
 type WindowState = SlidingWindowLogState | SlidingWindowCounterState | GcraState;
 
@@ -308,7 +297,7 @@ function storeWithUsage(): RecordedUsage {
 }
 
 function setup(limiter: Limiter | undefined, store: LineageUsageReads = new RecordedUsage()) {
-  const clock = new TestClock();
+  const clock = new TestClock(T0);
   const reported: unknown[] = [];
   const live = new LiveLimits({
     limiter,

@@ -6,15 +6,7 @@ import { generateRawKey } from "../src/keys/key-format.js";
 import type { GuardRequest } from "../src/pipeline/guard-request.js";
 import type { GuardResult, RequestGuard } from "../src/pipeline/request-guard.js";
 import { InMemoryLimiter, InMemoryStore } from "./support/in-memory-ports.js";
-
-/** A clock both KeyGuards share, moved by the generated requests. */
-class SharedClock {
-  #now = Date.UTC(2026, 5, 1, 12, 0, 0);
-  now = () => this.#now;
-  advance(ms: number): void {
-    this.#now += ms;
-  }
-}
+import { TestClock } from "./support/test-clock.js";
 
 const open: KeyGuard[] = [];
 afterEach(async () => {
@@ -26,7 +18,7 @@ afterEach(async () => {
  * pipeline's synchronous path) and one whose limiter only promises (the asynchronous path).
  */
 async function twoPaths() {
-  const clock = new SharedClock();
+  const clock = new TestClock(Date.UTC(2026, 5, 1, 12, 0, 0)); // both KeyGuards share it;
   const store = new InMemoryStore();
   const make = (limiter: InMemoryLimiter) => {
     const kg = new KeyGuard({

@@ -5,15 +5,7 @@ import type { ShadowRefusal } from "../src/limits/shadow-refusal.js";
 import type { GuardRequest } from "../src/pipeline/guard-request.js";
 import type { GuardResult } from "../src/pipeline/request-guard.js";
 import { InMemoryLimiter, InMemoryStore } from "./support/in-memory-ports.js";
-
-/** A clock that moves only when told to. */
-class TestClock {
-  #now = Date.UTC(2026, 0, 15, 12, 0, 0);
-  now = () => this.#now;
-  advance(ms: number): void {
-    this.#now += ms;
-  }
-}
+import { TestClock } from "./support/test-clock.js";
 
 const open: KeyGuard[] = [];
 afterEach(async () => {

@@ -5,19 +5,11 @@ import { generateRawKey } from "../src/keys/key-format.js";
 import type { GuardRequest } from "../src/pipeline/guard-request.js";
 import type { GuardResult } from "../src/pipeline/request-guard.js";
 import { InMemoryLimiter, InMemoryStore } from "./support/in-memory-ports.js";
+import { TestClock } from "./support/test-clock.js";
 
 const THRESHOLD = 5;
 const HOUR = 3_600_000;
 const CLIENT = "203.0.113.7";
-
-/** A clock that moves only when told to. */
-class TestClock {
-  #now = Date.UTC(2026, 0, 15, 12, 0, 0);
-  now = () => this.#now;
-  advance(ms: number): void {
-    this.#now += ms;
-  }
-}
 
 const open: KeyGuard[] = [];
 afterEach(async () => {

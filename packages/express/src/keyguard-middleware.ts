@@ -81,7 +81,8 @@ export function keyguard(kg: KeyGuard, options: KeyGuardExpressOptions = {}): Re
     // Decided in memory (a cached key, the memory limiter) it is a result: settled now,
     // with no promise and no closure.
     if (checked instanceof Promise) {
-      checked.then((result) => settle(guard, req, res, next, result), next);
+      // Never rejects (failures are 503 results); what `settle` throws goes to Express.
+      checked.then((result) => settle(guard, req, res, next, result)).catch(next);
     } else settle(guard, req, res, next, checked);
   };
 }

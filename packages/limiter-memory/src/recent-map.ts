@@ -1,3 +1,11 @@
+/** An entry that says when it may be forgotten (ms, on the caller's clock). */
+export interface Expiring {
+  expiresAt: number;
+}
+
+/** Entries `add` looks at for expired state: two per new one, so they go faster than come. */
+const EXPIRED_LOOKS = 2;
+
 /**
  * A `Map` bounded to `max` entries that forgets the least recently used first: the memory
  * limiter's store for every kind of counter. Built on the `Map`'s own insertion order (an
@@ -9,14 +17,6 @@
  * It reads no clock: entries that expire carry their `expiresAt` (see `live` and `add`),
  * judged by the `now` the caller decides with.
  */
-/** An entry that says when it may be forgotten (ms, on the caller's clock). */
-export interface Expiring {
-  expiresAt: number;
-}
-
-/** Entries `add` looks at for expired state: two per new one, so they go faster than come. */
-const EXPIRED_LOOKS = 2;
-
 export class RecentMap<K, V> {
   readonly #entries = new Map<K, V>();
   readonly #max: number;

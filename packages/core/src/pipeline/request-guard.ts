@@ -284,11 +284,11 @@ export class RequestGuard {
       const seeding = this.#seeding;
       const { startedAt } = guarded;
       // Nearly always seeded already, and then nothing to wait for.
-      if (
-        (apiKey.monthlyLimit !== null && seeding.quotaDue(apiKey.quotaId, startedAt)) ||
-        (terms !== undefined && seeding.creditsDue(apiKey.quotaId, terms, startedAt))
-      ) {
-        return this.#seedThenLimit(guarded, cost, apiKey, limits, terms);
+      const quotaDue = apiKey.monthlyLimit !== null && seeding.quotaDue(apiKey.quotaId, startedAt);
+      const creditsDue =
+        terms !== undefined && seeding.creditsDue(apiKey.quotaId, terms, startedAt);
+      if (quotaDue || creditsDue) {
+        return this.#seedThenLimit(guarded, cost, apiKey, limits, terms, quotaDue, creditsDue);
       }
       return this.#limit(guarded, cost, apiKey, limits, terms);
     } catch (error) {
@@ -296,23 +296,25 @@ export class RequestGuard {
     }
   }
 
-  /** Seeds the key's quota month and credit period from the store, then decides. */
+  /** Seeds the key's quota month and/or credit period from the store, then decides. */
   async #seedThenLimit(
     guarded: GuardedRequest,
     cost: number,
     apiKey: ApiKeyInfo,
     limits: KeyLimits,
     terms: CreditTerms | undefined,
+    quotaDue: boolean,
+    creditsDue: boolean,
   ): Promise<GuardResult> {
     const seeding = this.#seeding;
     const { startedAt } = guarded;
     try {
-      if (apiKey.monthlyLimit !== null && seeding.quotaDue(apiKey.quotaId, startedAt)) {
-        await seeding.seedQuota(apiKey.quotaId, apiKey.orgId, startedAt);
-      }
-      if (terms !== undefined && seeding.creditsDue(apiKey.quotaId, terms, startedAt)) {
-        await seeding.seedCredits(apiKey.quotaId, apiKey.orgId, terms, startedAt);
-      }
+      await Promise.all([
+        quotaDue ? seeding.seedQuota(apiKey.quotaId, apiKey.orgId, startedAt) : undefined,
+        creditsDue && terms !== undefined
+          ? seeding.seedCredits(apiKey.quotaId, apiKey.orgId, terms, startedAt)
+          : undefined,
+      ]);
       return await this.#limit(guarded, cost, apiKey, limits, terms);
     } catch (error) {
       return this.#unavailable(error, guarded);
